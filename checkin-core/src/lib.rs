@@ -1,2 +1,22 @@
-//! The domain and its storage: venues, check-ins, cases, exposure matching, the
-//! outbox and the message texts. No network.
+//! The domain and its storage: venue codes, phone numbers, premises, check-ins,
+//! cases and the outbox, on SQLite or PostgreSQL. No network, no SMPP, no HTTP:
+//! the gateway's other crates call in with valid values (`Msisdn`, `VenueCode`).
+
+pub mod clock;
+pub mod model;
+pub mod msisdn;
+pub mod privacy;
+pub mod store;
+pub mod time_fmt;
+pub mod venue_code;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use model::{
+    Case, Channel, CheckIn, NewCase, NewCheckIn, NewMessage, Organization, OutboxMessage,
+    OutboxStatus, Premises, Priority, Recorded,
+};
+pub use msisdn::{Msisdn, MsisdnError, MsisdnPolicy};
+pub use privacy::{Keys, PhoneHash, PhoneVault, PrivacyError};
+pub use store::{Backend, CheckinError, PurgeReport, Store, StoreConfig, StoreError};
+pub use time_fmt::ServiceZone;
+pub use venue_code::{CodeError, VenueCode};

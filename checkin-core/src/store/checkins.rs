@@ -1,0 +1,194 @@
+//! Recording check-ins: one at a time or a batch in one transaction (group
+//! commit), with the dedupe window that makes a redelivered SMS harmless.
+
+use std::collections::HashMap;
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::orgs::{premises_from_row, PREMISES_SELECT};
+use super::{flag_col, time_col, to_ms, Backend, CheckinError, Store, StoreError};
+use crate::model::{Channel, CheckIn, NewCheckIn, Premises, Recorded};
+use crate::privacy::PhoneHash;
+use crate::{Msisdn, VenueCode};
+
+/// Largest batch one transaction takes; callers split bigger ones. Bounds the
+/// transaction's lock time and memory.
+pub const CHECKIN_BATCH_MAX: usize = 1024;
+
+const INSERT_IF_NEW: &str = "INSERT INTO checkins \
+     (premises_id, phone_hash, phone_sealed, channel, consent, checked_in_at_ms) \
+     SELECT $1, $2, $3, $4, $5, $6 \
+     WHERE NOT EXISTS (SELECT 1 FROM checkins WHERE premises_id = $1 AND phone_hash = $2 \
+     AND checked_in_at_ms > $7 AND checked_in_at_ms < $8) \
+     RETURNING id";
+
+const SELECT_EXISTING: &str = "SELECT id, premises_id, channel, consent, checked_in_at_ms \
+     FROM checkins WHERE premises_id = $1 AND phone_hash = $2 \
+     AND checked_in_at_ms > $3 AND checked_in_at_ms < $4 \
+     ORDER BY checked_in_at_ms LIMIT 1";
+
+impl Store {
+    /// Records one check-in, or returns the existing one of the same phone at the
+    /// same premises within the dedupe window.
+    pub async fn record_checkin(&self, new: &NewCheckIn) -> Result<Recorded, CheckinError> {
+        let mut results = self.record_checkins(std::slice::from_ref(new)).await?;
+        results
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Corrupt("empty batch result".into()).into()))
+    }
+
+    /// Records a batch in one transaction: one commit for all (group commit). Each
+    /// item gets its own outcome; visitor errors (unknown code, closed premises) do
+    /// not abort the others. A storage error fails the whole batch and commits nothing.
+    pub async fn record_checkins(
+        &self,
+        batch: &[NewCheckIn],
+    ) -> Result<Vec<Result<Recorded, CheckinError>>, StoreError> {
+        if batch.len() > CHECKIN_BATCH_MAX {
+            return Err(StoreError::Invalid(format!(
+                "a batch holds at most {CHECKIN_BATCH_MAX} check-ins"
+            )));
+        }
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hashes: Vec<PhoneHash> = batch.iter().map(|c| self.vault().hash(&c.phone)).collect();
+        let mut tx = self.begin_write().await?;
+        if self.backend() == Backend::Postgres {
+            lock_phones(&mut tx, &hashes).await?;
+        }
+        let mut premises_cache: HashMap<VenueCode, Option<Premises>> = HashMap::new();
+        let mut results = Vec::with_capacity(batch.len());
+        for (new, hash) in batch.iter().zip(&hashes) {
+            let premises = match premises_cache.get(&new.code) {
+                Some(p) => p.clone(),
+                None => {
+                    let row = sqlx::query(&format!("{PREMISES_SELECT} WHERE code = $1"))
+                        .bind(new.code.digits())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let p = row.as_ref().map(premises_from_row).transpose()?;
+                    premises_cache.insert(new.code, p.clone());
+                    p
+                }
+            };
+            let outcome = match premises {
+                None => Err(CheckinError::UnknownCode),
+                Some(p) if !p.active => Err(CheckinError::InactivePremises),
+                Some(p) => Ok(self.insert_if_new(&mut tx, new, hash, p).await?),
+            };
+            results.push(outcome);
+        }
+        tx.commit().await?;
+        Ok(results)
+    }
+
+    async fn insert_if_new(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        new: &NewCheckIn,
+        hash: &PhoneHash,
+        premises: Premises,
+    ) -> Result<Recorded, StoreError> {
+        let window = chrono::Duration::from_std(self.config().dedupe_window)
+            .map_err(|_| StoreError::Invalid("dedupe window is too long".into()))?;
+        let (from, to) = (to_ms(new.at - window), to_ms(new.at + window));
+        let inserted = sqlx::query(INSERT_IF_NEW)
+            .bind(premises.id)
+            .bind(&hash.0[..])
+            .bind(self.vault().seal(&new.phone))
+            .bind(new.channel.as_str())
+            .bind(i64::from(new.consent))
+            .bind(to_ms(new.at))
+            .bind(from)
+            .bind(to)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if let Some(row) = inserted {
+            return Ok(Recorded {
+                checkin: CheckIn {
+                    id: row.try_get("id")?,
+                    premises_id: premises.id,
+                    channel: new.channel,
+                    at: new.at,
+                    consent: new.consent,
+                },
+                premises,
+                duplicate: false,
+            });
+        }
+        let row = sqlx::query(SELECT_EXISTING)
+            .bind(premises.id)
+            .bind(&hash.0[..])
+            .bind(from)
+            .bind(to)
+            .fetch_one(&mut **tx)
+            .await?;
+        Ok(Recorded {
+            checkin: checkin_from_row(&row)?,
+            premises,
+            duplicate: true,
+        })
+    }
+
+    /// The check-ins of `phone`, oldest first.
+    pub async fn checkins_of(&self, phone: &Msisdn) -> Result<Vec<CheckIn>, StoreError> {
+        let hash = self.vault().hash(phone);
+        let rows = sqlx::query(
+            "SELECT id, premises_id, channel, consent, checked_in_at_ms FROM checkins \
+             WHERE phone_hash = $1 ORDER BY checked_in_at_ms, id",
+        )
+        .bind(&hash.0[..])
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(checkin_from_row).collect()
+    }
+
+    /// How many check-ins the premises has (no personal data involved).
+    pub async fn count_checkins(&self, premises_id: i64) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM checkins WHERE premises_id = $1")
+            .bind(premises_id)
+            .fetch_one(self.pool())
+            .await?;
+        let n: i64 = row.try_get("n")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+/// Serializes concurrent check-ins of the same phones on PostgreSQL, so two
+/// deliveries of one SMS cannot both pass the dedupe check. Sorted keys: no deadlock.
+async fn lock_phones(
+    tx: &mut Transaction<'static, Any>,
+    hashes: &[PhoneHash],
+) -> Result<(), StoreError> {
+    let mut keys: Vec<i64> = hashes
+        .iter()
+        .map(|h| {
+            let mut first = [0u8; 8];
+            first.copy_from_slice(&h.0[..8]);
+            i64::from_le_bytes(first)
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for key in keys {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(key)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+fn checkin_from_row(row: &AnyRow) -> Result<CheckIn, StoreError> {
+    let channel: String = row.try_get("channel")?;
+    Ok(CheckIn {
+        id: row.try_get("id")?,
+        premises_id: row.try_get("premises_id")?,
+        channel: Channel::parse(&channel)
+            .ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))?,
+        consent: flag_col(row, "consent")?,
+        at: time_col(row, "checked_in_at_ms")?,
+    })
+}

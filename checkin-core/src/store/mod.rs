@@ -1,0 +1,326 @@
+//! Storage behind one API for SQLite (the embedded default) and PostgreSQL (for
+//! scale). One set of queries runs on both through sqlx's `Any` driver; the schema
+//! has one migration folder per backend.
+
+mod cases;
+mod checkins;
+mod orgs;
+mod outbox;
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+
+use crate::privacy::{PhoneVault, PrivacyError};
+use crate::CodeError;
+
+pub use orgs::{NewOrganization, NewPremises, OrgCreated};
+
+/// Which database the store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names.
+    pub fn of_url(url: &str) -> Result<Backend, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::UnsupportedUrl(
+                url.split(':').next().unwrap_or_default().to_owned(),
+            ))
+        }
+    }
+}
+
+/// Storage settings, with documented defaults.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// A check-in of the same phone at the same premises closer than this to an
+    /// existing one returns the existing one (redelivered SMS, double taps).
+    pub dedupe_window: Duration,
+    /// Check-ins, cases and messages older than this are deleted by `purge`.
+    pub retention: Duration,
+    /// Connections in the pool (SQLite serializes writers anyway; PostgreSQL scales).
+    pub connections_max: u32,
+    /// How long a query waits for a free connection before failing.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            dedupe_window: Duration::from_secs(10 * 60),
+            retention: Duration::from_secs(28 * 24 * 3600),
+            connections_max: 8,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why a storage operation failed. All of these are the service's problem, not the
+/// visitor's: callers answer "try again later" (SMPP: a temporary error).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database url scheme {0:?} (use sqlite: or postgres://)")]
+    UnsupportedUrl(String),
+    #[error("could not create the database folder {path}: {source}")]
+    DataDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Privacy(#[from] PrivacyError),
+    #[error("a stored row is invalid: {0}")]
+    Corrupt(String),
+    #[error("no free venue code found after {0} attempts")]
+    CodeSpaceExhausted(u32),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Why a check-in was not recorded. Each visitor-facing variant gets its own reply.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckinError {
+    #[error("the code has {digits} digits instead of 9")]
+    WrongLength { digits: usize },
+    #[error("the code's check digit does not match (a typo?)")]
+    Typo,
+    #[error("the code contains characters other than digits")]
+    NotACode,
+    #[error("no premises has this code")]
+    UnknownCode,
+    #[error("the premises is not accepting check-ins")]
+    InactivePremises,
+    #[error(transparent)]
+    Storage(#[from] StoreError),
+}
+
+impl CheckinError {
+    /// True when retrying later may succeed (the SMSC should redeliver).
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, CheckinError::Storage(_))
+    }
+}
+
+impl From<CodeError> for CheckinError {
+    fn from(e: CodeError) -> Self {
+        match e {
+            CodeError::WrongLength { digits } => CheckinError::WrongLength { digits },
+            CodeError::CheckDigit => CheckinError::Typo,
+            CodeError::InvalidCharacter => CheckinError::NotACode,
+        }
+    }
+}
+
+impl From<sqlx::Error> for CheckinError {
+    fn from(e: sqlx::Error) -> Self {
+        CheckinError::Storage(StoreError::Database(e))
+    }
+}
+
+/// What `purge` deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PurgeReport {
+    pub checkins: u64,
+    pub cases: u64,
+    pub messages: u64,
+}
+
+/// The service's storage: cheap to clone (the pool is shared).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    vault: PhoneVault,
+    config: StoreConfig,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The SQLite URL of the database file in `data_dir`.
+pub fn sqlite_url_in(data_dir: &Path) -> String {
+    format!(
+        "sqlite://{}?mode=rwc",
+        data_dir.join("checkin.sqlite").display()
+    )
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://FILE?mode=rwc` or `postgres://…`) and applies every
+    /// pending migration.
+    pub async fn open(
+        url: &str,
+        vault: PhoneVault,
+        config: StoreConfig,
+    ) -> Result<Store, StoreError> {
+        let store = Self::connect(url, vault, config).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without migrating.
+    pub async fn connect(
+        url: &str,
+        vault: PhoneVault,
+        config: StoreConfig,
+    ) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(url)?;
+        if backend == Backend::Sqlite {
+            create_sqlite_parent(url)?;
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(config.connections_max.max(1))
+            .acquire_timeout(config.acquire_timeout)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL: readers never block the writer; NORMAL sync is durable
+                        // across process crashes (an OS crash may lose the last commits).
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        Ok(Store {
+            pool,
+            backend,
+            vault,
+            config,
+        })
+    }
+
+    /// Applies pending migrations (idempotent).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    pub fn vault(&self) -> &PhoneVault {
+        &self.vault
+    }
+
+    /// The pool, for tests and tools that inspect the tables.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Closes every connection (waits for those in use).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so a read-then-write transaction waits for the lock
+    /// instead of failing when another writer committed in between.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
+    /// Deletes check-ins, cases and outbox messages created before `now - retention`
+    /// (strictly older; a row exactly at the limit stays).
+    pub async fn purge(&self, now: DateTime<Utc>) -> Result<PurgeReport, StoreError> {
+        let retention = chrono::Duration::from_std(self.config.retention)
+            .map_err(|_| StoreError::Invalid("retention is too long".into()))?;
+        let cutoff = to_ms(now - retention);
+        let mut tx = self.begin_write().await?;
+        let checkins = sqlx::query("DELETE FROM checkins WHERE checked_in_at_ms < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let cases = sqlx::query("DELETE FROM cases WHERE created_at_ms < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let messages = sqlx::query("DELETE FROM outbox WHERE created_at_ms < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(PurgeReport {
+            checkins,
+            cases,
+            messages,
+        })
+    }
+}
+
+fn create_sqlite_parent(url: &str) -> Result<(), StoreError> {
+    let path = url
+        .trim_start_matches("sqlite:")
+        .trim_start_matches("//")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    if let Some(parent) = Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent).map_err(|source| StoreError::DataDir {
+            path: parent.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// UTC milliseconds since the epoch: the storage form of every time.
+pub(crate) fn to_ms(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+pub(crate) fn from_ms(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt(format!("time {ms}")))
+}
+
+/// Reads a timestamp column.
+pub(crate) fn time_col(row: &AnyRow, column: &str) -> Result<DateTime<Utc>, StoreError> {
+    from_ms(row.try_get::<i64, _>(column)?)
+}
+
+/// Reads a 0/1 flag column (integers on both backends, for one set of queries).
+pub(crate) fn flag_col(row: &AnyRow, column: &str) -> Result<bool, StoreError> {
+    Ok(row.try_get::<i64, _>(column)? != 0)
+}
