@@ -1,2 +1,107 @@
 //! The `checkin` binary: command line, configuration and the wiring of the crates.
-fn main() {}
+//! Thin on purpose: behaviour lives in the library crates.
+
+mod commands;
+mod config;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, Overrides};
+
+/// Venue check-in and exposure alerts: SMS to 7377 (SMPP) and the poster's QR code.
+#[derive(Debug, Parser)]
+#[command(name = "checkin", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    overrides: Overrides,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service (the default when no command is given).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Delete check-ins, cases and messages older than the retention period.
+    Purge,
+    /// Organizations: the shops, bars and offices that register premises.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Premises: buildings and rooms with a code on the poster.
+    #[command(subcommand)]
+    Premises(PremisesCommand),
+    /// Health authorities: submit confirmed cases.
+    #[command(subcommand)]
+    Authority(AuthorityCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum OrgCommand {
+    /// Create an organization; prints {"id":…,"api_token":…} (the token is shown once).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+        /// Password for the web cabinet (optional).
+        #[arg(long, env = "CHECKIN_ORG_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PremisesCommand {
+    /// Register premises; prints {"id":…,"code":"123-456-789"}.
+    Add {
+        /// The organization's id (from `checkin org create`).
+        #[arg(long)]
+        org: i64,
+        /// The address shown to visitors and in confirmations.
+        #[arg(long)]
+        address: String,
+        /// Kind of premises, free text (магазин, бар, офис…).
+        #[arg(long)]
+        kind: Option<String>,
+        /// How long a visit is assumed to last, for exposure matching [default: 60].
+        #[arg(long)]
+        stay_minutes: Option<u32>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuthorityCommand {
+    /// Create a health authority; prints {"id":…,"token":…} (the token is shown once).
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::resolve(&cli.overrides)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => commands::serve(&config).await,
+            Command::Migrate => commands::migrate(&config).await,
+            Command::Purge => commands::purge(&config).await,
+            Command::Org(OrgCommand::Create {
+                name,
+                email,
+                password,
+            }) => commands::org_create(&config, name, email, password).await,
+            Command::Premises(PremisesCommand::Add {
+                org,
+                address,
+                kind,
+                stay_minutes,
+            }) => commands::premises_add(&config, org, address, kind, stay_minutes).await,
+            Command::Authority(AuthorityCommand::Create { name }) => {
+                commands::authority_create(&config, name).await
+            }
+        }
+    })
+}

@@ -11,6 +11,7 @@ use checkin_core::{Keys, PhoneVault, Store, StoreConfig};
 use sqlx::Connection;
 
 /// A store on one backend plus what a test needs to inspect it from outside.
+#[derive(Debug)]
 pub struct TestDb {
     pub label: &'static str,
     pub store: Store,

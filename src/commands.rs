@@ -1,0 +1,219 @@
+//! What each `checkin` subcommand does, on a store opened from the configuration.
+//! One-shot commands print one JSON line on stdout, so scripts can read them.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use checkin_core::store::{NewOrganization, NewPremises};
+use checkin_core::{PhoneVault, Store};
+use serde_json::json;
+
+use crate::config::Config;
+
+/// How often `serve` runs the retention job.
+const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Opens (and migrates) the configured store.
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let keys = config
+        .load_keys()
+        .context("loading the phone-number keys")?;
+    Store::open(
+        &config.database_url,
+        PhoneVault::new(&keys),
+        config.store.clone(),
+    )
+    .await
+    .with_context(|| format!("opening the database {}", redact_url(&config.database_url)))
+}
+
+/// The URL without a password, for messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{}:…@{}", &url[..scheme_end + 3], user, &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn print_json(value: serde_json::Value) {
+    println!("{value}");
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CHECKIN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+pub async fn serve(config: &Config) -> anyhow::Result<()> {
+    init_logging();
+    let store = open_store(config).await?;
+    tracing::info!(
+        backend = ?store.backend(),
+        database = %redact_url(&config.database_url),
+        time_zone = %config.zone.0,
+        "storage ready, migrations applied"
+    );
+    match &config.smsc {
+        Some(smsc) => tracing::info!(host = %smsc.host, port = smsc.port, "SMSC configured"),
+        None => tracing::info!(
+            smpp = %config.sim_smpp,
+            http = %config.sim_http,
+            "no [smsc] configured: the bundled simulator will stand in for the operator"
+        ),
+    }
+    eprintln!(
+        "checkin is running.\n  database: {}\n  data folder: {}\n\
+         The SMPP link, the web pages (http://{}) and the bundled simulator are \
+         not wired in yet in this build; use `checkin org create` and \
+         `checkin premises add` to register premises. Ctrl-C stops.",
+        redact_url(&config.database_url),
+        config.data_dir.display(),
+        config.http
+    );
+
+    let purger = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(PURGE_INTERVAL);
+            loop {
+                every.tick().await;
+                match store.purge(chrono::Utc::now()).await {
+                    Ok(report) => tracing::info!(?report, "retention purge done"),
+                    Err(e) => tracing::warn!(error = %e, "retention purge failed; will retry"),
+                }
+            }
+        })
+    };
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    purger.abort();
+    store.close().await;
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    print_json(
+        json!({ "migrated": true, "backend": format!("{:?}", store.backend()).to_lowercase() }),
+    );
+    store.close().await;
+    Ok(())
+}
+
+pub async fn purge(config: &Config) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let report = store.purge(chrono::Utc::now()).await?;
+    print_json(json!({
+        "checkins": report.checkins,
+        "cases": report.cases,
+        "messages": report.messages,
+    }));
+    store.close().await;
+    Ok(())
+}
+
+pub async fn org_create(
+    config: &Config,
+    name: String,
+    email: String,
+    password: Option<String>,
+) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let created = store
+        .create_org(
+            &NewOrganization {
+                name,
+                email,
+                password,
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .context("creating the organization")?;
+    print_json(json!({ "id": created.organization.id, "api_token": created.api_token }));
+    store.close().await;
+    Ok(())
+}
+
+pub async fn premises_add(
+    config: &Config,
+    org_id: i64,
+    address: String,
+    kind: Option<String>,
+    stay_minutes: Option<u32>,
+) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let premises = store
+        .add_premises(
+            &NewPremises {
+                org_id,
+                address,
+                kind,
+                stay_minutes,
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .context("adding the premises")?;
+    print_json(json!({ "id": premises.id, "code": premises.code.to_string() }));
+    store.close().await;
+    Ok(())
+}
+
+pub async fn authority_create(config: &Config, name: String) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let (id, token) = store
+        .create_authority(&name, chrono::Utc::now())
+        .await
+        .context("creating the authority")?;
+    print_json(json!({ "id": id, "token": token }));
+    store.close().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://checkin:s3cret@db.example:5432/checkin"),
+            "postgres://checkin:…@db.example:5432/checkin"
+        );
+        assert_eq!(redact_url("sqlite://./x.sqlite"), "sqlite://./x.sqlite");
+    }
+}

@@ -1,0 +1,363 @@
+//! Configuration: parsed once in `main` from flags, `CHECKIN_*` environment
+//! variables and an optional `checkin.toml`, in that order of precedence, into
+//! typed structs that the rest of the program receives.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use checkin_core::{Keys, ServiceZone, StoreConfig};
+use serde::Deserialize;
+
+/// Where the data lives when nothing says otherwise.
+pub const DATA_DIR_DEFAULT: &str = "./checkin-data";
+/// The web server's default address.
+pub const HTTP_DEFAULT: &str = "127.0.0.1:8080";
+/// The bundled simulator's default SMPP and HTTP addresses.
+pub const SIM_SMPP_DEFAULT: &str = "127.0.0.1:2775";
+pub const SIM_HTTP_DEFAULT: &str = "127.0.0.1:2776";
+/// The config file read from the working directory when `--config` is not given.
+pub const CONFIG_FILE_DEFAULT: &str = "checkin.toml";
+/// The SMPP port operators use unless told otherwise.
+const SMSC_PORT_DEFAULT: u16 = 2775;
+
+/// Values given on the command line or in the environment (clap fills both);
+/// `None` means "not given here".
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Overrides {
+    /// Configuration file (TOML). Default: ./checkin.toml when it exists.
+    #[arg(long, env = "CHECKIN_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Folder for the SQLite database and the key file [default: ./checkin-data].
+    #[arg(long, env = "CHECKIN_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: sqlite://FILE or postgres://… [default: a SQLite file in the data folder].
+    #[arg(long, env = "CHECKIN_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Address of the web server [default: 127.0.0.1:8080].
+    #[arg(long, env = "CHECKIN_HTTP", global = true)]
+    pub http: Option<SocketAddr>,
+    /// SMPP address of the bundled simulator, used when no [smsc] is configured [default: 127.0.0.1:2775].
+    #[arg(long, env = "CHECKIN_SIM_SMPP", global = true)]
+    pub sim_smpp: Option<SocketAddr>,
+    /// HTTP address of the bundled simulator's control API and virtual phone [default: 127.0.0.1:2776].
+    #[arg(long, env = "CHECKIN_SIM_HTTP", global = true)]
+    pub sim_http: Option<SocketAddr>,
+    /// Time zone for times shown to people [default: Europe/Moscow].
+    #[arg(long, env = "CHECKIN_TIME_ZONE", global = true)]
+    pub time_zone: Option<String>,
+    /// Days check-ins, cases and messages are kept [default: 28].
+    #[arg(long, env = "CHECKIN_RETENTION_DAYS", global = true)]
+    pub retention_days: Option<u32>,
+    /// Minutes within which a repeated check-in (same phone, same premises) is the same visit [default: 10].
+    #[arg(long, env = "CHECKIN_DEDUPE_MINUTES", global = true)]
+    pub dedupe_minutes: Option<u32>,
+    /// Phone look-up hash key, 64 hex digits [default: generated into DATA_DIR/keys.toml].
+    #[arg(
+        long,
+        env = "CHECKIN_PHONE_HASH_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub phone_hash_key: Option<String>,
+    /// Phone encryption key, 64 hex digits [default: generated into DATA_DIR/keys.toml].
+    #[arg(
+        long,
+        env = "CHECKIN_PHONE_ENCRYPTION_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub phone_encryption_key: Option<String>,
+    /// SMSC host; setting it (or an [smsc] section) replaces the bundled simulator.
+    #[arg(long, env = "CHECKIN_SMSC_HOST", global = true)]
+    pub smsc_host: Option<String>,
+    /// SMSC port [default: 2775].
+    #[arg(long, env = "CHECKIN_SMSC_PORT", global = true)]
+    pub smsc_port: Option<u16>,
+    /// SMPP system_id for the bind.
+    #[arg(long, env = "CHECKIN_SMSC_SYSTEM_ID", global = true)]
+    pub smsc_system_id: Option<String>,
+    /// SMPP password for the bind.
+    #[arg(
+        long,
+        env = "CHECKIN_SMSC_PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
+    pub smsc_password: Option<String>,
+}
+
+/// `checkin.toml`: every key optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub http: Option<SocketAddr>,
+    pub sim_smpp: Option<SocketAddr>,
+    pub sim_http: Option<SocketAddr>,
+    pub time_zone: Option<String>,
+    pub retention_days: Option<u32>,
+    pub dedupe_minutes: Option<u32>,
+    pub phone_hash_key: Option<String>,
+    pub phone_encryption_key: Option<String>,
+    pub smsc: Option<FileSmsc>,
+}
+
+/// The `[smsc]` section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSmsc {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub system_id: Option<String>,
+    pub password: Option<String>,
+}
+
+/// The operator's SMSC, when one is configured.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmscConfig {
+    pub host: String,
+    pub port: u16,
+    pub system_id: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for SmscConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmscConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("system_id", &self.system_id)
+            .field("password", &"…")
+            .finish()
+    }
+}
+
+/// Where the phone-number keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// Both keys given in configuration.
+    Given(Keys),
+    /// A key file, created with fresh keys on first use.
+    File(PathBuf),
+}
+
+/// The whole configuration, resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub http: SocketAddr,
+    pub sim_smpp: SocketAddr,
+    pub sim_http: SocketAddr,
+    pub zone: ServiceZone,
+    pub store: StoreConfig,
+    pub keys: KeySource,
+    /// `None`: the bundled simulator stands in for the operator.
+    pub smsc: Option<SmscConfig>,
+}
+
+impl Config {
+    /// Resolves flags/env over the config file over defaults.
+    pub fn resolve(cli: &Overrides) -> anyhow::Result<Config> {
+        let file = match &cli.config {
+            Some(path) => read_file(path)?,
+            None if Path::new(CONFIG_FILE_DEFAULT).exists() => {
+                read_file(Path::new(CONFIG_FILE_DEFAULT))?
+            }
+            None => FileConfig::default(),
+        };
+        Self::merge(cli.clone(), file)
+    }
+
+    fn merge(cli: Overrides, file: FileConfig) -> anyhow::Result<Config> {
+        let data_dir = cli
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DATA_DIR_DEFAULT));
+        let database_url = cli
+            .database_url
+            .or(file.database_url)
+            .unwrap_or_else(|| checkin_core::store::sqlite_url_in(&data_dir));
+        let zone_name = cli
+            .time_zone
+            .or(file.time_zone)
+            .unwrap_or_else(|| "Europe/Moscow".to_owned());
+        let zone = ServiceZone::parse(&zone_name).map_err(anyhow::Error::msg)?;
+        let mut store = StoreConfig::default();
+        if let Some(days) = cli.retention_days.or(file.retention_days) {
+            if days == 0 {
+                bail!("retention_days must be at least 1");
+            }
+            store.retention = Duration::from_secs(u64::from(days) * 24 * 3600);
+        }
+        if let Some(minutes) = cli.dedupe_minutes.or(file.dedupe_minutes) {
+            store.dedupe_window = Duration::from_secs(u64::from(minutes) * 60);
+        }
+        let hash_key = cli.phone_hash_key.or(file.phone_hash_key);
+        let encryption_key = cli.phone_encryption_key.or(file.phone_encryption_key);
+        let keys = match (hash_key, encryption_key) {
+            (Some(h), Some(e)) => KeySource::Given(Keys {
+                hash_key: checkin_core::privacy::parse_key(&h).context("phone_hash_key")?,
+                encryption_key: checkin_core::privacy::parse_key(&e)
+                    .context("phone_encryption_key")?,
+            }),
+            (None, None) => KeySource::File(data_dir.join("keys.toml")),
+            _ => bail!("set both phone_hash_key and phone_encryption_key, or neither"),
+        };
+        let file_smsc = file.smsc.unwrap_or_default();
+        let smsc = match cli.smsc_host.or(file_smsc.host) {
+            None => None,
+            Some(host) => Some(SmscConfig {
+                host,
+                port: cli
+                    .smsc_port
+                    .or(file_smsc.port)
+                    .unwrap_or(SMSC_PORT_DEFAULT),
+                system_id: cli
+                    .smsc_system_id
+                    .or(file_smsc.system_id)
+                    .context("[smsc] needs system_id (CHECKIN_SMSC_SYSTEM_ID)")?,
+                password: cli
+                    .smsc_password
+                    .or(file_smsc.password)
+                    .context("[smsc] needs password (CHECKIN_SMSC_PASSWORD)")?,
+            }),
+        };
+        Ok(Config {
+            data_dir,
+            database_url,
+            http: cli.http.or(file.http).unwrap_or(parse_addr(HTTP_DEFAULT)),
+            sim_smpp: cli
+                .sim_smpp
+                .or(file.sim_smpp)
+                .unwrap_or(parse_addr(SIM_SMPP_DEFAULT)),
+            sim_http: cli
+                .sim_http
+                .or(file.sim_http)
+                .unwrap_or(parse_addr(SIM_HTTP_DEFAULT)),
+            zone,
+            store,
+            keys,
+            smsc,
+        })
+    }
+
+    /// The phone-number keys, creating the key file on first use.
+    pub fn load_keys(&self) -> anyhow::Result<Keys> {
+        match &self.keys {
+            KeySource::Given(keys) => Ok(keys.clone()),
+            KeySource::File(path) => {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("creating {}", parent.display()))?;
+                }
+                Ok(Keys::load_or_create(path)?)
+            }
+        }
+    }
+}
+
+fn parse_addr(text: &str) -> SocketAddr {
+    text.parse()
+        .expect("the built-in default addresses are valid")
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY_A: &str = "0101010101010101010101010101010101010101010101010101010101010101";
+    const KEY_B: &str = "0202020202020202020202020202020202020202020202020202020202020202";
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let config = Config::merge(Overrides::default(), FileConfig::default()).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("./checkin-data"));
+        assert!(config.database_url.starts_with("sqlite://"));
+        assert!(config.database_url.contains("checkin-data"));
+        assert_eq!(config.http.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.sim_smpp.to_string(), "127.0.0.1:2775");
+        assert_eq!(config.sim_http.to_string(), "127.0.0.1:2776");
+        assert_eq!(config.zone, ServiceZone::default());
+        assert_eq!(config.store.retention, Duration::from_secs(28 * 24 * 3600));
+        assert_eq!(config.store.dedupe_window, Duration::from_secs(600));
+        assert_eq!(
+            config.keys,
+            KeySource::File(PathBuf::from("./checkin-data/keys.toml"))
+        );
+        assert!(config.smsc.is_none());
+    }
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            data_dir = "/srv/checkin"
+            http = "0.0.0.0:80"
+            retention_days = 14
+            time_zone = "Asia/Yekaterinburg"
+            phone_hash_key = "0101010101010101010101010101010101010101010101010101010101010101"
+            phone_encryption_key = "0202020202020202020202020202020202020202020202020202020202020202"
+            [smsc]
+            host = "smsc.operator.example"
+            system_id = "checkin"
+            password = "secret"
+            "#,
+        )
+        .unwrap();
+        let cli = Overrides {
+            http: Some("127.0.0.1:9999".parse().unwrap()),
+            smsc_port: Some(3775),
+            ..Overrides::default()
+        };
+        let config = Config::merge(cli, file).unwrap();
+        assert_eq!(config.http.to_string(), "127.0.0.1:9999");
+        assert_eq!(config.data_dir, PathBuf::from("/srv/checkin"));
+        assert!(config.database_url.contains("/srv/checkin/checkin.sqlite"));
+        assert_eq!(config.store.retention, Duration::from_secs(14 * 24 * 3600));
+        assert_eq!(
+            config.zone,
+            ServiceZone::parse("Asia/Yekaterinburg").unwrap()
+        );
+        let smsc = config.smsc.unwrap();
+        assert_eq!(
+            (smsc.host.as_str(), smsc.port),
+            ("smsc.operator.example", 3775)
+        );
+        assert!(!format!("{smsc:?}").contains("secret"));
+        let KeySource::Given(keys) = config.keys else {
+            panic!("keys were given")
+        };
+        assert_eq!(hex::encode(keys.hash_key), KEY_A);
+        assert_eq!(hex::encode(keys.encryption_key), KEY_B);
+    }
+
+    #[test]
+    fn mistakes_are_reported() {
+        let half_keys = Overrides {
+            phone_hash_key: Some(KEY_A.into()),
+            ..Overrides::default()
+        };
+        assert!(Config::merge(half_keys, FileConfig::default()).is_err());
+        let bad_zone = Overrides {
+            time_zone: Some("Moscow".into()),
+            ..Overrides::default()
+        };
+        assert!(Config::merge(bad_zone, FileConfig::default()).is_err());
+        let smsc_without_login = Overrides {
+            smsc_host: Some("smsc".into()),
+            ..Overrides::default()
+        };
+        assert!(Config::merge(smsc_without_login, FileConfig::default()).is_err());
+        assert!(toml::from_str::<FileConfig>("unknown_key = 1").is_err());
+    }
+}

@@ -1,0 +1,282 @@
+//! Architecture invariants (see ARCHITECTURE.md), checked by reading every
+//! member's `Cargo.toml` and the sources that must not name certain crates.
+
+use std::path::{Path, PathBuf};
+
+/// Dependencies (by package name) a crate must never have, and why.
+const FORBIDDEN: &[(&str, &[&str], &str)] = &[
+    (
+        "parser",
+        &[
+            "checkin-core",
+            "smsc-link",
+            "notifier",
+            "web",
+            "simulator",
+            "checkin",
+            "tokio",
+        ],
+        "the parser is pure: text in, command out, no I/O and nothing of ours",
+    ),
+    (
+        "checkin-core",
+        &[
+            "smsc-link",
+            "notifier",
+            "web",
+            "simulator",
+            "checkin",
+            "axum",
+            "hyper",
+            "tower",
+            "governor",
+            "rusmpp",
+            "tokio-util",
+        ],
+        "the core is domain + storage: no network, no SMPP, no HTTP, no rate limits",
+    ),
+    (
+        "smsc-link",
+        &[
+            "checkin-core",
+            "parser",
+            "notifier",
+            "web",
+            "simulator",
+            "checkin",
+        ],
+        "the link moves messages and knows nothing of check-ins",
+    ),
+    (
+        "simulator",
+        &[
+            "checkin-core",
+            "parser",
+            "smsc-link",
+            "notifier",
+            "web",
+            "checkin",
+        ],
+        "the simulator stands in for an operator: independent of the product",
+    ),
+    (
+        "notifier",
+        &["smsc-link", "web", "simulator", "checkin"],
+        "the notifier speaks to an SMS-sender trait; only the binary connects the link",
+    ),
+    (
+        "web",
+        &["smsc-link", "notifier", "simulator", "checkin"],
+        "the web speaks to the core and an SMS-sender trait, never to the link",
+    ),
+];
+
+/// tokio features that would let a crate open sockets.
+const TOKIO_NET_FEATURES: &[&str] = &["net", "full"];
+
+/// Crates whose sources must not mention `smsc_link` (not even through a re-export).
+const NO_LINK_IN_SOURCE: &[&str] = &["notifier", "web", "checkin-core", "parser"];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The member folders named in the workspace manifest.
+fn members() -> Vec<(String, PathBuf)> {
+    let manifest: toml::Table = read_toml(&root().join("Cargo.toml"));
+    let list = manifest["workspace"]["members"].as_array().unwrap();
+    list.iter()
+        .map(|m| {
+            let dir = root().join(m.as_str().unwrap());
+            let own: toml::Table = read_toml(&dir.join("Cargo.toml"));
+            let name = own["package"]["name"].as_str().unwrap().to_owned();
+            (name, dir)
+        })
+        .collect()
+}
+
+fn read_toml(path: &Path) -> toml::Table {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.parse()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The package names a manifest depends on at build/run time (not dev), with their
+/// features, including target-specific tables.
+fn dependencies(manifest: &toml::Table) -> Vec<(String, Vec<String>)> {
+    let mut tables: Vec<&toml::Table> = Vec::new();
+    for key in ["dependencies", "build-dependencies"] {
+        if let Some(t) = manifest.get(key).and_then(|v| v.as_table()) {
+            tables.push(t);
+        }
+    }
+    if let Some(targets) = manifest.get("target").and_then(|v| v.as_table()) {
+        for target in targets.values().filter_map(|v| v.as_table()) {
+            for key in ["dependencies", "build-dependencies"] {
+                if let Some(t) = target.get(key).and_then(|v| v.as_table()) {
+                    tables.push(t);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for table in tables {
+        for (key, spec) in table {
+            // `alias = { package = "real-name", … }` depends on real-name.
+            let name = spec
+                .get("package")
+                .and_then(|p| p.as_str())
+                .unwrap_or(key)
+                .to_owned();
+            let features = spec
+                .get("features")
+                .and_then(|f| f.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|f| f.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push((name, features));
+        }
+    }
+    out
+}
+
+/// Every broken invariant of crate `name` with manifest `manifest`.
+fn violations(name: &str, manifest: &toml::Table, workspace: &toml::Table) -> Vec<String> {
+    let mut found = Vec::new();
+    let deps = dependencies(manifest);
+    for (krate, forbidden, why) in FORBIDDEN {
+        if *krate != name {
+            continue;
+        }
+        for (dep, _) in &deps {
+            if forbidden.contains(&dep.as_str()) {
+                found.push(format!("{name} depends on {dep}: {why}"));
+            }
+        }
+    }
+    if name == "checkin-core" {
+        let workspace_tokio: Vec<String> = workspace
+            .get("workspace")
+            .and_then(|w| w.get("dependencies"))
+            .and_then(|d| d.get("tokio"))
+            .and_then(|t| t.get("features"))
+            .and_then(|f| f.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| f.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (dep, features) in &deps {
+            if dep != "tokio" {
+                continue;
+            }
+            for feature in features.iter().chain(&workspace_tokio) {
+                if TOKIO_NET_FEATURES.contains(&feature.as_str()) {
+                    found.push(format!(
+                        "checkin-core enables tokio feature {feature:?}: the core opens no sockets"
+                    ));
+                }
+            }
+        }
+    }
+    found
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_member_keeps_its_invariants() {
+    let workspace = read_toml(&root().join("Cargo.toml"));
+    let members = members();
+    assert!(members.len() >= 7, "members: {members:?}");
+    let mut all = Vec::new();
+    for (name, dir) in &members {
+        all.extend(violations(
+            name,
+            &read_toml(&dir.join("Cargo.toml")),
+            &workspace,
+        ));
+        if NO_LINK_IN_SOURCE.contains(&name.as_str()) {
+            let mut files = Vec::new();
+            rust_files(&dir.join("src"), &mut files);
+            for file in files {
+                let text = std::fs::read_to_string(&file).unwrap();
+                // Code, not comments: docs may say why the crate stays away.
+                let uses = text
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("//"))
+                    .any(|l| l.contains("smsc_link"));
+                if uses {
+                    all.push(format!("{} uses smsc_link", file.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        all.is_empty(),
+        "architecture invariants broken:\n{}",
+        all.join("\n")
+    );
+}
+
+#[test]
+fn every_rule_names_a_real_member() {
+    let names: Vec<String> = members().into_iter().map(|(n, _)| n).collect();
+    for (krate, _, _) in FORBIDDEN {
+        assert!(
+            names.iter().any(|n| n == krate),
+            "rule for unknown crate {krate}"
+        );
+    }
+}
+
+#[test]
+fn the_checker_catches_a_core_that_grows_a_web_dependency() {
+    let workspace: toml::Table = "[workspace.dependencies]\ntokio = \"1\"".parse().unwrap();
+    let bad: toml::Table = r#"
+        [package]
+        name = "checkin-core"
+        [dependencies]
+        axum.workspace = true
+        link = { package = "smsc-link", path = "../smsc-link" }
+        tokio = { workspace = true, features = ["net"] }
+    "#
+    .parse()
+    .unwrap();
+    let found = violations("checkin-core", &bad, &workspace);
+    assert_eq!(found.len(), 3, "{found:#?}");
+    assert!(found[0].contains("axum") || found.iter().any(|f| f.contains("axum")));
+    assert!(found.iter().any(|f| f.contains("smsc-link")));
+    assert!(found.iter().any(|f| f.contains("\"net\"")));
+
+    // tokio "full" inherited from the workspace table counts too.
+    let full: toml::Table =
+        "[workspace.dependencies]\ntokio = { version = \"1\", features = [\"full\"] }"
+            .parse()
+            .unwrap();
+    let core: toml::Table = "[dependencies]\ntokio.workspace = true".parse().unwrap();
+    assert_eq!(violations("checkin-core", &core, &full).len(), 1);
+
+    let fine: toml::Table = "[dependencies]\nsqlx.workspace = true".parse().unwrap();
+    assert!(violations("checkin-core", &fine, &workspace).is_empty());
+    let sim: toml::Table = "[dependencies]\ncheckin-core.workspace = true"
+        .parse()
+        .unwrap();
+    assert_eq!(violations("simulator", &sim, &workspace).len(), 1);
+}

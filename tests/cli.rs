@@ -1,0 +1,198 @@
+//! The `checkin` command line as operators and scripts use it: the real binary,
+//! a fresh data folder, JSON lines on stdout.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn checkin(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_checkin"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CHECKIN_DATA_DIR", data_dir)
+        .current_dir(data_dir.parent().unwrap())
+        .output()
+        .unwrap()
+}
+
+fn json_line(output: &Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout.clone()).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "one JSON line expected, got {stdout:?}");
+    serde_json::from_str(lines[0]).unwrap()
+}
+
+#[test]
+fn org_and_premises_from_the_first_day() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+
+    let org = json_line(&checkin(
+        &data,
+        &[
+            "org",
+            "create",
+            "--name",
+            "Кафе «Ромашка»",
+            "--email",
+            "owner@example.ru",
+        ],
+    ));
+    let org_id = org["id"].as_i64().unwrap();
+    assert_eq!(org["api_token"].as_str().unwrap().len(), 64);
+
+    let premises = json_line(&checkin(
+        &data,
+        &[
+            "premises",
+            "add",
+            "--org",
+            &org_id.to_string(),
+            "--address",
+            "ул. Тверская, 13",
+            "--kind",
+            "кафе",
+            "--stay-minutes",
+            "90",
+        ],
+    ));
+    let code = premises["code"].as_str().unwrap();
+    let parsed = checkin_core::VenueCode::parse(code).unwrap();
+    assert_eq!(parsed.to_string(), code, "shown as XXX-XXX-XXX");
+    assert!(premises["id"].as_i64().unwrap() > 0);
+
+    // The key file was generated privately, and the database exists.
+    let keys = data.join("keys.toml");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&keys).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert!(data.join("checkin.sqlite").exists());
+
+    let authority = json_line(&checkin(
+        &data,
+        &["authority", "create", "--name", "Роспотребнадзор"],
+    ));
+    assert_eq!(authority["token"].as_str().unwrap().len(), 64);
+
+    let migrated = json_line(&checkin(&data, &["migrate"]));
+    assert_eq!(migrated["backend"], "sqlite");
+    let purged = json_line(&checkin(&data, &["purge"]));
+    assert_eq!(purged["checkins"], 0);
+
+    // Errors are clear and fail the command.
+    let bad = checkin(
+        &data,
+        &["premises", "add", "--org", "424242", "--address", "x"],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no organization 424242"));
+    let dup = checkin(
+        &data,
+        &[
+            "org",
+            "create",
+            "--name",
+            "Другая",
+            "--email",
+            "OWNER@example.ru",
+        ],
+    );
+    assert!(!dup.status.success());
+}
+
+#[test]
+fn serve_creates_the_database_and_stops_on_a_signal() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_checkin"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CHECKIN_DATA_DIR", &data)
+        .current_dir(root.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait (bounded) until the database has its tables.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let db = data.join("checkin.sqlite");
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "serve did not create the database"
+        );
+        let migrated = Command::new(env!("CARGO_BIN_EXE_checkin"))
+            .env_clear()
+            .env("CHECKIN_DATA_DIR", &data)
+            .arg("purge")
+            .output()
+            .unwrap();
+        if db.exists() && migrated.status.success() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "serve must keep running"
+    );
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "serve exits cleanly on Ctrl-C: {exit:?}");
+}
+
+#[test]
+fn environment_and_flags_configure_it() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    // An invalid time zone from the environment is reported, not ignored.
+    let out = Command::new(env!("CARGO_BIN_EXE_checkin"))
+        .env_clear()
+        .env("CHECKIN_DATA_DIR", &data)
+        .env("CHECKIN_TIME_ZONE", "Moscow")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown time zone"));
+    // A config file is read; a flag beats it.
+    let file = root.path().join("checkin.toml");
+    std::fs::write(
+        &file,
+        format!("data_dir = {:?}\n", root.path().join("from-file")),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_checkin"))
+        .env_clear()
+        .args(["--config", file.to_str().unwrap(), "migrate"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(root.path().join("from-file/checkin.sqlite").exists());
+    let out = Command::new(env!("CARGO_BIN_EXE_checkin"))
+        .env_clear()
+        .args(["--config", file.to_str().unwrap(), "--data-dir"])
+        .arg(root.path().join("from-flag"))
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(root.path().join("from-flag/checkin.sqlite").exists());
+}
