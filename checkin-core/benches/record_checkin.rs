@@ -1,1 +1,132 @@
-fn main() {}
+//! `record_checkin` throughput: one transaction per check-in versus batches in one
+//! transaction (the group-commit path the SMS pipeline uses), on SQLite and, when
+//! `CHECKIN_TEST_POSTGRES_URL` names a server, PostgreSQL.
+//!
+//! Run: `cargo bench -p checkin-core --bench record_checkin` (add
+//! `CHECKIN_TEST_POSTGRES_URL=postgres://…` for PostgreSQL; `./scripts/pg-test-server`
+//! starts one). Prints a Markdown table of medians over `RUNS` runs.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::Instant;
+
+use checkin_core::store::{NewOrganization, NewPremises};
+use checkin_core::{Channel, Msisdn, NewCheckIn, Store, StoreConfig, VenueCode};
+
+/// Runs per measurement; the median is reported.
+const RUNS: usize = 5;
+/// Check-ins per run, one transaction each.
+const SINGLE_COUNT: usize = 2_000;
+/// Check-ins per run on the batched path.
+const BATCHED_COUNT: usize = 20_000;
+/// Check-ins per transaction on the batched path (the pipeline's group commit size).
+const BATCH_SIZE: usize = 256;
+/// Premises the check-ins spread over.
+const PREMISES_COUNT: usize = 100;
+
+async fn codes(store: &Store) -> Vec<VenueCode> {
+    let now = chrono::Utc::now();
+    let org = store
+        .create_org(
+            &NewOrganization {
+                name: "bench".into(),
+                email: "bench@example.ru".into(),
+                password: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let mut codes = Vec::new();
+    for i in 0..PREMISES_COUNT {
+        let p = store
+            .add_premises(
+                &NewPremises {
+                    org_id: org.organization.id,
+                    address: format!("ул. Тестовая, {i}"),
+                    kind: None,
+                    stay_minutes: None,
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        codes.push(p.code);
+    }
+    codes
+}
+
+/// `count` check-ins from distinct phones; `run` keeps runs apart.
+fn visits(codes: &[VenueCode], run: usize, count: usize) -> Vec<NewCheckIn> {
+    let at = chrono::Utc::now();
+    (0..count)
+        .map(|i| NewCheckIn {
+            phone: Msisdn::parse(&format!("+79{:02}{:07}", run, i)).unwrap(),
+            code: codes[i % codes.len()],
+            channel: Channel::Sms,
+            at,
+            consent: true,
+        })
+        .collect()
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+async fn measure(store: &Store) -> (f64, f64) {
+    let codes = codes(store).await;
+    let mut single = Vec::new();
+    let mut batched = Vec::new();
+    for run in 0..RUNS {
+        let batch = visits(&codes, run * 2, SINGLE_COUNT);
+        let started = Instant::now();
+        for v in &batch {
+            store.record_checkin(v).await.unwrap();
+        }
+        single.push(SINGLE_COUNT as f64 / started.elapsed().as_secs_f64());
+
+        let batch = visits(&codes, run * 2 + 1, BATCHED_COUNT);
+        let started = Instant::now();
+        for chunk in batch.chunks(BATCH_SIZE) {
+            for outcome in store.record_checkins(chunk).await.unwrap() {
+                outcome.unwrap();
+            }
+        }
+        batched.push(BATCHED_COUNT as f64 / started.elapsed().as_secs_f64());
+    }
+    (median(single), median(batched))
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        println!(
+            "| backend | single (1 tx each), check-ins/s | batched ({BATCH_SIZE}/tx), check-ins/s | batched ÷ single |"
+        );
+        println!("|---|---|---|---|");
+        let mut dbs = vec![common::sqlite(StoreConfig::default()).await];
+        if let Some(pg) = common::postgres(StoreConfig::default()).await {
+            dbs.push(pg);
+        }
+        for db in dbs {
+            let (single, batched) = measure(&db.store).await;
+            println!(
+                "| {} | {:.0} | {:.0} | {:.1}× |",
+                db.label,
+                single,
+                batched,
+                batched / single
+            );
+        }
+        println!(
+            "\nmedians of {RUNS} runs; {SINGLE_COUNT} single and {BATCHED_COUNT} batched check-ins per run, \
+             spread over {PREMISES_COUNT} premises, distinct phones"
+        );
+    });
+}
