@@ -59,6 +59,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         backend = ?store.backend(),
         database = %redact_url(&config.database_url),
         time_zone = %config.zone.0,
+        allow_international = config.msisdn_policy.allow_international,
         "storage ready, migrations applied"
     );
     match &config.smsc {

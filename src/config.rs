@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use checkin_core::{Keys, ServiceZone, StoreConfig};
+use checkin_core::{Keys, MsisdnPolicy, ServiceZone, StoreConfig};
 use serde::Deserialize;
 
 /// Where the data lives when nothing says otherwise.
@@ -69,6 +69,9 @@ pub struct Overrides {
         hide_env_values = true
     )]
     pub phone_encryption_key: Option<String>,
+    /// Accept phone numbers outside Russia (+7) [default: false].
+    #[arg(long, env = "CHECKIN_ALLOW_INTERNATIONAL", global = true)]
+    pub allow_international: Option<bool>,
     /// SMSC host; setting it (or an [smsc] section) replaces the bundled simulator.
     #[arg(long, env = "CHECKIN_SMSC_HOST", global = true)]
     pub smsc_host: Option<String>,
@@ -102,6 +105,7 @@ pub struct FileConfig {
     pub dedupe_minutes: Option<u32>,
     pub phone_hash_key: Option<String>,
     pub phone_encryption_key: Option<String>,
+    pub allow_international: Option<bool>,
     pub smsc: Option<FileSmsc>,
 }
 
@@ -155,6 +159,8 @@ pub struct Config {
     pub zone: ServiceZone,
     pub store: StoreConfig,
     pub keys: KeySource,
+    /// Which phone numbers are accepted.
+    pub msisdn_policy: MsisdnPolicy,
     /// `None`: the bundled simulator stands in for the operator.
     pub smsc: Option<SmscConfig>,
 }
@@ -241,6 +247,12 @@ impl Config {
             zone,
             store,
             keys,
+            msisdn_policy: MsisdnPolicy {
+                allow_international: cli
+                    .allow_international
+                    .or(file.allow_international)
+                    .unwrap_or(false),
+            },
             smsc,
         })
     }
@@ -295,6 +307,7 @@ mod tests {
             KeySource::File(PathBuf::from("./checkin-data/keys.toml"))
         );
         assert!(config.smsc.is_none());
+        assert!(!config.msisdn_policy.allow_international);
     }
 
     #[test]
@@ -304,6 +317,7 @@ mod tests {
             data_dir = "/srv/checkin"
             http = "0.0.0.0:80"
             retention_days = 14
+            allow_international = true
             time_zone = "Asia/Yekaterinburg"
             phone_hash_key = "0101010101010101010101010101010101010101010101010101010101010101"
             phone_encryption_key = "0202020202020202020202020202020202020202020202020202020202020202"
@@ -324,6 +338,7 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/srv/checkin"));
         assert!(config.database_url.contains("/srv/checkin/checkin.sqlite"));
         assert_eq!(config.store.retention, Duration::from_secs(14 * 24 * 3600));
+        assert!(config.msisdn_policy.allow_international);
         assert_eq!(
             config.zone,
             ServiceZone::parse("Asia/Yekaterinburg").unwrap()
