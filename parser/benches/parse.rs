@@ -1,0 +1,3 @@
+//! Criterion bench of `parser::parse` (written next).
+
+fn main() {}
