@@ -175,8 +175,9 @@ impl fmt::Debug for CodeDigits {
 /// length; texts longer than [`TEXT_CHARS_MAX`] chars are `Unrecognized`. The
 /// grammar and the choices behind it are in the [crate documentation](crate).
 pub fn parse(text: &str) -> Command {
-    match normalize::normalize(text) {
-        Some(symbols) => grammar::command(symbols.as_slice()),
+    let mut buf = [0; TEXT_CHARS_MAX];
+    match normalize::normalize(text, &mut buf) {
+        Some(symbols) => grammar::command(symbols),
         None => Command::Unrecognized,
     }
 }

@@ -5,7 +5,8 @@
 //! The fold is where all the Unicode tolerance lives: case, Latin/Cyrillic
 //! look-alikes, Unicode spaces and dashes, full-width and Arabic-Indic digits,
 //! invisible characters. Doing it here keeps the grammar a plain byte grammar and
-//! keeps the hot path free of allocation: the symbols go into a fixed stack buffer.
+//! keeps the hot path free of allocation: the symbols go into a fixed buffer on
+//! the caller's stack.
 
 /// The longest text, in chars, that the parser reads. Three concatenated UCS-2 SMS
 /// parts are 201 chars; nothing a person types to 7377 on purpose is longer, and a
@@ -71,43 +72,90 @@ const CYRILLIC: [u8; 32] = {
     table
 };
 
-/// The symbols of one text, in a fixed buffer on the stack.
-#[derive(Debug)]
-pub(crate) struct Symbols {
-    buf: [u8; TEXT_CHARS_MAX],
-    len: usize,
+/// A buffer for the symbols of one text, kept by the caller on its stack.
+pub(crate) type Buffer = [u8; TEXT_CHARS_MAX];
+
+/// Folds `text` to symbols in `buf` and returns them; `None` if it has more than
+/// [`TEXT_CHARS_MAX`] visible chars (such a text is never a command).
+///
+/// This loop is most of the parser's time, so it reads bytes, not chars: ASCII
+/// and the two-byte Cyrillic block (UTF-8 lead byte `0xD0`/`0xD1`), which are
+/// nearly every byte of nearly every message, go through tables; only other
+/// chars are decoded and go through [`symbol`]. The tables are [`symbol`]
+/// precomputed, and a test holds them equal.
+pub(crate) fn normalize<'b>(text: &str, buf: &'b mut Buffer) -> Option<&'b [u8]> {
+    let mut len = 0;
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while let Some(&lead) = bytes.get(at) {
+        let symbol = match lead {
+            0x00..=0x7F => {
+                at += 1;
+                Some(ASCII[usize::from(lead)])
+            }
+            // `text` is valid UTF-8, so a `0xD0`/`0xD1` lead byte has its
+            // continuation byte: together they are U+0400..=U+047F.
+            0xD0 | 0xD1 => {
+                let offset = usize::from(lead & 0x01) << 6 | usize::from(bytes[at + 1] & 0x3F);
+                at += 2;
+                Some(CYRILLIC_BLOCK[offset])
+            }
+            _ => {
+                let c = text[at..].chars().next().expect("at is on a char boundary");
+                at += c.len_utf8();
+                symbol(c)
+            }
+        };
+        let Some(symbol) = symbol else { continue };
+        *buf.get_mut(len)? = symbol;
+        len += 1;
+    }
+    Some(&buf[..len])
 }
 
-impl Symbols {
-    pub(crate) fn as_slice(&self) -> &[u8] {
-        &self.buf[..self.len]
+/// [`symbol`] of U+0000..=U+007F. No ASCII char is invisible.
+const ASCII: [u8; 128] = {
+    let mut table = [OTHER; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        table[b] = match c {
+            b'0'..=b'9' | b'A'..=b'Z' => c,
+            b'a'..=b'z' => c.to_ascii_uppercase(),
+            // `\x0B` and `\x0C` are Unicode white space too.
+            b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r' => b' ',
+            b'!'..=b'/' | b':'..=b'@' | b'['..=b'`' | b'{'..=b'~' => c,
+            _ => OTHER,
+        };
+        b += 1;
     }
-}
+    table
+};
 
-/// Folds `text` to symbols; `None` if it has more than [`TEXT_CHARS_MAX`] visible
-/// chars (such a text is never a command).
-pub(crate) fn normalize(text: &str) -> Option<Symbols> {
-    let mut symbols = Symbols {
-        buf: [0; TEXT_CHARS_MAX],
-        len: 0,
-    };
-    for c in text.chars() {
-        let Some(symbol) = symbol(c) else { continue };
-        if symbols.len == TEXT_CHARS_MAX {
-            return None;
-        }
-        symbols.buf[symbols.len] = symbol;
-        symbols.len += 1;
+/// [`symbol`] of U+0400..=U+047F, the chars whose UTF-8 starts `0xD0`/`0xD1`.
+/// None of them is invisible, white space or numeric.
+const CYRILLIC_BLOCK: [u8; 128] = {
+    let mut table = [OTHER; 128];
+    let mut i = 0;
+    while i < 32 {
+        table[0x10 + i] = CYRILLIC[i]; // А..=Я
+        table[0x30 + i] = CYRILLIC[i]; // а..=я
+        i += 1;
     }
-    Some(symbols)
-}
+    table[0x01] = b'E'; // Ё
+    table[0x51] = b'E'; // ё
+    table[0x06] = b'I'; // І
+    table[0x56] = b'I'; // і
+    table
+};
 
 /// The symbol of one char, or `None` for a char that is invisible and so cannot
 /// have been meant (zero-width spaces and joiners, BOM, soft hyphen, direction
 /// marks that phones insert around Arabic-Indic digits).
+///
+/// This is the definition; [`normalize`] uses tables for the common chars.
 fn symbol(c: char) -> Option<u8> {
     let symbol = match c {
-        // ASCII first: it is almost every char of almost every message.
         '0'..='9' | 'A'..='Z' => c as u8,
         'a'..='z' => c.to_ascii_uppercase() as u8,
         ' ' | '\t' | '\n' | '\r' => b' ',
@@ -156,8 +204,8 @@ mod tests {
     use super::*;
 
     fn check(text: &str, expect: &[u8]) {
-        let symbols = normalize(text).expect("short text");
-        assert_eq!(symbols.as_slice(), expect, "text: {text:?}");
+        let symbols = normalize(text, &mut [0; TEXT_CHARS_MAX]).map(<[u8]>::to_vec);
+        assert_eq!(symbols.as_deref(), Some(expect), "text: {text:?}");
     }
 
     #[test]
@@ -188,11 +236,38 @@ mod tests {
 
     #[test]
     fn bounds_the_text() {
-        assert!(normalize(&"1".repeat(TEXT_CHARS_MAX)).is_some());
-        assert!(normalize(&"1".repeat(TEXT_CHARS_MAX + 1)).is_none());
+        assert!(normalize(&"1".repeat(TEXT_CHARS_MAX), &mut [0; TEXT_CHARS_MAX]).is_some());
+        assert!(normalize(&"1".repeat(TEXT_CHARS_MAX + 1), &mut [0; TEXT_CHARS_MAX]).is_none());
         // Invisible chars do not count against the bound.
         let padded = format!("{}{}", "\u{200b}".repeat(1000), "1");
-        assert!(normalize(&padded).is_some());
+        assert!(normalize(&padded, &mut [0; TEXT_CHARS_MAX]).is_some());
+    }
+
+    #[test]
+    fn tables_are_the_symbol_fn() {
+        for c in '\0'..='\u{7F}' {
+            assert_eq!(Some(ASCII[c as usize]), symbol(c), "{c:?}");
+        }
+        for c in '\u{400}'..='\u{47F}' {
+            assert_eq!(Some(CYRILLIC_BLOCK[c as usize - 0x400]), symbol(c), "{c:?}");
+        }
+        // And `normalize` takes the table path for exactly those.
+        let all: String = ('\0'..='\u{7F}').chain('\u{400}'..='\u{47F}').collect();
+        for chunk in all.chars().collect::<Vec<_>>().chunks(TEXT_CHARS_MAX) {
+            let text: String = chunk.iter().collect();
+            let expect: Vec<u8> = chunk.iter().filter_map(|&c| symbol(c)).collect();
+            let symbols = normalize(&text, &mut [0; TEXT_CHARS_MAX]).map(<[u8]>::to_vec);
+            assert_eq!(symbols, Some(expect));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn normalize_is_symbol_of_each_char(text in "\\PC{0,64}") {
+            let expect: Vec<u8> = text.chars().filter_map(symbol).collect();
+            let symbols = normalize(&text, &mut [0; TEXT_CHARS_MAX]).map(<[u8]>::to_vec);
+            proptest::prop_assert_eq!(symbols, Some(expect));
+        }
     }
 
     #[test]
