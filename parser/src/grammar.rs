@@ -8,12 +8,12 @@ use nom::{
     branch::alt,
     bytes::complete::{tag, take, take_while, take_while1, take_while_m_n},
     combinator::{not, peek, recognize, rest, value, verify},
-    multi::{many0_count, many1_count},
+    multi::{fold, many0_count, many1_count},
     sequence::preceded,
     IResult, Parser,
 };
 
-use crate::normalize::{cyr, is_letter, FOREIGN_DIGIT};
+use crate::normalize::{cyr, is_letter, FOREIGN_DIGIT, OTHER};
 use crate::{CodeDigits, Command};
 
 type Input<'a> = &'a [u8];
@@ -40,6 +40,11 @@ const VKHOD: &[u8] = &[b'B', b'X', b'O', DE];
 /// the poster shows nine; a few more or fewer is still the template, not a code.
 const TEMPLATE_XS: std::ops::RangeInclusive<usize> = 6..=12;
 
+/// The most words a greeting before the keyword may have: "Добрый день",
+/// "Здравствуйте, пожалуйста". A longer text that mentions `ВХОД` somewhere is a
+/// question, not a check-in.
+const GREETING_WORDS_MAX: usize = 3;
+
 /// How the keyword was spelled; a near miss is weaker evidence of a check-in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Keyword {
@@ -52,9 +57,16 @@ enum Keyword {
 /// The whole message (as symbols) to a command.
 pub(crate) fn command(symbols: &[u8]) -> Command {
     let (body, _) = leading(symbols).unwrap_or((symbols, symbols));
-    alt((keyword_command, bare_code, bare_template, help, opt_out))
-        .parse(body)
-        .map_or(Command::Unrecognized, |(_, command)| command)
+    alt((
+        keyword_command,
+        bare_code,
+        bare_template,
+        help,
+        opt_out,
+        greeted_keyword_command,
+    ))
+    .parse(body)
+    .map_or(Command::Unrecognized, |(_, command)| command)
 }
 
 /// Spaces and quotes before the message: copies from a chat or a web page bring them.
@@ -65,6 +77,23 @@ fn leading(i: Input) -> PResult<Input> {
 /// `ВХОД` + separators + code (or template) + tail.
 fn keyword_command(i: Input) -> PResult<Command> {
     let (i, keyword) = keyword(i)?;
+    after_keyword(i, keyword)
+}
+
+/// A short greeting, then the exact keyword: "Здравствуйте! ВХОД*123-456-789".
+/// Only the exact keyword: a word one typo from `ВХОД` deep in a sentence is
+/// too weak a sign that the sentence is a check-in.
+fn greeted_keyword_command(i: Input) -> PResult<Command> {
+    let word = take_while1(|b| is_letter(b) || b == OTHER);
+    let space = take_while1(|b: u8| b == b' ' || b.is_ascii_punctuation());
+    let greeting_word = (not(keyword), word, space);
+    let (i, _) = fold(1..=GREETING_WORDS_MAX, greeting_word, || (), |(), _| ()).parse(i)?;
+    let (i, keyword) = verify(keyword, |&keyword| keyword == Keyword::Exact).parse(i)?;
+    after_keyword(i, keyword)
+}
+
+/// What follows the keyword: separators, then the template or a code, then a tail.
+fn after_keyword(i: Input, keyword: Keyword) -> PResult<Command> {
     let (i, _) = take_while(is_keyword_separator).parse(i)?;
     if let Ok((i, ())) = template_then_tail(i) {
         return Ok((i, Command::TemplateCopied));
@@ -90,11 +119,12 @@ fn keyword_command(i: Input) -> PResult<Command> {
     Ok((i, command))
 }
 
-/// The keyword: `В`/`V` + `Х`/`H`/`KH`/`CH` + `О` + `Д`/`D` (Cyrillic and Latin
+/// The keyword: `В`/`V`/`W` + `Х`/`H`/`KH`/`CH` + `О` + `Д`/`D` (Cyrillic and Latin
 /// look-alikes already fold together), not followed by another letter except the
 /// template's `Х`; or a word one typo away from `ВХОД`.
 fn keyword(i: Input) -> PResult<Keyword> {
-    let b_or_v = alt((sym(b'B'), sym(b'V')));
+    // `W` is how German-style transliteration writes `В`.
+    let b_or_v = alt((sym(b'B'), sym(b'V'), sym(b'W')));
     let kh = alt((
         tag(&b"KH"[..]),
         tag(&b"CH"[..]),

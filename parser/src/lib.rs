@@ -20,10 +20,11 @@
 //! marks) dropped. Then, over those symbols (`grammar.rs`, nom):
 //!
 //! ```text
-//! message   = lead (keyword kw-sep* (template tail | code? tail)
+//! message   = lead (greeting? keyword kw-sep* (template tail | code? tail)
 //!                  | code tail | template tail | help blank | stop blank)
+//! greeting  = (word (space | punctuation)+){1,3}        no digits; keyword exact
 //! lead      = (space | '"' | "'")*
-//! keyword   = (В | V) (Х | H | KH | CH) О (Д | D)       not followed by a letter but Х
+//! keyword   = (В | V | W) (Х | H | KH | CH) О (Д | D)   not followed by a letter but Х
 //!           | a word one typo from ВХОД, except ВЫХОД
 //! kw-sep    = '*' | '#' | '№' | space | dash | '.' | ',' | ':' | '=' | '+' | '"' | '/' | '_'
 //! code      = digit+ (group-sep* digit+)*              group-sep: kw-sep minus ':' '=' '+' '"'
@@ -43,7 +44,7 @@
 //! | `ВХОД*ХХХ-ХХХ-ХХХ`, `xxx-xxx-xxx` | `TemplateCopied` |
 //! | `?`, `помощь`, `Help` | `Help` |
 //! | `стоп`, `Stop.`, `CTOП` | `OptOut` |
-//! | `привет`, `ВХОД 123-456-789 кв 5`, `12 апреля`, `ВЫХОД 123456789`, `` | `Unrecognized` |
+//! | `привет`, `ВХОД 123-456-789 кв 5`, `12 апреля`, `ВЫХОД 123456789`, the empty text | `Unrecognized` |
 //!
 //! The choices where people could disagree, and why:
 //!
@@ -52,8 +53,11 @@
 //!   them text again. But **any digit after the code** (`... кв 5`, a second
 //!   code, a code broken by a letter: `123-4S6-789`) makes the text
 //!   `Unrecognized`: we cannot tell which nine digits were meant.
-//! - **Words before the keyword** (`Здравствуйте, ВХОД*...`) are not skipped: the
-//!   poster says to start with `ВХОД`, and the reply to `Unrecognized` shows that.
+//! - **A greeting before the keyword** (`Здравствуйте! ВХОД*...`, `Добрый день,
+//!   вход 123456789`) is skipped if it is at most three words without digits and
+//!   the keyword is spelled exactly: people are polite to a service. A longer text
+//!   is a question, not a command, and a greeting before a bare code (`Привет
+//!   123-456-789`) is `Unrecognized`, as is anything with digits before the code.
 //! - **Keyword typos** one edit away (`ВХД`, `ВХООД`, `ВОХД`, `ВХОТ`) still check
 //!   in when followed by nine digits, since the code's check digit, not the
 //!   keyword, guards against a wrong venue. `ВЫХОД` ("exit") is excluded: there is

@@ -192,7 +192,7 @@ proptest! {
 /// How a code's keyword can be spelled: Cyrillic, Latin look-alikes mixed in,
 /// transliterated. The empty keyword is the bare code.
 const KEYWORDS: &[&str] = &[
-    "ВХОД", "BXOД", "ВXОД", "ВХOД", "BXOD", "ВНОД", "VHOD", "VKHOD", "VXOD", "VCHOD", "",
+    "ВХОД", "BXOД", "ВXОД", "ВХOД", "BXOD", "ВНОД", "VHOD", "VKHOD", "VXOD", "VCHOD", "WHOD", "",
 ];
 const KEYWORD_SEPARATORS: &[&str] = &[
     "", "*", "#", " ", "  ", "**", "* ", " * ", "-", "№", "№ ", ":", "=", "\u{a0}", "*\u{a0}",
