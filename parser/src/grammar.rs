@@ -243,10 +243,11 @@ fn one<'a>(pred: impl Fn(u8) -> bool) -> impl Parser<Input<'a>, Output = u8, Err
     verify(take(1usize), move |s: &[u8]| pred(s[0])).map(|s: &[u8]| s[0])
 }
 
-/// Between the keyword and the code: `*` as on the poster, and what people put
-/// instead (`#`, `№`, spaces, dashes, `:`, `=`, `+`, `.`, `,`), in any number.
+/// Between the keyword and the code: `*` as on the poster, and whatever people
+/// put instead (`#`, `№`, spaces, dashes, `:`, `=`, `+`, `!`, `\`...), in any
+/// number. Any ASCII punctuation: none of it can be part of a code.
 fn is_keyword_separator(b: u8) -> bool {
-    is_group_separator(b) || matches!(b, b':' | b'=' | b'+' | b'"')
+    b == b' ' || b.is_ascii_punctuation()
 }
 
 /// Between digit groups: spaces and dashes of every kind, and the dots, commas,

@@ -20,18 +20,19 @@
 //! marks) dropped. Then, over those symbols (`grammar.rs`, nom):
 //!
 //! ```text
-//! message   = lead (greeting? keyword kw-sep* (template tail | code? tail)
-//!                  | code tail | template tail | help blank | stop blank)
-//! greeting  = (word (space | punctuation)+){1,3}        no digits; keyword exact
+//! message   = lead ( greeting? keyword kw-sep* (template tail | code? tail)
+//!                  | code tail | template tail | help blank | stop blank )
 //! lead      = (space | '"' | "'")*
-//! keyword   = (В | V | W) (Х | H | KH | CH) О (Д | D)   not followed by a letter but Х
+//! greeting  = (word (space | punctuation)+){1,3}     no digits; then the keyword exact
+//! keyword   = (В | V | W) (Х | H | KH | CH) О (Д | D) not followed by a letter but Х
 //!           | a word one typo from ВХОД, except ВЫХОД
-//! kw-sep    = '*' | '#' | '№' | space | dash | '.' | ',' | ':' | '=' | '+' | '"' | '/' | '_'
-//! code      = digit+ (group-sep* digit+)*              group-sep: kw-sep minus ':' '=' '+' '"'
-//! template  = Х (Х | group-sep)*                       with 6 to 12 Х's (Cyrillic or Latin)
+//! kw-sep    = space | any ASCII punctuation           '*' '#' '№' dashes ':' '!' ...
+//! code      = digit+ (group-sep* digit+)*
+//! group-sep = space | dash | '.' | ',' | '*' | '#' | '/' | '_'
+//! template  = Х (Х | group-sep)*                      6 to 12 Х's, Cyrillic or Latin
 //! help      = '?' | ПОМОЩЬ | СПРАВКА | ИНФО | HELP | INFO
-//! stop      = (С | S) Т О (П | P)                      so СТОП, STOP, CTOП
-//! tail      = anything; blank = spaces and ASCII punctuation only
+//! stop      = (С | S) Т О (П | P)                     СТОП, STOP, CTOП
+//! tail      = anything                                blank: spaces, ASCII punctuation
 //! ```
 //!
 //! What the parts mean ([`Command`]):
