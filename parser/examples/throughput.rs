@@ -34,6 +34,11 @@ fn main() {
     }
     let elapsed = started.elapsed();
     let parsed = rounds * messages.len() as u64;
+    if parsed == 0 {
+        // `ROUNDS` 0: the baseline to subtract from an instruction count.
+        println!("0 messages");
+        return;
+    }
     println!(
         "{parsed} messages ({check_ins} check-ins) in {elapsed:.2?}: {:.0} ns/message, {:.2} M messages/s",
         elapsed.as_nanos() as f64 / parsed as f64,
