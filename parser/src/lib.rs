@@ -177,7 +177,7 @@ impl fmt::Debug for CodeDigits {
 ///
 /// Infallible: every text, however garbled, maps to a command
 /// ([`Command::Unrecognized`] at worst). Allocation-free and linear in the text's
-/// length; texts longer than [`TEXT_CHARS_MAX`] chars are `Unrecognized`. The
+/// length; texts of more than [`TEXT_CHARS_MAX`] visible chars are `Unrecognized`. The
 /// grammar and the choices behind it are in the [crate documentation](crate).
 pub fn parse(text: &str) -> Command {
     let mut buf = [0; TEXT_CHARS_MAX];

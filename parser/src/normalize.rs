@@ -8,9 +8,11 @@
 //! keeps the hot path free of allocation: the symbols go into a fixed buffer on
 //! the caller's stack.
 
-/// The longest text, in chars, that the parser reads. Three concatenated UCS-2 SMS
-/// parts are 201 chars; nothing a person types to 7377 on purpose is longer, and a
-/// bound keeps the stack buffer fixed and the work per message constant.
+/// The longest text, in chars, that the parser reads (invisible chars, which it
+/// drops, do not count). Three concatenated UCS-2 SMS parts are 201 chars;
+/// nothing a person types to 7377 on purpose is longer, and a bound keeps the
+/// stack buffer fixed and the work per message small. A longer text is
+/// [`Command::Unrecognized`](crate::Command::Unrecognized).
 pub const TEXT_CHARS_MAX: usize = 256;
 
 /// A char that is numeric in Unicode (`char::is_numeric`) but that we do not read
