@@ -7,7 +7,7 @@
 use nom::{
     branch::alt,
     bytes::complete::{tag, take, take_while, take_while1, take_while_m_n},
-    combinator::{not, peek, recognize, rest, value, verify},
+    combinator::{not, opt, peek, recognize, rest, value, verify},
     multi::{fold, many0_count, many1_count},
     sequence::preceded,
     IResult, Parser,
@@ -95,6 +95,9 @@ fn greeted_keyword_command(i: Input) -> PResult<Command> {
 /// What follows the keyword: separators, then the template or a code, then a tail.
 fn after_keyword(i: Input, keyword: Keyword) -> PResult<Command> {
     let (i, _) = take_while(is_keyword_separator).parse(i)?;
+    // The keyword twice ("ВХОД ВХОД*123-456-789"): a pasted poster line after a
+    // typed keyword, or predictive text. The second one says nothing new.
+    let (i, _) = opt((keyword_exact, take_while(is_keyword_separator))).parse(i)?;
     if let Ok((i, ())) = template_then_tail(i) {
         return Ok((i, Command::TemplateCopied));
     }
@@ -119,10 +122,10 @@ fn after_keyword(i: Input, keyword: Keyword) -> PResult<Command> {
     Ok((i, command))
 }
 
-/// The keyword: `В`/`V`/`W` + `Х`/`H`/`KH`/`CH` + `О` + `Д`/`D` (Cyrillic and Latin
-/// look-alikes already fold together), not followed by another letter except the
-/// template's `Х`; or a word one typo away from `ВХОД`.
-fn keyword(i: Input) -> PResult<Keyword> {
+/// The keyword spelled right: `В`/`V`/`W` + `Х`/`H`/`KH`/`CH` + `О` + `Д`/`D`
+/// (Cyrillic and Latin look-alikes already fold together), not followed by
+/// another letter except the template's `Х`.
+fn keyword_exact(i: Input) -> PResult<()> {
     // `W` is how German-style transliteration writes `В`.
     let b_or_v = alt((sym(b'B'), sym(b'V'), sym(b'W')));
     let kh = alt((
@@ -132,20 +135,24 @@ fn keyword(i: Input) -> PResult<Keyword> {
         tag(&b"H"[..]),
     ));
     let d = alt((sym(DE), sym(b'D')));
-    let exact = (
-        b_or_v,
-        kh,
-        sym(b'O'),
-        d,
-        not(one(|b| is_letter(b) && b != b'X')),
-    );
+    let boundary = not(one(|b| is_letter(b) && b != b'X'));
+    value((), (b_or_v, kh, sym(b'O'), d, boundary)).parse(i)
+}
+
+/// The keyword: spelled right ([`keyword_exact`]), or a word one typo away from
+/// `ВХОД`.
+fn keyword(i: Input) -> PResult<Keyword> {
     let near = (
         verify(take_while_m_n(3, 6, is_letter), |word: &[u8]| {
             word != VYKHOD && within_one_edit(word, VKHOD)
         }),
         not(one(is_letter)),
     );
-    alt((value(Keyword::Exact, exact), value(Keyword::Near, near))).parse(i)
+    alt((
+        value(Keyword::Exact, keyword_exact),
+        value(Keyword::Near, near),
+    ))
+    .parse(i)
 }
 
 /// One group of the code and the separators before it: `123`, `-456`, ` – 789`.

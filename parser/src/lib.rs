@@ -20,7 +20,8 @@
 //! marks) dropped. Then, over those symbols (`grammar.rs`, nom):
 //!
 //! ```text
-//! message   = lead ( greeting? keyword kw-sep* (template tail | code? tail)
+//! message   = lead ( greeting? keyword kw-sep* (keyword kw-sep*)?
+//!                    (template tail | code? tail)
 //!                  | code tail | template tail | help blank | stop blank )
 //! lead      = (space | '"' | "'")*
 //! greeting  = (word (space | punctuation)+){1,3}     no digits; then the keyword exact
