@@ -56,7 +56,7 @@ enum Keyword {
 
 /// The whole message (as symbols) to a command.
 pub(crate) fn command(symbols: &[u8]) -> Command {
-    let (body, _) = leading(symbols).unwrap_or((symbols, symbols));
+    let body = leading(symbols).map_or(symbols, |(body, _)| body);
     alt((
         keyword_command,
         bare_code,

@@ -180,6 +180,7 @@ impl fmt::Debug for CodeDigits {
 /// ([`Command::Unrecognized`] at worst). Allocation-free and linear in the text's
 /// length; texts of more than [`TEXT_CHARS_MAX`] visible chars are `Unrecognized`. The
 /// grammar and the choices behind it are in the [crate documentation](crate).
+#[must_use]
 pub fn parse(text: &str) -> Command {
     let mut buf = [0; TEXT_CHARS_MAX];
     match normalize::normalize(text, &mut buf) {
