@@ -292,7 +292,7 @@ fn code_digits(code: &[u8]) -> CodeDigits {
 /// Whether `word` is at most one edit from `target`: one symbol inserted,
 /// deleted or replaced, or two neighbours swapped (optimal string alignment).
 fn within_one_edit(word: &[u8], target: &[u8]) -> bool {
-    match word.len() as isize - target.len() as isize {
+    match word.len().abs_diff(target.len()) {
         0 => {
             let mut mismatches = word
                 .iter()
@@ -307,8 +307,8 @@ fn within_one_edit(word: &[u8], target: &[u8]) -> bool {
                 _ => false,
             }
         }
-        1 => deletes_to(word, target),
-        -1 => deletes_to(target, word),
+        1 if word.len() > target.len() => deletes_to(word, target),
+        1 => deletes_to(target, word),
         _ => false,
     }
 }

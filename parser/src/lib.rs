@@ -136,6 +136,7 @@ impl CodeDigits {
     pub const LEN: usize = 9;
 
     /// The code of these ASCII digits; `None` if any byte is not `b'0'..=b'9'`.
+    #[must_use]
     pub fn from_ascii(ascii: [u8; Self::LEN]) -> Option<Self> {
         ascii
             .iter()
@@ -144,16 +145,19 @@ impl CodeDigits {
     }
 
     /// The digits as ASCII bytes.
+    #[must_use]
     pub fn as_bytes(&self) -> &[u8; Self::LEN] {
         &self.0
     }
 
     /// The digits as a string, `"123456789"`.
+    #[must_use]
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("CodeDigits holds ASCII digits only")
     }
 
     /// The digits as numbers `0..=9`, for check-digit arithmetic.
+    #[must_use]
     pub fn values(&self) -> [u8; Self::LEN] {
         self.0.map(|b| b - b'0')
     }
