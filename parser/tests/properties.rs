@@ -135,6 +135,13 @@ proptest! {
     fn arbitrary_unicode_keeps_the_promises(text in any::<String>()) {
         check_invariants(&text)?;
     }
+
+    /// `any::<String>()` never yields `\n`; any chars strung together do,
+    /// and every other control char.
+    #[test]
+    fn arbitrary_chars_keep_the_promises(chars in prop::collection::vec(any::<char>(), 0..80)) {
+        check_invariants(&String::from_iter(chars))?;
+    }
 }
 
 proptest! {
