@@ -7,6 +7,7 @@ pub mod model;
 pub mod msisdn;
 pub mod privacy;
 pub mod store;
+pub mod texts;
 pub mod time_fmt;
 pub mod venue_code;
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{AnyConnection, Row};
 
 use super::orgs::{premises_from_row, PREMISES_SELECT};
 use super::{flag_col, time_col, to_ms, Backend, CheckinError, Store, StoreError};
@@ -58,22 +58,10 @@ impl Store {
         if self.backend() == Backend::Postgres {
             lock_phones(&mut tx, &hashes).await?;
         }
-        let mut premises_cache: HashMap<VenueCode, Option<Premises>> = HashMap::new();
+        let mut premises_cache = PremisesCache::new();
         let mut results = Vec::with_capacity(batch.len());
         for (new, hash) in batch.iter().zip(&hashes) {
-            let premises = match premises_cache.get(&new.code) {
-                Some(p) => p.clone(),
-                None => {
-                    let row = sqlx::query(&format!("{PREMISES_SELECT} WHERE code = $1"))
-                        .bind(new.code.digits())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    let p = row.as_ref().map(premises_from_row).transpose()?;
-                    premises_cache.insert(new.code, p.clone());
-                    p
-                }
-            };
-            let outcome = match premises {
+            let outcome = match premises_cache.get(&mut tx, &new.code).await? {
                 None => Err(CheckinError::UnknownCode),
                 Some(p) if !p.active => Err(CheckinError::InactivePremises),
                 Some(p) => Ok(self.insert_if_new(&mut tx, new, hash, p).await?),
@@ -84,9 +72,11 @@ impl Store {
         Ok(results)
     }
 
-    async fn insert_if_new(
+    /// Inserts the check-in unless the same phone checked in at the same premises
+    /// inside the dedupe window; then returns that one.
+    pub(crate) async fn insert_if_new(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        conn: &mut AnyConnection,
         new: &NewCheckIn,
         hash: &PhoneHash,
         premises: Premises,
@@ -103,7 +93,7 @@ impl Store {
             .bind(to_ms(new.at))
             .bind(from)
             .bind(to)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *conn)
             .await?;
         if let Some(row) = inserted {
             return Ok(Recorded {
@@ -123,7 +113,7 @@ impl Store {
             .bind(&hash.0[..])
             .bind(from)
             .bind(to)
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *conn)
             .await?;
         Ok(Recorded {
             checkin: checkin_from_row(&row)?,
@@ -158,8 +148,8 @@ impl Store {
 
 /// Serializes concurrent check-ins of the same phones on PostgreSQL, so two
 /// deliveries of one SMS cannot both pass the dedupe check. Sorted keys: no deadlock.
-async fn lock_phones(
-    tx: &mut Transaction<'static, Any>,
+pub(crate) async fn lock_phones(
+    conn: &mut AnyConnection,
     hashes: &[PhoneHash],
 ) -> Result<(), StoreError> {
     let mut keys: Vec<i64> = hashes
@@ -175,10 +165,37 @@ async fn lock_phones(
     for key in keys {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(key)
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await?;
     }
     Ok(())
+}
+
+/// Premises looked up once per transaction, by code.
+#[derive(Debug, Default)]
+pub(crate) struct PremisesCache(HashMap<VenueCode, Option<Premises>>);
+
+impl PremisesCache {
+    pub(crate) fn new() -> PremisesCache {
+        PremisesCache::default()
+    }
+
+    pub(crate) async fn get(
+        &mut self,
+        conn: &mut AnyConnection,
+        code: &VenueCode,
+    ) -> Result<Option<Premises>, StoreError> {
+        if let Some(p) = self.0.get(code) {
+            return Ok(p.clone());
+        }
+        let row = sqlx::query(&format!("{PREMISES_SELECT} WHERE code = $1"))
+            .bind(code.digits())
+            .fetch_optional(&mut *conn)
+            .await?;
+        let p = row.as_ref().map(premises_from_row).transpose()?;
+        self.0.insert(*code, p.clone());
+        Ok(p)
+    }
 }
 
 fn checkin_from_row(row: &AnyRow) -> Result<CheckIn, StoreError> {

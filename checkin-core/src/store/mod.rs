@@ -6,6 +6,7 @@ mod cases;
 mod checkins;
 mod orgs;
 mod outbox;
+mod sms;
 
 use std::path::Path;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use crate::privacy::{PhoneVault, PrivacyError};
 use crate::CodeError;
 
 pub use orgs::{NewOrganization, NewPremises, OrgCreated};
+pub use sms::{InboundSms, Rejection, SmsOutcome, SMS_BATCH_MAX};
 
 /// Which database the store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,10 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
 use sqlx::Row;
 
 use super::{time_col, to_ms, Backend, Store, StoreError};
 use crate::model::{NewMessage, OutboxMessage, OutboxStatus, Priority};
+use crate::Msisdn;
 
 /// Longest message body accepted (a concatenated SMS of 10 UCS2 segments).
 pub const MESSAGE_CHARS_MAX: usize = 670;
@@ -19,6 +21,18 @@ const MESSAGE_COLUMNS: &str = "id, recipient_sealed, body, priority, status, att
 impl Store {
     /// Queues a message; returns its id.
     pub async fn enqueue(&self, new: &NewMessage, now: DateTime<Utc>) -> Result<i64, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        self.enqueue_in(&mut conn, new, now).await
+    }
+
+    /// Queues a message inside the caller's transaction (so a reply commits with
+    /// the check-in it answers).
+    pub(crate) async fn enqueue_in(
+        &self,
+        conn: &mut AnyConnection,
+        new: &NewMessage,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
         if new.text.is_empty() || new.text.chars().count() > MESSAGE_CHARS_MAX {
             return Err(StoreError::Invalid(format!(
                 "a message has 1..={MESSAGE_CHARS_MAX} characters"
@@ -35,7 +49,7 @@ impl Store {
         .bind(&new.text)
         .bind(new.priority.as_i64())
         .bind(to_ms(now))
-        .fetch_one(self.pool())
+        .fetch_one(&mut *conn)
         .await?;
         Ok(row.try_get("id")?)
     }
@@ -49,6 +63,18 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         row.map(|r| self.message_from_row(&r)).transpose()
+    }
+
+    /// Every message to `recipient`, oldest first (tests, support tools).
+    pub async fn messages_to(&self, recipient: &Msisdn) -> Result<Vec<OutboxMessage>, StoreError> {
+        let hash = self.vault().hash(recipient);
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE recipient_hash = $1 ORDER BY id"
+        ))
+        .bind(&hash.0[..])
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| self.message_from_row(r)).collect()
     }
 
     /// Claims up to `limit` due pending messages, most urgent first, and marks them

@@ -1,0 +1,139 @@
+//! Every SMS text the service sends, in Russian, each from its own tested
+//! function. Short on purpose: a UCS2 segment holds 70 characters.
+
+use crate::{Premises, ServiceZone, VenueCode};
+use chrono::{DateTime, Utc};
+
+/// The short number visitors text.
+pub const SHORT_NUMBER: &str = "7377";
+
+/// The check-in is recorded.
+pub fn confirmation(premises: &Premises, at: DateTime<Utc>, zone: &ServiceZone) -> String {
+    format!(
+        "Вход отмечен: {}, {}. Отказ от уведомлений: СТОП на {SHORT_NUMBER}",
+        premises.address,
+        zone.day_and_time(at)
+    )
+}
+
+/// A valid code nobody registered.
+pub fn code_not_found(code: &VenueCode) -> String {
+    format!("Код {code} не найден. Проверьте код на плакате у входа и отправьте ВХОД*код на {SHORT_NUMBER}")
+}
+
+/// Nine digits whose check digit fails: a typo.
+pub fn code_typo() -> String {
+    "В коде ошибка. Сверьте 9 цифр с плакатом у входа и отправьте ВХОД*код ещё раз".to_owned()
+}
+
+/// The poster's template sent as is.
+pub fn template_copied() -> String {
+    format!("Вместо ХХХ-ХХХ-ХХХ впишите 9 цифр кода с плаката у входа, например ВХОД*572-094-130, и отправьте на {SHORT_NUMBER}")
+}
+
+/// Not nine digits.
+pub fn wrong_length(digits: usize) -> String {
+    format!("В коде должно быть 9 цифр, а у вас {digits}. Проверьте код на плакате у входа")
+}
+
+/// The premises exists but does not take check-ins now.
+pub fn premises_inactive(premises: &Premises) -> String {
+    format!(
+        "{}: отметка по этому коду сейчас не принимается. Обратитесь к охране",
+        premises.address
+    )
+}
+
+/// `?`, `ПОМОЩЬ`…
+pub fn help() -> String {
+    format!("Чтобы отметить вход, отправьте на {SHORT_NUMBER} ВХОД* и 9 цифр кода с плаката, например ВХОД*572-094-130. СТОП - отказ от уведомлений")
+}
+
+/// `СТОП` done.
+pub fn opted_out() -> String {
+    "Вы отказались от уведомлений о возможном контакте с заболевшим. Новая отметка входа снова включит их".to_owned()
+}
+
+/// Anything else.
+pub fn unrecognized() -> String {
+    "Не удалось разобрать сообщение. Для отметки отправьте ВХОД*код с плаката, например ВХОД*572-094-130".to_owned()
+}
+
+/// The seed's alert, with the recipient's own visit date and time.
+pub fn exposure_alert(visit_at: DateTime<Utc>, zone: &ServiceZone) -> String {
+    format!(
+        "В организации, которую вы посетили {}, находился посетитель с подтвержденным COVID-19. \
+         Поскольку вы могли с ним контактировать, рекомендуем сдать анализ на коронавирус и ограничить контакты.",
+        zone.day_and_time(visit_at)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// The longest a reply without an address may be: three UCS2 segments.
+    const REPLY_CHARS_MAX: usize = 3 * 67;
+
+    fn premises() -> Premises {
+        Premises {
+            id: 1,
+            org_id: 1,
+            code: VenueCode::parse("572-094-130").unwrap(),
+            address: "ул. Тверская, 13".into(),
+            kind: "кафе".into(),
+            stay_minutes: 60,
+            active: true,
+            created_at: Utc.with_ymd_and_hms(2020, 10, 1, 0, 0, 0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_alert_is_the_seed_sentence_with_the_visit_time() {
+        let visit = Utc.with_ymd_and_hms(2020, 10, 18, 17, 13, 0).unwrap();
+        assert_eq!(
+            exposure_alert(visit, &ServiceZone::default()),
+            "В организации, которую вы посетили 18 окт. в 20:13, находился посетитель с \
+             подтвержденным COVID-19. Поскольку вы могли с ним контактировать, рекомендуем \
+             сдать анализ на коронавирус и ограничить контакты."
+        );
+    }
+
+    #[test]
+    fn confirmation_names_the_address_the_time_and_the_opt_out() {
+        let at = Utc.with_ymd_and_hms(2020, 10, 18, 17, 13, 0).unwrap();
+        let text = confirmation(&premises(), at, &ServiceZone::default());
+        assert_eq!(
+            text,
+            "Вход отмечен: ул. Тверская, 13, 18 окт. в 20:13. Отказ от уведомлений: СТОП на 7377"
+        );
+    }
+
+    #[test]
+    fn every_reply_is_distinct_and_short() {
+        let code = VenueCode::parse("572-094-130").unwrap();
+        let replies = [
+            code_not_found(&code),
+            code_typo(),
+            template_copied(),
+            wrong_length(8),
+            premises_inactive(&premises()),
+            help(),
+            opted_out(),
+            unrecognized(),
+        ];
+        for (i, a) in replies.iter().enumerate() {
+            assert!(a.chars().count() <= REPLY_CHARS_MAX, "{a}");
+            for b in &replies[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert!(code_not_found(&code).contains("572-094-130"));
+        assert!(wrong_length(8).contains('8'));
+        assert!(premises_inactive(&premises()).contains("Тверская"));
+        // The example code in the instructions is itself a valid code.
+        assert!(VenueCode::parse("572-094-130").is_ok());
+        assert!(help().contains("572-094-130"));
+    }
+}

@@ -1,0 +1,203 @@
+//! SMS handling on both backends: each kind of text gets its reply in the same
+//! commit, redeliveries are not counted twice, СТОП withdraws consent.
+
+mod common;
+
+use checkin_core::store::{InboundSms, NewOrganization, NewPremises, Rejection, SmsOutcome};
+use checkin_core::{texts, Msisdn, Premises, ServiceZone, Store, StoreConfig, VenueCode};
+use chrono::{DateTime, TimeZone, Utc};
+use common::backends;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2020, 10, 18, 17, 13, 0).unwrap()
+}
+
+async fn premises(store: &Store) -> Premises {
+    let org = store
+        .create_org(
+            &NewOrganization {
+                name: "Магазин".into(),
+                email: format!("shop{}@example.ru", rand::random::<u32>()),
+                password: None,
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    store
+        .add_premises(
+            &NewPremises {
+                org_id: org.organization.id,
+                address: "ул. Тверская, 13".into(),
+                kind: None,
+                stay_minutes: None,
+            },
+            t0(),
+        )
+        .await
+        .unwrap()
+}
+
+fn sms(from: &str, text: &str) -> InboundSms {
+    InboundSms {
+        from: Msisdn::parse(from).unwrap(),
+        text: text.into(),
+        received_at: t0(),
+    }
+}
+
+/// The last reply queued for `phone`.
+async fn last_reply(store: &Store, phone: &str) -> String {
+    let all = store
+        .messages_to(&Msisdn::parse(phone).unwrap())
+        .await
+        .unwrap();
+    all.last().expect("a reply was queued").text.clone()
+}
+
+#[tokio::test]
+async fn each_kind_of_text_gets_its_reply() {
+    let zone = ServiceZone::default();
+    for db in backends(StoreConfig::default()).await {
+        let (label, store) = (db.label, &db.store);
+        let p = premises(store).await;
+        let code = p.code.to_string();
+        let mut unknown = VenueCode::generate(&mut rand::thread_rng());
+        while unknown == p.code {
+            unknown = VenueCode::generate(&mut rand::thread_rng());
+        }
+        let digits = p.code.digits();
+        let mut typo: Vec<char> = digits.chars().collect();
+        typo[8] = if typo[8] == '0' { '1' } else { '0' };
+        let typo: String = typo.into_iter().collect();
+
+        let cases: Vec<(&str, String, SmsOutcome, String)> = vec![
+            (
+                "+79160000001",
+                format!("ВХОД*{code}"),
+                SmsOutcome::CheckedIn { checkin_id: 0 },
+                texts::confirmation(&p, t0(), &zone),
+            ),
+            (
+                "+79160000002",
+                format!(" вход {} ", digits),
+                SmsOutcome::CheckedIn { checkin_id: 0 },
+                texts::confirmation(&p, t0(), &zone),
+            ),
+            (
+                "+79160000003",
+                format!("ВХОД*{unknown}"),
+                Rejection::UnknownCode.into(),
+                texts::code_not_found(&unknown),
+            ),
+            (
+                "+79160000004",
+                format!("ВХОД*{typo}"),
+                Rejection::Typo.into(),
+                texts::code_typo(),
+            ),
+            (
+                "+79160000005",
+                "ВХОД*ХХХ-ХХХ-ХХХ".into(),
+                Rejection::TemplateCopied.into(),
+                texts::template_copied(),
+            ),
+            (
+                "+79160000006",
+                "ВХОД*123-456-78".into(),
+                Rejection::WrongLength.into(),
+                texts::wrong_length(8),
+            ),
+            (
+                "+79160000007",
+                "помощь".into(),
+                Rejection::Help.into(),
+                texts::help(),
+            ),
+            (
+                "+79160000008",
+                "привет".into(),
+                Rejection::Unrecognized.into(),
+                texts::unrecognized(),
+            ),
+        ];
+        let batch: Vec<InboundSms> = cases
+            .iter()
+            .map(|(from, text, _, _)| sms(from, text))
+            .collect();
+        let outcomes = store.handle_sms_batch(&batch, &zone, t0()).await.unwrap();
+        for ((from, text, expect, reply), got) in cases.iter().zip(&outcomes) {
+            match (expect, got) {
+                (SmsOutcome::CheckedIn { .. }, SmsOutcome::CheckedIn { .. }) => {}
+                _ => assert_eq!(got, expect, "{label}: {text:?}"),
+            }
+            assert_eq!(&last_reply(store, from).await, reply, "{label}: {text:?}");
+        }
+        // Only the two valid texts recorded anything.
+        assert_eq!(store.count_checkins(p.id).await.unwrap(), 2, "{label}");
+    }
+}
+
+#[tokio::test]
+async fn a_redelivered_sms_is_not_counted_twice() {
+    let zone = ServiceZone::default();
+    for db in backends(StoreConfig::default()).await {
+        let (label, store) = (db.label, &db.store);
+        let p = premises(store).await;
+        let text = format!("ВХОД*{}", p.code);
+        let first = store
+            .handle_sms_batch(&[sms("+79161234567", &text)], &zone, t0())
+            .await
+            .unwrap();
+        let again = store
+            .handle_sms_batch(&[sms("+79161234567", &text)], &zone, t0())
+            .await
+            .unwrap();
+        let SmsOutcome::CheckedIn { checkin_id } = first[0] else {
+            panic!("{label}: {first:?}")
+        };
+        assert_eq!(again[0], SmsOutcome::Duplicate { checkin_id }, "{label}");
+        assert_eq!(store.count_checkins(p.id).await.unwrap(), 1, "{label}");
+        let replies = store
+            .messages_to(&Msisdn::parse("+79161234567").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(replies.len(), 1, "{label}: one confirmation only");
+    }
+}
+
+#[tokio::test]
+async fn stop_withdraws_consent() {
+    let zone = ServiceZone::default();
+    for db in backends(StoreConfig::default()).await {
+        let (label, store) = (db.label, &db.store);
+        let p = premises(store).await;
+        let phone = Msisdn::parse("+79161234567").unwrap();
+        store
+            .handle_sms_batch(
+                &[sms(phone.as_str(), &format!("ВХОД*{}", p.code))],
+                &zone,
+                t0(),
+            )
+            .await
+            .unwrap();
+        assert!(
+            store.checkins_of(&phone).await.unwrap()[0].consent,
+            "{label}"
+        );
+        let out = store
+            .handle_sms_batch(&[sms(phone.as_str(), "СТОП")], &zone, t0())
+            .await
+            .unwrap();
+        assert_eq!(out[0], SmsOutcome::OptedOut, "{label}");
+        assert!(
+            !store.checkins_of(&phone).await.unwrap()[0].consent,
+            "{label}"
+        );
+        assert_eq!(
+            last_reply(store, phone.as_str()).await,
+            texts::opted_out(),
+            "{label}"
+        );
+    }
+}
