@@ -1,5 +1,262 @@
 //! Drains the outbox through an `SmsSender` it owns: priority order
-//! (OTP > confirmation > alert), a rate limit, retries and receipts.
+//! (OTP > confirmation > alert), a rate limit (governor), a bounded window of
+//! sends in flight, and retries of temporary failures with backoff.
 //!
-//! Owned by the SMS check-in and exposure issues. Speaks to a sender trait, never to
-//! `smsc_link` directly; only the `checkin` binary connects the two.
+//! Speaks to the `SmsSender` trait, never to `smsc_link` directly; only the
+//! `checkin` binary connects the two.
+
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use checkin_core::{Clock, Msisdn, OutboxMessage, Store, StoreError};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// What happened to one send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// The SMSC accepted it; one id per segment.
+    Accepted { message_ids: Vec<String> },
+    /// Not sent, may succeed later (link down, throttled, SMSC queue full).
+    Temporary { reason: String },
+    /// Refused for good (invalid number, barred): do not retry.
+    Rejected { reason: String },
+    /// Sent but the answer was lost: it may have been delivered. Not retried.
+    Unknown { reason: String },
+}
+
+/// Anything that can send an SMS: the SMPP link in production.
+pub trait SmsSender: Send + Sync + 'static {
+    /// Sends `text` to `to` from the service's short number.
+    fn send(&self, to: &Msisdn, text: &str) -> impl Future<Output = SendOutcome> + Send;
+}
+
+/// The notifier's settings, with documented defaults.
+#[derive(Debug, Clone)]
+pub struct NotifierConfig {
+    /// Messages per second this instance may send (its share of the operator's
+    /// contract). Default 100.
+    pub messages_per_second: NonZeroU32,
+    /// Sends in flight at once. Default 64.
+    pub in_flight_max: usize,
+    /// Most messages claimed from the outbox at once. Small, so an OTP queued
+    /// behind a burst of alerts waits for at most one claim. Default 64.
+    pub claim_max: u32,
+    /// How often the outbox is polled when nobody wakes the notifier. Default 1 s.
+    pub poll_interval: Duration,
+    /// First retry delay after a temporary failure; doubles each attempt. Default 2 s.
+    pub retry_delay_min: Duration,
+    /// Longest retry delay. Default 5 min.
+    pub retry_delay_max: Duration,
+    /// Attempts before a message is given up as failed. Default 10.
+    pub attempts_max: u32,
+}
+
+impl Default for NotifierConfig {
+    fn default() -> Self {
+        NotifierConfig {
+            messages_per_second: NonZeroU32::new(100).expect("non-zero"),
+            in_flight_max: 64,
+            claim_max: 64,
+            poll_interval: Duration::from_secs(1),
+            retry_delay_min: Duration::from_secs(2),
+            retry_delay_max: Duration::from_secs(300),
+            attempts_max: 10,
+        }
+    }
+}
+
+/// Why the notifier stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifierError {
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// A cheap handle that tells a running notifier new messages are waiting.
+#[derive(Debug, Clone, Default)]
+pub struct Waker(Arc<Notify>);
+
+impl Waker {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Drains the outbox. Construct, keep a [`Waker`], then `run`.
+#[derive(Debug)]
+pub struct Notifier<S> {
+    store: Store,
+    sender: Arc<S>,
+    clock: Arc<dyn Clock>,
+    config: NotifierConfig,
+    limiter: Arc<DefaultDirectRateLimiter>,
+    waker: Waker,
+}
+
+impl<S: SmsSender> Notifier<S> {
+    pub fn new(store: Store, sender: S, clock: Arc<dyn Clock>, config: NotifierConfig) -> Self {
+        let limiter = Arc::new(RateLimiter::direct(Quota::per_second(
+            config.messages_per_second,
+        )));
+        Notifier {
+            store,
+            sender: Arc::new(sender),
+            clock,
+            config,
+            limiter,
+            waker: Waker::default(),
+        }
+    }
+
+    pub fn waker(&self) -> Waker {
+        self.waker.clone()
+    }
+
+    /// Runs until `shutdown`, then waits for the sends in flight. Messages a
+    /// previous run left claimed are queued again first.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), NotifierError> {
+        let requeued = self.store.requeue_sending(self.clock.now()).await?;
+        if requeued > 0 {
+            tracing::warn!(
+                requeued,
+                "messages left in flight by a previous run are queued again"
+            );
+        }
+        let window = Arc::new(Semaphore::new(self.config.in_flight_max.max(1)));
+        let tracker = TaskTracker::new();
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            // Claim only what the window can take now, so priorities stay fresh.
+            let free = window
+                .available_permits()
+                .min(self.config.claim_max as usize);
+            if free == 0 {
+                tokio::select! {
+                    permit = window.clone().acquire_owned() => drop(permit),
+                    _ = shutdown.cancelled() => break,
+                }
+                continue;
+            }
+            let claimed = match self.store.claim_ready(free as u32, self.clock.now()).await {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming from the outbox failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.config.poll_interval) => {}
+                        _ = shutdown.cancelled() => break,
+                    }
+                    continue;
+                }
+            };
+            if claimed.is_empty() {
+                tokio::select! {
+                    _ = self.waker.0.notified() => {}
+                    _ = tokio::time::sleep(self.config.poll_interval) => {}
+                    _ = shutdown.cancelled() => break,
+                }
+                continue;
+            }
+            for message in claimed {
+                let permit = window
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("the window semaphore is never closed");
+                self.limiter.until_ready().await;
+                let job = SendJob {
+                    store: self.store.clone(),
+                    sender: self.sender.clone(),
+                    clock: self.clock.clone(),
+                    config: self.config.clone(),
+                };
+                tracker.spawn(async move {
+                    job.send(message).await;
+                    drop(permit);
+                });
+            }
+        }
+        tracker.close();
+        tracker.wait().await;
+        Ok(())
+    }
+}
+
+/// One message's trip through the sender and back into the outbox.
+struct SendJob<S> {
+    store: Store,
+    sender: Arc<S>,
+    clock: Arc<dyn Clock>,
+    config: NotifierConfig,
+}
+
+impl<S: SmsSender> SendJob<S> {
+    async fn send(self, message: OutboxMessage) {
+        let outcome = self.sender.send(&message.recipient, &message.text).await;
+        let now = self.clock.now();
+        let id = message.id;
+        let stored = match &outcome {
+            SendOutcome::Accepted { message_ids } => {
+                self.store.mark_sent(id, message_ids, now).await
+            }
+            SendOutcome::Rejected { reason } => self.store.mark_failed(id, reason, now).await,
+            SendOutcome::Unknown { reason } => self.store.mark_unknown(id, reason, now).await,
+            SendOutcome::Temporary { reason } if message.attempts >= self.config.attempts_max => {
+                self.store
+                    .mark_failed(
+                        id,
+                        &format!("gave up after {} attempts: {reason}", message.attempts),
+                        now,
+                    )
+                    .await
+            }
+            SendOutcome::Temporary { reason } => {
+                let delay = retry_delay(&self.config, message.attempts);
+                let due =
+                    now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
+                self.store.mark_retry(id, reason, due, now).await
+            }
+        };
+        match stored {
+            Ok(()) => {
+                tracing::debug!(message_id = id, ?outcome, to = %message.recipient.masked(), "send finished")
+            }
+            // The row stays `sending`; the next start queues it again.
+            Err(e) => {
+                tracing::error!(message_id = id, error = %e, "recording a send outcome failed")
+            }
+        }
+    }
+}
+
+/// Exponential backoff with jitter: `min · 2^(attempt-1)`, at most `max`, ±25 %.
+fn retry_delay(config: &NotifierConfig, attempt: u32) -> Duration {
+    let exponent = attempt.saturating_sub(1).min(20);
+    let base = config
+        .retry_delay_min
+        .saturating_mul(1u32 << exponent)
+        .min(config.retry_delay_max);
+    let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), 0.75..1.25);
+    base.mul_f64(jitter).min(config.retry_delay_max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delay_grows_and_is_capped() {
+        let config = NotifierConfig::default();
+        let first = retry_delay(&config, 1);
+        assert!(first >= Duration::from_millis(1500) && first <= Duration::from_millis(2500));
+        let fourth = retry_delay(&config, 4);
+        assert!(fourth >= Duration::from_secs(12) && fourth <= Duration::from_secs(20));
+        assert!(retry_delay(&config, 30) <= config.retry_delay_max);
+    }
+}

@@ -146,6 +146,31 @@ impl Store {
         Ok(())
     }
 
+    /// Sent, but the answer was lost: it may have gone out. Never resent
+    /// automatically (a duplicate alert is worse than a support call).
+    pub async fn mark_unknown(
+        &self,
+        id: i64,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.set_status(id, OutboxStatus::Unknown, "", Some(reason), now)
+            .await
+    }
+
+    /// Puts messages a crashed sender had claimed (`sending`) back in the queue;
+    /// returns how many. Run at start-up, before any sender of this store runs.
+    pub async fn requeue_sending(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'pending', next_attempt_at_ms = $1, updated_at_ms = $1 \
+             WHERE status = 'sending'",
+        )
+        .bind(to_ms(now))
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Puts the message back in the queue, due at `next_attempt_at`.
     pub async fn mark_retry(
         &self,

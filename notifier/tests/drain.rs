@@ -1,0 +1,296 @@
+//! The notifier against a real store: priority order, retries, permanent and
+//! unknown outcomes, the rate limit, and recovery of messages left in flight.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use checkin_core::{
+    Keys, Msisdn, NewMessage, OutboxStatus, PhoneVault, Priority, Store, StoreConfig, SystemClock,
+};
+use notifier::{Notifier, NotifierConfig, SendOutcome, SmsSender};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// A sender that answers from a per-text script (default: accepted) and reports
+/// every call on a channel.
+struct ScriptedSender {
+    script: Mutex<HashMap<String, Vec<SendOutcome>>>,
+    calls: mpsc::UnboundedSender<String>,
+}
+
+impl SmsSender for ScriptedSender {
+    async fn send(&self, _to: &Msisdn, text: &str) -> SendOutcome {
+        let outcome = {
+            let mut script = self.script.lock().unwrap();
+            match script.get_mut(text) {
+                Some(list) if !list.is_empty() => list.remove(0),
+                _ => SendOutcome::Accepted {
+                    message_ids: vec![format!("id-{text}")],
+                },
+            }
+        };
+        self.calls.send(text.to_owned()).unwrap();
+        outcome
+    }
+}
+
+struct Harness {
+    store: Store,
+    _dir: tempfile::TempDir,
+    calls: mpsc::UnboundedReceiver<String>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = checkin_core::store::sqlite_url_in(dir.path());
+    let store = Store::open(
+        &url,
+        PhoneVault::new(&Keys::generate()),
+        StoreConfig::default(),
+    )
+    .await
+    .unwrap();
+    (store, dir)
+}
+
+async fn enqueue(store: &Store, text: &str, priority: Priority) -> i64 {
+    let new = NewMessage {
+        recipient: Msisdn::parse("+79161234567").unwrap(),
+        text: text.into(),
+        priority,
+    };
+    store.enqueue(&new, chrono::Utc::now()).await.unwrap()
+}
+
+fn start(
+    store: Store,
+    dir: tempfile::TempDir,
+    config: NotifierConfig,
+    script: &[(&str, Vec<SendOutcome>)],
+) -> Harness {
+    let (tx, calls) = mpsc::unbounded_channel();
+    let sender = ScriptedSender {
+        script: Mutex::new(
+            script
+                .iter()
+                .map(|(t, o)| (t.to_string(), o.clone()))
+                .collect(),
+        ),
+        calls: tx,
+    };
+    let notifier = Notifier::new(store.clone(), sender, Arc::new(SystemClock), config);
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    let task = tokio::spawn(async move { notifier.run(token).await.unwrap() });
+    Harness {
+        store,
+        _dir: dir,
+        calls,
+        shutdown,
+        task,
+    }
+}
+
+impl Harness {
+    /// The next `n` texts handed to the sender (bounded wait).
+    async fn sends(&mut self, n: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let text = tokio::time::timeout(Duration::from_secs(10), self.calls.recv())
+                .await
+                .expect("the notifier sent nothing for 10 s")
+                .unwrap();
+            out.push(text);
+        }
+        out
+    }
+
+    /// Waits (bounded) until message `id` reaches `status`.
+    async fn until_status(&self, id: i64, status: OutboxStatus) -> checkin_core::OutboxMessage {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let m = self.store.message(id).await.unwrap().unwrap();
+            if m.status == status {
+                return m;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "message {id} stuck in {:?}",
+                m.status
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap();
+    }
+}
+
+fn quick() -> NotifierConfig {
+    NotifierConfig {
+        retry_delay_min: Duration::from_millis(20),
+        retry_delay_max: Duration::from_millis(100),
+        poll_interval: Duration::from_millis(20),
+        messages_per_second: NonZeroU32::new(10_000).unwrap(),
+        ..NotifierConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn sends_in_priority_order() {
+    let (store, dir) = store().await;
+    enqueue(&store, "alert", Priority::Alert).await;
+    enqueue(&store, "confirmation", Priority::Confirmation).await;
+    let otp = enqueue(&store, "otp", Priority::Otp).await;
+    let config = NotifierConfig {
+        in_flight_max: 1,
+        ..quick()
+    };
+    let mut h = start(store, dir, config, &[]);
+    assert_eq!(h.sends(3).await, ["otp", "confirmation", "alert"]);
+    let sent = h.until_status(otp, OutboxStatus::Sent).await;
+    assert_eq!(sent.smsc_message_ids, ["id-otp"]);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn temporary_failures_are_retried_then_given_up() {
+    let (store, dir) = store().await;
+    let flaky = enqueue(&store, "flaky", Priority::Confirmation).await;
+    let hopeless = enqueue(&store, "hopeless", Priority::Confirmation).await;
+    let busy = |n| {
+        (0..n)
+            .map(|_| SendOutcome::Temporary {
+                reason: "throttled".into(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let config = NotifierConfig {
+        attempts_max: 3,
+        ..quick()
+    };
+    let mut h = start(
+        store,
+        dir,
+        config,
+        &[("flaky", busy(1)), ("hopeless", busy(100))],
+    );
+    // flaky: 2 calls; hopeless: 3 calls (attempts_max), in some interleaving.
+    let mut calls = h.sends(5).await;
+    calls.sort();
+    assert_eq!(
+        calls,
+        ["flaky", "flaky", "hopeless", "hopeless", "hopeless"]
+    );
+    let ok = h.until_status(flaky, OutboxStatus::Sent).await;
+    assert_eq!(ok.attempts, 2);
+    let failed = h.until_status(hopeless, OutboxStatus::Failed).await;
+    assert_eq!(failed.attempts, 3);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn rejected_and_unknown_are_not_resent() {
+    let (store, dir) = store().await;
+    let rejected = enqueue(&store, "rejected", Priority::Alert).await;
+    let unknown = enqueue(&store, "unknown", Priority::Alert).await;
+    let mut h = start(
+        store,
+        dir,
+        quick(),
+        &[
+            (
+                "rejected",
+                vec![SendOutcome::Rejected {
+                    reason: "ESME_RINVDSTADR".into(),
+                }],
+            ),
+            (
+                "unknown",
+                vec![SendOutcome::Unknown {
+                    reason: "response lost".into(),
+                }],
+            ),
+        ],
+    );
+    let mut calls = h.sends(2).await;
+    calls.sort();
+    assert_eq!(calls, ["rejected", "unknown"]);
+    h.until_status(rejected, OutboxStatus::Failed).await;
+    h.until_status(unknown, OutboxStatus::Unknown).await;
+    // Give a wrong resend every chance to happen, then check none did.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(h.calls.try_recv().is_err(), "nothing is sent twice");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_rate_limit_holds() {
+    let (store, dir) = store().await;
+    for i in 0..12 {
+        enqueue(&store, &format!("m{i}"), Priority::Alert).await;
+    }
+    let config = NotifierConfig {
+        messages_per_second: NonZeroU32::new(5).unwrap(),
+        ..quick()
+    };
+    let started = Instant::now();
+    let mut h = start(store, dir, config, &[]);
+    h.sends(12).await;
+    let elapsed = started.elapsed();
+    // A burst of 5, then 7 more at 200 ms each: at least 1.4 s.
+    assert!(
+        elapsed >= Duration::from_millis(1300),
+        "12 sends at 5/s took {elapsed:?}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn messages_left_in_flight_by_a_crash_are_sent_on_start() {
+    let (store, dir) = store().await;
+    let id = enqueue(&store, "orphan", Priority::Confirmation).await;
+    // A previous run claimed it and died.
+    let claimed = store.claim_ready(10, chrono::Utc::now()).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let mut h = start(store, dir, quick(), &[]);
+    assert_eq!(h.sends(1).await, ["orphan"]);
+    h.until_status(id, OutboxStatus::Sent).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_wake_sends_without_waiting_for_the_poll() {
+    let (store, dir) = store().await;
+    let config = NotifierConfig {
+        poll_interval: Duration::from_secs(3600),
+        ..quick()
+    };
+    let (tx, mut calls) = mpsc::unbounded_channel();
+    let sender = ScriptedSender {
+        script: Mutex::new(HashMap::new()),
+        calls: tx,
+    };
+    let notifier = Notifier::new(store.clone(), sender, Arc::new(SystemClock), config);
+    let waker = notifier.waker();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(notifier.run(shutdown.clone()));
+    // Let it find the outbox empty and go to sleep on the hour-long poll.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    enqueue(&store, "now", Priority::Otp).await;
+    waker.wake();
+    let text = tokio::time::timeout(Duration::from_secs(5), calls.recv())
+        .await
+        .expect("woken notifier sends at once")
+        .unwrap();
+    assert_eq!(text, "now");
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+    drop(dir);
+}
