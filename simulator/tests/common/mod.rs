@@ -52,6 +52,7 @@ pub struct Raw {
 impl Raw {
     pub async fn connect(addr: SocketAddr) -> Self {
         let stream = TcpStream::connect(addr).await.expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
         Self {
             framed: Framed::new(stream, SmppCodec::new(65_536)),
             seq: 0,
