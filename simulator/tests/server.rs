@@ -367,3 +367,81 @@ async fn shutdown_unbinds_sessions_and_returns() {
     c.respond(unbind.sequence_number(), Pdu::UnbindResp).await;
     run.smpp_task.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn journal_records_every_pdu_as_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.jsonl");
+    let run = start(Config {
+        journal_path: Some(path.clone()),
+        ..Config::default()
+    })
+    .await;
+    let mut c = Raw::connect(run.smpp).await;
+    assert_eq!(
+        c.bind_trx("checkin", "checkin").await,
+        CommandStatus::EsmeRok
+    );
+    c.call(Pdu::EnquireLink).await;
+    run.sim.flush_journal().await;
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen: Vec<(String, String)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["dir"].as_str().unwrap().to_string(),
+                l["command"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("in".to_string(), "bind_transceiver".to_string()),
+            ("out".to_string(), "bind_transceiver_resp".to_string()),
+            ("in".to_string(), "enquire_link".to_string()),
+            ("out".to_string(), "enquire_link_resp".to_string()),
+        ]
+    );
+    assert_eq!(lines[1]["status"], "ESME_ROK");
+}
+
+#[tokio::test]
+async fn many_esmes_at_once() {
+    let run = start(fast_config()).await;
+    let mut esmes = Vec::new();
+    for _ in 0..20 {
+        esmes.push(
+            Esme::connect(run.smpp, EsmeOptions::default())
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(run.sim.receivers_bound(), 20);
+    let submits = esmes.iter().enumerate().map(|(i, esme)| async move {
+        let r = esme
+            .submit_text("7377", &format!("7916000{i:04}"), "hi", false)
+            .await
+            .unwrap();
+        r.status()
+    });
+    let statuses = futures::future::join_all(submits).await;
+    assert!(statuses.iter().all(|s| *s == CommandStatus::EsmeRok));
+    // MOs are spread round-robin over the receivers.
+    for _ in 0..40 {
+        let report = run
+            .sim
+            .inject_mo(MoRequest::new("+79161234567", "x"))
+            .await
+            .unwrap();
+        assert!(report.delivered);
+    }
+    for esme in &mut esmes {
+        assert!(esme.next_deliver().await.is_some());
+    }
+    assert_eq!(run.sim.stats().binds.current.get("transceiver"), Some(&20));
+}
