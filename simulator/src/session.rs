@@ -364,7 +364,6 @@ impl Session {
                 id,
                 b.system_id.as_str(),
                 b.password.as_str(),
-                b.interface_version,
             ),
             Pdu::BindReceiver(b) => self.bind(
                 BindKind::Receiver,
@@ -372,7 +371,6 @@ impl Session {
                 id,
                 b.system_id.as_str(),
                 b.password.as_str(),
-                b.interface_version,
             ),
             Pdu::BindTransceiver(b) => self.bind(
                 BindKind::Transceiver,
@@ -380,7 +378,6 @@ impl Session {
                 id,
                 b.system_id.as_str(),
                 b.password.as_str(),
-                b.interface_version,
             ),
             Pdu::Unbind => {
                 if self.state == BindState::Open {
@@ -434,7 +431,6 @@ impl Session {
         id: CommandId,
         system_id: &str,
         password: &str,
-        _version: InterfaceVersion,
     ) -> Action {
         let inner = &self.sim.inner;
         let status = if self.state != BindState::Open {
