@@ -105,7 +105,8 @@ async fn loopback_run(window: usize, secs: u64) -> f64 {
     });
     let socket = TcpStream::connect(addr).await.expect("connect");
     socket.set_nodelay(true).expect("nodelay");
-    let (sink, mut stream) = Framed::new(socket, CommandCodec::new()).split();
+    // One task owns the socket, as the simulator's session does.
+    let mut framed = Framed::new(socket, CommandCodec::new());
     let encoded = encode_parts(TEXT, Encoding::Ucs2, 0).expect("encode");
     let pdu = mo_deliver_sm(
         PHONE,
@@ -115,35 +116,37 @@ async fn loopback_run(window: usize, secs: u64) -> f64 {
         encoded.parts[0].clone(),
     )
     .expect("pdu");
-    let mut sink = sink;
     let mut seq = 0u32;
     for _ in 0..window {
         seq += 1;
-        sink.send(Command::new(
-            CommandStatus::EsmeRok,
-            seq,
-            Pdu::DeliverSm(pdu.clone()),
-        ))
-        .await
-        .expect("send");
+        framed
+            .feed(Command::new(
+                CommandStatus::EsmeRok,
+                seq,
+                Pdu::DeliverSm(pdu.clone()),
+            ))
+            .await
+            .expect("feed");
     }
+    SinkExt::<Command>::flush(&mut framed).await.expect("flush");
     let started = Instant::now();
     let deadline = started + Duration::from_secs(secs);
     let mut done = 0u64;
-    while let Some(Ok(resp)) = stream.next().await {
+    while let Some(Ok(resp)) = framed.next().await {
         assert_eq!(resp.id(), CommandId::DeliverSmResp);
         done += 1;
         if Instant::now() >= deadline {
             break;
         }
         seq += 1;
-        sink.send(Command::new(
-            CommandStatus::EsmeRok,
-            seq,
-            Pdu::DeliverSm(pdu.clone()),
-        ))
-        .await
-        .expect("send");
+        framed
+            .send(Command::new(
+                CommandStatus::EsmeRok,
+                seq,
+                Pdu::DeliverSm(pdu.clone()),
+            ))
+            .await
+            .expect("send");
     }
     done as f64 / started.elapsed().as_secs_f64()
 }
