@@ -219,6 +219,10 @@ where
                 }
             }
             Some(delivery) = deliveries_rx.recv(), if can_deliver => {
+                if delivery.reply.is_closed() {
+                    // Its caller gave up (timeout) and retries elsewhere.
+                    continue;
+                }
                 let seq = session.next_sequence();
                 let command = Command::new(CommandStatus::EsmeRok, seq, Pdu::DeliverSm(delivery.pdu));
                 session.awaiting.insert(seq, delivery.reply);
