@@ -456,7 +456,7 @@ impl Session {
         };
         if status != CommandStatus::EsmeRok {
             inner.stats.update(|s| s.binds.rejected += 1);
-            tracing::debug!(?status, "bind refused");
+            tracing::info!(system_id, status = %status_name(status), "bind refused");
             return Action::Reply(bare_response(id, status, seq));
         }
         self.state = BindState::Bound {
@@ -479,7 +479,7 @@ impl Session {
             s.binds.total += 1;
             *s.binds.current.entry(kind.name().into()).or_default() += 1;
         });
-        tracing::debug!(kind = kind.name(), "bound");
+        tracing::info!(system_id, kind = kind.name(), "esme bound");
         let sid = COctetString::from_static_slice(b"SIMSMSC\0").unwrap_or_default();
         let version = Some(InterfaceVersion::Smpp3_4);
         let pdu = match kind {
