@@ -27,6 +27,7 @@ use tokio::{
     sync::{mpsc, oneshot, watch},
 };
 use tokio_util::{codec::Framed, sync::CancellationToken};
+use tracing::Instrument;
 
 use crate::{
     codec::{Inbound, SmppCodec},
@@ -147,6 +148,8 @@ enum Action {
     Nothing,
     ReplyThenClose(Command),
     Close,
+    /// The disconnect fault: close at once, dropping pending responses.
+    Hangup,
 }
 
 struct Session {
@@ -164,6 +167,14 @@ pub(crate) async fn run<S>(sim: Simulator, io: S, no: u64, shutdown: Cancellatio
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    let span = tracing::debug_span!("smpp_session", session_id = no);
+    run_in_span(sim, io, no, shutdown).instrument(span).await;
+}
+
+async fn run_in_span<S>(sim: Simulator, io: S, no: u64, shutdown: CancellationToken)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
     let limits = sim.inner.config.limits.clone();
     let (deliveries_tx, mut deliveries_rx) = mpsc::channel(limits.session_queue_max.max(1));
     let mut faults_rx = sim.inner.faults.subscribe();
@@ -178,12 +189,12 @@ where
         awaiting: HashMap::new(),
         next_seq: 0,
     };
-    let span = tracing::debug_span!("smpp_session", session_id = no);
-    let _guard = span.enter();
     tracing::debug!("session opened");
     let mut framed = Framed::new(io, SmppCodec::new(limits.pdu_len_max));
     let mut later: FuturesUnordered<Later> = FuturesUnordered::new();
     let window_max = limits.outbound_window_max.max(1);
+    // Set when the disconnect fault fires: nothing more is written.
+    let mut abrupt = false;
 
     loop {
         let can_deliver = matches!(&session.state, BindState::Bound { kind, .. } if kind.can_receive())
@@ -213,6 +224,10 @@ where
                         true
                     }
                     Action::Close => true,
+                    Action::Hangup => {
+                        abrupt = true;
+                        true
+                    }
                 };
                 if close {
                     break;
@@ -234,6 +249,9 @@ where
     }
 
     // Finish in-flight work: responses already decided are still written.
+    if abrupt {
+        later.clear();
+    }
     while let Some(response) = later.next().await {
         if session.write(&mut framed, response).await.is_err() {
             break;
@@ -337,7 +355,7 @@ impl Session {
         if self.faults.chance(self.faults.profile.disconnect_share) {
             tracing::debug!("disconnect fault");
             self.sim.inner.stats.update(|s| s.disconnects += 1);
-            return Action::Close;
+            return Action::Hangup;
         }
         let seq = command.sequence_number();
         let id = command.id();
