@@ -436,6 +436,13 @@ impl Session {
         let seq = command.sequence_number();
         match command.id() {
             CommandId::DeliverSmResp | CommandId::GenericNack => {
+                let status = command.status();
+                if status != CommandStatus::EsmeRok {
+                    self.sim
+                        .inner
+                        .stats
+                        .update(|s| bump(&mut s.esme_errors, status_name(status)));
+                }
                 if let Some(reply) = self.awaiting.remove(&seq) {
                     let _ = reply.send(command.status());
                 }

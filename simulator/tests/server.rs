@@ -338,8 +338,9 @@ async fn mo_is_delivered_and_retried_until_the_esme_accepts() {
         .unwrap();
     assert_eq!(
         (report.status.as_str(), report.attempts, report.delivered),
-        ("ESME_RXTAPPN", 3, false)
+        ("ESME_RX_T_APPN", 3, false)
     );
+    assert_eq!(run.sim.stats().esme_errors.get("ESME_RX_T_APPN"), Some(&3));
 }
 
 #[tokio::test]
