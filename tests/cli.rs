@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn checkin(data_dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_checkin"))
@@ -122,25 +122,41 @@ fn serve_creates_the_database_and_stops_on_a_signal() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait (bounded) until the database has its tables.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let db = data.join("checkin.sqlite");
-    loop {
-        assert!(
-            Instant::now() < deadline,
-            "serve did not create the database"
-        );
-        let migrated = Command::new(env!("CARGO_BIN_EXE_checkin"))
-            .env_clear()
-            .env("CHECKIN_DATA_DIR", &data)
-            .arg("purge")
-            .output()
-            .unwrap();
-        if db.exists() && migrated.status.success() {
-            break;
+    // Wait until serve says it runs (it prints that after migrating), reading its
+    // stderr on a thread so a hang fails the test instead of blocking it.
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut seen = String::new();
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains("checkin is running") {
+                let _ = tx.send(Ok(()));
+            }
         }
-        std::thread::sleep(Duration::from_millis(100));
+        let _ = tx.send(Err(seen));
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(Ok(())) => {}
+        Ok(Err(stderr)) => panic!("serve stopped early:\n{stderr}"),
+        Err(_) => panic!("serve did not start within 30 s"),
     }
+    assert!(data.join("checkin.sqlite").exists());
+    // Another process using the same database meanwhile is fine.
+    let purged = Command::new(env!("CARGO_BIN_EXE_checkin"))
+        .env_clear()
+        .env("CHECKIN_DATA_DIR", &data)
+        .arg("purge")
+        .output()
+        .unwrap();
+    assert!(
+        purged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&purged.stderr)
+    );
     assert!(
         child.try_wait().unwrap().is_none(),
         "serve must keep running"

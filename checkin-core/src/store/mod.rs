@@ -212,13 +212,29 @@ impl Store {
         })
     }
 
-    /// Applies pending migrations (idempotent).
+    /// Applies pending migrations (idempotent). Two processes starting together
+    /// (say `serve` and `checkin org create`) may race on a fresh SQLite file,
+    /// where sqlx takes no migration lock; the loser retries and then finds the
+    /// migrations applied.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        match self.backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+        const ATTEMPTS_MAX: u32 = 5;
+        let mut attempt = 1;
+        loop {
+            let result = match self.backend {
+                Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await,
+                Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await,
+            };
+            match result {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < ATTEMPTS_MAX => {
+                    tracing::debug!(error = %e, attempt, "migration failed; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(attempt)))
+                        .await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
-        Ok(())
     }
 
     pub fn backend(&self) -> Backend {
