@@ -1,6 +1,6 @@
 //! Criterion bench of `parser::parse` over a realistic mix of MO texts, reported
 //! as messages per second (`Throughput::Elements`). The target is ≥ 1M
-//! messages/s on one core; figures and the command are in `BENCHMARKS-parser.md`.
+//! messages/s on one core; figures and the command are in the repository's `BENCHMARKS.md`.
 
 use std::hint::black_box;
 
