@@ -1,0 +1,213 @@
+//! Typed configuration of one simulator instance: accounts, limits, MO
+//! delivery, receipts, the initial fault profile and the PDU journal.
+//!
+//! Every struct deserializes from TOML/JSON with every field optional; the
+//! defaults are documented next to each field.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::faults::FaultProfile;
+
+/// An ESME account allowed to bind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// `system_id` the ESME sends in its bind (at most 15 characters).
+    pub system_id: String,
+    /// Password the ESME sends in its bind (at most 8 characters).
+    pub password: String,
+}
+
+impl Account {
+    /// Builds an account from its two parts.
+    pub fn new(system_id: impl Into<String>, password: impl Into<String>) -> Self {
+        Self {
+            system_id: system_id.into(),
+            password: password.into(),
+        }
+    }
+
+    /// The default account, `checkin:checkin`.
+    pub fn default_account() -> Self {
+        Self::new("checkin", "checkin")
+    }
+}
+
+impl std::str::FromStr for Account {
+    type Err = crate::Error;
+
+    /// Parses `SYSTEM_ID:PASSWORD`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (system_id, password) = s.split_once(':').ok_or_else(|| {
+            crate::Error::Config(format!("account {s:?} is not SYSTEM_ID:PASSWORD"))
+        })?;
+        if system_id.is_empty() || system_id.len() > 15 || password.len() > 8 {
+            return Err(crate::Error::Config(
+                "account system_id must be 1..=15 and password 0..=8 characters".into(),
+            ));
+        }
+        Ok(Self::new(system_id, password))
+    }
+}
+
+/// How `submit_sm_resp` message ids look.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageIdFormat {
+    /// Eight or more lowercase hex digits, e.g. `0000002a` (default).
+    #[default]
+    Hex,
+    /// Decimal digits, e.g. `42`.
+    Decimal,
+}
+
+/// How a GSM 7-bit (`data_coding` 0) short message is laid out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Gsm7Packing {
+    /// Packed if any octet has its top bit set, otherwise unpacked (default).
+    #[default]
+    Auto,
+    /// One septet per octet, the usual SMPP layout.
+    Unpacked,
+    /// Septets packed 8 to 7 octets, as on the air interface.
+    Packed,
+}
+
+/// Bounds of one simulator; every queue and window is named here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    /// Largest `command_length` accepted; longer PDUs get `generic_nack`
+    /// ESME_RINVCMDLEN and their bytes are skipped. Default 8192.
+    pub pdu_len_max: usize,
+    /// Requests from one ESME whose responses are still pending (slow
+    /// responses); above it a request is answered ESME_RMSGQFUL at once.
+    /// Default 1000.
+    pub inbound_outstanding_max: usize,
+    /// `deliver_sm` the simulator sends to one ESME before it waits for a
+    /// response (the SMSC-side window). Default 10.
+    pub outbound_window_max: usize,
+    /// Deliveries (MO, receipts) queued for one session. Default 1024.
+    pub session_queue_max: usize,
+    /// Simultaneous SMPP connections; more are closed at once. Default 256.
+    pub connections_max: usize,
+    /// MT messages kept for `GET /api/messages`; the oldest are dropped.
+    /// Default 100 000.
+    pub messages_max: usize,
+    /// Journal lines waiting to be written; above it lines are dropped and
+    /// counted. Default 10 000.
+    pub journal_queue_max: usize,
+    /// Time an unbinding session waits for `unbind_resp` on shutdown.
+    /// Default 1000 ms.
+    pub unbind_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            pdu_len_max: 8192,
+            inbound_outstanding_max: 1000,
+            outbound_window_max: 10,
+            session_queue_max: 1024,
+            connections_max: 256,
+            messages_max: 100_000,
+            journal_queue_max: 10_000,
+            unbind_timeout_ms: 1000,
+        }
+    }
+}
+
+/// How MO messages (and receipts) are delivered to ESMEs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeliveryConfig {
+    /// Destination of an injected MO when the caller names none. Default `7377`.
+    pub default_to: String,
+    /// Attempts per `deliver_sm` (first try included) before giving up. Default 5.
+    pub attempts_max: u32,
+    /// Time to wait for `deliver_sm_resp` before the attempt counts as
+    /// unanswered. Default 5000 ms.
+    pub response_timeout_ms: u64,
+    /// Wait before the second attempt; doubled each attempt. Default 200 ms.
+    pub backoff_initial_ms: u64,
+    /// Largest wait between attempts. Default 5000 ms.
+    pub backoff_max_ms: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            default_to: "7377".into(),
+            attempts_max: 5,
+            response_timeout_ms: 5000,
+            backoff_initial_ms: 200,
+            backoff_max_ms: 5000,
+        }
+    }
+}
+
+/// When and with which outcome delivery receipts are produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReceiptConfig {
+    /// Time between `submit_sm` and its receipt. Default 200 ms.
+    pub delay_ms: u64,
+    /// Share (percent) of messages that end DELIVRD. Default 100.
+    pub delivered_pct: f64,
+    /// Share (percent) of messages that end UNDELIV. Default 0.
+    pub undeliverable_pct: f64,
+    /// Share (percent) of messages that end EXPIRED. Default 0.
+    /// The three shares are normalized if they do not sum to 100.
+    pub expired_pct: f64,
+}
+
+impl Default for ReceiptConfig {
+    fn default() -> Self {
+        Self {
+            delay_ms: 200,
+            delivered_pct: 100.0,
+            undeliverable_pct: 0.0,
+            expired_pct: 0.0,
+        }
+    }
+}
+
+/// Everything one simulator needs; built once (from flags or a TOML file)
+/// and handed to [`crate::Simulator::new`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Accounts allowed to bind. Default: `checkin:checkin`.
+    pub accounts: Vec<Account>,
+    /// Format of message ids. Default hex.
+    pub message_id_format: MessageIdFormat,
+    /// Layout of GSM 7-bit short messages. Default auto.
+    pub gsm7_packing: Gsm7Packing,
+    /// Bounds.
+    pub limits: Limits,
+    /// MO and receipt delivery.
+    pub delivery: DeliveryConfig,
+    /// Receipt delay and outcome mix.
+    pub receipts: ReceiptConfig,
+    /// Fault profile at start; `PUT /api/faults` replaces it.
+    pub faults: FaultProfile,
+    /// When set, every PDU in and out is appended to this file as one JSON line.
+    pub journal_path: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            accounts: vec![Account::default_account()],
+            message_id_format: MessageIdFormat::default(),
+            gsm7_packing: Gsm7Packing::default(),
+            limits: Limits::default(),
+            delivery: DeliveryConfig::default(),
+            receipts: ReceiptConfig::default(),
+            faults: FaultProfile::default(),
+            journal_path: None,
+        }
+    }
+}

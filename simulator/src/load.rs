@@ -1,0 +1,240 @@
+//! The MO load generator: injects MO messages at a target rate from many
+//! phones into a running simulator, and measures MO → `deliver_sm_resp` and
+//! MO → reply `submit_sm` (the ESME answering the phone) latencies.
+//!
+//! It runs in-process against a [`Simulator`], so a benchmark or a test can
+//! call [`run`] directly; `simulator load` wraps it with live progress.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use serde::Serialize;
+use tokio::{sync::Semaphore, time::Instant};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{lock, store::digits, MoRequest, Simulator};
+
+/// Latency samples kept per kind; later samples are not recorded.
+pub const SAMPLES_MAX: usize = 1_000_000;
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    /// Target MO rate per second.
+    pub rate_per_s: f64,
+    /// How long to inject.
+    pub duration: Duration,
+    /// Distinct sender numbers (`+7900…`), used round-robin.
+    pub phones: usize,
+    /// Text of every MO.
+    pub text: String,
+    /// MOs waiting for their `deliver_sm_resp` at once; a tick finding
+    /// none free is counted as `skipped`.
+    pub inflight_max: usize,
+    /// Time to wait for replies after the last MO.
+    pub reply_grace: Duration,
+    /// Print a progress line on stderr every second.
+    pub progress: bool,
+}
+
+impl Default for LoadConfig {
+    fn default() -> Self {
+        Self {
+            rate_per_s: 100.0,
+            duration: Duration::from_secs(10),
+            phones: 1000,
+            text: "ВХОД*123-456-789".into(),
+            inflight_max: 1000,
+            reply_grace: Duration::from_secs(2),
+            progress: false,
+        }
+    }
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Percentiles {
+    /// Samples.
+    pub count: usize,
+    /// Median.
+    pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Largest.
+    pub max_ms: f64,
+}
+
+impl Percentiles {
+    /// Percentiles of `samples` (microseconds).
+    pub fn of(mut samples: Vec<u64>) -> Self {
+        if samples.is_empty() {
+            return Self::default();
+        }
+        samples.sort_unstable();
+        let at = |q: f64| {
+            let i = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1;
+            samples[i] as f64 / 1000.0
+        };
+        Self {
+            count: samples.len(),
+            p50_ms: at(0.50),
+            p90_ms: at(0.90),
+            p99_ms: at(0.99),
+            max_ms: at(1.0),
+        }
+    }
+}
+
+/// Outcome of a load run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LoadReport {
+    /// MO injected.
+    pub sent: u64,
+    /// MO acknowledged with ESME_ROK.
+    pub delivered: u64,
+    /// MO refused, unanswered or without a receiver.
+    pub failed: u64,
+    /// Ticks with no free in-flight slot.
+    pub skipped: u64,
+    /// Replies (MT to a phone with an MO outstanding) seen.
+    pub replies: u64,
+    /// Injection time in seconds.
+    pub elapsed_s: f64,
+    /// `sent / elapsed_s`.
+    pub achieved_rate_per_s: f64,
+    /// MO → `deliver_sm_resp`.
+    pub deliver_latency: Percentiles,
+    /// MO → reply `submit_sm`.
+    pub reply_latency: Percentiles,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    report: LoadReport,
+    deliver_us: Vec<u64>,
+    reply_us: Vec<u64>,
+    /// Phone digits → time its latest MO was injected.
+    waiting: HashMap<String, Instant>,
+}
+
+fn push_sample(samples: &mut Vec<u64>, d: Duration) {
+    if samples.len() < SAMPLES_MAX {
+        samples.push(d.as_micros().min(u128::from(u64::MAX)) as u64);
+    }
+}
+
+/// Runs the load until `config.duration` has passed or `shutdown` is cancelled.
+pub async fn run(sim: &Simulator, config: LoadConfig, shutdown: &CancellationToken) -> LoadReport {
+    let shared = Arc::new(Mutex::new(Shared::default()));
+    let phones: Vec<String> = (0..config.phones.max(1))
+        .map(|i| format!("+7900{i:07}"))
+        .collect();
+    let stop_replies = CancellationToken::new();
+    let mut mt = sim.subscribe_mt();
+    let replies = {
+        let shared = shared.clone();
+        let stop = stop_replies.clone();
+        tokio::spawn(async move {
+            loop {
+                let message = tokio::select! {
+                    _ = stop.cancelled() => break,
+                    m = mt.recv() => m,
+                };
+                let message = match message {
+                    Ok(m) => m,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => break,
+                };
+                let mut s = lock(&shared);
+                if let Some(at) = s.waiting.remove(&digits(&message.to)) {
+                    push_sample(&mut s.reply_us, at.elapsed());
+                    s.report.replies += 1;
+                }
+            }
+        })
+    };
+
+    let permits = Arc::new(Semaphore::new(config.inflight_max.max(1)));
+    let tasks = TaskTracker::new();
+    let period = Duration::from_secs_f64(1.0 / config.rate_per_s.max(0.001));
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = Instant::now();
+    let mut next_progress = started + Duration::from_secs(1);
+    let mut n: usize = 0;
+    while started.elapsed() < config.duration {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = ticker.tick() => {}
+        }
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            lock(&shared).report.skipped += 1;
+            continue;
+        };
+        let phone = phones[n % phones.len()].clone();
+        n += 1;
+        let sim = sim.clone();
+        let task_shared = shared.clone();
+        let text = config.text.clone();
+        tasks.spawn(async move {
+            let shared = task_shared;
+            let at = Instant::now();
+            {
+                let mut s = lock(&shared);
+                s.waiting.insert(digits(&phone), at);
+                s.report.sent += 1;
+            }
+            let result = sim.inject_mo(MoRequest::new(phone, text)).await;
+            let mut s = lock(&shared);
+            match result {
+                Ok(report) if report.delivered => {
+                    push_sample(&mut s.deliver_us, at.elapsed());
+                    s.report.delivered += 1;
+                }
+                _ => s.report.failed += 1,
+            }
+            drop(permit);
+        });
+        if config.progress && Instant::now() >= next_progress {
+            next_progress += Duration::from_secs(1);
+            let s = lock(&shared);
+            let secs = started.elapsed().as_secs_f64();
+            eprintln!(
+                "[{secs:5.1}s] sent {} ok {} failed {} replies {} skipped {} rate {:.0}/s",
+                s.report.sent,
+                s.report.delivered,
+                s.report.failed,
+                s.report.replies,
+                s.report.skipped,
+                s.report.sent as f64 / secs.max(0.001)
+            );
+        }
+    }
+    let elapsed = started.elapsed();
+    tasks.close();
+    tasks.wait().await;
+    // Replies may trail the last deliver_sm_resp.
+    let grace_end = Instant::now() + config.reply_grace;
+    let mut mt = sim.subscribe_mt();
+    while Instant::now() < grace_end && !lock(&shared).waiting.is_empty() {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep_until(grace_end) => break,
+            _ = mt.recv() => tokio::task::yield_now().await,
+        }
+    }
+    stop_replies.cancel();
+    let _ = replies.await;
+    let mut s = lock(&shared);
+    let mut report = std::mem::take(&mut s.report);
+    report.elapsed_s = elapsed.as_secs_f64();
+    report.achieved_rate_per_s = report.sent as f64 / report.elapsed_s.max(0.001);
+    report.deliver_latency = Percentiles::of(std::mem::take(&mut s.deliver_us));
+    report.reply_latency = Percentiles::of(std::mem::take(&mut s.reply_us));
+    report
+}
