@@ -24,6 +24,8 @@ pub enum Frame {
     Undecodable {
         /// `command_id` from the header.
         command_id: u32,
+        /// `command_status` from the header.
+        command_status: u32,
         /// `sequence_number` from the header.
         sequence_number: u32,
     },
@@ -70,6 +72,7 @@ impl Decoder for LinkCodec {
             return Ok(None);
         }
         let command_id = be_u32(src, 4);
+        let command_status = be_u32(src, 8);
         let sequence_number = be_u32(src, 12);
         let mut frame = src.split_to(command_length);
         match self.inner.decode(&mut frame) {
@@ -80,6 +83,7 @@ impl Decoder for LinkCodec {
                 frame.advance(frame.len());
                 Ok(Some(Frame::Undecodable {
                     command_id,
+                    command_status,
                     sequence_number,
                 }))
             }

@@ -48,6 +48,24 @@ pub enum IdRadix {
     Text,
 }
 
+/// When the parts of a multipart MO are acknowledged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartAck {
+    /// Every part but the one completing the message is answered ESME_ROK
+    /// once stored; the completing part only after the handler returned
+    /// `Ok`. On a handler error the completing part is answered
+    /// ESME_RX_T_APPN and the other parts stay stored, so the SMSC's
+    /// redelivery completes the message again. Works with SMSCs that send
+    /// the parts one after the other (window 1). Default.
+    #[default]
+    OnArrival,
+    /// Every part is answered only after the handler ran on the whole
+    /// message. Nothing is acknowledged before it is handled, but the
+    /// SMSC must allow as many unanswered `deliver_sm` as there are parts.
+    Hold,
+}
+
 /// Type of number and numbering plan of an address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TonNpi {
@@ -147,6 +165,8 @@ pub struct LinkConfig {
     /// dropped (and its parts answered with a temporary error) above it.
     /// Default 1 000.
     pub reassembly_pending_max: usize,
+    /// When the parts of a multipart MO are acknowledged. Default on_arrival.
+    pub part_ack: PartAck,
     /// Deliveries (MO, receipts) being handled at once per bind; above it
     /// a `deliver_sm` gets a temporary error. Default 64.
     pub deliveries_in_flight_max: usize,
@@ -191,6 +211,7 @@ impl Default for LinkConfig {
             receipt_id_radix: IdRadix::default(),
             reassembly_timeout_ms: 60_000,
             reassembly_pending_max: 1_000,
+            part_ack: PartAck::default(),
             deliveries_in_flight_max: 64,
             receipts_held_max: 1_000,
             receipt_hold_ms: 10_000,

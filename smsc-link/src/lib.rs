@@ -36,9 +36,9 @@ pub mod text;
 
 use std::future::Future;
 
-pub use config::{BindMode, DefaultAlphabet, Host, IdRadix, LinkConfig, TonNpi};
+pub use config::{BindMode, DefaultAlphabet, Host, IdRadix, LinkConfig, PartAck, TonNpi};
 pub use error::Error;
-pub use link::{BindState, Link, LinkState};
+pub use link::{bind_once, BindState, Link, LinkState};
 pub use receipt::{DeliveryState, Receipt};
 pub use rusmpp::CommandStatus;
 

@@ -144,7 +144,7 @@ pub(crate) struct Shared {
     pub(crate) config: LinkConfig,
     queue: tokio::sync::Mutex<mpsc::Receiver<Job>>,
     requeue: Mutex<VecDeque<Job>>,
-    pub(crate) reassembly: Mutex<Reassembler<AckToken>>,
+    pub(crate) reassembly: Mutex<Reassembler<Option<AckToken>>>,
     pub(crate) gate: Mutex<ReceiptGate>,
     /// `submit_sm` written and not answered, all sessions.
     pub(crate) in_flight: AtomicUsize,
@@ -384,6 +384,30 @@ impl Link {
         self.inner.shared.tasks.close();
         self.inner.shared.tasks.wait().await;
     }
+}
+
+/// Connects to the primary host, binds as `config.bind_mode` says (the
+/// transmitter half for a pair), and unbinds: a health check (e.g.
+/// `checkin smsc check`). Returns the bind's refusal status as
+/// [`Error::BindRefused`].
+pub async fn bind_once(config: &LinkConfig) -> Result<(), Error> {
+    config.validate()?;
+    let kind = match config.bind_mode {
+        BindMode::Transceiver => BindKind::Transceiver,
+        BindMode::TransmitterReceiver => BindKind::Transmitter,
+    };
+    let mut framed = connect(config, &config.host, config.port, kind).await?;
+    write(
+        &mut framed,
+        Command::new(CommandStatus::EsmeRok, 2, rusmpp::Pdu::Unbind),
+    )
+    .await?;
+    let _ = tokio::time::timeout(
+        config.response_timeout(),
+        futures::StreamExt::next(&mut framed),
+    )
+    .await;
+    Ok(())
 }
 
 fn set_state(state: &watch::Sender<LinkState>, slot: usize, value: BindState) {

@@ -28,8 +28,8 @@ pub struct GroupKey {
 pub struct Complete<T> {
     /// `data_coding` of the first part.
     pub data_coding: u8,
-    /// The parts' text octets in order.
-    pub bytes: Vec<u8>,
+    /// Each part's text octets, in part order.
+    pub parts: Vec<Vec<u8>>,
     /// Every part's token, in part order.
     pub tokens: Vec<T>,
 }
@@ -123,17 +123,17 @@ impl<T> Reassembler<T> {
         if group.parts.iter().all(Option::is_some) {
             if let Some(group) = self.groups.remove(&key) {
                 let data_coding = group.data_coding;
-                let mut all = Vec::new();
+                let mut parts = Vec::with_capacity(total);
                 let mut tokens = Vec::with_capacity(total);
                 for (bytes, token) in group.parts.into_iter().flatten() {
-                    all.extend_from_slice(&bytes);
+                    parts.push(bytes);
                     tokens.push(token);
                 }
                 self.order.retain(|(k, _)| k != &key);
                 return Inserted {
                     complete: Some(Complete {
                         data_coding,
-                        bytes: all,
+                        parts,
                         tokens,
                     }),
                     rejected,
@@ -201,7 +201,7 @@ mod tests {
             .insert(key(300, 3), 2, 8, b"b".to_vec(), 2, now)
             .complete
             .expect("complete");
-        assert_eq!(done.bytes, b"abc");
+        assert_eq!(done.parts.concat(), b"abc");
         assert_eq!(done.tokens, [1, 2, 3]);
         assert_eq!(r.pending(), 0);
     }

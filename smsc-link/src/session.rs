@@ -32,7 +32,7 @@ use tokio_util::{codec::Framed, sync::CancellationToken};
 
 use crate::{
     codec::{Frame, LinkCodec},
-    config::LinkConfig,
+    config::{LinkConfig, PartAck},
     gate::{Ack, AckToken, ACKS_QUEUE_MAX},
     link::{lock, throttle_status, write, Job, SegState, Shared},
     pdu::{self, BindKind, Delivery},
@@ -73,6 +73,13 @@ where
                 )))
             }
             Some(Err(error)) => return Err(error.into()),
+            Some(Ok(Frame::Undecodable {
+                command_id,
+                command_status,
+                ..
+            })) if command_id & 0x8000_0000 != 0 && command_status != 0 => {
+                return Err(Error::BindRefused(CommandStatus::from(command_status)));
+            }
             Some(Ok(Frame::Undecodable { command_id, .. })) => {
                 return Err(Error::Protocol(format!(
                     "undecodable pdu 0x{command_id:08x} before bind_resp"
@@ -109,6 +116,31 @@ struct Sent {
     job: u64,
     index: usize,
     at: Instant,
+}
+
+/// The parts of a multipart MO already acknowledged on arrival
+/// ([`PartAck::OnArrival`]): put back when the handler fails, so that the
+/// SMSC's redelivery of the completing part completes the message again.
+#[derive(Debug)]
+struct Stored {
+    key: GroupKey,
+    completing_seq: u8,
+    data_coding: u8,
+    parts: Vec<Vec<u8>>,
+}
+
+impl Stored {
+    fn restore(self, shared: &Shared) {
+        let mut reassembly = lock(&shared.reassembly);
+        let now = Instant::now();
+        for (index, bytes) in self.parts.into_iter().enumerate() {
+            let seq = index as u8 + 1;
+            if seq != self.completing_seq {
+                let _ =
+                    reassembly.insert(self.key.clone(), seq, self.data_coding, bytes, None, now);
+            }
+        }
+    }
 }
 
 /// How a frame leaves the session.
@@ -358,13 +390,19 @@ impl Session {
             Frame::Command(command) => command,
             Frame::Undecodable {
                 command_id,
+                command_status,
                 sequence_number,
             } => {
-                tracing::warn!(command_id, "undecodable pdu");
-                if command_id & 0x8000_0000 != 0 {
-                    // A response we cannot read: its submit is in doubt.
+                let status = CommandStatus::from(command_status);
+                if command_id & 0x8000_0000 != 0 && status != CommandStatus::EsmeRok {
+                    // An error response without (or with a broken) body:
+                    // the header's status is all that matters.
+                    self.on_submit_resp(sequence_number, status, "");
+                } else if command_id & 0x8000_0000 != 0 {
+                    tracing::warn!(command_id, "undecodable response: submit in doubt");
                     self.forget(sequence_number, None);
                 } else {
+                    tracing::warn!(command_id, "undecodable request");
                     let nack = Command::new(
                         CommandStatus::EsmeRinvcmdlen,
                         sequence_number,
@@ -381,6 +419,10 @@ impl Session {
             Some(Pdu::SubmitSmResp(resp)) => {
                 let id = resp.message_id().as_str().to_string();
                 self.on_submit_resp(seq, status, &id);
+            }
+            _ if command.id() == CommandId::SubmitSmResp => {
+                // An error response without a body.
+                self.on_submit_resp(seq, status, "");
             }
             Some(Pdu::GenericNack) if self.window.contains_key(&seq) => {
                 self.on_submit_resp(seq, status, "");
@@ -516,7 +558,7 @@ impl Session {
                             data_coding: part.data_coding,
                             parts: 1,
                         };
-                        self.dispatch_mo(mo, vec![token]);
+                        self.dispatch_mo(mo, vec![token], None);
                     }
                     Some(info) => {
                         let key = GroupKey {
@@ -525,26 +567,49 @@ impl Session {
                             reference: info.reference,
                             total: info.total,
                         };
+                        let hold = config.part_ack == PartAck::Hold;
+                        let (stored, own) = if hold {
+                            (Some(token), None)
+                        } else {
+                            (None, Some(token))
+                        };
                         let inserted = lock(&self.shared.reassembly).insert(
-                            key,
+                            key.clone(),
                             info.seq,
                             part.data_coding,
                             part.bytes,
-                            token,
+                            stored,
                             Instant::now(),
                         );
-                        for token in inserted.rejected {
+                        for token in inserted.rejected.into_iter().flatten() {
                             token.answer_now(CommandStatus::EsmeRxTAppn);
                         }
-                        if let Some(complete) = inserted.complete {
-                            let mo = Mo {
-                                text: text::decode(complete.data_coding, &complete.bytes, default),
-                                from: part.from,
-                                to: part.to,
-                                data_coding: complete.data_coding,
-                                parts: complete.tokens.len(),
-                            };
-                            self.dispatch_mo(mo, complete.tokens);
+                        match inserted.complete {
+                            None => {
+                                if let Some(token) = own {
+                                    token.answer_now(CommandStatus::EsmeRok);
+                                }
+                            }
+                            Some(complete) => {
+                                let bytes = complete.parts.concat();
+                                let mo = Mo {
+                                    text: text::decode(complete.data_coding, &bytes, default),
+                                    from: part.from,
+                                    to: part.to,
+                                    data_coding: complete.data_coding,
+                                    parts: complete.parts.len(),
+                                };
+                                let mut tokens: Vec<AckToken> =
+                                    complete.tokens.into_iter().flatten().collect();
+                                tokens.extend(own);
+                                let keep = (!hold).then_some(Stored {
+                                    key,
+                                    completing_seq: info.seq,
+                                    data_coding: complete.data_coding,
+                                    parts: complete.parts,
+                                });
+                                self.dispatch_mo(mo, tokens, keep);
+                            }
                         }
                     }
                 }
@@ -553,9 +618,12 @@ impl Session {
     }
 
     /// Runs the MO handler in its own task; every part is answered after it.
-    fn dispatch_mo(&self, mo: Mo, tokens: Vec<AckToken>) {
+    fn dispatch_mo(&self, mo: Mo, tokens: Vec<AckToken>, keep: Option<Stored>) {
         let Ok(permit) = Arc::clone(&self.shared.deliveries).try_acquire_owned() else {
             tracing::warn!("too many deliveries in flight: temporary error");
+            if let Some(keep) = keep {
+                keep.restore(&self.shared);
+            }
             for token in tokens {
                 token.answer_now(CommandStatus::EsmeRxTAppn);
             }
@@ -569,6 +637,9 @@ impl Session {
                 Ok(()) => (CommandStatus::EsmeRok, "ok"),
                 Err(error) => {
                     tracing::warn!(%error, "mo handler failed: smsc will redeliver");
+                    if let Some(keep) = keep {
+                        keep.restore(&shared);
+                    }
                     (CommandStatus::EsmeRxTAppn, "error")
                 }
             };
@@ -640,7 +711,11 @@ impl Session {
             }
             _ => {}
         }
-        for token in lock(&self.shared.reassembly).expire(now) {
+        for token in lock(&self.shared.reassembly)
+            .expire(now)
+            .into_iter()
+            .flatten()
+        {
             token.answer_now(CommandStatus::EsmeRxTAppn);
         }
         let in_flight = self.shared.in_flight.load(Ordering::Relaxed);
