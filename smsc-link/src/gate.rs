@@ -154,3 +154,56 @@ impl ReceiptGate {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::receipt::DeliveryState;
+
+    fn receipt(id: &str) -> Receipt {
+        Receipt {
+            message_id: id.into(),
+            raw_message_id: id.into(),
+            state: DeliveryState::Delivered,
+            error: None,
+            submit_date: None,
+            done_date: None,
+            recipient: "79161234567".into(),
+        }
+    }
+
+    fn token(seq: u32) -> AckToken {
+        let (tx, _rx) = mpsc::channel(1);
+        AckToken { tx, seq }
+    }
+
+    #[test]
+    fn a_receipt_waits_for_its_submit_outcome() {
+        let mut gate = ReceiptGate::new(10, Duration::from_secs(10));
+        let now = Instant::now();
+        // Accepted segment of an unfinished message: held.
+        gate.accepted("42");
+        assert!(gate.admit(receipt("42"), token(1), 0, now).is_none());
+        // Unknown id while submits are in flight: held.
+        assert!(gate.admit(receipt("43"), token(2), 1, now).is_none());
+        // Unknown id and nothing in flight: straight through.
+        assert!(gate.admit(receipt("44"), token(3), 0, now).is_some());
+        let released = gate.done(&["42".to_string()]);
+        assert_eq!(released.len(), 1);
+        assert_eq!(released[0].0.message_id, "42");
+        // Nothing in flight any more: the orphan goes out at the next expiry.
+        let orphans = gate.expire(now, 0);
+        assert_eq!(orphans.len(), 1);
+        assert_eq!(orphans[0].0.message_id, "43");
+    }
+
+    #[test]
+    fn holding_is_bounded_in_count_and_time() {
+        let mut gate = ReceiptGate::new(1, Duration::from_secs(1));
+        let now = Instant::now();
+        assert!(gate.admit(receipt("1"), token(1), 5, now).is_none());
+        assert!(gate.admit(receipt("2"), token(2), 5, now).is_some());
+        assert!(gate.expire(now, 5).is_empty());
+        assert_eq!(gate.expire(now + Duration::from_secs(1), 5).len(), 1);
+    }
+}
