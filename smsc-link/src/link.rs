@@ -185,6 +185,11 @@ impl Shared {
         queue.insert(at, job);
     }
 
+    /// A queued job if one is ready now (no waiting).
+    pub(crate) fn try_next_job(&self) -> Option<Job> {
+        self.queue.try_lock().ok()?.try_recv().ok()
+    }
+
     /// The next queued job; `None` once every `Link` handle is gone.
     pub(crate) async fn next_job(&self) -> Option<Job> {
         self.queue.lock().await.recv().await

@@ -14,7 +14,7 @@ use std::{
     sync::{atomic::Ordering, Arc},
 };
 
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use governor::{
     clock::{Clock, DefaultClock},
     DefaultDirectRateLimiter, Quota, RateLimiter,
@@ -43,6 +43,9 @@ use crate::{
 
 /// Period of the housekeeping tick (timeouts, enquire_link, expiries).
 const TICK: Duration = Duration::from_millis(50);
+
+/// Frames already read handled in one turn of the loop before writing.
+const FRAMES_PER_TURN_MAX: usize = 64;
 
 /// Largest sequence number before wrapping back to 1.
 const SEQUENCE_MAX: u32 = 0x7fff_ffff;
@@ -273,6 +276,21 @@ impl Session {
                     self.admit(job);
                     continue;
                 }
+                // Take what is already queued, up to the window's room,
+                // without a trip through `select!` per job.
+                let mut took = false;
+                while self.unsent.len() + self.window.len() < window_max {
+                    match self.shared.try_next_job() {
+                        Some(job) => {
+                            self.admit(job);
+                            took = true;
+                        }
+                        None => break,
+                    }
+                }
+                if took {
+                    continue;
+                }
             }
             let wake = match (self.paused_until, self.rate_wait_until) {
                 (Some(a), Some(b)) => Some(a.max(b)),
@@ -293,6 +311,19 @@ impl Session {
                     Some(Ok(frame)) => {
                         if let Flow::Stop = self.on_frame(framed, frame).await? {
                             return Ok(());
+                        }
+                        // Frames already buffered are handled without a
+                        // trip through `select!` each (bounded).
+                        for _ in 0..FRAMES_PER_TURN_MAX {
+                            match framed.next().now_or_never() {
+                                Some(Some(Ok(frame))) => {
+                                    if let Flow::Stop = self.on_frame(framed, frame).await? {
+                                        return Ok(());
+                                    }
+                                }
+                                Some(Some(Err(error))) => return Err(error.into()),
+                                Some(None) | None => break,
+                            }
                         }
                     }
                 },
