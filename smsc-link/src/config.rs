@@ -172,8 +172,8 @@ pub struct LinkConfig {
     pub deliveries_in_flight_max: usize,
     /// Receipts held until their `submit_sm_resp` is processed. Default 1 000.
     pub receipts_held_max: usize,
-    /// Longest a receipt is held waiting for its `submit_sm_resp`.
-    /// Default 10 000 ms.
+    /// Longest a receipt is held waiting for its `submit_sm_resp` (keep it
+    /// below the SMSC's `deliver_sm_resp` timeout). Default 5 000 ms.
     pub receipt_hold_ms: u64,
 }
 
@@ -214,7 +214,7 @@ impl Default for LinkConfig {
             part_ack: PartAck::default(),
             deliveries_in_flight_max: 64,
             receipts_held_max: 1_000,
-            receipt_hold_ms: 10_000,
+            receipt_hold_ms: 5_000,
         }
     }
 }

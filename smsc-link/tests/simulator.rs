@@ -273,3 +273,85 @@ async fn shutdown_unbinds_and_later_submits_fail_as_not_sent() {
         Err(Error::ShutDown)
     ));
 }
+
+#[tokio::test]
+async fn a_transmitter_and_receiver_pair_submits_and_receives() {
+    let sim = start_sim(Config::default()).await;
+    let config = LinkConfig {
+        bind_mode: smsc_link::BindMode::TransmitterReceiver,
+        binds: 2,
+        ..link_config(sim.smpp)
+    };
+    let (handler, mut events) = recorder(0);
+    let link = Link::start(config, handler.clone(), handler).expect("config");
+    assert!(tokio::time::timeout(WAIT, link.wait_bound(4))
+        .await
+        .expect("bound in time"));
+    assert_eq!(link.state().borrow().binds.len(), 4);
+    for i in 0..20 {
+        accepted(
+            link.submit(PHONE, &format!("pool {i}"), SubmitOptions::default())
+                .await,
+        );
+    }
+    assert_eq!(sim.sim.messages(Some(PHONE), 100).len(), 20);
+    let report = sim
+        .sim
+        .inject_mo(MoRequest::new(PHONE, "ВХОД*123-456-789"))
+        .await
+        .expect("delivered");
+    assert!(report.delivered);
+    assert!(matches!(next_event(&mut events).await, Event::Mo(_)));
+    link.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_dead_primary_host_fails_over_to_the_next() {
+    let sim = start_sim(Config::default()).await;
+    // A port nobody listens on.
+    let dead = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let config = LinkConfig {
+        failover_hosts: vec![smsc_link::Host {
+            host: sim.smpp.ip().to_string(),
+            port: sim.smpp.port(),
+        }],
+        ..link_config(dead)
+    };
+    let (link, _events) = bound_link(config).await;
+    accepted(
+        link.submit(PHONE, "via the second host", SubmitOptions::default())
+            .await,
+    );
+    link.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_rate_limit_spaces_segments() {
+    let sim = start_sim(Config::default()).await;
+    let config = LinkConfig {
+        segments_per_second: 100,
+        window_max: 50,
+        ..link_config(sim.smpp)
+    };
+    let (link, _events) = bound_link(config).await;
+    let started = tokio::time::Instant::now();
+    let mut replies = Vec::new();
+    for i in 0..60 {
+        let reply = link
+            .enqueue(PHONE, &format!("rate {i}"), &SubmitOptions::default())
+            .await
+            .expect("queued");
+        replies.push(reply);
+    }
+    for reply in replies {
+        accepted(reply.await.expect("answered"));
+    }
+    // 60 segments at 100/s with a burst of 10 need at least 0.5 s.
+    assert!(started.elapsed() >= std::time::Duration::from_millis(450));
+    assert_eq!(sim.sim.stats().throttled, 0);
+    link.shutdown().await;
+}
