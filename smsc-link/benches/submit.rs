@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use rusmpp::{
     pdus::{BindTransceiverResp, SubmitSm, SubmitSmResp},
     tokio_codec::CommandCodec,
@@ -113,13 +113,24 @@ async fn bare_ceiling(addr: SocketAddr, window: usize, n: usize) -> f64 {
             sent += 1;
         }
         SinkExt::<Command>::flush(&mut framed).await.expect("flush");
-        match framed.next().await {
-            Some(Ok(c)) if matches!(c.pdu(), Some(Pdu::SubmitSmResp(_))) => {
-                outstanding.retain(|s| *s != c.sequence_number());
-                done += 1;
+        // Wait for one response, then take every one already buffered
+        // before refilling the window with a single flush.
+        let mut next = framed.next().await;
+        loop {
+            match next {
+                Some(Ok(c)) if matches!(c.pdu(), Some(Pdu::SubmitSmResp(_))) => {
+                    if let Some(at) = outstanding.iter().position(|s| *s == c.sequence_number()) {
+                        outstanding.remove(at);
+                    }
+                    done += 1;
+                }
+                Some(Ok(_)) => {}
+                _ => panic!("echo server closed"),
             }
-            Some(Ok(_)) => {}
-            _ => panic!("echo server closed"),
+            match framed.next().now_or_never() {
+                Some(more) => next = more,
+                None => break,
+            }
         }
     }
     n as f64 / started.elapsed().as_secs_f64()

@@ -109,6 +109,9 @@ impl ReceiptGate {
     /// The outcome of the message with these ids is out: their held
     /// receipts go to the handler.
     pub(crate) fn done(&mut self, ids: &[String]) -> Vec<(Receipt, AckToken)> {
+        if self.pending.is_empty() && self.held.is_empty() {
+            return Vec::new();
+        }
         for id in ids {
             if let Some(n) = self.pending.get_mut(id) {
                 *n -= 1;
@@ -127,6 +130,9 @@ impl ReceiptGate {
         now: Instant,
         submits_in_flight: usize,
     ) -> Vec<(Receipt, AckToken)> {
+        if self.held.is_empty() {
+            return Vec::new();
+        }
         let pending = &self.pending;
         let drained: Vec<Held> = self.held.drain(..).collect();
         let mut out = Vec::new();

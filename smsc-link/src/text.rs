@@ -123,51 +123,49 @@ pub struct TooLong {
 /// and a UTF-16 surrogate pair are never cut.
 pub fn split(text: &str, reference: u8) -> Result<Vec<Segment>, TooLong> {
     let encoding = choose_encoding(text);
-    // Units: septets for GSM, UTF-16 code units for UCS2; each "atom" is a
-    // character that must stay whole.
-    let atoms: Vec<Vec<u8>> = match encoding {
-        Encoding::Gsm7 => text
-            .chars()
-            .map(|c| match gsm7_septets(c) {
-                Some((s, n)) => s[..n].to_vec(),
-                None => vec![0x3f],
-            })
-            .collect(),
-        Encoding::Ucs2 => text
-            .chars()
-            .map(|c| {
-                let mut buf = [0u16; 2];
-                c.encode_utf16(&mut buf)
-                    .iter()
-                    .flat_map(|u| u.to_be_bytes())
-                    .collect()
-            })
-            .collect(),
-    };
     let (single_max, segment_max) = match encoding {
         Encoding::Gsm7 => (GSM7_SINGLE_SEPTETS_MAX, GSM7_SEGMENT_SEPTETS_MAX),
         Encoding::Ucs2 => (UCS2_SINGLE_UNITS_MAX * 2, UCS2_SEGMENT_UNITS_MAX * 2),
     };
-    let total: usize = atoms.iter().map(Vec::len).sum();
+    // The whole text encoded, and where each character ends: a character
+    // (an escape pair, a surrogate pair) is never cut.
+    let mut encoded = Vec::with_capacity(text.len() * 2);
+    let mut ends = Vec::with_capacity(text.len());
+    for c in text.chars() {
+        match encoding {
+            Encoding::Gsm7 => match gsm7_septets(c) {
+                Some((septets, n)) => encoded.extend_from_slice(&septets[..n]),
+                None => encoded.push(0x3f),
+            },
+            Encoding::Ucs2 => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    encoded.extend_from_slice(&unit.to_be_bytes());
+                }
+            }
+        }
+        ends.push(encoded.len());
+    }
     let data_coding = encoding.data_coding();
-    if total <= single_max {
+    if encoded.len() <= single_max {
         return Ok(vec![Segment {
             data_coding,
             udhi: false,
-            short_message: atoms.concat(),
+            short_message: encoded,
         }]);
     }
-    let mut bodies: Vec<Vec<u8>> = vec![Vec::with_capacity(segment_max)];
-    for atom in atoms {
-        let fits = bodies
-            .last()
-            .is_some_and(|b| b.len() + atom.len() <= segment_max);
-        if !fits {
-            bodies.push(Vec::with_capacity(segment_max));
+    let mut bodies: Vec<&[u8]> = Vec::new();
+    let mut start = 0;
+    let mut last_end = 0;
+    for &end in &ends {
+        if end - start > segment_max {
+            bodies.push(&encoded[start..last_end]);
+            start = last_end;
         }
-        if let Some(body) = bodies.last_mut() {
-            body.extend_from_slice(&atom);
-        }
+        last_end = end;
+    }
+    if last_end > start {
+        bodies.push(&encoded[start..last_end]);
     }
     if bodies.len() > SEGMENTS_MAX {
         return Err(TooLong {
@@ -181,7 +179,7 @@ pub fn split(text: &str, reference: u8) -> Result<Vec<Segment>, TooLong> {
         .map(|(i, body)| {
             let mut short_message = Vec::with_capacity(6 + body.len());
             short_message.extend_from_slice(&[0x05, 0x00, 0x03, reference, count, i as u8 + 1]);
-            short_message.extend_from_slice(&body);
+            short_message.extend_from_slice(body);
             Segment {
                 data_coding,
                 udhi: true,
