@@ -1,5 +1,113 @@
 //! SMPP 3.4 ESME sessions to the operator's SMSC: binds, enquire_link, windowed
 //! `submit_sm`, inbound `deliver_sm` (MO and receipts), reconnects.
 //!
-//! Owned by the smsc-link issue. Moves messages and reports what happened; knows
-//! nothing of check-ins (it never depends on `checkin-core`).
+//! Moves messages and reports what happened; knows nothing of check-ins (it
+//! never depends on `checkin-core`).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), smsc_link::Error> {
+//! use smsc_link::{HandlerError, Link, LinkConfig, Mo, MoHandler, Receipt, ReceiptHandler, SubmitOptions};
+//!
+//! struct Inbox;
+//! impl MoHandler for Inbox {
+//!     async fn on_mo(&self, mo: Mo) -> Result<(), HandlerError> { Ok(()) }
+//! }
+//! impl ReceiptHandler for Inbox {
+//!     async fn on_receipt(&self, receipt: Receipt) -> Result<(), HandlerError> { Ok(()) }
+//! }
+//!
+//! let link = Link::start(LinkConfig::new("127.0.0.1", 2775, "checkin", "checkin"), Inbox, Inbox)?;
+//! let outcome = link.submit("+79161234567", "Вы отметились", SubmitOptions::default()).await?;
+//! link.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod codec;
+pub mod config;
+mod error;
+mod gate;
+mod link;
+pub mod pdu;
+pub mod reassembly;
+pub mod receipt;
+mod session;
+pub mod telemetry;
+pub mod text;
+
+use std::future::Future;
+
+pub use config::{BindMode, DefaultAlphabet, Host, IdRadix, LinkConfig, PartAck, TonNpi};
+pub use error::Error;
+pub use link::{bind_once, BindState, Link, LinkState};
+pub use receipt::{DeliveryState, Receipt};
+pub use rusmpp::CommandStatus;
+
+/// An MO message, whole (multipart messages are reassembled first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mo {
+    /// Sender: `+7…` when the SMSC said the number is international,
+    /// otherwise as the SMSC wrote it.
+    pub from: String,
+    /// Destination (the short code).
+    pub to: String,
+    /// The decoded text.
+    pub text: String,
+    /// `data_coding` of the (first) part.
+    pub data_coding: u8,
+    /// Number of parts it arrived in.
+    pub parts: usize,
+}
+
+/// A handler refused a delivery for now; the SMSC is answered
+/// ESME_RX_T_APPN (0x64) and delivers it again later.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("handler failed: {0}")]
+pub struct HandlerError(pub String);
+
+/// Receives MO messages. `deliver_sm_resp` ESME_ROK is sent only after
+/// `on_mo` returned `Ok` (for a multipart MO: every part's response).
+pub trait MoHandler: Send + Sync + 'static {
+    /// Handles one whole MO message.
+    fn on_mo(&self, mo: Mo) -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+/// Receives delivery receipts, acknowledged like MO after `Ok`.
+pub trait ReceiptHandler: Send + Sync + 'static {
+    /// Handles one receipt; `receipt.message_id` equals one of the ids
+    /// of the [`SubmitOutcome::Accepted`] it reports on.
+    fn on_receipt(&self, receipt: Receipt)
+        -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+/// Options of one submit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubmitOptions {
+    /// Ask the SMSC for a delivery receipt (`registered_delivery` 1).
+    /// Default false.
+    pub registered_delivery: bool,
+    /// Sender instead of the configured `source_addr`. Default none.
+    pub source_addr: Option<String>,
+}
+
+/// What became of a submitted message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmitOutcome {
+    /// Every segment was accepted; one normalized id per segment, in order.
+    Accepted {
+        /// Segment ids (see [`receipt::normalize_id`]).
+        message_ids: Vec<String>,
+    },
+    /// The SMSC refused the message for good (a segment's status). Not
+    /// retried by the link.
+    Rejected {
+        /// The refusing status.
+        status: CommandStatus,
+    },
+    /// At least one segment was written but its response never came (the
+    /// connection broke or the response timed out): the message may or may
+    /// not be delivered. The link never resends it on its own.
+    Unknown {
+        /// Ids of the segments that were accepted before the doubt arose.
+        accepted_ids: Vec<String>,
+    },
+}

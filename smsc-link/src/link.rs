@@ -1,0 +1,527 @@
+//! The `Link` handle (cheap `Clone`), the state every bind shares (the
+//! submit queue, reassembly, the receipt gate, the handlers) and the
+//! supervisor of each bind: connect, bind, run the session, reconnect with
+//! exponential backoff and jitter, fail over between hosts.
+
+use std::{
+    collections::VecDeque,
+    future::Future,
+    pin::Pin,
+    sync::{
+        atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
+};
+
+use futures::SinkExt;
+use rand::Rng;
+use rusmpp::{pdus::SubmitSm, Command, CommandStatus};
+use tokio::{
+    net::TcpStream,
+    sync::{mpsc, oneshot, watch, Semaphore},
+    time::Duration,
+};
+use tokio_util::{codec::Framed, sync::CancellationToken, task::TaskTracker};
+
+use crate::{
+    codec::LinkCodec,
+    config::{BindMode, LinkConfig},
+    gate::{AckToken, ReceiptGate},
+    pdu::{self, BindKind},
+    reassembly::Reassembler,
+    session::{self, Session},
+    telemetry, text, Error, HandlerError, Mo, MoHandler, Receipt, ReceiptHandler, SubmitOptions,
+    SubmitOutcome,
+};
+
+/// Where one bind stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindState {
+    /// Opening the connection or waiting for `bind_resp`.
+    Connecting,
+    /// Bound: submits flow.
+    Bound,
+    /// Lost or refused; waiting to try again.
+    Reconnecting,
+    /// Stopped (after `Link::shutdown`).
+    Down,
+}
+
+/// The state of every bind of a link (observe with [`Link::state`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkState {
+    /// One entry per connection (two per bind in transmitter+receiver mode).
+    pub binds: Vec<BindState>,
+}
+
+impl LinkState {
+    /// Connections currently bound.
+    pub fn bound(&self) -> usize {
+        self.binds
+            .iter()
+            .filter(|b| **b == BindState::Bound)
+            .count()
+    }
+
+    /// True when every connection is bound.
+    pub fn all_bound(&self) -> bool {
+        self.bound() == self.binds.len()
+    }
+
+    /// True when every connection is down (the link was shut down).
+    pub fn is_down(&self) -> bool {
+        self.binds.iter().all(|b| *b == BindState::Down)
+    }
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send>>;
+pub(crate) type MoFn = Box<dyn Fn(Mo) -> BoxFuture + Send + Sync>;
+pub(crate) type ReceiptFn = Box<dyn Fn(Receipt) -> BoxFuture + Send + Sync>;
+
+/// Where a segment of a job stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SegState {
+    Unsent,
+    InFlight,
+    Accepted(String),
+}
+
+/// One message to submit: its segments and whom to tell.
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub(crate) id: u64,
+    pub(crate) segments: Vec<SubmitSm>,
+    pub(crate) states: Vec<SegState>,
+    pub(crate) throttles: u32,
+    reply: Option<oneshot::Sender<Result<SubmitOutcome, Error>>>,
+}
+
+impl Job {
+    pub(crate) fn accepted_ids(&self) -> Vec<String> {
+        self.states
+            .iter()
+            .filter_map(|s| match s {
+                SegState::Accepted(id) => Some(id.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub(crate) fn reply(&mut self, outcome: Result<SubmitOutcome, Error>) {
+        let label = match &outcome {
+            Ok(SubmitOutcome::Accepted { .. }) => "accepted",
+            Ok(SubmitOutcome::Rejected { .. }) => "rejected",
+            Ok(SubmitOutcome::Unknown { .. }) => "unknown",
+            Err(_) => "not_sent",
+        };
+        metrics::counter!(telemetry::SUBMITS, "outcome" => label).increment(1);
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(outcome);
+        }
+    }
+}
+
+impl Drop for Job {
+    /// The safety net: a job dropped on any path still gets an outcome;
+    /// Unknown when anything of it may have reached the SMSC.
+    fn drop(&mut self) {
+        if self.reply.is_some() {
+            let touched = self.states.iter().any(|s| *s != SegState::Unsent);
+            let outcome = if touched {
+                Ok(SubmitOutcome::Unknown {
+                    accepted_ids: self.accepted_ids(),
+                })
+            } else {
+                Err(Error::ShutDown)
+            };
+            self.reply(outcome);
+        }
+    }
+}
+
+/// What every session of a link shares.
+pub(crate) struct Shared {
+    pub(crate) config: LinkConfig,
+    queue: tokio::sync::Mutex<mpsc::Receiver<Job>>,
+    requeue: Mutex<VecDeque<Job>>,
+    pub(crate) reassembly: Mutex<Reassembler<Option<AckToken>>>,
+    pub(crate) gate: Mutex<ReceiptGate>,
+    /// `submit_sm` written and not answered, all sessions.
+    pub(crate) in_flight: AtomicUsize,
+    /// Deliveries being handled, all sessions.
+    pub(crate) deliveries: Arc<Semaphore>,
+    pub(crate) on_mo: MoFn,
+    pub(crate) on_receipt: ReceiptFn,
+    pub(crate) tasks: TaskTracker,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("in_flight", &self.in_flight)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+impl Shared {
+    /// A job another session gave back (never written, or only partly
+    /// accepted with nothing in doubt), oldest first.
+    pub(crate) fn take_requeued(&self) -> Option<Job> {
+        lock(&self.requeue).pop_front()
+    }
+
+    /// Gives back a job whose unsent segments another bind may send.
+    pub(crate) fn requeue(&self, job: Job) {
+        let mut queue = lock(&self.requeue);
+        // Keep submission order among returned jobs.
+        let at = queue.partition_point(|j| j.id < job.id);
+        queue.insert(at, job);
+    }
+
+    /// A queued job if one is ready now (no waiting).
+    pub(crate) fn try_next_job(&self) -> Option<Job> {
+        self.queue.try_lock().ok()?.try_recv().ok()
+    }
+
+    /// The next queued job; `None` once every `Link` handle is gone.
+    pub(crate) async fn next_job(&self) -> Option<Job> {
+        self.queue.lock().await.recv().await
+    }
+}
+
+/// Number of the next connection state slot.
+#[derive(Debug)]
+struct Inner {
+    config: LinkConfig,
+    jobs: mpsc::Sender<Job>,
+    next_job: AtomicU64,
+    next_reference: AtomicU8,
+    state: watch::Receiver<LinkState>,
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+    supervisors: TaskTracker,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// The handle to a running link: cheap to clone, every clone submits
+/// through the same binds.
+#[derive(Debug, Clone)]
+pub struct Link {
+    inner: Arc<Inner>,
+}
+
+impl Link {
+    /// Validates `config` and starts its binds (in the background, on the
+    /// current tokio runtime): MO go to `mo`, receipts to `receipts`.
+    pub fn start<M: MoHandler, R: ReceiptHandler>(
+        config: LinkConfig,
+        mo: M,
+        receipts: R,
+    ) -> Result<Self, Error> {
+        config.validate()?;
+        let mo = Arc::new(mo);
+        let receipts = Arc::new(receipts);
+        let on_mo: MoFn = Box::new(move |m| {
+            let mo = Arc::clone(&mo);
+            Box::pin(async move { mo.on_mo(m).await })
+        });
+        let on_receipt: ReceiptFn = Box::new(move |r| {
+            let receipts = Arc::clone(&receipts);
+            Box::pin(async move { receipts.on_receipt(r).await })
+        });
+        let (jobs, queue) = mpsc::channel(config.queue_max);
+        let kinds: Vec<BindKind> = (0..config.binds)
+            .flat_map(|_| match config.bind_mode {
+                BindMode::Transceiver => vec![BindKind::Transceiver],
+                BindMode::TransmitterReceiver => vec![BindKind::Transmitter, BindKind::Receiver],
+            })
+            .collect();
+        let (state_tx, state) = watch::channel(LinkState {
+            binds: vec![BindState::Connecting; kinds.len()],
+        });
+        let shared = Arc::new(Shared {
+            queue: tokio::sync::Mutex::new(queue),
+            requeue: Mutex::new(VecDeque::new()),
+            reassembly: Mutex::new(Reassembler::new(
+                config.reassembly_pending_max,
+                Duration::from_millis(config.reassembly_timeout_ms),
+            )),
+            gate: Mutex::new(ReceiptGate::new(
+                config.receipts_held_max,
+                Duration::from_millis(config.receipt_hold_ms),
+            )),
+            in_flight: AtomicUsize::new(0),
+            deliveries: Arc::new(Semaphore::new(
+                config.deliveries_in_flight_max * kinds.len(),
+            )),
+            on_mo,
+            on_receipt,
+            tasks: TaskTracker::new(),
+            config: config.clone(),
+        });
+        let cancel = CancellationToken::new();
+        let supervisors = TaskTracker::new();
+        let state_tx = Arc::new(state_tx);
+        for (slot, kind) in kinds.into_iter().enumerate() {
+            supervisors.spawn(supervise(
+                Arc::clone(&shared),
+                slot,
+                kind,
+                Arc::clone(&state_tx),
+                cancel.clone(),
+            ));
+        }
+        supervisors.close();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                jobs,
+                next_job: AtomicU64::new(0),
+                next_reference: AtomicU8::new(rand::thread_rng().gen()),
+                state,
+                shared,
+                cancel,
+                supervisors,
+            }),
+        })
+    }
+
+    /// Sends `text` to `to` (`+7…` or digits): GSM 7-bit when it fits the
+    /// alphabet, else UCS2; split with a concatenation UDH when long. Waits
+    /// for room in the queue, for a bind, and for every segment's response.
+    ///
+    /// `Err` means the message was certainly not sent (bad address, too
+    /// long, link shut down); every other fate is a [`SubmitOutcome`].
+    pub async fn submit(
+        &self,
+        to: &str,
+        text: &str,
+        options: SubmitOptions,
+    ) -> Result<SubmitOutcome, Error> {
+        let reply = self.enqueue(to, text, &options).await?;
+        reply.await.unwrap_or(Err(Error::ShutDown))
+    }
+
+    /// Like [`Link::submit`], but returns once the message is queued; the
+    /// outcome arrives on the returned receiver (benchmarks, pipelining).
+    pub async fn enqueue(
+        &self,
+        to: &str,
+        text: &str,
+        options: &SubmitOptions,
+    ) -> Result<oneshot::Receiver<Result<SubmitOutcome, Error>>, Error> {
+        let config = &self.inner.config;
+        let reference = self.inner.next_reference.fetch_add(1, Ordering::Relaxed);
+        let segments = text::split(text, reference).map_err(|e| Error::TextTooLong {
+            segments: e.segments,
+        })?;
+        let source = options
+            .source_addr
+            .as_deref()
+            .unwrap_or(&config.source_addr);
+        let bodies = segments
+            .iter()
+            .map(|s| pdu::submit_sm(config, source, to, s, options.registered_delivery))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (reply, outcome) = oneshot::channel();
+        let job = Job {
+            id: self.inner.next_job.fetch_add(1, Ordering::Relaxed),
+            states: vec![SegState::Unsent; bodies.len()],
+            segments: bodies,
+            throttles: 0,
+            reply: Some(reply),
+        };
+        if self.inner.cancel.is_cancelled() {
+            return Err(Error::ShutDown);
+        }
+        self.inner
+            .jobs
+            .send(job)
+            .await
+            .map_err(|_| Error::ShutDown)?;
+        Ok(outcome)
+    }
+
+    /// The binds' states; `changed()` wakes on every transition.
+    pub fn state(&self) -> watch::Receiver<LinkState> {
+        self.inner.state.clone()
+    }
+
+    /// Waits until at least `n` connections are bound; false when the link
+    /// stopped first.
+    pub async fn wait_bound(&self, n: usize) -> bool {
+        let mut state = self.state();
+        loop {
+            if state.borrow_and_update().bound() >= n {
+                return true;
+            }
+            if self.inner.cancel.is_cancelled() || state.changed().await.is_err() {
+                return false;
+            }
+        }
+    }
+
+    /// Stops taking messages, lets every bind finish what is in flight
+    /// (up to `response_timeout_ms`), unbinds cleanly and waits for the
+    /// handlers. Queued messages that were never sent fail with
+    /// [`Error::ShutDown`].
+    pub async fn shutdown(&self) {
+        self.inner.cancel.cancel();
+        self.inner.supervisors.wait().await;
+        {
+            let mut queue = self.inner.shared.queue.lock().await;
+            queue.close();
+            while queue.try_recv().is_ok() {}
+        }
+        while self.inner.shared.take_requeued().is_some() {}
+        self.inner.shared.tasks.close();
+        self.inner.shared.tasks.wait().await;
+    }
+}
+
+/// Connects to the primary host, binds as `config.bind_mode` says (the
+/// transmitter half for a pair), and unbinds: a health check (e.g.
+/// `checkin smsc check`). Returns the bind's refusal status as
+/// [`Error::BindRefused`].
+pub async fn bind_once(config: &LinkConfig) -> Result<(), Error> {
+    config.validate()?;
+    let kind = match config.bind_mode {
+        BindMode::Transceiver => BindKind::Transceiver,
+        BindMode::TransmitterReceiver => BindKind::Transmitter,
+    };
+    let mut framed = connect(config, &config.host, config.port, kind).await?;
+    write(
+        &mut framed,
+        Command::new(CommandStatus::EsmeRok, 2, rusmpp::Pdu::Unbind),
+    )
+    .await?;
+    let _ = tokio::time::timeout(
+        config.response_timeout(),
+        futures::StreamExt::next(&mut framed),
+    )
+    .await;
+    Ok(())
+}
+
+fn set_state(state: &watch::Sender<LinkState>, slot: usize, value: BindState) {
+    state.send_modify(|s| {
+        if let Some(b) = s.binds.get_mut(slot) {
+            *b = value;
+        }
+    });
+}
+
+/// `base` ± `jitter` share of it, at random.
+fn jittered(base: Duration, jitter: f64) -> Duration {
+    let spread = base.as_secs_f64() * jitter;
+    let offset = if spread > 0.0 {
+        rand::thread_rng().gen_range(-spread..=spread)
+    } else {
+        0.0
+    };
+    Duration::from_secs_f64((base.as_secs_f64() + offset).max(0.0))
+}
+
+/// Opens a connection to `host:port` and binds it.
+async fn connect(
+    config: &LinkConfig,
+    host: &str,
+    port: u16,
+    kind: BindKind,
+) -> Result<Framed<TcpStream, LinkCodec>, Error> {
+    let connect_timeout = Duration::from_millis(config.connect_timeout_ms);
+    let socket = tokio::time::timeout(connect_timeout, TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| Error::Timeout)??;
+    let _ = socket.set_nodelay(true);
+    let mut framed = Framed::new(socket, LinkCodec::default());
+    session::bind(&mut framed, config, kind).await?;
+    Ok(framed)
+}
+
+/// Keeps connection `slot` bound until `cancel`.
+async fn supervise(
+    shared: Arc<Shared>,
+    slot: usize,
+    kind: BindKind,
+    state: Arc<watch::Sender<LinkState>>,
+    cancel: CancellationToken,
+) {
+    let config = shared.config.clone();
+    let hosts = config.hosts();
+    let backoff_min = Duration::from_millis(config.reconnect_backoff_min_ms);
+    let backoff_max = Duration::from_millis(config.reconnect_backoff_max_ms);
+    let mut backoff = backoff_min;
+    let mut host_no = 0usize;
+    while !cancel.is_cancelled() {
+        set_state(&state, slot, BindState::Connecting);
+        let host = &hosts[host_no % hosts.len()];
+        let connected = tokio::select! {
+            _ = cancel.cancelled() => break,
+            connected = connect(&config, &host.host, host.port, kind) => connected,
+        };
+        match connected {
+            Ok(framed) => {
+                tracing::info!(slot, host = %host.host, port = host.port, ?kind, "bound");
+                set_state(&state, slot, BindState::Bound);
+                metrics::gauge!(telemetry::BINDS).increment(1.0);
+                backoff = backoff_min;
+                let result = Session::new(Arc::clone(&shared), kind)
+                    .run(framed, cancel.clone())
+                    .await;
+                metrics::gauge!(telemetry::BINDS).decrement(1.0);
+                match result {
+                    Ok(()) => tracing::info!(slot, "session ended"),
+                    Err(error) => tracing::warn!(slot, %error, "session lost"),
+                }
+            }
+            Err(error) => {
+                tracing::warn!(slot, host = %host.host, port = host.port, %error, "bind failed");
+                host_no += 1;
+            }
+        }
+        if cancel.is_cancelled() {
+            break;
+        }
+        set_state(&state, slot, BindState::Reconnecting);
+        metrics::counter!(telemetry::RECONNECTS).increment(1);
+        let wait = jittered(backoff, config.reconnect_jitter);
+        backoff = (backoff * 2).min(backoff_max);
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+    set_state(&state, slot, BindState::Down);
+}
+
+/// Writes one command (used by the session for responses).
+pub(crate) async fn write<IO>(
+    framed: &mut Framed<IO, LinkCodec>,
+    command: Command,
+) -> Result<(), Error>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    framed.send(command).await.map_err(Error::from)
+}
+
+/// When a throttled bind may send again.
+pub(crate) fn throttle_status(status: CommandStatus) -> bool {
+    matches!(
+        status,
+        CommandStatus::EsmeRthrottled | CommandStatus::EsmeRmsgqful
+    )
+}

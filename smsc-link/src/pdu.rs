@@ -1,0 +1,240 @@
+//! Frame → meaning and back: the PDUs the link writes (binds, `submit_sm`,
+//! responses), built with `rusmpp` types, and what an incoming
+//! `deliver_sm` means (an MO part or a receipt).
+
+use rusmpp::{
+    pdus::{BindReceiver, BindTransceiver, BindTransmitter, SubmitSm},
+    tlvs::TlvValue,
+    types::{COctetString, OctetString},
+    values::{DataCoding, EsmClass, InterfaceVersion, Npi, RegisteredDelivery, Ton},
+    Pdu,
+};
+
+use crate::{
+    config::{IdRadix, LinkConfig},
+    receipt::{normalize_id, parse_receipt_text, DeliveryState, Receipt},
+    text::{parse_udh, PartInfo, Segment},
+    Error,
+};
+
+/// Which bind a connection makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindKind {
+    /// `bind_transceiver`.
+    Transceiver,
+    /// `bind_transmitter`.
+    Transmitter,
+    /// `bind_receiver`.
+    Receiver,
+}
+
+impl BindKind {
+    /// True when this bind carries `submit_sm`.
+    pub fn submits(self) -> bool {
+        self != Self::Receiver
+    }
+}
+
+fn c_string<const MIN: usize, const MAX: usize>(
+    value: &str,
+    what: &str,
+) -> Result<COctetString<MIN, MAX>, Error> {
+    COctetString::from_string(value.to_string())
+        .map_err(|_| Error::Config(format!("{what} does not fit SMPP")))
+}
+
+/// The bind PDU of `kind` for `config`.
+pub fn bind(config: &LinkConfig, kind: BindKind) -> Result<Pdu, Error> {
+    let system_id = c_string(&config.system_id, "system_id")?;
+    let password = c_string(&config.password, "password")?;
+    let system_type = c_string(&config.system_type, "system_type")?;
+    let address_range = c_string(&config.address_range, "address_range")?;
+    let version = InterfaceVersion::from(config.interface_version);
+    let (ton, npi) = (Ton::Unknown, Npi::Unknown);
+    Ok(match kind {
+        BindKind::Transceiver => Pdu::BindTransceiver(BindTransceiver::new(
+            system_id,
+            password,
+            system_type,
+            version,
+            ton,
+            npi,
+            address_range,
+        )),
+        BindKind::Transmitter => Pdu::BindTransmitter(BindTransmitter::new(
+            system_id,
+            password,
+            system_type,
+            version,
+            ton,
+            npi,
+            address_range,
+        )),
+        BindKind::Receiver => Pdu::BindReceiver(BindReceiver::new(
+            system_id,
+            password,
+            system_type,
+            version,
+            ton,
+            npi,
+            address_range,
+        )),
+    })
+}
+
+/// A destination as SMPP carries it: `+7…` → the configured international
+/// TON/NPI; digits only → TON unknown, NPI ISDN.
+pub fn destination(
+    to: &str,
+    config: &LinkConfig,
+) -> Result<(Ton, Npi, COctetString<1, 21>), Error> {
+    let (ton, npi, digits) = match to.strip_prefix('+') {
+        Some(rest) => (
+            Ton::from(config.dest_ton_npi.ton),
+            Npi::from(config.dest_ton_npi.npi),
+            rest,
+        ),
+        None => (Ton::Unknown, Npi::Isdn, to),
+    };
+    if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::InvalidAddress);
+    }
+    let value = COctetString::from_string(digits.to_string()).map_err(|_| Error::InvalidAddress)?;
+    Ok((ton, npi, value))
+}
+
+/// One `submit_sm` carrying `segment`.
+pub fn submit_sm(
+    config: &LinkConfig,
+    source_addr: &str,
+    to: &str,
+    segment: &Segment,
+    registered_delivery: bool,
+) -> Result<SubmitSm, Error> {
+    let (dest_ton, dest_npi, dest) = destination(to, config)?;
+    let source = c_string(source_addr, "source_addr")?;
+    let short_message = OctetString::from_vec(segment.short_message.clone())
+        .map_err(|_| Error::Protocol("segment longer than 255 octets".into()))?;
+    Ok(SubmitSm::builder()
+        .source_addr_ton(Ton::from(config.source_ton_npi.ton))
+        .source_addr_npi(Npi::from(config.source_ton_npi.npi))
+        .source_addr(source)
+        .dest_addr_ton(dest_ton)
+        .dest_addr_npi(dest_npi)
+        .destination_addr(dest)
+        .esm_class(EsmClass::from(if segment.udhi { 0x40 } else { 0x00 }))
+        .registered_delivery(RegisteredDelivery::from(u8::from(registered_delivery)))
+        .data_coding(DataCoding::from(segment.data_coding))
+        .short_message(short_message)
+        .build())
+}
+
+/// What an incoming `deliver_sm` carries.
+#[derive(Debug)]
+pub enum Delivery {
+    /// An MO message or one part of it.
+    Mo(MoPart),
+    /// A delivery receipt.
+    Receipt(Receipt),
+    /// A receipt without a message id: nothing can be matched.
+    Unusable,
+}
+
+/// An MO as it arrived: maybe one part of several.
+#[derive(Debug)]
+pub struct MoPart {
+    /// Sender (with `+` when its TON is international).
+    pub from: String,
+    /// Destination (the short code).
+    pub to: String,
+    /// `data_coding`.
+    pub data_coding: u8,
+    /// Text octets (UDH removed).
+    pub bytes: Vec<u8>,
+    /// Concatenation info (UDH or SAR TLVs).
+    pub part: Option<PartInfo>,
+}
+
+fn address(ton: Ton, value: &COctetString<1, 21>) -> String {
+    if ton == Ton::International {
+        format!("+{}", value.as_str())
+    } else {
+        value.as_str().to_string()
+    }
+}
+
+/// Reads a `deliver_sm`.
+pub fn delivery(pdu: &rusmpp::pdus::DeliverSm, receipt_radix: IdRadix) -> Delivery {
+    let esm = u8::from(pdu.esm_class);
+    let mut payload: Option<Vec<u8>> = None;
+    let (mut receipted_id, mut state, mut network_error) = (None, None, None);
+    let (mut sar_ref, mut sar_total, mut sar_seq) = (None, None, None);
+    for tlv in pdu.tlvs() {
+        match tlv.value() {
+            Some(TlvValue::MessagePayload(p)) => payload = Some(p.value.as_ref().to_vec()),
+            Some(TlvValue::ReceiptedMessageId(id)) => receipted_id = Some(id.as_str().to_string()),
+            Some(TlvValue::MessageState(s)) => state = Some(u8::from(*s)),
+            Some(TlvValue::NetworkErrorCode(e)) => network_error = Some(format!("{e:?}")),
+            Some(TlvValue::SarMsgRefNum(r)) => sar_ref = Some(*r),
+            Some(TlvValue::SarTotalSegments(t)) => sar_total = Some(*t),
+            Some(TlvValue::SarSegmentSeqnum(s)) => sar_seq = Some(*s),
+            _ => {}
+        }
+    }
+    let raw: Vec<u8> = payload.unwrap_or_else(|| pdu.short_message().as_ref().to_vec());
+    let from = address(pdu.source_addr_ton, &pdu.source_addr);
+    let to = address(pdu.dest_addr_ton, &pdu.destination_addr);
+    // Message type bits 2..5: 0x04 MC delivery receipt, 0x20 intermediate
+    // notification; 0x08/0x10 are SME acknowledgements, also receipts here.
+    let message_type = esm & 0x3c;
+    if message_type != 0 || receipted_id.is_some() {
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let parsed = parse_receipt_text(&text);
+        let raw_id = receipted_id.or_else(|| parsed.as_ref().map(|p| p.id.clone()));
+        let Some(raw_id) = raw_id else {
+            return Delivery::Unusable;
+        };
+        let state = match (state, parsed.as_ref().and_then(|p| p.stat.as_deref())) {
+            (Some(code), _) => DeliveryState::from_code(code),
+            (None, Some(word)) => DeliveryState::from_word(word),
+            (None, None) => DeliveryState::Unknown,
+        };
+        return Delivery::Receipt(Receipt {
+            message_id: normalize_id(&raw_id, receipt_radix),
+            raw_message_id: raw_id,
+            state,
+            error: parsed
+                .as_ref()
+                .and_then(|p| p.err.clone())
+                .or(network_error),
+            submit_date: parsed.as_ref().and_then(|p| p.submit_date.clone()),
+            done_date: parsed.as_ref().and_then(|p| p.done_date.clone()),
+            recipient: from,
+        });
+    }
+    let (part, bytes) = if esm & 0x40 != 0 {
+        match parse_udh(&raw) {
+            Some((info, offset)) => (info, raw.get(offset..).unwrap_or_default().to_vec()),
+            None => (None, raw),
+        }
+    } else {
+        let sar = match (sar_ref, sar_total, sar_seq) {
+            (Some(reference), Some(total), Some(seq)) => Some(PartInfo {
+                reference,
+                total,
+                seq,
+            }),
+            _ => None,
+        };
+        (sar, raw)
+    };
+    // A "part" 1 of 1, or with an impossible number, is a whole message.
+    let part = part.filter(|p| p.total > 1 && p.seq >= 1 && p.seq <= p.total);
+    Delivery::Mo(MoPart {
+        from,
+        to,
+        data_coding: u8::from(pdu.data_coding),
+        bytes,
+        part,
+    })
+}

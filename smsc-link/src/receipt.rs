@@ -1,0 +1,214 @@
+//! Delivery receipts: told apart from MO by `esm_class`, read from the
+//! `receipted_message_id` / `message_state` TLVs or from the text format of
+//! SMPP 3.4 appendix B, and message ids normalized so that a receipt always
+//! finds its `submit_sm_resp` whatever the SMSC's habits (hex or decimal,
+//! leading zeros, case).
+
+use crate::config::IdRadix;
+
+/// Final (or intermediate) state of a message as its receipt reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// `DELIVRD` / message_state 2.
+    Delivered,
+    /// `EXPIRED` / 3.
+    Expired,
+    /// `DELETED` / 4.
+    Deleted,
+    /// `UNDELIV` / 5.
+    Undeliverable,
+    /// `ACCEPTD` / 6.
+    Accepted,
+    /// `UNKNOWN` / 7.
+    Unknown,
+    /// `REJECTD` / 8.
+    Rejected,
+    /// `ENROUTE` / 1 (intermediate).
+    Enroute,
+    /// Anything else the SMSC wrote.
+    Other(String),
+}
+
+impl DeliveryState {
+    /// From the `stat:` word of the text format.
+    pub fn from_word(word: &str) -> Self {
+        match word.to_ascii_uppercase().as_str() {
+            "DELIVRD" | "DELIVERED" => Self::Delivered,
+            "EXPIRED" => Self::Expired,
+            "DELETED" => Self::Deleted,
+            "UNDELIV" | "UNDELIVERABLE" => Self::Undeliverable,
+            "ACCEPTD" | "ACCEPTED" => Self::Accepted,
+            "UNKNOWN" => Self::Unknown,
+            "REJECTD" | "REJECTED" => Self::Rejected,
+            "ENROUTE" => Self::Enroute,
+            other => Self::Other(other.to_string()),
+        }
+    }
+
+    /// From the `message_state` TLV value.
+    pub fn from_code(code: u8) -> Self {
+        match code {
+            1 => Self::Enroute,
+            2 => Self::Delivered,
+            3 => Self::Expired,
+            4 => Self::Deleted,
+            5 => Self::Undeliverable,
+            6 => Self::Accepted,
+            7 => Self::Unknown,
+            8 => Self::Rejected,
+            other => Self::Other(format!("state {other}")),
+        }
+    }
+
+    /// True when no later receipt will follow.
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Self::Enroute | Self::Accepted)
+    }
+}
+
+/// A delivery receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// Normalized id: equal to one of the `message_ids` of the
+    /// [`crate::SubmitOutcome::Accepted`] it reports on.
+    pub message_id: String,
+    /// The id exactly as the receipt carried it.
+    pub raw_message_id: String,
+    /// What happened.
+    pub state: DeliveryState,
+    /// `err:` of the text format, or the `network_error_code` TLV.
+    pub error: Option<String>,
+    /// `submit date:` (`YYMMDDhhmm[ss]`) when the text carried one.
+    pub submit_date: Option<String>,
+    /// `done date:` when the text carried one.
+    pub done_date: Option<String>,
+    /// The recipient of the original message (the receipt's source address).
+    pub recipient: String,
+}
+
+/// Fields of the appendix-B text format.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReceiptText {
+    /// `id:`.
+    pub id: String,
+    /// `stat:`.
+    pub stat: Option<String>,
+    /// `err:`.
+    pub err: Option<String>,
+    /// `submit date:`.
+    pub submit_date: Option<String>,
+    /// `done date:`.
+    pub done_date: Option<String>,
+}
+
+/// The value following `key` (case-insensitive) up to the next space.
+fn field<'a>(text: &'a str, lower: &str, key: &str) -> Option<&'a str> {
+    let mut from = 0;
+    while let Some(found) = lower[from..].find(key) {
+        let at = from + found;
+        // A key starts the text or follows a space (`id:` is not `pid:`).
+        if at == 0 || lower.as_bytes()[at - 1] == b' ' {
+            let rest = text.get(at + key.len()..)?;
+            let value = rest.split(' ').next().unwrap_or("");
+            return Some(value);
+        }
+        from = at + key.len();
+    }
+    None
+}
+
+/// Parses `id:… sub:… dlvrd:… submit date:… done date:… stat:… err:… text:…`.
+/// `None` when there is no `id:`.
+pub fn parse_receipt_text(text: &str) -> Option<ReceiptText> {
+    let lower = text.to_ascii_lowercase();
+    // Keys are ASCII, so byte offsets in `lower` are offsets in `text`.
+    if lower.len() != text.len() {
+        return None;
+    }
+    let id = field(text, &lower, "id:")?.trim().to_string();
+    if id.is_empty() {
+        return None;
+    }
+    let get = |key: &str| field(text, &lower, key).map(str::to_string);
+    Some(ReceiptText {
+        id,
+        stat: get("stat:"),
+        err: get("err:"),
+        submit_date: get("submit date:"),
+        done_date: get("done date:"),
+    })
+}
+
+/// The canonical form of a message id written in `radix`: the decimal
+/// value when it is a number in that radix, else the lowercase text
+/// without leading zeros.
+pub fn normalize_id(raw: &str, radix: IdRadix) -> String {
+    let id = raw.trim().trim_matches('\0');
+    let digits = id.trim_start_matches('0');
+    let value = match radix {
+        IdRadix::Decimal => id.parse::<u128>().ok(),
+        IdRadix::Hex => u128::from_str_radix(id, 16).ok(),
+        IdRadix::Auto if id.bytes().all(|b| b.is_ascii_digit()) => id.parse::<u128>().ok(),
+        IdRadix::Auto => u128::from_str_radix(id, 16).ok(),
+        IdRadix::Text => None,
+    };
+    match value {
+        Some(v) if !id.is_empty() => v.to_string(),
+        _ if digits.is_empty() && !id.is_empty() => "0".to_string(),
+        _ => digits.to_ascii_lowercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_format_is_read() {
+        let text = "id:0000002A sub:001 dlvrd:001 submit date:2611271430 done date:2611271431 stat:DELIVRD err:000 text:Hello there";
+        let r = parse_receipt_text(text).expect("a receipt");
+        assert_eq!(r.id, "0000002A");
+        assert_eq!(r.stat.as_deref(), Some("DELIVRD"));
+        assert_eq!(r.err.as_deref(), Some("000"));
+        assert_eq!(r.submit_date.as_deref(), Some("2611271430"));
+        assert_eq!(r.done_date.as_deref(), Some("2611271431"));
+        assert_eq!(parse_receipt_text("hello"), None);
+        let upper = parse_receipt_text("ID:7 STAT:UNDELIV ERR:001").expect("a receipt");
+        assert_eq!(
+            (upper.id.as_str(), upper.stat.as_deref()),
+            ("7", Some("UNDELIV"))
+        );
+    }
+
+    #[test]
+    fn ids_in_every_style_meet() {
+        use IdRadix::*;
+        // (id in submit_sm_resp, its radix, id in receipt, its radix)
+        let table = [
+            ("0000002a", Auto, "0000002A", Auto),
+            ("0000002a", Hex, "42", Decimal),
+            ("42", Decimal, "2A", Hex),
+            ("000123", Auto, "123", Auto),
+            ("AbC-77", Text, "abc-77", Text),
+            ("0", Auto, "000", Auto),
+        ];
+        for (submit, sr, receipt, rr) in table {
+            assert_eq!(
+                normalize_id(submit, sr),
+                normalize_id(receipt, rr),
+                "{submit} vs {receipt}"
+            );
+        }
+        assert_ne!(normalize_id("10", Decimal), normalize_id("10", Hex));
+    }
+
+    #[test]
+    fn states_from_words_and_codes() {
+        assert_eq!(
+            DeliveryState::from_word("delivrd"),
+            DeliveryState::Delivered
+        );
+        assert_eq!(DeliveryState::from_code(5), DeliveryState::Undeliverable);
+        assert!(!DeliveryState::Enroute.is_final());
+    }
+}

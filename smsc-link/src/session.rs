@@ -1,0 +1,820 @@
+//! One bound SMPP session: the task that owns the socket. Generic over
+//! `AsyncRead + AsyncWrite` (tests use `tokio::io::duplex`).
+//!
+//! Outbound: jobs are taken from the shared queue only when the window has
+//! room; segments are written in order (throttled ones first, in their
+//! original order), at most `window_max` unanswered, at most
+//! `segments_per_second`; ESME_RTHROTTLED / ESME_RMSGQFUL pause the whole
+//! session with exponential backoff. Inbound: `deliver_sm` is decoded,
+//! reassembled, and answered only once its handler finished.
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    num::NonZeroU32,
+    sync::{atomic::Ordering, Arc},
+};
+
+use futures::{FutureExt, SinkExt, StreamExt};
+use governor::{
+    clock::{Clock, DefaultClock},
+    DefaultDirectRateLimiter, Quota, RateLimiter,
+};
+use rusmpp::{
+    pdus::{DeliverSm, DeliverSmResp},
+    Command, CommandId, CommandStatus, Pdu,
+};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    sync::mpsc,
+    time::{Duration, Instant, MissedTickBehavior},
+};
+use tokio_util::{codec::Framed, sync::CancellationToken};
+
+use crate::{
+    codec::{Frame, LinkCodec},
+    config::{LinkConfig, PartAck},
+    gate::{Ack, AckToken, ACKS_QUEUE_MAX},
+    link::{lock, throttle_status, write, Job, SegState, Shared},
+    pdu::{self, BindKind, Delivery},
+    reassembly::GroupKey,
+    receipt::normalize_id,
+    telemetry, text, Error, Mo, Receipt, SubmitOutcome,
+};
+
+/// Period of the housekeeping tick (timeouts, enquire_link, expiries).
+const TICK: Duration = Duration::from_millis(50);
+
+/// Frames already read handled in one turn of the loop before writing.
+const FRAMES_PER_TURN_MAX: usize = 64;
+
+/// Largest sequence number before wrapping back to 1.
+const SEQUENCE_MAX: u32 = 0x7fff_ffff;
+
+/// Sends the bind of `kind` and waits for its response.
+pub(crate) async fn bind<IO>(
+    framed: &mut Framed<IO, LinkCodec>,
+    config: &LinkConfig,
+    kind: BindKind,
+) -> Result<(), Error>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let pdu = pdu::bind(config, kind)?;
+    write(framed, Command::new(CommandStatus::EsmeRok, 1, pdu)).await?;
+    let deadline = tokio::time::sleep(config.response_timeout());
+    tokio::pin!(deadline);
+    loop {
+        let frame = tokio::select! {
+            _ = &mut deadline => return Err(Error::Timeout),
+            frame = framed.next() => frame,
+        };
+        let command = match frame {
+            None => {
+                return Err(Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "closed before bind_resp",
+                )))
+            }
+            Some(Err(error)) => return Err(error.into()),
+            Some(Ok(Frame::Undecodable {
+                command_id,
+                command_status,
+                ..
+            })) if command_id & 0x8000_0000 != 0 && command_status != 0 => {
+                return Err(Error::BindRefused(CommandStatus::from(command_status)));
+            }
+            Some(Ok(Frame::Undecodable { command_id, .. })) => {
+                return Err(Error::Protocol(format!(
+                    "undecodable pdu 0x{command_id:08x} before bind_resp"
+                )))
+            }
+            Some(Ok(Frame::Command(command))) => command,
+        };
+        match command.id() {
+            CommandId::BindTransceiverResp
+            | CommandId::BindTransmitterResp
+            | CommandId::BindReceiverResp
+            | CommandId::GenericNack => {
+                return match command.status() {
+                    CommandStatus::EsmeRok => Ok(()),
+                    status => Err(Error::BindRefused(status)),
+                };
+            }
+            CommandId::EnquireLink => {
+                let resp = Command::new(
+                    CommandStatus::EsmeRok,
+                    command.sequence_number(),
+                    Pdu::EnquireLinkResp,
+                );
+                write(framed, resp).await?;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A written `submit_sm` waiting for its response.
+#[derive(Debug)]
+struct Sent {
+    job: u64,
+    index: usize,
+    at: Instant,
+}
+
+/// The parts of a multipart MO already acknowledged on arrival
+/// ([`PartAck::OnArrival`]): put back when the handler fails, so that the
+/// SMSC's redelivery of the completing part completes the message again.
+#[derive(Debug)]
+struct Stored {
+    key: GroupKey,
+    completing_seq: u8,
+    data_coding: u8,
+    parts: Vec<Vec<u8>>,
+}
+
+impl Stored {
+    fn restore(self, shared: &Shared) {
+        let mut reassembly = lock(&shared.reassembly);
+        let now = Instant::now();
+        for (index, bytes) in self.parts.into_iter().enumerate() {
+            let seq = index as u8 + 1;
+            if seq != self.completing_seq {
+                let _ =
+                    reassembly.insert(self.key.clone(), seq, self.data_coding, bytes, None, now);
+            }
+        }
+    }
+}
+
+/// How a frame leaves the session.
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// The state of one bound session.
+pub(crate) struct Session {
+    shared: Arc<Shared>,
+    kind: BindKind,
+    sequence: u32,
+    jobs: BTreeMap<u64, Job>,
+    /// Segments to write, in submission order (throttled ones go back here).
+    unsent: BTreeSet<(u64, usize)>,
+    window: HashMap<u32, Sent>,
+    paused_until: Option<Instant>,
+    throttle_backoff: Duration,
+    limiter: Option<DefaultDirectRateLimiter>,
+    rate_wait_until: Option<Instant>,
+    enquire: Option<(u32, Instant)>,
+    next_enquire_at: Instant,
+    ack_tx: mpsc::Sender<Ack>,
+    ack_rx: mpsc::Receiver<Ack>,
+    /// `deliver_sm` received on this session and not answered yet.
+    acks_outstanding: usize,
+    queue_closed: bool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("kind", &self.kind)
+            .field("window", &self.window.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(shared: Arc<Shared>, kind: BindKind) -> Self {
+        let config = &shared.config;
+        let limiter = NonZeroU32::new(config.segments_per_second).map(|rate| {
+            let burst = NonZeroU32::new((rate.get() / 10).max(1)).unwrap_or(NonZeroU32::MIN);
+            RateLimiter::direct(Quota::per_second(rate).allow_burst(burst))
+        });
+        let (ack_tx, ack_rx) = mpsc::channel(ACKS_QUEUE_MAX);
+        let now = Instant::now();
+        Self {
+            throttle_backoff: Duration::from_millis(config.throttle_backoff_min_ms),
+            next_enquire_at: now + Duration::from_millis(config.enquire_link_interval_ms),
+            shared,
+            kind,
+            sequence: 1,
+            jobs: BTreeMap::new(),
+            unsent: BTreeSet::new(),
+            window: HashMap::new(),
+            paused_until: None,
+            limiter,
+            rate_wait_until: None,
+            enquire: None,
+            ack_tx,
+            ack_rx,
+            acks_outstanding: 0,
+            queue_closed: false,
+        }
+    }
+
+    fn config(&self) -> &LinkConfig {
+        &self.shared.config
+    }
+
+    fn next_sequence(&mut self) -> u32 {
+        self.sequence = if self.sequence >= SEQUENCE_MAX {
+            1
+        } else {
+            self.sequence + 1
+        };
+        self.sequence
+    }
+
+    /// Runs until the connection breaks, the SMSC unbinds, or `cancel`
+    /// (then finishes in-flight work and unbinds). Every job still held
+    /// when it returns is answered or given back to the shared queue.
+    pub(crate) async fn run<IO>(
+        mut self,
+        mut framed: Framed<IO, LinkCodec>,
+        cancel: CancellationToken,
+    ) -> Result<(), Error>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        let result = self.serve(&mut framed, &cancel).await;
+        let closing = cancel.is_cancelled();
+        self.give_back(closing);
+        result
+    }
+
+    async fn serve<IO>(
+        &mut self,
+        framed: &mut Framed<IO, LinkCodec>,
+        cancel: &CancellationToken,
+    ) -> Result<(), Error>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut close_deadline: Option<Instant> = None;
+        let window_max = self.config().window_max;
+        loop {
+            let now = Instant::now();
+            self.pump(framed, now).await?;
+            if let Some(deadline) = close_deadline {
+                let idle =
+                    self.window.is_empty() && self.unsent.is_empty() && self.acks_outstanding == 0;
+                if idle || now >= deadline {
+                    return self.unbind(framed).await;
+                }
+            }
+            let paused = self.paused_until.is_some_and(|t| now < t);
+            let want_job = self.kind.submits()
+                && close_deadline.is_none()
+                && !self.queue_closed
+                && self.unsent.is_empty()
+                && self.window.len() < window_max
+                && !paused;
+            if want_job {
+                if let Some(job) = self.shared.take_requeued() {
+                    self.admit(job);
+                    continue;
+                }
+                // Take what is already queued, up to the window's room,
+                // without a trip through `select!` per job.
+                let mut took = false;
+                while self.unsent.len() + self.window.len() < window_max {
+                    match self.shared.try_next_job() {
+                        Some(job) => {
+                            self.admit(job);
+                            took = true;
+                        }
+                        None => break,
+                    }
+                }
+                if took {
+                    continue;
+                }
+            }
+            let wake = match (self.paused_until, self.rate_wait_until) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            }
+            .filter(|t| *t > now);
+            let shared = Arc::clone(&self.shared);
+            tokio::select! {
+                _ = cancel.cancelled(), if close_deadline.is_none() => {
+                    close_deadline = Some(now + self.config().response_timeout());
+                }
+                frame = framed.next() => match frame {
+                    None => return Err(Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "smsc closed the connection",
+                    ))),
+                    Some(Err(error)) => return Err(error.into()),
+                    Some(Ok(frame)) => {
+                        if let Flow::Stop = self.on_frame(framed, frame).await? {
+                            return Ok(());
+                        }
+                        // Frames already buffered are handled without a
+                        // trip through `select!` each (bounded).
+                        for _ in 0..FRAMES_PER_TURN_MAX {
+                            match framed.next().now_or_never() {
+                                Some(Some(Ok(frame))) => {
+                                    if let Flow::Stop = self.on_frame(framed, frame).await? {
+                                        return Ok(());
+                                    }
+                                }
+                                Some(Some(Err(error))) => return Err(error.into()),
+                                Some(None) | None => break,
+                            }
+                        }
+                    }
+                },
+                Some(ack) = self.ack_rx.recv() => {
+                    self.acks_outstanding = self.acks_outstanding.saturating_sub(1);
+                    let resp = Command::new(ack.status, ack.seq, DeliverSmResp::builder().build());
+                    write(framed, resp).await?;
+                }
+                job = shared.next_job(), if want_job => match job {
+                    Some(job) => self.admit(job),
+                    None => self.queue_closed = true,
+                },
+                _ = tokio::time::sleep_until(wake.unwrap_or(now)), if wake.is_some() => {
+                    self.rate_wait_until = None;
+                }
+                _ = tick.tick() => self.on_tick(framed, Instant::now()).await?,
+            }
+        }
+    }
+
+    fn admit(&mut self, job: Job) {
+        for (index, state) in job.states.iter().enumerate() {
+            if *state == SegState::Unsent {
+                self.unsent.insert((job.id, index));
+            }
+        }
+        self.jobs.insert(job.id, job);
+    }
+
+    /// Writes segments while the window, the pause and the rate allow.
+    async fn pump<IO>(
+        &mut self,
+        framed: &mut Framed<IO, LinkCodec>,
+        now: Instant,
+    ) -> Result<(), Error>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        if self.paused_until.is_some_and(|t| now < t) {
+            return Ok(());
+        }
+        self.paused_until = None;
+        let window_max = self.config().window_max;
+        let mut wrote = false;
+        while self.window.len() < window_max {
+            let Some(&(job_id, index)) = self.unsent.first() else {
+                break;
+            };
+            if let Some(limiter) = &self.limiter {
+                if let Err(not_until) = limiter.check() {
+                    let wait = not_until.wait_time_from(DefaultClock::default().now());
+                    self.rate_wait_until = Some(now + wait);
+                    break;
+                }
+            }
+            self.unsent.pop_first();
+            let Some(job) = self.jobs.get_mut(&job_id) else {
+                continue;
+            };
+            let Some(body) = job.segments.get(index).cloned() else {
+                continue;
+            };
+            job.states[index] = SegState::InFlight;
+            let seq = self.next_sequence();
+            self.window.insert(
+                seq,
+                Sent {
+                    job: job_id,
+                    index,
+                    at: Instant::now(),
+                },
+            );
+            self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
+            metrics::gauge!(telemetry::IN_FLIGHT).increment(1.0);
+            framed
+                .feed(Command::new(CommandStatus::EsmeRok, seq, body))
+                .await?;
+            wrote = true;
+        }
+        if wrote {
+            SinkExt::<Command>::flush(framed).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_frame<IO>(
+        &mut self,
+        framed: &mut Framed<IO, LinkCodec>,
+        frame: Frame,
+    ) -> Result<Flow, Error>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        let command = match frame {
+            Frame::Command(command) => command,
+            Frame::Undecodable {
+                command_id,
+                command_status,
+                sequence_number,
+            } => {
+                let status = CommandStatus::from(command_status);
+                if command_id & 0x8000_0000 != 0 && status != CommandStatus::EsmeRok {
+                    // An error response without (or with a broken) body:
+                    // the header's status is all that matters.
+                    self.on_submit_resp(sequence_number, status, "");
+                } else if command_id & 0x8000_0000 != 0 {
+                    tracing::warn!(command_id, "undecodable response: submit in doubt");
+                    self.forget(sequence_number, None);
+                } else {
+                    tracing::warn!(command_id, "undecodable request");
+                    let nack = Command::new(
+                        CommandStatus::EsmeRinvcmdlen,
+                        sequence_number,
+                        Pdu::GenericNack,
+                    );
+                    write(framed, nack).await?;
+                }
+                return Ok(Flow::Continue);
+            }
+        };
+        let seq = command.sequence_number();
+        let status = command.status();
+        match command.pdu() {
+            Some(Pdu::SubmitSmResp(resp)) => {
+                let id = resp.message_id().as_str().to_string();
+                self.on_submit_resp(seq, status, &id);
+            }
+            _ if command.id() == CommandId::SubmitSmResp => {
+                // An error response without a body.
+                self.on_submit_resp(seq, status, "");
+            }
+            Some(Pdu::GenericNack) if self.window.contains_key(&seq) => {
+                self.on_submit_resp(seq, status, "");
+            }
+            Some(Pdu::DeliverSm(deliver)) => self.on_deliver(seq, deliver),
+            Some(Pdu::EnquireLink) => {
+                let resp = Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLinkResp);
+                write(framed, resp).await?;
+            }
+            Some(Pdu::EnquireLinkResp) if self.enquire.is_some_and(|(s, _)| s == seq) => {
+                self.enquire = None;
+            }
+            Some(Pdu::Unbind) => {
+                tracing::info!("smsc unbinds");
+                let resp = Command::new(CommandStatus::EsmeRok, seq, Pdu::UnbindResp);
+                write(framed, resp).await?;
+                return Ok(Flow::Stop);
+            }
+            Some(Pdu::UnbindResp | Pdu::GenericNack) => {}
+            _ if u32::from(command.id()) & 0x8000_0000 == 0 => {
+                let nack = Command::new(CommandStatus::EsmeRinvcmdid, seq, Pdu::GenericNack);
+                write(framed, nack).await?;
+            }
+            _ => {}
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn on_submit_resp(&mut self, seq: u32, status: CommandStatus, message_id: &str) {
+        let Some(sent) = self.window.remove(&seq) else {
+            tracing::warn!(seq, "response to no pending submit (late or unknown)");
+            return;
+        };
+        self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+        metrics::gauge!(telemetry::IN_FLIGHT).decrement(1.0);
+        metrics::histogram!(telemetry::SUBMIT_RTT).record(sent.at.elapsed().as_secs_f64());
+        let config = &self.shared.config;
+        let throttle_min = Duration::from_millis(config.throttle_backoff_min_ms);
+        let throttle_max = Duration::from_millis(config.throttle_backoff_max_ms);
+        let retries_max = config.throttle_retries_max;
+        let radix = config.submit_id_radix;
+        let Some(job) = self.jobs.get_mut(&sent.job) else {
+            return;
+        };
+        if status == CommandStatus::EsmeRok {
+            let id = normalize_id(message_id, radix);
+            lock(&self.shared.gate).accepted(&id);
+            job.states[sent.index] = SegState::Accepted(id);
+            self.throttle_backoff = throttle_min;
+            if job
+                .states
+                .iter()
+                .all(|s| matches!(s, SegState::Accepted(_)))
+            {
+                let message_ids = job.accepted_ids();
+                self.finish(sent.job, Ok(SubmitOutcome::Accepted { message_ids }));
+            }
+        } else if throttle_status(status) {
+            metrics::counter!(telemetry::THROTTLED).increment(1);
+            job.throttles += 1;
+            if job.throttles > retries_max {
+                self.finish(sent.job, Ok(SubmitOutcome::Rejected { status }));
+                return;
+            }
+            job.states[sent.index] = SegState::Unsent;
+            self.unsent.insert((sent.job, sent.index));
+            let until = Instant::now() + self.throttle_backoff;
+            self.paused_until = Some(self.paused_until.map_or(until, |t| t.max(until)));
+            tracing::debug!(
+                backoff_ms = self.throttle_backoff.as_millis() as u64,
+                "throttled: pausing"
+            );
+            self.throttle_backoff = (self.throttle_backoff * 2).min(throttle_max);
+        } else {
+            self.finish(sent.job, Ok(SubmitOutcome::Rejected { status }));
+        }
+    }
+
+    /// A written segment whose response will never be read.
+    fn forget(&mut self, seq: u32, _why: Option<&str>) {
+        if let Some(sent) = self.window.remove(&seq) {
+            self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+            metrics::gauge!(telemetry::IN_FLIGHT).decrement(1.0);
+            if let Some(job) = self.jobs.get(&sent.job) {
+                let accepted_ids = job.accepted_ids();
+                self.finish(sent.job, Ok(SubmitOutcome::Unknown { accepted_ids }));
+            }
+        }
+    }
+
+    /// Answers a job and forgets it; held receipts for its ids go out.
+    fn finish(&mut self, job_id: u64, outcome: Result<SubmitOutcome, Error>) {
+        let Some(mut job) = self.jobs.remove(&job_id) else {
+            return;
+        };
+        self.unsent.retain(|(j, _)| *j != job_id);
+        let ids = job.accepted_ids();
+        job.reply(outcome);
+        let released = lock(&self.shared.gate).done(&ids);
+        for (receipt, token) in released {
+            self.dispatch_receipt(receipt, token);
+        }
+    }
+
+    fn on_deliver(&mut self, seq: u32, deliver: &DeliverSm) {
+        self.acks_outstanding += 1;
+        let token = AckToken {
+            tx: self.ack_tx.clone(),
+            seq,
+        };
+        let config = &self.shared.config;
+        match pdu::delivery(deliver, config.receipt_id_radix) {
+            Delivery::Unusable => {
+                tracing::warn!("receipt without a message id: acknowledged and dropped");
+                token.answer_now(CommandStatus::EsmeRok);
+            }
+            Delivery::Receipt(receipt) => {
+                let in_flight = self.shared.in_flight.load(Ordering::Relaxed);
+                let admitted =
+                    lock(&self.shared.gate).admit(receipt, token, in_flight, Instant::now());
+                if let Some((receipt, token)) = admitted {
+                    self.dispatch_receipt(receipt, token);
+                }
+            }
+            Delivery::Mo(part) => {
+                let default = config.default_alphabet;
+                match part.part {
+                    None => {
+                        let mo = Mo {
+                            text: text::decode(part.data_coding, &part.bytes, default),
+                            from: part.from,
+                            to: part.to,
+                            data_coding: part.data_coding,
+                            parts: 1,
+                        };
+                        self.dispatch_mo(mo, vec![token], None);
+                    }
+                    Some(info) => {
+                        let key = GroupKey {
+                            from: part.from.clone(),
+                            to: part.to.clone(),
+                            reference: info.reference,
+                            total: info.total,
+                        };
+                        let hold = config.part_ack == PartAck::Hold;
+                        let (stored, own) = if hold {
+                            (Some(token), None)
+                        } else {
+                            (None, Some(token))
+                        };
+                        let inserted = lock(&self.shared.reassembly).insert(
+                            key.clone(),
+                            info.seq,
+                            part.data_coding,
+                            part.bytes,
+                            stored,
+                            Instant::now(),
+                        );
+                        for token in inserted.rejected.into_iter().flatten() {
+                            token.answer_now(CommandStatus::EsmeRxTAppn);
+                        }
+                        match inserted.complete {
+                            None => {
+                                if let Some(token) = own {
+                                    token.answer_now(CommandStatus::EsmeRok);
+                                }
+                            }
+                            Some(complete) => {
+                                let bytes = complete.parts.concat();
+                                let mo = Mo {
+                                    text: text::decode(complete.data_coding, &bytes, default),
+                                    from: part.from,
+                                    to: part.to,
+                                    data_coding: complete.data_coding,
+                                    parts: complete.parts.len(),
+                                };
+                                let mut tokens: Vec<AckToken> =
+                                    complete.tokens.into_iter().flatten().collect();
+                                tokens.extend(own);
+                                let keep = (!hold).then_some(Stored {
+                                    key,
+                                    completing_seq: info.seq,
+                                    data_coding: complete.data_coding,
+                                    parts: complete.parts,
+                                });
+                                self.dispatch_mo(mo, tokens, keep);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs the MO handler in its own task; every part is answered after it.
+    fn dispatch_mo(&self, mo: Mo, tokens: Vec<AckToken>, keep: Option<Stored>) {
+        let Ok(permit) = Arc::clone(&self.shared.deliveries).try_acquire_owned() else {
+            tracing::warn!("too many deliveries in flight: temporary error");
+            if let Some(keep) = keep {
+                keep.restore(&self.shared);
+            }
+            for token in tokens {
+                token.answer_now(CommandStatus::EsmeRxTAppn);
+            }
+            return;
+        };
+        tracing::debug!(from = %mo.from, parts = mo.parts, "mo");
+        let shared = Arc::clone(&self.shared);
+        self.shared.tasks.spawn(async move {
+            let result = (shared.on_mo)(mo).await;
+            let (status, label) = match &result {
+                Ok(()) => (CommandStatus::EsmeRok, "ok"),
+                Err(error) => {
+                    tracing::warn!(%error, "mo handler failed: smsc will redeliver");
+                    if let Some(keep) = keep {
+                        keep.restore(&shared);
+                    }
+                    (CommandStatus::EsmeRxTAppn, "error")
+                }
+            };
+            metrics::counter!(telemetry::MO, "result" => label).increment(1);
+            for token in tokens {
+                token.answer(status).await;
+            }
+            drop(permit);
+        });
+    }
+
+    fn dispatch_receipt(&self, receipt: Receipt, token: AckToken) {
+        let Ok(permit) = Arc::clone(&self.shared.deliveries).try_acquire_owned() else {
+            token.answer_now(CommandStatus::EsmeRxTAppn);
+            return;
+        };
+        let shared = Arc::clone(&self.shared);
+        self.shared.tasks.spawn(async move {
+            let result = (shared.on_receipt)(receipt).await;
+            let (status, label) = match &result {
+                Ok(()) => (CommandStatus::EsmeRok, "ok"),
+                Err(error) => {
+                    tracing::warn!(%error, "receipt handler failed: smsc will redeliver");
+                    (CommandStatus::EsmeRxTAppn, "error")
+                }
+            };
+            metrics::counter!(telemetry::RECEIPTS, "result" => label).increment(1);
+            token.answer(status).await;
+            drop(permit);
+        });
+    }
+
+    async fn on_tick<IO>(
+        &mut self,
+        framed: &mut Framed<IO, LinkCodec>,
+        now: Instant,
+    ) -> Result<(), Error>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        let config = self.shared.config.clone();
+        let response_timeout = config.response_timeout();
+        let expired: Vec<u32> = self
+            .window
+            .iter()
+            .filter(|(_, sent)| now.duration_since(sent.at) >= response_timeout)
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in expired {
+            tracing::warn!(seq, "submit_sm_resp timed out: outcome unknown");
+            self.forget(seq, Some("timeout"));
+        }
+        match self.enquire {
+            Some((_, sent_at))
+                if now.duration_since(sent_at)
+                    >= Duration::from_millis(config.enquire_link_timeout_ms) =>
+            {
+                return Err(Error::Timeout);
+            }
+            None if now >= self.next_enquire_at => {
+                let seq = self.next_sequence();
+                self.enquire = Some((seq, now));
+                self.next_enquire_at = now + Duration::from_millis(config.enquire_link_interval_ms);
+                write(
+                    framed,
+                    Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLink),
+                )
+                .await?;
+            }
+            _ => {}
+        }
+        for token in lock(&self.shared.reassembly)
+            .expire(now)
+            .into_iter()
+            .flatten()
+        {
+            token.answer_now(CommandStatus::EsmeRxTAppn);
+        }
+        let in_flight = self.shared.in_flight.load(Ordering::Relaxed);
+        let released = lock(&self.shared.gate).expire(now, in_flight);
+        for (receipt, token) in released {
+            self.dispatch_receipt(receipt, token);
+        }
+        Ok(())
+    }
+
+    /// Sends `unbind` and waits (up to the response timeout) for its response.
+    async fn unbind<IO>(&mut self, framed: &mut Framed<IO, LinkCodec>) -> Result<(), Error>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        let seq = self.next_sequence();
+        write(
+            framed,
+            Command::new(CommandStatus::EsmeRok, seq, Pdu::Unbind),
+        )
+        .await?;
+        let deadline = tokio::time::sleep(self.config().response_timeout());
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => return Ok(()),
+                frame = framed.next() => match frame {
+                    None | Some(Err(_)) => return Ok(()),
+                    Some(Ok(Frame::Command(c))) if c.id() == CommandId::UnbindResp => return Ok(()),
+                    Some(Ok(Frame::Command(c))) => {
+                        if let Some(Pdu::SubmitSmResp(resp)) = c.pdu() {
+                            let id = resp.message_id().as_str().to_string();
+                            self.on_submit_resp(c.sequence_number(), c.status(), &id);
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                },
+            }
+        }
+    }
+
+    /// The session is over: jobs with a segment in doubt are Unknown,
+    /// the others go back to the shared queue (or fail as never sent
+    /// when the link is closing).
+    fn give_back(&mut self, closing: bool) {
+        let in_doubt: BTreeSet<u64> = self.window.values().map(|s| s.job).collect();
+        let n = self.window.len();
+        self.shared.in_flight.fetch_sub(n, Ordering::Relaxed);
+        metrics::gauge!(telemetry::IN_FLIGHT).decrement(n as f64);
+        self.window.clear();
+        let ids: Vec<u64> = self.jobs.keys().copied().collect();
+        for id in ids {
+            if in_doubt.contains(&id) {
+                let accepted_ids = self
+                    .jobs
+                    .get(&id)
+                    .map(Job::accepted_ids)
+                    .unwrap_or_default();
+                self.finish(id, Ok(SubmitOutcome::Unknown { accepted_ids }));
+            } else if let Some(job) = self.jobs.remove(&id) {
+                if closing {
+                    // Dropping answers: Unknown if partly sent, else ShutDown.
+                    drop(job);
+                } else {
+                    self.shared.requeue(job);
+                }
+            }
+        }
+        self.unsent.clear();
+    }
+}

@@ -1,0 +1,319 @@
+//! The link against a scripted SMSC for what the simulator does not do:
+//! a disconnect with a full window, MO with 16-bit references, SAR TLVs
+//! and `message_payload`, receipts in every id style arriving before their
+//! `submit_sm_resp`.
+
+mod common;
+
+use common::{link_config, next_event, recorder, Conn, Event, Fake};
+use rusmpp::{
+    pdus::{DeliverSm, SubmitSmResp},
+    tlvs::MessageDeliveryRequestTlvValue,
+    types::{AnyOctetString, COctetString, OctetString},
+    values::{DataCoding, EsmClass, MessagePayload, MessageState, Npi, Ton},
+    Command, CommandStatus, Pdu,
+};
+use smsc_link::{DeliveryState, IdRadix, Link, LinkConfig, PartAck, SubmitOptions, SubmitOutcome};
+
+const PHONE: &str = "+79161234567";
+
+fn ucs2(text: &str) -> Vec<u8> {
+    text.encode_utf16().flat_map(|u| u.to_be_bytes()).collect()
+}
+
+/// An MO `deliver_sm` from PHONE to 7377.
+fn mo(data_coding: u8, esm_class: u8, short_message: Vec<u8>) -> DeliverSm {
+    DeliverSm::builder()
+        .source_addr_ton(Ton::International)
+        .source_addr_npi(Npi::Isdn)
+        .source_addr(COctetString::from_string("79161234567".into()).expect("address"))
+        .destination_addr(COctetString::from_string("7377".into()).expect("address"))
+        .esm_class(EsmClass::from(esm_class))
+        .data_coding(DataCoding::from(data_coding))
+        .short_message(OctetString::from_vec(short_message).expect("fits"))
+        .build()
+}
+
+async fn start_link(
+    config: LinkConfig,
+    fail_mo: usize,
+) -> (Link, tokio::sync::mpsc::UnboundedReceiver<Event>) {
+    let (handler, events) = recorder(fail_mo);
+    let link = Link::start(config, handler.clone(), handler).expect("config");
+    (link, events)
+}
+
+fn submit_resp(seq: u32, id: &str) -> Command {
+    let resp = SubmitSmResp::builder()
+        .message_id(COctetString::from_string(id.into()).expect("id"))
+        .build();
+    Command::new(CommandStatus::EsmeRok, seq, resp)
+}
+
+async fn read_submit(conn: &mut Conn) -> u32 {
+    let c = conn.read().await;
+    assert!(matches!(c.pdu(), Some(Pdu::SubmitSm(_))), "{c:?}");
+    c.sequence_number()
+}
+
+#[tokio::test]
+async fn a_disconnect_with_a_full_window_reports_every_submit_unknown() {
+    let fake = Fake::start().await;
+    let config = LinkConfig {
+        window_max: 5,
+        ..link_config(fake.addr)
+    };
+    let (link, _events) = start_link(config, 0).await;
+    let mut conn = fake.accept(CommandStatus::EsmeRok).await;
+    let mut replies = Vec::new();
+    for i in 0..7 {
+        let reply = link
+            .enqueue(PHONE, &format!("m{i}"), &SubmitOptions::default())
+            .await
+            .expect("queued");
+        replies.push(reply);
+    }
+    for _ in 0..5 {
+        read_submit(&mut conn).await;
+    }
+    conn.close().await;
+    let mut conn = fake.accept(CommandStatus::EsmeRok).await;
+    // The two never written go out on the new bind; the five in doubt do not.
+    for n in 0..2 {
+        let seq = read_submit(&mut conn).await;
+        conn.send(submit_resp(seq, &format!("{}", 100 + n))).await;
+    }
+    let marker = link
+        .enqueue(PHONE, "marker", &SubmitOptions::default())
+        .await
+        .expect("queued");
+    let seq = read_submit(&mut conn).await;
+    conn.send(submit_resp(seq, "200")).await;
+    let mut outcomes = Vec::new();
+    for reply in replies {
+        outcomes.push(reply.await.expect("answered").expect("sent"));
+    }
+    let unknown = SubmitOutcome::Unknown {
+        accepted_ids: vec![],
+    };
+    assert_eq!(outcomes[..5], vec![unknown; 5][..]);
+    assert_eq!(
+        outcomes[5..],
+        [
+            SubmitOutcome::Accepted {
+                message_ids: vec!["100".into()]
+            },
+            SubmitOutcome::Accepted {
+                message_ids: vec!["101".into()]
+            }
+        ]
+    );
+    assert!(matches!(
+        marker.await.expect("answered"),
+        Ok(SubmitOutcome::Accepted { .. })
+    ));
+    drop(conn);
+    link.shutdown().await;
+}
+
+#[tokio::test]
+async fn multipart_mo_with_16_bit_references_sar_tlvs_and_payload() {
+    let fake = Fake::start().await;
+    let (link, mut events) = start_link(link_config(fake.addr), 0).await;
+    let mut conn = fake.accept(CommandStatus::EsmeRok).await;
+    let parts = ["ВХОД*123-", "456-", "789 спасибо"];
+    let text: String = parts.concat();
+
+    // 16-bit reference UDH, parts out of order.
+    let mut seqs = Vec::new();
+    for i in [1usize, 2, 0] {
+        let mut sm = vec![6, 8, 4, 0xbe, 0xef, 3, i as u8 + 1];
+        sm.extend(ucs2(parts[i]));
+        seqs.push(conn.request(mo(8, 0x40, sm)).await);
+    }
+    for seq in seqs {
+        assert_eq!(conn.response_to(seq).await, CommandStatus::EsmeRok);
+    }
+    match next_event(&mut events).await {
+        Event::Mo(m) => assert_eq!((m.text.as_str(), m.parts), (text.as_str(), 3)),
+        other => panic!("{other:?}"),
+    }
+
+    // SAR TLVs.
+    let mut seqs = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        let pdu = mo(8, 0, ucs2(part)).with_tlvs_for_test(vec![
+            MessageDeliveryRequestTlvValue::SarMsgRefNum(0x1234),
+            MessageDeliveryRequestTlvValue::SarTotalSegments(3),
+            MessageDeliveryRequestTlvValue::SarSegmentSeqnum(i as u8 + 1),
+        ]);
+        seqs.push(conn.request(pdu).await);
+    }
+    for seq in seqs {
+        assert_eq!(conn.response_to(seq).await, CommandStatus::EsmeRok);
+    }
+    match next_event(&mut events).await {
+        Event::Mo(m) => assert_eq!(m.text, text),
+        other => panic!("{other:?}"),
+    }
+
+    // The whole text in message_payload, short_message empty.
+    let long = "Очень длинное сообщение ".repeat(10);
+    let pdu =
+        mo(8, 0, vec![]).with_tlvs_for_test(vec![MessageDeliveryRequestTlvValue::MessagePayload(
+            MessagePayload::new(AnyOctetString::from_vec(ucs2(&long))),
+        )]);
+    let seq = conn.request(pdu).await;
+    assert_eq!(conn.response_to(seq).await, CommandStatus::EsmeRok);
+    match next_event(&mut events).await {
+        Event::Mo(m) => assert_eq!(m.text, long),
+        other => panic!("{other:?}"),
+    }
+    drop(conn);
+    link.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_multipart_mo_whose_handler_fails_completes_again_on_redelivery() {
+    for part_ack in [PartAck::OnArrival, PartAck::Hold] {
+        let fake = Fake::start().await;
+        let config = LinkConfig {
+            part_ack,
+            ..link_config(fake.addr)
+        };
+        let (link, mut events) = start_link(config, 1).await;
+        let mut conn = fake.accept(CommandStatus::EsmeRok).await;
+        let part = |n: u8, text: &str| {
+            let mut sm = vec![5, 0, 3, 77, 2, n];
+            sm.extend(ucs2(text));
+            mo(8, 0x40, sm)
+        };
+        let first = conn.request(part(1, "ВХОД*123-")).await;
+        let second = conn.request(part(2, "456-789")).await;
+        let (s1, s2) = (
+            conn.response_to(first).await,
+            conn.response_to(second).await,
+        );
+        assert!(matches!(next_event(&mut events).await, Event::MoFailed(_)));
+        match part_ack {
+            // Only the completing part is refused; the SMSC sends it again.
+            PartAck::OnArrival => {
+                assert_eq!(
+                    (s1, s2),
+                    (CommandStatus::EsmeRok, CommandStatus::EsmeRxTAppn)
+                );
+                let again = conn.request(part(2, "456-789")).await;
+                assert_eq!(conn.response_to(again).await, CommandStatus::EsmeRok);
+            }
+            // Both parts are refused; the SMSC sends both again.
+            PartAck::Hold => {
+                assert_eq!(
+                    (s1, s2),
+                    (CommandStatus::EsmeRxTAppn, CommandStatus::EsmeRxTAppn)
+                );
+                let a = conn.request(part(1, "ВХОД*123-")).await;
+                let b = conn.request(part(2, "456-789")).await;
+                assert_eq!(conn.response_to(a).await, CommandStatus::EsmeRok);
+                assert_eq!(conn.response_to(b).await, CommandStatus::EsmeRok);
+            }
+        }
+        match next_event(&mut events).await {
+            Event::Mo(m) => assert_eq!(m.text, "ВХОД*123-456-789"),
+            other => panic!("{other:?}"),
+        }
+        drop(conn);
+        link.shutdown().await;
+    }
+}
+
+/// How the receipt of one case is written.
+enum Format {
+    Text(&'static str),
+    Tlv(&'static str, MessageState),
+}
+
+#[tokio::test]
+async fn receipts_in_every_format_and_id_style_find_their_submit() {
+    // (submit radix, receipt radix, id in submit_sm_resp, receipt, state)
+    let table = [
+        (
+            IdRadix::Auto,
+            IdRadix::Auto,
+            "0000002a",
+            Format::Text("id:0000002A sub:001 dlvrd:001 submit date:2611271430 done date:2611271431 stat:DELIVRD err:000 text:"),
+            DeliveryState::Delivered,
+        ),
+        (
+            IdRadix::Hex,
+            IdRadix::Decimal,
+            "0000002A",
+            Format::Text("id:42 sub:001 dlvrd:000 submit date:2611271430 done date:2611271431 stat:EXPIRED err:001 text:"),
+            DeliveryState::Expired,
+        ),
+        (
+            IdRadix::Decimal,
+            IdRadix::Hex,
+            "42",
+            Format::Tlv("2a", MessageState::Undeliverable),
+            DeliveryState::Undeliverable,
+        ),
+    ];
+    for (submit_id_radix, receipt_id_radix, resp_id, format, state) in table {
+        let fake = Fake::start().await;
+        let config = LinkConfig {
+            submit_id_radix,
+            receipt_id_radix,
+            ..link_config(fake.addr)
+        };
+        let (link, mut events) = start_link(config, 0).await;
+        let mut conn = fake.accept(CommandStatus::EsmeRok).await;
+        let options = SubmitOptions {
+            registered_delivery: true,
+            ..SubmitOptions::default()
+        };
+        let submit = {
+            let link = link.clone();
+            tokio::spawn(async move { link.submit(PHONE, "hi", options).await })
+        };
+        let seq = read_submit(&mut conn).await;
+        // The receipt overtakes the submit_sm_resp.
+        let receipt = match &format {
+            Format::Text(text) => mo(0, 0x04, text.as_bytes().to_vec()),
+            Format::Tlv(id, state) => mo(0, 0x04, vec![]).with_tlvs_for_test(vec![
+                MessageDeliveryRequestTlvValue::ReceiptedMessageId(
+                    COctetString::from_string(id.to_string()).expect("id"),
+                ),
+                MessageDeliveryRequestTlvValue::MessageState(*state),
+            ]),
+        };
+        let receipt_seq = conn.request(receipt).await;
+        conn.send(submit_resp(seq, resp_id)).await;
+        assert_eq!(conn.response_to(receipt_seq).await, CommandStatus::EsmeRok);
+        let ids = match submit.await.expect("task") {
+            Ok(SubmitOutcome::Accepted { message_ids }) => message_ids,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(ids, ["42"]);
+        match next_event(&mut events).await {
+            Event::Receipt(r) => {
+                assert_eq!(r.message_id, ids[0]);
+                assert_eq!(r.state, state);
+            }
+            other => panic!("{other:?}"),
+        }
+        drop(conn);
+        link.shutdown().await;
+    }
+}
+
+/// Test-only: a `deliver_sm` with TLVs.
+trait WithTlvs {
+    fn with_tlvs_for_test(self, tlvs: Vec<MessageDeliveryRequestTlvValue>) -> Self;
+}
+
+impl WithTlvs for DeliverSm {
+    fn with_tlvs_for_test(mut self, tlvs: Vec<MessageDeliveryRequestTlvValue>) -> Self {
+        self.set_tlvs(tlvs);
+        self
+    }
+}
