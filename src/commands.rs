@@ -8,10 +8,13 @@ use checkin_core::store::{NewOrganization, NewPremises};
 use checkin_core::{PhoneVault, Store};
 use serde_json::json;
 
-use crate::config::Config;
+use checkin::config::Config;
+use checkin::gateway::{Gateway, GatewayOptions};
 
 /// How often `serve` runs the retention job.
 const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+/// How long `serve` waits for the first bind before saying it is not bound.
+const LINK_BIND_WAIT: Duration = Duration::from_secs(10);
 
 /// Opens (and migrates) the configured store.
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
@@ -54,34 +57,42 @@ fn init_logging() {
 
 pub async fn serve(config: &Config) -> anyhow::Result<()> {
     init_logging();
-    let store = open_store(config).await?;
+    let gateway = Gateway::start(config, GatewayOptions::from_config(config)).await?;
     tracing::info!(
-        backend = ?store.backend(),
+        backend = ?gateway.store.backend(),
         database = %redact_url(&config.database_url),
         time_zone = %config.zone.0,
         allow_international = config.msisdn_policy.allow_international,
+        send_rate = config.send_rate.get(),
         "storage ready, migrations applied"
     );
-    match &config.smsc {
-        Some(smsc) => tracing::info!(host = %smsc.host, port = smsc.port, "SMSC configured"),
-        None => tracing::info!(
-            smpp = %config.sim_smpp,
-            http = %config.sim_http,
-            "no [smsc] configured: the bundled simulator will stand in for the operator"
+    let smsc = match (&config.smsc, &gateway.simulator) {
+        (Some(smsc), _) => format!(
+            "the operator's SMSC at {}:{} (system_id {})",
+            smsc.0.host, smsc.0.port, smsc.0.system_id
         ),
-    }
+        (None, Some(sim)) => format!(
+            "the bundled simulator (SMPP {}, no [smsc] configured)\n  \
+             virtual phone: http://{}/  (text ВХОД*<code> to 7377 there)",
+            sim.smpp_addr, sim.http_addr
+        ),
+        (None, None) => "nothing (no SMSC)".to_owned(),
+    };
     eprintln!(
-        "checkin is running.\n  database: {}\n  data folder: {}\n\
-         The SMPP link, the web pages (http://{}) and the bundled simulator are \
-         not wired in yet in this build; use `checkin org create` and \
-         `checkin premises add` to register premises. Ctrl-C stops.",
+        "checkin is running.\n  database: {}\n  data folder: {}\n  SMS: {}\n\
+         Register premises with `checkin org create` and `checkin premises add` \
+         (see README.md). The web pages are not wired in yet in this build. Ctrl-C stops.",
         redact_url(&config.database_url),
         config.data_dir.display(),
-        config.http
+        smsc,
     );
+    let bound = tokio::time::timeout(LINK_BIND_WAIT, gateway.link.wait_bound(1)).await;
+    if !matches!(bound, Ok(true)) {
+        tracing::warn!("the SMPP link is not bound yet; it keeps retrying");
+    }
 
     let purger = {
-        let store = store.clone();
+        let store = gateway.store.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(PURGE_INTERVAL);
             loop {
@@ -96,7 +107,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("shutting down");
     purger.abort();
-    store.close().await;
+    gateway.shutdown().await;
     Ok(())
 }
 

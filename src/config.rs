@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use checkin_core::{Keys, MsisdnPolicy, ServiceZone, StoreConfig};
 use serde::Deserialize;
+use smsc_link::LinkConfig;
 
 /// Where the data lives when nothing says otherwise.
 pub const DATA_DIR_DEFAULT: &str = "./checkin-data";
@@ -19,8 +20,8 @@ pub const SIM_SMPP_DEFAULT: &str = "127.0.0.1:2775";
 pub const SIM_HTTP_DEFAULT: &str = "127.0.0.1:2776";
 /// The config file read from the working directory when `--config` is not given.
 pub const CONFIG_FILE_DEFAULT: &str = "checkin.toml";
-/// The SMPP port operators use unless told otherwise.
-const SMSC_PORT_DEFAULT: u16 = 2775;
+/// SMS per second this instance sends unless told otherwise.
+pub const SEND_RATE_DEFAULT: u32 = 100;
 
 /// Values given on the command line or in the environment (clap fills both);
 /// `None` means "not given here".
@@ -69,6 +70,9 @@ pub struct Overrides {
         hide_env_values = true
     )]
     pub phone_encryption_key: Option<String>,
+    /// SMS this instance sends per second, its share of the operator's contract [default: 100].
+    #[arg(long, env = "CHECKIN_SEND_RATE", global = true)]
+    pub send_rate: Option<u32>,
     /// Accept phone numbers outside Russia (+7) [default: false].
     #[arg(long, env = "CHECKIN_ALLOW_INTERNATIONAL", global = true)]
     pub allow_international: Option<bool>,
@@ -106,34 +110,22 @@ pub struct FileConfig {
     pub phone_hash_key: Option<String>,
     pub phone_encryption_key: Option<String>,
     pub allow_international: Option<bool>,
-    pub smsc: Option<FileSmsc>,
+    pub send_rate: Option<u32>,
+    /// The `[smsc]` section: every key of `smsc_link::LinkConfig` (see
+    /// smsc-link/README.md), `host`, `system_id` and `password` required.
+    pub smsc: Option<toml::Table>,
 }
 
-/// The `[smsc]` section.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileSmsc {
-    pub host: Option<String>,
-    pub port: Option<u16>,
-    pub system_id: Option<String>,
-    pub password: Option<String>,
-}
-
-/// The operator's SMSC, when one is configured.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SmscConfig {
-    pub host: String,
-    pub port: u16,
-    pub system_id: String,
-    pub password: String,
-}
+/// The operator's SMSC, when one is configured. `Debug` hides the password.
+#[derive(Clone, PartialEq)]
+pub struct SmscConfig(pub LinkConfig);
 
 impl std::fmt::Debug for SmscConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SmscConfig")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("system_id", &self.system_id)
+            .field("host", &self.0.host)
+            .field("port", &self.0.port)
+            .field("system_id", &self.0.system_id)
             .field("password", &"…")
             .finish()
     }
@@ -161,6 +153,8 @@ pub struct Config {
     pub keys: KeySource,
     /// Which phone numbers are accepted.
     pub msisdn_policy: MsisdnPolicy,
+    /// SMS sent per second by this instance.
+    pub send_rate: std::num::NonZeroU32,
     /// `None`: the bundled simulator stands in for the operator.
     pub smsc: Option<SmscConfig>,
 }
@@ -213,25 +207,41 @@ impl Config {
             (None, None) => KeySource::File(data_dir.join("keys.toml")),
             _ => bail!("set both phone_hash_key and phone_encryption_key, or neither"),
         };
-        let file_smsc = file.smsc.unwrap_or_default();
-        let smsc = match cli.smsc_host.or(file_smsc.host) {
-            None => None,
-            Some(host) => Some(SmscConfig {
-                host,
-                port: cli
-                    .smsc_port
-                    .or(file_smsc.port)
-                    .unwrap_or(SMSC_PORT_DEFAULT),
-                system_id: cli
-                    .smsc_system_id
-                    .or(file_smsc.system_id)
-                    .context("[smsc] needs system_id (CHECKIN_SMSC_SYSTEM_ID)")?,
-                password: cli
-                    .smsc_password
-                    .or(file_smsc.password)
-                    .context("[smsc] needs password (CHECKIN_SMSC_PASSWORD)")?,
-            }),
+        let mut table = file.smsc.unwrap_or_default();
+        let mut set = |key: &str, value: Option<toml::Value>| {
+            if let Some(value) = value {
+                table.insert(key.to_owned(), value);
+            }
         };
+        set("host", cli.smsc_host.map(toml::Value::String));
+        set(
+            "port",
+            cli.smsc_port.map(|p| toml::Value::Integer(i64::from(p))),
+        );
+        set("system_id", cli.smsc_system_id.map(toml::Value::String));
+        set("password", cli.smsc_password.map(toml::Value::String));
+        let smsc = if table.contains_key("host") {
+            for key in ["system_id", "password"] {
+                if !table.contains_key(key) {
+                    bail!("[smsc] needs {key} (CHECKIN_SMSC_{})", key.to_uppercase());
+                }
+            }
+            let link: LinkConfig = toml::Value::Table(table)
+                .try_into()
+                .context("parsing the [smsc] section")?;
+            link.validate().context("checking the [smsc] section")?;
+            Some(SmscConfig(link))
+        } else if !table.is_empty() {
+            bail!("[smsc] needs host (CHECKIN_SMSC_HOST)");
+        } else {
+            None
+        };
+        let send_rate = cli
+            .send_rate
+            .or(file.send_rate)
+            .unwrap_or(SEND_RATE_DEFAULT);
+        let send_rate =
+            std::num::NonZeroU32::new(send_rate).context("send_rate must be at least 1")?;
         Ok(Config {
             data_dir,
             database_url,
@@ -253,6 +263,7 @@ impl Config {
                     .or(file.allow_international)
                     .unwrap_or(false),
             },
+            send_rate,
             smsc,
         })
     }
@@ -308,6 +319,7 @@ mod tests {
         );
         assert!(config.smsc.is_none());
         assert!(!config.msisdn_policy.allow_international);
+        assert_eq!(config.send_rate.get(), 100);
     }
 
     #[test]
@@ -325,6 +337,7 @@ mod tests {
             host = "smsc.operator.example"
             system_id = "checkin"
             password = "secret"
+            window_max = 32
             "#,
         )
         .unwrap();
@@ -345,9 +358,10 @@ mod tests {
         );
         let smsc = config.smsc.unwrap();
         assert_eq!(
-            (smsc.host.as_str(), smsc.port),
+            (smsc.0.host.as_str(), smsc.0.port),
             ("smsc.operator.example", 3775)
         );
+        assert_eq!(smsc.0.window_max, 32, "other [smsc] keys reach the link");
         assert!(!format!("{smsc:?}").contains("secret"));
         let KeySource::Given(keys) = config.keys else {
             panic!("keys were given")
@@ -374,5 +388,9 @@ mod tests {
         };
         assert!(Config::merge(smsc_without_login, FileConfig::default()).is_err());
         assert!(toml::from_str::<FileConfig>("unknown_key = 1").is_err());
+        let typo_in_smsc: FileConfig =
+            toml::from_str("[smsc]\nhost = \"h\"\nsystem_id = \"s\"\npassword = \"p\"\nwindow = 3")
+                .unwrap();
+        assert!(Config::merge(Overrides::default(), typo_in_smsc).is_err());
     }
 }

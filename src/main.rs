@@ -2,11 +2,9 @@
 //! Thin on purpose: behaviour lives in the library crates.
 
 mod commands;
-mod config;
 
+use checkin::config::{Config, Overrides};
 use clap::{Parser, Subcommand};
-
-use crate::config::{Config, Overrides};
 
 /// Venue check-in and exposure alerts: SMS to 7377 (SMPP) and the poster's QR code.
 #[derive(Debug, Parser)]

@@ -117,6 +117,13 @@ impl<S: SmsSender> Notifier<S> {
         self.waker.clone()
     }
 
+    /// Uses `waker` (made before the notifier, e.g. for a producer that must
+    /// exist first) to be woken.
+    pub fn with_waker(mut self, waker: Waker) -> Self {
+        self.waker = waker;
+        self
+    }
+
     /// Runs until `shutdown`, then waits for the sends in flight. Messages a
     /// previous run left claimed are queued again first.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), NotifierError> {

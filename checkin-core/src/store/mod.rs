@@ -55,6 +55,8 @@ pub struct StoreConfig {
     pub connections_max: u32,
     /// How long a query waits for a free connection before failing.
     pub acquire_timeout: Duration,
+    /// SQLite: how long a write waits for another writer's lock before failing.
+    pub sqlite_busy_timeout: Duration,
 }
 
 impl Default for StoreConfig {
@@ -64,6 +66,7 @@ impl Default for StoreConfig {
             retention: Duration::from_secs(28 * 24 * 3600),
             connections_max: 8,
             acquire_timeout: Duration::from_secs(5),
+            sqlite_busy_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -186,6 +189,7 @@ impl Store {
         if backend == Backend::Sqlite {
             create_sqlite_parent(url)?;
         }
+        let busy_timeout_ms = config.sqlite_busy_timeout.as_millis();
         let pool = AnyPoolOptions::new()
             .max_connections(config.connections_max.max(1))
             .acquire_timeout(config.acquire_timeout)
@@ -197,7 +201,8 @@ impl Store {
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                        conn.execute(format!("PRAGMA busy_timeout = {busy_timeout_ms}").as_str())
+                            .await?;
                     }
                     Ok(())
                 })

@@ -1,0 +1,149 @@
+//! The MO pipeline: texts from the SMPP link are parsed and committed with
+//! their replies in groups (one transaction for whatever arrived while the
+//! previous commit ran), and each `deliver_sm` is acknowledged only after its
+//! group committed. A failed commit fails every MO of the group, so the link
+//! answers a temporary error and the SMSC redelivers.
+
+use std::sync::Arc;
+
+use checkin_core::store::{InboundSms, SmsOutcome, SMS_BATCH_MAX};
+use checkin_core::{Clock, Msisdn, MsisdnPolicy, ServiceZone, Store};
+use notifier::Waker;
+use smsc_link::{HandlerError, Mo, MoHandler};
+use tokio::sync::{mpsc, oneshot};
+
+/// Bounds of the pipeline.
+#[derive(Debug, Clone, Copy)]
+pub struct PipelineConfig {
+    /// MO waiting for a commit; the link's handlers wait for room above it
+    /// (back-pressure to the SMSC, which keeps its window full). Default 4096.
+    pub queue_max: usize,
+    /// Most MO committed in one transaction. Default 256.
+    pub batch_max: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            queue_max: 4096,
+            batch_max: 256,
+        }
+    }
+}
+
+struct Job {
+    sms: InboundSms,
+    done: oneshot::Sender<Result<SmsOutcome, String>>,
+}
+
+/// The link's MO handler: hands each text to the committer and waits for its
+/// group's commit.
+#[derive(Clone)]
+pub(crate) struct MoInbox {
+    jobs: mpsc::Sender<Job>,
+    policy: MsisdnPolicy,
+    clock: Arc<dyn Clock>,
+}
+
+impl MoHandler for MoInbox {
+    async fn on_mo(&self, mo: Mo) -> Result<(), HandlerError> {
+        let from = match Msisdn::parse_with(&mo.from, &self.policy) {
+            Ok(from) => from,
+            Err(e) => {
+                // Nobody to record or answer (an alphanumeric sender, a foreign
+                // number): acknowledge, so the SMSC does not redeliver forever.
+                metrics::counter!("checkin_mo_total", "outcome" => "sender_refused").increment(1);
+                tracing::info!(reason = %e, sender_chars = mo.from.chars().count(), "MO from a number the service does not serve; acknowledged, not recorded");
+                return Ok(());
+            }
+        };
+        let (done, answer) = oneshot::channel();
+        let job = Job {
+            sms: InboundSms {
+                from,
+                text: mo.text,
+                received_at: self.clock.now(),
+            },
+            done,
+        };
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| HandlerError("the MO pipeline has stopped".into()))?;
+        match answer.await {
+            Ok(Ok(outcome)) => {
+                tracing::debug!(?outcome, "MO committed");
+                Ok(())
+            }
+            Ok(Err(e)) => Err(HandlerError(e)),
+            Err(_) => Err(HandlerError("the MO pipeline has stopped".into())),
+        }
+    }
+}
+
+/// Starts the committer task; returns the link's handler and the task.
+pub(crate) fn spawn(
+    store: Store,
+    zone: ServiceZone,
+    waker: Waker,
+    policy: MsisdnPolicy,
+    clock: Arc<dyn Clock>,
+    config: PipelineConfig,
+) -> (MoInbox, tokio::task::JoinHandle<()>) {
+    let (jobs, rx) = mpsc::channel(config.queue_max.max(1));
+    let batch_max = config.batch_max.clamp(1, SMS_BATCH_MAX);
+    let task = tokio::spawn(commit_loop(
+        rx,
+        store,
+        zone,
+        waker,
+        clock.clone(),
+        batch_max,
+    ));
+    (
+        MoInbox {
+            jobs,
+            policy,
+            clock,
+        },
+        task,
+    )
+}
+
+/// One writer: takes everything queued (up to `batch_max`) and commits it in one
+/// transaction. Under load the queue fills while a commit runs, so groups grow
+/// by themselves; when idle a lone MO commits at once, with no added wait.
+/// Ends when every `MoInbox` is dropped.
+async fn commit_loop(
+    mut rx: mpsc::Receiver<Job>,
+    store: Store,
+    zone: ServiceZone,
+    waker: Waker,
+    clock: Arc<dyn Clock>,
+    batch_max: usize,
+) {
+    let mut jobs = Vec::with_capacity(batch_max);
+    while rx.recv_many(&mut jobs, batch_max).await > 0 {
+        let batch: Vec<InboundSms> = jobs.iter().map(|j| j.sms.clone()).collect();
+        let started = std::time::Instant::now();
+        match store.handle_sms_batch(&batch, &zone, clock.now()).await {
+            Ok(outcomes) => {
+                metrics::histogram!("checkin_mo_commit_seconds").record(started.elapsed());
+                metrics::counter!("checkin_mo_total", "outcome" => "committed")
+                    .increment(jobs.len() as u64);
+                for (job, outcome) in jobs.drain(..).zip(outcomes) {
+                    let _ = job.done.send(Ok(outcome));
+                }
+                waker.wake();
+            }
+            Err(e) => {
+                metrics::counter!("checkin_mo_total", "outcome" => "storage_error")
+                    .increment(jobs.len() as u64);
+                tracing::warn!(error = %e, group = jobs.len(), "storing MO failed; the SMSC will redeliver");
+                for job in jobs.drain(..) {
+                    let _ = job.done.send(Err(format!("storage: {e}")));
+                }
+            }
+        }
+    }
+}

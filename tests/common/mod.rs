@@ -1,0 +1,206 @@
+//! End-to-end harness: a real gateway (storage + link + pipeline + notifier)
+//! with the bundled simulator on 127.0.0.1:0, driven only through the
+//! simulator's HTTP control API, on SQLite and (when configured) PostgreSQL.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+#[path = "../../checkin-core/tests/common/mod.rs"]
+mod dbs;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use checkin::config::{Config, Overrides};
+use checkin::gateway::{Gateway, GatewayOptions};
+use checkin_core::store::{NewOrganization, NewPremises};
+use checkin_core::{Premises, StoreConfig};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A running gateway and where to reach its simulator.
+pub struct Running {
+    pub label: &'static str,
+    pub gateway: Gateway,
+    pub http: SocketAddr,
+    pub database_url: String,
+    pub data_dir: tempfile::TempDir,
+}
+
+/// Backends to run on: SQLite always, PostgreSQL when the environment names one.
+pub async fn backends() -> Vec<(&'static str, Option<String>)> {
+    let mut out = vec![("sqlite", None)];
+    if let Some(pg) = dbs::postgres(StoreConfig::default()).await {
+        pg.store.close().await;
+        out.push(("postgres", Some(pg.url)));
+    }
+    out
+}
+
+pub fn config(data_dir: &std::path::Path, database_url: Option<&str>) -> Config {
+    let overrides = Overrides {
+        data_dir: Some(data_dir.to_owned()),
+        database_url: database_url.map(str::to_owned),
+        sim_smpp: Some("127.0.0.1:0".parse().unwrap()),
+        sim_http: Some("127.0.0.1:0".parse().unwrap()),
+        send_rate: Some(1000),
+        ..Overrides::default()
+    };
+    Config::resolve(&overrides).unwrap()
+}
+
+pub async fn start_with(
+    label: &'static str,
+    config: Config,
+    data_dir: tempfile::TempDir,
+) -> Running {
+    let gateway = Gateway::start(&config, GatewayOptions::from_config(&config))
+        .await
+        .unwrap();
+    let sim = gateway
+        .simulator
+        .clone()
+        .expect("no [smsc]: the simulator runs");
+    tokio::time::timeout(Duration::from_secs(20), gateway.link.wait_bound(1))
+        .await
+        .expect("the link binds to the simulator");
+    Running {
+        label,
+        gateway,
+        http: sim.http_addr,
+        database_url: config.database_url,
+        data_dir,
+    }
+}
+
+pub async fn start(label: &'static str, database_url: Option<String>) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), database_url.as_deref());
+    start_with(label, config, dir).await
+}
+
+impl Running {
+    pub async fn premises(&self, address: &str) -> Premises {
+        let store = &self.gateway.store;
+        let now = chrono::Utc::now();
+        let org = store
+            .create_org(
+                &NewOrganization {
+                    name: "Кафе".into(),
+                    email: format!("cafe{}@example.ru", rand::random::<u32>()),
+                    password: None,
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        store
+            .add_premises(
+                &NewPremises {
+                    org_id: org.organization.id,
+                    address: address.into(),
+                    kind: None,
+                    stay_minutes: None,
+                },
+                now,
+            )
+            .await
+            .unwrap()
+    }
+
+    /// `POST /api/mo`: the simulator delivers the text and reports the ESME's answer.
+    pub async fn send_mo(&self, from: &str, text: &str) -> Value {
+        let (status, body) = http(
+            self.http,
+            "POST",
+            "/api/mo",
+            Some(&json!({ "from": from, "to": "7377", "text": text })),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// `GET /api/messages?to=…`: what the gateway sent to `to`.
+    pub async fn messages_to(&self, to: &str) -> Vec<String> {
+        let path = format!("/api/messages?to={}", to.replace('+', "%2B"));
+        let (status, body) = http(self.http, "GET", &path, None).await;
+        assert_eq!(status, 200, "{body}");
+        body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["complete"].as_bool() == Some(true))
+            .map(|m| m["text"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Waits (bounded) until `to` has received `n` messages; returns them.
+    pub async fn until_messages(&self, to: &str, n: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = self.messages_to(to).await;
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: {to} got {got:?}, wanted {n}",
+                self.label
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn stop(self) {
+        self.gateway.shutdown().await;
+    }
+}
+
+/// A minimal HTTP/1.1 client (one request per connection), enough for the
+/// control API's JSON.
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut raw))
+        .await
+        .expect("the control API answers")
+        .unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
+    let value = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    (status, value)
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    loop {
+        let (size, after) = rest.split_once("\r\n").unwrap();
+        let size = usize::from_str_radix(size.trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.push_str(&after[..size]);
+        rest = &after[size + 2..];
+    }
+}
