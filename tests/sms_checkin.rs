@@ -150,3 +150,147 @@ async fn a_redelivered_mo_is_not_counted_twice_and_stop_withdraws_consent() {
         run.stop().await;
     }
 }
+
+/// Makes the gateway's storage refuse writes, and gives it back.
+enum Outage {
+    /// Another connection holds SQLite's exclusive lock.
+    Sqlite(sqlx::SqliteConnection),
+    /// The database is read-only and the gateway's sessions are cut.
+    Postgres {
+        admin: sqlx::PgConnection,
+        database: String,
+    },
+}
+
+impl Outage {
+    async fn begin(run: &Running) -> Outage {
+        use sqlx::{Connection, Executor};
+        if run.database_url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(&run.database_url)
+                .await
+                .unwrap();
+            conn.execute("BEGIN EXCLUSIVE").await.unwrap();
+            Outage::Sqlite(conn)
+        } else {
+            let (base, database) = run.database_url.rsplit_once('/').unwrap();
+            let database = database.split('?').next().unwrap().to_owned();
+            let mut admin = sqlx::PgConnection::connect(&format!("{base}/postgres"))
+                .await
+                .unwrap();
+            admin
+                .execute(
+                    format!("ALTER DATABASE {database} SET default_transaction_read_only = on")
+                        .as_str(),
+                )
+                .await
+                .unwrap();
+            cut_sessions(&mut admin, &database).await;
+            Outage::Postgres { admin, database }
+        }
+    }
+
+    async fn end(self) {
+        use sqlx::{Connection, Executor};
+        match self {
+            Outage::Sqlite(mut conn) => {
+                conn.execute("ROLLBACK").await.unwrap();
+                conn.close().await.unwrap();
+            }
+            Outage::Postgres {
+                mut admin,
+                database,
+            } => {
+                admin
+                    .execute(
+                        format!(
+                            "ALTER DATABASE {database} SET default_transaction_read_only = off"
+                        )
+                        .as_str(),
+                    )
+                    .await
+                    .unwrap();
+                cut_sessions(&mut admin, &database).await;
+                admin.close().await.unwrap();
+            }
+        }
+    }
+}
+
+async fn cut_sessions(admin: &mut sqlx::PgConnection, database: &str) {
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(database)
+    .execute(admin)
+    .await
+    .unwrap();
+}
+
+/// `ESME_RX_T_APPN` answers the simulator has seen from the gateway.
+async fn temporary_errors(run: &Running) -> u64 {
+    let (_, stats) = common::http(run.http, "GET", "/api/stats", None).await;
+    stats["esme_errors"]["ESME_RX_T_APPN"].as_u64().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_outage_answers_temporary_errors_and_loses_nothing() {
+    for (label, url) in backends().await {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = common::config(dir.path(), url.as_deref());
+        // Fail fast while SQLite is locked, so the simulator sees errors quickly.
+        config.store.sqlite_busy_timeout = std::time::Duration::from_millis(100);
+        let run = common::start_with(label, config, dir).await;
+        let p = run.premises("ул. Покровка, 2").await;
+        let phone = "+79165550000";
+
+        let outage = Outage::begin(&run).await;
+        let before = temporary_errors(&run).await;
+        let mo = {
+            let http = run.http;
+            let text = format!("ВХОД*{}", p.code);
+            tokio::spawn(async move {
+                common::http(
+                    http,
+                    "POST",
+                    "/api/mo",
+                    Some(&serde_json::json!({ "from": phone, "to": "7377", "text": text })),
+                )
+                .await
+            })
+        };
+        // Wait (bounded) until the gateway has refused at least once.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while temporary_errors(&run).await == before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{label}: no temporary error seen"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            run.gateway.store.count_checkins(p.id).await.unwrap_or(0),
+            0,
+            "{label}"
+        );
+        outage.end().await;
+
+        let (status, report) = mo.await.unwrap();
+        assert_eq!(status, 200, "{label}: {report}");
+        assert_eq!(
+            report["status"], "ESME_ROK",
+            "{label}: redelivery succeeded: {report}"
+        );
+        assert!(
+            report["attempts"].as_u64().unwrap() >= 2,
+            "{label}: {report}"
+        );
+        assert_eq!(
+            run.gateway.store.count_checkins(p.id).await.unwrap(),
+            1,
+            "{label}"
+        );
+        confirmation_for(&run, phone, "ул. Покровка, 2").await;
+        run.stop().await;
+    }
+}
