@@ -10,9 +10,10 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use checkin_core::store::SendResult;
 use checkin_core::{Clock, Msisdn, OutboxMessage, Store, StoreError};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -136,6 +137,12 @@ impl<S: SmsSender> Notifier<S> {
         }
         let window = Arc::new(Semaphore::new(self.config.in_flight_max.max(1)));
         let tracker = TaskTracker::new();
+        let (results, results_rx) = mpsc::channel(RESULTS_QUEUE_MAX);
+        let recorder = tokio::spawn(record_results(
+            self.store.clone(),
+            self.clock.clone(),
+            results_rx,
+        ));
         loop {
             if shutdown.is_cancelled() {
                 break;
@@ -178,10 +185,10 @@ impl<S: SmsSender> Notifier<S> {
                     .expect("the window semaphore is never closed");
                 self.limiter.until_ready().await;
                 let job = SendJob {
-                    store: self.store.clone(),
                     sender: self.sender.clone(),
                     clock: self.clock.clone(),
                     config: self.config.clone(),
+                    results: results.clone(),
                 };
                 tracker.spawn(async move {
                     job.send(message).await;
@@ -191,53 +198,86 @@ impl<S: SmsSender> Notifier<S> {
         }
         tracker.close();
         tracker.wait().await;
+        drop(results);
+        if let Err(e) = recorder.await {
+            tracing::error!(error = %e, "the send-result recorder failed");
+        }
         Ok(())
     }
 }
 
-/// One message's trip through the sender and back into the outbox.
-struct SendJob<S> {
+/// Send results waiting to be written.
+const RESULTS_QUEUE_MAX: usize = 4096;
+/// Most results written in one transaction.
+const RESULTS_BATCH_MAX: usize = 256;
+/// Attempts to write a batch of results before leaving them to the next start.
+const RESULTS_WRITE_ATTEMPTS_MAX: u32 = 5;
+
+/// Writes send results in batches: whatever arrived while the last write ran,
+/// in one transaction. Ends when every sender of results is gone.
+async fn record_results(
     store: Store,
+    clock: Arc<dyn Clock>,
+    mut rx: mpsc::Receiver<(i64, SendResult)>,
+) {
+    let mut batch = Vec::with_capacity(RESULTS_BATCH_MAX);
+    while rx.recv_many(&mut batch, RESULTS_BATCH_MAX).await > 0 {
+        let mut attempt = 1;
+        loop {
+            match store.record_send_results(&batch, clock.now()).await {
+                Ok(()) => break,
+                Err(e) if attempt < RESULTS_WRITE_ATTEMPTS_MAX => {
+                    tracing::warn!(error = %e, attempt, "recording send results failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    // The rows stay `sending`; the next start queues them again.
+                    tracing::error!(error = %e, results = batch.len(), "recording send results failed");
+                    break;
+                }
+            }
+        }
+        batch.clear();
+    }
+}
+
+/// One message's trip through the sender; its result goes to the recorder.
+struct SendJob<S> {
     sender: Arc<S>,
     clock: Arc<dyn Clock>,
     config: NotifierConfig,
+    results: mpsc::Sender<(i64, SendResult)>,
 }
 
 impl<S: SmsSender> SendJob<S> {
     async fn send(self, message: OutboxMessage) {
         let outcome = self.sender.send(&message.recipient, &message.text).await;
-        let now = self.clock.now();
-        let id = message.id;
-        let stored = match &outcome {
-            SendOutcome::Accepted { message_ids } => {
-                self.store.mark_sent(id, message_ids, now).await
-            }
-            SendOutcome::Rejected { reason } => self.store.mark_failed(id, reason, now).await,
-            SendOutcome::Unknown { reason } => self.store.mark_unknown(id, reason, now).await,
+        tracing::debug!(message_id = message.id, ?outcome, to = %message.recipient.masked(), "send finished");
+        let result = match outcome {
+            SendOutcome::Accepted { message_ids } => SendResult::Sent { message_ids },
+            SendOutcome::Rejected { reason } => SendResult::Failed { reason },
+            SendOutcome::Unknown { reason } => SendResult::Unknown { reason },
             SendOutcome::Temporary { reason } if message.attempts >= self.config.attempts_max => {
-                self.store
-                    .mark_failed(
-                        id,
-                        &format!("gave up after {} attempts: {reason}", message.attempts),
-                        now,
-                    )
-                    .await
+                SendResult::Failed {
+                    reason: format!("gave up after {} attempts: {reason}", message.attempts),
+                }
             }
             SendOutcome::Temporary { reason } => {
                 let delay = retry_delay(&self.config, message.attempts);
-                let due =
-                    now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
-                self.store.mark_retry(id, reason, due, now).await
+                let delay = chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
+                SendResult::Retry {
+                    reason,
+                    next_attempt_at: self.clock.now() + delay,
+                }
             }
         };
-        match stored {
-            Ok(()) => {
-                tracing::debug!(message_id = id, ?outcome, to = %message.recipient.masked(), "send finished")
-            }
-            // The row stays `sending`; the next start queues it again.
-            Err(e) => {
-                tracing::error!(message_id = id, error = %e, "recording a send outcome failed")
-            }
+        if self.results.send((message.id, result)).await.is_err() {
+            // Only at shutdown; the row stays `sending` and is queued again at start.
+            tracing::warn!(
+                message_id = message.id,
+                "send result not recorded: shutting down"
+            );
         }
     }
 }

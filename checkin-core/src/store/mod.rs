@@ -19,6 +19,7 @@ use crate::privacy::{PhoneVault, PrivacyError};
 use crate::CodeError;
 
 pub use orgs::{NewOrganization, NewPremises, OrgCreated};
+pub use outbox::SendResult;
 pub use sms::{InboundSms, Rejection, SmsOutcome, SMS_BATCH_MAX};
 
 /// Which database the store talks to.

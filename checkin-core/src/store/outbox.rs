@@ -10,6 +10,22 @@ use super::{time_col, to_ms, Backend, Store, StoreError};
 use crate::model::{NewMessage, OutboxMessage, OutboxStatus, Priority};
 use crate::Msisdn;
 
+/// What became of one send, as the outbox records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendResult {
+    /// Accepted by the SMSC; one id per segment.
+    Sent { message_ids: Vec<String> },
+    /// Given up for good.
+    Failed { reason: String },
+    /// May have gone out (the answer was lost): never resent.
+    Unknown { reason: String },
+    /// Not sent; due again at `next_attempt_at`.
+    Retry {
+        reason: String,
+        next_attempt_at: DateTime<Utc>,
+    },
+}
+
 /// Longest message body accepted (a concatenated SMS of 10 UCS2 segments).
 pub const MESSAGE_CHARS_MAX: usize = 670;
 /// Most messages one claim hands to a sender.
@@ -118,14 +134,10 @@ impl Store {
         smsc_message_ids: &[String],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.set_status(
-            id,
-            OutboxStatus::Sent,
-            &smsc_message_ids.join(","),
-            None,
-            now,
-        )
-        .await
+        let result = SendResult::Sent {
+            message_ids: smsc_message_ids.to_vec(),
+        };
+        self.record_send_results(&[(id, result)], now).await
     }
 
     /// Gives up on the message (permanent rejection or retries exhausted).
@@ -135,15 +147,10 @@ impl Store {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE outbox SET status = 'failed', last_error = $1, updated_at_ms = $2 WHERE id = $3",
-        )
-        .bind(reason)
-        .bind(to_ms(now))
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        let result = SendResult::Failed {
+            reason: reason.to_owned(),
+        };
+        self.record_send_results(&[(id, result)], now).await
     }
 
     /// Sent, but the answer was lost: it may have gone out. Never resent
@@ -154,8 +161,25 @@ impl Store {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.set_status(id, OutboxStatus::Unknown, "", Some(reason), now)
-            .await
+        let result = SendResult::Unknown {
+            reason: reason.to_owned(),
+        };
+        self.record_send_results(&[(id, result)], now).await
+    }
+
+    /// Puts the message back in the queue, due at `next_attempt_at`.
+    pub async fn mark_retry(
+        &self,
+        id: i64,
+        reason: &str,
+        next_attempt_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let result = SendResult::Retry {
+            reason: reason.to_owned(),
+            next_attempt_at,
+        };
+        self.record_send_results(&[(id, result)], now).await
     }
 
     /// Puts messages a crashed sender had claimed (`sending`) back in the queue;
@@ -171,46 +195,53 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Puts the message back in the queue, due at `next_attempt_at`.
-    pub async fn mark_retry(
+    /// Records what became of several sends in one transaction (one commit for
+    /// a whole window of answers, instead of one each).
+    pub async fn record_send_results(
         &self,
-        id: i64,
-        reason: &str,
-        next_attempt_at: DateTime<Utc>,
+        results: &[(i64, SendResult)],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE outbox SET status = 'pending', last_error = $1, updated_at_ms = $2, \
-             next_attempt_at_ms = $3 WHERE id = $4",
-        )
-        .bind(reason)
-        .bind(to_ms(now))
-        .bind(to_ms(next_attempt_at))
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    async fn set_status(
-        &self,
-        id: i64,
-        status: OutboxStatus,
-        smsc_message_ids: &str,
-        last_error: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE outbox SET status = $1, smsc_message_ids = $2, last_error = $3, \
-             updated_at_ms = $4 WHERE id = $5",
-        )
-        .bind(status.as_str())
-        .bind(smsc_message_ids)
-        .bind(last_error)
-        .bind(to_ms(now))
-        .bind(id)
-        .execute(self.pool())
-        .await?;
+        if results.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for (id, result) in results {
+            let (status, ids, error, next) = match result {
+                SendResult::Sent { message_ids } => {
+                    (OutboxStatus::Sent, message_ids.join(","), None, None)
+                }
+                SendResult::Failed { reason } => {
+                    (OutboxStatus::Failed, String::new(), Some(reason), None)
+                }
+                SendResult::Unknown { reason } => {
+                    (OutboxStatus::Unknown, String::new(), Some(reason), None)
+                }
+                SendResult::Retry {
+                    reason,
+                    next_attempt_at,
+                } => (
+                    OutboxStatus::Pending,
+                    String::new(),
+                    Some(reason),
+                    Some(to_ms(*next_attempt_at)),
+                ),
+            };
+            sqlx::query(
+                "UPDATE outbox SET status = $1, smsc_message_ids = $2, last_error = $3, \
+                 updated_at_ms = $4, next_attempt_at_ms = COALESCE($5, next_attempt_at_ms) \
+                 WHERE id = $6",
+            )
+            .bind(status.as_str())
+            .bind(ids)
+            .bind(error.map(String::as_str))
+            .bind(to_ms(now))
+            .bind(next)
+            .bind(*id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
