@@ -33,7 +33,7 @@ struct Plan {
 }
 
 const FULL: Plan = Plan {
-    rate_per_s: 4000.0,
+    rate_per_s: 20000.0,
     duration: Duration::from_secs(10),
     phones: 100_000,
     with_postgres: true,

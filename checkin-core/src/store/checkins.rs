@@ -162,12 +162,15 @@ pub(crate) async fn lock_phones(
         .collect();
     keys.sort_unstable();
     keys.dedup();
-    for key in keys {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(key)
-            .execute(&mut *conn)
-            .await?;
-    }
+    // One round trip for the whole batch; a VALUES list is scanned in order,
+    // so the locks are taken in sorted order. The keys are integers we
+    // computed, never text from outside, so writing them in is safe.
+    let values: Vec<String> = keys.iter().map(|k| format!("({k}::bigint)")).collect();
+    let sql = format!(
+        "SELECT pg_advisory_xact_lock(k) FROM (VALUES {}) AS t(k)",
+        values.join(",")
+    );
+    sqlx::query(&sql).execute(&mut *conn).await?;
     Ok(())
 }
 
