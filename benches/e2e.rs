@@ -122,7 +122,8 @@ async fn ours(plan: Plan, database_url: Option<String>) -> Ours {
     }
     toml.push_str(&format!(
         "[smsc]\nhost = \"127.0.0.1\"\nport = {port}\nsystem_id = \"checkin\"\n\
-         password = \"checkin\"\nwindow_max = 100\nsegments_per_second = 0\n"
+         password = \"checkin\"\nwindow_max = 100\nsegments_per_second = 0\n\
+         deliveries_in_flight_max = 1024\n"
     ));
     std::fs::write(&config, toml).unwrap();
     let run = |args: &[&str]| -> serde_json::Value {

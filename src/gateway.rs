@@ -93,6 +93,9 @@ impl Gateway {
                 // On loopback the notifier's rate limit is the only pacing needed.
                 link.window_max = 64;
                 link.segments_per_second = 0;
+                // Let a burst of MO reach the pipeline together: bigger groups
+                // per commit instead of ESME_RX_T_APPN and redeliveries.
+                link.deliveries_in_flight_max = 1024;
                 (link, Some(embedded))
             }
         };

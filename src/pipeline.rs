@@ -18,7 +18,7 @@ pub struct PipelineConfig {
     /// MO waiting for a commit; the link's handlers wait for room above it
     /// (back-pressure to the SMSC, which keeps its window full). Default 4096.
     pub queue_max: usize,
-    /// Most MO committed in one transaction. Default 256.
+    /// Most MO committed in one transaction. Default 512.
     pub batch_max: usize,
 }
 
@@ -26,7 +26,7 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             queue_max: 4096,
-            batch_max: 256,
+            batch_max: 512,
         }
     }
 }
