@@ -97,6 +97,21 @@ pub(crate) struct Job {
 }
 
 impl Job {
+    /// A job for `segments`, answered on `reply`.
+    pub(crate) fn new(
+        id: u64,
+        segments: Vec<SubmitSm>,
+        reply: oneshot::Sender<Result<SubmitOutcome, Error>>,
+    ) -> Self {
+        Self {
+            id,
+            states: vec![SegState::Unsent; segments.len()],
+            segments,
+            throttles: 0,
+            reply: Some(reply),
+        }
+    }
+
     pub(crate) fn accepted_ids(&self) -> Vec<String> {
         self.states
             .iter()
@@ -171,6 +186,36 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// The state shared by `connections` sessions taking jobs from `queue`.
+    pub(crate) fn new(
+        config: LinkConfig,
+        queue: mpsc::Receiver<Job>,
+        on_mo: MoFn,
+        on_receipt: ReceiptFn,
+        connections: usize,
+    ) -> Self {
+        Self {
+            queue: tokio::sync::Mutex::new(queue),
+            requeue: Mutex::new(VecDeque::new()),
+            reassembly: Mutex::new(Reassembler::new(
+                config.reassembly_pending_max,
+                Duration::from_millis(config.reassembly_timeout_ms),
+            )),
+            gate: Mutex::new(ReceiptGate::new(
+                config.receipts_held_max,
+                Duration::from_millis(config.receipt_hold_ms),
+            )),
+            in_flight: AtomicUsize::new(0),
+            deliveries: Arc::new(Semaphore::new(
+                config.deliveries_in_flight_max * connections.max(1),
+            )),
+            on_mo,
+            on_receipt,
+            tasks: TaskTracker::new(),
+            config,
+        }
+    }
+
     /// A job another session gave back (never written, or only partly
     /// accepted with nothing in doubt), oldest first.
     pub(crate) fn take_requeued(&self) -> Option<Job> {
@@ -251,26 +296,13 @@ impl Link {
         let (state_tx, state) = watch::channel(LinkState {
             binds: vec![BindState::Connecting; kinds.len()],
         });
-        let shared = Arc::new(Shared {
-            queue: tokio::sync::Mutex::new(queue),
-            requeue: Mutex::new(VecDeque::new()),
-            reassembly: Mutex::new(Reassembler::new(
-                config.reassembly_pending_max,
-                Duration::from_millis(config.reassembly_timeout_ms),
-            )),
-            gate: Mutex::new(ReceiptGate::new(
-                config.receipts_held_max,
-                Duration::from_millis(config.receipt_hold_ms),
-            )),
-            in_flight: AtomicUsize::new(0),
-            deliveries: Arc::new(Semaphore::new(
-                config.deliveries_in_flight_max * kinds.len(),
-            )),
+        let shared = Arc::new(Shared::new(
+            config.clone(),
+            queue,
             on_mo,
             on_receipt,
-            tasks: TaskTracker::new(),
-            config: config.clone(),
-        });
+            kinds.len(),
+        ));
         let cancel = CancellationToken::new();
         let supervisors = TaskTracker::new();
         let state_tx = Arc::new(state_tx);
@@ -336,13 +368,11 @@ impl Link {
             .map(|s| pdu::submit_sm(config, source, to, s, options.registered_delivery))
             .collect::<Result<Vec<_>, _>>()?;
         let (reply, outcome) = oneshot::channel();
-        let job = Job {
-            id: self.inner.next_job.fetch_add(1, Ordering::Relaxed),
-            states: vec![SegState::Unsent; bodies.len()],
-            segments: bodies,
-            throttles: 0,
-            reply: Some(reply),
-        };
+        let job = Job::new(
+            self.inner.next_job.fetch_add(1, Ordering::Relaxed),
+            bodies,
+            reply,
+        );
         if self.inner.cancel.is_cancelled() {
             return Err(Error::ShutDown);
         }
