@@ -59,18 +59,17 @@ fn be_u32(bytes: &[u8], at: usize) -> u32 {
     }
 }
 
-/// The `generic_nack` status for a body `rusmpp` refused.
+/// The `generic_nack` status for a body `rusmpp` refused: an unknown key
+/// is an invalid command id, anything else a body that does not match its
+/// `command_length`.
 fn decode_error_status(error: &rusmpp::tokio_codec::DecodeError) -> CommandStatus {
     use rusmpp::decode::DecodeErrorKind;
     match error {
-        rusmpp::tokio_codec::DecodeError::Decode(e) => match e.kind() {
-            DecodeErrorKind::UnsupportedKey { .. } => CommandStatus::EsmeRinvcmdid,
-            DecodeErrorKind::TooManyElements { .. } => CommandStatus::EsmeRinvtlvstream,
-            DecodeErrorKind::COctetStringDecodeError(_) | DecodeErrorKind::UnexpectedEof => {
-                CommandStatus::EsmeRinvcmdlen
-            }
-            _ => CommandStatus::EsmeRinvcmdlen,
-        },
+        rusmpp::tokio_codec::DecodeError::Decode(e)
+            if matches!(e.kind(), DecodeErrorKind::UnsupportedKey { .. }) =>
+        {
+            CommandStatus::EsmeRinvcmdid
+        }
         _ => CommandStatus::EsmeRinvcmdlen,
     }
 }

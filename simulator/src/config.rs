@@ -127,8 +127,8 @@ pub struct DeliveryConfig {
     pub default_to: String,
     /// Attempts per `deliver_sm` (first try included) before giving up. Default 5.
     pub attempts_max: u32,
-    /// Time to wait for `deliver_sm_resp` before the attempt counts as
-    /// unanswered. Default 5000 ms.
+    /// Time to wait for `deliver_sm_resp` (time queued behind a full window
+    /// included) before the attempt counts as unanswered. Default 5000 ms.
     pub response_timeout_ms: u64,
     /// Wait before the second attempt; doubled each attempt. Default 200 ms.
     pub backoff_initial_ms: u64,

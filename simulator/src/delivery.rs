@@ -120,13 +120,14 @@ impl Simulator {
                         reply,
                     };
                     let timeout = Duration::from_millis(cfg.response_timeout_ms);
-                    report.status = if tx.send(delivery).await.is_ok() {
-                        tokio::select! {
-                            _ = self.inner.stopping.cancelled() => return Ok(report),
-                            answer = tokio::time::timeout(timeout, answer) => answer.ok().and_then(Result::ok),
-                        }
-                    } else {
-                        None
+                    // Queueing behind a full window counts against the timeout.
+                    let exchange = async {
+                        tx.send(delivery).await.ok()?;
+                        answer.await.ok()
+                    };
+                    report.status = tokio::select! {
+                        _ = self.inner.stopping.cancelled() => return Ok(report),
+                        status = tokio::time::timeout(timeout, exchange) => status.ok().flatten(),
                     };
                     if report.status == Some(CommandStatus::EsmeRok) {
                         return Ok(report);

@@ -58,6 +58,9 @@ pub struct EsmeOptions {
     /// When true, every MO (not receipts) is answered with a `submit_sm`
     /// to its sender saying `OK`. Default false.
     pub reply_to_mo: bool,
+    /// Keep received `deliver_sm` for [`Esme::next_deliver`]. Default true;
+    /// a benchmark turns it off.
+    pub keep_delivers: bool,
 }
 
 impl Default for EsmeOptions {
@@ -67,6 +70,7 @@ impl Default for EsmeOptions {
             password: "checkin".into(),
             bind: Bind::Transceiver,
             reply_to_mo: false,
+            keep_delivers: true,
         }
     }
 }
@@ -112,6 +116,7 @@ impl Esme {
             delivers_tx,
             deliver_status.clone(),
             options.reply_to_mo,
+            options.keep_delivers,
         ));
         let esme = Self {
             requests,
@@ -206,6 +211,7 @@ async fn run(
     delivers: mpsc::Sender<DeliverSm>,
     deliver_status: Arc<AtomicU32>,
     reply_to_mo: bool,
+    keep_delivers: bool,
 ) {
     let mut pending: HashMap<u32, oneshot::Sender<Command>> = HashMap::new();
     let mut seq: u32 = 0;
@@ -243,7 +249,9 @@ async fn run(
                                 break;
                             }
                         }
-                        let _ = delivers.try_send(deliver.clone());
+                        if keep_delivers {
+                            let _ = delivers.try_send(deliver.clone());
+                        }
                         continue;
                     }
                     Some(Pdu::EnquireLink) => Command::new(CommandStatus::EsmeRok, command.sequence_number(), Pdu::EnquireLinkResp),

@@ -22,8 +22,7 @@ use crate::{Error, FaultProfile, MoReport, MoRequest, MtMessage, Simulator, Stat
 /// Largest request body the API reads.
 pub const BODY_LEN_MAX: usize = 64 * 1024;
 
-/// Messages returned by `GET /api/messages` when no `limit` is given, and
-/// the most it returns.
+/// Messages returned by `GET /api/messages` when no `limit` is given.
 pub const MESSAGES_LIMIT_DEFAULT: usize = 100;
 /// Largest `limit` accepted by `GET /api/messages`.
 pub const MESSAGES_LIMIT_MAX: usize = 10_000;

@@ -36,10 +36,25 @@ struct Line<'a> {
     pdu: &'a str,
 }
 
+enum Message {
+    Line(String),
+    /// Flush, then answer.
+    Flush(SyncSender<()>),
+}
+
 /// Sender side of the journal.
 #[derive(Debug, Clone)]
 pub(crate) struct Journal {
-    tx: SyncSender<String>,
+    tx: SyncSender<Message>,
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Line(_) => f.write_str("Line"),
+            Self::Flush(_) => f.write_str("Flush"),
+        }
+    }
 }
 
 impl Journal {
@@ -50,18 +65,25 @@ impl Journal {
             .create(true)
             .append(true)
             .open(path)?;
-        let (tx, rx) = sync_channel::<String>(queue_max.max(1));
+        let (tx, rx) = sync_channel::<Message>(queue_max.max(1));
         std::thread::Builder::new()
             .name("sim-journal".into())
             .spawn(move || {
                 let mut out = std::io::BufWriter::new(file);
-                while let Ok(line) = rx.recv() {
-                    let mut ok = writeln!(out, "{line}").is_ok();
-                    while let Ok(line) = rx.try_recv() {
-                        ok &= writeln!(out, "{line}").is_ok();
+                let mut waiting = Vec::new();
+                while let Ok(first) = rx.recv() {
+                    let mut ok = true;
+                    for message in std::iter::once(first).chain(rx.try_iter()) {
+                        match message {
+                            Message::Line(line) => ok &= writeln!(out, "{line}").is_ok(),
+                            Message::Flush(done) => waiting.push(done),
+                        }
                     }
                     if !ok || out.flush().is_err() {
                         tracing::warn!("journal write failed");
+                    }
+                    for done in waiting.drain(..) {
+                        let _ = done.send(());
                     }
                 }
             })?;
@@ -83,9 +105,17 @@ impl Journal {
         let Ok(line) = serde_json::to_string(&line) else {
             return false;
         };
-        match self.tx.try_send(line) {
+        match self.tx.try_send(Message::Line(line)) {
             Ok(()) => true,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+        }
+    }
+
+    /// Blocks until every line queued so far is written and flushed.
+    pub(crate) fn flush(&self) {
+        let (done, wait) = sync_channel(1);
+        if self.tx.send(Message::Flush(done)).is_ok() {
+            let _ = wait.recv();
         }
     }
 }

@@ -276,6 +276,14 @@ impl Simulator {
         }
     }
 
+    /// Waits until every journal line queued so far is on disk (no-op
+    /// without a journal).
+    pub async fn flush_journal(&self) {
+        if let Some(journal) = self.inner.journal.clone() {
+            let _ = tokio::task::spawn_blocking(move || journal.flush()).await;
+        }
+    }
+
     fn next_message_id(&self) -> String {
         let n = self.inner.message_no.fetch_add(1, Ordering::Relaxed) + 1;
         match self.inner.config.message_id_format {

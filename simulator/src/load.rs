@@ -6,7 +6,7 @@
 //! call [`run`] directly; `simulator load` wraps it with live progress.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -19,6 +19,10 @@ use crate::{lock, store::digits, MoRequest, Simulator};
 
 /// Latency samples kept per kind; later samples are not recorded.
 pub const SAMPLES_MAX: usize = 1_000_000;
+
+/// MOs per phone remembered while waiting for replies; older ones are
+/// forgotten (their replies then match a newer MO).
+pub const WAITING_PER_PHONE_MAX: usize = 64;
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -118,8 +122,9 @@ struct Shared {
     report: LoadReport,
     deliver_us: Vec<u64>,
     reply_us: Vec<u64>,
-    /// Phone digits → time its latest MO was injected.
-    waiting: HashMap<String, Instant>,
+    /// Phone digits → injection times of its MOs still waiting for a
+    /// reply, oldest first (at most [`WAITING_PER_PHONE_MAX`]).
+    waiting: HashMap<String, VecDeque<Instant>>,
 }
 
 fn push_sample(samples: &mut Vec<u64>, d: Duration) {
@@ -151,7 +156,11 @@ pub async fn run(sim: &Simulator, config: LoadConfig, shutdown: &CancellationTok
                     Err(_) => break,
                 };
                 let mut s = lock(&shared);
-                if let Some(at) = s.waiting.remove(&digits(&message.to)) {
+                let at = s
+                    .waiting
+                    .get_mut(&digits(&message.to))
+                    .and_then(VecDeque::pop_front);
+                if let Some(at) = at {
                     push_sample(&mut s.reply_us, at.elapsed());
                     s.report.replies += 1;
                 }
@@ -186,7 +195,11 @@ pub async fn run(sim: &Simulator, config: LoadConfig, shutdown: &CancellationTok
             let at = Instant::now();
             {
                 let mut s = lock(&shared);
-                s.waiting.insert(digits(&phone), at);
+                let queue = s.waiting.entry(digits(&phone)).or_default();
+                if queue.len() >= WAITING_PER_PHONE_MAX {
+                    queue.pop_front();
+                }
+                queue.push_back(at);
                 s.report.sent += 1;
             }
             let result = sim.inject_mo(MoRequest::new(phone, text)).await;
@@ -221,7 +234,7 @@ pub async fn run(sim: &Simulator, config: LoadConfig, shutdown: &CancellationTok
     // Replies may trail the last deliver_sm_resp.
     let grace_end = Instant::now() + config.reply_grace;
     let mut mt = sim.subscribe_mt();
-    while Instant::now() < grace_end && !lock(&shared).waiting.is_empty() {
+    while Instant::now() < grace_end && lock(&shared).waiting.values().any(|q| !q.is_empty()) {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep_until(grace_end) => break,

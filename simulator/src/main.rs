@@ -138,6 +138,7 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info,rusmpp=off".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let config = build_config(&cli)?;

@@ -13,6 +13,13 @@ use crate::{store::ReceiptStat, Error};
 
 /// `ESME_ROK`-style name of a status (`0x000000AB` for unnamed ones).
 pub fn status_name(status: CommandStatus) -> String {
+    match status {
+        // The spec spells these three with inner underscores.
+        CommandStatus::EsmeRxTAppn => return "ESME_RX_T_APPN".into(),
+        CommandStatus::EsmeRxPAppn => return "ESME_RX_P_APPN".into(),
+        CommandStatus::EsmeRxRAppn => return "ESME_RX_R_APPN".into(),
+        _ => {}
+    }
     let debug = format!("{status:?}");
     match debug.strip_prefix("Esme") {
         Some(rest) if !debug.starts_with("Other") => format!("ESME_{}", rest.to_uppercase()),
@@ -40,26 +47,29 @@ pub fn command_name(id: CommandId) -> String {
     out
 }
 
-/// An address as SMPP carries it: `+79161234567` → TON international,
-/// NPI ISDN, `79161234567`; digits only → TON unknown, NPI ISDN;
-/// anything else → TON alphanumeric, NPI unknown.
+/// An address as SMPP carries it: `+79161234567` (spaces, dashes and
+/// brackets ignored) → TON international, NPI ISDN, `79161234567`; digits
+/// only → TON unknown, NPI ISDN; anything else → TON alphanumeric, NPI unknown.
 pub fn address(number: &str) -> Result<(Ton, Npi, COctetString<1, 21>), Error> {
     let bad = || {
         Error::BadRequest(format!(
             "address {number:?} must be 1..=20 ASCII characters"
         ))
     };
-    let (ton, npi, digits) = if let Some(rest) = number.strip_prefix('+') {
-        (Ton::International, Npi::Isdn, rest)
-    } else if number.chars().all(|c| c.is_ascii_digit()) {
-        (Ton::Unknown, Npi::Isdn, number)
-    } else {
-        (Ton::Alphanumeric, Npi::Unknown, number)
+    let compact: String = number
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
+        .collect();
+    let all_digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    let (ton, npi, value) = match compact.strip_prefix('+') {
+        Some(rest) if all_digits(rest) => (Ton::International, Npi::Isdn, rest.to_string()),
+        None if all_digits(&compact) => (Ton::Unknown, Npi::Isdn, compact.clone()),
+        _ => (Ton::Alphanumeric, Npi::Unknown, number.to_string()),
     };
-    if digits.is_empty() || !digits.is_ascii() {
+    if value.is_empty() || !value.is_ascii() {
         return Err(bad());
     }
-    let value = COctetString::from_string(digits.to_string()).map_err(|_| bad())?;
+    let value = COctetString::from_string(value).map_err(|_| bad())?;
     Ok((ton, npi, value))
 }
 
@@ -200,6 +210,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn addresses() {
+        let (ton, npi, value) = address("+7 (916) 123-45-67").unwrap();
+        assert_eq!(
+            (ton, npi, value.as_str()),
+            (Ton::International, Npi::Isdn, "79161234567")
+        );
+        let (ton, _, value) = address("7377").unwrap();
+        assert_eq!((ton, value.as_str()), (Ton::Unknown, "7377"));
+        let (ton, _, value) = address("MOSRU").unwrap();
+        assert_eq!((ton, value.as_str()), (Ton::Alphanumeric, "MOSRU"));
+        assert!(address("").is_err());
+        assert!(address("Москва").is_err());
+        assert!(address(&"1".repeat(21)).is_err());
+    }
+
+    #[test]
     fn names() {
         assert_eq!(status_name(CommandStatus::EsmeRok), "ESME_ROK");
         assert_eq!(
@@ -207,6 +233,7 @@ mod tests {
             "ESME_RTHROTTLED"
         );
         assert_eq!(status_name(CommandStatus::Other(0x400)), "0x00000400");
+        assert_eq!(status_name(CommandStatus::EsmeRxTAppn), "ESME_RX_T_APPN");
         assert_eq!(command_name(CommandId::DeliverSmResp), "deliver_sm_resp");
         assert_eq!(command_name(CommandId::Other(7)), "0x00000007");
     }

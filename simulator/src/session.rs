@@ -27,6 +27,7 @@ use tokio::{
     sync::{mpsc, oneshot, watch},
 };
 use tokio_util::{codec::Framed, sync::CancellationToken};
+use tracing::Instrument;
 
 use crate::{
     codec::{Inbound, SmppCodec},
@@ -147,6 +148,8 @@ enum Action {
     Nothing,
     ReplyThenClose(Command),
     Close,
+    /// The disconnect fault: close at once, dropping pending responses.
+    Hangup,
 }
 
 struct Session {
@@ -164,6 +167,14 @@ pub(crate) async fn run<S>(sim: Simulator, io: S, no: u64, shutdown: Cancellatio
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    let span = tracing::debug_span!("smpp_session", session_id = no);
+    run_in_span(sim, io, no, shutdown).instrument(span).await;
+}
+
+async fn run_in_span<S>(sim: Simulator, io: S, no: u64, shutdown: CancellationToken)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
     let limits = sim.inner.config.limits.clone();
     let (deliveries_tx, mut deliveries_rx) = mpsc::channel(limits.session_queue_max.max(1));
     let mut faults_rx = sim.inner.faults.subscribe();
@@ -178,12 +189,12 @@ where
         awaiting: HashMap::new(),
         next_seq: 0,
     };
-    let span = tracing::debug_span!("smpp_session", session_id = no);
-    let _guard = span.enter();
     tracing::debug!("session opened");
     let mut framed = Framed::new(io, SmppCodec::new(limits.pdu_len_max));
     let mut later: FuturesUnordered<Later> = FuturesUnordered::new();
     let window_max = limits.outbound_window_max.max(1);
+    // Set when the disconnect fault fires: nothing more is written.
+    let mut abrupt = false;
 
     loop {
         let can_deliver = matches!(&session.state, BindState::Bound { kind, .. } if kind.can_receive())
@@ -213,12 +224,20 @@ where
                         true
                     }
                     Action::Close => true,
+                    Action::Hangup => {
+                        abrupt = true;
+                        true
+                    }
                 };
                 if close {
                     break;
                 }
             }
             Some(delivery) = deliveries_rx.recv(), if can_deliver => {
+                if delivery.reply.is_closed() {
+                    // Its caller gave up (timeout) and retries elsewhere.
+                    continue;
+                }
                 let seq = session.next_sequence();
                 let command = Command::new(CommandStatus::EsmeRok, seq, Pdu::DeliverSm(delivery.pdu));
                 session.awaiting.insert(seq, delivery.reply);
@@ -230,6 +249,9 @@ where
     }
 
     // Finish in-flight work: responses already decided are still written.
+    if abrupt {
+        later.clear();
+    }
     while let Some(response) = later.next().await {
         if session.write(&mut framed, response).await.is_err() {
             break;
@@ -333,7 +355,7 @@ impl Session {
         if self.faults.chance(self.faults.profile.disconnect_share) {
             tracing::debug!("disconnect fault");
             self.sim.inner.stats.update(|s| s.disconnects += 1);
-            return Action::Close;
+            return Action::Hangup;
         }
         let seq = command.sequence_number();
         let id = command.id();
@@ -364,7 +386,6 @@ impl Session {
                 id,
                 b.system_id.as_str(),
                 b.password.as_str(),
-                b.interface_version,
             ),
             Pdu::BindReceiver(b) => self.bind(
                 BindKind::Receiver,
@@ -372,7 +393,6 @@ impl Session {
                 id,
                 b.system_id.as_str(),
                 b.password.as_str(),
-                b.interface_version,
             ),
             Pdu::BindTransceiver(b) => self.bind(
                 BindKind::Transceiver,
@@ -380,7 +400,6 @@ impl Session {
                 id,
                 b.system_id.as_str(),
                 b.password.as_str(),
-                b.interface_version,
             ),
             Pdu::Unbind => {
                 if self.state == BindState::Open {
@@ -417,6 +436,13 @@ impl Session {
         let seq = command.sequence_number();
         match command.id() {
             CommandId::DeliverSmResp | CommandId::GenericNack => {
+                let status = command.status();
+                if status != CommandStatus::EsmeRok {
+                    self.sim
+                        .inner
+                        .stats
+                        .update(|s| bump(&mut s.esme_errors, status_name(status)));
+                }
                 if let Some(reply) = self.awaiting.remove(&seq) {
                     let _ = reply.send(command.status());
                 }
@@ -434,7 +460,6 @@ impl Session {
         id: CommandId,
         system_id: &str,
         password: &str,
-        _version: InterfaceVersion,
     ) -> Action {
         let inner = &self.sim.inner;
         let status = if self.state != BindState::Open {
@@ -456,7 +481,7 @@ impl Session {
         };
         if status != CommandStatus::EsmeRok {
             inner.stats.update(|s| s.binds.rejected += 1);
-            tracing::debug!(?status, "bind refused");
+            tracing::info!(system_id, status = %status_name(status), "bind refused");
             return Action::Reply(bare_response(id, status, seq));
         }
         self.state = BindState::Bound {
@@ -479,7 +504,7 @@ impl Session {
             s.binds.total += 1;
             *s.binds.current.entry(kind.name().into()).or_default() += 1;
         });
-        tracing::debug!(kind = kind.name(), "bound");
+        tracing::info!(system_id, kind = kind.name(), "esme bound");
         let sid = COctetString::from_static_slice(b"SIMSMSC\0").unwrap_or_default();
         let version = Some(InterfaceVersion::Smpp3_4);
         let pdu = match kind {

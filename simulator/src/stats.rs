@@ -55,6 +55,8 @@ pub struct StatsSnapshot {
     pub throttled: u64,
     /// Error statuses the simulator answered, by status name.
     pub errors: BTreeMap<String, u64>,
+    /// Error statuses ESMEs answered to `deliver_sm`, by status name.
+    pub esme_errors: BTreeMap<String, u64>,
     /// Responses withheld by the drop fault.
     pub dropped_responses: u64,
     /// Connections closed by the disconnect fault.

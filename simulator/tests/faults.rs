@@ -209,3 +209,53 @@ async fn the_same_seed_gives_the_same_run() {
     assert!((4..=20).contains(&dropped), "{dropped} dropped of 40");
     assert!((3..=20).contains(&errors), "{errors} errors of 40");
 }
+
+/// Indexes of the PDUs after which the simulator hung up, over `n` enquire_links.
+async fn disconnect_run(seed: u64, n: usize) -> Vec<usize> {
+    let faults = FaultProfile {
+        seed: Some(seed),
+        ..FaultProfile::default()
+    };
+    let run = start(with_faults(faults)).await;
+    let mut c = bound(&run).await;
+    run.sim
+        .set_faults(FaultProfile {
+            seed: Some(seed),
+            disconnect_share: 0.2,
+            ..FaultProfile::default()
+        })
+        .unwrap();
+    let mut cuts = Vec::new();
+    for i in 0..n {
+        c.send(Pdu::EnquireLink).await;
+        if c.next_or_eof().await.is_none() {
+            cuts.push(i);
+            // Reconnect; the bind itself may be cut too.
+            loop {
+                c = Raw::connect(run.smpp).await;
+                let seq = c.send(common::bind_trx("checkin", "checkin")).await;
+                if let Some(r) = c.next_or_eof().await {
+                    assert_eq!(
+                        (r.sequence_number(), r.status()),
+                        (seq, CommandStatus::EsmeRok)
+                    );
+                    break;
+                }
+            }
+        }
+    }
+    assert!(run.sim.stats().disconnects as usize >= cuts.len());
+    cuts
+}
+
+#[tokio::test]
+async fn disconnects_follow_the_share_and_the_seed() {
+    let a = disconnect_run(7, 60).await;
+    let b = disconnect_run(7, 60).await;
+    assert_eq!(a, b);
+    assert!(
+        (3..=25).contains(&a.len()),
+        "{} disconnects in 60 PDUs at 0.2",
+        a.len()
+    );
+}

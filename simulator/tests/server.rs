@@ -338,8 +338,9 @@ async fn mo_is_delivered_and_retried_until_the_esme_accepts() {
         .unwrap();
     assert_eq!(
         (report.status.as_str(), report.attempts, report.delivered),
-        ("ESME_RXTAPPN", 3, false)
+        ("ESME_RX_T_APPN", 3, false)
     );
+    assert_eq!(run.sim.stats().esme_errors.get("ESME_RX_T_APPN"), Some(&3));
 }
 
 #[tokio::test]
@@ -366,4 +367,227 @@ async fn shutdown_unbinds_sessions_and_returns() {
     assert_eq!(unbind.id(), CommandId::Unbind);
     c.respond(unbind.sequence_number(), Pdu::UnbindResp).await;
     run.smpp_task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn journal_records_every_pdu_as_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.jsonl");
+    let run = start(Config {
+        journal_path: Some(path.clone()),
+        ..Config::default()
+    })
+    .await;
+    let mut c = Raw::connect(run.smpp).await;
+    assert_eq!(
+        c.bind_trx("checkin", "checkin").await,
+        CommandStatus::EsmeRok
+    );
+    c.call(Pdu::EnquireLink).await;
+    run.sim.flush_journal().await;
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen: Vec<(String, String)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["dir"].as_str().unwrap().to_string(),
+                l["command"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("in".to_string(), "bind_transceiver".to_string()),
+            ("out".to_string(), "bind_transceiver_resp".to_string()),
+            ("in".to_string(), "enquire_link".to_string()),
+            ("out".to_string(), "enquire_link_resp".to_string()),
+        ]
+    );
+    assert_eq!(lines[1]["status"], "ESME_ROK");
+}
+
+#[tokio::test]
+async fn many_esmes_at_once() {
+    let run = start(fast_config()).await;
+    let mut esmes = Vec::new();
+    for _ in 0..20 {
+        esmes.push(
+            Esme::connect(run.smpp, EsmeOptions::default())
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(run.sim.receivers_bound(), 20);
+    let submits = esmes.iter().enumerate().map(|(i, esme)| async move {
+        let r = esme
+            .submit_text("7377", &format!("7916000{i:04}"), "hi", false)
+            .await
+            .unwrap();
+        r.status()
+    });
+    let statuses = futures::future::join_all(submits).await;
+    assert!(statuses.iter().all(|s| *s == CommandStatus::EsmeRok));
+    // MOs are spread round-robin over the receivers.
+    for _ in 0..40 {
+        let report = run
+            .sim
+            .inject_mo(MoRequest::new("+79161234567", "x"))
+            .await
+            .unwrap();
+        assert!(report.delivered);
+    }
+    for esme in &mut esmes {
+        assert!(esme.next_deliver().await.is_some());
+    }
+    assert_eq!(run.sim.stats().binds.current.get("transceiver"), Some(&20));
+}
+
+#[tokio::test]
+async fn long_mo_is_split_with_udh() {
+    let run = start(fast_config()).await;
+    let mut esme = Esme::connect(run.smpp, EsmeOptions::default())
+        .await
+        .unwrap();
+    let text = "Проверка связи: ".repeat(12); // 192 characters, UCS2
+    let report = run
+        .sim
+        .inject_mo(MoRequest::new("+79161234567", text.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.parts, report.attempts, report.delivered),
+        (3, 3, true)
+    );
+    let mut units = Vec::new();
+    for n in 1..=3u8 {
+        let d = esme.next_deliver().await.unwrap();
+        assert_eq!(u8::from(d.esm_class) & 0x40, 0x40, "UDHI set");
+        let sm = d.short_message().as_ref();
+        let (info, header_len) = simulator::text::split_udh(sm).unwrap();
+        let info = info.unwrap();
+        assert_eq!((info.total, info.number), (3, n));
+        units.extend_from_slice(&sm[header_len..]);
+    }
+    let joined = simulator::text::decode_units(simulator::text::Encoding::Ucs2, &units).unwrap();
+    assert_eq!(joined, text);
+}
+
+#[tokio::test]
+async fn unanswered_mo_is_retried_up_to_the_limit() {
+    let mut config = fast_config();
+    config.delivery.response_timeout_ms = 100;
+    let run = start(config).await;
+    let mut c = Raw::connect(run.smpp).await;
+    assert_eq!(
+        c.bind_trx("checkin", "checkin").await,
+        CommandStatus::EsmeRok
+    );
+    let sim = run.sim.clone();
+    let injected =
+        tokio::spawn(async move { sim.inject_mo(MoRequest::new("+79161234567", "x")).await });
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let d = c.next().await;
+        assert_eq!(d.id(), CommandId::DeliverSm);
+        seen.push(d.sequence_number());
+    }
+    let report = injected.await.unwrap().unwrap();
+    assert_eq!(
+        (report.status.as_str(), report.status_code, report.attempts),
+        ("NO_ANSWER", None, 3)
+    );
+    seen.dedup();
+    assert_eq!(seen.len(), 3, "each attempt has its own sequence number");
+}
+
+#[tokio::test]
+async fn window_limits_unanswered_deliver_sm() {
+    let mut config = fast_config();
+    config.limits.outbound_window_max = 2;
+    config.delivery.response_timeout_ms = 10_000;
+    let run = start(config).await;
+    let mut c = Raw::connect(run.smpp).await;
+    assert_eq!(
+        c.bind_trx("checkin", "checkin").await,
+        CommandStatus::EsmeRok
+    );
+    let mut tasks = Vec::new();
+    for i in 0..3 {
+        let sim = run.sim.clone();
+        tasks.push(tokio::spawn(async move {
+            sim.inject_mo(MoRequest::new(format!("+7916000000{i}"), "x"))
+                .await
+        }));
+    }
+    let first = c.next().await;
+    let second = c.next().await;
+    assert_eq!(
+        (first.id(), second.id()),
+        (CommandId::DeliverSm, CommandId::DeliverSm)
+    );
+    // With two unanswered, the third waits: the next PDU answers our enquire_link.
+    let r = c.call(Pdu::EnquireLink).await;
+    assert_eq!(r.id(), CommandId::EnquireLinkResp);
+    c.respond(
+        first.sequence_number(),
+        rusmpp::pdus::DeliverSmResp::default(),
+    )
+    .await;
+    let third = c.next().await;
+    assert_eq!(third.id(), CommandId::DeliverSm);
+    c.respond(
+        second.sequence_number(),
+        rusmpp::pdus::DeliverSmResp::default(),
+    )
+    .await;
+    c.respond(
+        third.sequence_number(),
+        rusmpp::pdus::DeliverSmResp::default(),
+    )
+    .await;
+    for t in tasks {
+        assert!(t.await.unwrap().unwrap().delivered);
+    }
+}
+
+#[tokio::test]
+async fn receipt_mix_and_failure_only_receipts() {
+    let mut config = fast_config();
+    config.receipts = ReceiptConfig {
+        delay_ms: 0,
+        delivered_pct: 0.0,
+        undeliverable_pct: 100.0,
+        expired_pct: 0.0,
+    };
+    config.message_id_format = simulator::MessageIdFormat::Decimal;
+    let run = start(config).await;
+    let mut c = Raw::connect(run.smpp).await;
+    assert_eq!(
+        c.bind_trx("checkin", "checkin").await,
+        CommandStatus::EsmeRok
+    );
+    // registered_delivery 2: receipt on failure only, and this one fails.
+    let mut submit = simple_submit("7377", "79160000009", b"x", false);
+    submit.registered_delivery = 2.into();
+    let r = c.call(submit).await;
+    let Some(Pdu::SubmitSmResp(resp)) = r.pdu() else {
+        panic!("no body")
+    };
+    assert_eq!(resp.message_id().as_str(), "1");
+    let receipt = c.next().await;
+    let Some(Pdu::DeliverSm(d)) = receipt.pdu() else {
+        panic!("expected receipt")
+    };
+    let text = String::from_utf8(d.short_message().as_ref().to_vec()).unwrap();
+    assert!(
+        text.contains("dlvrd:000") && text.contains("stat:UNDELIV err:001"),
+        "{text}"
+    );
+    let states: Vec<_> = d.tlvs().iter().filter_map(|t| t.value()).collect();
+    assert!(states.contains(&&TlvValue::MessageState(MessageState::Undeliverable)));
 }
