@@ -19,7 +19,7 @@ use rusmpp::{pdus::SubmitSm, Command, CommandStatus};
 use tokio::{
     net::TcpStream,
     sync::{mpsc, oneshot, watch, Semaphore},
-    time::Duration,
+    time::{Duration, Instant},
 };
 use tokio_util::{codec::Framed, sync::CancellationToken, task::TaskTracker};
 
@@ -86,10 +86,23 @@ pub(crate) enum SegState {
     Accepted(String),
 }
 
+/// A job not yet written.
+pub(crate) const CLAIM_QUEUED: u8 = 0;
+/// A job whose first segment a session is writing.
+pub(crate) const CLAIM_STARTED: u8 = 1;
+/// A job its caller gave up on before it was written: never to be sent.
+pub(crate) const CLAIM_EXPIRED: u8 = 2;
+
 /// One message to submit: its segments and whom to tell.
 #[derive(Debug)]
 pub(crate) struct Job {
     pub(crate) id: u64,
+    /// [`CLAIM_QUEUED`] until a session writes its first segment
+    /// ([`CLAIM_STARTED`]) or the caller gives up ([`CLAIM_EXPIRED`]):
+    /// exactly one of the two wins.
+    pub(crate) claim: Arc<AtomicU8>,
+    /// Latest time its first segment may be written.
+    pub(crate) deadline: Option<Instant>,
     pub(crate) segments: Vec<SubmitSm>,
     pub(crate) states: Vec<SegState>,
     pub(crate) throttles: u32,
@@ -105,6 +118,8 @@ impl Job {
     ) -> Self {
         Self {
             id,
+            claim: Arc::new(AtomicU8::new(CLAIM_QUEUED)),
+            deadline: None,
             states: vec![SegState::Unsent; segments.len()],
             segments,
             throttles: 0,
@@ -132,6 +147,51 @@ impl Job {
         metrics::counter!(telemetry::SUBMITS, "outcome" => label).increment(1);
         if let Some(reply) = self.reply.take() {
             let _ = reply.send(outcome);
+        }
+    }
+}
+
+impl Job {
+    /// Called before writing a segment: false when the job expired (it is
+    /// then answered [`Error::Expired`] here, or was by its caller).
+    pub(crate) fn start(&mut self, now: Instant) -> bool {
+        match self.claim.load(Ordering::Acquire) {
+            CLAIM_STARTED => return true,
+            CLAIM_EXPIRED => {
+                self.reply.take();
+                return false;
+            }
+            _ => {}
+        }
+        if self.deadline.is_some_and(|d| now > d) {
+            if self
+                .claim
+                .compare_exchange(
+                    CLAIM_QUEUED,
+                    CLAIM_EXPIRED,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok()
+            {
+                self.reply(Err(Error::Expired));
+            } else {
+                self.reply.take();
+            }
+            return false;
+        }
+        match self.claim.compare_exchange(
+            CLAIM_QUEUED,
+            CLAIM_STARTED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => true,
+            Err(CLAIM_STARTED) => true,
+            Err(_) => {
+                self.reply.take();
+                false
+            }
         }
     }
 }
@@ -342,18 +402,58 @@ impl Link {
         text: &str,
         options: SubmitOptions,
     ) -> Result<SubmitOutcome, Error> {
-        let reply = self.enqueue(to, text, &options).await?;
+        let deadline = options.send_within.map(|d| Instant::now() + d);
+        let (mut reply, claim) = self.enqueue_job(to, text, &options, deadline).await?;
+        let Some(deadline) = deadline else {
+            return reply.await.unwrap_or(Err(Error::ShutDown));
+        };
+        tokio::select! {
+            outcome = &mut reply => return outcome.unwrap_or(Err(Error::ShutDown)),
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+        // Not answered in time: expire it unless a session already started it.
+        let expired = claim
+            .compare_exchange(
+                CLAIM_QUEUED,
+                CLAIM_EXPIRED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok();
+        if expired {
+            metrics::counter!(telemetry::SUBMITS, "outcome" => "not_sent").increment(1);
+            return Err(Error::Expired);
+        }
         reply.await.unwrap_or(Err(Error::ShutDown))
     }
 
     /// Like [`Link::submit`], but returns once the message is queued; the
     /// outcome arrives on the returned receiver (benchmarks, pipelining).
+    /// With `send_within`, a message not written in time is answered
+    /// `Err(Error::Expired)` when a bind reaches it.
     pub async fn enqueue(
         &self,
         to: &str,
         text: &str,
         options: &SubmitOptions,
     ) -> Result<oneshot::Receiver<Result<SubmitOutcome, Error>>, Error> {
+        let deadline = options.send_within.map(|d| Instant::now() + d);
+        Ok(self.enqueue_job(to, text, options, deadline).await?.0)
+    }
+
+    async fn enqueue_job(
+        &self,
+        to: &str,
+        text: &str,
+        options: &SubmitOptions,
+        deadline: Option<Instant>,
+    ) -> Result<
+        (
+            oneshot::Receiver<Result<SubmitOutcome, Error>>,
+            Arc<AtomicU8>,
+        ),
+        Error,
+    > {
         let config = &self.inner.config;
         let reference = self.inner.next_reference.fetch_add(1, Ordering::Relaxed);
         let segments = text::split(text, reference).map_err(|e| Error::TextTooLong {
@@ -368,20 +468,27 @@ impl Link {
             .map(|s| pdu::submit_sm(config, source, to, s, options.registered_delivery))
             .collect::<Result<Vec<_>, _>>()?;
         let (reply, outcome) = oneshot::channel();
-        let job = Job::new(
+        let mut job = Job::new(
             self.inner.next_job.fetch_add(1, Ordering::Relaxed),
             bodies,
             reply,
         );
+        job.deadline = deadline;
+        let claim = Arc::clone(&job.claim);
         if self.inner.cancel.is_cancelled() {
             return Err(Error::ShutDown);
         }
-        self.inner
-            .jobs
-            .send(job)
-            .await
-            .map_err(|_| Error::ShutDown)?;
-        Ok(outcome)
+        let queued = match deadline {
+            None => self.inner.jobs.send(job).await.map_err(|_| Error::ShutDown),
+            Some(deadline) => {
+                match tokio::time::timeout_at(deadline, self.inner.jobs.send(job)).await {
+                    Ok(sent) => sent.map_err(|_| Error::ShutDown),
+                    Err(_) => Err(Error::Expired),
+                }
+            }
+        };
+        queued?;
+        Ok((outcome, claim))
     }
 
     /// The binds' states; `changed()` wakes on every transition.

@@ -383,6 +383,12 @@ impl Session {
             let Some(job) = self.jobs.get_mut(&job_id) else {
                 continue;
             };
+            if !job.start(now) {
+                // Expired before its first segment was written: never sent.
+                self.jobs.remove(&job_id);
+                self.unsent.retain(|(j, _)| *j != job_id);
+                continue;
+            }
             let Some(body) = job.segments.get(index).cloned() else {
                 continue;
             };
