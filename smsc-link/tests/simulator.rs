@@ -355,3 +355,62 @@ async fn the_rate_limit_spaces_segments() {
     assert_eq!(sim.sim.stats().throttled, 0);
     link.shutdown().await;
 }
+
+#[tokio::test]
+async fn under_disconnects_and_lost_responses_no_message_vanishes_or_doubles() {
+    let sim = start_sim(Config {
+        faults: FaultProfile {
+            seed: Some(7),
+            disconnect_share: 0.02,
+            drop_response_share: 0.02,
+            ..FaultProfile::default()
+        },
+        ..Config::default()
+    })
+    .await;
+    let config = LinkConfig {
+        window_max: 10,
+        response_timeout_ms: 300,
+        ..link_config(sim.smpp)
+    };
+    let (link, _events) = bound_link(config).await;
+    let count = 300;
+    let mut replies = Vec::new();
+    for i in 0..count {
+        let reply = link
+            .enqueue(PHONE, &format!("chaos {i}"), &SubmitOptions::default())
+            .await
+            .expect("queued");
+        replies.push(reply);
+    }
+    let mut accepted_texts = HashSet::new();
+    let mut unknown = 0;
+    for (i, reply) in replies.into_iter().enumerate() {
+        let outcome = tokio::time::timeout(WAIT, reply)
+            .await
+            .expect("every submit answered in time")
+            .expect("answered");
+        match outcome {
+            Ok(SubmitOutcome::Accepted { .. }) => {
+                accepted_texts.insert(format!("chaos {i}"));
+            }
+            Ok(SubmitOutcome::Unknown { .. }) => unknown += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let stored: Vec<String> = sim
+        .sim
+        .messages(Some(PHONE), 10_000)
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    let unique: HashSet<&String> = stored.iter().collect();
+    assert_eq!(unique.len(), stored.len(), "nothing was sent twice");
+    for text in &accepted_texts {
+        assert!(unique.contains(text), "accepted {text} reached the SMSC");
+    }
+    // Unknown ones may or may not have arrived; nothing else did.
+    assert!(stored.len() <= accepted_texts.len() + unknown);
+    assert!(sim.sim.stats().disconnects > 0, "the fault was exercised");
+    link.shutdown().await;
+}
