@@ -189,6 +189,7 @@ async fn queued_memory(n: usize) -> (u64, u64) {
     drop(closed);
     let before = rss_kib();
     let link = Link::start(config(addr, 100, n + 1), Nobody, Nobody).expect("config");
+    let started = Instant::now();
     let mut replies = Vec::with_capacity(n);
     for _ in 0..n {
         replies.push(
@@ -198,6 +199,10 @@ async fn queued_memory(n: usize) -> (u64, u64) {
         );
     }
     let after = rss_kib();
+    println!(
+        "enqueue alone (split, encode, queue): {:.0} submits/s",
+        n as f64 / started.elapsed().as_secs_f64()
+    );
     link.shutdown().await;
     drop(replies);
     (before, after)

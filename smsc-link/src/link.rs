@@ -601,7 +601,12 @@ async fn supervise(
     let backoff_min = Duration::from_millis(config.reconnect_backoff_min_ms);
     let backoff_max = Duration::from_millis(config.reconnect_backoff_max_ms);
     let mut backoff = backoff_min;
-    let mut host_no = 0usize;
+    // A transmitter+receiver pair shares one bind number.
+    let bind_no = match config.bind_mode {
+        BindMode::Transceiver => slot,
+        BindMode::TransmitterReceiver => slot / 2,
+    };
+    let mut host_no = if config.spread_binds { bind_no } else { 0 };
     while !cancel.is_cancelled() {
         set_state(&state, slot, BindState::Connecting);
         let host = &hosts[host_no % hosts.len()];

@@ -414,3 +414,26 @@ async fn under_disconnects_and_lost_responses_no_message_vanishes_or_doubles() {
     assert!(sim.sim.stats().disconnects > 0, "the fault was exercised");
     link.shutdown().await;
 }
+
+#[tokio::test]
+async fn spread_binds_start_on_every_host() {
+    let first = start_sim(Config::default()).await;
+    let second = start_sim(Config::default()).await;
+    let config = LinkConfig {
+        binds: 2,
+        spread_binds: true,
+        failover_hosts: vec![smsc_link::Host {
+            host: second.smpp.ip().to_string(),
+            port: second.smpp.port(),
+        }],
+        ..link_config(first.smpp)
+    };
+    let (handler, _events) = recorder(0);
+    let link = Link::start(config, handler.clone(), handler).expect("config");
+    assert!(tokio::time::timeout(WAIT, link.wait_bound(2))
+        .await
+        .expect("bound in time"));
+    assert_eq!(first.sim.receivers_bound(), 1);
+    assert_eq!(second.sim.receivers_bound(), 1);
+    link.shutdown().await;
+}
