@@ -5,7 +5,8 @@
 //! plus the memory held by 100 000 queued submits.
 //!
 //! `cargo bench -p smsc-link --bench submit` (env `BENCH_N` = submits per
-//! run, default 50 000; window 1 runs a tenth of it).
+//! run, default 50 000; window 1 runs a tenth of it; `BENCH_THREADS` =
+//! runtime workers, default 2).
 
 use std::{
     collections::VecDeque,
@@ -213,12 +214,18 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(50_000);
+    let threads: usize = std::env::var("BENCH_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(threads)
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(async move {
+    // Everything runs as a spawned task on the workers, as callers of the
+    // link do in the product (not on the thread blocked in `block_on`).
+    let bench = runtime.spawn(async move {
         let echo = echo_server().await;
         let sim = simulator::Simulator::new(simulator::Config {
             limits: simulator::config::Limits {
@@ -258,4 +265,5 @@ fn main() {
         shutdown.cancel();
         tokio::time::sleep(Duration::from_millis(10)).await;
     });
+    runtime.block_on(bench).expect("bench task");
 }
