@@ -336,6 +336,11 @@ impl Link {
         receipts: R,
     ) -> Result<Self, Error> {
         config.validate()?;
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::Config(
+                "Link::start must be called inside a tokio runtime".into(),
+            ));
+        }
         let mo = Arc::new(mo);
         let receipts = Arc::new(receipts);
         let on_mo: MoFn = Box::new(move |m| {
