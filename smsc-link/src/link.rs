@@ -103,7 +103,9 @@ pub(crate) struct Job {
     pub(crate) claim: Arc<AtomicU8>,
     /// Latest time its first segment may be written.
     pub(crate) deadline: Option<Instant>,
-    pub(crate) segments: Vec<SubmitSm>,
+    /// One `submit_sm` command per segment, built once; the session sets
+    /// the sequence number of each write.
+    pub(crate) segments: Vec<Command>,
     pub(crate) states: Vec<SegState>,
     pub(crate) throttles: u32,
     reply: Option<oneshot::Sender<Result<SubmitOutcome, Error>>>,
@@ -121,7 +123,10 @@ impl Job {
             claim: Arc::new(AtomicU8::new(CLAIM_QUEUED)),
             deadline: None,
             states: vec![SegState::Unsent; segments.len()],
-            segments,
+            segments: segments
+                .into_iter()
+                .map(|body| Command::new(CommandStatus::EsmeRok, 0, body))
+                .collect(),
             throttles: 0,
             reply: Some(reply),
         }

@@ -380,20 +380,29 @@ impl Session {
                 }
             }
             self.unsent.pop_first();
+            let seq = self.next_sequence();
             let Some(job) = self.jobs.get_mut(&job_id) else {
                 continue;
             };
             if !job.start(now) {
                 // Expired before its first segment was written: never sent.
                 self.jobs.remove(&job_id);
-                self.unsent.retain(|(j, _)| *j != job_id);
+                let mine: Vec<(u64, usize)> = self
+                    .unsent
+                    .range((job_id, 0)..=(job_id, usize::MAX))
+                    .copied()
+                    .collect();
+                for key in mine {
+                    self.unsent.remove(&key);
+                }
                 continue;
             }
-            let Some(body) = job.segments.get(index).cloned() else {
+            // The segment's command was built once; only its number changes.
+            let Some(command) = job.segments.get_mut(index) else {
                 continue;
             };
+            command.sequence_number = seq;
             job.states[index] = SegState::InFlight;
-            let seq = self.next_sequence();
             self.window.insert(
                 seq,
                 Sent {
@@ -404,9 +413,7 @@ impl Session {
             );
             self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
             metrics::gauge!(telemetry::IN_FLIGHT).increment(1.0);
-            framed
-                .feed(Command::new(CommandStatus::EsmeRok, seq, body))
-                .await?;
+            framed.feed(&*command).await?;
             wrote = true;
         }
         if wrote {
@@ -555,8 +562,21 @@ impl Session {
         let Some(mut job) = self.jobs.remove(&job_id) else {
             return;
         };
-        self.unsent.retain(|(j, _)| *j != job_id);
-        let ids = job.accepted_ids();
+        if job.states.contains(&SegState::Unsent) {
+            // Only the job's own entries: a range of the ordered set.
+            let mine: Vec<(u64, usize)> = self
+                .unsent
+                .range((job_id, 0)..=(job_id, usize::MAX))
+                .copied()
+                .collect();
+            for key in mine {
+                self.unsent.remove(&key);
+            }
+        }
+        let ids = match &outcome {
+            Ok(SubmitOutcome::Accepted { message_ids }) => message_ids.clone(),
+            _ => job.accepted_ids(),
+        };
         job.reply(outcome);
         let released = lock(&self.shared.gate).done(&ids);
         for (receipt, token) in released {
@@ -871,6 +891,7 @@ mod tests {
         // A submit goes out and its response becomes the outcome.
         let segment = &text::split("Привет", 1).expect("fits")[0];
         let body = pdu::submit_sm(&config, "7377", "+79161234567", segment, false).expect("valid");
+
         let (reply, outcome) = oneshot::channel();
         jobs.send(Job::new(0, vec![body], reply))
             .await
