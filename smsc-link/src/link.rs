@@ -52,6 +52,9 @@ pub enum BindState {
 pub struct LinkState {
     /// One entry per connection (two per bind in transmitter+receiver mode).
     pub binds: Vec<BindState>,
+    /// Per connection, why it last failed (e.g. `bind refused with status
+    /// EsmeRinvpaswd`); cleared when it binds.
+    pub last_errors: Vec<Option<String>>,
 }
 
 impl LinkState {
@@ -365,6 +368,7 @@ impl Link {
             .collect();
         let (state_tx, state) = watch::channel(LinkState {
             binds: vec![BindState::Connecting; kinds.len()],
+            last_errors: vec![None; kinds.len()],
         });
         let shared = Arc::new(Shared::new(
             config.clone(),
@@ -562,6 +566,14 @@ pub async fn bind_once(config: &LinkConfig) -> Result<(), Error> {
     Ok(())
 }
 
+fn set_error(state: &watch::Sender<LinkState>, slot: usize, error: Option<String>) {
+    state.send_modify(|s| {
+        if let Some(e) = s.last_errors.get_mut(slot) {
+            *e = error;
+        }
+    });
+}
+
 fn set_state(state: &watch::Sender<LinkState>, slot: usize, value: BindState) {
     state.send_modify(|s| {
         if let Some(b) = s.binds.get_mut(slot) {
@@ -627,6 +639,7 @@ async fn supervise(
         match connected {
             Ok(framed) => {
                 tracing::info!(slot, host = %host.host, port = host.port, ?kind, "bound");
+                set_error(&state, slot, None);
                 set_state(&state, slot, BindState::Bound);
                 metrics::gauge!(telemetry::BINDS).increment(1.0);
                 backoff = backoff_min;
@@ -636,11 +649,15 @@ async fn supervise(
                 metrics::gauge!(telemetry::BINDS).decrement(1.0);
                 match result {
                     Ok(()) => tracing::info!(slot, "session ended"),
-                    Err(error) => tracing::warn!(slot, %error, "session lost"),
+                    Err(error) => {
+                        tracing::warn!(slot, %error, "session lost");
+                        set_error(&state, slot, Some(error.to_string()));
+                    }
                 }
             }
             Err(error) => {
                 tracing::warn!(slot, host = %host.host, port = host.port, %error, "bind failed");
+                set_error(&state, slot, Some(error.to_string()));
                 host_no += 1;
             }
         }

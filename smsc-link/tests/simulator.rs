@@ -86,6 +86,13 @@ async fn wrong_password_or_system_id_is_refused() {
     .expect("state");
     assert!(sim.sim.stats().binds.rejected >= 1);
     assert_eq!(link.state().borrow().bound(), 0);
+    let last_error = link.state().borrow().last_errors[0].clone();
+    assert!(
+        last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("EsmeRinvsysid")),
+        "{last_error:?}"
+    );
     link.shutdown().await;
     assert!(link.state().borrow().is_down());
 }
