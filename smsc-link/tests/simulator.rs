@@ -146,26 +146,32 @@ async fn throttling_pauses_the_bind_and_retries_in_order_without_loss() {
         };
         let (link, _events) = bound_link(config).await;
         let count = 120;
+        // Every tenth message is a three-part Cyrillic text.
+        let text = |i: usize| {
+            if i % 10 == 0 {
+                format!("сообщение {i} {}", "ж".repeat(150))
+            } else {
+                format!("message {i}")
+            }
+        };
         let mut outcomes = Vec::new();
         for i in 0..count {
             let reply = link
-                .enqueue(PHONE, &format!("message {i}"), &SubmitOptions::default())
+                .enqueue(PHONE, &text(i), &SubmitOptions::default())
                 .await
                 .expect("queued");
             outcomes.push(reply);
         }
-        for reply in outcomes {
-            accepted(reply.await.expect("answered"));
+        for (i, reply) in outcomes.into_iter().enumerate() {
+            let ids = accepted(reply.await.expect("answered"));
+            assert_eq!(ids.len(), if i % 10 == 0 { 3 } else { 1 });
         }
         let stats = sim.sim.stats();
         assert!(stats.throttled > 0, "the simulator throttled");
-        let texts: Vec<String> = sim
-            .sim
-            .messages(Some(PHONE), 1000)
-            .into_iter()
-            .map(|m| m.text)
-            .collect();
-        let expected: Vec<String> = (0..count).map(|i| format!("message {i}")).collect();
+        let messages = sim.sim.messages(Some(PHONE), 1000);
+        assert!(messages.iter().all(|m| m.complete), "no segment lost");
+        let texts: Vec<String> = messages.into_iter().map(|m| m.text).collect();
+        let expected: Vec<String> = (0..count).map(text).collect();
         assert_eq!(texts.len(), count, "none lost, none duplicated");
         let unique: HashSet<&String> = texts.iter().collect();
         assert_eq!(unique.len(), count);
