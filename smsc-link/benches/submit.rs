@@ -5,7 +5,8 @@
 //! plus the memory held by 100 000 queued submits.
 //!
 //! `cargo bench -p smsc-link --bench submit` (env `BENCH_N` = submits per
-//! run, default 50 000; window 1 runs a tenth of it).
+//! run, default 50 000; window 1 runs a tenth of it; `BENCH_THREADS` =
+//! runtime workers, default 2).
 
 use std::{
     collections::VecDeque,
@@ -189,6 +190,7 @@ async fn queued_memory(n: usize) -> (u64, u64) {
     drop(closed);
     let before = rss_kib();
     let link = Link::start(config(addr, 100, n + 1), Nobody, Nobody).expect("config");
+    let started = Instant::now();
     let mut replies = Vec::with_capacity(n);
     for _ in 0..n {
         replies.push(
@@ -198,6 +200,10 @@ async fn queued_memory(n: usize) -> (u64, u64) {
         );
     }
     let after = rss_kib();
+    println!(
+        "enqueue alone (split, encode, queue): {:.0} submits/s",
+        n as f64 / started.elapsed().as_secs_f64()
+    );
     link.shutdown().await;
     drop(replies);
     (before, after)
@@ -208,12 +214,18 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(50_000);
+    let threads: usize = std::env::var("BENCH_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(threads)
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(async move {
+    // Everything runs as a spawned task on the workers, as callers of the
+    // link do in the product (not on the thread blocked in `block_on`).
+    let bench = runtime.spawn(async move {
         let echo = echo_server().await;
         let sim = simulator::Simulator::new(simulator::Config {
             limits: simulator::config::Limits {
@@ -253,4 +265,5 @@ fn main() {
         shutdown.cancel();
         tokio::time::sleep(Duration::from_millis(10)).await;
     });
+    runtime.block_on(bench).expect("bench task");
 }

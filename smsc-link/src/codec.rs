@@ -95,7 +95,15 @@ impl Encoder<Command> for LinkCodec {
     type Error = std::io::Error;
 
     fn encode(&mut self, command: Command, dst: &mut BytesMut) -> Result<(), std::io::Error> {
-        self.inner.encode(&command, dst).map_err(|e| match e {
+        self.encode(&command, dst)
+    }
+}
+
+impl<'a> Encoder<&'a Command> for LinkCodec {
+    type Error = std::io::Error;
+
+    fn encode(&mut self, command: &'a Command, dst: &mut BytesMut) -> Result<(), std::io::Error> {
+        self.inner.encode(command, dst).map_err(|e| match e {
             rusmpp::tokio_codec::EncodeError::Io(io) => io,
             #[allow(unreachable_patterns)]
             other => std::io::Error::other(other.to_string()),
@@ -106,7 +114,7 @@ impl Encoder<Command> for LinkCodec {
 /// The bytes of `command` on the wire (golden tests, benchmarks).
 pub fn encode_to_vec(command: &Command) -> Vec<u8> {
     let mut buf = BytesMut::new();
-    match LinkCodec::default().encode(command.clone(), &mut buf) {
+    match LinkCodec::default().encode(command, &mut buf) {
         Ok(()) => buf.to_vec(),
         Err(_) => Vec::new(),
     }

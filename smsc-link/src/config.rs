@@ -111,6 +111,11 @@ pub struct LinkConfig {
     /// Binds opened to the SMSC (each with its own window and rate limit).
     /// Default 1.
     pub binds: usize,
+    /// False: every bind starts on `host` and moves to the next host only
+    /// when a connect or bind fails (primary/backup). True: bind `i` starts
+    /// on host `i mod hosts` (active-active SMSCs), failing over the same
+    /// way. Default false.
+    pub spread_binds: bool,
     /// `source_addr` of submitted messages: the short code. Default `7377`.
     pub source_addr: String,
     /// TON/NPI of `source_addr`. Default 3/0 (network specific short code,
@@ -190,6 +195,7 @@ impl Default for LinkConfig {
             interface_version: 0x34,
             bind_mode: BindMode::default(),
             binds: 1,
+            spread_binds: false,
             source_addr: "7377".into(),
             source_ton_npi: TonNpi { ton: 3, npi: 0 },
             dest_ton_npi: TonNpi { ton: 1, npi: 1 },

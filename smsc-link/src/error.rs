@@ -21,6 +21,10 @@ pub enum Error {
     /// The link is shutting down; the message was never sent (`Link::submit`).
     #[error("the link is shut down; message not sent")]
     ShutDown,
+    /// `send_within` passed before any segment was written; the message
+    /// was not sent and never will be (`Link::submit`, `Link::enqueue`).
+    #[error("not sent within the time allowed")]
+    Expired,
     /// The SMSC refused the bind (`bind`, reported through the link state and logs).
     #[error("bind refused with status {0:?}")]
     BindRefused(CommandStatus),

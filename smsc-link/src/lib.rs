@@ -87,6 +87,11 @@ pub struct SubmitOptions {
     pub registered_delivery: bool,
     /// Sender instead of the configured `source_addr`. Default none.
     pub source_addr: Option<String>,
+    /// Latest delay before the first segment is written (e.g. an OTP that
+    /// is useless later). Past it, a message still queued (no bind, queue
+    /// full, throttled) fails with [`Error::Expired`] and is never sent;
+    /// one already being written runs to its normal outcome. Default none.
+    pub send_within: Option<std::time::Duration>,
 }
 
 /// What became of a submitted message.

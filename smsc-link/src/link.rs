@@ -19,7 +19,7 @@ use rusmpp::{pdus::SubmitSm, Command, CommandStatus};
 use tokio::{
     net::TcpStream,
     sync::{mpsc, oneshot, watch, Semaphore},
-    time::Duration,
+    time::{Duration, Instant},
 };
 use tokio_util::{codec::Framed, sync::CancellationToken, task::TaskTracker};
 
@@ -52,6 +52,9 @@ pub enum BindState {
 pub struct LinkState {
     /// One entry per connection (two per bind in transmitter+receiver mode).
     pub binds: Vec<BindState>,
+    /// Per connection, why it last failed (e.g. `bind refused with status
+    /// EsmeRinvpaswd`); cleared when it binds.
+    pub last_errors: Vec<Option<String>>,
 }
 
 impl LinkState {
@@ -86,17 +89,52 @@ pub(crate) enum SegState {
     Accepted(String),
 }
 
+/// A job not yet written.
+pub(crate) const CLAIM_QUEUED: u8 = 0;
+/// A job whose first segment a session is writing.
+pub(crate) const CLAIM_STARTED: u8 = 1;
+/// A job its caller gave up on before it was written: never to be sent.
+pub(crate) const CLAIM_EXPIRED: u8 = 2;
+
 /// One message to submit: its segments and whom to tell.
 #[derive(Debug)]
 pub(crate) struct Job {
     pub(crate) id: u64,
-    pub(crate) segments: Vec<SubmitSm>,
+    /// [`CLAIM_QUEUED`] until a session writes its first segment
+    /// ([`CLAIM_STARTED`]) or the caller gives up ([`CLAIM_EXPIRED`]):
+    /// exactly one of the two wins.
+    pub(crate) claim: Arc<AtomicU8>,
+    /// Latest time its first segment may be written.
+    pub(crate) deadline: Option<Instant>,
+    /// One `submit_sm` command per segment, built once; the session sets
+    /// the sequence number of each write.
+    pub(crate) segments: Vec<Command>,
     pub(crate) states: Vec<SegState>,
     pub(crate) throttles: u32,
     reply: Option<oneshot::Sender<Result<SubmitOutcome, Error>>>,
 }
 
 impl Job {
+    /// A job for `segments`, answered on `reply`.
+    pub(crate) fn new(
+        id: u64,
+        segments: Vec<SubmitSm>,
+        reply: oneshot::Sender<Result<SubmitOutcome, Error>>,
+    ) -> Self {
+        Self {
+            id,
+            claim: Arc::new(AtomicU8::new(CLAIM_QUEUED)),
+            deadline: None,
+            states: vec![SegState::Unsent; segments.len()],
+            segments: segments
+                .into_iter()
+                .map(|body| Command::new(CommandStatus::EsmeRok, 0, body))
+                .collect(),
+            throttles: 0,
+            reply: Some(reply),
+        }
+    }
+
     pub(crate) fn accepted_ids(&self) -> Vec<String> {
         self.states
             .iter()
@@ -117,6 +155,51 @@ impl Job {
         metrics::counter!(telemetry::SUBMITS, "outcome" => label).increment(1);
         if let Some(reply) = self.reply.take() {
             let _ = reply.send(outcome);
+        }
+    }
+}
+
+impl Job {
+    /// Called before writing a segment: false when the job expired (it is
+    /// then answered [`Error::Expired`] here, or was by its caller).
+    pub(crate) fn start(&mut self, now: Instant) -> bool {
+        match self.claim.load(Ordering::Acquire) {
+            CLAIM_STARTED => return true,
+            CLAIM_EXPIRED => {
+                self.reply.take();
+                return false;
+            }
+            _ => {}
+        }
+        if self.deadline.is_some_and(|d| now > d) {
+            if self
+                .claim
+                .compare_exchange(
+                    CLAIM_QUEUED,
+                    CLAIM_EXPIRED,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok()
+            {
+                self.reply(Err(Error::Expired));
+            } else {
+                self.reply.take();
+            }
+            return false;
+        }
+        match self.claim.compare_exchange(
+            CLAIM_QUEUED,
+            CLAIM_STARTED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => true,
+            Err(CLAIM_STARTED) => true,
+            Err(_) => {
+                self.reply.take();
+                false
+            }
         }
     }
 }
@@ -171,6 +254,36 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// The state shared by `connections` sessions taking jobs from `queue`.
+    pub(crate) fn new(
+        config: LinkConfig,
+        queue: mpsc::Receiver<Job>,
+        on_mo: MoFn,
+        on_receipt: ReceiptFn,
+        connections: usize,
+    ) -> Self {
+        Self {
+            queue: tokio::sync::Mutex::new(queue),
+            requeue: Mutex::new(VecDeque::new()),
+            reassembly: Mutex::new(Reassembler::new(
+                config.reassembly_pending_max,
+                Duration::from_millis(config.reassembly_timeout_ms),
+            )),
+            gate: Mutex::new(ReceiptGate::new(
+                config.receipts_held_max,
+                Duration::from_millis(config.receipt_hold_ms),
+            )),
+            in_flight: AtomicUsize::new(0),
+            deliveries: Arc::new(Semaphore::new(
+                config.deliveries_in_flight_max * connections.max(1),
+            )),
+            on_mo,
+            on_receipt,
+            tasks: TaskTracker::new(),
+            config,
+        }
+    }
+
     /// A job another session gave back (never written, or only partly
     /// accepted with nothing in doubt), oldest first.
     pub(crate) fn take_requeued(&self) -> Option<Job> {
@@ -231,6 +344,11 @@ impl Link {
         receipts: R,
     ) -> Result<Self, Error> {
         config.validate()?;
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::Config(
+                "Link::start must be called inside a tokio runtime".into(),
+            ));
+        }
         let mo = Arc::new(mo);
         let receipts = Arc::new(receipts);
         let on_mo: MoFn = Box::new(move |m| {
@@ -250,27 +368,15 @@ impl Link {
             .collect();
         let (state_tx, state) = watch::channel(LinkState {
             binds: vec![BindState::Connecting; kinds.len()],
+            last_errors: vec![None; kinds.len()],
         });
-        let shared = Arc::new(Shared {
-            queue: tokio::sync::Mutex::new(queue),
-            requeue: Mutex::new(VecDeque::new()),
-            reassembly: Mutex::new(Reassembler::new(
-                config.reassembly_pending_max,
-                Duration::from_millis(config.reassembly_timeout_ms),
-            )),
-            gate: Mutex::new(ReceiptGate::new(
-                config.receipts_held_max,
-                Duration::from_millis(config.receipt_hold_ms),
-            )),
-            in_flight: AtomicUsize::new(0),
-            deliveries: Arc::new(Semaphore::new(
-                config.deliveries_in_flight_max * kinds.len(),
-            )),
+        let shared = Arc::new(Shared::new(
+            config.clone(),
+            queue,
             on_mo,
             on_receipt,
-            tasks: TaskTracker::new(),
-            config: config.clone(),
-        });
+            kinds.len(),
+        ));
         let cancel = CancellationToken::new();
         let supervisors = TaskTracker::new();
         let state_tx = Arc::new(state_tx);
@@ -310,18 +416,58 @@ impl Link {
         text: &str,
         options: SubmitOptions,
     ) -> Result<SubmitOutcome, Error> {
-        let reply = self.enqueue(to, text, &options).await?;
+        let deadline = options.send_within.map(|d| Instant::now() + d);
+        let (mut reply, claim) = self.enqueue_job(to, text, &options, deadline).await?;
+        let Some(deadline) = deadline else {
+            return reply.await.unwrap_or(Err(Error::ShutDown));
+        };
+        tokio::select! {
+            outcome = &mut reply => return outcome.unwrap_or(Err(Error::ShutDown)),
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+        // Not answered in time: expire it unless a session already started it.
+        let expired = claim
+            .compare_exchange(
+                CLAIM_QUEUED,
+                CLAIM_EXPIRED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok();
+        if expired {
+            metrics::counter!(telemetry::SUBMITS, "outcome" => "not_sent").increment(1);
+            return Err(Error::Expired);
+        }
         reply.await.unwrap_or(Err(Error::ShutDown))
     }
 
     /// Like [`Link::submit`], but returns once the message is queued; the
     /// outcome arrives on the returned receiver (benchmarks, pipelining).
+    /// With `send_within`, a message not written in time is answered
+    /// `Err(Error::Expired)` when a bind reaches it.
     pub async fn enqueue(
         &self,
         to: &str,
         text: &str,
         options: &SubmitOptions,
     ) -> Result<oneshot::Receiver<Result<SubmitOutcome, Error>>, Error> {
+        let deadline = options.send_within.map(|d| Instant::now() + d);
+        Ok(self.enqueue_job(to, text, options, deadline).await?.0)
+    }
+
+    async fn enqueue_job(
+        &self,
+        to: &str,
+        text: &str,
+        options: &SubmitOptions,
+        deadline: Option<Instant>,
+    ) -> Result<
+        (
+            oneshot::Receiver<Result<SubmitOutcome, Error>>,
+            Arc<AtomicU8>,
+        ),
+        Error,
+    > {
         let config = &self.inner.config;
         let reference = self.inner.next_reference.fetch_add(1, Ordering::Relaxed);
         let segments = text::split(text, reference).map_err(|e| Error::TextTooLong {
@@ -336,22 +482,27 @@ impl Link {
             .map(|s| pdu::submit_sm(config, source, to, s, options.registered_delivery))
             .collect::<Result<Vec<_>, _>>()?;
         let (reply, outcome) = oneshot::channel();
-        let job = Job {
-            id: self.inner.next_job.fetch_add(1, Ordering::Relaxed),
-            states: vec![SegState::Unsent; bodies.len()],
-            segments: bodies,
-            throttles: 0,
-            reply: Some(reply),
-        };
+        let mut job = Job::new(
+            self.inner.next_job.fetch_add(1, Ordering::Relaxed),
+            bodies,
+            reply,
+        );
+        job.deadline = deadline;
+        let claim = Arc::clone(&job.claim);
         if self.inner.cancel.is_cancelled() {
             return Err(Error::ShutDown);
         }
-        self.inner
-            .jobs
-            .send(job)
-            .await
-            .map_err(|_| Error::ShutDown)?;
-        Ok(outcome)
+        let queued = match deadline {
+            None => self.inner.jobs.send(job).await.map_err(|_| Error::ShutDown),
+            Some(deadline) => {
+                match tokio::time::timeout_at(deadline, self.inner.jobs.send(job)).await {
+                    Ok(sent) => sent.map_err(|_| Error::ShutDown),
+                    Err(_) => Err(Error::Expired),
+                }
+            }
+        };
+        queued?;
+        Ok((outcome, claim))
     }
 
     /// The binds' states; `changed()` wakes on every transition.
@@ -415,6 +566,14 @@ pub async fn bind_once(config: &LinkConfig) -> Result<(), Error> {
     Ok(())
 }
 
+fn set_error(state: &watch::Sender<LinkState>, slot: usize, error: Option<String>) {
+    state.send_modify(|s| {
+        if let Some(e) = s.last_errors.get_mut(slot) {
+            *e = error;
+        }
+    });
+}
+
 fn set_state(state: &watch::Sender<LinkState>, slot: usize, value: BindState) {
     state.send_modify(|s| {
         if let Some(b) = s.binds.get_mut(slot) {
@@ -464,7 +623,12 @@ async fn supervise(
     let backoff_min = Duration::from_millis(config.reconnect_backoff_min_ms);
     let backoff_max = Duration::from_millis(config.reconnect_backoff_max_ms);
     let mut backoff = backoff_min;
-    let mut host_no = 0usize;
+    // A transmitter+receiver pair shares one bind number.
+    let bind_no = match config.bind_mode {
+        BindMode::Transceiver => slot,
+        BindMode::TransmitterReceiver => slot / 2,
+    };
+    let mut host_no = if config.spread_binds { bind_no } else { 0 };
     while !cancel.is_cancelled() {
         set_state(&state, slot, BindState::Connecting);
         let host = &hosts[host_no % hosts.len()];
@@ -475,6 +639,7 @@ async fn supervise(
         match connected {
             Ok(framed) => {
                 tracing::info!(slot, host = %host.host, port = host.port, ?kind, "bound");
+                set_error(&state, slot, None);
                 set_state(&state, slot, BindState::Bound);
                 metrics::gauge!(telemetry::BINDS).increment(1.0);
                 backoff = backoff_min;
@@ -484,11 +649,15 @@ async fn supervise(
                 metrics::gauge!(telemetry::BINDS).decrement(1.0);
                 match result {
                     Ok(()) => tracing::info!(slot, "session ended"),
-                    Err(error) => tracing::warn!(slot, %error, "session lost"),
+                    Err(error) => {
+                        tracing::warn!(slot, %error, "session lost");
+                        set_error(&state, slot, Some(error.to_string()));
+                    }
                 }
             }
             Err(error) => {
                 tracing::warn!(slot, host = %host.host, port = host.port, %error, "bind failed");
+                set_error(&state, slot, Some(error.to_string()));
                 host_no += 1;
             }
         }

@@ -184,12 +184,19 @@ pub fn delivery(pdu: &rusmpp::pdus::DeliverSm, receipt_radix: IdRadix) -> Delive
     let raw: Vec<u8> = payload.unwrap_or_else(|| pdu.short_message().as_ref().to_vec());
     let from = address(pdu.source_addr_ton, &pdu.source_addr);
     let to = address(pdu.dest_addr_ton, &pdu.destination_addr);
-    // Message type bits 2..5: 0x04 MC delivery receipt, 0x20 intermediate
-    // notification; 0x08/0x10 are SME acknowledgements, also receipts here.
+    // Message type bits 2..5: 0x04 MC delivery receipt and 0x20
+    // intermediate notification are receipts. 0x08 / 0x10 (SME
+    // acknowledgements) are receipts only when they read as one: some
+    // SMSCs send plain MO with 0x08 (rusmpp's `EsmClass::default()` is 0x08).
     let message_type = esm & 0x3c;
-    if message_type != 0 || receipted_id.is_some() {
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let parsed = parse_receipt_text(&text);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let parsed = if message_type != 0 || receipted_id.is_some() {
+        parse_receipt_text(&text)
+    } else {
+        None
+    };
+    let sure = matches!(message_type, 0x04 | 0x20);
+    if sure || receipted_id.is_some() || parsed.is_some() {
         let raw_id = receipted_id.or_else(|| parsed.as_ref().map(|p| p.id.clone()));
         let Some(raw_id) = raw_id else {
             return Delivery::Unusable;
@@ -237,4 +244,42 @@ pub fn delivery(pdu: &rusmpp::pdus::DeliverSm, receipt_radix: IdRadix) -> Delive
         bytes,
         part,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusmpp::{pdus::DeliverSm, types::OctetString};
+
+    fn deliver(esm_class: u8, text: &str) -> DeliverSm {
+        DeliverSm::builder()
+            .source_addr(COctetString::from_string("79161234567".into()).expect("addr"))
+            .destination_addr(COctetString::from_string("7377".into()).expect("addr"))
+            .esm_class(EsmClass::from(esm_class))
+            .short_message(OctetString::from_vec(text.as_bytes().to_vec()).expect("fits"))
+            .build()
+    }
+
+    #[test]
+    fn receipts_and_mo_are_told_apart_by_esm_class_and_content() {
+        let receipt = "id:7 sub:001 dlvrd:001 submit date:2611271430 done date:2611271431 stat:DELIVRD err:000 text:";
+        let table = [
+            (0x00, "STOP", "mo"),
+            (0x08, "STOP", "mo"),
+            (0x04, receipt, "receipt"),
+            (0x20, receipt, "receipt"),
+            (0x08, receipt, "receipt"),
+            (0x04, "garbage", "unusable"),
+        ];
+        for (esm, text, expected) in table {
+            let kind = match delivery(&deliver(esm, text), IdRadix::Auto) {
+                Delivery::Mo(_) => "mo",
+                Delivery::Receipt(_) => "receipt",
+                Delivery::Unusable => "unusable",
+            };
+            assert_eq!(kind, expected, "esm_class 0x{esm:02x} {text:?}");
+        }
+        // The builder's default esm_class is 0x08, not 0.
+        assert_eq!(u8::from(DeliverSm::builder().build().esm_class), 0x08);
+    }
 }

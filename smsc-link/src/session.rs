@@ -380,14 +380,29 @@ impl Session {
                 }
             }
             self.unsent.pop_first();
+            let seq = self.next_sequence();
             let Some(job) = self.jobs.get_mut(&job_id) else {
                 continue;
             };
-            let Some(body) = job.segments.get(index).cloned() else {
+            if !job.start(now) {
+                // Expired before its first segment was written: never sent.
+                self.jobs.remove(&job_id);
+                let mine: Vec<(u64, usize)> = self
+                    .unsent
+                    .range((job_id, 0)..=(job_id, usize::MAX))
+                    .copied()
+                    .collect();
+                for key in mine {
+                    self.unsent.remove(&key);
+                }
+                continue;
+            }
+            // The segment's command was built once; only its number changes.
+            let Some(command) = job.segments.get_mut(index) else {
                 continue;
             };
+            command.sequence_number = seq;
             job.states[index] = SegState::InFlight;
-            let seq = self.next_sequence();
             self.window.insert(
                 seq,
                 Sent {
@@ -398,9 +413,7 @@ impl Session {
             );
             self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
             metrics::gauge!(telemetry::IN_FLIGHT).increment(1.0);
-            framed
-                .feed(Command::new(CommandStatus::EsmeRok, seq, body))
-                .await?;
+            framed.feed(&*command).await?;
             wrote = true;
         }
         if wrote {
@@ -549,8 +562,21 @@ impl Session {
         let Some(mut job) = self.jobs.remove(&job_id) else {
             return;
         };
-        self.unsent.retain(|(j, _)| *j != job_id);
-        let ids = job.accepted_ids();
+        if job.states.contains(&SegState::Unsent) {
+            // Only the job's own entries: a range of the ordered set.
+            let mine: Vec<(u64, usize)> = self
+                .unsent
+                .range((job_id, 0)..=(job_id, usize::MAX))
+                .copied()
+                .collect();
+            for key in mine {
+                self.unsent.remove(&key);
+            }
+        }
+        let ids = match &outcome {
+            Ok(SubmitOutcome::Accepted { message_ids }) => message_ids.clone(),
+            _ => job.accepted_ids(),
+        };
         job.reply(outcome);
         let released = lock(&self.shared.gate).done(&ids);
         for (receipt, token) in released {
@@ -816,5 +842,122 @@ impl Session {
             }
         }
         self.unsent.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The session over `tokio::io::duplex`: the test plays the SMSC.
+    use super::*;
+    use crate::{link::MoFn, text};
+    use rusmpp::{pdus::SubmitSmResp, types::COctetString};
+    use tokio::sync::oneshot;
+
+    fn shared(config: LinkConfig) -> (Arc<Shared>, mpsc::Sender<Job>, mpsc::UnboundedReceiver<Mo>) {
+        let (jobs, queue) = mpsc::channel(16);
+        let (mo_tx, mo_rx) = mpsc::unbounded_channel();
+        let on_mo: MoFn = Box::new(move |mo| {
+            let _ = mo_tx.send(mo);
+            Box::pin(async { Ok(()) })
+        });
+        let on_receipt: crate::link::ReceiptFn = Box::new(|_| Box::pin(async { Ok(()) }));
+        let shared = Arc::new(Shared::new(config, queue, on_mo, on_receipt, 1));
+        (shared, jobs, mo_rx)
+    }
+
+    async fn smsc_read(smsc: &mut Framed<tokio::io::DuplexStream, LinkCodec>) -> Command {
+        let next = tokio::time::timeout(Duration::from_secs(5), smsc.next()).await;
+        match next.expect("a pdu within 5 s") {
+            Some(Ok(Frame::Command(c))) => *c,
+            other => panic!("expected a command, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_session_over_duplex_submits_receives_and_unbinds() {
+        let config = LinkConfig {
+            segments_per_second: 0,
+            ..LinkConfig::default()
+        };
+        let (shared, jobs, mut mos) = shared(config.clone());
+        let (esme, smsc) = tokio::io::duplex(4096);
+        let mut smsc = Framed::new(smsc, LinkCodec::default());
+        let cancel = CancellationToken::new();
+        let session = tokio::spawn(
+            Session::new(Arc::clone(&shared), BindKind::Transceiver)
+                .run(Framed::new(esme, LinkCodec::default()), cancel.clone()),
+        );
+
+        // A submit goes out and its response becomes the outcome.
+        let segment = &text::split("Привет", 1).expect("fits")[0];
+        let body = pdu::submit_sm(&config, "7377", "+79161234567", segment, false).expect("valid");
+
+        let (reply, outcome) = oneshot::channel();
+        jobs.send(Job::new(0, vec![body], reply))
+            .await
+            .expect("queued");
+        let submit = smsc_read(&mut smsc).await;
+        assert!(matches!(submit.pdu(), Some(Pdu::SubmitSm(_))));
+        let resp = SubmitSmResp::builder()
+            .message_id(COctetString::from_string("00ff".into()).expect("id"))
+            .build();
+        smsc.send(Command::new(
+            CommandStatus::EsmeRok,
+            submit.sequence_number(),
+            resp,
+        ))
+        .await
+        .expect("write");
+        let outcome = tokio::time::timeout(Duration::from_secs(5), outcome).await;
+        assert_eq!(
+            outcome.expect("in time").expect("answered").expect("sent"),
+            SubmitOutcome::Accepted {
+                message_ids: vec!["255".into()]
+            }
+        );
+
+        // An MO is handled, then acknowledged.
+        let mo = rusmpp::pdus::DeliverSm::builder()
+            .source_addr(COctetString::from_string("79161234567".into()).expect("addr"))
+            .destination_addr(COctetString::from_string("7377".into()).expect("addr"))
+            .short_message(rusmpp::types::OctetString::from_vec(b"STOP".to_vec()).expect("fits"))
+            .build();
+        smsc.send(Command::new(CommandStatus::EsmeRok, 77, mo))
+            .await
+            .expect("write");
+        let mo = tokio::time::timeout(Duration::from_secs(5), mos.recv()).await;
+        assert_eq!(mo.expect("mo in time").expect("mo").text, "STOP");
+        let ack = smsc_read(&mut smsc).await;
+        assert_eq!(
+            (ack.id(), ack.sequence_number(), ack.status()),
+            (CommandId::DeliverSmResp, 77, CommandStatus::EsmeRok)
+        );
+
+        // enquire_link from the SMSC is answered.
+        smsc.send(Command::new(CommandStatus::EsmeRok, 78, Pdu::EnquireLink))
+            .await
+            .expect("write");
+        let resp = smsc_read(&mut smsc).await;
+        assert_eq!(
+            (resp.id(), resp.sequence_number()),
+            (CommandId::EnquireLinkResp, 78)
+        );
+
+        // Shutdown: unbind, answered, and the session returns.
+        cancel.cancel();
+        let unbind = smsc_read(&mut smsc).await;
+        assert_eq!(unbind.id(), CommandId::Unbind);
+        smsc.send(Command::new(
+            CommandStatus::EsmeRok,
+            unbind.sequence_number(),
+            Pdu::UnbindResp,
+        ))
+        .await
+        .expect("write");
+        tokio::time::timeout(Duration::from_secs(5), session)
+            .await
+            .expect("ended in time")
+            .expect("joined")
+            .expect("clean end");
     }
 }

@@ -317,3 +317,36 @@ impl WithTlvs for DeliverSm {
         self
     }
 }
+
+#[tokio::test]
+async fn a_message_not_sent_in_time_expires_and_is_never_sent() {
+    let fake = Fake::start().await;
+    let (link, _events) = start_link(link_config(fake.addr), 0).await;
+    // No bind yet: the message waits in the queue and expires.
+    let options = SubmitOptions {
+        send_within: Some(std::time::Duration::from_millis(100)),
+        ..SubmitOptions::default()
+    };
+    assert!(matches!(
+        link.submit(PHONE, "код 1234", options).await,
+        Err(smsc_link::Error::Expired)
+    ));
+    // Once bound, the next submit is the first one written.
+    let mut conn = fake.accept(CommandStatus::EsmeRok).await;
+    let marker = link
+        .enqueue(PHONE, "marker", &SubmitOptions::default())
+        .await
+        .expect("queued");
+    let submit = conn.read().await;
+    match submit.pdu() {
+        Some(Pdu::SubmitSm(sm)) => assert_eq!(sm.short_message().as_ref(), b"marker"),
+        other => panic!("{other:?}"),
+    }
+    conn.send(submit_resp(submit.sequence_number(), "1")).await;
+    assert!(matches!(
+        marker.await.expect("answered"),
+        Ok(SubmitOutcome::Accepted { .. })
+    ));
+    drop(conn);
+    link.shutdown().await;
+}

@@ -86,6 +86,13 @@ async fn wrong_password_or_system_id_is_refused() {
     .expect("state");
     assert!(sim.sim.stats().binds.rejected >= 1);
     assert_eq!(link.state().borrow().bound(), 0);
+    let last_error = link.state().borrow().last_errors[0].clone();
+    assert!(
+        last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("EsmeRinvsysid")),
+        "{last_error:?}"
+    );
     link.shutdown().await;
     assert!(link.state().borrow().is_down());
 }
@@ -139,26 +146,32 @@ async fn throttling_pauses_the_bind_and_retries_in_order_without_loss() {
         };
         let (link, _events) = bound_link(config).await;
         let count = 120;
+        // Every tenth message is a three-part Cyrillic text.
+        let text = |i: usize| {
+            if i % 10 == 0 {
+                format!("сообщение {i} {}", "ж".repeat(150))
+            } else {
+                format!("message {i}")
+            }
+        };
         let mut outcomes = Vec::new();
         for i in 0..count {
             let reply = link
-                .enqueue(PHONE, &format!("message {i}"), &SubmitOptions::default())
+                .enqueue(PHONE, &text(i), &SubmitOptions::default())
                 .await
                 .expect("queued");
             outcomes.push(reply);
         }
-        for reply in outcomes {
-            accepted(reply.await.expect("answered"));
+        for (i, reply) in outcomes.into_iter().enumerate() {
+            let ids = accepted(reply.await.expect("answered"));
+            assert_eq!(ids.len(), if i % 10 == 0 { 3 } else { 1 });
         }
         let stats = sim.sim.stats();
         assert!(stats.throttled > 0, "the simulator throttled");
-        let texts: Vec<String> = sim
-            .sim
-            .messages(Some(PHONE), 1000)
-            .into_iter()
-            .map(|m| m.text)
-            .collect();
-        let expected: Vec<String> = (0..count).map(|i| format!("message {i}")).collect();
+        let messages = sim.sim.messages(Some(PHONE), 1000);
+        assert!(messages.iter().all(|m| m.complete), "no segment lost");
+        let texts: Vec<String> = messages.into_iter().map(|m| m.text).collect();
+        let expected: Vec<String> = (0..count).map(text).collect();
         assert_eq!(texts.len(), count, "none lost, none duplicated");
         let unique: HashSet<&String> = texts.iter().collect();
         assert_eq!(unique.len(), count);
@@ -353,5 +366,87 @@ async fn the_rate_limit_spaces_segments() {
     // 60 segments at 100/s with a burst of 10 need at least 0.5 s.
     assert!(started.elapsed() >= std::time::Duration::from_millis(450));
     assert_eq!(sim.sim.stats().throttled, 0);
+    link.shutdown().await;
+}
+
+#[tokio::test]
+async fn under_disconnects_and_lost_responses_no_message_vanishes_or_doubles() {
+    let sim = start_sim(Config {
+        faults: FaultProfile {
+            seed: Some(7),
+            disconnect_share: 0.02,
+            drop_response_share: 0.02,
+            ..FaultProfile::default()
+        },
+        ..Config::default()
+    })
+    .await;
+    let config = LinkConfig {
+        window_max: 10,
+        response_timeout_ms: 300,
+        ..link_config(sim.smpp)
+    };
+    let (link, _events) = bound_link(config).await;
+    let count = 300;
+    let mut replies = Vec::new();
+    for i in 0..count {
+        let reply = link
+            .enqueue(PHONE, &format!("chaos {i}"), &SubmitOptions::default())
+            .await
+            .expect("queued");
+        replies.push(reply);
+    }
+    let mut accepted_texts = HashSet::new();
+    let mut unknown = 0;
+    for (i, reply) in replies.into_iter().enumerate() {
+        let outcome = tokio::time::timeout(WAIT, reply)
+            .await
+            .expect("every submit answered in time")
+            .expect("answered");
+        match outcome {
+            Ok(SubmitOutcome::Accepted { .. }) => {
+                accepted_texts.insert(format!("chaos {i}"));
+            }
+            Ok(SubmitOutcome::Unknown { .. }) => unknown += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let stored: Vec<String> = sim
+        .sim
+        .messages(Some(PHONE), 10_000)
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    let unique: HashSet<&String> = stored.iter().collect();
+    assert_eq!(unique.len(), stored.len(), "nothing was sent twice");
+    for text in &accepted_texts {
+        assert!(unique.contains(text), "accepted {text} reached the SMSC");
+    }
+    // Unknown ones may or may not have arrived; nothing else did.
+    assert!(stored.len() <= accepted_texts.len() + unknown);
+    assert!(sim.sim.stats().disconnects > 0, "the fault was exercised");
+    link.shutdown().await;
+}
+
+#[tokio::test]
+async fn spread_binds_start_on_every_host() {
+    let first = start_sim(Config::default()).await;
+    let second = start_sim(Config::default()).await;
+    let config = LinkConfig {
+        binds: 2,
+        spread_binds: true,
+        failover_hosts: vec![smsc_link::Host {
+            host: second.smpp.ip().to_string(),
+            port: second.smpp.port(),
+        }],
+        ..link_config(first.smpp)
+    };
+    let (handler, _events) = recorder(0);
+    let link = Link::start(config, handler.clone(), handler).expect("config");
+    assert!(tokio::time::timeout(WAIT, link.wait_bound(2))
+        .await
+        .expect("bound in time"));
+    assert_eq!(first.sim.receivers_bound(), 1);
+    assert_eq!(second.sim.receivers_bound(), 1);
     link.shutdown().await;
 }
