@@ -201,3 +201,61 @@ async fn stop_withdraws_consent() {
         );
     }
 }
+
+#[tokio::test]
+async fn repeats_inside_one_batch_and_stop_in_the_middle() {
+    let zone = ServiceZone::default();
+    for db in backends(StoreConfig::default()).await {
+        let (label, store) = (db.label, &db.store);
+        let p = premises(store).await;
+        let text = format!("ВХОД*{}", p.code);
+        // The grouped path: the same visitor twice in one batch.
+        let out = store
+            .handle_sms_batch(
+                &[
+                    sms("+79161111111", &text),
+                    sms("+79162222222", &text),
+                    sms("+79161111111", &text),
+                ],
+                &zone,
+                t0(),
+            )
+            .await
+            .unwrap();
+        let SmsOutcome::CheckedIn { checkin_id } = out[0] else {
+            panic!("{label}: {out:?}")
+        };
+        assert!(matches!(out[1], SmsOutcome::CheckedIn { .. }), "{label}");
+        assert_eq!(out[2], SmsOutcome::Duplicate { checkin_id }, "{label}");
+        assert_eq!(store.count_checkins(p.id).await.unwrap(), 2, "{label}");
+
+        // The in-order path: a check-in, СТОП, and a check-in elsewhere after it.
+        let other = premises(store).await;
+        let phone = "+79163333333";
+        let out = store
+            .handle_sms_batch(
+                &[
+                    sms(phone, &text),
+                    sms(phone, "СТОП"),
+                    sms(phone, &format!("ВХОД*{}", other.code)),
+                ],
+                &zone,
+                t0(),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(out[0], SmsOutcome::CheckedIn { .. }), "{label}");
+        assert_eq!(out[1], SmsOutcome::OptedOut, "{label}");
+        assert!(matches!(out[2], SmsOutcome::CheckedIn { .. }), "{label}");
+        let visits = store
+            .checkins_of(&Msisdn::parse(phone).unwrap())
+            .await
+            .unwrap();
+        let consent: Vec<bool> = visits.iter().map(|v| v.consent).collect();
+        assert_eq!(
+            consent,
+            [false, true],
+            "{label}: СТОП covers the visits before it only"
+        );
+    }
+}

@@ -70,6 +70,56 @@ impl Store {
         Ok(row.try_get("id")?)
     }
 
+    /// Queues several messages in one statement inside the caller's transaction.
+    pub(crate) async fn enqueue_many_in(
+        &self,
+        conn: &mut AnyConnection,
+        messages: &[NewMessage],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        // 5 parameters a row; this keeps a statement far below both backends'
+        // parameter limits.
+        const ROWS_PER_STATEMENT_MAX: usize = 1000;
+        for chunk in messages.chunks(ROWS_PER_STATEMENT_MAX) {
+            let mut sql = String::from(
+                "INSERT INTO outbox (recipient_hash, recipient_sealed, body, priority, status, \
+                 attempts, smsc_message_ids, created_at_ms, updated_at_ms, next_attempt_at_ms) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * 5;
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, 'pending', 0, '', ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 5,
+                    b + 5
+                ));
+            }
+            let mut query = sqlx::query(&sql);
+            for new in chunk {
+                if new.text.is_empty() || new.text.chars().count() > MESSAGE_CHARS_MAX {
+                    return Err(StoreError::Invalid(format!(
+                        "a message has 1..={MESSAGE_CHARS_MAX} characters"
+                    )));
+                }
+                query = query
+                    .bind(self.vault().hash(&new.recipient).0.to_vec())
+                    .bind(self.vault().seal(&new.recipient))
+                    .bind(new.text.clone())
+                    .bind(new.priority.as_i64())
+                    .bind(to_ms(now));
+            }
+            query.execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
     /// One message by id.
     pub async fn message(&self, id: i64) -> Result<Option<OutboxMessage>, StoreError> {
         let row = sqlx::query(&format!(

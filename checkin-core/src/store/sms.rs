@@ -4,12 +4,13 @@
 
 use chrono::{DateTime, Utc};
 use parser::Command;
+use sqlx::{AnyConnection, Row};
 
 use super::checkins::{lock_phones, PremisesCache};
-use super::{Backend, Store, StoreError};
+use super::{to_ms, Backend, Store, StoreError};
 use crate::model::{NewCheckIn, NewMessage, Priority};
 use crate::privacy::PhoneHash;
-use crate::{texts, Channel, CodeError, Msisdn, ServiceZone, VenueCode};
+use crate::{texts, Channel, CodeError, Msisdn, Premises, ServiceZone, VenueCode};
 
 /// Largest batch of SMS one transaction takes (group commit bound).
 pub const SMS_BATCH_MAX: usize = 1024;
@@ -71,9 +72,32 @@ impl Store {
         if self.backend() == Backend::Postgres {
             lock_phones(&mut tx, &hashes).await?;
         }
+        let commands: Vec<Command> = batch.iter().map(|m| parser::parse(&m.text)).collect();
+        // Opt-outs must see the check-ins before them in the batch and not those
+        // after: keep their batches in arrival order, one statement at a time.
+        let outcomes = if commands.iter().any(|c| matches!(c, Command::OptOut)) {
+            self.handle_in_order(&mut tx, batch, &hashes, zone, now)
+                .await?
+        } else {
+            self.handle_grouped(&mut tx, batch, &hashes, &commands, zone, now)
+                .await?
+        };
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// One SMS after the other, in arrival order (batches with an opt-out).
+    async fn handle_in_order(
+        &self,
+        tx: &mut AnyConnection,
+        batch: &[InboundSms],
+        hashes: &[PhoneHash],
+        zone: &ServiceZone,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SmsOutcome>, StoreError> {
         let mut premises = PremisesCache::new();
         let mut outcomes = Vec::with_capacity(batch.len());
-        for (sms, hash) in batch.iter().zip(&hashes) {
+        for (sms, hash) in batch.iter().zip(hashes) {
             let (outcome, reply) = match parser::parse(&sms.text) {
                 Command::CheckIn { digits } => match VenueCode::from_digits(&digits.values()) {
                     Err(CodeError::CheckDigit) => {
@@ -86,7 +110,7 @@ impl Store {
                     Err(CodeError::InvalidCharacter) => {
                         (Rejection::Unrecognized.into(), Some(texts::unrecognized()))
                     }
-                    Ok(code) => match premises.get(&mut tx, &code).await? {
+                    Ok(code) => match premises.get(&mut *tx, &code).await? {
                         None => (
                             Rejection::UnknownCode.into(),
                             Some(texts::code_not_found(&code)),
@@ -104,7 +128,7 @@ impl Store {
                                 // Texting a code is consenting to alerts (the poster says so).
                                 consent: true,
                             };
-                            let recorded = self.insert_if_new(&mut tx, &new, hash, p).await?;
+                            let recorded = self.insert_if_new(&mut *tx, &new, hash, p).await?;
                             let id = recorded.checkin.id;
                             if recorded.duplicate {
                                 (SmsOutcome::Duplicate { checkin_id: id }, None)
@@ -145,12 +169,217 @@ impl Store {
                     text,
                     priority: Priority::Confirmation,
                 };
-                self.enqueue_in(&mut tx, &message, now).await?;
+                self.enqueue_in(&mut *tx, &message, now).await?;
             }
             outcomes.push(outcome);
         }
-        tx.commit().await?;
         Ok(outcomes)
+    }
+
+    /// The whole batch in a few statements: one look-up of earlier visits of its
+    /// phones, one insert of the new check-ins, one insert of the replies.
+    async fn handle_grouped(
+        &self,
+        tx: &mut AnyConnection,
+        batch: &[InboundSms],
+        hashes: &[PhoneHash],
+        commands: &[Command],
+        zone: &ServiceZone,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SmsOutcome>, StoreError> {
+        let window_ms = i64::try_from(self.config().dedupe_window.as_millis())
+            .map_err(|_| StoreError::Invalid("dedupe window is too long".into()))?;
+        let mut premises = PremisesCache::new();
+        // What each SMS becomes: a reply, or a check-in candidate.
+        let mut outcomes: Vec<Option<SmsOutcome>> = vec![None; batch.len()];
+        let mut replies: Vec<Option<String>> = vec![None; batch.len()];
+        let mut candidates: Vec<(usize, Premises)> = Vec::new();
+        for (i, (sms, command)) in batch.iter().zip(commands).enumerate() {
+            let (outcome, reply) = match command {
+                Command::CheckIn { digits } => match VenueCode::from_digits(&digits.values()) {
+                    Err(CodeError::CheckDigit) => (Rejection::Typo, texts::code_typo()),
+                    Err(CodeError::WrongLength { digits }) => {
+                        (Rejection::WrongLength, texts::wrong_length(digits))
+                    }
+                    Err(CodeError::InvalidCharacter) => {
+                        (Rejection::Unrecognized, texts::unrecognized())
+                    }
+                    Ok(code) => match premises.get(tx, &code).await? {
+                        None => (Rejection::UnknownCode, texts::code_not_found(&code)),
+                        Some(p) if !p.active => {
+                            (Rejection::InactivePremises, texts::premises_inactive(&p))
+                        }
+                        Some(p) => {
+                            candidates.push((i, p));
+                            continue;
+                        }
+                    },
+                },
+                Command::TemplateCopied => (Rejection::TemplateCopied, texts::template_copied()),
+                Command::WrongLength { digits } => {
+                    (Rejection::WrongLength, texts::wrong_length(*digits))
+                }
+                Command::Help => (Rejection::Help, texts::help()),
+                Command::Unrecognized | Command::OptOut => {
+                    (Rejection::Unrecognized, texts::unrecognized())
+                }
+            };
+            let _ = sms;
+            outcomes[i] = Some(outcome.into());
+            replies[i] = Some(reply);
+        }
+
+        // Earlier visits of these phones that a candidate may repeat.
+        let mut known: Vec<(i64, [u8; 32], i64, i64)> = Vec::new(); // (premises, hash, at, id)
+        if !candidates.is_empty() {
+            let times = candidates.iter().map(|(i, _)| to_ms(batch[*i].received_at));
+            let (min_at, max_at) =
+                times.fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
+            let mut sql = String::from(
+                "SELECT id, premises_id, phone_hash, checked_in_at_ms FROM checkins \
+                 WHERE checked_in_at_ms > $1 AND checked_in_at_ms < $2 AND phone_hash IN (",
+            );
+            for k in 0..candidates.len() {
+                if k > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!("${}", k + 3));
+            }
+            sql.push(')');
+            let mut query = sqlx::query(&sql)
+                .bind(min_at.saturating_sub(window_ms))
+                .bind(max_at.saturating_add(window_ms));
+            for (i, _) in &candidates {
+                query = query.bind(hashes[*i].0.to_vec());
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                let hash: Vec<u8> = row.try_get("phone_hash")?;
+                let hash: [u8; 32] = hash
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("phone hash length".into()))?;
+                known.push((
+                    row.try_get("premises_id")?,
+                    hash,
+                    row.try_get("checked_in_at_ms")?,
+                    row.try_get("id")?,
+                ));
+            }
+        }
+
+        // Decide in arrival order; a repeat inside the batch points at the
+        // earlier candidate (its id is known once inserted).
+        enum Visit {
+            Known(i64),
+            New,
+            SameAs(usize),
+        }
+        let mut visits: Vec<(usize, Premises, Visit)> = Vec::with_capacity(candidates.len());
+        for (i, p) in candidates {
+            let at = to_ms(batch[i].received_at);
+            let hash = hashes[i].0;
+            let near = |other_at: i64| (other_at - at).abs() < window_ms;
+            let visit = if let Some(k) = known
+                .iter()
+                .filter(|(pid, h, t, _)| *pid == p.id && *h == hash && near(*t))
+                .min_by_key(|(_, _, t, id)| (*t, *id))
+            {
+                Visit::Known(k.3)
+            } else if let Some(first) = visits.iter().position(|(j, q, v)| {
+                matches!(v, Visit::New)
+                    && q.id == p.id
+                    && hashes[*j].0 == hash
+                    && near(to_ms(batch[*j].received_at))
+            }) {
+                Visit::SameAs(first)
+            } else {
+                Visit::New
+            };
+            visits.push((i, p, visit));
+        }
+
+        // One insert for the new visits; ids matched back by (premises, phone).
+        let new_rows: Vec<usize> = (0..visits.len())
+            .filter(|&v| matches!(visits[v].2, Visit::New))
+            .collect();
+        let mut new_ids: Vec<i64> = vec![0; visits.len()];
+        if !new_rows.is_empty() {
+            let mut sql = String::from(
+                "INSERT INTO checkins (premises_id, phone_hash, phone_sealed, channel, consent, \
+                 checked_in_at_ms) VALUES ",
+            );
+            for k in 0..new_rows.len() {
+                let b = k * 4;
+                if k > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, 'sms', 1, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4
+                ));
+            }
+            sql.push_str(" RETURNING id, premises_id, phone_hash");
+            let mut query = sqlx::query(&sql);
+            for &v in &new_rows {
+                let (i, p, _) = &visits[v];
+                // Texting a code is consenting to alerts (the poster says so).
+                query = query
+                    .bind(p.id)
+                    .bind(hashes[*i].0.to_vec())
+                    .bind(self.vault().seal(&batch[*i].from))
+                    .bind(to_ms(batch[*i].received_at));
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                let pid: i64 = row.try_get("premises_id")?;
+                let hash: Vec<u8> = row.try_get("phone_hash")?;
+                let id: i64 = row.try_get("id")?;
+                let v = new_rows
+                    .iter()
+                    .copied()
+                    .find(|&v| {
+                        visits[v].1.id == pid
+                            && hashes[visits[v].0].0[..] == hash[..]
+                            && new_ids[v] == 0
+                    })
+                    .ok_or_else(|| {
+                        StoreError::Corrupt("an inserted check-in matches no SMS".into())
+                    })?;
+                new_ids[v] = id;
+            }
+        }
+        for (v, (i, p, visit)) in visits.iter().enumerate() {
+            outcomes[*i] = Some(match visit {
+                Visit::Known(id) => SmsOutcome::Duplicate { checkin_id: *id },
+                Visit::SameAs(first) => SmsOutcome::Duplicate {
+                    checkin_id: new_ids[*first],
+                },
+                Visit::New => {
+                    replies[*i] = Some(texts::confirmation(p, batch[*i].received_at, zone));
+                    SmsOutcome::CheckedIn {
+                        checkin_id: new_ids[v],
+                    }
+                }
+            });
+        }
+
+        let messages: Vec<NewMessage> = batch
+            .iter()
+            .zip(replies)
+            .filter_map(|(sms, reply)| {
+                reply.map(|text| NewMessage {
+                    recipient: sms.from.clone(),
+                    text,
+                    priority: Priority::Confirmation,
+                })
+            })
+            .collect();
+        self.enqueue_many_in(tx, &messages, now).await?;
+        outcomes
+            .into_iter()
+            .map(|o| o.ok_or_else(|| StoreError::Corrupt("an SMS got no outcome".into())))
+            .collect()
     }
 }
 
