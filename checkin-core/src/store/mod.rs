@@ -9,6 +9,7 @@ mod outbox;
 mod sms;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -153,6 +154,34 @@ pub struct Store {
     backend: Backend,
     vault: PhoneVault,
     config: StoreConfig,
+    /// Serializes this process's SQLite write transactions (see `begin_write`).
+    write_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction, holding the in-process write lock on SQLite until it
+/// commits or is dropped (rolled back).
+pub(crate) struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -215,6 +244,7 @@ impl Store {
             backend,
             vault,
             config,
+            write_lock: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -268,12 +298,24 @@ impl Store {
     /// A transaction that will write. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`), so a read-then-write transaction waits for the lock
     /// instead of failing when another writer committed in between.
-    pub(crate) async fn begin_write(
-        &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    ///
+    /// On SQLite the store's writers also queue on an in-process lock first:
+    /// SQLite's own busy handler waits by sleeping (milliseconds at a time),
+    /// which under load costs far more than the transactions themselves.
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => {
+                let guard = self.write_lock.clone().lock_owned().await;
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(WriteTx {
+                    tx,
+                    _guard: Some(guard),
+                })
+            }
+            Backend::Postgres => Ok(WriteTx {
+                tx: self.pool.begin().await?,
+                _guard: None,
+            }),
         }
     }
 
