@@ -12,8 +12,8 @@ mod common;
 
 use std::time::Instant;
 
-use checkin_core::store::{NewOrganization, NewPremises};
-use checkin_core::{Channel, Msisdn, NewCheckIn, Store, StoreConfig, VenueCode};
+use checkin_core::store::{InboundSms, NewOrganization, NewPremises, SmsOutcome};
+use checkin_core::{Channel, Msisdn, NewCheckIn, ServiceZone, Store, StoreConfig, VenueCode};
 
 /// Sizes of one measurement.
 #[derive(Debug, Clone, Copy)]
@@ -93,10 +93,15 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-async fn measure(store: &Store, plan: Plan) -> (f64, f64) {
+/// Texts to 7377 in groups of `SMS_GROUP`, as the MO pipeline commits them:
+/// check-in and confirmation in one transaction.
+const SMS_GROUP: usize = 512;
+
+async fn measure(store: &Store, plan: Plan) -> (f64, f64, f64) {
     let codes = codes(store).await;
     let mut single = Vec::new();
     let mut batched = Vec::new();
+    let mut sms = Vec::new();
     for run in 0..plan.runs {
         let batch = visits(&codes, run * 2, plan.single_count);
         let started = Instant::now();
@@ -113,8 +118,29 @@ async fn measure(store: &Store, plan: Plan) -> (f64, f64) {
             }
         }
         batched.push(plan.batched_count as f64 / started.elapsed().as_secs_f64());
+
+        let texts: Vec<InboundSms> = visits(&codes, run * 2 + 50, plan.batched_count)
+            .into_iter()
+            .map(|v| InboundSms {
+                from: v.phone,
+                text: format!("ВХОД*{}", v.code),
+                received_at: v.at,
+            })
+            .collect();
+        let zone = ServiceZone::default();
+        let started = Instant::now();
+        for chunk in texts.chunks(SMS_GROUP) {
+            let outcomes = store
+                .handle_sms_batch(chunk, &zone, chrono::Utc::now())
+                .await
+                .unwrap();
+            assert!(outcomes
+                .iter()
+                .all(|o| matches!(o, SmsOutcome::CheckedIn { .. })));
+        }
+        sms.push(plan.batched_count as f64 / started.elapsed().as_secs_f64());
     }
-    (median(single), median(batched))
+    (median(single), median(batched), median(sms))
 }
 
 fn main() {
@@ -129,21 +155,22 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         println!(
-            "| backend | single (1 tx each), check-ins/s | batched ({BATCH_SIZE}/tx), check-ins/s | batched ÷ single |"
+            "| backend | single (1 tx each), check-ins/s | batched ({BATCH_SIZE}/tx), check-ins/s | batched ÷ single | SMS groups ({SMS_GROUP}/tx, with replies), check-ins/s |"
         );
-        println!("|---|---|---|---|");
+        println!("|---|---|---|---|---|");
         let mut dbs = vec![common::sqlite(StoreConfig::default()).await];
         if let Some(pg) = common::postgres(StoreConfig::default()).await {
             dbs.push(pg);
         }
         for db in dbs {
-            let (single, batched) = measure(&db.store, plan).await;
+            let (single, batched, sms) = measure(&db.store, plan).await;
             println!(
-                "| {} | {:.0} | {:.0} | {:.1}× |",
+                "| {} | {:.0} | {:.0} | {:.1}× | {:.0} |",
                 db.label,
                 single,
                 batched,
-                batched / single
+                batched / single,
+                sms
             );
         }
         println!(

@@ -42,10 +42,11 @@ pub struct NotifierConfig {
     /// Messages per second this instance may send (its share of the operator's
     /// contract). Default 100.
     pub messages_per_second: NonZeroU32,
-    /// Sends in flight at once. Default 64.
+    /// Sends in flight at once (fills the link's windows). Default 256.
     pub in_flight_max: usize,
-    /// Most messages claimed from the outbox at once. Small, so an OTP queued
-    /// behind a burst of alerts waits for at most one claim. Default 64.
+    /// Most messages claimed from the outbox at once. An OTP queued behind a
+    /// burst of alerts waits for at most one claim (at the rate limit).
+    /// Default 256.
     pub claim_max: u32,
     /// How often the outbox is polled when nobody wakes the notifier. Default 1 s.
     pub poll_interval: Duration,
@@ -61,8 +62,8 @@ impl Default for NotifierConfig {
     fn default() -> Self {
         NotifierConfig {
             messages_per_second: NonZeroU32::new(100).expect("non-zero"),
-            in_flight_max: 64,
-            claim_max: 64,
+            in_flight_max: 256,
+            claim_max: 256,
             poll_interval: Duration::from_secs(1),
             retry_delay_min: Duration::from_secs(2),
             retry_delay_max: Duration::from_secs(300),
