@@ -75,6 +75,37 @@ pub struct TonNpi {
     pub npi: u8,
 }
 
+/// A bind password: `Debug` prints `Password(…)`, so a logged configuration
+/// never leaks it. Reads as `&str` where the bind needs it.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Password(String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(…)")
+    }
+}
+
+impl std::ops::Deref for Password {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Password {
+    fn from(text: String) -> Self {
+        Password(text)
+    }
+}
+
+impl From<&str> for Password {
+    fn from(text: &str) -> Self {
+        Password(text.to_owned())
+    }
+}
+
 /// One SMSC endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Host {
@@ -99,7 +130,8 @@ pub struct LinkConfig {
     /// `system_id` of the binds (at most 15 characters). Default `checkin`.
     pub system_id: String,
     /// Password of the binds (at most 8 characters). Default `checkin`.
-    pub password: String,
+    /// `Debug` never shows it.
+    pub password: Password,
     /// `system_type` of the binds. Default empty.
     pub system_type: String,
     /// `address_range` of the binds. Default empty.
@@ -237,7 +269,7 @@ impl LinkConfig {
             host: host.into(),
             port,
             system_id: system_id.into(),
-            password: password.into(),
+            password: Password::from(password.into()),
             ..Self::default()
         }
     }
@@ -340,5 +372,21 @@ mod tests {
             ..LinkConfig::default()
         };
         assert!(config.validate().is_err());
+    }
+}
+
+#[cfg(test)]
+mod password_tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let config = LinkConfig::new("smsc.example", 2775, "checkin", "s3cr3t");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("Password(…)"));
+        assert_eq!(&*config.password, "s3cr3t");
+        let parsed: LinkConfig = toml::from_str("password = \"abc\"").unwrap();
+        assert_eq!(&*parsed.password, "abc");
     }
 }

@@ -36,7 +36,7 @@ pub mod text;
 
 use std::future::Future;
 
-pub use config::{BindMode, DefaultAlphabet, Host, IdRadix, LinkConfig, PartAck, TonNpi};
+pub use config::{BindMode, DefaultAlphabet, Host, IdRadix, LinkConfig, PartAck, Password, TonNpi};
 pub use error::Error;
 pub use link::{bind_once, BindState, Link, LinkState};
 pub use receipt::{DeliveryState, Receipt};
