@@ -372,6 +372,30 @@ fn create_sqlite_parent(url: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Placeholders for statements built at run time, in binding order. SQLite
+/// gets anonymous `?` (bound by position): sqlx resolves every named `$N` by
+/// asking SQLite for its name, a linear scan, so a statement with thousands of
+/// `$N` costs O(n²). PostgreSQL needs `$N`.
+pub(crate) struct Params {
+    backend: Backend,
+    count: usize,
+}
+
+impl Params {
+    pub(crate) fn new(backend: Backend) -> Params {
+        Params { backend, count: 0 }
+    }
+
+    /// The next placeholder.
+    pub(crate) fn next(&mut self) -> String {
+        self.count += 1;
+        match self.backend {
+            Backend::Sqlite => "?".to_owned(),
+            Backend::Postgres => format!("${}", self.count),
+        }
+    }
+}
+
 /// UTC milliseconds since the epoch: the storage form of every time.
 pub(crate) fn to_ms(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()

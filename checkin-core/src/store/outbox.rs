@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 use sqlx::Row;
 
-use super::{time_col, to_ms, Backend, Store, StoreError};
+use super::{time_col, to_ms, Backend, Params, Store, StoreError};
 use crate::model::{NewMessage, OutboxMessage, OutboxStatus, Priority};
 use crate::Msisdn;
 
@@ -77,7 +77,7 @@ impl Store {
         messages: &[NewMessage],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        // 5 parameters a row; this keeps a statement far below both backends'
+        // 7 parameters a row; this keeps a statement far below both backends'
         // parameter limits.
         const ROWS_PER_STATEMENT_MAX: usize = 1000;
         for chunk in messages.chunks(ROWS_PER_STATEMENT_MAX) {
@@ -85,20 +85,15 @@ impl Store {
                 "INSERT INTO outbox (recipient_hash, recipient_sealed, body, priority, status, \
                  attempts, smsc_message_ids, created_at_ms, updated_at_ms, next_attempt_at_ms) VALUES ",
             );
+            let mut params = Params::new(self.backend());
             for i in 0..chunk.len() {
-                let b = i * 5;
                 if i > 0 {
                     sql.push(',');
                 }
+                let [hash, sealed, body, priority, created, updated, due] =
+                    std::array::from_fn(|_| params.next());
                 sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, 'pending', 0, '', ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 5,
-                    b + 5
+                    "({hash}, {sealed}, {body}, {priority}, 'pending', 0, '', {created}, {updated}, {due})"
                 ));
             }
             let mut query = sqlx::query(&sql);
@@ -113,6 +108,8 @@ impl Store {
                     .bind(self.vault().seal(&new.recipient))
                     .bind(new.text.clone())
                     .bind(new.priority.as_i64())
+                    .bind(to_ms(now))
+                    .bind(to_ms(now))
                     .bind(to_ms(now));
             }
             query.execute(&mut *conn).await?;

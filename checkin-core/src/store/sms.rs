@@ -7,7 +7,7 @@ use parser::Command;
 use sqlx::{AnyConnection, Row};
 
 use super::checkins::{lock_phones, PremisesCache};
-use super::{to_ms, Backend, Store, StoreError};
+use super::{to_ms, Backend, Params, Store, StoreError};
 use crate::model::{NewCheckIn, NewMessage, Priority};
 use crate::privacy::PhoneHash;
 use crate::{texts, Channel, CodeError, Msisdn, Premises, ServiceZone, VenueCode};
@@ -235,15 +235,17 @@ impl Store {
             let times = candidates.iter().map(|(i, _)| to_ms(batch[*i].received_at));
             let (min_at, max_at) =
                 times.fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
-            let mut sql = String::from(
+            let mut params = Params::new(self.backend());
+            let (from, to) = (params.next(), params.next());
+            let mut sql = format!(
                 "SELECT id, premises_id, phone_hash, checked_in_at_ms FROM checkins \
-                 WHERE checked_in_at_ms > $1 AND checked_in_at_ms < $2 AND phone_hash IN (",
+                 WHERE checked_in_at_ms > {from} AND checked_in_at_ms < {to} AND phone_hash IN ("
             );
             for k in 0..candidates.len() {
                 if k > 0 {
                     sql.push(',');
                 }
-                sql.push_str(&format!("${}", k + 3));
+                sql.push_str(&params.next());
             }
             sql.push(')');
             let mut query = sqlx::query(&sql)
@@ -307,17 +309,14 @@ impl Store {
                 "INSERT INTO checkins (premises_id, phone_hash, phone_sealed, channel, consent, \
                  checked_in_at_ms) VALUES ",
             );
+            let mut params = Params::new(self.backend());
             for k in 0..new_rows.len() {
-                let b = k * 4;
                 if k > 0 {
                     sql.push(',');
                 }
+                let [premises_id, hash, sealed, at] = std::array::from_fn(|_| params.next());
                 sql.push_str(&format!(
-                    "(${}, ${}, ${}, 'sms', 1, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4
+                    "({premises_id}, {hash}, {sealed}, 'sms', 1, {at})"
                 ));
             }
             sql.push_str(" RETURNING id, premises_id, phone_hash");
