@@ -127,7 +127,7 @@ impl Job {
         segments: Vec<SubmitSm>,
         reply: oneshot::Sender<Result<SubmitOutcome, Error>>,
     ) -> Result<Self, Error> {
-        let mut wire = BytesMut::new();
+        let mut wire = BytesMut::with_capacity(segments.len() * 128);
         let mut codec = LinkCodec::default();
         let count = segments.len();
         for body in segments {
@@ -320,9 +320,23 @@ impl Shared {
         queue.insert(at, job);
     }
 
-    /// A queued job if one is ready now (no waiting).
-    pub(crate) fn try_next_job(&self) -> Option<Job> {
-        self.queue.try_lock().ok()?.try_recv().ok()
+    /// Up to `max` queued jobs that are ready now, oldest first, passed
+    /// to `take` under one lock of the queue; returns how many.
+    pub(crate) fn try_next_jobs(&self, max: usize, mut take: impl FnMut(Job)) -> usize {
+        let Ok(mut queue) = self.queue.try_lock() else {
+            return 0;
+        };
+        let mut taken = 0;
+        while taken < max {
+            match queue.try_recv() {
+                Ok(job) => {
+                    take(job);
+                    taken += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        taken
     }
 
     /// The next queued job; `None` once every `Link` handle is gone.

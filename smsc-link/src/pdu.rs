@@ -39,8 +39,10 @@ fn c_string<const MIN: usize, const MAX: usize>(
     value: &str,
     what: &str,
 ) -> Result<COctetString<MIN, MAX>, Error> {
-    COctetString::from_string(value.to_string())
-        .map_err(|_| Error::Config(format!("{what} does not fit SMPP")))
+    // Room for the terminating NUL, so that it is not a second allocation.
+    let mut owned = String::with_capacity(value.len() + 1);
+    owned.push_str(value);
+    COctetString::from_string(owned).map_err(|_| Error::Config(format!("{what} does not fit SMPP")))
 }
 
 /// The bind PDU of `kind` for `config`.
@@ -99,7 +101,9 @@ pub fn destination(
     if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Error::InvalidAddress);
     }
-    let value = COctetString::from_string(digits.to_string()).map_err(|_| Error::InvalidAddress)?;
+    let mut owned = String::with_capacity(digits.len() + 1);
+    owned.push_str(digits);
+    let value = COctetString::from_string(owned).map_err(|_| Error::InvalidAddress)?;
     Ok((ton, npi, value))
 }
 

@@ -356,15 +356,18 @@ impl Session {
                 }
                 // Take what is already queued, up to the window's room,
                 // without a trip through `select!` per job.
+                let mut room = window_max.saturating_sub(self.unsent.len() + self.window.len());
+                let shared = Arc::clone(&self.shared);
                 let mut took = false;
-                while self.unsent.len() + self.window.len() < window_max {
-                    match self.shared.try_next_job() {
-                        Some(job) => {
-                            self.admit(job);
-                            took = true;
-                        }
-                        None => break,
+                // Jobs are taken under one lock of the queue; a job of
+                // several segments may use more room than one.
+                while room > 0 {
+                    let taken = shared.try_next_jobs(room, |job| self.admit(job));
+                    if taken == 0 {
+                        break;
                     }
+                    took = true;
+                    room = window_max.saturating_sub(self.unsent.len() + self.window.len());
                 }
                 if took {
                     continue;
@@ -536,8 +539,7 @@ impl Session {
         let status = command.status();
         match command.pdu() {
             Some(Pdu::SubmitSmResp(resp)) => {
-                let id = resp.message_id().as_str().to_string();
-                self.on_submit_resp(seq, status, &id);
+                self.on_submit_resp(seq, status, resp.message_id().as_str());
             }
             _ if command.id() == CommandId::SubmitSmResp => {
                 // An error response without a body.
@@ -575,9 +577,15 @@ impl Session {
             tracing::warn!(seq, "response to no pending submit (late or unknown)");
             return;
         };
-        self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
         metrics::gauge!(telemetry::IN_FLIGHT).decrement(1.0);
         metrics::histogram!(telemetry::SUBMIT_RTT).record(sent.at.elapsed().as_secs_f64());
+        self.settle(sent, status, message_id);
+        // Counted in flight until its outcome is out: a receipt for its id
+        // arriving on another bind meanwhile is held, not let through.
+        self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn settle(&mut self, sent: Sent, status: CommandStatus, message_id: &str) {
         let config = &self.shared.config;
         let throttle_min = Duration::from_millis(config.throttle_backoff_min_ms);
         let throttle_max = Duration::from_millis(config.throttle_backoff_max_ms);
@@ -588,16 +596,28 @@ impl Session {
         };
         if status == CommandStatus::EsmeRok {
             let id = normalize_id(message_id, radix);
-            lock(&self.shared.gate).accepted(&id);
-            job.states[sent.index] = SegState::Accepted(id);
-            self.throttle_backoff = throttle_min;
-            if job
+            let completes = job
                 .states
                 .iter()
-                .all(|s| matches!(s, SegState::Accepted(_)))
-            {
-                let message_ids = job.accepted_ids();
-                self.finish(sent.job, Ok(SubmitOutcome::Accepted { message_ids }));
+                .enumerate()
+                .all(|(i, s)| i == sent.index || matches!(s, SegState::Accepted(_)));
+            if !completes {
+                // Its receipt waits until the whole message's outcome is out.
+                lock(&self.shared.gate).accepted(&id);
+            }
+            job.states[sent.index] = SegState::Accepted(id);
+            self.throttle_backoff = throttle_min;
+            if completes {
+                // The job is done: its ids move into the outcome.
+                let message_ids = job
+                    .states
+                    .iter_mut()
+                    .filter_map(|s| match std::mem::replace(s, SegState::InFlight) {
+                        SegState::Accepted(id) => Some(id),
+                        _ => None,
+                    })
+                    .collect();
+                self.finish_completed(sent.job, sent.index, message_ids);
             }
         } else if throttle_status(status) {
             metrics::counter!(telemetry::THROTTLED).increment(1);
@@ -632,6 +652,30 @@ impl Session {
         }
     }
 
+    /// Answers Accepted a job whose segment `last` completed it (its id
+    /// was not counted as pending in the gate); held receipts for its ids
+    /// go out. With nothing pending or held in the gate, that is only the
+    /// answer: no ids are copied for the gate.
+    fn finish_completed(&mut self, job_id: u64, last: usize, message_ids: Vec<String>) {
+        let Some(mut job) = self.jobs.remove(&job_id) else {
+            return;
+        };
+        let released = {
+            let mut gate = lock(&self.shared.gate);
+            if gate.is_idle() {
+                job.reply(Ok(SubmitOutcome::Accepted { message_ids }));
+                Vec::new()
+            } else {
+                let ids = message_ids.clone();
+                job.reply(Ok(SubmitOutcome::Accepted { message_ids }));
+                gate.done(&ids, Some(last))
+            }
+        };
+        for (receipt, token) in released {
+            self.dispatch_receipt(receipt, token);
+        }
+    }
+
     /// Answers a job and forgets it; held receipts for its ids go out.
     fn finish(&mut self, job_id: u64, outcome: Result<SubmitOutcome, Error>) {
         let Some(mut job) = self.jobs.remove(&job_id) else {
@@ -646,7 +690,7 @@ impl Session {
             _ => job.accepted_ids(),
         };
         job.reply(outcome);
-        let released = lock(&self.shared.gate).done(&ids);
+        let released = lock(&self.shared.gate).done(&ids, None);
         for (receipt, token) in released {
             self.dispatch_receipt(receipt, token);
         }
