@@ -514,8 +514,8 @@ impl Link {
             .as_deref()
             .unwrap_or(&config.source_addr);
         let bodies = segments
-            .iter()
-            .map(|s| pdu::submit_sm(config, source, to, s, options.registered_delivery))
+            .into_iter()
+            .map(|s| pdu::submit_sm_owned(config, source, to, s, options.registered_delivery))
             .collect::<Result<Vec<_>, _>>()?;
         let (reply, outcome) = oneshot::channel();
         let mut job = Job::new(

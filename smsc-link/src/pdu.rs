@@ -115,9 +115,28 @@ pub fn submit_sm(
     segment: &Segment,
     registered_delivery: bool,
 ) -> Result<SubmitSm, Error> {
+    submit_sm_owned(
+        config,
+        source_addr,
+        to,
+        segment.clone(),
+        registered_delivery,
+    )
+}
+
+/// [`submit_sm`] taking the segment by value: its octets move into the
+/// PDU instead of being copied.
+pub(crate) fn submit_sm_owned(
+    config: &LinkConfig,
+    source_addr: &str,
+    to: &str,
+    segment: Segment,
+    registered_delivery: bool,
+) -> Result<SubmitSm, Error> {
     let (dest_ton, dest_npi, dest) = destination(to, config)?;
     let source = c_string(source_addr, "source_addr")?;
-    let short_message = OctetString::from_vec(segment.short_message.clone())
+    let (udhi, data_coding) = (segment.udhi, segment.data_coding);
+    let short_message = OctetString::from_vec(segment.short_message)
         .map_err(|_| Error::Protocol("segment longer than 255 octets".into()))?;
     Ok(SubmitSm::builder()
         .source_addr_ton(Ton::from(config.source_ton_npi.ton))
@@ -126,9 +145,9 @@ pub fn submit_sm(
         .dest_addr_ton(dest_ton)
         .dest_addr_npi(dest_npi)
         .destination_addr(dest)
-        .esm_class(EsmClass::from(if segment.udhi { 0x40 } else { 0x00 }))
+        .esm_class(EsmClass::from(if udhi { 0x40 } else { 0x00 }))
         .registered_delivery(RegisteredDelivery::from(u8::from(registered_delivery)))
-        .data_coding(DataCoding::from(segment.data_coding))
+        .data_coding(DataCoding::from(data_coding))
         .short_message(short_message)
         .build())
 }
