@@ -111,6 +111,20 @@ impl<'a> Encoder<&'a Command> for LinkCodec {
     }
 }
 
+/// A PDU already encoded by `rusmpp` (a queued `submit_sm` whose sequence
+/// number the session patched in): written as is.
+#[derive(Debug, Clone, Copy)]
+pub struct Encoded<'a>(pub &'a [u8]);
+
+impl<'a> Encoder<Encoded<'a>> for LinkCodec {
+    type Error = std::io::Error;
+
+    fn encode(&mut self, pdu: Encoded<'a>, dst: &mut BytesMut) -> Result<(), std::io::Error> {
+        dst.extend_from_slice(pdu.0);
+        Ok(())
+    }
+}
+
 /// The bytes of `command` on the wire (golden tests, benchmarks).
 pub fn encode_to_vec(command: &Command) -> Vec<u8> {
     let mut buf = BytesMut::new();

@@ -106,13 +106,27 @@ impl ReceiptGate {
         }
     }
 
+    /// Nothing pending and nothing held: [`ReceiptGate::done`] would do nothing.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.pending.is_empty() && self.held.is_empty()
+    }
+
     /// The outcome of the message with these ids is out: their held
-    /// receipts go to the handler.
-    pub(crate) fn done(&mut self, ids: &[String]) -> Vec<(Receipt, AckToken)> {
-        if self.pending.is_empty() && self.held.is_empty() {
+    /// receipts go to the handler. `uncounted` is the index in `ids` of
+    /// the segment whose acceptance completed the message (never passed
+    /// to [`ReceiptGate::accepted`]).
+    pub(crate) fn done(
+        &mut self,
+        ids: &[String],
+        uncounted: Option<usize>,
+    ) -> Vec<(Receipt, AckToken)> {
+        if self.is_idle() {
             return Vec::new();
         }
-        for id in ids {
+        for (index, id) in ids.iter().enumerate() {
+            if Some(index) == uncounted {
+                continue;
+            }
             if let Some(n) = self.pending.get_mut(id) {
                 *n -= 1;
                 if *n == 0 {
@@ -194,7 +208,7 @@ mod tests {
         assert!(gate.admit(receipt("43"), token(2), 1, now).is_none());
         // Unknown id and nothing in flight: straight through.
         assert!(gate.admit(receipt("44"), token(3), 0, now).is_some());
-        let released = gate.done(&["42".to_string()]);
+        let released = gate.done(&["42".to_string()], None);
         assert_eq!(released.len(), 1);
         assert_eq!(released[0].0.message_id, "42");
         // Nothing in flight any more: the orphan goes out at the next expiry.

@@ -13,6 +13,7 @@ use std::{
     },
 };
 
+use bytes::BytesMut;
 use futures::SinkExt;
 use rand::Rng;
 use rusmpp::{pdus::SubmitSm, Command, CommandStatus};
@@ -21,7 +22,11 @@ use tokio::{
     sync::{mpsc, oneshot, watch, Semaphore},
     time::{Duration, Instant},
 };
-use tokio_util::{codec::Framed, sync::CancellationToken, task::TaskTracker};
+use tokio_util::{
+    codec::{Encoder, Framed},
+    sync::CancellationToken,
+    task::TaskTracker,
+};
 
 use crate::{
     codec::LinkCodec,
@@ -106,9 +111,10 @@ pub(crate) struct Job {
     pub(crate) claim: Arc<AtomicU8>,
     /// Latest time its first segment may be written.
     pub(crate) deadline: Option<Instant>,
-    /// One `submit_sm` command per segment, built once; the session sets
-    /// the sequence number of each write.
-    pub(crate) segments: Vec<Command>,
+    /// Every segment's `submit_sm`, encoded once by `rusmpp` at enqueue
+    /// and laid end to end; the session patches the sequence number of
+    /// each write into its header ([`Job::segment_mut`]).
+    pub(crate) wire: Vec<u8>,
     pub(crate) states: Vec<SegState>,
     pub(crate) throttles: u32,
     reply: Option<oneshot::Sender<Result<SubmitOutcome, Error>>>,
@@ -120,19 +126,35 @@ impl Job {
         id: u64,
         segments: Vec<SubmitSm>,
         reply: oneshot::Sender<Result<SubmitOutcome, Error>>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, Error> {
+        let mut wire = BytesMut::with_capacity(segments.len() * 128);
+        let mut codec = LinkCodec::default();
+        let count = segments.len();
+        for body in segments {
+            let command = Command::new(CommandStatus::EsmeRok, 0, body);
+            Encoder::<&Command>::encode(&mut codec, &command, &mut wire)?;
+        }
+        Ok(Self {
             id,
             claim: Arc::new(AtomicU8::new(CLAIM_QUEUED)),
             deadline: None,
-            states: vec![SegState::Unsent; segments.len()],
-            segments: segments
-                .into_iter()
-                .map(|body| Command::new(CommandStatus::EsmeRok, 0, body))
-                .collect(),
+            states: vec![SegState::Unsent; count],
+            wire: Vec::from(wire),
             throttles: 0,
             reply: Some(reply),
+        })
+    }
+
+    /// The encoded `submit_sm` of segment `index`, header included.
+    pub(crate) fn segment_mut(&mut self, index: usize) -> Option<&mut [u8]> {
+        let mut at = 0usize;
+        for _ in 0..index {
+            let len = self.wire.get(at..at + 4)?;
+            at += u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
         }
+        let len = self.wire.get(at..at + 4)?;
+        let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        self.wire.get_mut(at..at + len)
     }
 
     pub(crate) fn accepted_ids(&self) -> Vec<String> {
@@ -298,9 +320,23 @@ impl Shared {
         queue.insert(at, job);
     }
 
-    /// A queued job if one is ready now (no waiting).
-    pub(crate) fn try_next_job(&self) -> Option<Job> {
-        self.queue.try_lock().ok()?.try_recv().ok()
+    /// Up to `max` queued jobs that are ready now, oldest first, passed
+    /// to `take` under one lock of the queue; returns how many.
+    pub(crate) fn try_next_jobs(&self, max: usize, mut take: impl FnMut(Job)) -> usize {
+        let Ok(mut queue) = self.queue.try_lock() else {
+            return 0;
+        };
+        let mut taken = 0;
+        while taken < max {
+            match queue.try_recv() {
+                Ok(job) => {
+                    take(job);
+                    taken += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        taken
     }
 
     /// The next queued job; `None` once every `Link` handle is gone.
@@ -478,15 +514,15 @@ impl Link {
             .as_deref()
             .unwrap_or(&config.source_addr);
         let bodies = segments
-            .iter()
-            .map(|s| pdu::submit_sm(config, source, to, s, options.registered_delivery))
+            .into_iter()
+            .map(|s| pdu::submit_sm_owned(config, source, to, s, options.registered_delivery))
             .collect::<Result<Vec<_>, _>>()?;
         let (reply, outcome) = oneshot::channel();
         let mut job = Job::new(
             self.inner.next_job.fetch_add(1, Ordering::Relaxed),
             bodies,
             reply,
-        );
+        )?;
         job.deadline = deadline;
         let claim = Arc::clone(&job.claim);
         if self.inner.cancel.is_cancelled() {

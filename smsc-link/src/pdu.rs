@@ -39,8 +39,10 @@ fn c_string<const MIN: usize, const MAX: usize>(
     value: &str,
     what: &str,
 ) -> Result<COctetString<MIN, MAX>, Error> {
-    COctetString::from_string(value.to_string())
-        .map_err(|_| Error::Config(format!("{what} does not fit SMPP")))
+    // Room for the terminating NUL, so that it is not a second allocation.
+    let mut owned = String::with_capacity(value.len() + 1);
+    owned.push_str(value);
+    COctetString::from_string(owned).map_err(|_| Error::Config(format!("{what} does not fit SMPP")))
 }
 
 /// The bind PDU of `kind` for `config`.
@@ -99,7 +101,9 @@ pub fn destination(
     if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Error::InvalidAddress);
     }
-    let value = COctetString::from_string(digits.to_string()).map_err(|_| Error::InvalidAddress)?;
+    let mut owned = String::with_capacity(digits.len() + 1);
+    owned.push_str(digits);
+    let value = COctetString::from_string(owned).map_err(|_| Error::InvalidAddress)?;
     Ok((ton, npi, value))
 }
 
@@ -111,9 +115,28 @@ pub fn submit_sm(
     segment: &Segment,
     registered_delivery: bool,
 ) -> Result<SubmitSm, Error> {
+    submit_sm_owned(
+        config,
+        source_addr,
+        to,
+        segment.clone(),
+        registered_delivery,
+    )
+}
+
+/// [`submit_sm`] taking the segment by value: its octets move into the
+/// PDU instead of being copied.
+pub(crate) fn submit_sm_owned(
+    config: &LinkConfig,
+    source_addr: &str,
+    to: &str,
+    segment: Segment,
+    registered_delivery: bool,
+) -> Result<SubmitSm, Error> {
     let (dest_ton, dest_npi, dest) = destination(to, config)?;
     let source = c_string(source_addr, "source_addr")?;
-    let short_message = OctetString::from_vec(segment.short_message.clone())
+    let (udhi, data_coding) = (segment.udhi, segment.data_coding);
+    let short_message = OctetString::from_vec(segment.short_message)
         .map_err(|_| Error::Protocol("segment longer than 255 octets".into()))?;
     Ok(SubmitSm::builder()
         .source_addr_ton(Ton::from(config.source_ton_npi.ton))
@@ -122,9 +145,9 @@ pub fn submit_sm(
         .dest_addr_ton(dest_ton)
         .dest_addr_npi(dest_npi)
         .destination_addr(dest)
-        .esm_class(EsmClass::from(if segment.udhi { 0x40 } else { 0x00 }))
+        .esm_class(EsmClass::from(if udhi { 0x40 } else { 0x00 }))
         .registered_delivery(RegisteredDelivery::from(u8::from(registered_delivery)))
-        .data_coding(DataCoding::from(segment.data_coding))
+        .data_coding(DataCoding::from(data_coding))
         .short_message(short_message)
         .build())
 }

@@ -153,7 +153,11 @@ pub fn normalize_id(raw: &str, radix: IdRadix) -> String {
         IdRadix::Text => None,
     };
     match value {
-        Some(v) if !id.is_empty() => v.to_string(),
+        // u64 formats faster than u128; most ids fit.
+        Some(v) if !id.is_empty() => match u64::try_from(v) {
+            Ok(small) => small.to_string(),
+            Err(_) => v.to_string(),
+        },
         _ if digits.is_empty() && !id.is_empty() => "0".to_string(),
         _ => digits.to_ascii_lowercase(),
     }

@@ -9,7 +9,8 @@
 //! reassembled, and answered only once its handler finished.
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeSet, HashMap, VecDeque},
+    hash::{BuildHasherDefault, Hasher},
     num::NonZeroU32,
     sync::{atomic::Ordering, Arc},
 };
@@ -31,7 +32,7 @@ use tokio::{
 use tokio_util::{codec::Framed, sync::CancellationToken};
 
 use crate::{
-    codec::{Frame, LinkCodec},
+    codec::{Encoded, Frame, LinkCodec},
     config::{LinkConfig, PartAck},
     gate::{Ack, AckToken, ACKS_QUEUE_MAX},
     link::{lock, throttle_status, write, Job, SegState, Shared},
@@ -113,6 +114,83 @@ where
     }
 }
 
+/// Hashes the session's integer keys (job ids, sequence numbers) with one
+/// multiplication instead of SipHash: the keys are counters, and the maps
+/// hold at most a window's worth of them.
+#[derive(Default)]
+struct IntHasher(u64);
+
+impl Hasher for IntHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*byte)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
+
+/// Segments to write, ordered by (job id, segment index).
+#[derive(Debug, Default)]
+struct Unsent(VecDeque<(u64, usize)>);
+
+impl Unsent {
+    fn insert(&mut self, key: (u64, usize)) {
+        match self.0.back() {
+            Some(last) if *last >= key => {
+                let at = self.0.partition_point(|k| *k < key);
+                if self.0.get(at) != Some(&key) {
+                    self.0.insert(at, key);
+                }
+            }
+            _ => self.0.push_back(key),
+        }
+    }
+
+    /// Forgets every entry of `job`.
+    fn remove_job(&mut self, job: u64) {
+        let from = self.0.partition_point(|k| k.0 < job);
+        let to = self.0.partition_point(|k| k.0 <= job);
+        self.0.drain(from..to);
+    }
+
+    fn first(&self) -> Option<&(u64, usize)> {
+        self.0.front()
+    }
+
+    fn pop_first(&mut self) {
+        self.0.pop_front();
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
 /// A written `submit_sm` waiting for its response.
 #[derive(Debug)]
 struct Sent {
@@ -157,10 +235,10 @@ pub(crate) struct Session {
     shared: Arc<Shared>,
     kind: BindKind,
     sequence: u32,
-    jobs: BTreeMap<u64, Job>,
+    jobs: IntMap<u64, Job>,
     /// Segments to write, in submission order (throttled ones go back here).
-    unsent: BTreeSet<(u64, usize)>,
-    window: HashMap<u32, Sent>,
+    unsent: Unsent,
+    window: IntMap<u32, Sent>,
     paused_until: Option<Instant>,
     throttle_backoff: Duration,
     limiter: Option<DefaultDirectRateLimiter>,
@@ -198,9 +276,9 @@ impl Session {
             shared,
             kind,
             sequence: 1,
-            jobs: BTreeMap::new(),
-            unsent: BTreeSet::new(),
-            window: HashMap::new(),
+            jobs: IntMap::default(),
+            unsent: Unsent::default(),
+            window: IntMap::default(),
             paused_until: None,
             limiter,
             rate_wait_until: None,
@@ -278,15 +356,18 @@ impl Session {
                 }
                 // Take what is already queued, up to the window's room,
                 // without a trip through `select!` per job.
+                let mut room = window_max.saturating_sub(self.unsent.len() + self.window.len());
+                let shared = Arc::clone(&self.shared);
                 let mut took = false;
-                while self.unsent.len() + self.window.len() < window_max {
-                    match self.shared.try_next_job() {
-                        Some(job) => {
-                            self.admit(job);
-                            took = true;
-                        }
-                        None => break,
+                // Jobs are taken under one lock of the queue; a job of
+                // several segments may use more room than one.
+                while room > 0 {
+                    let taken = shared.try_next_jobs(room, |job| self.admit(job));
+                    if taken == 0 {
+                        break;
                     }
+                    took = true;
+                    room = window_max.saturating_sub(self.unsent.len() + self.window.len());
                 }
                 if took {
                     continue;
@@ -387,33 +468,30 @@ impl Session {
             if !job.start(now) {
                 // Expired before its first segment was written: never sent.
                 self.jobs.remove(&job_id);
-                let mine: Vec<(u64, usize)> = self
-                    .unsent
-                    .range((job_id, 0)..=(job_id, usize::MAX))
-                    .copied()
-                    .collect();
-                for key in mine {
-                    self.unsent.remove(&key);
-                }
+                self.unsent.remove_job(job_id);
                 continue;
             }
-            // The segment's command was built once; only its number changes.
-            let Some(command) = job.segments.get_mut(index) else {
+            if index >= job.states.len() {
                 continue;
-            };
-            command.sequence_number = seq;
+            }
             job.states[index] = SegState::InFlight;
             self.window.insert(
                 seq,
                 Sent {
                     job: job_id,
                     index,
-                    at: Instant::now(),
+                    at: now,
                 },
             );
             self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
             metrics::gauge!(telemetry::IN_FLIGHT).increment(1.0);
-            framed.feed(&*command).await?;
+            // The segment was encoded once; only its sequence number changes.
+            if let Some(pdu) = job.segment_mut(index) {
+                if let Some(header) = pdu.get_mut(12..16) {
+                    header.copy_from_slice(&seq.to_be_bytes());
+                }
+                framed.feed(Encoded(pdu)).await?;
+            }
             wrote = true;
         }
         if wrote {
@@ -461,8 +539,7 @@ impl Session {
         let status = command.status();
         match command.pdu() {
             Some(Pdu::SubmitSmResp(resp)) => {
-                let id = resp.message_id().as_str().to_string();
-                self.on_submit_resp(seq, status, &id);
+                self.on_submit_resp(seq, status, resp.message_id().as_str());
             }
             _ if command.id() == CommandId::SubmitSmResp => {
                 // An error response without a body.
@@ -500,9 +577,15 @@ impl Session {
             tracing::warn!(seq, "response to no pending submit (late or unknown)");
             return;
         };
-        self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
         metrics::gauge!(telemetry::IN_FLIGHT).decrement(1.0);
         metrics::histogram!(telemetry::SUBMIT_RTT).record(sent.at.elapsed().as_secs_f64());
+        self.settle(sent, status, message_id);
+        // Counted in flight until its outcome is out: a receipt for its id
+        // arriving on another bind meanwhile is held, not let through.
+        self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn settle(&mut self, sent: Sent, status: CommandStatus, message_id: &str) {
         let config = &self.shared.config;
         let throttle_min = Duration::from_millis(config.throttle_backoff_min_ms);
         let throttle_max = Duration::from_millis(config.throttle_backoff_max_ms);
@@ -513,16 +596,28 @@ impl Session {
         };
         if status == CommandStatus::EsmeRok {
             let id = normalize_id(message_id, radix);
-            lock(&self.shared.gate).accepted(&id);
-            job.states[sent.index] = SegState::Accepted(id);
-            self.throttle_backoff = throttle_min;
-            if job
+            let completes = job
                 .states
                 .iter()
-                .all(|s| matches!(s, SegState::Accepted(_)))
-            {
-                let message_ids = job.accepted_ids();
-                self.finish(sent.job, Ok(SubmitOutcome::Accepted { message_ids }));
+                .enumerate()
+                .all(|(i, s)| i == sent.index || matches!(s, SegState::Accepted(_)));
+            if !completes {
+                // Its receipt waits until the whole message's outcome is out.
+                lock(&self.shared.gate).accepted(&id);
+            }
+            job.states[sent.index] = SegState::Accepted(id);
+            self.throttle_backoff = throttle_min;
+            if completes {
+                // The job is done: its ids move into the outcome.
+                let message_ids = job
+                    .states
+                    .iter_mut()
+                    .filter_map(|s| match std::mem::replace(s, SegState::InFlight) {
+                        SegState::Accepted(id) => Some(id),
+                        _ => None,
+                    })
+                    .collect();
+                self.finish_completed(sent.job, sent.index, message_ids);
             }
         } else if throttle_status(status) {
             metrics::counter!(telemetry::THROTTLED).increment(1);
@@ -557,28 +652,45 @@ impl Session {
         }
     }
 
+    /// Answers Accepted a job whose segment `last` completed it (its id
+    /// was not counted as pending in the gate); held receipts for its ids
+    /// go out. With nothing pending or held in the gate, that is only the
+    /// answer: no ids are copied for the gate.
+    fn finish_completed(&mut self, job_id: u64, last: usize, message_ids: Vec<String>) {
+        let Some(mut job) = self.jobs.remove(&job_id) else {
+            return;
+        };
+        let released = {
+            let mut gate = lock(&self.shared.gate);
+            if gate.is_idle() {
+                job.reply(Ok(SubmitOutcome::Accepted { message_ids }));
+                Vec::new()
+            } else {
+                let ids = message_ids.clone();
+                job.reply(Ok(SubmitOutcome::Accepted { message_ids }));
+                gate.done(&ids, Some(last))
+            }
+        };
+        for (receipt, token) in released {
+            self.dispatch_receipt(receipt, token);
+        }
+    }
+
     /// Answers a job and forgets it; held receipts for its ids go out.
     fn finish(&mut self, job_id: u64, outcome: Result<SubmitOutcome, Error>) {
         let Some(mut job) = self.jobs.remove(&job_id) else {
             return;
         };
         if job.states.contains(&SegState::Unsent) {
-            // Only the job's own entries: a range of the ordered set.
-            let mine: Vec<(u64, usize)> = self
-                .unsent
-                .range((job_id, 0)..=(job_id, usize::MAX))
-                .copied()
-                .collect();
-            for key in mine {
-                self.unsent.remove(&key);
-            }
+            // Only the job's own entries: a range of the ordered queue.
+            self.unsent.remove_job(job_id);
         }
         let ids = match &outcome {
             Ok(SubmitOutcome::Accepted { message_ids }) => message_ids.clone(),
             _ => job.accepted_ids(),
         };
         job.reply(outcome);
-        let released = lock(&self.shared.gate).done(&ids);
+        let released = lock(&self.shared.gate).done(&ids, None);
         for (receipt, token) in released {
             self.dispatch_receipt(receipt, token);
         }
@@ -823,7 +935,8 @@ impl Session {
         self.shared.in_flight.fetch_sub(n, Ordering::Relaxed);
         metrics::gauge!(telemetry::IN_FLIGHT).decrement(n as f64);
         self.window.clear();
-        let ids: Vec<u64> = self.jobs.keys().copied().collect();
+        let mut ids: Vec<u64> = self.jobs.keys().copied().collect();
+        ids.sort_unstable();
         for id in ids {
             if in_doubt.contains(&id) {
                 let accepted_ids = self
@@ -893,7 +1006,7 @@ mod tests {
         let body = pdu::submit_sm(&config, "7377", "+79161234567", segment, false).expect("valid");
 
         let (reply, outcome) = oneshot::channel();
-        jobs.send(Job::new(0, vec![body], reply))
+        jobs.send(Job::new(0, vec![body], reply).expect("encoded"))
             .await
             .expect("queued");
         let submit = smsc_read(&mut smsc).await;

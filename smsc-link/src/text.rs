@@ -77,12 +77,50 @@ pub struct Segment {
     pub short_message: Vec<u8>,
 }
 
+/// No GSM septet: marks an ASCII character outside the basic table.
+const NOT_GSM7: u8 = 0xff;
+
+/// The basic-table septet of every ASCII character ([`NOT_GSM7`] when it
+/// has none), derived from [`GSM7_BASIC`] at compile time.
+const GSM7_ASCII: [u8; 128] = {
+    let mut table = [NOT_GSM7; 128];
+    let mut i = 0;
+    while i < 128 {
+        let c = GSM7_BASIC[i] as u32;
+        if c < 128 && i as u8 != GSM7_ESCAPE && table[c as usize] == NOT_GSM7 {
+            table[c as usize] = i as u8;
+        }
+        i += 1;
+    }
+    table
+};
+
+/// The largest character of the basic table: nothing above it is there.
+const GSM7_BASIC_MAX: char = {
+    let mut max = GSM7_BASIC[0];
+    let mut i = 1;
+    while i < GSM7_BASIC.len() {
+        if GSM7_BASIC[i] as u32 > max as u32 {
+            max = GSM7_BASIC[i];
+        }
+        i += 1;
+    }
+    max
+};
+
 /// The GSM septets of `c`: one, two (escape + extension), or none when it
 /// is not in the alphabet.
 fn gsm7_septets(c: char) -> Option<([u8; 2], usize)> {
-    if let Some(i) = GSM7_BASIC.iter().position(|&b| b == c) {
-        if i as u8 != GSM7_ESCAPE {
-            return Some(([i as u8, 0], 1));
+    if c.is_ascii() {
+        let septet = GSM7_ASCII[c as usize];
+        if septet != NOT_GSM7 {
+            return Some(([septet, 0], 1));
+        }
+    } else if c <= GSM7_BASIC_MAX {
+        if let Some(i) = GSM7_BASIC.iter().position(|&b| b == c) {
+            if i as u8 != GSM7_ESCAPE {
+                return Some(([i as u8, 0], 1));
+            }
         }
     }
     GSM7_EXTENSION
@@ -129,22 +167,39 @@ pub fn split(text: &str, reference: u8) -> Result<Vec<Segment>, TooLong> {
     };
     // The whole text encoded, and where each character ends: a character
     // (an escape pair, a surrogate pair) is never cut.
+    let encode = |c: char, encoded: &mut Vec<u8>| match encoding {
+        Encoding::Gsm7 => match gsm7_septets(c) {
+            Some((septets, n)) => encoded.extend_from_slice(&septets[..n]),
+            None => encoded.push(0x3f),
+        },
+        Encoding::Ucs2 => {
+            let mut buf = [0u16; 2];
+            for unit in c.encode_utf16(&mut buf) {
+                encoded.extend_from_slice(&unit.to_be_bytes());
+            }
+        }
+    };
     let mut encoded = Vec::with_capacity(text.len() * 2);
-    let mut ends = Vec::with_capacity(text.len());
-    for c in text.chars() {
-        match encoding {
-            Encoding::Gsm7 => match gsm7_septets(c) {
-                Some((septets, n)) => encoded.extend_from_slice(&septets[..n]),
-                None => encoded.push(0x3f),
-            },
-            Encoding::Ucs2 => {
-                let mut buf = [0u16; 2];
-                for unit in c.encode_utf16(&mut buf) {
-                    encoded.extend_from_slice(&unit.to_be_bytes());
+    match encoding {
+        Encoding::Gsm7 => {
+            for c in text.chars() {
+                match gsm7_septets(c) {
+                    Some(([septet, _], 1)) => encoded.push(septet),
+                    Some(([escape, septet], _)) => {
+                        encoded.push(escape);
+                        encoded.push(septet);
+                    }
+                    None => encoded.push(0x3f),
                 }
             }
         }
-        ends.push(encoded.len());
+        Encoding::Ucs2 => {
+            for unit in text.encode_utf16() {
+                let [high, low] = unit.to_be_bytes();
+                encoded.push(high);
+                encoded.push(low);
+            }
+        }
     }
     let data_coding = encoding.data_coding();
     if encoded.len() <= single_max {
@@ -153,6 +208,16 @@ pub fn split(text: &str, reference: u8) -> Result<Vec<Segment>, TooLong> {
             udhi: false,
             short_message: encoded,
         }]);
+    }
+    // Where each character ends, for the cuts.
+    let mut ends = Vec::with_capacity(text.len());
+    let mut scratch = Vec::with_capacity(4);
+    let mut at = 0;
+    for c in text.chars() {
+        scratch.clear();
+        encode(c, &mut scratch);
+        at += scratch.len();
+        ends.push(at);
     }
     let mut bodies: Vec<&[u8]> = Vec::new();
     let mut start = 0;
@@ -347,6 +412,24 @@ pub fn decode(data_coding: u8, bytes: &[u8], default: DefaultAlphabet) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_septet_lookup_matches_a_scan_of_both_tables() {
+        let scan = |c: char| -> Option<([u8; 2], usize)> {
+            if let Some(i) = GSM7_BASIC.iter().position(|&b| b == c) {
+                if i as u8 != GSM7_ESCAPE {
+                    return Some(([i as u8, 0], 1));
+                }
+            }
+            GSM7_EXTENSION
+                .iter()
+                .find(|(_, e)| *e == c)
+                .map(|(s, _)| ([GSM7_ESCAPE, *s], 2))
+        };
+        for c in (0u32..0x3_0000).filter_map(char::from_u32) {
+            assert_eq!(gsm7_septets(c), scan(c), "{c:?}");
+        }
+    }
 
     #[test]
     fn encoding_is_chosen_by_alphabet() {
