@@ -76,7 +76,7 @@ impl Store {
         // Opt-outs must see the check-ins before them in the batch and not those
         // after: keep their batches in arrival order, one statement at a time.
         let outcomes = if commands.iter().any(|c| matches!(c, Command::OptOut)) {
-            self.handle_in_order(&mut tx, batch, &hashes, zone, now)
+            self.handle_in_order(&mut tx, batch, &hashes, &commands, zone, now)
                 .await?
         } else {
             self.handle_grouped(&mut tx, batch, &hashes, &commands, zone, now)
@@ -92,75 +92,40 @@ impl Store {
         tx: &mut AnyConnection,
         batch: &[InboundSms],
         hashes: &[PhoneHash],
+        commands: &[Command],
         zone: &ServiceZone,
         now: DateTime<Utc>,
     ) -> Result<Vec<SmsOutcome>, StoreError> {
         let mut premises = PremisesCache::new();
         let mut outcomes = Vec::with_capacity(batch.len());
-        for (sms, hash) in batch.iter().zip(hashes) {
-            let (outcome, reply) = match parser::parse(&sms.text) {
-                Command::CheckIn { digits } => match VenueCode::from_digits(&digits.values()) {
-                    Err(CodeError::CheckDigit) => {
-                        (Rejection::Typo.into(), Some(texts::code_typo()))
+        for ((sms, hash), command) in batch.iter().zip(hashes).zip(commands) {
+            let (outcome, reply) = match intent(&mut *tx, &mut premises, command).await? {
+                Intent::Reply(reason, text) => (reason.into(), Some(text)),
+                Intent::CheckIn(p, code) => {
+                    let new = NewCheckIn {
+                        phone: sms.from.clone(),
+                        code,
+                        channel: Channel::Sms,
+                        at: sms.received_at,
+                        // Texting a code is consenting to alerts (the poster says so).
+                        consent: true,
+                    };
+                    let recorded = self.insert_if_new(&mut *tx, &new, hash, p).await?;
+                    let id = recorded.checkin.id;
+                    if recorded.duplicate {
+                        (SmsOutcome::Duplicate { checkin_id: id }, None)
+                    } else {
+                        let text =
+                            texts::confirmation(&recorded.premises, recorded.checkin.at, zone);
+                        (SmsOutcome::CheckedIn { checkin_id: id }, Some(text))
                     }
-                    Err(CodeError::WrongLength { digits }) => (
-                        Rejection::WrongLength.into(),
-                        Some(texts::wrong_length(digits)),
-                    ),
-                    Err(CodeError::InvalidCharacter) => {
-                        (Rejection::Unrecognized.into(), Some(texts::unrecognized()))
-                    }
-                    Ok(code) => match premises.get(&mut *tx, &code).await? {
-                        None => (
-                            Rejection::UnknownCode.into(),
-                            Some(texts::code_not_found(&code)),
-                        ),
-                        Some(p) if !p.active => (
-                            Rejection::InactivePremises.into(),
-                            Some(texts::premises_inactive(&p)),
-                        ),
-                        Some(p) => {
-                            let new = NewCheckIn {
-                                phone: sms.from.clone(),
-                                code,
-                                channel: Channel::Sms,
-                                at: sms.received_at,
-                                // Texting a code is consenting to alerts (the poster says so).
-                                consent: true,
-                            };
-                            let recorded = self.insert_if_new(&mut *tx, &new, hash, p).await?;
-                            let id = recorded.checkin.id;
-                            if recorded.duplicate {
-                                (SmsOutcome::Duplicate { checkin_id: id }, None)
-                            } else {
-                                let text = texts::confirmation(
-                                    &recorded.premises,
-                                    recorded.checkin.at,
-                                    zone,
-                                );
-                                (SmsOutcome::CheckedIn { checkin_id: id }, Some(text))
-                            }
-                        }
-                    },
-                },
-                Command::TemplateCopied => (
-                    Rejection::TemplateCopied.into(),
-                    Some(texts::template_copied()),
-                ),
-                Command::WrongLength { digits } => (
-                    Rejection::WrongLength.into(),
-                    Some(texts::wrong_length(digits)),
-                ),
-                Command::Help => (Rejection::Help.into(), Some(texts::help())),
-                Command::OptOut => {
+                }
+                Intent::OptOut => {
                     sqlx::query("UPDATE checkins SET consent = 0 WHERE phone_hash = $1")
                         .bind(&hash.0[..])
                         .execute(&mut *tx)
                         .await?;
                     (SmsOutcome::OptedOut, Some(texts::opted_out()))
-                }
-                Command::Unrecognized => {
-                    (Rejection::Unrecognized.into(), Some(texts::unrecognized()))
                 }
             };
             if let Some(text) = reply {
@@ -194,37 +159,16 @@ impl Store {
         let mut outcomes: Vec<Option<SmsOutcome>> = vec![None; batch.len()];
         let mut replies: Vec<Option<String>> = vec![None; batch.len()];
         let mut candidates: Vec<(usize, Premises)> = Vec::new();
-        for (i, (sms, command)) in batch.iter().zip(commands).enumerate() {
-            let (outcome, reply) = match command {
-                Command::CheckIn { digits } => match VenueCode::from_digits(&digits.values()) {
-                    Err(CodeError::CheckDigit) => (Rejection::Typo, texts::code_typo()),
-                    Err(CodeError::WrongLength { digits }) => {
-                        (Rejection::WrongLength, texts::wrong_length(digits))
-                    }
-                    Err(CodeError::InvalidCharacter) => {
-                        (Rejection::Unrecognized, texts::unrecognized())
-                    }
-                    Ok(code) => match premises.get(tx, &code).await? {
-                        None => (Rejection::UnknownCode, texts::code_not_found(&code)),
-                        Some(p) if !p.active => {
-                            (Rejection::InactivePremises, texts::premises_inactive(&p))
-                        }
-                        Some(p) => {
-                            candidates.push((i, p));
-                            continue;
-                        }
-                    },
-                },
-                Command::TemplateCopied => (Rejection::TemplateCopied, texts::template_copied()),
-                Command::WrongLength { digits } => {
-                    (Rejection::WrongLength, texts::wrong_length(*digits))
+        for (i, command) in commands.iter().enumerate() {
+            let (outcome, reply) = match intent(&mut *tx, &mut premises, command).await? {
+                Intent::CheckIn(p, _) => {
+                    candidates.push((i, p));
+                    continue;
                 }
-                Command::Help => (Rejection::Help, texts::help()),
-                Command::Unrecognized | Command::OptOut => {
-                    (Rejection::Unrecognized, texts::unrecognized())
-                }
+                Intent::Reply(reason, text) => (reason, text),
+                // Batches with an opt-out take the in-order path.
+                Intent::OptOut => (Rejection::Unrecognized, texts::unrecognized()),
             };
-            let _ = sms;
             outcomes[i] = Some(outcome.into());
             replies[i] = Some(reply);
         }
@@ -380,6 +324,50 @@ impl Store {
             .map(|o| o.ok_or_else(|| StoreError::Corrupt("an SMS got no outcome".into())))
             .collect()
     }
+}
+
+/// What one SMS asks for, once its code (if any) is looked up.
+enum Intent {
+    /// Nothing to record; answer with this text.
+    Reply(Rejection, String),
+    /// A check-in at these open premises.
+    CheckIn(Premises, VenueCode),
+    /// Withdraw consent.
+    OptOut,
+}
+
+async fn intent(
+    conn: &mut AnyConnection,
+    premises: &mut PremisesCache,
+    command: &Command,
+) -> Result<Intent, StoreError> {
+    Ok(match command {
+        Command::CheckIn { digits } => match VenueCode::from_digits(&digits.values()) {
+            Err(CodeError::CheckDigit) => Intent::Reply(Rejection::Typo, texts::code_typo()),
+            Err(CodeError::WrongLength { digits }) => {
+                Intent::Reply(Rejection::WrongLength, texts::wrong_length(digits))
+            }
+            Err(CodeError::InvalidCharacter) => {
+                Intent::Reply(Rejection::Unrecognized, texts::unrecognized())
+            }
+            Ok(code) => match premises.get(conn, &code).await? {
+                None => Intent::Reply(Rejection::UnknownCode, texts::code_not_found(&code)),
+                Some(p) if !p.active => {
+                    Intent::Reply(Rejection::InactivePremises, texts::premises_inactive(&p))
+                }
+                Some(p) => Intent::CheckIn(p, code),
+            },
+        },
+        Command::TemplateCopied => {
+            Intent::Reply(Rejection::TemplateCopied, texts::template_copied())
+        }
+        Command::WrongLength { digits } => {
+            Intent::Reply(Rejection::WrongLength, texts::wrong_length(*digits))
+        }
+        Command::Help => Intent::Reply(Rejection::Help, texts::help()),
+        Command::OptOut => Intent::OptOut,
+        Command::Unrecognized => Intent::Reply(Rejection::Unrecognized, texts::unrecognized()),
+    })
 }
 
 impl From<Rejection> for SmsOutcome {
