@@ -31,6 +31,16 @@ pub const MESSAGE_CHARS_MAX: usize = 670;
 /// Most messages one claim hands to a sender.
 pub const CLAIM_BATCH_MAX: u32 = 512;
 
+/// A message body the outbox accepts: not empty, at most `MESSAGE_CHARS_MAX`.
+fn check_text(text: &str) -> Result<(), StoreError> {
+    if text.is_empty() || text.chars().count() > MESSAGE_CHARS_MAX {
+        return Err(StoreError::Invalid(format!(
+            "a message has 1..={MESSAGE_CHARS_MAX} characters"
+        )));
+    }
+    Ok(())
+}
+
 const MESSAGE_COLUMNS: &str = "id, recipient_sealed, body, priority, status, attempts, \
      smsc_message_ids, created_at_ms, updated_at_ms, next_attempt_at_ms";
 
@@ -49,11 +59,7 @@ impl Store {
         new: &NewMessage,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        if new.text.is_empty() || new.text.chars().count() > MESSAGE_CHARS_MAX {
-            return Err(StoreError::Invalid(format!(
-                "a message has 1..={MESSAGE_CHARS_MAX} characters"
-            )));
-        }
+        check_text(&new.text)?;
         let hash = self.vault().hash(&new.recipient);
         let row = sqlx::query(
             "INSERT INTO outbox (recipient_hash, recipient_sealed, body, priority, status, \
@@ -98,11 +104,7 @@ impl Store {
             }
             let mut query = sqlx::query(&sql);
             for new in chunk {
-                if new.text.is_empty() || new.text.chars().count() > MESSAGE_CHARS_MAX {
-                    return Err(StoreError::Invalid(format!(
-                        "a message has 1..={MESSAGE_CHARS_MAX} characters"
-                    )));
-                }
+                check_text(&new.text)?;
                 query = query
                     .bind(self.vault().hash(&new.recipient).0.to_vec())
                     .bind(self.vault().seal(&new.recipient))

@@ -98,6 +98,7 @@ impl Store {
     ) -> Result<Vec<SmsOutcome>, StoreError> {
         let mut premises = PremisesCache::new();
         let mut outcomes = Vec::with_capacity(batch.len());
+        let mut replies = Vec::new();
         for ((sms, hash), command) in batch.iter().zip(hashes).zip(commands) {
             let (outcome, reply) = match intent(&mut *tx, &mut premises, command).await? {
                 Intent::Reply(reason, text) => (reason.into(), Some(text)),
@@ -129,15 +130,15 @@ impl Store {
                 }
             };
             if let Some(text) = reply {
-                let message = NewMessage {
+                replies.push(NewMessage {
                     recipient: sms.from.clone(),
                     text,
                     priority: Priority::Confirmation,
-                };
-                self.enqueue_in(&mut *tx, &message, now).await?;
+                });
             }
             outcomes.push(outcome);
         }
+        self.enqueue_many_in(tx, &replies, now).await?;
         Ok(outcomes)
     }
 
