@@ -7,10 +7,13 @@ use chrono::{DateTime, Utc};
 /// The short number visitors text.
 pub const SHORT_NUMBER: &str = "7377";
 
-/// The check-in is recorded.
+/// The check-in is recorded. With an address of up to about 20 characters it
+/// fits one UCS2 segment (70 characters): the reply every SMS visitor gets is
+/// the one the operator bills most, so it is kept to one part where it can be.
+/// The opt-out word is answered to this very number, so it needs no number.
 pub fn confirmation(premises: &Premises, at: DateTime<Utc>, zone: &ServiceZone) -> String {
     format!(
-        "Вход отмечен: {}, {}. Отказ от уведомлений: СТОП на {SHORT_NUMBER}",
+        "Вход отмечен: {}, {}. Отказ от SMS: СТОП",
         premises.address,
         zone.day_and_time(at)
     )
@@ -106,7 +109,16 @@ mod tests {
         let text = confirmation(&premises(), at, &ServiceZone::default());
         assert_eq!(
             text,
-            "Вход отмечен: ул. Тверская, 13, 18 окт. в 20:13. Отказ от уведомлений: СТОП на 7377"
+            "Вход отмечен: ул. Тверская, 13, 18 окт. в 20:13. Отказ от SMS: СТОП"
+        );
+        // One UCS2 segment, even on the longest date ("28 февр. в 23:59").
+        let long_date = Utc.with_ymd_and_hms(2021, 2, 28, 20, 59, 0).unwrap();
+        let text = confirmation(&premises(), long_date, &ServiceZone::default());
+        assert!(text.contains("28 февр. в 23:59"), "{text}");
+        assert!(
+            text.chars().count() <= 70,
+            "{} chars: {text}",
+            text.chars().count()
         );
     }
 

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use checkin_core::store::{NewOrganization, NewPremises};
+use checkin_core::store::{NewOrganization, NewPremises, SendResult};
 use checkin_core::{
     Channel, CheckinError, Msisdn, NewCase, NewCheckIn, NewMessage, OutboxStatus, Premises,
     Priority, Store, StoreConfig, VenueCode,
@@ -466,6 +466,115 @@ async fn outbox_claims_by_priority_and_tracks_status() {
             .unwrap();
         let failed = store.message(next[0].id).await.unwrap().unwrap();
         assert_eq!(failed.status, OutboxStatus::Failed, "{label}");
+    }
+}
+
+#[tokio::test]
+async fn send_results_of_every_kind_are_recorded_in_one_call() {
+    for db in backends(StoreConfig::default()).await {
+        let (label, store) = (db.label, &db.store);
+        let to = phone("+79161234567");
+        let mut ids = Vec::new();
+        for k in 0..5 {
+            let new = NewMessage {
+                recipient: to.clone(),
+                text: format!("message {k}"),
+                priority: Priority::Confirmation,
+            };
+            ids.push(store.enqueue(&new, t0()).await.unwrap());
+        }
+        assert_eq!(store.claim_ready(10, t0()).await.unwrap().len(), 5);
+        let later = t0() + minutes(5);
+        let results = [
+            (
+                ids[0],
+                SendResult::Sent {
+                    message_ids: vec!["0A".into(), "0B".into()],
+                },
+            ),
+            (
+                ids[1],
+                SendResult::Failed {
+                    reason: "rejected: 0x0000000B".into(),
+                },
+            ),
+            (
+                ids[2],
+                SendResult::Unknown {
+                    reason: "response lost".into(),
+                },
+            ),
+            (
+                ids[3],
+                SendResult::Retry {
+                    reason: "throttled".into(),
+                    next_attempt_at: later,
+                },
+            ),
+            (
+                ids[4],
+                SendResult::Sent {
+                    message_ids: vec!["4".into()],
+                },
+            ),
+        ];
+        let now = t0() + minutes(1);
+        store.record_send_results(&results, now).await.unwrap();
+        let mut got = Vec::new();
+        for id in &ids {
+            got.push(store.message(*id).await.unwrap().unwrap());
+        }
+        let statuses: Vec<OutboxStatus> = got.iter().map(|m| m.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                OutboxStatus::Sent,
+                OutboxStatus::Failed,
+                OutboxStatus::Unknown,
+                OutboxStatus::Pending,
+                OutboxStatus::Sent
+            ],
+            "{label}"
+        );
+        assert_eq!(got[0].smsc_message_ids, ["0A", "0B"], "{label}");
+        assert_eq!(got[4].smsc_message_ids, ["4"], "{label}");
+        assert!(got.iter().all(|m| m.updated_at == now), "{label}");
+        // Only the retry moves its due time; the others keep theirs.
+        assert_eq!(got[3].next_attempt_at, later, "{label}");
+        assert_eq!(got[0].next_attempt_at, t0(), "{label}");
+        assert!(
+            store.claim_ready(10, now).await.unwrap().is_empty(),
+            "{label}"
+        );
+        let retried = store.claim_ready(10, later).await.unwrap();
+        assert_eq!(retried.len(), 1, "{label}");
+        assert_eq!(retried[0].id, ids[3], "{label}");
+    }
+}
+
+#[tokio::test]
+async fn within_a_priority_the_longest_due_is_claimed_first() {
+    for db in backends(StoreConfig::default()).await {
+        let (label, store) = (db.label, &db.store);
+        let to = phone("+79161234567");
+        let mut ids = Vec::new();
+        for k in 0..3 {
+            let new = NewMessage {
+                recipient: to.clone(),
+                text: format!("message {k}"),
+                priority: Priority::Alert,
+            };
+            ids.push(store.enqueue(&new, t0() + minutes(k)).await.unwrap());
+        }
+        // The first is retried later than the others were queued.
+        assert_eq!(store.claim_ready(1, t0()).await.unwrap()[0].id, ids[0]);
+        store
+            .mark_retry(ids[0], "throttled", t0() + minutes(10), t0())
+            .await
+            .unwrap();
+        let claimed = store.claim_ready(10, t0() + minutes(10)).await.unwrap();
+        let order: Vec<i64> = claimed.iter().map(|m| m.id).collect();
+        assert_eq!(order, [ids[1], ids[2], ids[0]], "{label}");
     }
 }
 

@@ -142,7 +142,9 @@ impl Store {
         rows.iter().map(|r| self.message_from_row(r)).collect()
     }
 
-    /// Claims up to `limit` due pending messages, most urgent first, and marks them
+    /// Claims up to `limit` due pending messages, most urgent first and, within a
+    /// priority, the longest due first (the `outbox_ready` index's order, so a
+    /// claim reads only the rows it takes however long the queue), and marks them
     /// `sending` with one more attempt. On PostgreSQL several instances claim
     /// concurrently without taking the same rows (`FOR UPDATE SKIP LOCKED`).
     pub async fn claim_ready(
@@ -157,7 +159,7 @@ impl Store {
         let sql = format!(
             "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at_ms = $1 \
              WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' \
-             AND next_attempt_at_ms <= $1 ORDER BY priority, id LIMIT $2 {lock}) \
+             AND next_attempt_at_ms <= $1 ORDER BY priority, next_attempt_at_ms, id LIMIT $2 {lock}) \
              RETURNING {MESSAGE_COLUMNS}"
         );
         let mut tx = self.begin_write().await?;
@@ -172,7 +174,7 @@ impl Store {
             .map(|r| self.message_from_row(r))
             .collect::<Result<Vec<_>, _>>()?;
         // RETURNING does not keep the sub-select's order.
-        messages.sort_by_key(|m| (m.priority, m.id));
+        messages.sort_by_key(|m| (m.priority, m.next_attempt_at, m.id));
         Ok(messages)
     }
 
@@ -254,41 +256,64 @@ impl Store {
         if results.is_empty() {
             return Ok(());
         }
+        // One statement per chunk (a window of answers is one round trip to the
+        // database, not one each); 6 parameters a row keeps a chunk far below
+        // both backends' parameter limits.
+        const ROWS_PER_STATEMENT_MAX: usize = 1000;
         let mut tx = self.begin_write().await?;
-        for (id, result) in results {
-            let (status, ids, error, next) = match result {
-                SendResult::Sent { message_ids } => {
-                    (OutboxStatus::Sent, message_ids.join(","), None, None)
+        for chunk in results.chunks(ROWS_PER_STATEMENT_MAX) {
+            let mut params = Params::new(self.backend());
+            let mut sql = String::from("WITH r (id, status, ids, error, next_at) AS (VALUES ");
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
                 }
-                SendResult::Failed { reason } => {
-                    (OutboxStatus::Failed, String::new(), Some(reason), None)
-                }
-                SendResult::Unknown { reason } => {
-                    (OutboxStatus::Unknown, String::new(), Some(reason), None)
-                }
-                SendResult::Retry {
-                    reason,
-                    next_attempt_at,
-                } => (
-                    OutboxStatus::Pending,
-                    String::new(),
-                    Some(reason),
-                    Some(to_ms(*next_attempt_at)),
-                ),
-            };
-            sqlx::query(
-                "UPDATE outbox SET status = $1, smsc_message_ids = $2, last_error = $3, \
-                 updated_at_ms = $4, next_attempt_at_ms = COALESCE($5, next_attempt_at_ms) \
-                 WHERE id = $6",
-            )
-            .bind(status.as_str())
-            .bind(ids)
-            .bind(error.map(String::as_str))
-            .bind(to_ms(now))
-            .bind(next)
-            .bind(*id)
-            .execute(&mut *tx)
-            .await?;
+                let [id, status, ids, error, next_at] = std::array::from_fn(|_| params.next());
+                sql.push_str(&format!("({id}, {status}, {ids}, {error}, {next_at})"));
+            }
+            let updated = params.next();
+            sql.push_str(&format!(
+                ") UPDATE outbox SET status = r.status, smsc_message_ids = r.ids, \
+                 last_error = r.error, updated_at_ms = {updated}, \
+                 next_attempt_at_ms = COALESCE(r.next_at, outbox.next_attempt_at_ms) \
+                 FROM r WHERE outbox.id = r.id"
+            ));
+            let mut query = sqlx::query(&sql);
+            for (id, result) in chunk {
+                let (status, ids, error, next) = match result {
+                    SendResult::Sent { message_ids } => {
+                        (OutboxStatus::Sent, message_ids.join(","), None, None)
+                    }
+                    SendResult::Failed { reason } => (
+                        OutboxStatus::Failed,
+                        String::new(),
+                        Some(reason.clone()),
+                        None,
+                    ),
+                    SendResult::Unknown { reason } => (
+                        OutboxStatus::Unknown,
+                        String::new(),
+                        Some(reason.clone()),
+                        None,
+                    ),
+                    SendResult::Retry {
+                        reason,
+                        next_attempt_at,
+                    } => (
+                        OutboxStatus::Pending,
+                        String::new(),
+                        Some(reason.clone()),
+                        Some(to_ms(*next_attempt_at)),
+                    ),
+                };
+                query = query
+                    .bind(*id)
+                    .bind(status.as_str())
+                    .bind(ids)
+                    .bind(error)
+                    .bind(next);
+            }
+            query.bind(to_ms(now)).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
