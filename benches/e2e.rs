@@ -7,7 +7,8 @@
 //! its peak under load.
 //!
 //! Run: `cargo bench --bench e2e` (add `CHECKIN_TEST_POSTGRES_URL=postgres://…`
-//! for PostgreSQL; `./scripts/pg-test-server` starts one). Without `--bench`
+//! for PostgreSQL; `./scripts/pg-test-server` starts one; `CHECKIN_BENCH_BIN=…`
+//! measures another build of the `checkin` binary). Without `--bench`
 //! (as `cargo test --all-targets` runs it) it does a short smoke run on SQLite.
 
 #[path = "../checkin-core/tests/common/mod.rs"]
@@ -88,7 +89,9 @@ async fn ceiling(plan: Plan) -> LoadReport {
 }
 
 fn checkin(data: &Path, config: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_checkin"));
+    // CHECKIN_BENCH_BIN runs another build (an A/B comparison of two commits).
+    let bin = std::env::var("CHECKIN_BENCH_BIN").unwrap_or(env!("CARGO_BIN_EXE_checkin").into());
+    let mut cmd = Command::new(bin);
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("CHECKIN_DATA_DIR", data)
@@ -110,10 +113,29 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time (user + system) the process has used, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12) // utime, stime (fields 14 and 15 of stat)
+}
+
 struct Ours {
     report: LoadReport,
     idle_rss_kib: u64,
     peak_rss_kib: u64,
+    /// Gateway CPU (user + system) over the load run, in milliseconds.
+    cpu_ms: u64,
 }
 
 /// The real gateway process on `database_url` (None: SQLite in its data folder).
@@ -168,8 +190,11 @@ async fn ours(plan: Plan, database_url: Option<String>) -> Ours {
     tokio::time::sleep(Duration::from_millis(500)).await; // settle before the idle reading
     let pid = child.id();
     let idle_rss_kib = rss_kib(pid, "VmRSS:");
+    let cpu_before = cpu_ticks(pid);
     let report = simulator::load::run(&sim, load_config(plan, &text), &token).await;
     let peak_rss_kib = rss_kib(pid, "VmHWM:");
+    // sysconf(_SC_CLK_TCK) is 100 on Linux.
+    let cpu_ms = (cpu_ticks(pid) - cpu_before) * 10;
     let _ = Command::new("kill")
         .args(["-INT", &pid.to_string()])
         .status();
@@ -179,6 +204,7 @@ async fn ours(plan: Plan, database_url: Option<String>) -> Ours {
         report,
         idle_rss_kib,
         peak_rss_kib,
+        cpu_ms,
     }
 }
 
@@ -241,10 +267,18 @@ fn main() {
         if let Some(pg) = &postgres {
             println!("{}", row("checkin on PostgreSQL", &pg.report, Some(&ceiling)));
         }
-        println!("\n| gateway | RSS idle | RSS peak (VmHWM) |\n|---|---|---|");
-        println!("| SQLite | {:.1} MiB | {:.1} MiB |", sqlite.idle_rss_kib as f64 / 1024.0, sqlite.peak_rss_kib as f64 / 1024.0);
+        println!("\n| gateway | RSS idle | RSS peak (VmHWM) | CPU per MO (µs) |\n|---|---|---|---|");
+        let line = |name: &str, o: &Ours| {
+            println!(
+                "| {name} | {:.1} MiB | {:.1} MiB | {:.0} |",
+                o.idle_rss_kib as f64 / 1024.0,
+                o.peak_rss_kib as f64 / 1024.0,
+                o.cpu_ms as f64 * 1000.0 / o.report.delivered.max(1) as f64
+            )
+        };
+        line("SQLite", &sqlite);
         if let Some(pg) = &postgres {
-            println!("| PostgreSQL | {:.1} MiB | {:.1} MiB |", pg.idle_rss_kib as f64 / 1024.0, pg.peak_rss_kib as f64 / 1024.0);
+            line("PostgreSQL", pg);
         }
         assert!(sqlite.report.delivered > 0, "the gateway acknowledged no MO");
     });

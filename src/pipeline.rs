@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use checkin_core::store::{InboundSms, SmsOutcome, SMS_BATCH_MAX};
+use checkin_core::store::{InboundSms, PreparedSms, SmsOutcome, SMS_BATCH_MAX};
 use checkin_core::{Clock, Msisdn, MsisdnPolicy, ServiceZone, Store};
 use notifier::Waker;
 use smsc_link::{HandlerError, Mo, MoHandler};
@@ -32,7 +32,7 @@ impl Default for PipelineConfig {
 }
 
 struct Job {
-    sms: InboundSms,
+    sms: PreparedSms,
     done: oneshot::Sender<Result<SmsOutcome, String>>,
 }
 
@@ -41,6 +41,9 @@ struct Job {
 #[derive(Clone)]
 pub(crate) struct MoInbox {
     jobs: mpsc::Sender<Job>,
+    /// Prepares each SMS (hash, seal, parse) in the link's handler task, in
+    /// parallel, so the committer only writes.
+    store: Store,
     policy: MsisdnPolicy,
     clock: Arc<dyn Clock>,
 }
@@ -59,11 +62,11 @@ impl MoHandler for MoInbox {
         };
         let (done, answer) = oneshot::channel();
         let job = Job {
-            sms: InboundSms {
+            sms: self.store.prepare_sms(InboundSms {
                 from,
                 text: mo.text,
                 received_at: self.clock.now(),
-            },
+            }),
             done,
         };
         self.jobs
@@ -94,7 +97,7 @@ pub(crate) fn spawn(
     let batch_max = config.batch_max.clamp(1, SMS_BATCH_MAX);
     let task = tokio::spawn(commit_loop(
         rx,
-        store,
+        store.clone(),
         zone,
         waker,
         clock.clone(),
@@ -103,6 +106,7 @@ pub(crate) fn spawn(
     (
         MoInbox {
             jobs,
+            store,
             policy,
             clock,
         },
@@ -122,26 +126,27 @@ async fn commit_loop(
     clock: Arc<dyn Clock>,
     batch_max: usize,
 ) {
-    let mut jobs = Vec::with_capacity(batch_max);
+    let mut jobs: Vec<Job> = Vec::with_capacity(batch_max);
     while rx.recv_many(&mut jobs, batch_max).await > 0 {
-        let batch: Vec<InboundSms> = jobs.iter().map(|j| j.sms.clone()).collect();
+        let (batch, answers): (Vec<PreparedSms>, Vec<_>) =
+            jobs.drain(..).map(|j| (j.sms, j.done)).unzip();
         let started = std::time::Instant::now();
-        match store.handle_sms_batch(&batch, &zone, clock.now()).await {
+        match store.handle_prepared_sms(&batch, &zone, clock.now()).await {
             Ok(outcomes) => {
                 metrics::histogram!("checkin_mo_commit_seconds").record(started.elapsed());
                 metrics::counter!("checkin_mo_total", "outcome" => "committed")
-                    .increment(jobs.len() as u64);
-                for (job, outcome) in jobs.drain(..).zip(outcomes) {
-                    let _ = job.done.send(Ok(outcome));
+                    .increment(answers.len() as u64);
+                for (answer, outcome) in answers.into_iter().zip(outcomes) {
+                    let _ = answer.send(Ok(outcome));
                 }
                 waker.wake();
             }
             Err(e) => {
                 metrics::counter!("checkin_mo_total", "outcome" => "storage_error")
-                    .increment(jobs.len() as u64);
-                tracing::warn!(error = %e, group = jobs.len(), "storing MO failed; the SMSC will redeliver");
-                for job in jobs.drain(..) {
-                    let _ = job.done.send(Err(format!("storage: {e}")));
+                    .increment(answers.len() as u64);
+                tracing::warn!(error = %e, group = answers.len(), "storing MO failed; the SMSC will redeliver");
+                for answer in answers {
+                    let _ = answer.send(Err(format!("storage: {e}")));
                 }
             }
         }

@@ -21,7 +21,7 @@ use crate::CodeError;
 
 pub use orgs::{NewOrganization, NewPremises, OrgCreated};
 pub use outbox::SendResult;
-pub use sms::{InboundSms, Rejection, SmsOutcome, SMS_BATCH_MAX};
+pub use sms::{InboundSms, PreparedSms, Rejection, SmsOutcome, SMS_BATCH_MAX};
 
 /// Which database the store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,12 +151,22 @@ pub struct PurgeReport {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Where write transactions run. On SQLite a pool of one connection of its
+    /// own: SQLite has one writer at a time anyway, and a connection that is
+    /// the only writer keeps its page cache (a connection's cache is dropped
+    /// whenever another connection has written), so a group commit does not
+    /// start by re-reading the indexes from the OS. On PostgreSQL, `pool`.
+    writer: AnyPool,
     backend: Backend,
     vault: PhoneVault,
     config: StoreConfig,
     /// Serializes this process's SQLite write transactions (see `begin_write`).
     write_lock: Arc<tokio::sync::Mutex<()>>,
 }
+
+/// Page cache of each SQLite connection, in KiB (SQLite's default is 2 MiB); the
+/// writer's indexes stay in memory through a busy day's check-ins.
+const SQLITE_CACHE_KIB: u32 = 16 * 1024;
 
 /// A write transaction, holding the in-process write lock on SQLite until it
 /// commits or is dropped (rolled back).
@@ -220,8 +230,7 @@ impl Store {
             create_sqlite_parent(url)?;
         }
         let busy_timeout_ms = config.sqlite_busy_timeout.as_millis();
-        let pool = AnyPoolOptions::new()
-            .max_connections(config.connections_max.max(1))
+        let options = AnyPoolOptions::new()
             .acquire_timeout(config.acquire_timeout)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
@@ -233,14 +242,27 @@ impl Store {
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                         conn.execute(format!("PRAGMA busy_timeout = {busy_timeout_ms}").as_str())
                             .await?;
+                        // Statement journals (multi-row statements inside a
+                        // transaction keep one) in memory, not in a temp file.
+                        conn.execute("PRAGMA temp_store = MEMORY").await?;
+                        conn.execute(format!("PRAGMA cache_size = -{SQLITE_CACHE_KIB}").as_str())
+                            .await?;
                     }
                     Ok(())
                 })
-            })
+            });
+        let pool = options
+            .clone()
+            .max_connections(config.connections_max.max(1))
             .connect(url)
             .await?;
+        let writer = match backend {
+            Backend::Sqlite => options.max_connections(1).connect(url).await?,
+            Backend::Postgres => pool.clone(),
+        };
         Ok(Store {
             pool,
+            writer,
             backend,
             vault,
             config,
@@ -293,6 +315,7 @@ impl Store {
     /// Closes every connection (waits for those in use).
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 
     /// A transaction that will write. On SQLite it takes the write lock at once
@@ -306,14 +329,14 @@ impl Store {
         match self.backend {
             Backend::Sqlite => {
                 let guard = self.write_lock.clone().lock_owned().await;
-                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
                 Ok(WriteTx {
                     tx,
                     _guard: Some(guard),
                 })
             }
             Backend::Postgres => Ok(WriteTx {
-                tx: self.pool.begin().await?,
+                tx: self.writer.begin().await?,
                 _guard: None,
             }),
         }

@@ -8,6 +8,7 @@ use sqlx::Row;
 
 use super::{time_col, to_ms, Backend, Params, Store, StoreError};
 use crate::model::{NewMessage, OutboxMessage, OutboxStatus, Priority};
+use crate::privacy::PhoneHash;
 use crate::Msisdn;
 
 /// What became of one send, as the outbox records it.
@@ -39,6 +40,14 @@ fn check_text(text: &str) -> Result<(), StoreError> {
         )));
     }
     Ok(())
+}
+
+/// A message to queue whose recipient is already hashed and sealed.
+pub(crate) struct Outgoing<'a> {
+    pub hash: &'a PhoneHash,
+    pub sealed: &'a [u8],
+    pub text: String,
+    pub priority: Priority,
 }
 
 const MESSAGE_COLUMNS: &str = "id, recipient_sealed, body, priority, status, attempts, \
@@ -76,11 +85,12 @@ impl Store {
         Ok(row.try_get("id")?)
     }
 
-    /// Queues several messages in one statement inside the caller's transaction.
+    /// Queues several messages in one statement inside the caller's transaction;
+    /// the recipients come hashed and sealed (the SMS path has both already).
     pub(crate) async fn enqueue_many_in(
         &self,
         conn: &mut AnyConnection,
-        messages: &[NewMessage],
+        messages: &[Outgoing<'_>],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         // 7 parameters a row; this keeps a statement far below both backends'
@@ -106,9 +116,9 @@ impl Store {
             for new in chunk {
                 check_text(&new.text)?;
                 query = query
-                    .bind(self.vault().hash(&new.recipient).0.to_vec())
-                    .bind(self.vault().seal(&new.recipient))
-                    .bind(new.text.clone())
+                    .bind(&new.hash.0[..])
+                    .bind(new.sealed)
+                    .bind(new.text.as_str())
                     .bind(new.priority.as_i64())
                     .bind(to_ms(now))
                     .bind(to_ms(now))

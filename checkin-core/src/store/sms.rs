@@ -7,8 +7,9 @@ use parser::Command;
 use sqlx::{AnyConnection, Row};
 
 use super::checkins::{lock_phones, PremisesCache};
+use super::outbox::Outgoing;
 use super::{to_ms, Backend, Params, Store, StoreError};
-use crate::model::{NewCheckIn, NewMessage, Priority};
+use crate::model::{NewCheckIn, Priority};
 use crate::privacy::PhoneHash;
 use crate::{texts, Channel, CodeError, Msisdn, Premises, ServiceZone, VenueCode};
 
@@ -21,6 +22,15 @@ pub struct InboundSms {
     pub from: Msisdn,
     pub text: String,
     pub received_at: DateTime<Utc>,
+}
+
+/// An SMS ready for the group commit (see [`Store::prepare_sms`]).
+#[derive(Debug, Clone)]
+pub struct PreparedSms {
+    sms: InboundSms,
+    hash: PhoneHash,
+    sealed: Vec<u8>,
+    command: Command,
 }
 
 /// What the service did with one SMS.
@@ -64,22 +74,58 @@ impl Store {
                 "a batch holds at most {SMS_BATCH_MAX} messages"
             )));
         }
-        if batch.is_empty() {
+        let prepared: Vec<PreparedSms> =
+            batch.iter().map(|m| self.prepare_sms(m.clone())).collect();
+        self.handle_prepared_sms(&prepared, zone, now).await
+    }
+
+    /// The part of handling an SMS that needs no database: hash and seal the
+    /// sender, parse the text. Done by each SMS's receiver, in parallel, so the
+    /// group commit (one writer) only writes.
+    pub fn prepare_sms(&self, sms: InboundSms) -> PreparedSms {
+        PreparedSms {
+            hash: self.vault().hash(&sms.from),
+            // One sealed copy of the number serves its check-in and its reply.
+            sealed: self.vault().seal(&sms.from),
+            command: parser::parse(&sms.text),
+            sms,
+        }
+    }
+
+    /// [`Store::handle_sms_batch`] for SMS already prepared.
+    pub async fn handle_prepared_sms(
+        &self,
+        prepared: &[PreparedSms],
+        zone: &ServiceZone,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SmsOutcome>, StoreError> {
+        if prepared.len() > SMS_BATCH_MAX {
+            return Err(StoreError::Invalid(format!(
+                "a batch holds at most {SMS_BATCH_MAX} messages"
+            )));
+        }
+        if prepared.is_empty() {
             return Ok(Vec::new());
         }
-        let hashes: Vec<PhoneHash> = batch.iter().map(|m| self.vault().hash(&m.from)).collect();
+        let batch: Vec<&InboundSms> = prepared.iter().map(|p| &p.sms).collect();
+        let hashes: Vec<PhoneHash> = prepared.iter().map(|p| p.hash).collect();
+        let sealed: Vec<&[u8]> = prepared.iter().map(|p| &p.sealed[..]).collect();
+        let commands: Vec<Command> = prepared.iter().map(|p| p.command).collect();
+        let senders = Senders {
+            hashes: &hashes,
+            sealed: &sealed,
+        };
         let mut tx = self.begin_write().await?;
         if self.backend() == Backend::Postgres {
             lock_phones(&mut tx, &hashes).await?;
         }
-        let commands: Vec<Command> = batch.iter().map(|m| parser::parse(&m.text)).collect();
         // Opt-outs must see the check-ins before them in the batch and not those
         // after: keep their batches in arrival order, one statement at a time.
         let outcomes = if commands.iter().any(|c| matches!(c, Command::OptOut)) {
-            self.handle_in_order(&mut tx, batch, &hashes, &commands, zone, now)
+            self.handle_in_order(&mut tx, &batch, senders, &commands, zone, now)
                 .await?
         } else {
-            self.handle_grouped(&mut tx, batch, &hashes, &commands, zone, now)
+            self.handle_grouped(&mut tx, &batch, senders, &commands, zone, now)
                 .await?
         };
         tx.commit().await?;
@@ -90,8 +136,8 @@ impl Store {
     async fn handle_in_order(
         &self,
         tx: &mut AnyConnection,
-        batch: &[InboundSms],
-        hashes: &[PhoneHash],
+        batch: &[&InboundSms],
+        senders: Senders<'_>,
         commands: &[Command],
         zone: &ServiceZone,
         now: DateTime<Utc>,
@@ -99,7 +145,8 @@ impl Store {
         let mut premises = PremisesCache::new();
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut replies = Vec::new();
-        for ((sms, hash), command) in batch.iter().zip(hashes).zip(commands) {
+        for (i, (sms, command)) in batch.iter().zip(commands).enumerate() {
+            let hash = &senders.hashes[i];
             let (outcome, reply) = match intent(&mut *tx, &mut premises, command).await? {
                 Intent::Reply(reason, text) => (reason.into(), Some(text)),
                 Intent::CheckIn(p, code) => {
@@ -130,11 +177,7 @@ impl Store {
                 }
             };
             if let Some(text) = reply {
-                replies.push(NewMessage {
-                    recipient: sms.from.clone(),
-                    text,
-                    priority: Priority::Confirmation,
-                });
+                replies.push(senders.reply(i, text));
             }
             outcomes.push(outcome);
         }
@@ -147,12 +190,13 @@ impl Store {
     async fn handle_grouped(
         &self,
         tx: &mut AnyConnection,
-        batch: &[InboundSms],
-        hashes: &[PhoneHash],
+        batch: &[&InboundSms],
+        senders: Senders<'_>,
         commands: &[Command],
         zone: &ServiceZone,
         now: DateTime<Utc>,
     ) -> Result<Vec<SmsOutcome>, StoreError> {
+        let hashes = senders.hashes;
         let window_ms = i64::try_from(self.config().dedupe_window.as_millis())
             .map_err(|_| StoreError::Invalid("dedupe window is too long".into()))?;
         let mut premises = PremisesCache::new();
@@ -197,7 +241,7 @@ impl Store {
                 .bind(min_at.saturating_sub(window_ms))
                 .bind(max_at.saturating_add(window_ms));
             for (i, _) in &candidates {
-                query = query.bind(hashes[*i].0.to_vec());
+                query = query.bind(&hashes[*i].0[..]);
             }
             for row in query.fetch_all(&mut *tx).await? {
                 let hash: Vec<u8> = row.try_get("phone_hash")?;
@@ -271,8 +315,8 @@ impl Store {
                 // Texting a code is consenting to alerts (the poster says so).
                 query = query
                     .bind(p.id)
-                    .bind(hashes[*i].0.to_vec())
-                    .bind(self.vault().seal(&batch[*i].from))
+                    .bind(&hashes[*i].0[..])
+                    .bind(senders.sealed[*i])
                     .bind(to_ms(batch[*i].received_at));
             }
             for row in query.fetch_all(&mut *tx).await? {
@@ -308,22 +352,35 @@ impl Store {
             });
         }
 
-        let messages: Vec<NewMessage> = batch
-            .iter()
-            .zip(replies)
-            .filter_map(|(sms, reply)| {
-                reply.map(|text| NewMessage {
-                    recipient: sms.from.clone(),
-                    text,
-                    priority: Priority::Confirmation,
-                })
-            })
+        let messages: Vec<Outgoing> = replies
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, reply)| reply.map(|text| senders.reply(i, text)))
             .collect();
         self.enqueue_many_in(tx, &messages, now).await?;
         outcomes
             .into_iter()
             .map(|o| o.ok_or_else(|| StoreError::Corrupt("an SMS got no outcome".into())))
             .collect()
+    }
+}
+
+/// The batch's senders, hashed and sealed, by position in the batch.
+#[derive(Clone, Copy)]
+struct Senders<'a> {
+    hashes: &'a [PhoneHash],
+    sealed: &'a [&'a [u8]],
+}
+
+impl<'a> Senders<'a> {
+    /// The reply to the `i`th SMS.
+    fn reply(&self, i: usize, text: String) -> Outgoing<'a> {
+        Outgoing {
+            hash: &self.hashes[i],
+            sealed: self.sealed[i],
+            text,
+            priority: Priority::Confirmation,
+        }
     }
 }
 
