@@ -181,9 +181,18 @@ async fn ours(plan: Plan, database_url: Option<String>) -> Ours {
     ]);
     let text = format!("ВХОД*{}", premises["code"].as_str().unwrap());
 
-    let mut child: Child = checkin(&data, &config)
+    // CHECKIN_BENCH_LOG=<file> keeps the gateway's log (CHECKIN_LOG passed on).
+    let stderr = match std::env::var_os("CHECKIN_BENCH_LOG") {
+        Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+        None => Stdio::null(),
+    };
+    let mut gateway = checkin(&data, &config);
+    if let Ok(filter) = std::env::var("CHECKIN_LOG") {
+        gateway.env("CHECKIN_LOG", filter);
+    }
+    let mut child: Child = gateway
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     assert!(sim.wait_for_receivers(1, &token).await);

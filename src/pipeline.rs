@@ -6,9 +6,10 @@
 
 use std::sync::Arc;
 
+use checkin_core::store::SendResult;
 use checkin_core::store::{InboundSms, PreparedSms, SmsOutcome, SMS_BATCH_MAX};
 use checkin_core::{Clock, Msisdn, MsisdnPolicy, ServiceZone, Store};
-use notifier::Waker;
+use notifier::{Handoff, Waker};
 use smsc_link::{HandlerError, Mo, MoHandler};
 use tokio::sync::{mpsc, oneshot};
 
@@ -89,6 +90,7 @@ pub(crate) fn spawn(
     store: Store,
     zone: ServiceZone,
     waker: Waker,
+    handoff: Handoff,
     policy: MsisdnPolicy,
     clock: Arc<dyn Clock>,
     config: PipelineConfig,
@@ -100,6 +102,7 @@ pub(crate) fn spawn(
         store.clone(),
         zone,
         waker,
+        handoff,
         clock.clone(),
         batch_max,
     ));
@@ -123,6 +126,7 @@ async fn commit_loop(
     store: Store,
     zone: ServiceZone,
     waker: Waker,
+    handoff: Handoff,
     clock: Arc<dyn Clock>,
     batch_max: usize,
 ) {
@@ -131,15 +135,33 @@ async fn commit_loop(
         let (batch, answers): (Vec<PreparedSms>, Vec<_>) =
             jobs.drain(..).map(|j| (j.sms, j.done)).unzip();
         let started = std::time::Instant::now();
-        match store.handle_prepared_sms(&batch, &zone, clock.now()).await {
-            Ok(outcomes) => {
-                metrics::histogram!("checkin_mo_commit_seconds").record(started.elapsed());
+        // Replies the notifier has room for are claimed in this very commit and
+        // handed to it in memory; the rest wait in the outbox.
+        let room = handoff.room().min(batch.len());
+        match store
+            .handle_prepared_sms_claiming(&batch, &zone, clock.now(), room)
+            .await
+        {
+            Ok(done) => {
+                let took = started.elapsed();
+                tracing::debug!(
+                    group = answers.len(),
+                    took_us = took.as_micros() as u64,
+                    "MO group committed"
+                );
+                metrics::histogram!("checkin_mo_commit_seconds").record(took);
                 metrics::counter!("checkin_mo_total", "outcome" => "committed")
                     .increment(answers.len() as u64);
-                for (answer, outcome) in answers.into_iter().zip(outcomes) {
+                for (answer, outcome) in answers.into_iter().zip(done.outcomes) {
                     let _ = answer.send(Ok(outcome));
                 }
-                waker.wake();
+                let left = handoff.hand_over(done.claimed);
+                if !left.is_empty() {
+                    put_back(&store, &clock, &left).await;
+                }
+                if room < batch.len() || !left.is_empty() {
+                    waker.wake();
+                }
             }
             Err(e) => {
                 metrics::counter!("checkin_mo_total", "outcome" => "storage_error")
@@ -150,5 +172,25 @@ async fn commit_loop(
                 }
             }
         }
+    }
+}
+
+/// Claimed replies the notifier could not take (it stopped): due again now,
+/// for the next claim. If even that fails they stay `sending`, and the next
+/// start queues them again.
+async fn put_back(store: &Store, clock: &Arc<dyn Clock>, messages: &[checkin_core::OutboxMessage]) {
+    let now = clock.now();
+    let results: Vec<(i64, SendResult)> = messages
+        .iter()
+        .map(|m| {
+            let result = SendResult::Retry {
+                reason: "not handed to the notifier".into(),
+                next_attempt_at: now,
+            };
+            (m.id, result)
+        })
+        .collect();
+    if let Err(e) = store.record_send_results(&results, now).await {
+        tracing::warn!(error = %e, messages = results.len(), "putting replies back in the outbox failed; they are queued again at the next start");
     }
 }

@@ -259,3 +259,64 @@ async fn repeats_inside_one_batch_and_stop_in_the_middle() {
         );
     }
 }
+
+#[tokio::test]
+async fn replies_can_be_claimed_in_the_commit_that_queues_them() {
+    let zone = ServiceZone::default();
+    for db in backends(StoreConfig::default()).await {
+        let (label, store) = (db.label, &db.store);
+        let p = premises(store).await;
+        let texts_in = [
+            sms("+79160000101", &format!("ВХОД*{}", p.code)),
+            sms("+79160000102", "ПОМОЩЬ"),
+            sms("+79160000103", &format!("ВХОД*{}", p.code)),
+            // A repeat: no reply at all, so it takes no claim.
+            sms("+79160000101", &format!("ВХОД*{}", p.code)),
+        ];
+        let prepared: Vec<_> = texts_in
+            .iter()
+            .map(|m| store.prepare_sms(m.clone()))
+            .collect();
+        let done = store
+            .handle_prepared_sms_claiming(&prepared, &zone, t0(), 2)
+            .await
+            .unwrap();
+        assert_eq!(done.outcomes.len(), 4, "{label}");
+        assert!(
+            matches!(done.outcomes[3], SmsOutcome::Duplicate { .. }),
+            "{label}"
+        );
+        // The first two replies come back claimed, with their own ids and numbers.
+        let claimed: Vec<(String, String)> = done
+            .claimed
+            .iter()
+            .map(|m| (m.recipient.as_str().to_owned(), m.text.clone()))
+            .collect();
+        assert_eq!(
+            claimed,
+            [
+                (
+                    "+79160000101".to_owned(),
+                    texts::confirmation(&p, t0(), &zone)
+                ),
+                ("+79160000102".to_owned(), texts::help()),
+            ],
+            "{label}"
+        );
+        for m in &done.claimed {
+            let stored = store.message(m.id).await.unwrap().unwrap();
+            assert_eq!(
+                stored.status,
+                checkin_core::OutboxStatus::Sending,
+                "{label}"
+            );
+            assert_eq!(stored.attempts, 1, "{label}");
+            assert_eq!(stored.recipient, m.recipient, "{label}");
+            assert_eq!(stored.text, m.text, "{label}");
+        }
+        // The third waits in the outbox for an ordinary claim.
+        let rest = store.claim_ready(10, t0()).await.unwrap();
+        assert_eq!(rest.len(), 1, "{label}");
+        assert_eq!(rest[0].recipient.as_str(), "+79160000103", "{label}");
+    }
+}

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use checkin_core::store::SendResult;
 use checkin_core::{Clock, Msisdn, OutboxMessage, Store, StoreError};
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -89,6 +91,47 @@ impl Waker {
     }
 }
 
+/// Hands messages a producer claimed in its own transaction (queued as
+/// `sending`, see `Store::handle_prepared_sms_claiming`) to the notifier in
+/// memory, so they need no claim transaction of their own. Bounded: ask
+/// [`Handoff::room`] before claiming, and put back what [`Handoff::hand_over`]
+/// returns.
+#[derive(Debug, Clone)]
+pub struct Handoff(mpsc::Sender<OutboxMessage>);
+
+/// The notifier's end of a [`Handoff`].
+#[derive(Debug)]
+pub struct HandoffLane(mpsc::Receiver<OutboxMessage>);
+
+/// A hand-off lane holding at most `capacity` messages.
+pub fn handoff(capacity: usize) -> (Handoff, HandoffLane) {
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    (Handoff(tx), HandoffLane(rx))
+}
+
+impl Handoff {
+    /// How many messages the lane takes now (0 once the notifier stopped).
+    pub fn room(&self) -> usize {
+        if self.0.is_closed() {
+            0
+        } else {
+            self.0.capacity()
+        }
+    }
+
+    /// Hands the messages over; returns those that did not fit (or found the
+    /// notifier stopped), which the caller puts back in the outbox.
+    pub fn hand_over(&self, messages: Vec<OutboxMessage>) -> Vec<OutboxMessage> {
+        let mut left = Vec::new();
+        for message in messages {
+            if let Err(e) = self.0.try_send(message) {
+                left.push(e.into_inner());
+            }
+        }
+        left
+    }
+}
+
 /// Drains the outbox. Construct, keep a [`Waker`], then `run`.
 #[derive(Debug)]
 pub struct Notifier<S> {
@@ -98,6 +141,7 @@ pub struct Notifier<S> {
     config: NotifierConfig,
     limiter: Arc<DefaultDirectRateLimiter>,
     waker: Waker,
+    lane: Option<HandoffLane>,
 }
 
 impl<S: SmsSender> Notifier<S> {
@@ -112,7 +156,14 @@ impl<S: SmsSender> Notifier<S> {
             config,
             limiter,
             waker: Waker::default(),
+            lane: None,
         }
+    }
+
+    /// Also sends what producers hand over through `lane` (see [`Handoff`]).
+    pub fn with_handoff(mut self, lane: HandoffLane) -> Self {
+        self.lane = Some(lane);
+        self
     }
 
     pub fn waker(&self) -> Waker {
@@ -128,7 +179,12 @@ impl<S: SmsSender> Notifier<S> {
 
     /// Runs until `shutdown`, then waits for the sends in flight. Messages a
     /// previous run left claimed are queued again first.
-    pub async fn run(self, shutdown: CancellationToken) -> Result<(), NotifierError> {
+    ///
+    /// Each turn fills the free part of the window: first from the outbox when
+    /// it may hold something (woken, polled, or the last claim came back full),
+    /// so priority order holds across both sources and older rows go first;
+    /// then from the hand-off lane.
+    pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), NotifierError> {
         let requeued = self.store.requeue_sending(self.clock.now()).await?;
         if requeued > 0 {
             tracing::warn!(
@@ -144,6 +200,9 @@ impl<S: SmsSender> Notifier<S> {
             self.clock.clone(),
             results_rx,
         ));
+        let mut lane = self.lane.take().map(|l| l.0);
+        let mut outbox_due = true;
+        let mut next_poll = tokio::time::Instant::now();
         loop {
             if shutdown.is_cancelled() {
                 break;
@@ -159,32 +218,68 @@ impl<S: SmsSender> Notifier<S> {
                 }
                 continue;
             }
-            let claimed = match self.store.claim_ready(free as u32, self.clock.now()).await {
-                Ok(claimed) => claimed,
-                Err(e) => {
-                    tracing::warn!(error = %e, "claiming from the outbox failed; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(self.config.poll_interval) => {}
-                        _ = shutdown.cancelled() => break,
+            if self.waker.0.notified().now_or_never().is_some() {
+                outbox_due = true;
+            }
+            let mut batch = Vec::new();
+            if outbox_due || tokio::time::Instant::now() >= next_poll {
+                match self.store.claim_ready(free as u32, self.clock.now()).await {
+                    Ok(claimed) => {
+                        outbox_due = claimed.len() == free;
+                        batch = claimed;
                     }
-                    continue;
+                    Err(e) => {
+                        // Tried again at the next poll.
+                        tracing::warn!(error = %e, "claiming from the outbox failed; retrying");
+                        outbox_due = false;
+                    }
                 }
-            };
-            if claimed.is_empty() {
+                next_poll = tokio::time::Instant::now() + self.config.poll_interval;
+            }
+            if let Some(rx) = lane.as_mut() {
+                while batch.len() < free {
+                    match rx.try_recv() {
+                        Ok(message) => batch.push(message),
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => {
+                            lane = None;
+                            break;
+                        }
+                    }
+                }
+            }
+            if batch.is_empty() {
                 tokio::select! {
-                    _ = self.waker.0.notified() => {}
-                    _ = tokio::time::sleep(self.config.poll_interval) => {}
+                    handed = next_handed(&mut lane) => match handed {
+                        Some(message) => batch.push(message),
+                        None => lane = None,
+                    },
+                    _ = self.waker.0.notified() => outbox_due = true,
+                    _ = tokio::time::sleep_until(next_poll) => {}
                     _ = shutdown.cancelled() => break,
                 }
-                continue;
             }
-            for message in claimed {
-                let permit = window
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .expect("the window semaphore is never closed");
-                self.limiter.until_ready().await;
+            let mut batch = batch.into_iter();
+            while let Some(message) = batch.next() {
+                let ready = async {
+                    let permit = window
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .expect("the window semaphore is never closed");
+                    self.limiter.until_ready().await;
+                    permit
+                };
+                let permit = tokio::select! {
+                    permit = ready => permit,
+                    _ = shutdown.cancelled() => {
+                        // Claimed but not started: due again for the next run.
+                        for message in std::iter::once(message).chain(batch.by_ref()) {
+                            give_back(&results, message.id, self.clock.now()).await;
+                        }
+                        break;
+                    }
+                };
                 let job = SendJob {
                     sender: self.sender.clone(),
                     clock: self.clock.clone(),
@@ -197,6 +292,13 @@ impl<S: SmsSender> Notifier<S> {
                 });
             }
         }
+        // Handed over but not sent: back to the outbox for the next run.
+        if let Some(mut rx) = lane {
+            rx.close();
+            while let Ok(message) = rx.try_recv() {
+                give_back(&results, message.id, self.clock.now()).await;
+            }
+        }
         tracker.close();
         tracker.wait().await;
         drop(results);
@@ -204,6 +306,25 @@ impl<S: SmsSender> Notifier<S> {
             tracing::error!(error = %e, "the send-result recorder failed");
         }
         Ok(())
+    }
+}
+
+/// A claimed message that was not sent goes back to the outbox, due now.
+async fn give_back(results: &mpsc::Sender<(i64, SendResult)>, id: i64, now: DateTime<Utc>) {
+    let result = SendResult::Retry {
+        reason: "not sent before shutdown".into(),
+        next_attempt_at: now,
+    };
+    // The recorder outlives this loop, so this cannot fail; if it did, the row
+    // stays `sending` and the next start queues it again.
+    let _ = results.send((id, result)).await;
+}
+
+/// The next message handed over; never resolves without a lane.
+async fn next_handed(lane: &mut Option<mpsc::Receiver<OutboxMessage>>) -> Option<OutboxMessage> {
+    match lane {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use checkin_core::{
     Keys, Msisdn, NewMessage, OutboxStatus, PhoneVault, Priority, Store, StoreConfig, SystemClock,
 };
-use notifier::{Notifier, NotifierConfig, SendOutcome, SmsSender};
+use notifier::{handoff, Notifier, NotifierConfig, SendOutcome, SmsSender};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -292,5 +292,149 @@ async fn a_wake_sends_without_waiting_for_the_poll() {
     assert_eq!(text, "now");
     shutdown.cancel();
     task.await.unwrap().unwrap();
+    drop(dir);
+}
+
+/// Messages claimed the way the MO pipeline claims its replies (in the
+/// producer's own transaction), as the hand-off lane receives them.
+async fn claimed(store: &Store, texts: &[&str]) -> Vec<checkin_core::OutboxMessage> {
+    for text in texts {
+        enqueue(store, text, Priority::Confirmation).await;
+    }
+    let claimed = store.claim_ready(100, chrono::Utc::now()).await.unwrap();
+    assert_eq!(claimed.len(), texts.len());
+    claimed
+}
+
+#[tokio::test]
+async fn handed_over_messages_are_sent_without_a_claim() {
+    let (store, dir) = store().await;
+    let config = NotifierConfig {
+        // No poll or wake: only the lane can bring these.
+        poll_interval: Duration::from_secs(3600),
+        ..quick()
+    };
+    let (tx, mut calls) = mpsc::unbounded_channel();
+    let sender = ScriptedSender {
+        script: Mutex::new(HashMap::new()),
+        calls: tx,
+    };
+    let (handoff, lane) = handoff(8);
+    let notifier =
+        Notifier::new(store.clone(), sender, Arc::new(SystemClock), config).with_handoff(lane);
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(notifier.run(shutdown.clone()));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let messages = claimed(&store, &["a", "b", "c"]).await;
+    let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
+    assert_eq!(handoff.room(), 8);
+    assert!(handoff.hand_over(messages).is_empty());
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        let text = tokio::time::timeout(Duration::from_secs(5), calls.recv())
+            .await
+            .expect("handed-over messages are sent at once")
+            .unwrap();
+        sent.push(text);
+    }
+    sent.sort();
+    assert_eq!(sent, ["a", "b", "c"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for id in ids {
+        loop {
+            let m = store.message(id).await.unwrap().unwrap();
+            if m.status == OutboxStatus::Sent {
+                assert_eq!(m.attempts, 1);
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "message {id} stuck in {:?}",
+                m.status
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+    // A stopped notifier takes nothing more.
+    assert_eq!(handoff.room(), 0);
+    drop(dir);
+}
+
+#[tokio::test]
+async fn an_otp_in_the_outbox_goes_before_handed_over_confirmations() {
+    let (store, dir) = store().await;
+    let config = NotifierConfig {
+        in_flight_max: 1,
+        ..quick()
+    };
+    let (tx, mut calls) = mpsc::unbounded_channel();
+    let sender = ScriptedSender {
+        script: Mutex::new(HashMap::new()),
+        calls: tx,
+    };
+    let (handoff, lane) = handoff(8);
+    assert!(handoff
+        .hand_over(claimed(&store, &["c1", "c2"]).await)
+        .is_empty());
+    enqueue(&store, "otp", Priority::Otp).await;
+    let notifier =
+        Notifier::new(store.clone(), sender, Arc::new(SystemClock), config).with_handoff(lane);
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(notifier.run(shutdown.clone()));
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        sent.push(
+            tokio::time::timeout(Duration::from_secs(5), calls.recv())
+                .await
+                .expect("sent")
+                .unwrap(),
+        );
+    }
+    assert_eq!(sent, ["otp", "c1", "c2"]);
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+    drop(dir);
+}
+
+#[tokio::test]
+async fn handed_over_but_unsent_messages_go_back_to_the_outbox_at_shutdown() {
+    let (store, dir) = store().await;
+    let config = NotifierConfig {
+        // One send a second: most of the lane is still waiting at shutdown.
+        messages_per_second: NonZeroU32::new(1).unwrap(),
+        poll_interval: Duration::from_secs(3600),
+        ..quick()
+    };
+    let (tx, _calls) = mpsc::unbounded_channel();
+    let sender = ScriptedSender {
+        script: Mutex::new(HashMap::new()),
+        calls: tx,
+    };
+    let (handoff, lane) = handoff(8);
+    let messages = claimed(&store, &["a", "b", "c", "d"]).await;
+    let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
+    assert!(handoff.hand_over(messages).is_empty());
+    let notifier =
+        Notifier::new(store.clone(), sender, Arc::new(SystemClock), config).with_handoff(lane);
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(notifier.run(shutdown.clone()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+    let mut statuses = Vec::new();
+    for id in ids {
+        statuses.push(store.message(id).await.unwrap().unwrap().status);
+    }
+    // Nothing is left claimed by a notifier that is gone: each one was sent
+    // or is due again.
+    assert!(
+        statuses
+            .iter()
+            .all(|s| matches!(s, OutboxStatus::Sent | OutboxStatus::Pending)),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&OutboxStatus::Pending), "{statuses:?}");
     drop(dir);
 }

@@ -21,7 +21,7 @@ use crate::CodeError;
 
 pub use orgs::{NewOrganization, NewPremises, OrgCreated};
 pub use outbox::SendResult;
-pub use sms::{InboundSms, PreparedSms, Rejection, SmsOutcome, SMS_BATCH_MAX};
+pub use sms::{InboundSms, PreparedSms, Rejection, SmsBatch, SmsOutcome, SMS_BATCH_MAX};
 
 /// Which database the store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -44,10 +44,54 @@ fn check_text(text: &str) -> Result<(), StoreError> {
 
 /// A message to queue whose recipient is already hashed and sealed.
 pub(crate) struct Outgoing<'a> {
+    pub recipient: &'a Msisdn,
     pub hash: &'a PhoneHash,
     pub sealed: &'a [u8],
     pub text: String,
     pub priority: Priority,
+}
+
+/// `INSERT` of `rows` outbox rows in `status` (claimed ones return their ids).
+fn insert_sql(backend: Backend, rows: usize, status: OutboxStatus, attempts: u32) -> String {
+    let mut sql = String::from(
+        "INSERT INTO outbox (recipient_hash, recipient_sealed, body, priority, status, \
+         attempts, smsc_message_ids, created_at_ms, updated_at_ms, next_attempt_at_ms) VALUES ",
+    );
+    let mut params = Params::new(backend);
+    let status = status.as_str();
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        let [hash, sealed, body, priority, created, updated, due] =
+            std::array::from_fn(|_| params.next());
+        sql.push_str(&format!(
+            "({hash}, {sealed}, {body}, {priority}, '{status}', {attempts}, '', {created}, {updated}, {due})"
+        ));
+    }
+    if status == OutboxStatus::Sending.as_str() {
+        sql.push_str(" RETURNING id, recipient_sealed");
+    }
+    sql
+}
+
+/// Binds the rows of [`insert_sql`].
+fn bind_rows<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    rows: &'q [Outgoing<'q>],
+    now: DateTime<Utc>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for new in rows {
+        query = query
+            .bind(&new.hash.0[..])
+            .bind(new.sealed)
+            .bind(new.text.as_str())
+            .bind(new.priority.as_i64())
+            .bind(to_ms(now))
+            .bind(to_ms(now))
+            .bind(to_ms(now));
+    }
+    query
 }
 
 const MESSAGE_COLUMNS: &str = "id, recipient_sealed, body, priority, status, attempts, \
@@ -85,48 +129,65 @@ impl Store {
         Ok(row.try_get("id")?)
     }
 
-    /// Queues several messages in one statement inside the caller's transaction;
-    /// the recipients come hashed and sealed (the SMS path has both already).
+    /// Queues several messages inside the caller's transaction; the recipients
+    /// come hashed and sealed (the SMS path has both already). The first
+    /// `claim_max` are queued already claimed (`sending`, first attempt) and
+    /// returned, for a sender that takes them straight from the caller; the
+    /// others wait as `pending` for a claim.
     pub(crate) async fn enqueue_many_in(
         &self,
         conn: &mut AnyConnection,
         messages: &[Outgoing<'_>],
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+        claim_max: usize,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        for new in messages {
+            check_text(&new.text)?;
+        }
+        let (claimed, pending) = messages.split_at(claim_max.min(messages.len()));
+        let mut out = Vec::with_capacity(claimed.len());
         // 7 parameters a row; this keeps a statement far below both backends'
         // parameter limits.
         const ROWS_PER_STATEMENT_MAX: usize = 1000;
-        for chunk in messages.chunks(ROWS_PER_STATEMENT_MAX) {
-            let mut sql = String::from(
-                "INSERT INTO outbox (recipient_hash, recipient_sealed, body, priority, status, \
-                 attempts, smsc_message_ids, created_at_ms, updated_at_ms, next_attempt_at_ms) VALUES ",
-            );
-            let mut params = Params::new(self.backend());
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                let [hash, sealed, body, priority, created, updated, due] =
-                    std::array::from_fn(|_| params.next());
-                sql.push_str(&format!(
-                    "({hash}, {sealed}, {body}, {priority}, 'pending', 0, '', {created}, {updated}, {due})"
-                ));
+        for chunk in claimed.chunks(ROWS_PER_STATEMENT_MAX) {
+            let sql = insert_sql(self.backend(), chunk.len(), OutboxStatus::Sending, 1);
+            let rows = bind_rows(sqlx::query(&sql), chunk, now)
+                .fetch_all(&mut *conn)
+                .await?;
+            // Rows come back in no promised order; each sealed copy is unique
+            // (a fresh nonce), so it tells which message got which id.
+            let mut ids: Vec<Option<i64>> = vec![None; chunk.len()];
+            for row in rows {
+                let sealed: Vec<u8> = row.try_get("recipient_sealed")?;
+                let k = (0..chunk.len())
+                    .find(|&k| ids[k].is_none() && chunk[k].sealed == &sealed[..])
+                    .ok_or_else(|| {
+                        StoreError::Corrupt("a queued message matches no reply".into())
+                    })?;
+                ids[k] = Some(row.try_get("id")?);
             }
-            let mut query = sqlx::query(&sql);
-            for new in chunk {
-                check_text(&new.text)?;
-                query = query
-                    .bind(&new.hash.0[..])
-                    .bind(new.sealed)
-                    .bind(new.text.as_str())
-                    .bind(new.priority.as_i64())
-                    .bind(to_ms(now))
-                    .bind(to_ms(now))
-                    .bind(to_ms(now));
+            for (new, id) in chunk.iter().zip(ids) {
+                out.push(OutboxMessage {
+                    id: id.ok_or_else(|| StoreError::Corrupt("a reply got no id".into()))?,
+                    recipient: new.recipient.clone(),
+                    text: new.text.clone(),
+                    priority: new.priority,
+                    status: OutboxStatus::Sending,
+                    attempts: 1,
+                    smsc_message_ids: Vec::new(),
+                    created_at: now,
+                    updated_at: now,
+                    next_attempt_at: now,
+                });
             }
-            query.execute(&mut *conn).await?;
         }
-        Ok(())
+        for chunk in pending.chunks(ROWS_PER_STATEMENT_MAX) {
+            let sql = insert_sql(self.backend(), chunk.len(), OutboxStatus::Pending, 0);
+            bind_rows(sqlx::query(&sql), chunk, now)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(out)
     }
 
     /// One message by id.

@@ -9,7 +9,7 @@ use sqlx::{AnyConnection, Row};
 use super::checkins::{lock_phones, PremisesCache};
 use super::outbox::Outgoing;
 use super::{to_ms, Backend, Params, Store, StoreError};
-use crate::model::{NewCheckIn, Priority};
+use crate::model::{NewCheckIn, OutboxMessage, Priority};
 use crate::privacy::PhoneHash;
 use crate::{texts, Channel, CodeError, Msisdn, Premises, ServiceZone, VenueCode};
 
@@ -31,6 +31,15 @@ pub struct PreparedSms {
     hash: PhoneHash,
     sealed: Vec<u8>,
     command: Command,
+}
+
+/// What a batch of SMS came to.
+#[derive(Debug, Default)]
+pub struct SmsBatch {
+    /// One per SMS, in the batch's order.
+    pub outcomes: Vec<SmsOutcome>,
+    /// Replies queued already claimed, for the caller's sender to take.
+    pub claimed: Vec<OutboxMessage>,
 }
 
 /// What the service did with one SMS.
@@ -99,37 +108,68 @@ impl Store {
         zone: &ServiceZone,
         now: DateTime<Utc>,
     ) -> Result<Vec<SmsOutcome>, StoreError> {
+        Ok(self
+            .handle_prepared_sms_claiming(prepared, zone, now, 0)
+            .await?
+            .outcomes)
+    }
+
+    /// [`Store::handle_prepared_sms`] that also claims up to `claim_max` of the
+    /// replies in the same transaction (queued as `sending`, first attempt) and
+    /// returns them, so a sender can take them at once instead of claiming
+    /// them back from the outbox in a transaction of its own. The others are
+    /// queued `pending`.
+    pub async fn handle_prepared_sms_claiming(
+        &self,
+        prepared: &[PreparedSms],
+        zone: &ServiceZone,
+        now: DateTime<Utc>,
+        claim_max: usize,
+    ) -> Result<SmsBatch, StoreError> {
         if prepared.len() > SMS_BATCH_MAX {
             return Err(StoreError::Invalid(format!(
                 "a batch holds at most {SMS_BATCH_MAX} messages"
             )));
         }
         if prepared.is_empty() {
-            return Ok(Vec::new());
+            return Ok(SmsBatch::default());
         }
         let batch: Vec<&InboundSms> = prepared.iter().map(|p| &p.sms).collect();
+        let recipients: Vec<&Msisdn> = prepared.iter().map(|p| &p.sms.from).collect();
         let hashes: Vec<PhoneHash> = prepared.iter().map(|p| p.hash).collect();
         let sealed: Vec<&[u8]> = prepared.iter().map(|p| &p.sealed[..]).collect();
         let commands: Vec<Command> = prepared.iter().map(|p| p.command).collect();
         let senders = Senders {
+            recipients: &recipients,
             hashes: &hashes,
             sealed: &sealed,
+            claim_max,
         };
+        let started = std::time::Instant::now();
         let mut tx = self.begin_write().await?;
+        let locked = started.elapsed();
         if self.backend() == Backend::Postgres {
             lock_phones(&mut tx, &hashes).await?;
         }
         // Opt-outs must see the check-ins before them in the batch and not those
         // after: keep their batches in arrival order, one statement at a time.
-        let outcomes = if commands.iter().any(|c| matches!(c, Command::OptOut)) {
+        let result = if commands.iter().any(|c| matches!(c, Command::OptOut)) {
             self.handle_in_order(&mut tx, &batch, senders, &commands, zone, now)
                 .await?
         } else {
             self.handle_grouped(&mut tx, &batch, senders, &commands, zone, now)
                 .await?
         };
+        let written = started.elapsed();
         tx.commit().await?;
-        Ok(outcomes)
+        tracing::debug!(
+            group = prepared.len(),
+            lock_wait_us = locked.as_micros() as u64,
+            statements_us = (written - locked).as_micros() as u64,
+            commit_us = (started.elapsed() - written).as_micros() as u64,
+            "SMS group written"
+        );
+        Ok(result)
     }
 
     /// One SMS after the other, in arrival order (batches with an opt-out).
@@ -141,7 +181,7 @@ impl Store {
         commands: &[Command],
         zone: &ServiceZone,
         now: DateTime<Utc>,
-    ) -> Result<Vec<SmsOutcome>, StoreError> {
+    ) -> Result<SmsBatch, StoreError> {
         let mut premises = PremisesCache::new();
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut replies = Vec::new();
@@ -181,8 +221,10 @@ impl Store {
             }
             outcomes.push(outcome);
         }
-        self.enqueue_many_in(tx, &replies, now).await?;
-        Ok(outcomes)
+        let claimed = self
+            .enqueue_many_in(tx, &replies, now, senders.claim_max)
+            .await?;
+        Ok(SmsBatch { outcomes, claimed })
     }
 
     /// The whole batch in a few statements: one look-up of earlier visits of its
@@ -195,7 +237,7 @@ impl Store {
         commands: &[Command],
         zone: &ServiceZone,
         now: DateTime<Utc>,
-    ) -> Result<Vec<SmsOutcome>, StoreError> {
+    ) -> Result<SmsBatch, StoreError> {
         let hashes = senders.hashes;
         let window_ms = i64::try_from(self.config().dedupe_window.as_millis())
             .map_err(|_| StoreError::Invalid("dedupe window is too long".into()))?;
@@ -357,25 +399,32 @@ impl Store {
             .enumerate()
             .filter_map(|(i, reply)| reply.map(|text| senders.reply(i, text)))
             .collect();
-        self.enqueue_many_in(tx, &messages, now).await?;
-        outcomes
+        let claimed = self
+            .enqueue_many_in(tx, &messages, now, senders.claim_max)
+            .await?;
+        let outcomes = outcomes
             .into_iter()
             .map(|o| o.ok_or_else(|| StoreError::Corrupt("an SMS got no outcome".into())))
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok(SmsBatch { outcomes, claimed })
     }
 }
 
 /// The batch's senders, hashed and sealed, by position in the batch.
 #[derive(Clone, Copy)]
 struct Senders<'a> {
+    recipients: &'a [&'a Msisdn],
     hashes: &'a [PhoneHash],
     sealed: &'a [&'a [u8]],
+    /// Replies to queue already claimed (see `handle_prepared_sms_claiming`).
+    claim_max: usize,
 }
 
 impl<'a> Senders<'a> {
     /// The reply to the `i`th SMS.
     fn reply(&self, i: usize, text: String) -> Outgoing<'a> {
         Outgoing {
+            recipient: self.recipients[i],
             hash: &self.hashes[i],
             sealed: self.sealed[i],
             text,
