@@ -13,20 +13,15 @@ use std::{
     },
 };
 
-use bytes::BytesMut;
 use futures::SinkExt;
 use rand::Rng;
-use rusmpp::{pdus::SubmitSm, Command, CommandStatus};
+use rusmpp::{Command, CommandStatus};
 use tokio::{
     net::TcpStream,
     sync::{mpsc, oneshot, watch, Semaphore},
     time::{Duration, Instant},
 };
-use tokio_util::{
-    codec::{Encoder, Framed},
-    sync::CancellationToken,
-    task::TaskTracker,
-};
+use tokio_util::{codec::Framed, sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     codec::LinkCodec,
@@ -94,6 +89,10 @@ pub(crate) enum SegState {
     Accepted(String),
 }
 
+/// Room reserved per segment for its encoded `submit_sm`: a full UCS2
+/// segment to a Russian mobile from a short code takes about 180 octets.
+const SUBMIT_SM_LEN_TYPICAL: usize = 192;
+
 /// A job not yet written.
 pub(crate) const CLAIM_QUEUED: u8 = 0;
 /// A job whose first segment a session is writing.
@@ -111,9 +110,10 @@ pub(crate) struct Job {
     pub(crate) claim: Arc<AtomicU8>,
     /// Latest time its first segment may be written.
     pub(crate) deadline: Option<Instant>,
-    /// Every segment's `submit_sm`, encoded once by `rusmpp` at enqueue
-    /// and laid end to end; the session patches the sequence number of
-    /// each write into its header ([`Job::segment_mut`]).
+    /// Every segment's `submit_sm`, encoded once at enqueue
+    /// ([`pdu::SubmitHeader::encode`]) and laid end to end; the session
+    /// patches the sequence number of each write into its header
+    /// ([`Job::segment_mut`]).
     pub(crate) wire: Vec<u8>,
     pub(crate) states: Vec<SegState>,
     pub(crate) throttles: u32,
@@ -121,28 +121,23 @@ pub(crate) struct Job {
 }
 
 impl Job {
-    /// A job for `segments`, answered on `reply`.
+    /// A job for the `count` encoded `submit_sm` laid end to end in
+    /// `wire`, answered on `reply`.
     pub(crate) fn new(
         id: u64,
-        segments: Vec<SubmitSm>,
+        wire: Vec<u8>,
+        count: usize,
         reply: oneshot::Sender<Result<SubmitOutcome, Error>>,
-    ) -> Result<Self, Error> {
-        let mut wire = BytesMut::with_capacity(segments.len() * 128);
-        let mut codec = LinkCodec::default();
-        let count = segments.len();
-        for body in segments {
-            let command = Command::new(CommandStatus::EsmeRok, 0, body);
-            Encoder::<&Command>::encode(&mut codec, &command, &mut wire)?;
-        }
-        Ok(Self {
+    ) -> Self {
+        Self {
             id,
             claim: Arc::new(AtomicU8::new(CLAIM_QUEUED)),
             deadline: None,
             states: vec![SegState::Unsent; count],
-            wire: Vec::from(wire),
+            wire,
             throttles: 0,
             reply: Some(reply),
-        })
+        }
     }
 
     /// The encoded `submit_sm` of segment `index`, header included.
@@ -513,16 +508,19 @@ impl Link {
             .source_addr
             .as_deref()
             .unwrap_or(&config.source_addr);
-        let bodies = segments
-            .into_iter()
-            .map(|s| pdu::submit_sm_owned(config, source, to, s, options.registered_delivery))
-            .collect::<Result<Vec<_>, _>>()?;
+        let header = pdu::SubmitHeader::new(config, source, to, options.registered_delivery)?;
+        // Sequence number 0: the session writes each one's own in.
+        let mut wire = Vec::with_capacity(segments.len() * SUBMIT_SM_LEN_TYPICAL);
+        for segment in &segments {
+            header.encode(segment, 0, &mut wire)?;
+        }
         let (reply, outcome) = oneshot::channel();
         let mut job = Job::new(
             self.inner.next_job.fetch_add(1, Ordering::Relaxed),
-            bodies,
+            wire,
+            segments.len(),
             reply,
-        )?;
+        );
         job.deadline = deadline;
         let claim = Arc::clone(&job.claim);
         if self.inner.cancel.is_cancelled() {

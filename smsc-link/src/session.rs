@@ -1003,10 +1003,14 @@ mod tests {
 
         // A submit goes out and its response becomes the outcome.
         let segment = &text::split("Привет", 1).expect("fits")[0];
-        let body = pdu::submit_sm(&config, "7377", "+79161234567", segment, false).expect("valid");
+        let mut wire = Vec::new();
+        pdu::SubmitHeader::new(&config, "7377", "+79161234567", false)
+            .expect("valid")
+            .encode(segment, 0, &mut wire)
+            .expect("fits");
 
         let (reply, outcome) = oneshot::channel();
-        jobs.send(Job::new(0, vec![body], reply).expect("encoded"))
+        jobs.send(Job::new(0, wire, 1, reply))
             .await
             .expect("queued");
         let submit = smsc_read(&mut smsc).await;
