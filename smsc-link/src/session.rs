@@ -89,6 +89,7 @@ where
                     "undecodable pdu 0x{command_id:08x} before bind_resp"
                 )))
             }
+            Some(Ok(Frame::SubmitSmResp { .. })) => continue,
             Some(Ok(Frame::Command(command))) => command,
         };
         match command.id() {
@@ -509,6 +510,14 @@ impl Session {
         IO: AsyncRead + AsyncWrite + Unpin,
     {
         let command = match frame {
+            Frame::SubmitSmResp {
+                sequence_number,
+                status,
+                message_id,
+            } => {
+                self.on_submit_resp(sequence_number, status, message_id.as_str());
+                return Ok(Flow::Continue);
+            }
             Frame::Command(command) => command,
             Frame::Undecodable {
                 command_id,
@@ -914,6 +923,9 @@ impl Session {
                 frame = framed.next() => match frame {
                     None | Some(Err(_)) => return Ok(()),
                     Some(Ok(Frame::Command(c))) if c.id() == CommandId::UnbindResp => return Ok(()),
+                    Some(Ok(Frame::SubmitSmResp { sequence_number, status, message_id })) => {
+                        self.on_submit_resp(sequence_number, status, message_id.as_str());
+                    }
                     Some(Ok(Frame::Command(c))) => {
                         if let Some(Pdu::SubmitSmResp(resp)) = c.pdu() {
                             let id = resp.message_id().as_str().to_string();
