@@ -90,10 +90,6 @@ pub(crate) enum SegState {
     Accepted(String),
 }
 
-/// Room reserved per segment for its encoded `submit_sm`: a full UCS2
-/// segment to a Russian mobile from a short code takes about 180 octets.
-const SUBMIT_SM_LEN_TYPICAL: usize = 192;
-
 /// A job not yet written.
 pub(crate) const CLAIM_QUEUED: u8 = 0;
 /// A job whose first segment a session is writing.
@@ -493,7 +489,7 @@ impl Link {
             .unwrap_or(&config.source_addr);
         let header = pdu::SubmitHeader::new(config, source, to, options.registered_delivery)?;
         // Sequence number 0: the session writes each one's own in.
-        let mut wire = Vec::with_capacity(segments.len() * SUBMIT_SM_LEN_TYPICAL);
+        let mut wire = Vec::with_capacity(segments.iter().map(|s| header.encoded_len(s)).sum());
         for segment in &segments {
             header.encode(segment, 0, &mut wire)?;
         }

@@ -217,6 +217,20 @@ impl SubmitHeader {
         })
     }
 
+    /// Octets [`SubmitHeader::encode`] appends for `segment`, so that a
+    /// message's buffer is allocated once and exactly (it stays queued).
+    pub fn encoded_len(&self, segment: &Segment) -> usize {
+        // Header (length included), service_type "", source TON, NPI and
+        // address with its NUL, the same for the destination, seven
+        // one-octet fields and two empty C strings, sm_length, the octets.
+        16 + 1
+            + (2 + self.source_addr.len)
+            + (2 + self.destination.len)
+            + 9
+            + 1
+            + segment.short_message.len()
+    }
+
     /// Appends the whole `submit_sm` command carrying `segment` to `dst`,
     /// header included, with `sequence_number`: the bytes of [`submit_sm`]
     /// (a property test holds them equal). Built from `rusmpp`'s borrowed
@@ -246,6 +260,7 @@ impl SubmitHeader {
         let command = borrowed::Command::<0>::new(CommandStatus::EsmeRok, sequence_number, body);
         // As `rusmpp`'s codecs frame it: `command_length`, then the command.
         let command_length = 4 + command.length();
+        debug_assert_eq!(command_length, self.encoded_len(segment));
         let at = dst.len();
         dst.resize(at + command_length, 0);
         dst[at..at + 4].copy_from_slice(&(command_length as u32).to_be_bytes());

@@ -136,6 +136,7 @@ proptest! {
             let expected = encode_to_vec(&Command::new(CommandStatus::EsmeRok, sequence, body));
             let mut borrowed = Vec::new();
             header.encode(segment, sequence, &mut borrowed).expect("fits");
+            prop_assert_eq!(header.encoded_len(segment), expected.len());
             prop_assert_eq!(borrowed, expected);
         }
     }
