@@ -1,10 +1,15 @@
 //! Bytes ⇄ `rusmpp` commands. Frames are cut by `command_length` first and
 //! only then decoded by `rusmpp`'s `CommandCodec`, so a body `rusmpp`
 //! refuses is skipped whole (and answered) instead of desynchronizing the
-//! stream.
+//! stream. `submit_sm_resp`, one per segment sent, is decoded by `rusmpp`'s
+//! borrowed PDU in place instead ([`Frame::SubmitSmResp`]).
 
 use bytes::{Buf, BytesMut};
-use rusmpp::{tokio_codec::CommandCodec, Command};
+use rusmpp::{tokio_codec::CommandCodec, Command, CommandStatus};
+use rusmpp_core::{
+    command::borrowed::Command as BorrowedCommand, decode::borrowed::DecodeWithLength,
+    pdus::borrowed::Pdu as BorrowedPdu,
+};
 use tokio_util::codec::{Decoder, Encoder};
 
 /// Size of the SMPP header: length, id, status, sequence number.
@@ -14,10 +19,66 @@ pub const HEADER_LEN: usize = 16;
 /// stream is broken and the connection is closed.
 pub const PDU_LEN_MAX: usize = 65_536;
 
+/// `command_id` of `submit_sm_resp`.
+const SUBMIT_SM_RESP: u32 = 0x8000_0004;
+
+/// Longest `message_id` of a `submit_sm_resp` (`COctetString<1, 65>`
+/// without its NUL).
+pub const MESSAGE_ID_LEN_MAX: usize = 64;
+
+/// The `message_id` of a `submit_sm_resp`, held in place: reading one
+/// allocates nothing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct MessageId {
+    bytes: [u8; MESSAGE_ID_LEN_MAX],
+    len: u8,
+}
+
+impl MessageId {
+    /// `id`, or `None` when it is longer than [`MESSAGE_ID_LEN_MAX`].
+    pub fn new(id: &str) -> Option<Self> {
+        let mut bytes = [0u8; MESSAGE_ID_LEN_MAX];
+        bytes.get_mut(..id.len())?.copy_from_slice(id.as_bytes());
+        Some(Self {
+            bytes,
+            len: id.len() as u8,
+        })
+    }
+
+    /// The id as the SMSC wrote it (ASCII, checked by `rusmpp`).
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl Default for MessageId {
+    fn default() -> Self {
+        Self {
+            bytes: [0; MESSAGE_ID_LEN_MAX],
+            len: 0,
+        }
+    }
+}
+
+impl std::fmt::Debug for MessageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
 /// One frame read from the SMSC.
 #[derive(Debug)]
 pub enum Frame {
-    /// A PDU `rusmpp` decoded.
+    /// A `submit_sm_resp` (with or without a body).
+    SubmitSmResp {
+        /// `sequence_number` from the header.
+        sequence_number: u32,
+        /// `command_status` from the header.
+        status: CommandStatus,
+        /// The id, empty when the response had no body.
+        message_id: MessageId,
+    },
+    /// Any other PDU `rusmpp` decoded.
     Command(Box<Command>),
     /// A well-framed PDU `rusmpp` could not decode; answered with
     /// `generic_nack` (or a temporary error for a `deliver_sm`).
@@ -74,6 +135,13 @@ impl Decoder for LinkCodec {
         let command_id = be_u32(src, 4);
         let command_status = be_u32(src, 8);
         let sequence_number = be_u32(src, 12);
+        if command_id == SUBMIT_SM_RESP {
+            if let Some(frame) = submit_sm_resp(&src[..command_length]) {
+                src.advance(command_length);
+                return Ok(Some(frame));
+            }
+            // Anything unusual (TLVs, a broken body) takes the owned path.
+        }
         let mut frame = src.split_to(command_length);
         match self.inner.decode(&mut frame) {
             Ok(Some(command)) => Ok(Some(Frame::Command(Box::new(command)))),
@@ -89,6 +157,27 @@ impl Decoder for LinkCodec {
             }
         }
     }
+}
+
+/// A whole `submit_sm_resp` decoded by `rusmpp`'s borrowed PDU, which
+/// points into `pdu`; `None` when it has TLVs or does not decode.
+fn submit_sm_resp(pdu: &[u8]) -> Option<Frame> {
+    let body = pdu.get(4..)?;
+    let (command, size) = BorrowedCommand::<0>::decode(body, body.len()).ok()?;
+    if size != body.len() {
+        return None;
+    }
+    let message_id = match command.pdu() {
+        Some(BorrowedPdu::SubmitSmResp(resp)) => MessageId::new(resp.message_id().as_str())?,
+        // An error response without a body.
+        None => MessageId::default(),
+        Some(_) => return None,
+    };
+    Some(Frame::SubmitSmResp {
+        sequence_number: command.sequence_number(),
+        status: command.status(),
+        message_id,
+    })
 }
 
 impl Encoder<Command> for LinkCodec {
@@ -131,5 +220,81 @@ pub fn encode_to_vec(command: &Command) -> Vec<u8> {
     match LinkCodec::default().encode(command, &mut buf) {
         Ok(()) => buf.to_vec(),
         Err(_) => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusmpp::{pdus::SubmitSmResp, types::COctetString, Pdu};
+
+    fn decode_all(bytes: &[u8]) -> Vec<Frame> {
+        let mut src = BytesMut::from(bytes);
+        let mut codec = LinkCodec::default();
+        let mut frames = Vec::new();
+        while let Some(frame) = codec.decode(&mut src).expect("decodes") {
+            frames.push(frame);
+        }
+        assert!(src.is_empty(), "every byte consumed");
+        frames
+    }
+
+    fn resp(status: CommandStatus, seq: u32, id: Option<&str>) -> Vec<u8> {
+        let pdu: Pdu = match id {
+            Some(id) => SubmitSmResp::builder()
+                .message_id(COctetString::from_string(id.into()).expect("id"))
+                .build()
+                .into(),
+            None => Pdu::SubmitSmResp(SubmitSmResp::default()),
+        };
+        encode_to_vec(&Command::new(status, seq, pdu))
+    }
+
+    #[test]
+    fn submit_sm_resp_is_read_in_place_with_or_without_a_body() {
+        let mut bytes = resp(CommandStatus::EsmeRok, 7, Some("0a1b"));
+        // An error response without a body: the header alone.
+        bytes.extend_from_slice(&[0, 0, 0, 16, 0x80, 0, 0, 4, 0, 0, 0, 0x58, 0, 0, 0, 8]);
+        bytes.extend(resp(CommandStatus::EsmeRok, 9, Some("")));
+        bytes.extend(encode_to_vec(&Command::new(
+            CommandStatus::EsmeRok,
+            10,
+            Pdu::EnquireLink,
+        )));
+        let frames = decode_all(&bytes);
+        let read: Vec<String> = frames
+            .iter()
+            .map(|f| match f {
+                Frame::SubmitSmResp {
+                    sequence_number,
+                    status,
+                    message_id,
+                } => format!("{sequence_number} {status:?} {message_id:?}"),
+                Frame::Command(c) => format!("command {:?}", c.id()),
+                Frame::Undecodable { command_id, .. } => format!("undecodable {command_id:x}"),
+            })
+            .collect();
+        assert_eq!(
+            read,
+            [
+                "7 EsmeRok \"0a1b\"",
+                "8 EsmeRthrottled \"\"",
+                "9 EsmeRok \"\"",
+                "command EnquireLink",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unusual_submit_sm_resp_takes_the_owned_path() {
+        // A body with a TLV after the id (SMPP 5.0 allows them): rusmpp's
+        // owned PDU reads it.
+        let mut bytes = resp(CommandStatus::EsmeRok, 3, Some("42"));
+        bytes.extend_from_slice(&[0x04, 0x25, 0x00, 0x01, 0x00]); // delivery_failure_reason
+        bytes[3] += 5;
+        match &decode_all(&bytes)[..] {
+            [Frame::Command(c)] => assert!(matches!(c.pdu(), Some(Pdu::SubmitSmResp(_)))),
+            other => panic!("expected the owned path, got {other:?}"),
+        }
     }
 }

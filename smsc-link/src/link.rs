@@ -13,20 +13,15 @@ use std::{
     },
 };
 
-use bytes::BytesMut;
 use futures::SinkExt;
 use rand::Rng;
-use rusmpp::{pdus::SubmitSm, Command, CommandStatus};
+use rusmpp::{Command, CommandStatus};
 use tokio::{
     net::TcpStream,
     sync::{mpsc, oneshot, watch, Semaphore},
     time::{Duration, Instant},
 };
-use tokio_util::{
-    codec::{Encoder, Framed},
-    sync::CancellationToken,
-    task::TaskTracker,
-};
+use tokio_util::{codec::Framed, sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     codec::LinkCodec,
@@ -35,7 +30,8 @@ use crate::{
     pdu::{self, BindKind},
     reassembly::Reassembler,
     session::{self, Session},
-    telemetry, text, Error, HandlerError, Mo, MoHandler, Receipt, ReceiptHandler, SubmitOptions,
+    telemetry::{self, SubmitMeters},
+    text, Error, HandlerError, Mo, MoHandler, Receipt, ReceiptHandler, SubmitOptions,
     SubmitOutcome,
 };
 
@@ -105,15 +101,19 @@ pub(crate) const CLAIM_EXPIRED: u8 = 2;
 #[derive(Debug)]
 pub(crate) struct Job {
     pub(crate) id: u64,
-    /// [`CLAIM_QUEUED`] until a session writes its first segment
-    /// ([`CLAIM_STARTED`]) or the caller gives up ([`CLAIM_EXPIRED`]):
-    /// exactly one of the two wins.
-    pub(crate) claim: Arc<AtomicU8>,
+    /// Only when a caller may give up on it ([`Link::submit`] with
+    /// `send_within`): [`CLAIM_QUEUED`] until a session writes its first
+    /// segment ([`CLAIM_STARTED`]) or the caller gives up
+    /// ([`CLAIM_EXPIRED`]); exactly one of the two wins.
+    pub(crate) claim: Option<Arc<AtomicU8>>,
+    /// A session has written (or is writing) its first segment.
+    started: bool,
     /// Latest time its first segment may be written.
     pub(crate) deadline: Option<Instant>,
-    /// Every segment's `submit_sm`, encoded once by `rusmpp` at enqueue
-    /// and laid end to end; the session patches the sequence number of
-    /// each write into its header ([`Job::segment_mut`]).
+    /// Every segment's `submit_sm`, encoded once at enqueue
+    /// ([`pdu::SubmitHeader::encode`]) and laid end to end; the session
+    /// patches the sequence number of each write into its header
+    /// ([`Job::segment_mut`]).
     pub(crate) wire: Vec<u8>,
     pub(crate) states: Vec<SegState>,
     pub(crate) throttles: u32,
@@ -121,28 +121,24 @@ pub(crate) struct Job {
 }
 
 impl Job {
-    /// A job for `segments`, answered on `reply`.
+    /// A job for the `count` encoded `submit_sm` laid end to end in
+    /// `wire`, answered on `reply`.
     pub(crate) fn new(
         id: u64,
-        segments: Vec<SubmitSm>,
+        wire: Vec<u8>,
+        count: usize,
         reply: oneshot::Sender<Result<SubmitOutcome, Error>>,
-    ) -> Result<Self, Error> {
-        let mut wire = BytesMut::with_capacity(segments.len() * 128);
-        let mut codec = LinkCodec::default();
-        let count = segments.len();
-        for body in segments {
-            let command = Command::new(CommandStatus::EsmeRok, 0, body);
-            Encoder::<&Command>::encode(&mut codec, &command, &mut wire)?;
-        }
-        Ok(Self {
+    ) -> Self {
+        Self {
             id,
-            claim: Arc::new(AtomicU8::new(CLAIM_QUEUED)),
+            claim: None,
+            started: false,
             deadline: None,
             states: vec![SegState::Unsent; count],
-            wire: Vec::from(wire),
+            wire,
             throttles: 0,
             reply: Some(reply),
-        })
+        }
     }
 
     /// The encoded `submit_sm` of segment `index`, header included.
@@ -167,14 +163,9 @@ impl Job {
             .collect()
     }
 
-    pub(crate) fn reply(&mut self, outcome: Result<SubmitOutcome, Error>) {
-        let label = match &outcome {
-            Ok(SubmitOutcome::Accepted { .. }) => "accepted",
-            Ok(SubmitOutcome::Rejected { .. }) => "rejected",
-            Ok(SubmitOutcome::Unknown { .. }) => "unknown",
-            Err(_) => "not_sent",
-        };
-        metrics::counter!(telemetry::SUBMITS, "outcome" => label).increment(1);
+    /// Answers the caller (once) and counts the outcome on `meters`.
+    pub(crate) fn reply(&mut self, outcome: Result<SubmitOutcome, Error>, meters: &SubmitMeters) {
+        meters.count(&outcome);
         if let Some(reply) = self.reply.take() {
             let _ = reply.send(outcome);
         }
@@ -184,45 +175,28 @@ impl Job {
 impl Job {
     /// Called before writing a segment: false when the job expired (it is
     /// then answered [`Error::Expired`] here, or was by its caller).
-    pub(crate) fn start(&mut self, now: Instant) -> bool {
-        match self.claim.load(Ordering::Acquire) {
-            CLAIM_STARTED => return true,
-            CLAIM_EXPIRED => {
+    pub(crate) fn start(&mut self, now: Instant, meters: &SubmitMeters) -> bool {
+        if self.started {
+            return true;
+        }
+        let past = self.deadline.is_some_and(|d| now > d);
+        if let Some(claim) = &self.claim {
+            let to = if past { CLAIM_EXPIRED } else { CLAIM_STARTED };
+            let won = claim
+                .compare_exchange(CLAIM_QUEUED, to, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+            if !won {
+                // Its caller gave up first and was answered then.
                 self.reply.take();
                 return false;
             }
-            _ => {}
         }
-        if self.deadline.is_some_and(|d| now > d) {
-            if self
-                .claim
-                .compare_exchange(
-                    CLAIM_QUEUED,
-                    CLAIM_EXPIRED,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                )
-                .is_ok()
-            {
-                self.reply(Err(Error::Expired));
-            } else {
-                self.reply.take();
-            }
+        if past {
+            self.reply(Err(Error::Expired), meters);
             return false;
         }
-        match self.claim.compare_exchange(
-            CLAIM_QUEUED,
-            CLAIM_STARTED,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => true,
-            Err(CLAIM_STARTED) => true,
-            Err(_) => {
-                self.reply.take();
-                false
-            }
-        }
+        self.started = true;
+        true
     }
 }
 
@@ -239,7 +213,8 @@ impl Drop for Job {
             } else {
                 Err(Error::ShutDown)
             };
-            self.reply(outcome);
+            // Off the hot path: only jobs a session could not finish.
+            self.reply(outcome, &SubmitMeters::register());
         }
     }
 }
@@ -452,11 +427,15 @@ impl Link {
         text: &str,
         options: SubmitOptions,
     ) -> Result<SubmitOutcome, Error> {
-        let deadline = options.send_within.map(|d| Instant::now() + d);
-        let (mut reply, claim) = self.enqueue_job(to, text, &options, deadline).await?;
-        let Some(deadline) = deadline else {
+        let Some(send_within) = options.send_within else {
+            let reply = self.enqueue_job(to, text, &options, None, None).await?;
             return reply.await.unwrap_or(Err(Error::ShutDown));
         };
+        let deadline = Instant::now() + send_within;
+        let claim = Arc::new(AtomicU8::new(CLAIM_QUEUED));
+        let mut reply = self
+            .enqueue_job(to, text, &options, Some(deadline), Some(Arc::clone(&claim)))
+            .await?;
         tokio::select! {
             outcome = &mut reply => return outcome.unwrap_or(Err(Error::ShutDown)),
             _ = tokio::time::sleep_until(deadline) => {}
@@ -488,7 +467,7 @@ impl Link {
         options: &SubmitOptions,
     ) -> Result<oneshot::Receiver<Result<SubmitOutcome, Error>>, Error> {
         let deadline = options.send_within.map(|d| Instant::now() + d);
-        Ok(self.enqueue_job(to, text, options, deadline).await?.0)
+        self.enqueue_job(to, text, options, deadline, None).await
     }
 
     async fn enqueue_job(
@@ -497,13 +476,8 @@ impl Link {
         text: &str,
         options: &SubmitOptions,
         deadline: Option<Instant>,
-    ) -> Result<
-        (
-            oneshot::Receiver<Result<SubmitOutcome, Error>>,
-            Arc<AtomicU8>,
-        ),
-        Error,
-    > {
+        claim: Option<Arc<AtomicU8>>,
+    ) -> Result<oneshot::Receiver<Result<SubmitOutcome, Error>>, Error> {
         let config = &self.inner.config;
         let reference = self.inner.next_reference.fetch_add(1, Ordering::Relaxed);
         let segments = text::split(text, reference).map_err(|e| Error::TextTooLong {
@@ -513,18 +487,21 @@ impl Link {
             .source_addr
             .as_deref()
             .unwrap_or(&config.source_addr);
-        let bodies = segments
-            .into_iter()
-            .map(|s| pdu::submit_sm_owned(config, source, to, s, options.registered_delivery))
-            .collect::<Result<Vec<_>, _>>()?;
+        let header = pdu::SubmitHeader::new(config, source, to, options.registered_delivery)?;
+        // Sequence number 0: the session writes each one's own in.
+        let mut wire = Vec::with_capacity(segments.iter().map(|s| header.encoded_len(s)).sum());
+        for segment in &segments {
+            header.encode(segment, 0, &mut wire)?;
+        }
         let (reply, outcome) = oneshot::channel();
         let mut job = Job::new(
             self.inner.next_job.fetch_add(1, Ordering::Relaxed),
-            bodies,
+            wire,
+            segments.len(),
             reply,
-        )?;
+        );
         job.deadline = deadline;
-        let claim = Arc::clone(&job.claim);
+        job.claim = claim;
         if self.inner.cancel.is_cancelled() {
             return Err(Error::ShutDown);
         }
@@ -538,7 +515,7 @@ impl Link {
             }
         };
         queued?;
-        Ok((outcome, claim))
+        Ok(outcome)
     }
 
     /// The binds' states; `changed()` wakes on every transition.

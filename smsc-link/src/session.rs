@@ -39,7 +39,8 @@ use crate::{
     pdu::{self, BindKind, Delivery},
     reassembly::GroupKey,
     receipt::normalize_id,
-    telemetry, text, Error, Mo, Receipt, SubmitOutcome,
+    telemetry::{self, SubmitMeters},
+    text, Error, Mo, Receipt, SubmitOutcome,
 };
 
 /// Period of the housekeeping tick (timeouts, enquire_link, expiries).
@@ -89,6 +90,7 @@ where
                     "undecodable pdu 0x{command_id:08x} before bind_resp"
                 )))
             }
+            Some(Ok(Frame::SubmitSmResp { .. })) => continue,
             Some(Ok(Frame::Command(command))) => command,
         };
         match command.id() {
@@ -250,6 +252,7 @@ pub(crate) struct Session {
     /// `deliver_sm` received on this session and not answered yet.
     acks_outstanding: usize,
     queue_closed: bool,
+    meters: SubmitMeters,
 }
 
 impl std::fmt::Debug for Session {
@@ -287,6 +290,7 @@ impl Session {
             ack_rx,
             acks_outstanding: 0,
             queue_closed: false,
+            meters: SubmitMeters::register(),
         }
     }
 
@@ -390,7 +394,10 @@ impl Session {
                     ))),
                     Some(Err(error)) => return Err(error.into()),
                     Some(Ok(frame)) => {
-                        if let Flow::Stop = self.on_frame(framed, frame).await? {
+                        // One clock read for the batch: the responses
+                        // buffered with this one arrived with it.
+                        let read_at = Instant::now();
+                        if let Flow::Stop = self.on_frame(framed, frame, read_at).await? {
                             return Ok(());
                         }
                         // Frames already buffered are handled without a
@@ -398,7 +405,9 @@ impl Session {
                         for _ in 0..FRAMES_PER_TURN_MAX {
                             match framed.next().now_or_never() {
                                 Some(Some(Ok(frame))) => {
-                                    if let Flow::Stop = self.on_frame(framed, frame).await? {
+                                    if let Flow::Stop =
+                                        self.on_frame(framed, frame, read_at).await?
+                                    {
                                         return Ok(());
                                     }
                                 }
@@ -465,7 +474,7 @@ impl Session {
             let Some(job) = self.jobs.get_mut(&job_id) else {
                 continue;
             };
-            if !job.start(now) {
+            if !job.start(now, &self.meters) {
                 // Expired before its first segment was written: never sent.
                 self.jobs.remove(&job_id);
                 self.unsent.remove_job(job_id);
@@ -484,7 +493,7 @@ impl Session {
                 },
             );
             self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
-            metrics::gauge!(telemetry::IN_FLIGHT).increment(1.0);
+            self.meters.in_flight.increment(1.0);
             // The segment was encoded once; only its sequence number changes.
             if let Some(pdu) = job.segment_mut(index) {
                 if let Some(header) = pdu.get_mut(12..16) {
@@ -500,15 +509,25 @@ impl Session {
         Ok(())
     }
 
+    /// Handles one frame read at `read_at`.
     async fn on_frame<IO>(
         &mut self,
         framed: &mut Framed<IO, LinkCodec>,
         frame: Frame,
+        read_at: Instant,
     ) -> Result<Flow, Error>
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
         let command = match frame {
+            Frame::SubmitSmResp {
+                sequence_number,
+                status,
+                message_id,
+            } => {
+                self.on_submit_resp(sequence_number, status, message_id.as_str(), read_at);
+                return Ok(Flow::Continue);
+            }
             Frame::Command(command) => command,
             Frame::Undecodable {
                 command_id,
@@ -519,7 +538,7 @@ impl Session {
                 if command_id & 0x8000_0000 != 0 && status != CommandStatus::EsmeRok {
                     // An error response without (or with a broken) body:
                     // the header's status is all that matters.
-                    self.on_submit_resp(sequence_number, status, "");
+                    self.on_submit_resp(sequence_number, status, "", read_at);
                 } else if command_id & 0x8000_0000 != 0 {
                     tracing::warn!(command_id, "undecodable response: submit in doubt");
                     self.forget(sequence_number, None);
@@ -539,14 +558,14 @@ impl Session {
         let status = command.status();
         match command.pdu() {
             Some(Pdu::SubmitSmResp(resp)) => {
-                self.on_submit_resp(seq, status, resp.message_id().as_str());
+                self.on_submit_resp(seq, status, resp.message_id().as_str(), read_at);
             }
             _ if command.id() == CommandId::SubmitSmResp => {
                 // An error response without a body.
-                self.on_submit_resp(seq, status, "");
+                self.on_submit_resp(seq, status, "", read_at);
             }
             Some(Pdu::GenericNack) if self.window.contains_key(&seq) => {
-                self.on_submit_resp(seq, status, "");
+                self.on_submit_resp(seq, status, "", read_at);
             }
             Some(Pdu::DeliverSm(deliver)) => self.on_deliver(seq, deliver),
             Some(Pdu::EnquireLink) => {
@@ -572,13 +591,21 @@ impl Session {
         Ok(Flow::Continue)
     }
 
-    fn on_submit_resp(&mut self, seq: u32, status: CommandStatus, message_id: &str) {
+    fn on_submit_resp(
+        &mut self,
+        seq: u32,
+        status: CommandStatus,
+        message_id: &str,
+        read_at: Instant,
+    ) {
         let Some(sent) = self.window.remove(&seq) else {
             tracing::warn!(seq, "response to no pending submit (late or unknown)");
             return;
         };
-        metrics::gauge!(telemetry::IN_FLIGHT).decrement(1.0);
-        metrics::histogram!(telemetry::SUBMIT_RTT).record(sent.at.elapsed().as_secs_f64());
+        self.meters.in_flight.decrement(1.0);
+        self.meters
+            .rtt
+            .record(read_at.saturating_duration_since(sent.at).as_secs_f64());
         self.settle(sent, status, message_id);
         // Counted in flight until its outcome is out: a receipt for its id
         // arriving on another bind meanwhile is held, not let through.
@@ -620,7 +647,7 @@ impl Session {
                 self.finish_completed(sent.job, sent.index, message_ids);
             }
         } else if throttle_status(status) {
-            metrics::counter!(telemetry::THROTTLED).increment(1);
+            self.meters.throttled.increment(1);
             job.throttles += 1;
             if job.throttles > retries_max {
                 self.finish(sent.job, Ok(SubmitOutcome::Rejected { status }));
@@ -644,7 +671,7 @@ impl Session {
     fn forget(&mut self, seq: u32, _why: Option<&str>) {
         if let Some(sent) = self.window.remove(&seq) {
             self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-            metrics::gauge!(telemetry::IN_FLIGHT).decrement(1.0);
+            self.meters.in_flight.decrement(1.0);
             if let Some(job) = self.jobs.get(&sent.job) {
                 let accepted_ids = job.accepted_ids();
                 self.finish(sent.job, Ok(SubmitOutcome::Unknown { accepted_ids }));
@@ -663,11 +690,11 @@ impl Session {
         let released = {
             let mut gate = lock(&self.shared.gate);
             if gate.is_idle() {
-                job.reply(Ok(SubmitOutcome::Accepted { message_ids }));
+                job.reply(Ok(SubmitOutcome::Accepted { message_ids }), &self.meters);
                 Vec::new()
             } else {
                 let ids = message_ids.clone();
-                job.reply(Ok(SubmitOutcome::Accepted { message_ids }));
+                job.reply(Ok(SubmitOutcome::Accepted { message_ids }), &self.meters);
                 gate.done(&ids, Some(last))
             }
         };
@@ -689,7 +716,7 @@ impl Session {
             Ok(SubmitOutcome::Accepted { message_ids }) => message_ids.clone(),
             _ => job.accepted_ids(),
         };
-        job.reply(outcome);
+        job.reply(outcome, &self.meters);
         let released = lock(&self.shared.gate).done(&ids, None);
         for (receipt, token) in released {
             self.dispatch_receipt(receipt, token);
@@ -914,10 +941,14 @@ impl Session {
                 frame = framed.next() => match frame {
                     None | Some(Err(_)) => return Ok(()),
                     Some(Ok(Frame::Command(c))) if c.id() == CommandId::UnbindResp => return Ok(()),
+                    Some(Ok(Frame::SubmitSmResp { sequence_number, status, message_id })) => {
+                        let read_at = Instant::now();
+                        self.on_submit_resp(sequence_number, status, message_id.as_str(), read_at);
+                    }
                     Some(Ok(Frame::Command(c))) => {
                         if let Some(Pdu::SubmitSmResp(resp)) = c.pdu() {
                             let id = resp.message_id().as_str().to_string();
-                            self.on_submit_resp(c.sequence_number(), c.status(), &id);
+                            self.on_submit_resp(c.sequence_number(), c.status(), &id, Instant::now());
                         }
                     }
                     Some(Ok(_)) => {}
@@ -933,7 +964,7 @@ impl Session {
         let in_doubt: BTreeSet<u64> = self.window.values().map(|s| s.job).collect();
         let n = self.window.len();
         self.shared.in_flight.fetch_sub(n, Ordering::Relaxed);
-        metrics::gauge!(telemetry::IN_FLIGHT).decrement(n as f64);
+        self.meters.in_flight.decrement(n as f64);
         self.window.clear();
         let mut ids: Vec<u64> = self.jobs.keys().copied().collect();
         ids.sort_unstable();
@@ -1003,10 +1034,14 @@ mod tests {
 
         // A submit goes out and its response becomes the outcome.
         let segment = &text::split("Привет", 1).expect("fits")[0];
-        let body = pdu::submit_sm(&config, "7377", "+79161234567", segment, false).expect("valid");
+        let mut wire = Vec::new();
+        pdu::SubmitHeader::new(&config, "7377", "+79161234567", false)
+            .expect("valid")
+            .encode(segment, 0, &mut wire)
+            .expect("fits");
 
         let (reply, outcome) = oneshot::channel();
-        jobs.send(Job::new(0, vec![body], reply).expect("encoded"))
+        jobs.send(Job::new(0, wire, 1, reply))
             .await
             .expect("queued");
         let submit = smsc_read(&mut smsc).await;

@@ -1,6 +1,10 @@
 //! Metric names (through the `metrics` facade; the binary installs the
 //! recorder/exporter). Labels never carry phone numbers or text.
 
+use metrics::{Counter, Gauge, Histogram};
+
+use crate::{Error, SubmitOutcome};
+
 /// Gauge: binds currently bound.
 pub const BINDS: &str = "smsc_link_binds";
 /// Gauge: `submit_sm` written and not yet answered, all binds.
@@ -17,3 +21,49 @@ pub const MO: &str = "smsc_link_mo_total";
 pub const RECEIPTS: &str = "smsc_link_receipts_total";
 /// Counter: reconnect attempts after a failure.
 pub const RECONNECTS: &str = "smsc_link_reconnects_total";
+
+/// Handles to the metrics touched once per segment or message. The
+/// `metrics::counter!` family looks its key up in the recorder on every
+/// call (building the label set first); a session registers these once.
+#[derive(Clone)]
+pub(crate) struct SubmitMeters {
+    accepted: Counter,
+    rejected: Counter,
+    unknown: Counter,
+    not_sent: Counter,
+    pub(crate) throttled: Counter,
+    pub(crate) in_flight: Gauge,
+    pub(crate) rtt: Histogram,
+}
+
+impl std::fmt::Debug for SubmitMeters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubmitMeters").finish_non_exhaustive()
+    }
+}
+
+impl SubmitMeters {
+    /// Registers the handles with the recorder installed now.
+    pub(crate) fn register() -> Self {
+        Self {
+            accepted: metrics::counter!(SUBMITS, "outcome" => "accepted"),
+            rejected: metrics::counter!(SUBMITS, "outcome" => "rejected"),
+            unknown: metrics::counter!(SUBMITS, "outcome" => "unknown"),
+            not_sent: metrics::counter!(SUBMITS, "outcome" => "not_sent"),
+            throttled: metrics::counter!(THROTTLED),
+            in_flight: metrics::gauge!(IN_FLIGHT),
+            rtt: metrics::histogram!(SUBMIT_RTT),
+        }
+    }
+
+    /// Counts a finished submit under its outcome.
+    pub(crate) fn count(&self, outcome: &Result<SubmitOutcome, Error>) {
+        let counter = match outcome {
+            Ok(SubmitOutcome::Accepted { .. }) => &self.accepted,
+            Ok(SubmitOutcome::Rejected { .. }) => &self.rejected,
+            Ok(SubmitOutcome::Unknown { .. }) => &self.unknown,
+            Err(_) => &self.not_sent,
+        };
+        counter.increment(1);
+    }
+}

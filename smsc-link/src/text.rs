@@ -2,7 +2,7 @@
 //! SMPP carries it), UCS2 (UTF-16BE), Latin-1 and IA5; splitting long texts
 //! into concatenated segments with a UDH; reading the UDH of incoming parts.
 //!
-//! No I/O here and nothing about PDUs: the session turns segments into
+//! No I/O here and nothing about PDUs: `Link::enqueue` turns segments into
 //! `submit_sm` bodies with `rusmpp`.
 
 use crate::config::DefaultAlphabet;

@@ -350,3 +350,41 @@ async fn a_message_not_sent_in_time_expires_and_is_never_sent() {
     drop(conn);
     link.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_enqueued_message_past_its_deadline_is_answered_expired_by_the_bind() {
+    let fake = Fake::start().await;
+    let (link, _events) = start_link(link_config(fake.addr), 0).await;
+    // No bind yet: queued with a deadline nobody but the session checks.
+    let options = SubmitOptions {
+        send_within: Some(std::time::Duration::from_millis(50)),
+        ..SubmitOptions::default()
+    };
+    let late = link
+        .enqueue(PHONE, "код 1234", &options)
+        .await
+        .expect("queued");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut conn = fake.accept(CommandStatus::EsmeRok).await;
+    let marker = link
+        .enqueue(PHONE, "marker", &SubmitOptions::default())
+        .await
+        .expect("queued");
+    assert!(matches!(
+        late.await.expect("answered"),
+        Err(smsc_link::Error::Expired)
+    ));
+    // The expired one was never written: the marker is the first submit.
+    let submit = conn.read().await;
+    match submit.pdu() {
+        Some(Pdu::SubmitSm(sm)) => assert_eq!(sm.short_message().as_ref(), b"marker"),
+        other => panic!("{other:?}"),
+    }
+    conn.send(submit_resp(submit.sequence_number(), "1")).await;
+    assert!(matches!(
+        marker.await.expect("answered"),
+        Ok(SubmitOutcome::Accepted { .. })
+    ));
+    drop(conn);
+    link.shutdown().await;
+}

@@ -1,13 +1,16 @@
 //! Golden bytes: what goes on the wire, written out by hand from the SMPP
 //! 3.4 layout (§4.1.5 bind_transceiver, §4.4.1 submit_sm) rather than
-//! taken from a round trip.
+//! taken from a round trip. The link writes `submit_sm` through `rusmpp`'s
+//! borrowed PDU ([`SubmitHeader::encode`]); a property test holds those
+//! bytes equal to the owned PDU's for any addresses, options and text.
 
+use proptest::prelude::*;
 use rusmpp::{Command, CommandStatus};
 use smsc_link::{
     codec::encode_to_vec,
-    pdu::{bind, submit_sm, BindKind},
+    pdu::{bind, submit_sm, BindKind, SubmitHeader},
     text::split,
-    LinkConfig,
+    LinkConfig, TonNpi,
 };
 
 #[test]
@@ -69,4 +72,72 @@ fn ucs2_submit_sm_with_concatenation_udh_bytes() {
         0x04, 0x36, 0x04, 0x36, 0x04, 0x36, 0x04, 0x36, // "жжжж" UTF-16BE
     ];
     assert_eq!(bytes, expected);
+    // The link's encoder (the borrowed PDU) writes the same bytes.
+    let mut borrowed = Vec::new();
+    SubmitHeader::new(&config, "7377", "+79161234567", true)
+        .expect("valid")
+        .encode(&segments[1], 2, &mut borrowed)
+        .expect("fits");
+    assert_eq!(borrowed, expected);
+}
+
+#[test]
+fn the_borrowed_encoder_refuses_what_the_owned_one_refuses() {
+    let config = LinkConfig::default();
+    let segment = &split("hi", 1).expect("fits")[0];
+    for (source, to) in [
+        ("7377", "+7916abc"),
+        ("7377", ""),
+        ("7377", "+123456789012345678901"),
+        ("this source is far too long", "+79161234567"),
+        ("123456789012345678901", "+79161234567"),
+        ("12345678901234567890", "+79161234567"),
+        ("73\u{0}77", "+79161234567"),
+        ("Тверская", "+79161234567"),
+    ] {
+        let borrowed = SubmitHeader::new(&config, source, to, false);
+        let rusmpp = submit_sm(&config, source, to, segment, false);
+        assert_eq!(
+            borrowed.map(|_| ()).map_err(|e| e.to_string()),
+            rusmpp.map(|_| ()).map_err(|e| e.to_string()),
+            "{source:?} → {to:?}"
+        );
+    }
+}
+
+proptest! {
+    /// Any addresses, TON/NPI, receipt flag and text: the borrowed PDU's
+    /// bytes are the owned PDU's bytes, segment by segment.
+    #[test]
+    fn borrowed_submit_sm_bytes_equal_owned_bytes(
+        source in "[A-Za-z0-9 ]{0,20}",
+        plus in any::<bool>(),
+        digits in "[0-9]{1,20}",
+        text in "(\\PC|[a-z ]){0,400}",
+        source_ton in any::<u8>(),
+        source_npi in any::<u8>(),
+        dest_ton in any::<u8>(),
+        dest_npi in any::<u8>(),
+        receipt in any::<bool>(),
+        sequence in 1u32..0x7fff_ffff,
+    ) {
+        let config = LinkConfig {
+            source_ton_npi: TonNpi { ton: source_ton, npi: source_npi },
+            dest_ton_npi: TonNpi { ton: dest_ton, npi: dest_npi },
+            ..LinkConfig::default()
+        };
+        let to = if plus { format!("+{digits}") } else { digits };
+        let Ok(segments) = split(&text, 7) else {
+            return Ok(());
+        };
+        let header = SubmitHeader::new(&config, &source, &to, receipt).expect("valid");
+        for segment in &segments {
+            let body = submit_sm(&config, &source, &to, segment, receipt).expect("valid");
+            let expected = encode_to_vec(&Command::new(CommandStatus::EsmeRok, sequence, body));
+            let mut borrowed = Vec::new();
+            header.encode(segment, sequence, &mut borrowed).expect("fits");
+            prop_assert_eq!(header.encoded_len(segment), expected.len());
+            prop_assert_eq!(borrowed, expected);
+        }
+    }
 }

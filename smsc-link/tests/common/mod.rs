@@ -191,6 +191,7 @@ impl Conn {
                 Frame::Undecodable { command_id, .. } => {
                     panic!("undecodable pdu 0x{command_id:08x}")
                 }
+                Frame::SubmitSmResp { .. } => panic!("submit_sm_resp sent to the smsc"),
             }
         }
     }
