@@ -22,6 +22,30 @@ use crate::sender::{LinkSender, ReceiptLog};
 /// worth, so a burst of check-ins needs no claim transactions.
 const HANDOFF_MAX: usize = 2048;
 
+/// How often the WAL is checkpointed in the background (SQLite).
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+/// With background checkpoints, a commit checkpoints by itself only past this
+/// many WAL pages (64 MiB): the bound should the background ones fall behind.
+const AUTOCHECKPOINT_PAGES_MIN: u32 = 16 * 1024;
+
+/// Checkpoints the SQLite WAL every `CHECKPOINT_INTERVAL` until `stop`.
+async fn checkpoints(store: Store, stop: CancellationToken) {
+    if store.backend() != checkin_core::Backend::Sqlite {
+        return;
+    }
+    let mut every = tokio::time::interval(CHECKPOINT_INTERVAL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        if let Err(e) = store.checkpoint().await {
+            tracing::debug!(error = %e, "background checkpoint failed; the next one retries");
+        }
+    }
+}
+
 /// The account the embedded simulator accepts and the link binds with.
 const EMBEDDED_ACCOUNT: (&str, &str) = ("checkin", "checkin");
 
@@ -45,6 +69,8 @@ pub struct Gateway {
     pipeline_task: tokio::task::JoinHandle<()>,
     simulator_stop: CancellationToken,
     simulator_tasks: TaskTracker,
+    checkpoint_stop: CancellationToken,
+    checkpoint_task: tokio::task::JoinHandle<()>,
 }
 
 /// What a gateway is started with besides the configuration (tests change these).
@@ -75,13 +101,17 @@ impl Gateway {
         let keys = config
             .load_keys()
             .context("loading the phone-number keys")?;
-        let store = Store::open(
-            &config.database_url,
-            PhoneVault::new(&keys),
-            config.store.clone(),
-        )
-        .await
-        .context("opening the database")?;
+        let mut store_config = config.store.clone();
+        // Checkpoints run in the background (below), off the writer's commits;
+        // the autocheckpoint is only the bound should they fall behind.
+        store_config.sqlite_autocheckpoint_pages = store_config
+            .sqlite_autocheckpoint_pages
+            .max(AUTOCHECKPOINT_PAGES_MIN);
+        let store = Store::open(&config.database_url, PhoneVault::new(&keys), store_config)
+            .await
+            .context("opening the database")?;
+        let checkpoint_stop = CancellationToken::new();
+        let checkpoint_task = tokio::spawn(checkpoints(store.clone(), checkpoint_stop.clone()));
 
         let simulator_stop = CancellationToken::new();
         let simulator_tasks = TaskTracker::new();
@@ -136,6 +166,8 @@ impl Gateway {
             pipeline_task,
             simulator_stop,
             simulator_tasks,
+            checkpoint_stop,
+            checkpoint_task,
         })
     }
 
@@ -158,6 +190,8 @@ impl Gateway {
         self.simulator_stop.cancel();
         self.simulator_tasks.close();
         self.simulator_tasks.wait().await;
+        self.checkpoint_stop.cancel();
+        let _ = self.checkpoint_task.await;
         self.store.close().await;
     }
 }

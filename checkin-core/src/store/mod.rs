@@ -59,6 +59,12 @@ pub struct StoreConfig {
     pub acquire_timeout: Duration,
     /// SQLite: how long a write waits for another writer's lock before failing.
     pub sqlite_busy_timeout: Duration,
+    /// SQLite: WAL pages after which a commit also checkpoints (copies the WAL
+    /// back into the database file) before it returns. Default 1000, SQLite's
+    /// own. A service that calls [`Store::checkpoint`] in the background sets it
+    /// high, so commits stop paying for checkpoints and this is only the bound
+    /// on the WAL's size should the background checkpoints fall behind.
+    pub sqlite_autocheckpoint_pages: u32,
 }
 
 impl Default for StoreConfig {
@@ -69,6 +75,7 @@ impl Default for StoreConfig {
             connections_max: 8,
             acquire_timeout: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_secs(5),
+            sqlite_autocheckpoint_pages: 1000,
         }
     }
 }
@@ -230,6 +237,7 @@ impl Store {
             create_sqlite_parent(url)?;
         }
         let busy_timeout_ms = config.sqlite_busy_timeout.as_millis();
+        let autocheckpoint_pages = config.sqlite_autocheckpoint_pages;
         let options = AnyPoolOptions::new()
             .acquire_timeout(config.acquire_timeout)
             .after_connect(move |conn, _meta| {
@@ -247,6 +255,10 @@ impl Store {
                         conn.execute("PRAGMA temp_store = MEMORY").await?;
                         conn.execute(format!("PRAGMA cache_size = -{SQLITE_CACHE_KIB}").as_str())
                             .await?;
+                        conn.execute(
+                            format!("PRAGMA wal_autocheckpoint = {autocheckpoint_pages}").as_str(),
+                        )
+                        .await?;
                     }
                     Ok(())
                 })
@@ -310,6 +322,20 @@ impl Store {
     /// The pool, for tests and tools that inspect the tables.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// SQLite: copies what the WAL holds back into the database file, without
+    /// waiting for (or holding up) the writer: a passive checkpoint, on a
+    /// reader connection. Run it every fraction of a second beside a high
+    /// `sqlite_autocheckpoint_pages` and commits no longer stop to checkpoint.
+    /// Does nothing on PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Closes every connection (waits for those in use).
