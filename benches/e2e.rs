@@ -36,7 +36,9 @@ struct Plan {
 const FULL: Plan = Plan {
     rate_per_s: 20000.0,
     duration: Duration::from_secs(10),
-    phones: 100_000,
+    // More than the run can send (20 000/s × 10 s): every MO is a new check-in,
+    // none a repeat the dedupe window would answer without a reply.
+    phones: 250_000,
     with_postgres: true,
 };
 const SMOKE: Plan = Plan {

@@ -613,3 +613,29 @@ async fn migrations_are_idempotent_and_orgs_validate() {
         assert!(no_org.is_err(), "{label}");
     }
 }
+
+#[tokio::test]
+async fn a_background_checkpoint_moves_the_wal_into_the_database_file() {
+    let config = StoreConfig {
+        // Commits never checkpoint by themselves here.
+        sqlite_autocheckpoint_pages: 1_000_000,
+        ..StoreConfig::default()
+    };
+    let db = common::sqlite(config).await;
+    let store = &db.store;
+    let p = premises(store, "ул. Тверская, 13").await;
+    let main_file = db.sqlite_dir.as_ref().unwrap().path().join("checkin.sqlite");
+    let before = std::fs::metadata(&main_file).unwrap().len();
+    for chunk in 0..4 {
+        let batch: Vec<NewCheckIn> = (0..250)
+            .map(|i| visit(&format!("+7916{:07}", chunk * 1000 + i), p.code, t0()))
+            .collect();
+        store.record_checkins(&batch).await.unwrap();
+    }
+    // Everything is still in the WAL: the database file has not grown.
+    assert_eq!(std::fs::metadata(&main_file).unwrap().len(), before);
+    store.checkpoint().await.unwrap();
+    let after = std::fs::metadata(&main_file).unwrap().len();
+    assert!(after > before, "checkpoint copied nothing: {before} -> {after} bytes");
+    assert_eq!(store.count_checkins(p.id).await.unwrap(), 1000);
+}
