@@ -624,7 +624,12 @@ async fn a_background_checkpoint_moves_the_wal_into_the_database_file() {
     let db = common::sqlite(config).await;
     let store = &db.store;
     let p = premises(store, "ул. Тверская, 13").await;
-    let main_file = db.sqlite_dir.as_ref().unwrap().path().join("checkin.sqlite");
+    let main_file = db
+        .sqlite_dir
+        .as_ref()
+        .unwrap()
+        .path()
+        .join("checkin.sqlite");
     let before = std::fs::metadata(&main_file).unwrap().len();
     for chunk in 0..4 {
         let batch: Vec<NewCheckIn> = (0..250)
@@ -636,6 +641,9 @@ async fn a_background_checkpoint_moves_the_wal_into_the_database_file() {
     assert_eq!(std::fs::metadata(&main_file).unwrap().len(), before);
     store.checkpoint().await.unwrap();
     let after = std::fs::metadata(&main_file).unwrap().len();
-    assert!(after > before, "checkpoint copied nothing: {before} -> {after} bytes");
+    assert!(
+        after > before,
+        "checkpoint copied nothing: {before} -> {after} bytes"
+    );
     assert_eq!(store.count_checkins(p.id).await.unwrap(), 1000);
 }
