@@ -135,6 +135,19 @@ impl Gateway {
             }
         };
 
+        // Before anything can claim: messages a previous run left claimed
+        // (`sending`) are due again. The notifier leaves this to us because the
+        // pipeline claims replies too, and may do so before the notifier runs.
+        let requeued = store
+            .requeue_sending(options.clock.now())
+            .await
+            .context("requeuing messages a previous run left in flight")?;
+        if requeued > 0 {
+            tracing::warn!(
+                requeued,
+                "messages left in flight by a previous run are queued again"
+            );
+        }
         let waker = Waker::default();
         let (handoff, lane) = notifier::handoff(HANDOFF_MAX);
         let (inbox, pipeline_task) = pipeline::spawn(

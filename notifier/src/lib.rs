@@ -161,6 +161,8 @@ impl<S: SmsSender> Notifier<S> {
     }
 
     /// Also sends what producers hand over through `lane` (see [`Handoff`]).
+    /// The owner then requeues what a previous run left claimed itself,
+    /// before starting the producers (see [`Notifier::run`]).
     pub fn with_handoff(mut self, lane: HandoffLane) -> Self {
         self.lane = Some(lane);
         self
@@ -180,17 +182,24 @@ impl<S: SmsSender> Notifier<S> {
     /// Runs until `shutdown`, then waits for the sends in flight. Messages a
     /// previous run left claimed are queued again first.
     ///
-    /// Each turn fills the free part of the window: first from the outbox when
-    /// it may hold something (woken, polled, or the last claim came back full),
-    /// so priority order holds across both sources and older rows go first;
-    /// then from the hand-off lane.
+    /// Each turn gathers what the hand-off lane holds and, when the outbox may
+    /// hold something (woken, polled, or the last claim came back full), a
+    /// claim from it, and starts the most urgent of all of them first, as many
+    /// as the window has room for: priority order holds across both sources.
+    ///
+    /// With a hand-off lane, the owner requeues instead, with
+    /// `Store::requeue_sending`, before any producer starts: a producer may
+    /// hand over a message before `run` begins, and requeuing that one here
+    /// would send it twice.
     pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), NotifierError> {
-        let requeued = self.store.requeue_sending(self.clock.now()).await?;
-        if requeued > 0 {
-            tracing::warn!(
-                requeued,
-                "messages left in flight by a previous run are queued again"
-            );
+        if self.lane.is_none() {
+            let requeued = self.store.requeue_sending(self.clock.now()).await?;
+            if requeued > 0 {
+                tracing::warn!(
+                    requeued,
+                    "messages left in flight by a previous run are queued again"
+                );
+            }
         }
         let window = Arc::new(Semaphore::new(self.config.in_flight_max.max(1)));
         let tracker = TaskTracker::new();
@@ -201,13 +210,17 @@ impl<S: SmsSender> Notifier<S> {
             results_rx,
         ));
         let mut lane = self.lane.take().map(|l| l.0);
+        // Claimed (from the outbox or the lane) and not yet started, most
+        // urgent first. Bounded: a turn adds at most `carry_max - len`.
+        let carry_max = 2 * (self.config.claim_max as usize).max(1);
+        let mut carry: Vec<OutboxMessage> = Vec::new();
         let mut outbox_due = true;
         let mut next_poll = tokio::time::Instant::now();
-        loop {
+        'turns: loop {
             if shutdown.is_cancelled() {
                 break;
             }
-            // Claim only what the window can take now, so priorities stay fresh.
+            // Start only what the window can take now, so priorities stay fresh.
             let free = window
                 .available_permits()
                 .min(self.config.claim_max as usize);
@@ -221,12 +234,28 @@ impl<S: SmsSender> Notifier<S> {
             if self.waker.0.notified().now_or_never().is_some() {
                 outbox_due = true;
             }
-            let mut batch = Vec::new();
-            if outbox_due || tokio::time::Instant::now() >= next_poll {
-                match self.store.claim_ready(free as u32, self.clock.now()).await {
+            // Both sources feed `carry`, which is sorted before anything starts:
+            // an OTP in the outbox goes before handed-over confirmations, and
+            // those before alerts in the outbox.
+            if let Some(rx) = lane.as_mut() {
+                let take = free.min(carry_max.saturating_sub(carry.len()));
+                for _ in 0..take {
+                    match rx.try_recv() {
+                        Ok(message) => carry.push(message),
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => {
+                            lane = None;
+                            break;
+                        }
+                    }
+                }
+            }
+            let room = free.min(carry_max.saturating_sub(carry.len()));
+            if room > 0 && (outbox_due || tokio::time::Instant::now() >= next_poll) {
+                match self.store.claim_ready(room as u32, self.clock.now()).await {
                     Ok(claimed) => {
-                        outbox_due = claimed.len() == free;
-                        batch = claimed;
+                        outbox_due = claimed.len() == room;
+                        carry.extend(claimed);
                     }
                     Err(e) => {
                         // Tried again at the next poll.
@@ -236,31 +265,22 @@ impl<S: SmsSender> Notifier<S> {
                 }
                 next_poll = tokio::time::Instant::now() + self.config.poll_interval;
             }
-            if let Some(rx) = lane.as_mut() {
-                while batch.len() < free {
-                    match rx.try_recv() {
-                        Ok(message) => batch.push(message),
-                        Err(mpsc::error::TryRecvError::Empty) => break,
-                        Err(mpsc::error::TryRecvError::Disconnected) => {
-                            lane = None;
-                            break;
-                        }
-                    }
-                }
-            }
-            if batch.is_empty() {
+            if carry.is_empty() {
                 tokio::select! {
                     handed = next_handed(&mut lane) => match handed {
-                        Some(message) => batch.push(message),
+                        Some(message) => carry.push(message),
                         None => lane = None,
                     },
                     _ = self.waker.0.notified() => outbox_due = true,
                     _ = tokio::time::sleep_until(next_poll) => {}
                     _ = shutdown.cancelled() => break,
                 }
+                continue;
             }
-            let mut batch = batch.into_iter();
-            while let Some(message) = batch.next() {
+            carry.sort_by_key(|m| (m.priority, m.next_attempt_at, m.id));
+            let starting: Vec<OutboxMessage> = carry.drain(..free.min(carry.len())).collect();
+            let mut starting = starting.into_iter();
+            while let Some(message) = starting.next() {
                 let ready = async {
                     let permit = window
                         .clone()
@@ -273,11 +293,9 @@ impl<S: SmsSender> Notifier<S> {
                 let permit = tokio::select! {
                     permit = ready => permit,
                     _ = shutdown.cancelled() => {
-                        // Claimed but not started: due again for the next run.
-                        for message in std::iter::once(message).chain(batch.by_ref()) {
-                            give_back(&results, message.id, self.clock.now()).await;
-                        }
-                        break;
+                        carry.push(message);
+                        carry.extend(starting);
+                        break 'turns;
                     }
                 };
                 let job = SendJob {
@@ -292,7 +310,11 @@ impl<S: SmsSender> Notifier<S> {
                 });
             }
         }
-        // Handed over but not sent: back to the outbox for the next run.
+        // Claimed but not started, or handed over and not taken: due again, for
+        // the next run.
+        for message in carry {
+            give_back(&results, message.id, self.clock.now()).await;
+        }
         if let Some(mut rx) = lane {
             rx.close();
             while let Ok(message) = rx.try_recv() {

@@ -438,3 +438,40 @@ async fn handed_over_but_unsent_messages_go_back_to_the_outbox_at_shutdown() {
     assert!(statuses.contains(&OutboxStatus::Pending), "{statuses:?}");
     drop(dir);
 }
+
+#[tokio::test]
+async fn handed_over_confirmations_go_before_alerts_in_the_outbox() {
+    let (store, dir) = store().await;
+    let config = NotifierConfig {
+        in_flight_max: 1,
+        ..quick()
+    };
+    let (tx, mut calls) = mpsc::unbounded_channel();
+    let sender = ScriptedSender {
+        script: Mutex::new(HashMap::new()),
+        calls: tx,
+    };
+    let (handoff, lane) = handoff(8);
+    assert!(handoff
+        .hand_over(claimed(&store, &["c1", "c2"]).await)
+        .is_empty());
+    enqueue(&store, "a1", Priority::Alert).await;
+    enqueue(&store, "a2", Priority::Alert).await;
+    let notifier =
+        Notifier::new(store.clone(), sender, Arc::new(SystemClock), config).with_handoff(lane);
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(notifier.run(shutdown.clone()));
+    let mut sent = Vec::new();
+    for _ in 0..4 {
+        sent.push(
+            tokio::time::timeout(Duration::from_secs(5), calls.recv())
+                .await
+                .expect("sent")
+                .unwrap(),
+        );
+    }
+    assert_eq!(sent, ["c1", "c2", "a1", "a2"]);
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+    drop(dir);
+}
