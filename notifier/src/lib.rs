@@ -353,7 +353,12 @@ async fn next_handed(lane: &mut Option<mpsc::Receiver<OutboxMessage>>) -> Option
 /// Send results waiting to be written.
 const RESULTS_QUEUE_MAX: usize = 4096;
 /// Most results written in one transaction.
-const RESULTS_BATCH_MAX: usize = 256;
+const RESULTS_BATCH_MAX: usize = 1024;
+/// How long the first result of a batch waits for others to join it. Each
+/// write is a transaction on the store's single SQLite writer, shared with the
+/// MO group commits: fewer, larger ones leave it more time for check-ins.
+/// Only the outbox row's status waits; nothing a visitor sees.
+const RESULTS_LINGER: Duration = Duration::from_millis(20);
 /// Attempts to write a batch of results before leaving them to the next start.
 const RESULTS_WRITE_ATTEMPTS_MAX: u32 = 5;
 
@@ -366,6 +371,16 @@ async fn record_results(
 ) {
     let mut batch = Vec::with_capacity(RESULTS_BATCH_MAX);
     while rx.recv_many(&mut batch, RESULTS_BATCH_MAX).await > 0 {
+        if batch.len() < RESULTS_BATCH_MAX {
+            // Closed or not, whatever is queued after the linger joins.
+            tokio::time::sleep(RESULTS_LINGER).await;
+            while batch.len() < RESULTS_BATCH_MAX {
+                match rx.try_recv() {
+                    Ok(result) => batch.push(result),
+                    Err(_) => break,
+                }
+            }
+        }
         let mut attempt = 1;
         loop {
             match store.record_send_results(&batch, clock.now()).await {

@@ -331,7 +331,9 @@ impl Store {
         // database, not one each); 6 parameters a row keeps a chunk far below
         // both backends' parameter limits.
         const ROWS_PER_STATEMENT_MAX: usize = 1000;
+        let started = std::time::Instant::now();
         let mut tx = self.begin_write().await?;
+        let locked = started.elapsed();
         for chunk in results.chunks(ROWS_PER_STATEMENT_MAX) {
             let mut params = Params::new(self.backend());
             let mut sql = String::from("WITH r (id, status, ids, error, next_at) AS (VALUES ");
@@ -386,7 +388,15 @@ impl Store {
             }
             query.bind(to_ms(now)).execute(&mut *tx).await?;
         }
+        let written = started.elapsed();
         tx.commit().await?;
+        tracing::debug!(
+            results = results.len(),
+            lock_wait_us = locked.as_micros() as u64,
+            statements_us = (written - locked).as_micros() as u64,
+            commit_us = (started.elapsed() - written).as_micros() as u64,
+            "send results written"
+        );
         Ok(())
     }
 
