@@ -320,3 +320,85 @@ async fn replies_can_be_claimed_in_the_commit_that_queues_them() {
         assert_eq!(rest[0].recipient.as_str(), "+79160000103", "{label}");
     }
 }
+
+#[tokio::test]
+async fn send_results_recorded_during_sms_groups_are_all_written() {
+    let zone = ServiceZone::default();
+    for db in backends(StoreConfig::default()).await {
+        let (label, store) = (db.label, &db.store);
+        let p = premises(store).await;
+        for round in 0..20u32 {
+            // Messages a sender claimed and got answers for.
+            for k in 0..10 {
+                let new = checkin_core::NewMessage {
+                    recipient: Msisdn::parse(&format!("+7916{:03}{:04}", round, k)).unwrap(),
+                    text: format!("m{round}-{k}"),
+                    priority: checkin_core::Priority::Alert,
+                };
+                store.enqueue(&new, t0()).await.unwrap();
+            }
+            let claimed = store.claim_ready(10, t0()).await.unwrap();
+            assert_eq!(claimed.len(), 10, "{label}");
+            let results: Vec<_> = claimed
+                .iter()
+                .map(|m| {
+                    let ids = vec![format!("id-{}", m.id)];
+                    (
+                        m.id,
+                        checkin_core::store::SendResult::Sent { message_ids: ids },
+                    )
+                })
+                .collect();
+            // Meanwhile an SMS group commits; the results may ride along with it.
+            let prepared: Vec<_> = (0..30)
+                .map(|k| {
+                    store.prepare_sms(sms(
+                        &format!("+7926{:03}{:04}", round, k),
+                        &format!("ВХОД*{}", p.code),
+                    ))
+                })
+                .collect();
+            let (group, recorded) = tokio::join!(
+                store.handle_prepared_sms_claiming(&prepared, &zone, t0(), 5),
+                store.record_send_results(&results, t0())
+            );
+            let group = group.unwrap();
+            recorded.unwrap();
+            assert!(
+                group
+                    .outcomes
+                    .iter()
+                    .all(|o| matches!(o, SmsOutcome::CheckedIn { .. })),
+                "{label}"
+            );
+            for m in &claimed {
+                let stored = store.message(m.id).await.unwrap().unwrap();
+                assert_eq!(stored.status, checkin_core::OutboxStatus::Sent, "{label}");
+                assert_eq!(stored.smsc_message_ids, [format!("id-{}", m.id)], "{label}");
+            }
+            // The group's claimed replies are not among the outbox's pending ones.
+            let rest = store.claim_ready(100, t0()).await.unwrap();
+            assert_eq!(rest.len(), 25, "{label}");
+            let done: Vec<_> = rest
+                .iter()
+                .map(|m| {
+                    (
+                        m.id,
+                        checkin_core::store::SendResult::Sent {
+                            message_ids: vec![],
+                        },
+                    )
+                })
+                .chain(group.claimed.iter().map(|m| {
+                    (
+                        m.id,
+                        checkin_core::store::SendResult::Sent {
+                            message_ids: vec![],
+                        },
+                    )
+                }))
+                .collect();
+            store.record_send_results(&done, t0()).await.unwrap();
+        }
+    }
+}

@@ -100,6 +100,8 @@ pub enum StoreError {
     Privacy(#[from] PrivacyError),
     #[error("a stored row is invalid: {0}")]
     Corrupt(String),
+    #[error("the transaction that carried these writes failed: {0}")]
+    SharedWrite(String),
     #[error("no free venue code found after {0} attempts")]
     CodeSpaceExhausted(u32),
     #[error("{0}")]
@@ -169,6 +171,10 @@ pub struct Store {
     config: StoreConfig,
     /// Serializes this process's SQLite write transactions (see `begin_write`).
     write_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Send results waiting to ride along with the next write transaction
+    /// (SQLite; see `record_send_results`). Bounded by the callers: each waits
+    /// for its own to be written.
+    pending_results: Arc<std::sync::Mutex<Vec<outbox::PendingResults>>>,
 }
 
 /// Page cache of each SQLite connection, in KiB (SQLite's default is 2 MiB); the
@@ -279,6 +285,7 @@ impl Store {
             vault,
             config,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
+            pending_results: Arc::default(),
         })
     }
 
@@ -352,20 +359,36 @@ impl Store {
     /// SQLite's own busy handler waits by sleeping (milliseconds at a time),
     /// which under load costs far more than the transactions themselves.
     pub(crate) async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        let guard = self.lock_writes().await;
+        self.begin_locked(guard).await
+    }
+
+    /// The in-process write lock (SQLite; nothing on PostgreSQL).
+    pub(crate) async fn lock_writes(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
         match self.backend {
-            Backend::Sqlite => {
-                let guard = self.write_lock.clone().lock_owned().await;
-                let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-                Ok(WriteTx {
-                    tx,
-                    _guard: Some(guard),
-                })
-            }
-            Backend::Postgres => Ok(WriteTx {
-                tx: self.writer.begin().await?,
-                _guard: None,
-            }),
+            Backend::Sqlite => Some(self.write_lock.clone().lock_owned().await),
+            Backend::Postgres => None,
         }
+    }
+
+    /// A write transaction under a lock taken with [`Store::lock_writes`].
+    pub(crate) async fn begin_locked(
+        &self,
+        guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    ) -> Result<WriteTx, sqlx::Error> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
+        };
+        Ok(WriteTx { tx, _guard: guard })
+    }
+
+    /// The send results waiting for a write transaction.
+    pub(crate) fn pending_results(&self) -> std::sync::MutexGuard<'_, Vec<outbox::PendingResults>> {
+        // A panic while holding it leaves a plain Vec behind: still usable.
+        self.pending_results
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Deletes check-ins, cases and outbox messages created before `now - retention`

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 use sqlx::Row;
+use tokio::sync::oneshot;
 
 use super::{time_col, to_ms, Backend, Params, Store, StoreError};
 use crate::model::{NewMessage, OutboxMessage, OutboxStatus, Priority};
@@ -40,6 +41,22 @@ fn check_text(text: &str) -> Result<(), StoreError> {
         )));
     }
     Ok(())
+}
+
+/// Send results waiting for the next write transaction (SQLite), and who to
+/// tell once it committed.
+#[derive(Debug)]
+pub(crate) struct PendingResults {
+    results: Vec<(i64, SendResult)>,
+    now: DateTime<Utc>,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+impl PendingResults {
+    /// Tells the waiting caller how the transaction that took these ended.
+    pub(crate) fn answer(self, outcome: Result<(), String>) {
+        let _ = self.done.send(outcome);
+    }
 }
 
 /// A message to queue whose recipient is already hashed and sealed.
@@ -317,8 +334,14 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Records what became of several sends in one transaction (one commit for
-    /// a whole window of answers, instead of one each).
+    /// Records what became of several sends (one statement, one commit for a
+    /// whole window of answers).
+    ///
+    /// On SQLite the results ride along with the next write transaction of
+    /// this process, usually an MO group commit, instead of a transaction of
+    /// their own: the one writer spends its time on check-ins, not on handing
+    /// its lock around. Whoever takes the write lock first writes every result
+    /// waiting; this call returns once they are committed (or failed).
     pub async fn record_send_results(
         &self,
         results: &[(i64, SendResult)],
@@ -327,13 +350,72 @@ impl Store {
         if results.is_empty() {
             return Ok(());
         }
-        // One statement per chunk (a window of answers is one round trip to the
-        // database, not one each); 6 parameters a row keeps a chunk far below
+        if self.backend() == Backend::Postgres {
+            let mut tx = self.begin_write().await?;
+            self.write_send_results(&mut tx, results, now).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        let (done, mut written) = oneshot::channel();
+        self.pending_results().push(PendingResults {
+            results: results.to_vec(),
+            now,
+            done,
+        });
+        let guard = self.lock_writes().await;
+        match written.try_recv() {
+            Ok(outcome) => return outcome.map_err(StoreError::SharedWrite),
+            Err(oneshot::error::TryRecvError::Closed) => {
+                return Err(StoreError::SharedWrite(
+                    "the transaction that took these results ended without a word".into(),
+                ))
+            }
+            // Nobody took them: every waiting result is this call's to write.
+            Err(oneshot::error::TryRecvError::Empty) => {}
+        }
+        let mut tx = self.begin_locked(guard).await?;
+        let taken = self.take_pending_results();
+        let outcome = async {
+            self.write_pending_results(&mut tx, &taken).await?;
+            tx.commit().await?;
+            Ok::<(), StoreError>(())
+        }
+        .await;
+        let shared = outcome.as_ref().map(|_| ()).map_err(|e| e.to_string());
+        for pending in taken {
+            pending.answer(shared.clone());
+        }
+        outcome
+    }
+
+    /// Takes every send result waiting for a write transaction (SQLite).
+    pub(crate) fn take_pending_results(&self) -> Vec<PendingResults> {
+        std::mem::take(&mut *self.pending_results())
+    }
+
+    /// Writes taken results inside the caller's transaction; the caller then
+    /// reports the commit's outcome to each (see [`PendingResults::answer`]).
+    pub(crate) async fn write_pending_results(
+        &self,
+        conn: &mut AnyConnection,
+        taken: &[PendingResults],
+    ) -> Result<(), StoreError> {
+        for pending in taken {
+            self.write_send_results(conn, &pending.results, pending.now)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn write_send_results(
+        &self,
+        conn: &mut AnyConnection,
+        results: &[(i64, SendResult)],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        // One statement per chunk; 6 parameters a row keeps a chunk far below
         // both backends' parameter limits.
         const ROWS_PER_STATEMENT_MAX: usize = 1000;
-        let started = std::time::Instant::now();
-        let mut tx = self.begin_write().await?;
-        let locked = started.elapsed();
         for chunk in results.chunks(ROWS_PER_STATEMENT_MAX) {
             let mut params = Params::new(self.backend());
             let mut sql = String::from("WITH r (id, status, ids, error, next_at) AS (VALUES ");
@@ -386,17 +468,8 @@ impl Store {
                     .bind(error)
                     .bind(next);
             }
-            query.bind(to_ms(now)).execute(&mut *tx).await?;
+            query.bind(to_ms(now)).execute(&mut *conn).await?;
         }
-        let written = started.elapsed();
-        tx.commit().await?;
-        tracing::debug!(
-            results = results.len(),
-            lock_wait_us = locked.as_micros() as u64,
-            statements_us = (written - locked).as_micros() as u64,
-            commit_us = (started.elapsed() - written).as_micros() as u64,
-            "send results written"
-        );
         Ok(())
     }
 

@@ -160,13 +160,31 @@ impl Store {
             self.handle_grouped(&mut tx, &batch, senders, &commands, zone, now)
                 .await?
         };
+        // Send results waiting for the writer commit with this group (SQLite:
+        // one writer; see `record_send_results`). Taken last, so nothing but
+        // their own statement and the commit can fail after.
+        let taken = match self.backend() {
+            Backend::Sqlite => self.take_pending_results(),
+            Backend::Postgres => Vec::new(),
+        };
+        let outcome = async {
+            self.write_pending_results(&mut tx, &taken).await?;
+            tx.commit().await?;
+            Ok::<(), StoreError>(())
+        }
+        .await;
+        let shared = outcome.as_ref().map(|_| ()).map_err(|e| e.to_string());
+        let carried = taken.len();
+        for pending in taken {
+            pending.answer(shared.clone());
+        }
         let written = started.elapsed();
-        tx.commit().await?;
+        outcome?;
         tracing::debug!(
             group = prepared.len(),
             lock_wait_us = locked.as_micros() as u64,
-            statements_us = (written - locked).as_micros() as u64,
-            commit_us = (started.elapsed() - written).as_micros() as u64,
+            written_us = (written - locked).as_micros() as u64,
+            result_batches = carried,
             "SMS group written"
         );
         Ok(result)
