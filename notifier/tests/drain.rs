@@ -72,6 +72,17 @@ fn start(
     config: NotifierConfig,
     script: &[(&str, Vec<SendOutcome>)],
 ) -> Harness {
+    start_with(store, dir, config, script, None)
+}
+
+/// `start`, with a hand-off lane when given.
+fn start_with(
+    store: Store,
+    dir: tempfile::TempDir,
+    config: NotifierConfig,
+    script: &[(&str, Vec<SendOutcome>)],
+    lane: Option<notifier::HandoffLane>,
+) -> Harness {
     let (tx, calls) = mpsc::unbounded_channel();
     let sender = ScriptedSender {
         script: Mutex::new(
@@ -82,7 +93,10 @@ fn start(
         ),
         calls: tx,
     };
-    let notifier = Notifier::new(store.clone(), sender, Arc::new(SystemClock), config);
+    let mut notifier = Notifier::new(store.clone(), sender, Arc::new(SystemClock), config);
+    if let Some(lane) = lane {
+        notifier = notifier.with_handoff(lane);
+    }
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();
     let task = tokio::spawn(async move { notifier.run(token).await.unwrap() });
@@ -314,88 +328,57 @@ async fn handed_over_messages_are_sent_without_a_claim() {
         poll_interval: Duration::from_secs(3600),
         ..quick()
     };
-    let (tx, mut calls) = mpsc::unbounded_channel();
-    let sender = ScriptedSender {
-        script: Mutex::new(HashMap::new()),
-        calls: tx,
-    };
     let (handoff, lane) = handoff(8);
-    let notifier =
-        Notifier::new(store.clone(), sender, Arc::new(SystemClock), config).with_handoff(lane);
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(notifier.run(shutdown.clone()));
+    let mut h = start_with(store.clone(), dir, config, &[], Some(lane));
     tokio::time::sleep(Duration::from_millis(100)).await;
     let messages = claimed(&store, &["a", "b", "c"]).await;
     let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
     assert_eq!(handoff.room(), 8);
     assert!(handoff.hand_over(messages).is_empty());
-    let mut sent = Vec::new();
-    for _ in 0..3 {
-        let text = tokio::time::timeout(Duration::from_secs(5), calls.recv())
-            .await
-            .expect("handed-over messages are sent at once")
-            .unwrap();
-        sent.push(text);
-    }
+    let mut sent = h.sends(3).await;
     sent.sort();
     assert_eq!(sent, ["a", "b", "c"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
     for id in ids {
-        loop {
-            let m = store.message(id).await.unwrap().unwrap();
-            if m.status == OutboxStatus::Sent {
-                assert_eq!(m.attempts, 1);
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "message {id} stuck in {:?}",
-                m.status
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let m = h.until_status(id, OutboxStatus::Sent).await;
+        assert_eq!(m.attempts, 1);
     }
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    h.stop().await;
     // A stopped notifier takes nothing more.
     assert_eq!(handoff.room(), 0);
-    drop(dir);
 }
 
-#[tokio::test]
-async fn an_otp_in_the_outbox_goes_before_handed_over_confirmations() {
+/// Sends with a window of one, after `c1`, `c2` were handed over and
+/// `outbox` queued (text, priority).
+async fn order_with_lane(outbox: &[(&str, Priority)], n: usize) -> Vec<String> {
     let (store, dir) = store().await;
     let config = NotifierConfig {
         in_flight_max: 1,
         ..quick()
     };
-    let (tx, mut calls) = mpsc::unbounded_channel();
-    let sender = ScriptedSender {
-        script: Mutex::new(HashMap::new()),
-        calls: tx,
-    };
     let (handoff, lane) = handoff(8);
     assert!(handoff
         .hand_over(claimed(&store, &["c1", "c2"]).await)
         .is_empty());
-    enqueue(&store, "otp", Priority::Otp).await;
-    let notifier =
-        Notifier::new(store.clone(), sender, Arc::new(SystemClock), config).with_handoff(lane);
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(notifier.run(shutdown.clone()));
-    let mut sent = Vec::new();
-    for _ in 0..3 {
-        sent.push(
-            tokio::time::timeout(Duration::from_secs(5), calls.recv())
-                .await
-                .expect("sent")
-                .unwrap(),
-        );
+    for (text, priority) in outbox {
+        enqueue(&store, text, *priority).await;
     }
+    let mut h = start_with(store, dir, config, &[], Some(lane));
+    let sent = h.sends(n).await;
+    h.stop().await;
+    sent
+}
+
+#[tokio::test]
+async fn an_otp_in_the_outbox_goes_before_handed_over_confirmations() {
+    let sent = order_with_lane(&[("otp", Priority::Otp)], 3).await;
     assert_eq!(sent, ["otp", "c1", "c2"]);
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
-    drop(dir);
+}
+
+#[tokio::test]
+async fn handed_over_confirmations_go_before_alerts_in_the_outbox() {
+    let alerts = [("a1", Priority::Alert), ("a2", Priority::Alert)];
+    let sent = order_with_lane(&alerts, 4).await;
+    assert_eq!(sent, ["c1", "c2", "a1", "a2"]);
 }
 
 #[tokio::test]
@@ -407,22 +390,13 @@ async fn handed_over_but_unsent_messages_go_back_to_the_outbox_at_shutdown() {
         poll_interval: Duration::from_secs(3600),
         ..quick()
     };
-    let (tx, _calls) = mpsc::unbounded_channel();
-    let sender = ScriptedSender {
-        script: Mutex::new(HashMap::new()),
-        calls: tx,
-    };
     let (handoff, lane) = handoff(8);
     let messages = claimed(&store, &["a", "b", "c", "d"]).await;
     let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
     assert!(handoff.hand_over(messages).is_empty());
-    let notifier =
-        Notifier::new(store.clone(), sender, Arc::new(SystemClock), config).with_handoff(lane);
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(notifier.run(shutdown.clone()));
+    let h = start_with(store.clone(), dir, config, &[], Some(lane));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    h.stop().await;
     let mut statuses = Vec::new();
     for id in ids {
         statuses.push(store.message(id).await.unwrap().unwrap().status);
@@ -436,42 +410,4 @@ async fn handed_over_but_unsent_messages_go_back_to_the_outbox_at_shutdown() {
         "{statuses:?}"
     );
     assert!(statuses.contains(&OutboxStatus::Pending), "{statuses:?}");
-    drop(dir);
-}
-
-#[tokio::test]
-async fn handed_over_confirmations_go_before_alerts_in_the_outbox() {
-    let (store, dir) = store().await;
-    let config = NotifierConfig {
-        in_flight_max: 1,
-        ..quick()
-    };
-    let (tx, mut calls) = mpsc::unbounded_channel();
-    let sender = ScriptedSender {
-        script: Mutex::new(HashMap::new()),
-        calls: tx,
-    };
-    let (handoff, lane) = handoff(8);
-    assert!(handoff
-        .hand_over(claimed(&store, &["c1", "c2"]).await)
-        .is_empty());
-    enqueue(&store, "a1", Priority::Alert).await;
-    enqueue(&store, "a2", Priority::Alert).await;
-    let notifier =
-        Notifier::new(store.clone(), sender, Arc::new(SystemClock), config).with_handoff(lane);
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(notifier.run(shutdown.clone()));
-    let mut sent = Vec::new();
-    for _ in 0..4 {
-        sent.push(
-            tokio::time::timeout(Duration::from_secs(5), calls.recv())
-                .await
-                .expect("sent")
-                .unwrap(),
-        );
-    }
-    assert_eq!(sent, ["c1", "c2", "a1", "a2"]);
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
-    drop(dir);
 }

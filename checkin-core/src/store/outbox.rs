@@ -7,7 +7,7 @@ use sqlx::AnyConnection;
 use sqlx::Row;
 use tokio::sync::oneshot;
 
-use super::{time_col, to_ms, Backend, Params, Store, StoreError};
+use super::{time_col, to_ms, Backend, Params, Store, StoreError, WriteTx};
 use crate::model::{NewMessage, OutboxMessage, OutboxStatus, Priority};
 use crate::privacy::PhoneHash;
 use crate::Msisdn;
@@ -52,13 +52,6 @@ pub(crate) struct PendingResults {
     done: oneshot::Sender<Result<(), String>>,
 }
 
-impl PendingResults {
-    /// Tells the waiting caller how the transaction that took these ended.
-    pub(crate) fn answer(self, outcome: Result<(), String>) {
-        let _ = self.done.send(outcome);
-    }
-}
-
 /// A message to queue whose recipient is already hashed and sealed.
 pub(crate) struct Outgoing<'a> {
     pub recipient: &'a Msisdn,
@@ -68,8 +61,14 @@ pub(crate) struct Outgoing<'a> {
     pub priority: Priority,
 }
 
-/// `INSERT` of `rows` outbox rows in `status` (claimed ones return their ids).
-fn insert_sql(backend: Backend, rows: usize, status: OutboxStatus, attempts: u32) -> String {
+/// `INSERT` of `rows` outbox rows in `status`, then `returning` (may be empty).
+fn insert_sql(
+    backend: Backend,
+    rows: usize,
+    status: OutboxStatus,
+    attempts: u32,
+    returning: &str,
+) -> String {
     let mut sql = String::from(
         "INSERT INTO outbox (recipient_hash, recipient_sealed, body, priority, status, \
          attempts, smsc_message_ids, created_at_ms, updated_at_ms, next_attempt_at_ms) VALUES ",
@@ -86,9 +85,7 @@ fn insert_sql(backend: Backend, rows: usize, status: OutboxStatus, attempts: u32
             "({hash}, {sealed}, {body}, {priority}, '{status}', {attempts}, '', {created}, {updated}, {due})"
         ));
     }
-    if status == OutboxStatus::Sending.as_str() {
-        sql.push_str(" RETURNING id, recipient_sealed");
-    }
+    sql.push_str(returning);
     sql
 }
 
@@ -131,18 +128,18 @@ impl Store {
     ) -> Result<i64, StoreError> {
         check_text(&new.text)?;
         let hash = self.vault().hash(&new.recipient);
-        let row = sqlx::query(
-            "INSERT INTO outbox (recipient_hash, recipient_sealed, body, priority, status, \
-             attempts, smsc_message_ids, created_at_ms, updated_at_ms, next_attempt_at_ms) \
-             VALUES ($1, $2, $3, $4, 'pending', 0, '', $5, $5, $5) RETURNING id",
-        )
-        .bind(&hash.0[..])
-        .bind(self.vault().seal(&new.recipient))
-        .bind(&new.text)
-        .bind(new.priority.as_i64())
-        .bind(to_ms(now))
-        .fetch_one(&mut *conn)
-        .await?;
+        let sealed = self.vault().seal(&new.recipient);
+        let row = [Outgoing {
+            recipient: &new.recipient,
+            hash: &hash,
+            sealed: &sealed,
+            text: new.text.clone(),
+            priority: new.priority,
+        }];
+        let sql = insert_sql(self.backend(), 1, OutboxStatus::Pending, 0, " RETURNING id");
+        let row = bind_rows(sqlx::query(&sql), &row, now)
+            .fetch_one(&mut *conn)
+            .await?;
         Ok(row.try_get("id")?)
     }
 
@@ -167,7 +164,13 @@ impl Store {
         // parameter limits.
         const ROWS_PER_STATEMENT_MAX: usize = 1000;
         for chunk in claimed.chunks(ROWS_PER_STATEMENT_MAX) {
-            let sql = insert_sql(self.backend(), chunk.len(), OutboxStatus::Sending, 1);
+            let sql = insert_sql(
+                self.backend(),
+                chunk.len(),
+                OutboxStatus::Sending,
+                1,
+                " RETURNING id, recipient_sealed",
+            );
             let rows = bind_rows(sqlx::query(&sql), chunk, now)
                 .fetch_all(&mut *conn)
                 .await?;
@@ -199,7 +202,7 @@ impl Store {
             }
         }
         for chunk in pending.chunks(ROWS_PER_STATEMENT_MAX) {
-            let sql = insert_sql(self.backend(), chunk.len(), OutboxStatus::Pending, 0);
+            let sql = insert_sql(self.backend(), chunk.len(), OutboxStatus::Pending, 0, "");
             bind_rows(sqlx::query(&sql), chunk, now)
                 .execute(&mut *conn)
                 .await?;
@@ -373,8 +376,22 @@ impl Store {
             // Nobody took them: every waiting result is this call's to write.
             Err(oneshot::error::TryRecvError::Empty) => {}
         }
-        let mut tx = self.begin_locked(guard).await?;
-        let taken = self.take_pending_results();
+        let tx = self.begin_locked(guard).await?;
+        self.commit_carrying_results(tx).await.map(|_| ())
+    }
+
+    /// Commits `tx` with every send result waiting for a write transaction
+    /// (SQLite; on PostgreSQL nothing waits), written last so nothing but
+    /// their own statement and the commit can fail after; tells each waiting
+    /// caller the outcome. Returns how many batches of results it carried.
+    pub(crate) async fn commit_carrying_results(
+        &self,
+        mut tx: WriteTx,
+    ) -> Result<usize, StoreError> {
+        let taken = match self.backend() {
+            Backend::Sqlite => std::mem::take(&mut *self.pending_results()),
+            Backend::Postgres => Vec::new(),
+        };
         let outcome = async {
             self.write_pending_results(&mut tx, &taken).await?;
             tx.commit().await?;
@@ -382,20 +399,15 @@ impl Store {
         }
         .await;
         let shared = outcome.as_ref().map(|_| ()).map_err(|e| e.to_string());
+        let carried = taken.len();
         for pending in taken {
-            pending.answer(shared.clone());
+            let _ = pending.done.send(shared.clone());
         }
-        outcome
+        outcome.map(|()| carried)
     }
 
-    /// Takes every send result waiting for a write transaction (SQLite).
-    pub(crate) fn take_pending_results(&self) -> Vec<PendingResults> {
-        std::mem::take(&mut *self.pending_results())
-    }
-
-    /// Writes taken results inside the caller's transaction; the caller then
-    /// reports the commit's outcome to each (see [`PendingResults::answer`]).
-    pub(crate) async fn write_pending_results(
+    /// Writes taken results inside the caller's transaction.
+    async fn write_pending_results(
         &self,
         conn: &mut AnyConnection,
         taken: &[PendingResults],

@@ -161,25 +161,9 @@ impl Store {
                 .await?
         };
         // Send results waiting for the writer commit with this group (SQLite:
-        // one writer; see `record_send_results`). Taken last, so nothing but
-        // their own statement and the commit can fail after.
-        let taken = match self.backend() {
-            Backend::Sqlite => self.take_pending_results(),
-            Backend::Postgres => Vec::new(),
-        };
-        let outcome = async {
-            self.write_pending_results(&mut tx, &taken).await?;
-            tx.commit().await?;
-            Ok::<(), StoreError>(())
-        }
-        .await;
-        let shared = outcome.as_ref().map(|_| ()).map_err(|e| e.to_string());
-        let carried = taken.len();
-        for pending in taken {
-            pending.answer(shared.clone());
-        }
+        // one writer; see `record_send_results`).
+        let carried = self.commit_carrying_results(tx).await?;
         let written = started.elapsed();
-        outcome?;
         tracing::debug!(
             group = prepared.len(),
             lock_wait_us = locked.as_micros() as u64,
