@@ -140,9 +140,12 @@ impl Harness {
         }
     }
 
-    async fn stop(self) {
+    /// Stops the notifier; returns the data folder, which must outlive any
+    /// later look at the store (the file is gone once it is dropped).
+    async fn stop(self) -> tempfile::TempDir {
         self.shutdown.cancel();
         self.task.await.unwrap();
+        self._dir
     }
 }
 
@@ -396,7 +399,7 @@ async fn handed_over_but_unsent_messages_go_back_to_the_outbox_at_shutdown() {
     assert!(handoff.hand_over(messages).is_empty());
     let h = start_with(store.clone(), dir, config, &[], Some(lane));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    h.stop().await;
+    let _dir = h.stop().await;
     let mut statuses = Vec::new();
     for id in ids {
         statuses.push(store.message(id).await.unwrap().unwrap().status);
