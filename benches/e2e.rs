@@ -1,10 +1,19 @@
-//! End-to-end SMS check-in throughput: the simulator's load generator sends
-//! `ВХОД*<code>` from distinct phones to a real `checkin` process (release
-//! build, its own SMPP bind) and measures MO → `deliver_sm_resp` (the row is
-//! committed by then) and MO → confirmation `submit_sm`. Beside it, in the
-//! same run, the protocol-only ceiling: the simulator's own ESME acking and
-//! replying with no storage. Also the gateway's resident memory idle and at
-//! its peak under load.
+//! End-to-end SMS check-in capacity and latency: the simulator's load
+//! generator sends `ВХОД*<code>` from distinct phones to a real `checkin`
+//! process (release build, its own SMPP binds) and measures MO →
+//! `deliver_sm_resp` (the row is committed by then) and MO → confirmation
+//! `submit_sm`.
+//!
+//! Each figure is what a thing does when offered more than it can take,
+//! never the offered rate:
+//! 1. the protocol-only ceiling: the simulator's own ESME (as many binds as
+//!    the gateway) acking and replying with no storage, offered
+//!    [`Plan::over_rate_per_s`];
+//! 2. the gateway offered the same rate: what it achieves (acked, and
+//!    replies), and its ratio to the ceiling of the same run;
+//! 3. latency: a fresh gateway offered half of what it achieved in 2.
+//!
+//! Also the gateway's resident memory idle and at its peak, and its CPU per MO.
 //!
 //! Run: `cargo bench --bench e2e` (add `CHECKIN_TEST_POSTGRES_URL=postgres://…`
 //! for PostgreSQL; `./scripts/pg-test-server` starts one; `CHECKIN_BENCH_BIN=…`
@@ -27,29 +36,39 @@ use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Copy)]
 struct Plan {
-    rate_per_s: f64,
+    /// Offered MO rate of the capacity runs: above what anything here takes.
+    over_rate_per_s: f64,
     duration: Duration,
     phones: usize,
     with_postgres: bool,
+    /// Binds of the gateway, and ESME connections of the ceiling.
+    binds: usize,
 }
 
 const FULL: Plan = Plan {
-    rate_per_s: 20000.0,
+    over_rate_per_s: 100_000.0,
     duration: Duration::from_secs(10),
-    // More than the run can send (20 000/s × 10 s): every MO is a new check-in,
-    // none a repeat the dedupe window would answer without a reply.
-    phones: 250_000,
+    // More than the gateway can take in a run: every MO it acks is a new
+    // check-in, none a repeat (which would be cheaper).
+    phones: 500_000,
     with_postgres: true,
+    binds: 4,
 };
 const SMOKE: Plan = Plan {
-    rate_per_s: 50.0,
+    over_rate_per_s: 200.0,
     duration: Duration::from_secs(1),
-    phones: 100,
+    phones: 1_000,
     with_postgres: false,
+    binds: 2,
 };
 
+/// MO the load generator keeps waiting for `deliver_sm_resp` at once. Above
+/// the SMSC's windows (binds × [`SMSC_WINDOW`]), so the windows, not the
+/// generator, bound what is outstanding.
+const LOAD_INFLIGHT_MAX: usize = 4000;
+
 /// `deliver_sm` the simulator keeps outstanding per bind (the SMSC-side window),
-/// for the ceiling and the gateway alike. Operators' SMSCs allow 10 to 100.
+/// for the ceiling and the gateway alike. Operators' SMSCs allow 10 to 100+.
 const SMSC_WINDOW: usize = 100;
 
 async fn simulator() -> (Simulator, u16, CancellationToken) {
@@ -63,29 +82,34 @@ async fn simulator() -> (Simulator, u16, CancellationToken) {
     (sim, port, token)
 }
 
-fn load_config(plan: Plan, text: &str) -> LoadConfig {
+fn load_config(plan: Plan, rate_per_s: f64, text: &str) -> LoadConfig {
     LoadConfig {
-        rate_per_s: plan.rate_per_s,
+        rate_per_s,
         duration: plan.duration,
         phones: plan.phones,
         text: text.to_owned(),
-        inflight_max: 1000,
+        inflight_max: LOAD_INFLIGHT_MAX,
         reply_grace: Duration::from_secs(5),
         progress: false,
     }
 }
 
-/// The protocol-only ceiling: an ESME that acks every MO and replies, no storage.
+/// The protocol-only ceiling: ESMEs that ack every MO and reply, no storage,
+/// offered more than they take.
 async fn ceiling(plan: Plan) -> LoadReport {
     let (sim, port, token) = simulator().await;
-    let options = EsmeOptions {
-        reply_to_mo: true,
-        keep_delivers: false,
-        ..EsmeOptions::default()
-    };
-    let _esme = Esme::connect(("127.0.0.1", port), options).await.unwrap();
-    assert!(sim.wait_for_receivers(1, &token).await);
-    let report = simulator::load::run(&sim, load_config(plan, "ВХОД*572-094-130"), &token).await;
+    let mut esmes = Vec::new();
+    for _ in 0..plan.binds {
+        let options = EsmeOptions {
+            reply_to_mo: true,
+            keep_delivers: false,
+            ..EsmeOptions::default()
+        };
+        esmes.push(Esme::connect(("127.0.0.1", port), options).await.unwrap());
+    }
+    assert!(sim.wait_for_receivers(plan.binds, &token).await);
+    let config = load_config(plan, plan.over_rate_per_s, "ВХОД*572-094-130");
+    let report = simulator::load::run(&sim, config, &token).await;
     token.cancel();
     report
 }
@@ -140,8 +164,9 @@ struct Ours {
     cpu_ms: u64,
 }
 
-/// The real gateway process on `database_url` (None: SQLite in its data folder).
-async fn ours(plan: Plan, database_url: Option<String>) -> Ours {
+/// The real gateway process on `database_url` (None: SQLite in its data
+/// folder), offered `rate_per_s`.
+async fn ours(plan: Plan, database_url: Option<String>, rate_per_s: f64) -> Ours {
     let (sim, port, token) = simulator().await;
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
@@ -150,10 +175,13 @@ async fn ours(plan: Plan, database_url: Option<String>) -> Ours {
     if let Some(url) = &database_url {
         toml.push_str(&format!("database_url = {url:?}\n"));
     }
+    // The link's defaults, but for the binds and the MT side: replies are not
+    // paced by a contract (the send rate is not what is measured here).
     toml.push_str(&format!(
         "[smsc]\nhost = \"127.0.0.1\"\nport = {port}\nsystem_id = \"checkin\"\n\
          password = \"checkin\"\nwindow_max = 100\nsegments_per_second = 0\n\
-         deliveries_in_flight_max = 1024\nbinds = 4\n"
+         binds = {}\n",
+        plan.binds
     ));
     std::fs::write(&config, toml).unwrap();
     let run = |args: &[&str]| -> serde_json::Value {
@@ -197,12 +225,12 @@ async fn ours(plan: Plan, database_url: Option<String>) -> Ours {
         .stderr(stderr)
         .spawn()
         .unwrap();
-    assert!(sim.wait_for_receivers(1, &token).await);
+    assert!(sim.wait_for_receivers(plan.binds, &token).await);
     tokio::time::sleep(Duration::from_millis(500)).await; // settle before the idle reading
     let pid = child.id();
     let idle_rss_kib = rss_kib(pid, "VmRSS:");
     let cpu_before = cpu_ticks(pid);
-    let report = simulator::load::run(&sim, load_config(plan, &text), &token).await;
+    let report = simulator::load::run(&sim, load_config(plan, rate_per_s, &text), &token).await;
     let peak_rss_kib = rss_kib(pid, "VmHWM:");
     // sysconf(_SC_CLK_TCK) is 100 on Linux.
     let cpu_ms = (cpu_ticks(pid) - cpu_before) * 10;
@@ -219,26 +247,56 @@ async fn ours(plan: Plan, database_url: Option<String>) -> Ours {
     }
 }
 
-fn row(name: &str, r: &LoadReport, ceiling: Option<&LoadReport>) -> String {
-    let rate = r.delivered as f64 / r.elapsed_s.max(f64::EPSILON);
+/// MO acknowledged per second.
+fn acked_per_s(r: &LoadReport) -> f64 {
+    r.delivered as f64 / r.elapsed_s.max(f64::EPSILON)
+}
+
+fn capacity_row(name: &str, r: &LoadReport, ceiling: Option<&LoadReport>) -> String {
     let ratio = ceiling
-        .map(|c| {
-            format!(
-                "{:.0} %",
-                100.0 * rate / (c.delivered as f64 / c.elapsed_s.max(f64::EPSILON))
-            )
-        })
+        .map(|c| format!("{:.0} %", 100.0 * acked_per_s(r) / acked_per_s(c)))
         .unwrap_or_else(|| "—".into());
     format!(
-        "| {name} | {:.0} | {} / {} | {:.2} / {:.2} | {:.2} / {:.2} | {ratio} |",
-        rate,
+        "| {name} | {:.0} | {:.0} | {} / {} | {ratio} |",
+        r.achieved_rate_per_s,
+        acked_per_s(r),
+        r.delivered,
+        r.replies,
+    )
+}
+
+fn latency_row(name: &str, offered: f64, r: &LoadReport) -> String {
+    format!(
+        "| {name} | {offered:.0} | {:.0} | {} / {} | {:.2} / {:.2} / {:.2} | {:.2} / {:.2} |",
+        acked_per_s(r),
         r.delivered,
         r.replies,
         r.deliver_latency.p50_ms,
         r.deliver_latency.p99_ms,
+        r.deliver_latency.max_ms,
         r.reply_latency.p50_ms,
         r.reply_latency.p99_ms,
     )
+}
+
+/// One backend's two runs: above capacity, then at half of what it achieved.
+struct Backend {
+    name: &'static str,
+    over: Ours,
+    half_rate_per_s: f64,
+    half: Ours,
+}
+
+async fn backend(plan: Plan, name: &'static str, url: Option<String>) -> Backend {
+    let over = ours(plan, url.clone(), plan.over_rate_per_s).await;
+    let half_rate_per_s = (acked_per_s(&over.report) / 2.0).max(1.0);
+    let half = ours(plan, url, half_rate_per_s).await;
+    Backend {
+        name,
+        over,
+        half_rate_per_s,
+        half,
+    }
 }
 
 fn main() {
@@ -254,43 +312,51 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let ceiling = ceiling(plan).await;
-        let sqlite = ours(plan, None).await;
-        let postgres = if plan.with_postgres {
-            match dbs::postgres(StoreConfig::default()).await {
-                Some(db) => {
-                    db.store.close().await;
-                    Some(ours(plan, Some(db.url)).await)
-                }
-                None => None,
+        let mut backends = vec![backend(plan, "SQLite", None).await];
+        if plan.with_postgres {
+            if let Some(db) = dbs::postgres(StoreConfig::default()).await {
+                db.store.close().await;
+                backends.push(backend(plan, "PostgreSQL", Some(db.url)).await);
             }
-        } else {
-            None
-        };
+        }
         println!(
-            "target {} MO/s for {:?}, {} distinct phones, 1000 MO in flight at most, \
-             SMSC window {SMSC_WINDOW}\n",
-            plan.rate_per_s, plan.duration, plan.phones
+            "offered {} MO/s for {:?} (capacity runs), {} distinct phones, {} binds, \
+             SMSC window {SMSC_WINDOW} per bind, {LOAD_INFLIGHT_MAX} MO in flight at most\n",
+            plan.over_rate_per_s, plan.duration, plan.phones, plan.binds
         );
-        println!("| ESME | check-ins/s (MO acked) | MO acked / replies | MO→resp p50 / p99 ms | MO→reply p50 / p99 ms | of ceiling |");
+        println!("Capacity (offered more than it takes):\n");
+        println!("| ESME | offered, achieved MO/s | MO acked/s | MO acked / replies | of ceiling |");
+        println!("|---|---|---|---|---|");
+        println!(
+            "{}",
+            capacity_row("protocol-only ceiling (simulator's ESME)", &ceiling, None)
+        );
+        for b in &backends {
+            let name = format!("checkin on {}", b.name);
+            println!("{}", capacity_row(&name, &b.over.report, Some(&ceiling)));
+        }
+        println!("\nLatency at half of the gateway's capacity (a fresh gateway):\n");
+        println!("| gateway | offered MO/s | MO acked/s | MO acked / replies | MO→resp p50 / p99 / max ms | MO→reply p50 / p99 ms |");
         println!("|---|---|---|---|---|---|");
-        println!("{}", row("protocol-only ceiling (simulator's ESME)", &ceiling, None));
-        println!("{}", row("checkin on SQLite", &sqlite.report, Some(&ceiling)));
-        if let Some(pg) = &postgres {
-            println!("{}", row("checkin on PostgreSQL", &pg.report, Some(&ceiling)));
+        for b in &backends {
+            println!("{}", latency_row(b.name, b.half_rate_per_s, &b.half.report));
         }
-        println!("\n| gateway | RSS idle | RSS peak (VmHWM) | CPU per MO (µs) |\n|---|---|---|---|");
-        let line = |name: &str, o: &Ours| {
+        println!("\n| gateway (capacity run) | RSS idle | RSS peak (VmHWM) | CPU per MO (µs) |\n|---|---|---|---|");
+        for b in &backends {
             println!(
-                "| {name} | {:.1} MiB | {:.1} MiB | {:.0} |",
-                o.idle_rss_kib as f64 / 1024.0,
-                o.peak_rss_kib as f64 / 1024.0,
-                o.cpu_ms as f64 * 1000.0 / o.report.delivered.max(1) as f64
-            )
-        };
-        line("SQLite", &sqlite);
-        if let Some(pg) = &postgres {
-            line("PostgreSQL", pg);
+                "| {} | {:.1} MiB | {:.1} MiB | {:.0} |",
+                b.name,
+                b.over.idle_rss_kib as f64 / 1024.0,
+                b.over.peak_rss_kib as f64 / 1024.0,
+                b.over.cpu_ms as f64 * 1000.0 / b.over.report.delivered.max(1) as f64
+            );
         }
-        assert!(sqlite.report.delivered > 0, "the gateway acknowledged no MO");
+        for b in &backends {
+            assert!(
+                b.over.report.delivered > 0 && b.half.report.delivered > 0,
+                "the gateway on {} acknowledged no MO",
+                b.name
+            );
+        }
     });
 }
