@@ -1,5 +1,6 @@
 //! Architecture invariants (see ARCHITECTURE.md), checked by reading every
-//! member's `Cargo.toml` and the sources that must not name certain crates.
+//! member's `Cargo.toml`, the sources that must not name certain crates, and
+//! every member's non-test sources for the marks of a hand-written PDU codec.
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,7 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
             "web",
             "simulator",
             "checkin",
+            "smpp-text",
             "tokio",
         ],
         "the parser is pure: text in, command out, no I/O and nothing of ours",
@@ -32,8 +34,22 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
             "governor",
             "rusmpp",
             "tokio-util",
+            "smpp-text",
         ],
         "the core is domain + storage: no network, no SMPP, no HTTP, no rate limits",
+    ),
+    (
+        "smpp-text",
+        &[
+            "checkin-core",
+            "parser",
+            "smsc-link",
+            "notifier",
+            "web",
+            "simulator",
+            "checkin",
+        ],
+        "SMPP text and framing is a leaf both SMPP sides share: nothing of ours",
     ),
     (
         "smsc-link",
@@ -73,6 +89,12 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
 
 /// tokio features that would let a crate open sockets.
 const TOKIO_NET_FEATURES: &[&str] = &["net", "full"];
+
+/// Crates that must not enable [`TOKIO_NET_FEATURES`], and why.
+const NO_TOKIO_NET: &[(&str, &str)] = &[
+    ("checkin-core", "the core opens no sockets"),
+    ("smpp-text", "text and framing read bytes, never sockets"),
+];
 
 /// Crates whose sources must not mention `smsc_link` (not even through a re-export).
 const NO_LINK_IN_SOURCE: &[&str] = &["notifier", "web", "checkin-core", "parser"];
@@ -157,7 +179,7 @@ fn violations(name: &str, manifest: &toml::Table, workspace: &toml::Table) -> Ve
             }
         }
     }
-    if name == "checkin-core" {
+    if let Some((_, why)) = NO_TOKIO_NET.iter().find(|(krate, _)| *krate == name) {
         let workspace_tokio: Vec<String> = workspace
             .get("workspace")
             .and_then(|w| w.get("dependencies"))
@@ -176,14 +198,63 @@ fn violations(name: &str, manifest: &toml::Table, workspace: &toml::Table) -> Ve
             }
             for feature in features.iter().chain(&workspace_tokio) {
                 if TOKIO_NET_FEATURES.contains(&feature.as_str()) {
-                    found.push(format!(
-                        "checkin-core enables tokio feature {feature:?}: the core opens no sockets"
-                    ));
+                    found.push(format!("{name} enables tokio feature {feature:?}: {why}"));
                 }
             }
         }
     }
     found
+}
+
+/// SMPP `command_id`s of requests (SMPP 3.4 §5.1.2.1, and 5.0's broadcast
+/// operations); a response's id is its request's with the top bit set.
+const REQUEST_IDS: &[u32] = &[
+    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0b, 0x15, 0x21, 0x102, 0x103, 0x111,
+    0x112, 0x113,
+];
+
+/// Writes of a big-endian 32-bit word: how a hand-written encoder puts
+/// `command_length`, `command_id`, `command_status` or `sequence_number`.
+/// (`Hasher::write_u32` is not one: it hashes.)
+const WORD_WRITES: &[&str] = &["put_u32(", "u32::to_be_bytes", "as u32).to_be_bytes()"];
+
+/// Files allowed to carry a mark of [`pdu_codec_marks`], and why. Each
+/// must still carry one, so the list cannot outlive its reason.
+const PDU_BYTES_ALLOWED: &[(&str, &str)] = &[(
+    "smsc-link/src/pdu.rs",
+    "prefixes `command_length` to a submit_sm rusmpp-core's borrowed encoder wrote (it writes the command without its length)",
+)];
+
+/// The marks of a hand-written PDU codec in `source` (line number, line):
+/// an SMPP `command_id` spelled as a 32-bit hex literal (`0x8000_0004`), or
+/// a big-endian 32-bit word written by hand. Unit tests (after
+/// `#[cfg(test)]`) and comments are not looked at: tests pin bytes on purpose.
+/// A heuristic: it catches the usual ways of writing a header, not all.
+fn pdu_codec_marks(source: &str) -> Vec<(usize, String)> {
+    let mut marks = Vec::new();
+    for (i, line) in source.lines().enumerate() {
+        let code = line.trim_start();
+        if code.starts_with("#[cfg(test)]") {
+            break;
+        }
+        if code.starts_with("//") {
+            continue;
+        }
+        let literal_id = code.split("0x").skip(1).any(|rest| {
+            let digits: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_hexdigit() || *c == '_')
+                .filter(|c| *c != '_')
+                .collect();
+            digits.len() == 8
+                && u32::from_str_radix(&digits, 16)
+                    .is_ok_and(|id| REQUEST_IDS.contains(&(id & 0x7fff_ffff)))
+        });
+        if literal_id || WORD_WRITES.iter().any(|w| code.contains(w)) {
+            marks.push((i + 1, code.to_owned()));
+        }
+    }
+    marks
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -204,7 +275,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn every_member_keeps_its_invariants() {
     let workspace = read_toml(&root().join("Cargo.toml"));
     let members = members();
-    assert!(members.len() >= 7, "members: {members:?}");
+    assert!(members.len() >= 8, "members: {members:?}");
     let mut all = Vec::new();
     for (name, dir) in &members {
         all.extend(violations(
@@ -232,6 +303,77 @@ fn every_member_keeps_its_invariants() {
         all.is_empty(),
         "architecture invariants broken:\n{}",
         all.join("\n")
+    );
+}
+
+#[test]
+fn every_pdu_is_encoded_and_decoded_by_rusmpp() {
+    let mut found = Vec::new();
+    let mut allowed_used = Vec::new();
+    for (_, dir) in members() {
+        let mut files = Vec::new();
+        rust_files(&dir.join("src"), &mut files);
+        for file in files {
+            let relative = file
+                .strip_prefix(root())
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            let marks = pdu_codec_marks(&std::fs::read_to_string(&file).unwrap());
+            if marks.is_empty() {
+                continue;
+            }
+            if PDU_BYTES_ALLOWED.iter().any(|(path, _)| *path == relative) {
+                allowed_used.push(relative);
+                continue;
+            }
+            for (line, code) in marks {
+                found.push(format!("{relative}:{line}: {code}"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "PDU header bytes written by hand (invariant 5: every PDU goes through rusmpp):\n{}",
+        found.join("\n")
+    );
+    for (path, why) in PDU_BYTES_ALLOWED {
+        assert!(
+            allowed_used.iter().any(|p| p == path),
+            "{path} is allowed to write header bytes ({why}) but no longer does: drop it from the list"
+        );
+    }
+}
+
+#[test]
+fn the_checker_catches_a_hand_written_pdu_header() {
+    let bad = r#"
+        const SUBMIT_SM_RESP: u32 = 0x8000_0004;
+        fn header(buf: &mut BytesMut, len: usize, seq: u32) {
+            buf.put_u32(len as u32);
+            buf.extend_from_slice(&(seq as u32).to_be_bytes());
+            buf.extend_from_slice(&u32::to_be_bytes(0x00000015));
+        }
+    "#;
+    let marks = pdu_codec_marks(bad);
+    assert_eq!(
+        marks.iter().map(|(line, _)| *line).collect::<Vec<_>>(),
+        [2, 4, 5, 6],
+        "{marks:#?}"
+    );
+    let fine = r#"
+        // A comment may say 0x8000_0004 and put_u32(.
+        let response = command_id & 0x8000_0000 != 0;
+        let reference = u16::from_be_bytes([hi, lo]);
+        let length = u32::from_be_bytes(word);
+        let color = 0x00ff_00ff;
+        #[cfg(test)]
+        mod tests { const GOLDEN: [u8; 4] = 0x0000_0004u32.to_be_bytes(); fn f(b: &mut BytesMut) { b.put_u32(16) } }
+    "#;
+    assert!(
+        pdu_codec_marks(fine).is_empty(),
+        "{:#?}",
+        pdu_codec_marks(fine)
     );
 }
 

@@ -113,10 +113,15 @@ fn org_and_premises_from_the_first_day() {
 fn serve_creates_the_database_and_stops_on_a_signal() {
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
+    // Port 0 everywhere: the test must not need the default ports free (a
+    // checkin already running on this machine holds them).
     let mut child = Command::new(env!("CARGO_BIN_EXE_checkin"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("CHECKIN_DATA_DIR", &data)
+        .env("CHECKIN_HTTP", "127.0.0.1:0")
+        .env("CHECKIN_SIM_SMPP", "127.0.0.1:0")
+        .env("CHECKIN_SIM_HTTP", "127.0.0.1:0")
         .current_dir(root.path())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

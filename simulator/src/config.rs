@@ -62,18 +62,9 @@ pub enum MessageIdFormat {
     Decimal,
 }
 
-/// How a GSM 7-bit (`data_coding` 0) short message is laid out.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Gsm7Packing {
-    /// Packed if any octet has its top bit set, otherwise unpacked (default).
-    #[default]
-    Auto,
-    /// One septet per octet, the usual SMPP layout.
-    Unpacked,
-    /// Septets packed 8 to 7 octets, as on the air interface.
-    Packed,
-}
+/// How a GSM 7-bit (`data_coding` 0) short message is laid out (`auto`,
+/// `unpacked`, `packed`).
+pub use smpp_text::Gsm7Packing;
 
 /// Bounds of one simulator; every queue and window is named here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

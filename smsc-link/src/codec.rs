@@ -1,26 +1,24 @@
-//! Bytes ⇄ `rusmpp` commands. Frames are cut by `command_length` first and
-//! only then decoded by `rusmpp`'s `CommandCodec`, so a body `rusmpp`
-//! refuses is skipped whole (and answered) instead of desynchronizing the
-//! stream. `submit_sm_resp`, one per segment sent, is decoded by `rusmpp`'s
-//! borrowed PDU in place instead ([`Frame::SubmitSmResp`]).
+//! Bytes ⇄ `rusmpp` commands for the ESME side. `smpp-text`'s [`Framing`]
+//! cuts each frame by `command_length` first and only then `rusmpp`'s codec
+//! decodes it, so a body `rusmpp` refuses is skipped whole (and answered)
+//! instead of desynchronizing the stream; a length out of range fails the
+//! connection. `submit_sm_resp`, one per segment sent, is decoded by
+//! `rusmpp`'s borrowed PDU in place instead ([`Frame::SubmitSmResp`]).
 
 use bytes::{Buf, BytesMut};
-use rusmpp::{tokio_codec::CommandCodec, Command, CommandStatus};
+use rusmpp::{Command, CommandId, CommandStatus};
 use rusmpp_core::{
     command::borrowed::Command as BorrowedCommand, decode::borrowed::DecodeWithLength,
     pdus::borrowed::Pdu as BorrowedPdu,
 };
+use smpp_text::{BadLength, Cut, Framing};
 use tokio_util::codec::{Decoder, Encoder};
 
-/// Size of the SMPP header: length, id, status, sequence number.
-pub const HEADER_LEN: usize = 16;
+pub use smpp_text::HEADER_LEN;
 
 /// Largest `command_length` accepted from the SMSC; a longer one means the
 /// stream is broken and the connection is closed.
 pub const PDU_LEN_MAX: usize = 65_536;
-
-/// `command_id` of `submit_sm_resp`.
-const SUBMIT_SM_RESP: u32 = 0x8000_0004;
 
 /// Longest `message_id` of a `submit_sm_resp` (`COctetString<1, 65>`
 /// without its NUL).
@@ -95,21 +93,14 @@ pub enum Frame {
 /// The framing codec of the link.
 #[derive(Debug)]
 pub struct LinkCodec {
-    inner: CommandCodec,
+    framing: Framing,
 }
 
 impl Default for LinkCodec {
     fn default() -> Self {
         Self {
-            inner: CommandCodec::new().without_max_length(),
+            framing: Framing::new(PDU_LEN_MAX, BadLength::Fail),
         }
-    }
-}
-
-fn be_u32(bytes: &[u8], at: usize) -> u32 {
-    match bytes.get(at..at + 4) {
-        Some(&[a, b, c, d]) => u32::from_be_bytes([a, b, c, d]),
-        _ => 0,
     }
 }
 
@@ -118,45 +109,38 @@ impl Decoder for LinkCodec {
     type Error = std::io::Error;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, std::io::Error> {
-        if src.len() < HEADER_LEN {
-            return Ok(None);
-        }
-        let command_length = be_u32(src, 0) as usize;
-        if !(HEADER_LEN..=PDU_LEN_MAX).contains(&command_length) {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("command_length {command_length} out of range"),
-            ));
-        }
-        if src.len() < command_length {
-            src.reserve(command_length - src.len());
-            return Ok(None);
-        }
-        let command_id = be_u32(src, 4);
-        let command_status = be_u32(src, 8);
-        let sequence_number = be_u32(src, 12);
-        if command_id == SUBMIT_SM_RESP {
-            if let Some(frame) = submit_sm_resp(&src[..command_length]) {
-                src.advance(command_length);
+        let header = match self.framing.cut(src) {
+            Ok(Some(Cut::Frame(header))) => header,
+            Ok(None) => return Ok(None),
+            // BadLength::Fail reports every bad length as an error.
+            Ok(Some(Cut::OverLong(h) | Cut::Lost(h))) => {
+                return Err(bad_length(smpp_text::Error::CommandLength {
+                    command_length: h.command_length,
+                }))
+            }
+            Err(e) => return Err(bad_length(e)),
+        };
+        if header.command_id == u32::from(CommandId::SubmitSmResp) {
+            if let Some(frame) = submit_sm_resp(&src[..header.command_length]) {
+                src.advance(header.command_length);
                 return Ok(Some(frame));
             }
             // Anything unusual (TLVs, a broken body) takes the owned path.
         }
-        let mut frame = src.split_to(command_length);
-        match self.inner.decode(&mut frame) {
-            Ok(Some(command)) => Ok(Some(Frame::Command(Box::new(command)))),
-            Ok(None) | Err(_) => {
-                // A fresh inner codec: the failed one may hold a half state.
-                self.inner = CommandCodec::new().without_max_length();
-                frame.advance(frame.len());
-                Ok(Some(Frame::Undecodable {
-                    command_id,
-                    command_status,
-                    sequence_number,
-                }))
-            }
-        }
+        Ok(Some(match self.framing.decode(src, header) {
+            Ok(command) => Frame::Command(Box::new(command)),
+            Err(_) => Frame::Undecodable {
+                command_id: header.command_id,
+                command_status: header.command_status,
+                sequence_number: header.sequence_number,
+            },
+        }))
     }
+}
+
+/// A `command_length` out of range: the stream is broken.
+fn bad_length(error: smpp_text::Error) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, error.to_string())
 }
 
 /// A whole `submit_sm_resp` decoded by `rusmpp`'s borrowed PDU, which
@@ -192,11 +176,7 @@ impl<'a> Encoder<&'a Command> for LinkCodec {
     type Error = std::io::Error;
 
     fn encode(&mut self, command: &'a Command, dst: &mut BytesMut) -> Result<(), std::io::Error> {
-        self.inner.encode(command, dst).map_err(|e| match e {
-            rusmpp::tokio_codec::EncodeError::Io(io) => io,
-            #[allow(unreachable_patterns)]
-            other => std::io::Error::other(other.to_string()),
-        })
+        self.framing.encode(command, dst)
     }
 }
 
@@ -215,13 +195,7 @@ impl<'a> Encoder<Encoded<'a>> for LinkCodec {
 }
 
 /// The bytes of `command` on the wire (golden tests, benchmarks).
-pub fn encode_to_vec(command: &Command) -> Vec<u8> {
-    let mut buf = BytesMut::new();
-    match LinkCodec::default().encode(command, &mut buf) {
-        Ok(()) => buf.to_vec(),
-        Err(_) => Vec::new(),
-    }
-}
+pub use smpp_text::encode_to_vec;
 
 #[cfg(test)]
 mod tests {
