@@ -204,8 +204,12 @@ pub struct LinkConfig {
     pub reassembly_pending_max: usize,
     /// When the parts of a multipart MO are acknowledged. Default on_arrival.
     pub part_ack: PartAck,
-    /// Deliveries (MO, receipts) being handled at once per bind; above it
-    /// a `deliver_sm` gets a temporary error. Default 64.
+    /// `deliver_sm` (MO, receipts) received and not answered yet, per
+    /// connection. At the limit the connection stops reading until a
+    /// handler finishes (back-pressure): an SMSC is never answered a
+    /// temporary error for its window. Each costs memory (the message and
+    /// its handler task, about 1–2 KiB besides what the handler keeps).
+    /// Default 1 024.
     pub deliveries_in_flight_max: usize,
     /// Receipts held until their `submit_sm_resp` is processed. Default 1 000.
     pub receipts_held_max: usize,
@@ -250,7 +254,7 @@ impl Default for LinkConfig {
             reassembly_timeout_ms: 60_000,
             reassembly_pending_max: 1_000,
             part_ack: PartAck::default(),
-            deliveries_in_flight_max: 64,
+            deliveries_in_flight_max: 1024,
             receipts_held_max: 1_000,
             receipt_hold_ms: 5_000,
         }

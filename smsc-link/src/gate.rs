@@ -13,9 +13,6 @@ use tokio::{
 
 use crate::receipt::Receipt;
 
-/// Capacity of one session's queue of `deliver_sm_resp` to write.
-pub(crate) const ACKS_QUEUE_MAX: usize = 1024;
-
 /// A `deliver_sm_resp` to write on a session.
 #[derive(Debug)]
 pub(crate) struct Ack {
@@ -23,32 +20,55 @@ pub(crate) struct Ack {
     pub(crate) status: CommandStatus,
 }
 
-/// How to answer one `deliver_sm`: the session it came on and its sequence number.
+/// How to answer one `deliver_sm`: the session it came on and its sequence
+/// number. Dropped unanswered (a handler that panicked, a path that forgot
+/// it), it answers ESME_RX_T_APPN itself: the SMSC delivers again, and the
+/// session's count of unanswered deliveries (its back-pressure) stays true.
 #[derive(Debug)]
 pub(crate) struct AckToken {
-    pub(crate) tx: mpsc::Sender<Ack>,
-    pub(crate) seq: u32,
+    tx: Option<mpsc::Sender<Ack>>,
+    seq: u32,
 }
 
 impl AckToken {
-    /// Answers without waiting; when the session's queue is full or gone
-    /// the SMSC times out and delivers again.
-    pub(crate) fn answer_now(self, status: CommandStatus) {
-        let _ = self.tx.try_send(Ack {
-            seq: self.seq,
-            status,
-        });
+    /// A token answering `deliver_sm` number `seq` on the session of `tx`.
+    pub(crate) fn new(tx: mpsc::Sender<Ack>, seq: u32) -> Self {
+        Self { tx: Some(tx), seq }
+    }
+
+    /// Answers without waiting. The session's queue holds as many answers
+    /// as it lets deliveries be outstanding, so it is never full here;
+    /// when the session is gone, the SMSC delivers again.
+    pub(crate) fn answer_now(mut self, status: CommandStatus) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.try_send(Ack {
+                seq: self.seq,
+                status,
+            });
+        }
     }
 
     /// Answers, waiting for room in the session's queue.
-    pub(crate) async fn answer(self, status: CommandStatus) {
-        let _ = self
-            .tx
-            .send(Ack {
+    pub(crate) async fn answer(mut self, status: CommandStatus) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx
+                .send(Ack {
+                    seq: self.seq,
+                    status,
+                })
+                .await;
+        }
+    }
+}
+
+impl Drop for AckToken {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.try_send(Ack {
                 seq: self.seq,
-                status,
-            })
-            .await;
+                status: CommandStatus::EsmeRxTAppn,
+            });
+        }
     }
 }
 
@@ -194,7 +214,7 @@ mod tests {
 
     fn token(seq: u32) -> AckToken {
         let (tx, _rx) = mpsc::channel(1);
-        AckToken { tx, seq }
+        AckToken::new(tx, seq)
     }
 
     #[test]

@@ -18,7 +18,7 @@ use rand::Rng;
 use rusmpp::{Command, CommandStatus};
 use tokio::{
     net::TcpStream,
-    sync::{mpsc, oneshot, watch, Semaphore},
+    sync::{mpsc, oneshot, watch},
     time::{Duration, Instant},
 };
 use tokio_util::{codec::Framed, sync::CancellationToken, task::TaskTracker};
@@ -228,8 +228,6 @@ pub(crate) struct Shared {
     pub(crate) gate: Mutex<ReceiptGate>,
     /// `submit_sm` written and not answered, all sessions.
     pub(crate) in_flight: AtomicUsize,
-    /// Deliveries being handled, all sessions.
-    pub(crate) deliveries: Arc<Semaphore>,
     pub(crate) on_mo: MoFn,
     pub(crate) on_receipt: ReceiptFn,
     pub(crate) tasks: TaskTracker,
@@ -251,13 +249,12 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    /// The state shared by `connections` sessions taking jobs from `queue`.
+    /// The state shared by the sessions taking jobs from `queue`.
     pub(crate) fn new(
         config: LinkConfig,
         queue: mpsc::Receiver<Job>,
         on_mo: MoFn,
         on_receipt: ReceiptFn,
-        connections: usize,
     ) -> Self {
         Self {
             queue: tokio::sync::Mutex::new(queue),
@@ -271,9 +268,6 @@ impl Shared {
                 Duration::from_millis(config.receipt_hold_ms),
             )),
             in_flight: AtomicUsize::new(0),
-            deliveries: Arc::new(Semaphore::new(
-                config.deliveries_in_flight_max * connections.max(1),
-            )),
             on_mo,
             on_receipt,
             tasks: TaskTracker::new(),
@@ -381,13 +375,7 @@ impl Link {
             binds: vec![BindState::Connecting; kinds.len()],
             last_errors: vec![None; kinds.len()],
         });
-        let shared = Arc::new(Shared::new(
-            config.clone(),
-            queue,
-            on_mo,
-            on_receipt,
-            kinds.len(),
-        ));
+        let shared = Arc::new(Shared::new(config.clone(), queue, on_mo, on_receipt));
         let cancel = CancellationToken::new();
         let supervisors = TaskTracker::new();
         let state_tx = Arc::new(state_tx);

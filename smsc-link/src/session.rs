@@ -34,7 +34,7 @@ use tokio_util::{codec::Framed, sync::CancellationToken};
 use crate::{
     codec::{Encoded, Frame, LinkCodec},
     config::{LinkConfig, PartAck},
-    gate::{Ack, AckToken, ACKS_QUEUE_MAX},
+    gate::{Ack, AckToken},
     link::{lock, throttle_status, write, Job, SegState, Shared},
     pdu::{self, BindKind, Delivery},
     reassembly::GroupKey,
@@ -251,6 +251,11 @@ pub(crate) struct Session {
     ack_rx: mpsc::Receiver<Ack>,
     /// `deliver_sm` received on this session and not answered yet.
     acks_outstanding: usize,
+    /// Most `deliver_sm` outstanding before the session stops reading
+    /// (`deliveries_in_flight_max`): back-pressure, never an error.
+    acks_max: usize,
+    /// Since when reading is paused because `acks_max` is reached.
+    reading_paused_since: Option<Instant>,
     queue_closed: bool,
     meters: SubmitMeters,
 }
@@ -271,7 +276,10 @@ impl Session {
             let burst = NonZeroU32::new((rate.get() / 10).max(1)).unwrap_or(NonZeroU32::MIN);
             RateLimiter::direct(Quota::per_second(rate).allow_burst(burst))
         });
-        let (ack_tx, ack_rx) = mpsc::channel(ACKS_QUEUE_MAX);
+        // Room for every outstanding delivery's answer: `answer_now`
+        // never finds the queue full.
+        let acks_max = config.deliveries_in_flight_max.max(1);
+        let (ack_tx, ack_rx) = mpsc::channel(acks_max);
         let now = Instant::now();
         Self {
             throttle_backoff: Duration::from_millis(config.throttle_backoff_min_ms),
@@ -289,6 +297,8 @@ impl Session {
             ack_tx,
             ack_rx,
             acks_outstanding: 0,
+            acks_max,
+            reading_paused_since: None,
             queue_closed: false,
             meters: SubmitMeters::register(),
         }
@@ -382,12 +392,13 @@ impl Session {
                 (a, b) => a.or(b),
             }
             .filter(|t| *t > now);
+            let reading = self.may_read(now);
             let shared = Arc::clone(&self.shared);
             tokio::select! {
                 _ = cancel.cancelled(), if close_deadline.is_none() => {
                     close_deadline = Some(now + self.config().response_timeout());
                 }
-                frame = framed.next() => match frame {
+                frame = framed.next(), if reading => match frame {
                     None => return Err(Error::Io(std::io::Error::new(
                         std::io::ErrorKind::UnexpectedEof,
                         "smsc closed the connection",
@@ -403,6 +414,9 @@ impl Session {
                         // Frames already buffered are handled without a
                         // trip through `select!` each (bounded).
                         for _ in 0..FRAMES_PER_TURN_MAX {
+                            if self.acks_outstanding >= self.acks_max {
+                                break;
+                            }
                             match framed.next().now_or_never() {
                                 Some(Some(Ok(frame))) => {
                                     if let Flow::Stop =
@@ -432,6 +446,40 @@ impl Session {
                 _ = tick.tick() => self.on_tick(framed, Instant::now()).await?,
             }
         }
+    }
+
+    /// False while `acks_max` deliveries wait for their handlers: the
+    /// session then reads nothing (TCP pushes back on the SMSC) instead of
+    /// answering a temporary error. It cannot deadlock: the handlers run in
+    /// their own tasks and their answers come back on `ack_rx`, which the
+    /// loop keeps serving. What it costs: responses to our submits and
+    /// the SMSC's `enquire_link` wait unread meanwhile, so the clocks that
+    /// blame the SMSC (response timeout, enquire_link timeout) stop while
+    /// reading is paused and resume shifted by the pause. A handler must
+    /// therefore not wait for a submit's outcome on the same link.
+    fn may_read(&mut self, now: Instant) -> bool {
+        let full = self.acks_outstanding >= self.acks_max;
+        match (full, self.reading_paused_since) {
+            (true, None) => {
+                tracing::debug!(
+                    deliveries = self.acks_outstanding,
+                    "deliveries at their limit: reading paused"
+                );
+                self.reading_paused_since = Some(now);
+            }
+            (false, Some(since)) => {
+                let paused = now.saturating_duration_since(since);
+                for sent in self.window.values_mut() {
+                    sent.at += paused;
+                }
+                if let Some((_, sent_at)) = &mut self.enquire {
+                    *sent_at += paused;
+                }
+                self.reading_paused_since = None;
+            }
+            _ => {}
+        }
+        !full
     }
 
     fn admit(&mut self, job: Job) {
@@ -725,10 +773,7 @@ impl Session {
 
     fn on_deliver(&mut self, seq: u32, deliver: &DeliverSm) {
         self.acks_outstanding += 1;
-        let token = AckToken {
-            tx: self.ack_tx.clone(),
-            seq,
-        };
+        let token = AckToken::new(self.ack_tx.clone(), seq);
         let config = &self.shared.config;
         match pdu::delivery(deliver, config.receipt_id_radix) {
             Delivery::Unusable => {
@@ -814,17 +859,9 @@ impl Session {
     }
 
     /// Runs the MO handler in its own task; every part is answered after it.
+    /// At most `deliveries_in_flight_max` run per session: beyond it the
+    /// session stops reading (`may_read`).
     fn dispatch_mo(&self, mo: Mo, tokens: Vec<AckToken>, keep: Option<Stored>) {
-        let Ok(permit) = Arc::clone(&self.shared.deliveries).try_acquire_owned() else {
-            tracing::warn!("too many deliveries in flight: temporary error");
-            if let Some(keep) = keep {
-                keep.restore(&self.shared);
-            }
-            for token in tokens {
-                token.answer_now(CommandStatus::EsmeRxTAppn);
-            }
-            return;
-        };
         tracing::debug!(from = %mo.from, parts = mo.parts, "mo");
         let shared = Arc::clone(&self.shared);
         self.shared.tasks.spawn(async move {
@@ -843,15 +880,10 @@ impl Session {
             for token in tokens {
                 token.answer(status).await;
             }
-            drop(permit);
         });
     }
 
     fn dispatch_receipt(&self, receipt: Receipt, token: AckToken) {
-        let Ok(permit) = Arc::clone(&self.shared.deliveries).try_acquire_owned() else {
-            token.answer_now(CommandStatus::EsmeRxTAppn);
-            return;
-        };
         let shared = Arc::clone(&self.shared);
         self.shared.tasks.spawn(async move {
             let result = (shared.on_receipt)(receipt).await;
@@ -864,7 +896,6 @@ impl Session {
             };
             metrics::counter!(telemetry::RECEIPTS, "result" => label).increment(1);
             token.answer(status).await;
-            drop(permit);
         });
     }
 
@@ -878,10 +909,13 @@ impl Session {
     {
         let config = self.shared.config.clone();
         let response_timeout = config.response_timeout();
+        // While reading is paused, what the SMSC sent waits unread: its
+        // clocks stop (see `may_read`).
+        let reading = self.reading_paused_since.is_none();
         let expired: Vec<u32> = self
             .window
             .iter()
-            .filter(|(_, sent)| now.duration_since(sent.at) >= response_timeout)
+            .filter(|(_, sent)| reading && now.duration_since(sent.at) >= response_timeout)
             .map(|(seq, _)| *seq)
             .collect();
         for seq in expired {
@@ -889,6 +923,7 @@ impl Session {
             self.forget(seq, Some("timeout"));
         }
         match self.enquire {
+            _ if !reading => {}
             Some((_, sent_at))
                 if now.duration_since(sent_at)
                     >= Duration::from_millis(config.enquire_link_timeout_ms) =>
@@ -1005,7 +1040,7 @@ mod tests {
             Box::pin(async { Ok(()) })
         });
         let on_receipt: crate::link::ReceiptFn = Box::new(|_| Box::pin(async { Ok(()) }));
-        let shared = Arc::new(Shared::new(config, queue, on_mo, on_receipt, 1));
+        let shared = Arc::new(Shared::new(config, queue, on_mo, on_receipt));
         (shared, jobs, mo_rx)
     }
 

@@ -5,13 +5,15 @@
 
 mod common;
 
-use common::{link_config, next_event, recorder, Conn, Event, Fake};
+use std::sync::atomic::Ordering;
+
+use common::{link_config, next_event, recorder, Conn, Event, Fake, Slow};
 use rusmpp::{
     pdus::{DeliverSm, SubmitSmResp},
     tlvs::MessageDeliveryRequestTlvValue,
     types::{AnyOctetString, COctetString, OctetString},
     values::{DataCoding, EsmClass, MessagePayload, MessageState, Npi, Ton},
-    Command, CommandStatus, Pdu,
+    Command, CommandId, CommandStatus, Pdu,
 };
 use smsc_link::{DeliveryState, IdRadix, Link, LinkConfig, PartAck, SubmitOptions, SubmitOutcome};
 
@@ -387,4 +389,69 @@ async fn an_enqueued_message_past_its_deadline_is_answered_expired_by_the_bind()
     ));
     drop(conn);
     link.shutdown().await;
+}
+
+/// An SMSC keeping 200 `deliver_sm` outstanding to a link whose MO handler
+/// is slow never gets a temporary error: at `deliveries_in_flight_max` the
+/// link stops reading (and its submits still complete); under the default
+/// limit all 200 are handled at once.
+#[tokio::test]
+async fn an_smsc_window_of_200_deliveries_is_never_answered_a_temporary_error() {
+    const WINDOW: usize = 200;
+    for limit in [None, Some(16)] {
+        let fake = Fake::start().await;
+        let mut config = LinkConfig {
+            window_max: 1,
+            ..link_config(fake.addr)
+        };
+        if let Some(limit) = limit {
+            config.deliveries_in_flight_max = limit;
+        }
+        let handler = Slow::default();
+        let link = Link::start(config, handler.clone(), handler.clone()).expect("config");
+        let mut conn = fake.accept(CommandStatus::EsmeRok).await;
+        let mut seqs = Vec::new();
+        for i in 0..WINDOW {
+            let text = format!("ВХОД*123-456-{i:03}");
+            seqs.push(conn.request(mo(8, 0, ucs2(&text))).await);
+        }
+        let held = limit.unwrap_or(WINDOW);
+        handler.wait_seen(held).await;
+
+        // While the handlers hold every slot, a submit still goes out and
+        // its response is read.
+        let reply = link
+            .enqueue(PHONE, "hi", &SubmitOptions::default())
+            .await
+            .expect("queued");
+        let submit = conn.read().await;
+        assert!(matches!(submit.pdu(), Some(Pdu::SubmitSm(_))), "{submit:?}");
+        conn.send(submit_resp(submit.sequence_number(), "7")).await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(handler.seen.load(Ordering::SeqCst), held, "limit {limit:?}");
+
+        handler.release.add_permits(WINDOW);
+        let mut statuses = std::collections::HashMap::new();
+        for _ in 0..WINDOW {
+            let resp = conn.read().await;
+            assert_eq!(resp.id(), CommandId::DeliverSmResp, "{resp:?}");
+            assert!(seqs.contains(&resp.sequence_number()));
+            statuses.insert(resp.sequence_number(), resp.status());
+        }
+        assert_eq!(statuses.len(), WINDOW);
+        assert!(
+            statuses.values().all(|s| *s == CommandStatus::EsmeRok),
+            "limit {limit:?}: {statuses:?}"
+        );
+        assert!(handler.running_most.load(Ordering::SeqCst) <= held);
+        // Reading paused for seconds does not cost the submit its outcome.
+        assert_eq!(
+            reply.await.expect("answered").expect("sent"),
+            SubmitOutcome::Accepted {
+                message_ids: vec!["7".into()]
+            }
+        );
+        drop(conn);
+        link.shutdown().await;
+    }
 }
