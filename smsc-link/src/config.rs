@@ -216,6 +216,12 @@ pub struct LinkConfig {
     /// Longest a receipt is held waiting for its `submit_sm_resp` (keep it
     /// below the SMSC's `deliver_sm_resp` timeout). Default 5 000 ms.
     pub receipt_hold_ms: u64,
+    /// Longest [`crate::Link::shutdown`] takes, whatever the binds are
+    /// doing. Messages never written are answered `Error::ShutDown` at
+    /// once; written segments and running handlers get the first four
+    /// fifths of it (at most `response_timeout_ms`), `unbind` the rest.
+    /// Default 5 000 ms.
+    pub shutdown_timeout_ms: u64,
 }
 
 impl Default for LinkConfig {
@@ -257,6 +263,7 @@ impl Default for LinkConfig {
             deliveries_in_flight_max: 1024,
             receipts_held_max: 1_000,
             receipt_hold_ms: 5_000,
+            shutdown_timeout_ms: 5_000,
         }
     }
 }
@@ -319,6 +326,7 @@ impl LinkConfig {
             return bad("throttle backoff must satisfy 0 < min <= max");
         }
         if self.response_timeout_ms == 0
+            || self.shutdown_timeout_ms == 0
             || self.enquire_link_interval_ms == 0
             || self.enquire_link_timeout_ms == 0
         {
@@ -338,6 +346,10 @@ impl LinkConfig {
         }];
         hosts.extend(self.failover_hosts.iter().cloned());
         hosts
+    }
+
+    pub(crate) fn shutdown_timeout(&self) -> Duration {
+        Duration::from_millis(self.shutdown_timeout_ms)
     }
 
     pub(crate) fn response_timeout(&self) -> Duration {

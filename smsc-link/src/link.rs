@@ -153,6 +153,11 @@ impl Job {
         self.wire.get_mut(at..at + len)
     }
 
+    /// A session has written (or is writing) its first segment.
+    pub(crate) fn started(&self) -> bool {
+        self.started
+    }
+
     pub(crate) fn accepted_ids(&self) -> Vec<String> {
         self.states
             .iter()
@@ -231,6 +236,30 @@ pub(crate) struct Shared {
     pub(crate) on_mo: MoFn,
     pub(crate) on_receipt: ReceiptFn,
     pub(crate) tasks: TaskTracker,
+    /// Set when shutdown begins (see [`Shared::closing`]).
+    closing: Mutex<Option<Closing>>,
+}
+
+/// The deadlines of a shutdown.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Closing {
+    /// Written segments and running handlers are waited for until then.
+    pub(crate) drain_until: Instant,
+    /// Everything (the `unbind` included) is over by then.
+    pub(crate) end: Instant,
+}
+
+impl Closing {
+    /// The deadlines of a shutdown starting `now` and lasting `limit`:
+    /// four fifths (at most `response_timeout`) to drain, the rest for
+    /// `unbind`.
+    fn new(now: Instant, limit: Duration, response_timeout: Duration) -> Self {
+        let drain = (limit - limit / 5).min(response_timeout);
+        Self {
+            drain_until: now + drain,
+            end: now + limit,
+        }
+    }
 }
 
 impl std::fmt::Debug for Shared {
@@ -271,8 +300,34 @@ impl Shared {
             on_mo,
             on_receipt,
             tasks: TaskTracker::new(),
+            closing: Mutex::new(None),
             config,
         }
+    }
+
+    /// The deadlines of the shutdown under way; when the link stops because
+    /// every handle was dropped, they are counted from `now`.
+    pub(crate) fn closing(&self, now: Instant) -> Closing {
+        *lock(&self.closing).get_or_insert_with(|| {
+            Closing::new(
+                now,
+                self.config.shutdown_timeout(),
+                self.config.response_timeout(),
+            )
+        })
+    }
+
+    /// Stops taking messages: every one not taken by a session yet (queued,
+    /// given back, or waiting for room in the queue) is answered
+    /// [`Error::ShutDown`] now.
+    async fn close_queue(&self) {
+        {
+            let mut queue = self.queue.lock().await;
+            queue.close();
+            // Dropping a job answers it.
+            while queue.try_recv().is_ok() {}
+        }
+        while self.take_requeued().is_some() {}
     }
 
     /// A job another session gave back (never written, or only partly
@@ -324,6 +379,9 @@ struct Inner {
     state: watch::Receiver<LinkState>,
     shared: Arc<Shared>,
     cancel: CancellationToken,
+    /// Cancelled when a shutdown's time is up: sessions still running are
+    /// dropped (their jobs answered by [`Job`]'s `Drop`).
+    abort: CancellationToken,
     supervisors: TaskTracker,
 }
 
@@ -377,6 +435,7 @@ impl Link {
         });
         let shared = Arc::new(Shared::new(config.clone(), queue, on_mo, on_receipt));
         let cancel = CancellationToken::new();
+        let abort = CancellationToken::new();
         let supervisors = TaskTracker::new();
         let state_tx = Arc::new(state_tx);
         for (slot, kind) in kinds.into_iter().enumerate() {
@@ -386,6 +445,7 @@ impl Link {
                 kind,
                 Arc::clone(&state_tx),
                 cancel.clone(),
+                abort.clone(),
             ));
         }
         supervisors.close();
@@ -398,6 +458,7 @@ impl Link {
                 state,
                 shared,
                 cancel,
+                abort,
                 supervisors,
             }),
         })
@@ -525,21 +586,49 @@ impl Link {
         }
     }
 
-    /// Stops taking messages, lets every bind finish what is in flight
-    /// (up to `response_timeout_ms`), unbinds cleanly and waits for the
-    /// handlers. Queued messages that were never sent fail with
-    /// [`Error::ShutDown`].
+    /// Stops the link within `shutdown_timeout_ms` (see
+    /// [`Link::shutdown_within`]).
     pub async fn shutdown(&self) {
+        self.shutdown_within(self.inner.config.shutdown_timeout())
+            .await;
+    }
+
+    /// Stops the link, returning within `limit` whatever the binds are
+    /// doing (connecting, binding, backing off, waiting for a silent SMSC):
+    /// - every message not written yet, and every `submit` waiting for a
+    ///   bind or for room in the queue, is answered [`Error::ShutDown`] at
+    ///   once;
+    /// - written segments settle on their response, or as `Unknown` when
+    ///   it does not come within four fifths of `limit` (at most
+    ///   `response_timeout_ms`); running MO/receipt handlers get as long;
+    /// - each bind then unbinds, waiting for `unbind_resp` until `limit`;
+    /// - a handler still running after that is left to finish on its
+    ///   own: its `deliver_sm` got no response, so the SMSC delivers again.
+    pub async fn shutdown_within(&self, limit: Duration) {
+        let now = Instant::now();
+        let shared = &self.inner.shared;
+        let closing = {
+            let mut set = lock(&shared.closing);
+            *set.get_or_insert_with(|| Closing::new(now, limit, shared.config.response_timeout()))
+        };
         self.inner.cancel.cancel();
-        self.inner.supervisors.wait().await;
+        let _ = tokio::time::timeout_at(closing.end, shared.close_queue()).await;
+        let supervisors = &self.inner.supervisors;
+        if tokio::time::timeout_at(closing.end, supervisors.wait())
+            .await
+            .is_err()
         {
-            let mut queue = self.inner.shared.queue.lock().await;
-            queue.close();
-            while queue.try_recv().is_ok() {}
+            tracing::warn!("shutdown time is up: dropping the sessions still running");
+            self.inner.abort.cancel();
+            supervisors.wait().await;
         }
-        while self.inner.shared.take_requeued().is_some() {}
-        self.inner.shared.tasks.close();
-        self.inner.shared.tasks.wait().await;
+        shared.tasks.close();
+        if tokio::time::timeout_at(closing.end, shared.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("handlers still running at shutdown: the smsc will redeliver");
+        }
     }
 }
 
@@ -618,6 +707,7 @@ async fn supervise(
     kind: BindKind,
     state: Arc<watch::Sender<LinkState>>,
     cancel: CancellationToken,
+    abort: CancellationToken,
 ) {
     let config = shared.config.clone();
     let hosts = config.hosts();
@@ -644,9 +734,13 @@ async fn supervise(
                 set_state(&state, slot, BindState::Bound);
                 metrics::gauge!(telemetry::BINDS).increment(1.0);
                 backoff = backoff_min;
-                let result = Session::new(Arc::clone(&shared), kind)
-                    .run(framed, cancel.clone())
-                    .await;
+                let session = Session::new(Arc::clone(&shared), kind).run(framed, cancel.clone());
+                // The session bounds its own closing; `abort` is the
+                // backstop for one stuck writing to an SMSC that reads nothing.
+                let result = tokio::select! {
+                    result = session => result,
+                    _ = abort.cancelled() => Err(Error::Timeout),
+                };
                 metrics::gauge!(telemetry::BINDS).decrement(1.0);
                 match result {
                     Ok(()) => tracing::info!(slot, "session ended"),

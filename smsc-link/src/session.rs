@@ -257,6 +257,9 @@ pub(crate) struct Session {
     /// Since when reading is paused because `acks_max` is reached.
     reading_paused_since: Option<Instant>,
     queue_closed: bool,
+    /// When the link is shutting down: the end of the whole shutdown,
+    /// which bounds the wait for `unbind_resp`.
+    closing_end: Option<Instant>,
     meters: SubmitMeters,
 }
 
@@ -300,6 +303,7 @@ impl Session {
             acks_max,
             reading_paused_since: None,
             queue_closed: false,
+            closing_end: None,
             meters: SubmitMeters::register(),
         }
     }
@@ -396,7 +400,10 @@ impl Session {
             let shared = Arc::clone(&self.shared);
             tokio::select! {
                 _ = cancel.cancelled(), if close_deadline.is_none() => {
-                    close_deadline = Some(now + self.config().response_timeout());
+                    let closing = self.shared.closing(now);
+                    close_deadline = Some(closing.drain_until);
+                    self.closing_end = Some(closing.end);
+                    self.drop_unstarted();
                 }
                 frame = framed.next(), if reading => match frame {
                     None => return Err(Error::Io(std::io::Error::new(
@@ -957,7 +964,24 @@ impl Session {
         Ok(())
     }
 
-    /// Sends `unbind` and waits (up to the response timeout) for its response.
+    /// The link is closing: messages of which nothing was written yet are
+    /// answered [`Error::ShutDown`] now rather than sent.
+    fn drop_unstarted(&mut self) {
+        let unstarted: Vec<u64> = self
+            .jobs
+            .iter()
+            .filter(|(_, job)| !job.started())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in unstarted {
+            self.unsent.remove_job(id);
+            // Dropping a job never written answers it `ShutDown`.
+            self.jobs.remove(&id);
+        }
+    }
+
+    /// Sends `unbind` and waits (up to the response timeout, and never past
+    /// the end of a shutdown) for its response.
     async fn unbind<IO>(&mut self, framed: &mut Framed<IO, LinkCodec>) -> Result<(), Error>
     where
         IO: AsyncRead + AsyncWrite + Unpin,
@@ -968,7 +992,11 @@ impl Session {
             Command::new(CommandStatus::EsmeRok, seq, Pdu::Unbind),
         )
         .await?;
-        let deadline = tokio::time::sleep(self.config().response_timeout());
+        let mut until = Instant::now() + self.config().response_timeout();
+        if let Some(end) = self.closing_end {
+            until = until.min(end);
+        }
+        let deadline = tokio::time::sleep_until(until);
         tokio::pin!(deadline);
         loop {
             tokio::select! {
@@ -1021,6 +1049,14 @@ impl Session {
             }
         }
         self.unsent.clear();
+    }
+}
+
+impl Drop for Session {
+    /// A session dropped before `run` finished (a shutdown whose time ran
+    /// out) still answers every job it held.
+    fn drop(&mut self) {
+        self.give_back(true);
     }
 }
 
