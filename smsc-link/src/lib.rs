@@ -43,7 +43,9 @@ pub use receipt::{DeliveryState, Receipt};
 pub use rusmpp::CommandStatus;
 
 /// An MO message, whole (multipart messages are reassembled first).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` masks the sender and hides the text, so a stray `{:?}` in a log
+/// cannot leak them.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Mo {
     /// Sender: `+7…` when the SMSC said the number is international,
     /// otherwise as the SMSC wrote it.
@@ -56,6 +58,32 @@ pub struct Mo {
     pub data_coding: u8,
     /// Number of parts it arrived in.
     pub parts: usize,
+}
+
+impl std::fmt::Debug for Mo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mo")
+            .field("from", &masked(&self.from))
+            .field("to", &self.to)
+            .field("text_chars", &self.text.chars().count())
+            .field("data_coding", &self.data_coding)
+            .field("parts", &self.parts)
+            .finish()
+    }
+}
+
+/// A phone number for logs: its last four characters only (`***4567`).
+pub(crate) fn masked(number: &str) -> String {
+    let tail: String = {
+        let mut tail: Vec<char> = number.chars().rev().take(4).collect();
+        tail.reverse();
+        tail.into_iter().collect()
+    };
+    if number.chars().count() <= 4 {
+        // A short code is not personal.
+        return number.to_string();
+    }
+    format!("***{tail}")
 }
 
 /// A handler refused a delivery for now; the SMSC is answered

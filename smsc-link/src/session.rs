@@ -869,7 +869,7 @@ impl Session {
     /// At most `deliveries_in_flight_max` run per session: beyond it the
     /// session stops reading (`may_read`).
     fn dispatch_mo(&self, mo: Mo, tokens: Vec<AckToken>, keep: Option<Stored>) {
-        tracing::debug!(from = %mo.from, parts = mo.parts, "mo");
+        tracing::debug!(from = %crate::masked(&mo.from), parts = mo.parts, "mo");
         let shared = Arc::clone(&self.shared);
         self.shared.tasks.spawn(async move {
             let result = (shared.on_mo)(mo).await;
