@@ -455,3 +455,68 @@ async fn an_smsc_window_of_200_deliveries_is_never_answered_a_temporary_error() 
         link.shutdown().await;
     }
 }
+
+/// `registered_delivery` is set on every segment of a long message (and on
+/// none without it), and each segment's receipt reaches the handler with
+/// the normalized id the caller got in `Accepted`.
+#[tokio::test]
+async fn every_segment_asks_for_a_receipt_and_each_receipt_finds_its_id() {
+    let fake = Fake::start().await;
+    let config = LinkConfig {
+        submit_id_radix: IdRadix::Hex,
+        receipt_id_radix: IdRadix::Decimal,
+        ..link_config(fake.addr)
+    };
+    let (link, mut events) = start_link(config, 0).await;
+    let mut conn = fake.accept(CommandStatus::EsmeRok).await;
+    let long = "Уведомление о возможном контакте. ".repeat(4);
+    for wanted in [false, true] {
+        let submit = {
+            let link = link.clone();
+            let long = long.clone();
+            let options = SubmitOptions {
+                registered_delivery: wanted,
+                ..SubmitOptions::default()
+            };
+            tokio::spawn(async move { link.submit(PHONE, &long, options).await })
+        };
+        for n in 0..3u32 {
+            let c = conn.read().await;
+            let Some(Pdu::SubmitSm(sm)) = c.pdu() else {
+                panic!("{c:?}")
+            };
+            assert_eq!(
+                u8::from(sm.registered_delivery),
+                u8::from(wanted),
+                "segment {n}"
+            );
+            let id = format!("{:08X}", 0xA0 + n + if wanted { 16 } else { 0 });
+            conn.send(submit_resp(c.sequence_number(), &id)).await;
+        }
+        let ids = match submit.await.expect("task") {
+            Ok(SubmitOutcome::Accepted { message_ids }) => message_ids,
+            other => panic!("{other:?}"),
+        };
+        if !wanted {
+            assert_eq!(ids, ["160", "161", "162"]);
+            continue;
+        }
+        assert_eq!(ids, ["176", "177", "178"]);
+        for id in &ids {
+            let text = format!(
+                "id:{id} sub:001 dlvrd:001 submit date:2611271430 done date:2611271431 stat:DELIVRD err:000 text:"
+            );
+            let seq = conn.request(mo(0, 0x04, text.into_bytes())).await;
+            assert_eq!(conn.response_to(seq).await, CommandStatus::EsmeRok);
+            match next_event(&mut events).await {
+                Event::Receipt(r) => {
+                    assert_eq!(&r.message_id, id);
+                    assert_eq!(r.state, DeliveryState::Delivered);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    drop(conn);
+    link.shutdown().await;
+}
