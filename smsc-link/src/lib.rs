@@ -26,11 +26,14 @@ pub mod codec;
 pub mod config;
 mod error;
 mod gate;
+mod job;
 mod link;
 pub mod pdu;
 pub mod reassembly;
 pub mod receipt;
 mod session;
+mod shared;
+mod supervisor;
 pub mod telemetry;
 pub mod text;
 
@@ -38,9 +41,10 @@ use std::future::Future;
 
 pub use config::{BindMode, DefaultAlphabet, Host, IdRadix, LinkConfig, PartAck, Password, TonNpi};
 pub use error::Error;
-pub use link::{bind_once, BindState, Link, LinkState};
+pub use link::{bind_once, Link};
 pub use receipt::{DeliveryState, Receipt};
 pub use rusmpp::CommandStatus;
+pub use supervisor::{BindState, LinkState};
 
 /// An MO message, whole (multipart messages are reassembled first).
 /// `Debug` masks the sender and hides the text, so a stray `{:?}` in a log
