@@ -36,6 +36,7 @@ mod shared;
 mod supervisor;
 pub mod telemetry;
 pub mod text;
+mod tlv;
 
 use std::future::Future;
 
@@ -45,6 +46,7 @@ pub use link::{bind_once, Link};
 pub use receipt::{DeliveryState, Receipt};
 pub use rusmpp::CommandStatus;
 pub use supervisor::{BindState, LinkState};
+pub use tlv::Tlv;
 
 /// An MO message, whole (multipart messages are reassembled first).
 /// `Debug` masks the sender and hides the text, so a stray `{:?}` in a log
@@ -62,6 +64,9 @@ pub struct Mo {
     pub data_coding: u8,
     /// Number of parts it arrived in.
     pub parts: usize,
+    /// Every TLV it arrived with (of the part that completed it), e.g.
+    /// `ussd_service_op` and `its_session_info` of a USSD dialog.
+    pub tlvs: Vec<Tlv>,
 }
 
 impl std::fmt::Debug for Mo {
@@ -72,6 +77,11 @@ impl std::fmt::Debug for Mo {
             .field("text_chars", &self.text.chars().count())
             .field("data_coding", &self.data_coding)
             .field("parts", &self.parts)
+            // Tags only: a value (`message_payload`) may hold the text.
+            .field(
+                "tlv_tags",
+                &self.tlvs.iter().map(|t| t.tag).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -124,6 +134,11 @@ pub struct SubmitOptions {
     /// full, throttled) fails with [`Error::Expired`] and is never sent;
     /// one already being written runs to its normal outcome. Default none.
     pub send_within: Option<std::time::Duration>,
+    /// Optional parameters written on every segment, in order (e.g.
+    /// `ussd_service_op`, `its_session_info`, `user_message_reference`).
+    /// A submit with TLVs is encoded through `rusmpp`'s owned PDU, the
+    /// others through the encode-once fast path. Default none.
+    pub tlvs: Vec<Tlv>,
 }
 
 /// What became of a submitted message.

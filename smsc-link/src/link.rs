@@ -196,7 +196,20 @@ impl Link {
         // Sequence number 0: the session writes each one's own in.
         let mut wire = Vec::with_capacity(segments.iter().map(|s| header.encoded_len(s)).sum());
         for segment in &segments {
-            header.encode(segment, 0, &mut wire)?;
+            if options.tlvs.is_empty() {
+                header.encode(segment, 0, &mut wire)?;
+            } else {
+                pdu::encode_submit_sm_with_tlvs(
+                    config,
+                    source,
+                    to,
+                    segment,
+                    options.registered_delivery,
+                    &options.tlvs,
+                    0,
+                    &mut wire,
+                )?;
+            }
         }
         let (reply, outcome) = oneshot::channel();
         let mut job = Job::new(

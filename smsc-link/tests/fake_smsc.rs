@@ -10,12 +10,16 @@ use std::sync::atomic::Ordering;
 use common::{link_config, next_event, recorder, Conn, Event, Fake, Slow};
 use rusmpp::{
     pdus::{DeliverSm, SubmitSmResp},
-    tlvs::MessageDeliveryRequestTlvValue,
+    tlvs::{MessageDeliveryRequestTlvValue, TlvTag, TlvValue},
     types::{AnyOctetString, COctetString, OctetString},
-    values::{DataCoding, EsmClass, MessagePayload, MessageState, Npi, Ton},
+    values::{
+        DataCoding, EsmClass, ItsSessionInfo, MessagePayload, MessageState, Npi, Ton, UssdServiceOp,
+    },
     Command, CommandId, CommandStatus, Pdu,
 };
-use smsc_link::{DeliveryState, IdRadix, Link, LinkConfig, PartAck, SubmitOptions, SubmitOutcome};
+use smsc_link::{
+    DeliveryState, IdRadix, Link, LinkConfig, PartAck, SubmitOptions, SubmitOutcome, Tlv,
+};
 
 const PHONE: &str = "+79161234567";
 
@@ -517,6 +521,84 @@ async fn every_segment_asks_for_a_receipt_and_each_receipt_finds_its_id() {
             }
         }
     }
+    drop(conn);
+    link.shutdown().await;
+}
+
+/// An MO keeps every TLV it arrived with (a USSD dialog's
+/// `ussd_service_op` and `its_session_info` among them), and a submit
+/// carries the TLVs its options name, on every segment.
+#[tokio::test]
+async fn tlvs_arrive_with_the_mo_and_leave_with_the_submit() {
+    let fake = Fake::start().await;
+    let (link, mut events) = start_link(link_config(fake.addr), 0).await;
+    let mut conn = fake.accept(CommandStatus::EsmeRok).await;
+
+    let pdu = mo(0, 0, b"*100#".to_vec()).with_tlvs_for_test(vec![
+        MessageDeliveryRequestTlvValue::UssdServiceOp(UssdServiceOp::PssrIndication),
+        MessageDeliveryRequestTlvValue::ItsSessionInfo(ItsSessionInfo::new(7, 0)),
+        MessageDeliveryRequestTlvValue::Other {
+            tag: TlvTag::from(0x1400),
+            value: AnyOctetString::from_vec(vec![0xca, 0xfe]),
+        },
+    ]);
+    let seq = conn.request(pdu).await;
+    assert_eq!(conn.response_to(seq).await, CommandStatus::EsmeRok);
+    match next_event(&mut events).await {
+        Event::Mo(m) => {
+            assert_eq!(m.text, "*100#");
+            assert_eq!(
+                m.tlvs,
+                [
+                    Tlv::new(Tlv::USSD_SERVICE_OP, [0x01]),
+                    Tlv::new(Tlv::ITS_SESSION_INFO, [0x07, 0x00]),
+                    Tlv::new(0x1400, [0xca, 0xfe]),
+                ]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let options = SubmitOptions {
+        tlvs: vec![
+            Tlv::new(Tlv::USSD_SERVICE_OP, [0x11]),
+            Tlv::new(Tlv::ITS_SESSION_INFO, [0x07, 0x01]),
+        ],
+        ..SubmitOptions::default()
+    };
+    let long = "Баланс: 100 руб. ".repeat(6);
+    let submit = {
+        let link = link.clone();
+        let long = long.clone();
+        tokio::spawn(async move { link.submit(PHONE, &long, options).await })
+    };
+    for n in 0..2u32 {
+        let c = conn.read().await;
+        let Some(Pdu::SubmitSm(sm)) = c.pdu() else {
+            panic!("{c:?}")
+        };
+        let values: Vec<_> = sm
+            .tlvs()
+            .iter()
+            .filter_map(|t| t.value().cloned())
+            .collect();
+        assert_eq!(
+            values,
+            [
+                TlvValue::UssdServiceOp(UssdServiceOp::PssrResponse),
+                TlvValue::ItsSessionInfo(ItsSessionInfo::new(7, 1)),
+            ],
+            "segment {n}"
+        );
+        conn.send(submit_resp(c.sequence_number(), &format!("{}", 10 + n)))
+            .await;
+    }
+    assert_eq!(
+        submit.await.expect("task").expect("sent"),
+        SubmitOutcome::Accepted {
+            message_ids: vec!["10".into(), "11".into()]
+        }
+    );
     drop(conn);
     link.shutdown().await;
 }

@@ -103,6 +103,7 @@ impl Inbound {
                             to: part.to,
                             data_coding: part.data_coding,
                             parts: 1,
+                            tlvs: part.tlvs,
                         };
                         self.dispatch_mo(mo, vec![token], None);
                     }
@@ -144,6 +145,7 @@ impl Inbound {
                                     to: part.to,
                                     data_coding: complete.data_coding,
                                     parts: complete.parts.len(),
+                                    tlvs: part.tlvs,
                                 };
                                 let mut tokens: Vec<AckToken> =
                                     complete.tokens.into_iter().flatten().collect();
