@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 
 use rusmpp::CommandStatus;
 use tokio::{
-    sync::mpsc,
+    sync::{mpsc, oneshot},
     time::{Duration, Instant},
 };
 
@@ -18,6 +18,8 @@ use crate::receipt::Receipt;
 pub(crate) struct Ack {
     pub(crate) seq: u32,
     pub(crate) status: CommandStatus,
+    /// Told once the answer is written (a reply waits for that).
+    pub(crate) written: Option<oneshot::Sender<()>>,
 }
 
 /// How to answer one `deliver_sm`: the session it came on and its sequence
@@ -44,6 +46,7 @@ impl AckToken {
             let _ = tx.try_send(Ack {
                 seq: self.seq,
                 status,
+                written: None,
             });
         }
     }
@@ -55,9 +58,29 @@ impl AckToken {
                 .send(Ack {
                     seq: self.seq,
                     status,
+                    written: None,
                 })
                 .await;
         }
+    }
+}
+
+impl AckToken {
+    /// Answers, and waits until the answer is written: false when it never
+    /// will be (the session ended first).
+    pub(crate) async fn answer_written(mut self, status: CommandStatus) -> bool {
+        let Some(tx) = self.tx.take() else {
+            return false;
+        };
+        let (written, done) = oneshot::channel();
+        let sent = tx
+            .send(Ack {
+                seq: self.seq,
+                status,
+                written: Some(written),
+            })
+            .await;
+        sent.is_ok() && done.await.is_ok()
     }
 }
 
@@ -67,6 +90,7 @@ impl Drop for AckToken {
             let _ = tx.try_send(Ack {
                 seq: self.seq,
                 status: CommandStatus::EsmeRxTAppn,
+                written: None,
             });
         }
     }

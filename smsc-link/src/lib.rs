@@ -107,10 +107,56 @@ pub(crate) fn masked(number: &str) -> String {
 pub struct HandlerError(pub String);
 
 /// Receives MO messages. `deliver_sm_resp` ESME_ROK is sent only after
-/// `on_mo` returned `Ok` (for a multipart MO: every part's response).
+/// the handler returned `Ok` (for a multipart MO: every part's response).
 pub trait MoHandler: Send + Sync + 'static {
     /// Handles one whole MO message.
     fn on_mo(&self, mo: Mo) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Handles one whole MO message and may answer it in the same dialog
+    /// (e.g. the next USSD menu): the link calls this one. By default it
+    /// is [`MoHandler::on_mo`] with no reply, so plain handlers implement
+    /// `on_mo` only; a dialog handler overrides this too.
+    fn on_mo_dialog(&self, mo: Mo) -> impl Future<Output = Result<MoAnswer, HandlerError>> + Send {
+        async move {
+            self.on_mo(mo).await?;
+            Ok(MoAnswer::default())
+        }
+    }
+}
+
+/// What a handler answers an MO with, besides `Ok`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MoAnswer {
+    /// A message the link submits once the MO is acknowledged. Its
+    /// outcome is logged (masked) and counted like any submit; the
+    /// handler does not wait for it. Default none.
+    pub reply: Option<Reply>,
+}
+
+/// A message sent back in the dialog of an MO (see [`MoAnswer`]).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Reply {
+    /// Destination: usually the MO's `from`.
+    pub to: String,
+    /// The text.
+    pub text: String,
+    /// As for [`Link::submit`]: TLVs (`ussd_service_op`,
+    /// `its_session_info`), sender, receipt, `send_within`.
+    pub options: SubmitOptions,
+}
+
+/// Masked on purpose: a `{:?}` in a log must not leak the number or text.
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reply")
+            .field("to", &masked(&self.to))
+            .field("text_chars", &self.text.chars().count())
+            .field(
+                "tlv_tags",
+                &self.options.tlvs.iter().map(|t| t.tag).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// Receives delivery receipts, acknowledged like MO after `Ok`.

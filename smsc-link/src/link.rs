@@ -3,11 +3,10 @@
 //! and `bind_once`, the health check.
 
 use std::sync::{
-    atomic::{AtomicU64, AtomicU8, Ordering},
+    atomic::{AtomicU8, Ordering},
     Arc,
 };
 
-use rand::Rng;
 use rusmpp::{Command, CommandStatus};
 use tokio::{
     sync::{mpsc, oneshot, watch},
@@ -18,11 +17,11 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     config::{BindMode, LinkConfig},
     job::{Job, CLAIM_EXPIRED, CLAIM_QUEUED},
-    pdu::{self, BindKind},
+    pdu::BindKind,
     session::wire::write,
     shared::{lock, Closing, MoFn, ReceiptFn, Shared},
     supervisor::{connect, supervise, BindState, LinkState},
-    telemetry, text, Error, MoHandler, ReceiptHandler, SubmitOptions, SubmitOutcome,
+    telemetry, Error, MoHandler, ReceiptHandler, SubmitOptions, SubmitOutcome,
 };
 
 /// Number of the next connection state slot.
@@ -30,8 +29,6 @@ use crate::{
 struct Inner {
     config: LinkConfig,
     jobs: mpsc::Sender<Job>,
-    next_job: AtomicU64,
-    next_reference: AtomicU8,
     state: watch::Receiver<LinkState>,
     shared: Arc<Shared>,
     cancel: CancellationToken,
@@ -72,7 +69,7 @@ impl Link {
         let receipts = Arc::new(receipts);
         let on_mo: MoFn = Box::new(move |m| {
             let mo = Arc::clone(&mo);
-            Box::pin(async move { mo.on_mo(m).await })
+            Box::pin(async move { mo.on_mo_dialog(m).await })
         });
         let on_receipt: ReceiptFn = Box::new(move |r| {
             let receipts = Arc::clone(&receipts);
@@ -89,7 +86,13 @@ impl Link {
             binds: vec![BindState::Connecting; kinds.len()],
             last_errors: vec![None; kinds.len()],
         });
-        let shared = Arc::new(Shared::new(config.clone(), queue, on_mo, on_receipt));
+        let shared = Arc::new(Shared::new(
+            config.clone(),
+            queue,
+            jobs.downgrade(),
+            on_mo,
+            on_receipt,
+        ));
         let cancel = CancellationToken::new();
         let abort = CancellationToken::new();
         let supervisors = TaskTracker::new();
@@ -109,8 +112,6 @@ impl Link {
             inner: Arc::new(Inner {
                 config,
                 jobs,
-                next_job: AtomicU64::new(0),
-                next_reference: AtomicU8::new(rand::thread_rng().gen()),
                 state,
                 shared,
                 cancel,
@@ -183,43 +184,10 @@ impl Link {
         deadline: Option<Instant>,
         claim: Option<Arc<AtomicU8>>,
     ) -> Result<oneshot::Receiver<Result<SubmitOutcome, Error>>, Error> {
-        let config = &self.inner.config;
-        let reference = self.inner.next_reference.fetch_add(1, Ordering::Relaxed);
-        let segments = text::split(text, reference).map_err(|e| Error::TextTooLong {
-            segments: e.segments,
-        })?;
-        let source = options
-            .source_addr
-            .as_deref()
-            .unwrap_or(&config.source_addr);
-        let header = pdu::SubmitHeader::new(config, source, to, options.registered_delivery)?;
-        // Sequence number 0: the session writes each one's own in.
-        let mut wire = Vec::with_capacity(segments.iter().map(|s| header.encoded_len(s)).sum());
-        for segment in &segments {
-            if options.tlvs.is_empty() {
-                header.encode(segment, 0, &mut wire)?;
-            } else {
-                pdu::encode_submit_sm_with_tlvs(
-                    config,
-                    source,
-                    to,
-                    segment,
-                    options.registered_delivery,
-                    &options.tlvs,
-                    0,
-                    &mut wire,
-                )?;
-            }
-        }
-        let (reply, outcome) = oneshot::channel();
-        let mut job = Job::new(
-            self.inner.next_job.fetch_add(1, Ordering::Relaxed),
-            wire,
-            segments.len(),
-            reply,
-        );
-        job.deadline = deadline;
-        job.claim = claim;
+        let (job, outcome) = self
+            .inner
+            .shared
+            .new_job(to, text, options, deadline, claim)?;
         if self.inner.cancel.is_cancelled() {
             return Err(Error::ShutDown);
         }

@@ -1,16 +1,21 @@
 //! What every session of a link shares ([`Shared`]): the submit queue
-//! and the jobs given back, reassembly, the receipt gate, the handlers,
-//! the tasks running them, and the deadlines of a shutdown.
+//! and the jobs given back, how a message becomes a job, reassembly, the
+//! receipt gate, the handlers, the tasks running them (and the replies
+//! they answer with), and the deadlines of a shutdown.
 
 use std::{
     collections::VecDeque,
     future::Future,
     pin::Pin,
-    sync::{atomic::AtomicUsize, Mutex, MutexGuard},
+    sync::{
+        atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
 };
 
+use rand::Rng;
 use tokio::{
-    sync::mpsc,
+    sync::{mpsc, oneshot},
     time::{Duration, Instant},
 };
 use tokio_util::task::TaskTracker;
@@ -19,18 +24,28 @@ use crate::{
     config::LinkConfig,
     gate::{AckToken, ReceiptGate},
     job::Job,
+    masked, pdu,
     reassembly::Reassembler,
-    HandlerError, Mo, Receipt,
+    text, Error, HandlerError, Mo, MoAnswer, Receipt, Reply, SubmitOptions, SubmitOutcome,
 };
 
-pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send>>;
-pub(crate) type MoFn = Box<dyn Fn(Mo) -> BoxFuture + Send + Sync>;
-pub(crate) type ReceiptFn = Box<dyn Fn(Receipt) -> BoxFuture + Send + Sync>;
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T, HandlerError>> + Send>>;
+pub(crate) type MoFn = Box<dyn Fn(Mo) -> BoxFuture<MoAnswer> + Send + Sync>;
+pub(crate) type ReceiptFn = Box<dyn Fn(Receipt) -> BoxFuture<()> + Send + Sync>;
+
+/// Where a job's outcome goes.
+pub(crate) type OutcomeRx = oneshot::Receiver<Result<SubmitOutcome, Error>>;
 
 /// What every session of a link shares.
 pub(crate) struct Shared {
     pub(crate) config: LinkConfig,
     queue: tokio::sync::Mutex<mpsc::Receiver<Job>>,
+    /// The queue's sending side, for the handlers' replies; weak, so that
+    /// the queue closes when every `Link` handle is gone.
+    jobs: mpsc::WeakSender<Job>,
+    next_job: AtomicU64,
+    /// Concatenation reference of the next long message.
+    next_reference: AtomicU8,
     requeue: Mutex<VecDeque<Job>>,
     pub(crate) reassembly: Mutex<Reassembler<Option<AckToken>>>,
     pub(crate) gate: Mutex<ReceiptGate>,
@@ -85,11 +100,15 @@ impl Shared {
     pub(crate) fn new(
         config: LinkConfig,
         queue: mpsc::Receiver<Job>,
+        jobs: mpsc::WeakSender<Job>,
         on_mo: MoFn,
         on_receipt: ReceiptFn,
     ) -> Self {
         Self {
             queue: tokio::sync::Mutex::new(queue),
+            jobs,
+            next_job: AtomicU64::new(0),
+            next_reference: AtomicU8::new(rand::thread_rng().gen()),
             requeue: Mutex::new(VecDeque::new()),
             reassembly: Mutex::new(Reassembler::new(
                 config.reassembly_pending_max,
@@ -131,6 +150,86 @@ impl Shared {
             while queue.try_recv().is_ok() {}
         }
         while self.take_requeued().is_some() {}
+    }
+
+    /// `text` to `to` as a job: split, every segment's `submit_sm`
+    /// encoded once (the fast path, or `rusmpp`'s owned PDU when the
+    /// options carry TLVs), with its deadline and claim; and where its
+    /// outcome will come.
+    pub(crate) fn new_job(
+        &self,
+        to: &str,
+        text: &str,
+        options: &SubmitOptions,
+        deadline: Option<Instant>,
+        claim: Option<Arc<AtomicU8>>,
+    ) -> Result<(Job, OutcomeRx), Error> {
+        let config = &self.config;
+        let reference = self.next_reference.fetch_add(1, Ordering::Relaxed);
+        let segments = text::split(text, reference).map_err(|e| Error::TextTooLong {
+            segments: e.segments,
+        })?;
+        let source = options
+            .source_addr
+            .as_deref()
+            .unwrap_or(&config.source_addr);
+        let header = pdu::SubmitHeader::new(config, source, to, options.registered_delivery)?;
+        // Sequence number 0: the session writes each one's own in.
+        let mut wire = Vec::with_capacity(segments.iter().map(|s| header.encoded_len(s)).sum());
+        for segment in &segments {
+            if options.tlvs.is_empty() {
+                header.encode(segment, 0, &mut wire)?;
+            } else {
+                pdu::encode_submit_sm_with_tlvs(
+                    config,
+                    source,
+                    to,
+                    segment,
+                    options.registered_delivery,
+                    &options.tlvs,
+                    0,
+                    &mut wire,
+                )?;
+            }
+        }
+        let (reply, outcome) = oneshot::channel();
+        let mut job = Job::new(
+            self.next_job.fetch_add(1, Ordering::Relaxed),
+            wire,
+            segments.len(),
+            reply,
+        );
+        job.deadline = deadline;
+        job.claim = claim;
+        Ok((job, outcome))
+    }
+
+    /// Sends a handler's reply like any submit (after the MO it answers
+    /// was acknowledged) and logs its fate: the handler does not wait for
+    /// it, so nothing it holds waits on the SMSC.
+    pub(crate) async fn send_reply(&self, reply: Reply) {
+        let Reply { to, text, options } = reply;
+        let deadline = options.send_within.map(|d| Instant::now() + d);
+        let outcome = match self.new_job(&to, &text, &options, deadline, None) {
+            Err(error) => Err(error),
+            Ok((job, outcome)) => {
+                let queued = match self.jobs.upgrade() {
+                    Some(jobs) => jobs.send(job).await.is_ok(),
+                    None => false,
+                };
+                if queued {
+                    outcome.await.unwrap_or(Err(Error::ShutDown))
+                } else {
+                    Err(Error::ShutDown)
+                }
+            }
+        };
+        match outcome {
+            Ok(SubmitOutcome::Accepted { .. }) => {
+                tracing::debug!(to = %masked(&to), "reply sent");
+            }
+            other => tracing::warn!(to = %masked(&to), outcome = ?other, "reply not sent"),
+        }
     }
 
     /// A job another session gave back (never written, or only partly

@@ -18,7 +18,8 @@ use rusmpp::{
     Command, CommandId, CommandStatus, Pdu,
 };
 use smsc_link::{
-    DeliveryState, IdRadix, Link, LinkConfig, PartAck, SubmitOptions, SubmitOutcome, Tlv,
+    DeliveryState, HandlerError, IdRadix, Link, LinkConfig, Mo, MoAnswer, MoHandler, PartAck,
+    ReceiptHandler, Reply, SubmitOptions, SubmitOutcome, Tlv,
 };
 
 const PHONE: &str = "+79161234567";
@@ -599,6 +600,87 @@ async fn tlvs_arrive_with_the_mo_and_leave_with_the_submit() {
             message_ids: vec!["10".into(), "11".into()]
         }
     );
+    drop(conn);
+    link.shutdown().await;
+}
+
+/// A dialog handler (USSD) answering each MO with the next menu in the
+/// same session: `its_session_info` carried back, PSSR response.
+struct Ussd;
+
+impl MoHandler for Ussd {
+    async fn on_mo(&self, _mo: Mo) -> Result<(), HandlerError> {
+        Ok(())
+    }
+
+    async fn on_mo_dialog(&self, mo: Mo) -> Result<MoAnswer, HandlerError> {
+        let session = mo
+            .tlvs
+            .iter()
+            .find(|t| t.tag == Tlv::ITS_SESSION_INFO)
+            .cloned()
+            .ok_or_else(|| HandlerError("no USSD session".into()))?;
+        Ok(MoAnswer {
+            reply: Some(Reply {
+                to: mo.from,
+                text: "1. Баланс 2. Выход".into(),
+                options: SubmitOptions {
+                    tlvs: vec![Tlv::new(Tlv::USSD_SERVICE_OP, [0x11]), session],
+                    ..SubmitOptions::default()
+                },
+            }),
+        })
+    }
+}
+
+impl ReceiptHandler for Ussd {
+    async fn on_receipt(&self, _receipt: smsc_link::Receipt) -> Result<(), HandlerError> {
+        Ok(())
+    }
+}
+
+/// The handler's answer can carry a reply: it is submitted in the same
+/// dialog once the MO was acknowledged; a handler error answers the MO
+/// with a temporary error and sends nothing.
+#[tokio::test]
+async fn a_dialog_handler_replies_in_the_same_session_after_the_acknowledgement() {
+    let fake = Fake::start().await;
+    let link = Link::start(link_config(fake.addr), Ussd, Ussd).expect("config");
+    let mut conn = fake.accept(CommandStatus::EsmeRok).await;
+
+    // Without its session the handler fails: no reply.
+    let seq = conn.request(mo(0, 0, b"*100#".to_vec())).await;
+    assert_eq!(conn.response_to(seq).await, CommandStatus::EsmeRxTAppn);
+
+    let pdu = mo(0, 0, b"*100#".to_vec()).with_tlvs_for_test(vec![
+        MessageDeliveryRequestTlvValue::UssdServiceOp(UssdServiceOp::PssrIndication),
+        MessageDeliveryRequestTlvValue::ItsSessionInfo(ItsSessionInfo::new(9, 0)),
+    ]);
+    let seq = conn.request(pdu).await;
+    // The acknowledgement comes first, then the reply.
+    let ack = conn.read().await;
+    assert_eq!(
+        (ack.id(), ack.sequence_number(), ack.status()),
+        (CommandId::DeliverSmResp, seq, CommandStatus::EsmeRok)
+    );
+    let submit = conn.read().await;
+    let Some(Pdu::SubmitSm(sm)) = submit.pdu() else {
+        panic!("{submit:?}")
+    };
+    assert_eq!(sm.destination_addr.as_str(), "79161234567");
+    let values: Vec<_> = sm
+        .tlvs()
+        .iter()
+        .filter_map(|t| t.value().cloned())
+        .collect();
+    assert_eq!(
+        values,
+        [
+            TlvValue::UssdServiceOp(UssdServiceOp::PssrResponse),
+            TlvValue::ItsSessionInfo(ItsSessionInfo::new(9, 0)),
+        ]
+    );
+    conn.send(submit_resp(submit.sequence_number(), "5")).await;
     drop(conn);
     link.shutdown().await;
 }

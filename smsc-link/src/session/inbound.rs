@@ -15,7 +15,7 @@ use crate::{
     pdu::{self, Delivery},
     reassembly::GroupKey,
     shared::{lock, Shared},
-    telemetry, text, Mo, Receipt,
+    telemetry, text, Mo, MoAnswer, Receipt,
 };
 
 /// The parts of a multipart MO already acknowledged on arrival
@@ -174,7 +174,7 @@ impl Inbound {
         self.shared.tasks.spawn(async move {
             let result = (shared.on_mo)(mo).await;
             let (status, label) = match &result {
-                Ok(()) => (CommandStatus::EsmeRok, "ok"),
+                Ok(_) => (CommandStatus::EsmeRok, "ok"),
                 Err(error) => {
                     tracing::warn!(%error, "mo handler failed: smsc will redeliver");
                     if let Some(keep) = keep {
@@ -184,8 +184,24 @@ impl Inbound {
                 }
             };
             metrics::counter!(telemetry::MO, "result" => label).increment(1);
+            let reply = match result {
+                Ok(MoAnswer { reply }) => reply,
+                Err(_) => None,
+            };
+            let mut tokens = tokens;
+            let last = if reply.is_some() { tokens.pop() } else { None };
             for token in tokens {
                 token.answer(status).await;
+            }
+            // The reply in the same dialog goes out only once the MO's
+            // acknowledgement is written (answers are written in order);
+            // unacknowledged, the MO comes again and is answered again.
+            if let (Some(last), Some(reply)) = (last, reply) {
+                if last.answer_written(status).await {
+                    shared.send_reply(reply).await;
+                } else {
+                    tracing::warn!("mo not acknowledged: its reply is not sent");
+                }
             }
         });
     }

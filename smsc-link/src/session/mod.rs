@@ -215,6 +215,9 @@ impl Session {
                     self.inb.outstanding = self.inb.outstanding.saturating_sub(1);
                     let resp = Command::new(ack.status, ack.seq, DeliverSmResp::builder().build());
                     write(framed, resp).await?;
+                    if let Some(written) = ack.written {
+                        let _ = written.send(());
+                    }
                 }
                 job = shared.next_job(), if want_job => match job {
                     Some(job) => self.out.admit(job),
@@ -484,10 +487,16 @@ mod tests {
         let (mo_tx, mo_rx) = mpsc::unbounded_channel();
         let on_mo: MoFn = Box::new(move |mo| {
             let _ = mo_tx.send(mo);
-            Box::pin(async { Ok(()) })
+            Box::pin(async { Ok(crate::MoAnswer::default()) })
         });
         let on_receipt: crate::shared::ReceiptFn = Box::new(|_| Box::pin(async { Ok(()) }));
-        let shared = Arc::new(Shared::new(config, queue, on_mo, on_receipt));
+        let shared = Arc::new(Shared::new(
+            config,
+            queue,
+            jobs.downgrade(),
+            on_mo,
+            on_receipt,
+        ));
         (shared, jobs, mo_rx)
     }
 
