@@ -422,3 +422,249 @@ fn the_checker_catches_a_core_that_grows_a_web_dependency() {
         .unwrap();
     assert_eq!(violations("simulator", &sim, &workspace).len(), 1);
 }
+
+/// Modules of `smsc-link` that may not import each other in a circle
+/// (issue 14: `link.rs` and `session.rs` once did).
+const NO_MODULE_CIRCLES_IN: &[&str] = &["smsc-link"];
+
+/// Module path of a source file under `src` (`session/mod.rs` → `session`,
+/// `session/wire.rs` → `session::wire`, `lib.rs` → ``).
+fn module_path(src: &Path, file: &Path) -> String {
+    let relative = file.strip_prefix(src).unwrap_or(file).with_extension("");
+    let mut parts: Vec<String> = relative
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    if parts.last().is_some_and(|p| p == "mod" || p == "lib") {
+        parts.pop();
+    }
+    parts.join("::")
+}
+
+/// Every path of a `use` tree starting at `text` (just after `crate::`,
+/// `super::` or `self::`): `a::b`, `a::{b, c::{d}}`, `*`.
+fn use_paths(text: &str) -> Vec<Vec<String>> {
+    fn tree(chars: &[char], at: &mut usize, prefix: &[String], out: &mut Vec<Vec<String>>) {
+        let mut path = prefix.to_vec();
+        loop {
+            while *at < chars.len() && chars[*at].is_whitespace() {
+                *at += 1;
+            }
+            if chars.get(*at) == Some(&'{') {
+                *at += 1;
+                loop {
+                    tree(chars, at, &path, out);
+                    while *at < chars.len() && chars[*at].is_whitespace() {
+                        *at += 1;
+                    }
+                    match chars.get(*at) {
+                        Some(',') => *at += 1,
+                        Some('}') => {
+                            *at += 1;
+                            return;
+                        }
+                        _ => return,
+                    }
+                    while *at < chars.len() && chars[*at].is_whitespace() {
+                        *at += 1;
+                    }
+                    if chars.get(*at) == Some(&'}') {
+                        *at += 1;
+                        return;
+                    }
+                }
+            }
+            let start = *at;
+            while *at < chars.len() && (chars[*at].is_alphanumeric() || chars[*at] == '_') {
+                *at += 1;
+            }
+            if *at > start {
+                path.push(chars[start..*at].iter().collect());
+            }
+            if chars.get(*at..*at + 2) == Some(&[':', ':']) {
+                *at += 2;
+                continue;
+            }
+            if *at > start || path.len() > prefix.len() {
+                out.push(path);
+            }
+            // Skip `as name`, `*`, anything up to the tree's end.
+            while *at < chars.len() && !matches!(chars[*at], ',' | '}' | ';' | '(' | ')') {
+                *at += 1;
+            }
+            return;
+        }
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    tree(&chars, &mut 0, &[], &mut out);
+    out
+}
+
+/// For each module of the crate at `src`, the other modules it names
+/// (`crate::…`, `super::…`, `self::…`, in `use` lines or inline), test
+/// modules left out. Names the root re-exports (`pub use x::Name`) count
+/// as module `x`; the root itself, the crate's face, is left out.
+fn module_uses(
+    src: &Path,
+) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let code = |file: &Path| -> String {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        let text = text.split("#[cfg(test)]").next().unwrap_or("").to_string();
+        text.lines()
+            .map(|l| l.split("//").next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let modules: std::collections::BTreeSet<String> =
+        files.iter().map(|f| module_path(src, f)).collect();
+    let longest_module = |segments: &[String]| -> String {
+        (0..=segments.len())
+            .rev()
+            .map(|n| segments[..n].join("::"))
+            .find(|m| modules.contains(m))
+            .unwrap_or_default()
+    };
+    // Names the root hands on, and the module that defines each.
+    let mut reexports = std::collections::BTreeMap::new();
+    let root = code(&src.join("lib.rs"));
+    for statement in root.split("pub use ").skip(1) {
+        for path in use_paths(statement) {
+            if let Some(name) = path.last() {
+                reexports.insert(name.clone(), longest_module(&path));
+            }
+        }
+    }
+    let mut uses = std::collections::BTreeMap::new();
+    for file in &files {
+        let module = module_path(src, file);
+        if module.is_empty() {
+            continue;
+        }
+        let text = code(file);
+        let mut targets = std::collections::BTreeSet::new();
+        for (keyword, base) in [
+            ("crate::", Vec::new()),
+            ("super::", {
+                let mut parent: Vec<String> = module.split("::").map(String::from).collect();
+                parent.pop();
+                parent
+            }),
+            ("self::", module.split("::").map(String::from).collect()),
+        ] {
+            for (at, _) in text.match_indices(keyword) {
+                let before = text[..at].chars().last();
+                if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                    continue;
+                }
+                for path in use_paths(&text[at + keyword.len()..]) {
+                    let mut full = base.clone();
+                    full.extend(path);
+                    let mut target = longest_module(&full);
+                    if target.is_empty() {
+                        let name = full.first().cloned().unwrap_or_default();
+                        target = reexports.get(&name).cloned().unwrap_or_default();
+                    }
+                    if !target.is_empty() && target != module {
+                        targets.insert(target);
+                    }
+                }
+            }
+        }
+        uses.insert(module, targets);
+    }
+    uses
+}
+
+/// A circle of modules importing each other, if any.
+fn find_circle(
+    uses: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        uses: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut std::collections::BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|p| p == node) {
+            let mut circle = path[at..].to_vec();
+            circle.push(node.to_string());
+            return Some(circle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_string());
+        for next in uses.get(node).into_iter().flatten() {
+            if let Some(circle) = visit(next, uses, path, done) {
+                return Some(circle);
+            }
+        }
+        path.pop();
+        done.insert(node.to_string());
+        None
+    }
+    let mut done = std::collections::BTreeSet::new();
+    uses.keys()
+        .find_map(|node| visit(node, uses, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn no_two_modules_of_the_link_import_each_other() {
+    for (name, dir) in members() {
+        if !NO_MODULE_CIRCLES_IN.contains(&name.as_str()) {
+            continue;
+        }
+        let uses = module_uses(&dir.join("src"));
+        assert!(uses.len() > 5, "{name}: modules not found: {uses:?}");
+        assert!(
+            uses.get("supervisor")
+                .is_some_and(|u| u.contains("session")),
+            "{name}: the reader misses imports: {uses:?}"
+        );
+        if let Some(circle) = find_circle(&uses) {
+            panic!("{name}: modules import each other: {}", circle.join(" -> "));
+        }
+    }
+}
+
+#[test]
+fn the_module_reader_sees_a_circle_through_nested_use_trees() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let src = dir.path();
+    std::fs::create_dir_all(src.join("session")).expect("dir");
+    let files = [
+        ("lib.rs", "mod link;\nmod session;\npub use link::Link;\n"),
+        (
+            "link.rs",
+            "use crate::{config, session::{wire::write, Session}};\n",
+        ),
+        ("config.rs", "//! leaf\n"),
+        (
+            "session/mod.rs",
+            "pub(crate) mod wire;\nuse self::wire::write;\n",
+        ),
+        (
+            "session/wire.rs",
+            "fn f() { let _ = crate::Link::new(); }\n",
+        ),
+    ];
+    for (path, text) in files {
+        std::fs::write(src.join(path), text).expect("write");
+    }
+    let uses = module_uses(src);
+    assert_eq!(
+        uses.get("link")
+            .map(|u| u.iter().cloned().collect::<Vec<_>>()),
+        Some(vec![
+            "config".into(),
+            "session".into(),
+            "session::wire".into()
+        ])
+    );
+    let circle = find_circle(&uses).expect("a circle");
+    assert!(circle.contains(&"link".to_string()), "{circle:?}");
+    assert!(circle.contains(&"session::wire".to_string()), "{circle:?}");
+}

@@ -10,9 +10,11 @@ use std::{
     time::Duration,
 };
 
+use bytes::BytesMut;
 use chrono::Utc;
 use futures::{stream::FuturesUnordered, SinkExt, StreamExt};
 use rusmpp::{
+    decode::Decode,
     pdus::{
         BindReceiverResp, BindTransceiverResp, BindTransmitterResp, DeliverSm, SubmitSm,
         SubmitSmResp,
@@ -26,7 +28,11 @@ use tokio::{
     io::{AsyncRead, AsyncWrite},
     sync::{mpsc, oneshot, watch},
 };
-use tokio_util::{codec::Framed, sync::CancellationToken};
+use tokio_util::{
+    codec::{Decoder, Encoder, Framed},
+    sync::CancellationToken,
+};
+use smpp_text::HEADER_LEN;
 use tracing::Instrument;
 
 use crate::{
@@ -133,6 +139,121 @@ impl Registry {
     }
 }
 
+/// What a session reads: a frame of [`SmppCodec`], or a bind whose
+/// `system_id` or `password` is longer than SMPP 3.4 allows.
+#[derive(Debug)]
+enum Read {
+    Frame(Inbound),
+    /// Answered with the bind's own response and this status, as real
+    /// SMSCs do (not with `generic_nack`).
+    OverlongBind {
+        command_id: CommandId,
+        sequence_number: u32,
+        status: CommandStatus,
+    },
+}
+
+/// [`SmppCodec`] plus one look at bind frames it refuses: which field was
+/// too long decides the answer.
+#[derive(Debug)]
+struct SessionCodec {
+    inner: SmppCodec,
+    pdu_len_max: usize,
+}
+
+impl SessionCodec {
+    fn new(pdu_len_max: usize) -> Self {
+        Self {
+            inner: SmppCodec::new(pdu_len_max),
+            pdu_len_max,
+        }
+    }
+}
+
+/// `system_id` (≤ 15 octets) and `password` (≤ 8) decoded with `rusmpp`'s
+/// own types from the body of a bind: the status for the first one that
+/// is terminated, but too late. A field with no terminator at all is a
+/// broken body (`generic_nack`), not a long one.
+fn overlong_bind_status(body: &[u8]) -> Option<CommandStatus> {
+    /// Longest field read when looking for where a too-long one ends.
+    const FIELD_OCTETS_MAX: usize = 256;
+    let terminated =
+        |field: &BytesMut| COctetString::<1, FIELD_OCTETS_MAX>::decode(&mut field.clone()).is_ok();
+    let body = BytesMut::from(body);
+    let mut rest = body.clone();
+    if COctetString::<1, 16>::decode(&mut rest).is_err() {
+        return terminated(&body).then_some(CommandStatus::EsmeRinvsysid);
+    }
+    if COctetString::<1, 9>::decode(&mut rest.clone()).is_err() {
+        return terminated(&rest).then_some(CommandStatus::EsmeRinvpaswd);
+    }
+    None
+}
+
+impl Decoder for SessionCodec {
+    type Item = Read;
+    type Error = std::io::Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Read>, std::io::Error> {
+        // A whole bind frame at the front: keep its bytes in case the
+        // inner codec refuses it.
+        let header = |at: usize| {
+            src.get(at..at + 4)
+                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let bind = match (header(0), header(4)) {
+            (Some(len), Some(id))
+                if matches!(
+                    CommandId::from(id),
+                    CommandId::BindTransmitter
+                        | CommandId::BindReceiver
+                        | CommandId::BindTransceiver
+                ) && (HEADER_LEN..=self.pdu_len_max).contains(&(len as usize))
+                    && src.len() >= len as usize =>
+            {
+                src.get(..len as usize).map(<[u8]>::to_vec)
+            }
+            _ => None,
+        };
+        let before = src.len();
+        let read = self.inner.decode(src)?;
+        let consumed = before - src.len();
+        match (read, bind) {
+            (
+                Some(Inbound::Invalid {
+                    command_id,
+                    sequence_number,
+                    ..
+                }),
+                Some(frame),
+            ) if consumed == frame.len() => {
+                match frame.get(HEADER_LEN..).and_then(overlong_bind_status) {
+                    Some(status) => Ok(Some(Read::OverlongBind {
+                        command_id: CommandId::from(command_id),
+                        sequence_number,
+                        status,
+                    })),
+                    None => Ok(Some(Read::Frame(Inbound::Invalid {
+                        command_id,
+                        sequence_number,
+                        status: CommandStatus::EsmeRinvcmdlen,
+                        recoverable: true,
+                    }))),
+                }
+            }
+            (read, _) => Ok(read.map(Read::Frame)),
+        }
+    }
+}
+
+impl Encoder<&Command> for SessionCodec {
+    type Error = std::io::Error;
+
+    fn encode(&mut self, command: &Command, dst: &mut BytesMut) -> Result<(), std::io::Error> {
+        self.inner.encode(command, dst)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum BindState {
     Open,
@@ -190,7 +311,7 @@ where
         next_seq: 0,
     };
     tracing::debug!("session opened");
-    let mut framed = Framed::new(io, SmppCodec::new(limits.pdu_len_max));
+    let mut framed = Framed::new(io, SessionCodec::new(limits.pdu_len_max));
     let mut later: FuturesUnordered<Later> = FuturesUnordered::new();
     let window_max = limits.outbound_window_max.max(1);
     // Set when the disconnect fault fires: nothing more is written.
@@ -287,7 +408,7 @@ impl Session {
 
     async fn write<S>(
         &mut self,
-        framed: &mut Framed<S, SmppCodec>,
+        framed: &mut Framed<S, SessionCodec>,
         command: Command,
     ) -> std::io::Result<()>
     where
@@ -328,8 +449,29 @@ impl Session {
         }
     }
 
-    fn handle(&mut self, inbound: Inbound, outstanding: usize, outstanding_max: usize) -> Action {
+    fn handle(&mut self, read: Read, outstanding: usize, outstanding_max: usize) -> Action {
         self.refresh_faults();
+        let inbound = match read {
+            Read::Frame(inbound) => inbound,
+            Read::OverlongBind {
+                command_id,
+                sequence_number,
+                status,
+            } => {
+                let inner = &self.sim.inner;
+                inner.stats.update(|s| {
+                    bump(&mut s.pdus_in, "invalid".into());
+                    s.binds.rejected += 1;
+                });
+                tracing::info!(status = %status_name(status), "bind refused: field too long");
+                let status = if self.state == BindState::Open {
+                    status
+                } else {
+                    CommandStatus::EsmeRalybnd
+                };
+                return Action::Reply(bare_response(command_id, status, sequence_number));
+            }
+        };
         let command = match inbound {
             Inbound::Command(command) => *command,
             Inbound::Invalid {
@@ -539,7 +681,7 @@ impl Session {
         self.awaiting.clear();
     }
 
-    async fn unbind<S>(&mut self, framed: &mut Framed<S, SmppCodec>, timeout: Duration)
+    async fn unbind<S>(&mut self, framed: &mut Framed<S, SessionCodec>, timeout: Duration)
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -555,7 +697,7 @@ impl Session {
             return;
         }
         let wait = async {
-            while let Some(Ok(Inbound::Command(command))) = framed.next().await {
+            while let Some(Ok(Read::Frame(Inbound::Command(command)))) = framed.next().await {
                 self.note(Direction::In, &command);
                 if command.id() == CommandId::UnbindResp {
                     break;

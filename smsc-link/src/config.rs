@@ -204,14 +204,24 @@ pub struct LinkConfig {
     pub reassembly_pending_max: usize,
     /// When the parts of a multipart MO are acknowledged. Default on_arrival.
     pub part_ack: PartAck,
-    /// Deliveries (MO, receipts) being handled at once per bind; above it
-    /// a `deliver_sm` gets a temporary error. Default 64.
+    /// `deliver_sm` (MO, receipts) received and not answered yet, per
+    /// connection. At the limit the connection stops reading until a
+    /// handler finishes (back-pressure): an SMSC is never answered a
+    /// temporary error for its window. Each costs memory (the message and
+    /// its handler task, about 1–2 KiB besides what the handler keeps).
+    /// Default 1 024.
     pub deliveries_in_flight_max: usize,
     /// Receipts held until their `submit_sm_resp` is processed. Default 1 000.
     pub receipts_held_max: usize,
     /// Longest a receipt is held waiting for its `submit_sm_resp` (keep it
     /// below the SMSC's `deliver_sm_resp` timeout). Default 5 000 ms.
     pub receipt_hold_ms: u64,
+    /// Longest [`crate::Link::shutdown`] takes, whatever the binds are
+    /// doing. Messages never written are answered `Error::ShutDown` at
+    /// once; written segments and running handlers get the first four
+    /// fifths of it (at most `response_timeout_ms`), `unbind` the rest.
+    /// Default 5 000 ms.
+    pub shutdown_timeout_ms: u64,
 }
 
 impl Default for LinkConfig {
@@ -250,9 +260,10 @@ impl Default for LinkConfig {
             reassembly_timeout_ms: 60_000,
             reassembly_pending_max: 1_000,
             part_ack: PartAck::default(),
-            deliveries_in_flight_max: 64,
+            deliveries_in_flight_max: 1024,
             receipts_held_max: 1_000,
             receipt_hold_ms: 5_000,
+            shutdown_timeout_ms: 5_000,
         }
     }
 }
@@ -315,6 +326,7 @@ impl LinkConfig {
             return bad("throttle backoff must satisfy 0 < min <= max");
         }
         if self.response_timeout_ms == 0
+            || self.shutdown_timeout_ms == 0
             || self.enquire_link_interval_ms == 0
             || self.enquire_link_timeout_ms == 0
         {
@@ -334,6 +346,10 @@ impl LinkConfig {
         }];
         hosts.extend(self.failover_hosts.iter().cloned());
         hosts
+    }
+
+    pub(crate) fn shutdown_timeout(&self) -> Duration {
+        Duration::from_millis(self.shutdown_timeout_ms)
     }
 
     pub(crate) fn response_timeout(&self) -> Duration {

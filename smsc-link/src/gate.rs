@@ -7,48 +7,92 @@ use std::collections::{HashMap, VecDeque};
 
 use rusmpp::CommandStatus;
 use tokio::{
-    sync::mpsc,
+    sync::{mpsc, oneshot},
     time::{Duration, Instant},
 };
 
 use crate::receipt::Receipt;
-
-/// Capacity of one session's queue of `deliver_sm_resp` to write.
-pub(crate) const ACKS_QUEUE_MAX: usize = 1024;
 
 /// A `deliver_sm_resp` to write on a session.
 #[derive(Debug)]
 pub(crate) struct Ack {
     pub(crate) seq: u32,
     pub(crate) status: CommandStatus,
+    /// Told once the answer is written (a reply waits for that).
+    pub(crate) written: Option<oneshot::Sender<()>>,
 }
 
-/// How to answer one `deliver_sm`: the session it came on and its sequence number.
+/// How to answer one `deliver_sm`: the session it came on and its sequence
+/// number. Dropped unanswered (a handler that panicked, a path that forgot
+/// it), it answers ESME_RX_T_APPN itself: the SMSC delivers again, and the
+/// session's count of unanswered deliveries (its back-pressure) stays true.
 #[derive(Debug)]
 pub(crate) struct AckToken {
-    pub(crate) tx: mpsc::Sender<Ack>,
-    pub(crate) seq: u32,
+    tx: Option<mpsc::Sender<Ack>>,
+    seq: u32,
 }
 
 impl AckToken {
-    /// Answers without waiting; when the session's queue is full or gone
-    /// the SMSC times out and delivers again.
-    pub(crate) fn answer_now(self, status: CommandStatus) {
-        let _ = self.tx.try_send(Ack {
-            seq: self.seq,
-            status,
-        });
+    /// A token answering `deliver_sm` number `seq` on the session of `tx`.
+    pub(crate) fn new(tx: mpsc::Sender<Ack>, seq: u32) -> Self {
+        Self { tx: Some(tx), seq }
+    }
+
+    /// Answers without waiting. The session's queue holds as many answers
+    /// as it lets deliveries be outstanding, so it is never full here;
+    /// when the session is gone, the SMSC delivers again.
+    pub(crate) fn answer_now(mut self, status: CommandStatus) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.try_send(Ack {
+                seq: self.seq,
+                status,
+                written: None,
+            });
+        }
     }
 
     /// Answers, waiting for room in the session's queue.
-    pub(crate) async fn answer(self, status: CommandStatus) {
-        let _ = self
-            .tx
+    pub(crate) async fn answer(mut self, status: CommandStatus) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx
+                .send(Ack {
+                    seq: self.seq,
+                    status,
+                    written: None,
+                })
+                .await;
+        }
+    }
+}
+
+impl AckToken {
+    /// Answers, and waits until the answer is written: false when it never
+    /// will be (the session ended first).
+    pub(crate) async fn answer_written(mut self, status: CommandStatus) -> bool {
+        let Some(tx) = self.tx.take() else {
+            return false;
+        };
+        let (written, done) = oneshot::channel();
+        let sent = tx
             .send(Ack {
                 seq: self.seq,
                 status,
+                written: Some(written),
             })
             .await;
+        sent.is_ok() && done.await.is_ok()
+    }
+}
+
+impl Drop for AckToken {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.try_send(Ack {
+                seq: self.seq,
+                status: CommandStatus::EsmeRxTAppn,
+                written: None,
+            });
+        }
     }
 }
 
@@ -194,7 +238,7 @@ mod tests {
 
     fn token(seq: u32) -> AckToken {
         let (tx, _rx) = mpsc::channel(1);
-        AckToken { tx, seq }
+        AckToken::new(tx, seq)
     }
 
     #[test]

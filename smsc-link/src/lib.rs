@@ -26,24 +26,32 @@ pub mod codec;
 pub mod config;
 mod error;
 mod gate;
+mod job;
 mod link;
 pub mod pdu;
 pub mod reassembly;
 pub mod receipt;
 mod session;
+mod shared;
+mod supervisor;
 pub mod telemetry;
 pub mod text;
+mod tlv;
 
 use std::future::Future;
 
 pub use config::{BindMode, DefaultAlphabet, Host, IdRadix, LinkConfig, PartAck, Password, TonNpi};
 pub use error::Error;
-pub use link::{bind_once, BindState, Link, LinkState};
+pub use link::{bind_once, Link};
 pub use receipt::{DeliveryState, Receipt};
 pub use rusmpp::CommandStatus;
+pub use supervisor::{BindState, LinkState};
+pub use tlv::Tlv;
 
 /// An MO message, whole (multipart messages are reassembled first).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` masks the sender and hides the text, so a stray `{:?}` in a log
+/// cannot leak them.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Mo {
     /// Sender: `+7…` when the SMSC said the number is international,
     /// otherwise as the SMSC wrote it.
@@ -56,6 +64,40 @@ pub struct Mo {
     pub data_coding: u8,
     /// Number of parts it arrived in.
     pub parts: usize,
+    /// Every TLV it arrived with (of the part that completed it), e.g.
+    /// `ussd_service_op` and `its_session_info` of a USSD dialog.
+    pub tlvs: Vec<Tlv>,
+}
+
+impl std::fmt::Debug for Mo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mo")
+            .field("from", &masked(&self.from))
+            .field("to", &self.to)
+            .field("text_chars", &self.text.chars().count())
+            .field("data_coding", &self.data_coding)
+            .field("parts", &self.parts)
+            // Tags only: a value (`message_payload`) may hold the text.
+            .field(
+                "tlv_tags",
+                &self.tlvs.iter().map(|t| t.tag).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// A phone number for logs: its last four characters only (`***4567`).
+pub(crate) fn masked(number: &str) -> String {
+    let tail: String = {
+        let mut tail: Vec<char> = number.chars().rev().take(4).collect();
+        tail.reverse();
+        tail.into_iter().collect()
+    };
+    if number.chars().count() <= 4 {
+        // A short code is not personal.
+        return number.to_string();
+    }
+    format!("***{tail}")
 }
 
 /// A handler refused a delivery for now; the SMSC is answered
@@ -65,10 +107,56 @@ pub struct Mo {
 pub struct HandlerError(pub String);
 
 /// Receives MO messages. `deliver_sm_resp` ESME_ROK is sent only after
-/// `on_mo` returned `Ok` (for a multipart MO: every part's response).
+/// the handler returned `Ok` (for a multipart MO: every part's response).
 pub trait MoHandler: Send + Sync + 'static {
     /// Handles one whole MO message.
     fn on_mo(&self, mo: Mo) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Handles one whole MO message and may answer it in the same dialog
+    /// (e.g. the next USSD menu): the link calls this one. By default it
+    /// is [`MoHandler::on_mo`] with no reply, so plain handlers implement
+    /// `on_mo` only; a dialog handler overrides this too.
+    fn on_mo_dialog(&self, mo: Mo) -> impl Future<Output = Result<MoAnswer, HandlerError>> + Send {
+        async move {
+            self.on_mo(mo).await?;
+            Ok(MoAnswer::default())
+        }
+    }
+}
+
+/// What a handler answers an MO with, besides `Ok`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MoAnswer {
+    /// A message the link submits once the MO is acknowledged. Its
+    /// outcome is logged (masked) and counted like any submit; the
+    /// handler does not wait for it. Default none.
+    pub reply: Option<Reply>,
+}
+
+/// A message sent back in the dialog of an MO (see [`MoAnswer`]).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Reply {
+    /// Destination: usually the MO's `from`.
+    pub to: String,
+    /// The text.
+    pub text: String,
+    /// As for [`Link::submit`]: TLVs (`ussd_service_op`,
+    /// `its_session_info`), sender, receipt, `send_within`.
+    pub options: SubmitOptions,
+}
+
+/// Masked on purpose: a `{:?}` in a log must not leak the number or text.
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reply")
+            .field("to", &masked(&self.to))
+            .field("text_chars", &self.text.chars().count())
+            .field(
+                "tlv_tags",
+                &self.options.tlvs.iter().map(|t| t.tag).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// Receives delivery receipts, acknowledged like MO after `Ok`.
@@ -92,6 +180,11 @@ pub struct SubmitOptions {
     /// full, throttled) fails with [`Error::Expired`] and is never sent;
     /// one already being written runs to its normal outcome. Default none.
     pub send_within: Option<std::time::Duration>,
+    /// Optional parameters written on every segment, in order (e.g.
+    /// `ussd_service_op`, `its_session_info`, `user_message_reference`).
+    /// A submit with TLVs is encoded through `rusmpp`'s owned PDU, the
+    /// others through the encode-once fast path. Default none.
+    pub tlvs: Vec<Tlv>,
 }
 
 /// What became of a submitted message.

@@ -1,335 +1,40 @@
-//! The `Link` handle (cheap `Clone`), the state every bind shares (the
-//! submit queue, reassembly, the receipt gate, the handlers) and the
-//! supervisor of each bind: connect, bind, run the session, reconnect with
-//! exponential backoff and jitter, fail over between hosts.
+//! The `Link` handle (cheap `Clone`): starts the supervisors, encodes and
+//! queues submits, reports the binds' state, shuts down within its bound;
+//! and `bind_once`, the health check.
 
-use std::{
-    collections::VecDeque,
-    future::Future,
-    pin::Pin,
-    sync::{
-        atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering},
-        Arc, Mutex, MutexGuard,
-    },
+use std::sync::{
+    atomic::{AtomicU8, Ordering},
+    Arc,
 };
 
-use futures::SinkExt;
-use rand::Rng;
 use rusmpp::{Command, CommandStatus};
 use tokio::{
-    net::TcpStream,
-    sync::{mpsc, oneshot, watch, Semaphore},
+    sync::{mpsc, oneshot, watch},
     time::{Duration, Instant},
 };
-use tokio_util::{codec::Framed, sync::CancellationToken, task::TaskTracker};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    codec::LinkCodec,
     config::{BindMode, LinkConfig},
-    gate::{AckToken, ReceiptGate},
-    pdu::{self, BindKind},
-    reassembly::Reassembler,
-    session::{self, Session},
-    telemetry::{self, SubmitMeters},
-    text, Error, HandlerError, Mo, MoHandler, Receipt, ReceiptHandler, SubmitOptions,
-    SubmitOutcome,
+    job::{Job, CLAIM_EXPIRED, CLAIM_QUEUED},
+    pdu::BindKind,
+    session::wire::write,
+    shared::{lock, Closing, MoFn, ReceiptFn, Shared},
+    supervisor::{connect, supervise, BindState, LinkState},
+    telemetry, Error, MoHandler, ReceiptHandler, SubmitOptions, SubmitOutcome,
 };
-
-/// Where one bind stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BindState {
-    /// Opening the connection or waiting for `bind_resp`.
-    Connecting,
-    /// Bound: submits flow.
-    Bound,
-    /// Lost or refused; waiting to try again.
-    Reconnecting,
-    /// Stopped (after `Link::shutdown`).
-    Down,
-}
-
-/// The state of every bind of a link (observe with [`Link::state`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LinkState {
-    /// One entry per connection (two per bind in transmitter+receiver mode).
-    pub binds: Vec<BindState>,
-    /// Per connection, why it last failed (e.g. `bind refused with status
-    /// EsmeRinvpaswd`); cleared when it binds.
-    pub last_errors: Vec<Option<String>>,
-}
-
-impl LinkState {
-    /// Connections currently bound.
-    pub fn bound(&self) -> usize {
-        self.binds
-            .iter()
-            .filter(|b| **b == BindState::Bound)
-            .count()
-    }
-
-    /// True when every connection is bound.
-    pub fn all_bound(&self) -> bool {
-        self.bound() == self.binds.len()
-    }
-
-    /// True when every connection is down (the link was shut down).
-    pub fn is_down(&self) -> bool {
-        self.binds.iter().all(|b| *b == BindState::Down)
-    }
-}
-
-type BoxFuture = Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send>>;
-pub(crate) type MoFn = Box<dyn Fn(Mo) -> BoxFuture + Send + Sync>;
-pub(crate) type ReceiptFn = Box<dyn Fn(Receipt) -> BoxFuture + Send + Sync>;
-
-/// Where a segment of a job stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum SegState {
-    Unsent,
-    InFlight,
-    Accepted(String),
-}
-
-/// A job not yet written.
-pub(crate) const CLAIM_QUEUED: u8 = 0;
-/// A job whose first segment a session is writing.
-pub(crate) const CLAIM_STARTED: u8 = 1;
-/// A job its caller gave up on before it was written: never to be sent.
-pub(crate) const CLAIM_EXPIRED: u8 = 2;
-
-/// One message to submit: its segments and whom to tell.
-#[derive(Debug)]
-pub(crate) struct Job {
-    pub(crate) id: u64,
-    /// Only when a caller may give up on it ([`Link::submit`] with
-    /// `send_within`): [`CLAIM_QUEUED`] until a session writes its first
-    /// segment ([`CLAIM_STARTED`]) or the caller gives up
-    /// ([`CLAIM_EXPIRED`]); exactly one of the two wins.
-    pub(crate) claim: Option<Arc<AtomicU8>>,
-    /// A session has written (or is writing) its first segment.
-    started: bool,
-    /// Latest time its first segment may be written.
-    pub(crate) deadline: Option<Instant>,
-    /// Every segment's `submit_sm`, encoded once at enqueue
-    /// ([`pdu::SubmitHeader::encode`]) and laid end to end; the session
-    /// patches the sequence number of each write into its header
-    /// ([`Job::segment_mut`]).
-    pub(crate) wire: Vec<u8>,
-    pub(crate) states: Vec<SegState>,
-    pub(crate) throttles: u32,
-    reply: Option<oneshot::Sender<Result<SubmitOutcome, Error>>>,
-}
-
-impl Job {
-    /// A job for the `count` encoded `submit_sm` laid end to end in
-    /// `wire`, answered on `reply`.
-    pub(crate) fn new(
-        id: u64,
-        wire: Vec<u8>,
-        count: usize,
-        reply: oneshot::Sender<Result<SubmitOutcome, Error>>,
-    ) -> Self {
-        Self {
-            id,
-            claim: None,
-            started: false,
-            deadline: None,
-            states: vec![SegState::Unsent; count],
-            wire,
-            throttles: 0,
-            reply: Some(reply),
-        }
-    }
-
-    /// The encoded `submit_sm` of segment `index`, header included.
-    pub(crate) fn segment_mut(&mut self, index: usize) -> Option<&mut [u8]> {
-        let mut at = 0usize;
-        for _ in 0..index {
-            let len = self.wire.get(at..at + 4)?;
-            at += u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
-        }
-        let len = self.wire.get(at..at + 4)?;
-        let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
-        self.wire.get_mut(at..at + len)
-    }
-
-    pub(crate) fn accepted_ids(&self) -> Vec<String> {
-        self.states
-            .iter()
-            .filter_map(|s| match s {
-                SegState::Accepted(id) => Some(id.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// Answers the caller (once) and counts the outcome on `meters`.
-    pub(crate) fn reply(&mut self, outcome: Result<SubmitOutcome, Error>, meters: &SubmitMeters) {
-        meters.count(&outcome);
-        if let Some(reply) = self.reply.take() {
-            let _ = reply.send(outcome);
-        }
-    }
-}
-
-impl Job {
-    /// Called before writing a segment: false when the job expired (it is
-    /// then answered [`Error::Expired`] here, or was by its caller).
-    pub(crate) fn start(&mut self, now: Instant, meters: &SubmitMeters) -> bool {
-        if self.started {
-            return true;
-        }
-        let past = self.deadline.is_some_and(|d| now > d);
-        if let Some(claim) = &self.claim {
-            let to = if past { CLAIM_EXPIRED } else { CLAIM_STARTED };
-            let won = claim
-                .compare_exchange(CLAIM_QUEUED, to, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok();
-            if !won {
-                // Its caller gave up first and was answered then.
-                self.reply.take();
-                return false;
-            }
-        }
-        if past {
-            self.reply(Err(Error::Expired), meters);
-            return false;
-        }
-        self.started = true;
-        true
-    }
-}
-
-impl Drop for Job {
-    /// The safety net: a job dropped on any path still gets an outcome;
-    /// Unknown when anything of it may have reached the SMSC.
-    fn drop(&mut self) {
-        if self.reply.is_some() {
-            let touched = self.states.iter().any(|s| *s != SegState::Unsent);
-            let outcome = if touched {
-                Ok(SubmitOutcome::Unknown {
-                    accepted_ids: self.accepted_ids(),
-                })
-            } else {
-                Err(Error::ShutDown)
-            };
-            // Off the hot path: only jobs a session could not finish.
-            self.reply(outcome, &SubmitMeters::register());
-        }
-    }
-}
-
-/// What every session of a link shares.
-pub(crate) struct Shared {
-    pub(crate) config: LinkConfig,
-    queue: tokio::sync::Mutex<mpsc::Receiver<Job>>,
-    requeue: Mutex<VecDeque<Job>>,
-    pub(crate) reassembly: Mutex<Reassembler<Option<AckToken>>>,
-    pub(crate) gate: Mutex<ReceiptGate>,
-    /// `submit_sm` written and not answered, all sessions.
-    pub(crate) in_flight: AtomicUsize,
-    /// Deliveries being handled, all sessions.
-    pub(crate) deliveries: Arc<Semaphore>,
-    pub(crate) on_mo: MoFn,
-    pub(crate) on_receipt: ReceiptFn,
-    pub(crate) tasks: TaskTracker,
-}
-
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("in_flight", &self.in_flight)
-            .finish_non_exhaustive()
-    }
-}
-
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
-
-impl Shared {
-    /// The state shared by `connections` sessions taking jobs from `queue`.
-    pub(crate) fn new(
-        config: LinkConfig,
-        queue: mpsc::Receiver<Job>,
-        on_mo: MoFn,
-        on_receipt: ReceiptFn,
-        connections: usize,
-    ) -> Self {
-        Self {
-            queue: tokio::sync::Mutex::new(queue),
-            requeue: Mutex::new(VecDeque::new()),
-            reassembly: Mutex::new(Reassembler::new(
-                config.reassembly_pending_max,
-                Duration::from_millis(config.reassembly_timeout_ms),
-            )),
-            gate: Mutex::new(ReceiptGate::new(
-                config.receipts_held_max,
-                Duration::from_millis(config.receipt_hold_ms),
-            )),
-            in_flight: AtomicUsize::new(0),
-            deliveries: Arc::new(Semaphore::new(
-                config.deliveries_in_flight_max * connections.max(1),
-            )),
-            on_mo,
-            on_receipt,
-            tasks: TaskTracker::new(),
-            config,
-        }
-    }
-
-    /// A job another session gave back (never written, or only partly
-    /// accepted with nothing in doubt), oldest first.
-    pub(crate) fn take_requeued(&self) -> Option<Job> {
-        lock(&self.requeue).pop_front()
-    }
-
-    /// Gives back a job whose unsent segments another bind may send.
-    pub(crate) fn requeue(&self, job: Job) {
-        let mut queue = lock(&self.requeue);
-        // Keep submission order among returned jobs.
-        let at = queue.partition_point(|j| j.id < job.id);
-        queue.insert(at, job);
-    }
-
-    /// Up to `max` queued jobs that are ready now, oldest first, passed
-    /// to `take` under one lock of the queue; returns how many.
-    pub(crate) fn try_next_jobs(&self, max: usize, mut take: impl FnMut(Job)) -> usize {
-        let Ok(mut queue) = self.queue.try_lock() else {
-            return 0;
-        };
-        let mut taken = 0;
-        while taken < max {
-            match queue.try_recv() {
-                Ok(job) => {
-                    take(job);
-                    taken += 1;
-                }
-                Err(_) => break,
-            }
-        }
-        taken
-    }
-
-    /// The next queued job; `None` once every `Link` handle is gone.
-    pub(crate) async fn next_job(&self) -> Option<Job> {
-        self.queue.lock().await.recv().await
-    }
-}
 
 /// Number of the next connection state slot.
 #[derive(Debug)]
 struct Inner {
     config: LinkConfig,
     jobs: mpsc::Sender<Job>,
-    next_job: AtomicU64,
-    next_reference: AtomicU8,
     state: watch::Receiver<LinkState>,
     shared: Arc<Shared>,
     cancel: CancellationToken,
+    /// Cancelled when a shutdown's time is up: sessions still running are
+    /// dropped (their jobs answered by [`Job`]'s `Drop`).
+    abort: CancellationToken,
     supervisors: TaskTracker,
 }
 
@@ -364,7 +69,7 @@ impl Link {
         let receipts = Arc::new(receipts);
         let on_mo: MoFn = Box::new(move |m| {
             let mo = Arc::clone(&mo);
-            Box::pin(async move { mo.on_mo(m).await })
+            Box::pin(async move { mo.on_mo_dialog(m).await })
         });
         let on_receipt: ReceiptFn = Box::new(move |r| {
             let receipts = Arc::clone(&receipts);
@@ -384,11 +89,12 @@ impl Link {
         let shared = Arc::new(Shared::new(
             config.clone(),
             queue,
+            jobs.downgrade(),
             on_mo,
             on_receipt,
-            kinds.len(),
         ));
         let cancel = CancellationToken::new();
+        let abort = CancellationToken::new();
         let supervisors = TaskTracker::new();
         let state_tx = Arc::new(state_tx);
         for (slot, kind) in kinds.into_iter().enumerate() {
@@ -398,6 +104,7 @@ impl Link {
                 kind,
                 Arc::clone(&state_tx),
                 cancel.clone(),
+                abort.clone(),
             ));
         }
         supervisors.close();
@@ -405,11 +112,10 @@ impl Link {
             inner: Arc::new(Inner {
                 config,
                 jobs,
-                next_job: AtomicU64::new(0),
-                next_reference: AtomicU8::new(rand::thread_rng().gen()),
                 state,
                 shared,
                 cancel,
+                abort,
                 supervisors,
             }),
         })
@@ -478,30 +184,10 @@ impl Link {
         deadline: Option<Instant>,
         claim: Option<Arc<AtomicU8>>,
     ) -> Result<oneshot::Receiver<Result<SubmitOutcome, Error>>, Error> {
-        let config = &self.inner.config;
-        let reference = self.inner.next_reference.fetch_add(1, Ordering::Relaxed);
-        let segments = text::split(text, reference).map_err(|e| Error::TextTooLong {
-            segments: e.segments,
-        })?;
-        let source = options
-            .source_addr
-            .as_deref()
-            .unwrap_or(&config.source_addr);
-        let header = pdu::SubmitHeader::new(config, source, to, options.registered_delivery)?;
-        // Sequence number 0: the session writes each one's own in.
-        let mut wire = Vec::with_capacity(segments.iter().map(|s| header.encoded_len(s)).sum());
-        for segment in &segments {
-            header.encode(segment, 0, &mut wire)?;
-        }
-        let (reply, outcome) = oneshot::channel();
-        let mut job = Job::new(
-            self.inner.next_job.fetch_add(1, Ordering::Relaxed),
-            wire,
-            segments.len(),
-            reply,
-        );
-        job.deadline = deadline;
-        job.claim = claim;
+        let (job, outcome) = self
+            .inner
+            .shared
+            .new_job(to, text, options, deadline, claim)?;
         if self.inner.cancel.is_cancelled() {
             return Err(Error::ShutDown);
         }
@@ -537,21 +223,49 @@ impl Link {
         }
     }
 
-    /// Stops taking messages, lets every bind finish what is in flight
-    /// (up to `response_timeout_ms`), unbinds cleanly and waits for the
-    /// handlers. Queued messages that were never sent fail with
-    /// [`Error::ShutDown`].
+    /// Stops the link within `shutdown_timeout_ms` (see
+    /// [`Link::shutdown_within`]).
     pub async fn shutdown(&self) {
+        self.shutdown_within(self.inner.config.shutdown_timeout())
+            .await;
+    }
+
+    /// Stops the link, returning within `limit` whatever the binds are
+    /// doing (connecting, binding, backing off, waiting for a silent SMSC):
+    /// - every message not written yet, and every `submit` waiting for a
+    ///   bind or for room in the queue, is answered [`Error::ShutDown`] at
+    ///   once;
+    /// - written segments settle on their response, or as `Unknown` when
+    ///   it does not come within four fifths of `limit` (at most
+    ///   `response_timeout_ms`); running MO/receipt handlers get as long;
+    /// - each bind then unbinds, waiting for `unbind_resp` until `limit`;
+    /// - a handler still running after that is left to finish on its
+    ///   own: its `deliver_sm` got no response, so the SMSC delivers again.
+    pub async fn shutdown_within(&self, limit: Duration) {
+        let now = Instant::now();
+        let shared = &self.inner.shared;
+        let closing = {
+            let mut set = lock(&shared.closing);
+            *set.get_or_insert_with(|| Closing::new(now, limit, shared.config.response_timeout()))
+        };
         self.inner.cancel.cancel();
-        self.inner.supervisors.wait().await;
+        let _ = tokio::time::timeout_at(closing.end, shared.close_queue()).await;
+        let supervisors = &self.inner.supervisors;
+        if tokio::time::timeout_at(closing.end, supervisors.wait())
+            .await
+            .is_err()
         {
-            let mut queue = self.inner.shared.queue.lock().await;
-            queue.close();
-            while queue.try_recv().is_ok() {}
+            tracing::warn!("shutdown time is up: dropping the sessions still running");
+            self.inner.abort.cancel();
+            supervisors.wait().await;
         }
-        while self.inner.shared.take_requeued().is_some() {}
-        self.inner.shared.tasks.close();
-        self.inner.shared.tasks.wait().await;
+        shared.tasks.close();
+        if tokio::time::timeout_at(closing.end, shared.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("handlers still running at shutdown: the smsc will redeliver");
+        }
     }
 }
 
@@ -577,133 +291,4 @@ pub async fn bind_once(config: &LinkConfig) -> Result<(), Error> {
     )
     .await;
     Ok(())
-}
-
-fn set_error(state: &watch::Sender<LinkState>, slot: usize, error: Option<String>) {
-    state.send_modify(|s| {
-        if let Some(e) = s.last_errors.get_mut(slot) {
-            *e = error;
-        }
-    });
-}
-
-fn set_state(state: &watch::Sender<LinkState>, slot: usize, value: BindState) {
-    state.send_modify(|s| {
-        if let Some(b) = s.binds.get_mut(slot) {
-            *b = value;
-        }
-    });
-}
-
-/// `base` ± `jitter` share of it, at random.
-fn jittered(base: Duration, jitter: f64) -> Duration {
-    let spread = base.as_secs_f64() * jitter;
-    let offset = if spread > 0.0 {
-        rand::thread_rng().gen_range(-spread..=spread)
-    } else {
-        0.0
-    };
-    Duration::from_secs_f64((base.as_secs_f64() + offset).max(0.0))
-}
-
-/// Opens a connection to `host:port` and binds it.
-async fn connect(
-    config: &LinkConfig,
-    host: &str,
-    port: u16,
-    kind: BindKind,
-) -> Result<Framed<TcpStream, LinkCodec>, Error> {
-    let connect_timeout = Duration::from_millis(config.connect_timeout_ms);
-    let socket = tokio::time::timeout(connect_timeout, TcpStream::connect((host, port)))
-        .await
-        .map_err(|_| Error::Timeout)??;
-    let _ = socket.set_nodelay(true);
-    let mut framed = Framed::new(socket, LinkCodec::default());
-    session::bind(&mut framed, config, kind).await?;
-    Ok(framed)
-}
-
-/// Keeps connection `slot` bound until `cancel`.
-async fn supervise(
-    shared: Arc<Shared>,
-    slot: usize,
-    kind: BindKind,
-    state: Arc<watch::Sender<LinkState>>,
-    cancel: CancellationToken,
-) {
-    let config = shared.config.clone();
-    let hosts = config.hosts();
-    let backoff_min = Duration::from_millis(config.reconnect_backoff_min_ms);
-    let backoff_max = Duration::from_millis(config.reconnect_backoff_max_ms);
-    let mut backoff = backoff_min;
-    // A transmitter+receiver pair shares one bind number.
-    let bind_no = match config.bind_mode {
-        BindMode::Transceiver => slot,
-        BindMode::TransmitterReceiver => slot / 2,
-    };
-    let mut host_no = if config.spread_binds { bind_no } else { 0 };
-    while !cancel.is_cancelled() {
-        set_state(&state, slot, BindState::Connecting);
-        let host = &hosts[host_no % hosts.len()];
-        let connected = tokio::select! {
-            _ = cancel.cancelled() => break,
-            connected = connect(&config, &host.host, host.port, kind) => connected,
-        };
-        match connected {
-            Ok(framed) => {
-                tracing::info!(slot, host = %host.host, port = host.port, ?kind, "bound");
-                set_error(&state, slot, None);
-                set_state(&state, slot, BindState::Bound);
-                metrics::gauge!(telemetry::BINDS).increment(1.0);
-                backoff = backoff_min;
-                let result = Session::new(Arc::clone(&shared), kind)
-                    .run(framed, cancel.clone())
-                    .await;
-                metrics::gauge!(telemetry::BINDS).decrement(1.0);
-                match result {
-                    Ok(()) => tracing::info!(slot, "session ended"),
-                    Err(error) => {
-                        tracing::warn!(slot, %error, "session lost");
-                        set_error(&state, slot, Some(error.to_string()));
-                    }
-                }
-            }
-            Err(error) => {
-                tracing::warn!(slot, host = %host.host, port = host.port, %error, "bind failed");
-                set_error(&state, slot, Some(error.to_string()));
-                host_no += 1;
-            }
-        }
-        if cancel.is_cancelled() {
-            break;
-        }
-        set_state(&state, slot, BindState::Reconnecting);
-        metrics::counter!(telemetry::RECONNECTS).increment(1);
-        let wait = jittered(backoff, config.reconnect_jitter);
-        backoff = (backoff * 2).min(backoff_max);
-        tokio::select! {
-            _ = cancel.cancelled() => break,
-            _ = tokio::time::sleep(wait) => {}
-        }
-    }
-    set_state(&state, slot, BindState::Down);
-}
-
-/// Writes one command (used by the session for responses).
-pub(crate) async fn write<IO>(
-    framed: &mut Framed<IO, LinkCodec>,
-    command: Command,
-) -> Result<(), Error>
-where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    framed.send(command).await.map_err(Error::from)
-}
-
-/// When a throttled bind may send again.
-pub(crate) fn throttle_status(status: CommandStatus) -> bool {
-    matches!(
-        status,
-        CommandStatus::EsmeRthrottled | CommandStatus::EsmeRmsgqful
-    )
 }

@@ -24,6 +24,7 @@ use crate::{
     config::{IdRadix, LinkConfig},
     receipt::{normalize_id, parse_receipt_text, DeliveryState, Receipt},
     text::{parse_udh, PartInfo, Segment},
+    tlv::Tlv,
     Error,
 };
 
@@ -143,6 +144,37 @@ pub fn submit_sm(
         .data_coding(DataCoding::from(segment.data_coding))
         .short_message(short_message)
         .build())
+}
+
+/// Appends the whole `submit_sm` carrying `segment` and `tlvs` (written on
+/// it in order) to `dst`, framed as [`SubmitHeader::encode`] frames it: the
+/// general path through `rusmpp`'s owned PDU, for submits that carry
+/// optional parameters; the others take the encode-once borrowed path.
+#[allow(clippy::too_many_arguments)]
+pub fn encode_submit_sm_with_tlvs(
+    config: &LinkConfig,
+    source_addr: &str,
+    to: &str,
+    segment: &Segment,
+    registered_delivery: bool,
+    tlvs: &[Tlv],
+    sequence_number: u32,
+    dst: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let mut body = submit_sm(config, source_addr, to, segment, registered_delivery)?;
+    let values = tlvs
+        .iter()
+        .map(Tlv::to_submission)
+        .collect::<Result<Vec<_>, _>>()?;
+    body.set_tlvs(values);
+    let command = rusmpp::Command::new(CommandStatus::EsmeRok, sequence_number, body);
+    // As `rusmpp`'s codecs frame it: `command_length`, then the command.
+    let command_length = 4 + command.length();
+    let at = dst.len();
+    dst.resize(at + command_length, 0);
+    dst[at..at + 4].copy_from_slice(&(command_length as u32).to_be_bytes());
+    command.encode(&mut dst[at + 4..]);
+    Ok(())
 }
 
 /// Room for an address of `COctetString<1, 21>`: 20 octets and the NUL.
@@ -293,6 +325,8 @@ pub struct MoPart {
     pub bytes: Vec<u8>,
     /// Concatenation info (UDH or SAR TLVs).
     pub part: Option<PartInfo>,
+    /// Every TLV it arrived with, in order (those read above included).
+    pub tlvs: Vec<Tlv>,
 }
 
 fn address(ton: Ton, value: &COctetString<1, 21>) -> String {
@@ -383,6 +417,7 @@ pub fn delivery(pdu: &rusmpp::pdus::DeliverSm, receipt_radix: IdRadix) -> Delive
         data_coding: u8::from(pdu.data_coding),
         bytes,
         part,
+        tlvs: pdu.tlvs().iter().map(Tlv::from_rusmpp).collect(),
     })
 }
 

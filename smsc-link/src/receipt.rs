@@ -67,7 +67,7 @@ impl DeliveryState {
 }
 
 /// A delivery receipt.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Receipt {
     /// Normalized id: equal to one of the `message_ids` of the
     /// [`crate::SubmitOutcome::Accepted`] it reports on.
@@ -84,6 +84,21 @@ pub struct Receipt {
     pub done_date: Option<String>,
     /// The recipient of the original message (the receipt's source address).
     pub recipient: String,
+}
+
+/// Masks the recipient: a `{:?}` in a log must not leak the number.
+impl std::fmt::Debug for Receipt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receipt")
+            .field("message_id", &self.message_id)
+            .field("raw_message_id", &self.raw_message_id)
+            .field("state", &self.state)
+            .field("error", &self.error)
+            .field("submit_date", &self.submit_date)
+            .field("done_date", &self.done_date)
+            .field("recipient", &crate::masked(&self.recipient))
+            .finish()
+    }
 }
 
 /// Fields of the appendix-B text format.

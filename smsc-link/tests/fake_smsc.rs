@@ -5,15 +5,22 @@
 
 mod common;
 
-use common::{link_config, next_event, recorder, Conn, Event, Fake};
+use std::sync::atomic::Ordering;
+
+use common::{link_config, next_event, recorder, Conn, Event, Fake, Slow};
 use rusmpp::{
     pdus::{DeliverSm, SubmitSmResp},
-    tlvs::MessageDeliveryRequestTlvValue,
+    tlvs::{MessageDeliveryRequestTlvValue, TlvTag, TlvValue},
     types::{AnyOctetString, COctetString, OctetString},
-    values::{DataCoding, EsmClass, MessagePayload, MessageState, Npi, Ton},
-    Command, CommandStatus, Pdu,
+    values::{
+        DataCoding, EsmClass, ItsSessionInfo, MessagePayload, MessageState, Npi, Ton, UssdServiceOp,
+    },
+    Command, CommandId, CommandStatus, Pdu,
 };
-use smsc_link::{DeliveryState, IdRadix, Link, LinkConfig, PartAck, SubmitOptions, SubmitOutcome};
+use smsc_link::{
+    DeliveryState, HandlerError, IdRadix, Link, LinkConfig, Mo, MoAnswer, MoHandler, PartAck,
+    ReceiptHandler, Reply, SubmitOptions, SubmitOutcome, Tlv,
+};
 
 const PHONE: &str = "+79161234567";
 
@@ -385,6 +392,295 @@ async fn an_enqueued_message_past_its_deadline_is_answered_expired_by_the_bind()
         marker.await.expect("answered"),
         Ok(SubmitOutcome::Accepted { .. })
     ));
+    drop(conn);
+    link.shutdown().await;
+}
+
+/// An SMSC keeping 200 `deliver_sm` outstanding to a link whose MO handler
+/// is slow never gets a temporary error: at `deliveries_in_flight_max` the
+/// link stops reading (and its submits still complete); under the default
+/// limit all 200 are handled at once.
+#[tokio::test]
+async fn an_smsc_window_of_200_deliveries_is_never_answered_a_temporary_error() {
+    const WINDOW: usize = 200;
+    for limit in [None, Some(16)] {
+        let fake = Fake::start().await;
+        let mut config = LinkConfig {
+            window_max: 1,
+            ..link_config(fake.addr)
+        };
+        if let Some(limit) = limit {
+            config.deliveries_in_flight_max = limit;
+        }
+        let handler = Slow::default();
+        let link = Link::start(config, handler.clone(), handler.clone()).expect("config");
+        let mut conn = fake.accept(CommandStatus::EsmeRok).await;
+        let mut seqs = Vec::new();
+        for i in 0..WINDOW {
+            let text = format!("ВХОД*123-456-{i:03}");
+            seqs.push(conn.request(mo(8, 0, ucs2(&text))).await);
+        }
+        let held = limit.unwrap_or(WINDOW);
+        handler.wait_seen(held).await;
+
+        // While the handlers hold every slot, a submit still goes out and
+        // its response is read.
+        let reply = link
+            .enqueue(PHONE, "hi", &SubmitOptions::default())
+            .await
+            .expect("queued");
+        let submit = conn.read().await;
+        assert!(matches!(submit.pdu(), Some(Pdu::SubmitSm(_))), "{submit:?}");
+        conn.send(submit_resp(submit.sequence_number(), "7")).await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(handler.seen.load(Ordering::SeqCst), held, "limit {limit:?}");
+
+        handler.release.add_permits(WINDOW);
+        let mut statuses = std::collections::HashMap::new();
+        for _ in 0..WINDOW {
+            let resp = conn.read().await;
+            assert_eq!(resp.id(), CommandId::DeliverSmResp, "{resp:?}");
+            assert!(seqs.contains(&resp.sequence_number()));
+            statuses.insert(resp.sequence_number(), resp.status());
+        }
+        assert_eq!(statuses.len(), WINDOW);
+        assert!(
+            statuses.values().all(|s| *s == CommandStatus::EsmeRok),
+            "limit {limit:?}: {statuses:?}"
+        );
+        assert!(handler.running_most.load(Ordering::SeqCst) <= held);
+        // Reading paused for seconds does not cost the submit its outcome.
+        assert_eq!(
+            reply.await.expect("answered").expect("sent"),
+            SubmitOutcome::Accepted {
+                message_ids: vec!["7".into()]
+            }
+        );
+        drop(conn);
+        link.shutdown().await;
+    }
+}
+
+/// `registered_delivery` is set on every segment of a long message (and on
+/// none without it), and each segment's receipt reaches the handler with
+/// the normalized id the caller got in `Accepted`.
+#[tokio::test]
+async fn every_segment_asks_for_a_receipt_and_each_receipt_finds_its_id() {
+    let fake = Fake::start().await;
+    let config = LinkConfig {
+        submit_id_radix: IdRadix::Hex,
+        receipt_id_radix: IdRadix::Decimal,
+        ..link_config(fake.addr)
+    };
+    let (link, mut events) = start_link(config, 0).await;
+    let mut conn = fake.accept(CommandStatus::EsmeRok).await;
+    let long = "Уведомление о возможном контакте. ".repeat(4);
+    for wanted in [false, true] {
+        let submit = {
+            let link = link.clone();
+            let long = long.clone();
+            let options = SubmitOptions {
+                registered_delivery: wanted,
+                ..SubmitOptions::default()
+            };
+            tokio::spawn(async move { link.submit(PHONE, &long, options).await })
+        };
+        for n in 0..3u32 {
+            let c = conn.read().await;
+            let Some(Pdu::SubmitSm(sm)) = c.pdu() else {
+                panic!("{c:?}")
+            };
+            assert_eq!(
+                u8::from(sm.registered_delivery),
+                u8::from(wanted),
+                "segment {n}"
+            );
+            let id = format!("{:08X}", 0xA0 + n + if wanted { 16 } else { 0 });
+            conn.send(submit_resp(c.sequence_number(), &id)).await;
+        }
+        let ids = match submit.await.expect("task") {
+            Ok(SubmitOutcome::Accepted { message_ids }) => message_ids,
+            other => panic!("{other:?}"),
+        };
+        if !wanted {
+            assert_eq!(ids, ["160", "161", "162"]);
+            continue;
+        }
+        assert_eq!(ids, ["176", "177", "178"]);
+        for id in &ids {
+            let text = format!(
+                "id:{id} sub:001 dlvrd:001 submit date:2611271430 done date:2611271431 stat:DELIVRD err:000 text:"
+            );
+            let seq = conn.request(mo(0, 0x04, text.into_bytes())).await;
+            assert_eq!(conn.response_to(seq).await, CommandStatus::EsmeRok);
+            match next_event(&mut events).await {
+                Event::Receipt(r) => {
+                    assert_eq!(&r.message_id, id);
+                    assert_eq!(r.state, DeliveryState::Delivered);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    drop(conn);
+    link.shutdown().await;
+}
+
+/// An MO keeps every TLV it arrived with (a USSD dialog's
+/// `ussd_service_op` and `its_session_info` among them), and a submit
+/// carries the TLVs its options name, on every segment.
+#[tokio::test]
+async fn tlvs_arrive_with_the_mo_and_leave_with_the_submit() {
+    let fake = Fake::start().await;
+    let (link, mut events) = start_link(link_config(fake.addr), 0).await;
+    let mut conn = fake.accept(CommandStatus::EsmeRok).await;
+
+    let pdu = mo(0, 0, b"*100#".to_vec()).with_tlvs_for_test(vec![
+        MessageDeliveryRequestTlvValue::UssdServiceOp(UssdServiceOp::PssrIndication),
+        MessageDeliveryRequestTlvValue::ItsSessionInfo(ItsSessionInfo::new(7, 0)),
+        MessageDeliveryRequestTlvValue::Other {
+            tag: TlvTag::from(0x1400),
+            value: AnyOctetString::from_vec(vec![0xca, 0xfe]),
+        },
+    ]);
+    let seq = conn.request(pdu).await;
+    assert_eq!(conn.response_to(seq).await, CommandStatus::EsmeRok);
+    match next_event(&mut events).await {
+        Event::Mo(m) => {
+            assert_eq!(m.text, "*100#");
+            assert_eq!(
+                m.tlvs,
+                [
+                    Tlv::new(Tlv::USSD_SERVICE_OP, [0x01]),
+                    Tlv::new(Tlv::ITS_SESSION_INFO, [0x07, 0x00]),
+                    Tlv::new(0x1400, [0xca, 0xfe]),
+                ]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let options = SubmitOptions {
+        tlvs: vec![
+            Tlv::new(Tlv::USSD_SERVICE_OP, [0x11]),
+            Tlv::new(Tlv::ITS_SESSION_INFO, [0x07, 0x01]),
+        ],
+        ..SubmitOptions::default()
+    };
+    let long = "Баланс: 100 руб. ".repeat(6);
+    let submit = {
+        let link = link.clone();
+        let long = long.clone();
+        tokio::spawn(async move { link.submit(PHONE, &long, options).await })
+    };
+    for n in 0..2u32 {
+        let c = conn.read().await;
+        let Some(Pdu::SubmitSm(sm)) = c.pdu() else {
+            panic!("{c:?}")
+        };
+        let values: Vec<_> = sm
+            .tlvs()
+            .iter()
+            .filter_map(|t| t.value().cloned())
+            .collect();
+        assert_eq!(
+            values,
+            [
+                TlvValue::UssdServiceOp(UssdServiceOp::PssrResponse),
+                TlvValue::ItsSessionInfo(ItsSessionInfo::new(7, 1)),
+            ],
+            "segment {n}"
+        );
+        conn.send(submit_resp(c.sequence_number(), &format!("{}", 10 + n)))
+            .await;
+    }
+    assert_eq!(
+        submit.await.expect("task").expect("sent"),
+        SubmitOutcome::Accepted {
+            message_ids: vec!["10".into(), "11".into()]
+        }
+    );
+    drop(conn);
+    link.shutdown().await;
+}
+
+/// A dialog handler (USSD) answering each MO with the next menu in the
+/// same session: `its_session_info` carried back, PSSR response.
+struct Ussd;
+
+impl MoHandler for Ussd {
+    async fn on_mo(&self, _mo: Mo) -> Result<(), HandlerError> {
+        Ok(())
+    }
+
+    async fn on_mo_dialog(&self, mo: Mo) -> Result<MoAnswer, HandlerError> {
+        let session = mo
+            .tlvs
+            .iter()
+            .find(|t| t.tag == Tlv::ITS_SESSION_INFO)
+            .cloned()
+            .ok_or_else(|| HandlerError("no USSD session".into()))?;
+        Ok(MoAnswer {
+            reply: Some(Reply {
+                to: mo.from,
+                text: "1. Баланс 2. Выход".into(),
+                options: SubmitOptions {
+                    tlvs: vec![Tlv::new(Tlv::USSD_SERVICE_OP, [0x11]), session],
+                    ..SubmitOptions::default()
+                },
+            }),
+        })
+    }
+}
+
+impl ReceiptHandler for Ussd {
+    async fn on_receipt(&self, _receipt: smsc_link::Receipt) -> Result<(), HandlerError> {
+        Ok(())
+    }
+}
+
+/// The handler's answer can carry a reply: it is submitted in the same
+/// dialog once the MO was acknowledged; a handler error answers the MO
+/// with a temporary error and sends nothing.
+#[tokio::test]
+async fn a_dialog_handler_replies_in_the_same_session_after_the_acknowledgement() {
+    let fake = Fake::start().await;
+    let link = Link::start(link_config(fake.addr), Ussd, Ussd).expect("config");
+    let mut conn = fake.accept(CommandStatus::EsmeRok).await;
+
+    // Without its session the handler fails: no reply.
+    let seq = conn.request(mo(0, 0, b"*100#".to_vec())).await;
+    assert_eq!(conn.response_to(seq).await, CommandStatus::EsmeRxTAppn);
+
+    let pdu = mo(0, 0, b"*100#".to_vec()).with_tlvs_for_test(vec![
+        MessageDeliveryRequestTlvValue::UssdServiceOp(UssdServiceOp::PssrIndication),
+        MessageDeliveryRequestTlvValue::ItsSessionInfo(ItsSessionInfo::new(9, 0)),
+    ]);
+    let seq = conn.request(pdu).await;
+    // The acknowledgement comes first, then the reply.
+    let ack = conn.read().await;
+    assert_eq!(
+        (ack.id(), ack.sequence_number(), ack.status()),
+        (CommandId::DeliverSmResp, seq, CommandStatus::EsmeRok)
+    );
+    let submit = conn.read().await;
+    let Some(Pdu::SubmitSm(sm)) = submit.pdu() else {
+        panic!("{submit:?}")
+    };
+    assert_eq!(sm.destination_addr.as_str(), "79161234567");
+    let values: Vec<_> = sm
+        .tlvs()
+        .iter()
+        .filter_map(|t| t.value().cloned())
+        .collect();
+    assert_eq!(
+        values,
+        [
+            TlvValue::UssdServiceOp(UssdServiceOp::PssrResponse),
+            TlvValue::ItsSessionInfo(ItsSessionInfo::new(9, 0)),
+        ]
+    );
+    conn.send(submit_resp(submit.sequence_number(), "5")).await;
     drop(conn);
     link.shutdown().await;
 }

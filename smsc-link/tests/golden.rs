@@ -3,15 +3,21 @@
 //! taken from a round trip. The link writes `submit_sm` through `rusmpp`'s
 //! borrowed PDU ([`SubmitHeader::encode`]); a property test holds those
 //! bytes equal to the owned PDU's for any addresses, options and text.
+//! A `submit_sm` with TLVs takes the owned path; its bytes are pinned too.
 
 use proptest::prelude::*;
-use rusmpp::{Command, CommandStatus};
+use rusmpp::{
+    tlvs::TlvValue,
+    values::{ItsSessionInfo, UserMessageReference, UssdServiceOp},
+    Command, CommandStatus,
+};
 use smsc_link::{
     codec::encode_to_vec,
-    pdu::{bind, submit_sm, BindKind, SubmitHeader},
+    pdu::{bind, encode_submit_sm_with_tlvs, submit_sm, BindKind, SubmitHeader},
     text::split,
-    LinkConfig, TonNpi,
+    LinkConfig, Tlv, TonNpi,
 };
+use tokio_util::codec::Decoder;
 
 #[test]
 fn bind_transceiver_bytes() {
@@ -140,4 +146,76 @@ proptest! {
             prop_assert_eq!(borrowed, expected);
         }
     }
+}
+
+#[test]
+fn submit_sm_with_tlvs_bytes() {
+    let config = LinkConfig::default();
+    let segments = split("hi", 0).expect("fits");
+    let tlvs = [
+        Tlv::new(Tlv::USSD_SERVICE_OP, [0x11]),
+        Tlv::new(Tlv::ITS_SESSION_INFO, [0x07, 0x02]),
+        Tlv::new(Tlv::USER_MESSAGE_REFERENCE, [0x00, 0x2a]),
+    ];
+    let mut bytes = Vec::new();
+    encode_submit_sm_with_tlvs(
+        &config,
+        "7377",
+        "+79161234567",
+        &segments[0],
+        false,
+        &tlvs,
+        3,
+        &mut bytes,
+    )
+    .expect("valid");
+    #[rustfmt::skip]
+    let expected: &[u8] = &[
+        0x00, 0x00, 0x00, 0x43, // command_length 67
+        0x00, 0x00, 0x00, 0x04, // command_id submit_sm
+        0x00, 0x00, 0x00, 0x00, // command_status
+        0x00, 0x00, 0x00, 0x03, // sequence_number
+        0x00, // service_type ""
+        0x03, 0x00, // source_addr_ton network specific, npi unknown
+        b'7', b'3', b'7', b'7', 0x00, // source_addr
+        0x01, 0x01, // dest_addr_ton international, npi ISDN
+        b'7', b'9', b'1', b'6', b'1', b'2', b'3', b'4', b'5', b'6', b'7', 0x00,
+        0x00, // esm_class
+        0x00, // protocol_id
+        0x00, // priority_flag
+        0x00, // schedule_delivery_time
+        0x00, // validity_period
+        0x00, // registered_delivery: none
+        0x00, // replace_if_present_flag
+        0x00, // data_coding GSM 7-bit
+        0x00, // sm_default_msg_id
+        0x02, // sm_length 2
+        b'h', b'i',
+        0x05, 0x01, 0x00, 0x01, 0x11, // ussd_service_op: PSSR response
+        0x13, 0x83, 0x00, 0x02, 0x07, 0x02, // its_session_info: session 7, seq 1 (not last)
+        0x02, 0x04, 0x00, 0x02, 0x00, 0x2a, // user_message_reference 42
+    ];
+    assert_eq!(bytes, expected);
+    // rusmpp reads back the typed values.
+    let mut buf = bytes::BytesMut::from(&bytes[..]);
+    let command = rusmpp::tokio_codec::CommandCodec::new()
+        .decode(&mut buf)
+        .expect("decodes")
+        .expect("whole");
+    let Some(rusmpp::Pdu::SubmitSm(sm)) = command.pdu() else {
+        panic!("{command:?}")
+    };
+    let values: Vec<_> = sm
+        .tlvs()
+        .iter()
+        .filter_map(|t| t.value().cloned())
+        .collect();
+    assert_eq!(
+        values,
+        [
+            TlvValue::UssdServiceOp(UssdServiceOp::PssrResponse),
+            TlvValue::ItsSessionInfo(ItsSessionInfo::new(7, 2)),
+            TlvValue::UserMessageReference(UserMessageReference::new(42)),
+        ]
+    );
 }

@@ -284,3 +284,56 @@ pub async fn proxy(target: SocketAddr) -> Proxy {
         connections,
     }
 }
+
+/// A handler that holds every MO until the test adds permits to `release`
+/// (one per MO), and counts how many it holds at once.
+#[derive(Clone)]
+pub struct Slow {
+    pub release: Arc<tokio::sync::Semaphore>,
+    pub seen: Arc<AtomicUsize>,
+    pub running: Arc<AtomicUsize>,
+    pub running_most: Arc<AtomicUsize>,
+}
+
+impl Default for Slow {
+    fn default() -> Self {
+        Self {
+            release: Arc::new(tokio::sync::Semaphore::new(0)),
+            seen: Arc::default(),
+            running: Arc::default(),
+            running_most: Arc::default(),
+        }
+    }
+}
+
+impl Slow {
+    /// Waits until the handler was called `n` times.
+    pub async fn wait_seen(&self, n: usize) {
+        tokio::time::timeout(WAIT, async {
+            while self.seen.load(Ordering::SeqCst) < n {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{n} MO handled in time"));
+    }
+}
+
+impl MoHandler for Slow {
+    async fn on_mo(&self, _mo: Mo) -> Result<(), HandlerError> {
+        self.seen.fetch_add(1, Ordering::SeqCst);
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.running_most.fetch_max(now, Ordering::SeqCst);
+        let permit = self.release.acquire().await;
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        permit
+            .map(|p| p.forget())
+            .map_err(|_| HandlerError("closed".into()))
+    }
+}
+
+impl ReceiptHandler for Slow {
+    async fn on_receipt(&self, _receipt: Receipt) -> Result<(), HandlerError> {
+        Ok(())
+    }
+}
