@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 use sqlx::Row;
-use tokio::sync::oneshot;
 
-use super::{time_col, to_ms, Backend, Params, Store, StoreError, WriteTx};
+use super::writer::carried;
+use super::{time_col, to_ms, Backend, Params, Store, StoreError};
 use crate::model::{NewMessage, OutboxMessage, OutboxStatus, Priority};
 use crate::privacy::PhoneHash;
 use crate::Msisdn;
@@ -41,15 +41,6 @@ fn check_text(text: &str) -> Result<(), StoreError> {
         )));
     }
     Ok(())
-}
-
-/// Send results waiting for the next write transaction (SQLite), and who to
-/// tell once it committed.
-#[derive(Debug)]
-pub(crate) struct PendingResults {
-    results: Vec<(i64, SendResult)>,
-    now: DateTime<Utc>,
-    done: oneshot::Sender<Result<(), String>>,
 }
 
 /// A message to queue whose recipient is already hashed and sealed.
@@ -114,8 +105,10 @@ const MESSAGE_COLUMNS: &str = "id, recipient_sealed, body, priority, status, att
 impl Store {
     /// Queues a message; returns its id.
     pub async fn enqueue(&self, new: &NewMessage, now: DateTime<Utc>) -> Result<i64, StoreError> {
-        let mut conn = self.pool().acquire().await?;
-        self.enqueue_in(&mut conn, new, now).await
+        let mut tx = self.begin_write().await?;
+        let id = self.enqueue_in(&mut tx, new, now).await?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     /// Queues a message inside the caller's transaction (so a reply commits with
@@ -327,13 +320,15 @@ impl Store {
     /// Puts messages a crashed sender had claimed (`sending`) back in the queue;
     /// returns how many. Run at start-up, before any sender of this store runs.
     pub async fn requeue_sending(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE outbox SET status = 'pending', next_attempt_at_ms = $1, updated_at_ms = $1 \
              WHERE status = 'sending'",
         )
         .bind(to_ms(now))
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 
@@ -342,9 +337,8 @@ impl Store {
     ///
     /// On SQLite the results ride along with the next write transaction of
     /// this process, usually an MO group commit, instead of a transaction of
-    /// their own: the one writer spends its time on check-ins, not on handing
-    /// its lock around. Whoever takes the write lock first writes every result
-    /// waiting; this call returns once they are committed (or failed).
+    /// their own (see `Writer::carry`); this call returns once they are
+    /// committed, or failed.
     pub async fn record_send_results(
         &self,
         results: &[(i64, SendResult)],
@@ -353,70 +347,12 @@ impl Store {
         if results.is_empty() {
             return Ok(());
         }
-        if self.backend() == Backend::Postgres {
-            let mut tx = self.begin_write().await?;
-            self.write_send_results(&mut tx, results, now).await?;
-            tx.commit().await?;
-            return Ok(());
-        }
-        let (done, mut written) = oneshot::channel();
-        self.pending_results().push(PendingResults {
-            results: results.to_vec(),
-            now,
-            done,
+        let store = self.clone();
+        let results = results.to_vec();
+        let write = carried(move |conn| {
+            Box::pin(async move { store.write_send_results(conn, &results, now).await })
         });
-        let guard = self.lock_writes().await;
-        match written.try_recv() {
-            Ok(outcome) => return outcome.map_err(StoreError::SharedWrite),
-            Err(oneshot::error::TryRecvError::Closed) => {
-                return Err(StoreError::SharedWrite(
-                    "the transaction that took these results ended without a word".into(),
-                ))
-            }
-            // Nobody took them: every waiting result is this call's to write.
-            Err(oneshot::error::TryRecvError::Empty) => {}
-        }
-        let tx = self.begin_locked(guard).await?;
-        self.commit_carrying_results(tx).await.map(|_| ())
-    }
-
-    /// Commits `tx` with every send result waiting for a write transaction
-    /// (SQLite; on PostgreSQL nothing waits), written last so nothing but
-    /// their own statement and the commit can fail after; tells each waiting
-    /// caller the outcome. Returns how many batches of results it carried.
-    pub(crate) async fn commit_carrying_results(
-        &self,
-        mut tx: WriteTx,
-    ) -> Result<usize, StoreError> {
-        let taken = match self.backend() {
-            Backend::Sqlite => std::mem::take(&mut *self.pending_results()),
-            Backend::Postgres => Vec::new(),
-        };
-        let outcome = async {
-            self.write_pending_results(&mut tx, &taken).await?;
-            tx.commit().await?;
-            Ok::<(), StoreError>(())
-        }
-        .await;
-        let shared = outcome.as_ref().map(|_| ()).map_err(|e| e.to_string());
-        let carried = taken.len();
-        for pending in taken {
-            let _ = pending.done.send(shared.clone());
-        }
-        outcome.map(|()| carried)
-    }
-
-    /// Writes taken results inside the caller's transaction.
-    async fn write_pending_results(
-        &self,
-        conn: &mut AnyConnection,
-        taken: &[PendingResults],
-    ) -> Result<(), StoreError> {
-        for pending in taken {
-            self.write_send_results(conn, &pending.results, pending.now)
-                .await?;
-        }
-        Ok(())
+        self.writer().carry(write).await
     }
 
     async fn write_send_results(

@@ -161,8 +161,8 @@ impl Store {
                 .await?
         };
         // Send results waiting for the writer commit with this group (SQLite:
-        // one writer; see `record_send_results`).
-        let carried = self.commit_carrying_results(tx).await?;
+        // one writer; see `Writer::carry`).
+        let carried = tx.commit().await?;
         let written = started.elapsed();
         tracing::debug!(
             group = prepared.len(),
