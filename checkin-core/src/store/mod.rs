@@ -21,7 +21,10 @@ use crate::CodeError;
 
 pub use orgs::{NewOrganization, NewPremises, OrgCreated};
 pub use outbox::SendResult;
-pub use sms::{InboundSms, PreparedSms, Rejection, SmsBatch, SmsOutcome, SMS_BATCH_MAX};
+pub use sms::{
+    InboundSms, PreparedSms, Rejection, SmsBatch, SmsOutcome, REPEAT_REPLY_INTERVAL_MS,
+    SMS_BATCH_MAX,
+};
 use writer::{WriteTx, Writer};
 
 /// Which database the store talks to.
