@@ -52,6 +52,46 @@ pub(crate) struct Outgoing<'a> {
     pub priority: Priority,
 }
 
+/// A query being built at run time.
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Where one column of an outbox insert gets its value.
+enum Value {
+    /// A placeholder, bound per row (the row, and the time of the insert in ms).
+    Bind(for<'q> fn(AnyQuery<'q>, &'q Outgoing<'q>, i64) -> AnyQuery<'q>),
+    /// The status the statement queues in.
+    Status,
+    /// The attempts the statement starts at.
+    Attempts,
+    /// No segment id yet.
+    NoIds,
+}
+
+/// The columns of an outbox insert, each with its value: [`insert_sql`] takes
+/// the placeholders and [`bind_rows`] the binds from this one list, so the two
+/// cannot drift apart.
+const INSERT_COLUMNS: [(&str, Value); 10] = [
+    (
+        "recipient_hash",
+        Value::Bind(|q, m, _| q.bind(&m.hash.0[..])),
+    ),
+    ("recipient_sealed", Value::Bind(|q, m, _| q.bind(m.sealed))),
+    ("body", Value::Bind(|q, m, _| q.bind(m.text.as_str()))),
+    (
+        "priority",
+        Value::Bind(|q, m, _| q.bind(m.priority.as_i64())),
+    ),
+    ("status", Value::Status),
+    ("attempts", Value::Attempts),
+    ("smsc_message_ids", Value::NoIds),
+    ("created_at_ms", Value::Bind(|q, _, now_ms| q.bind(now_ms))),
+    ("updated_at_ms", Value::Bind(|q, _, now_ms| q.bind(now_ms))),
+    (
+        "next_attempt_at_ms",
+        Value::Bind(|q, _, now_ms| q.bind(now_ms)),
+    ),
+];
+
 /// `INSERT` of `rows` outbox rows in `status`, then `returning` (may be empty).
 fn insert_sql(
     backend: Backend,
@@ -60,21 +100,25 @@ fn insert_sql(
     attempts: u32,
     returning: &str,
 ) -> String {
-    let mut sql = String::from(
-        "INSERT INTO outbox (recipient_hash, recipient_sealed, body, priority, status, \
-         attempts, smsc_message_ids, created_at_ms, updated_at_ms, next_attempt_at_ms) VALUES ",
-    );
+    let names: Vec<&str> = INSERT_COLUMNS.iter().map(|(name, _)| *name).collect();
+    let mut sql = format!("INSERT INTO outbox ({}) VALUES ", names.join(", "));
     let mut params = Params::new(backend);
-    let status = status.as_str();
+    // Our own constants, never text from outside.
+    let (status, attempts) = (format!("'{}'", status.as_str()), attempts.to_string());
     for i in 0..rows {
-        if i > 0 {
-            sql.push(',');
+        sql.push_str(if i > 0 { ",(" } else { "(" });
+        for (k, (_, value)) in INSERT_COLUMNS.iter().enumerate() {
+            if k > 0 {
+                sql.push_str(", ");
+            }
+            match value {
+                Value::Bind(_) => sql.push_str(&params.next()),
+                Value::Status => sql.push_str(&status),
+                Value::Attempts => sql.push_str(&attempts),
+                Value::NoIds => sql.push_str("''"),
+            }
         }
-        let [hash, sealed, body, priority, created, updated, due] =
-            std::array::from_fn(|_| params.next());
-        sql.push_str(&format!(
-            "({hash}, {sealed}, {body}, {priority}, '{status}', {attempts}, '', {created}, {updated}, {due})"
-        ));
+        sql.push(')');
     }
     sql.push_str(returning);
     sql
@@ -82,19 +126,16 @@ fn insert_sql(
 
 /// Binds the rows of [`insert_sql`].
 fn bind_rows<'q>(
-    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    mut query: AnyQuery<'q>,
     rows: &'q [Outgoing<'q>],
     now: DateTime<Utc>,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+) -> AnyQuery<'q> {
     for new in rows {
-        query = query
-            .bind(&new.hash.0[..])
-            .bind(new.sealed)
-            .bind(new.text.as_str())
-            .bind(new.priority.as_i64())
-            .bind(to_ms(now))
-            .bind(to_ms(now))
-            .bind(to_ms(now));
+        for (_, value) in &INSERT_COLUMNS {
+            if let Value::Bind(bind) = value {
+                query = bind(query, new, to_ms(now));
+            }
+        }
     }
     query
 }
