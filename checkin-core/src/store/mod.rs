@@ -455,6 +455,9 @@ impl Params {
     }
 }
 
+/// A query built at run time, before its binds.
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
 /// UTC milliseconds since the epoch: the storage form of every time.
 pub(crate) fn to_ms(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()

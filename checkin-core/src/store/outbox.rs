@@ -7,7 +7,7 @@ use sqlx::AnyConnection;
 use sqlx::Row;
 
 use super::writer::carried;
-use super::{time_col, to_ms, Backend, Params, Store, StoreError};
+use super::{time_col, to_ms, AnyQuery, Backend, Params, Store, StoreError};
 use crate::model::{NewMessage, OutboxMessage, OutboxStatus, Priority};
 use crate::privacy::PhoneHash;
 use crate::Msisdn;
@@ -51,9 +51,6 @@ pub(crate) struct Outgoing<'a> {
     pub text: String,
     pub priority: Priority,
 }
-
-/// A query being built at run time.
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 /// Where one column of an outbox insert gets its value.
 enum Value {

@@ -8,7 +8,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::checkins::{lock_phones, PremisesCache};
 use super::outbox::Outgoing;
-use super::{from_ms, to_ms, Backend, Params, Store, StoreError};
+use super::{from_ms, to_ms, AnyQuery, Backend, Params, Store, StoreError};
 use crate::model::{NewCheckIn, OutboxMessage, Priority};
 use crate::privacy::PhoneHash;
 use crate::{texts, Channel, CodeError, Msisdn, Premises, ServiceZone, VenueCode};
@@ -383,30 +383,26 @@ impl Store {
             .collect();
         let mut new_ids: Vec<i64> = vec![0; visits.len()];
         if !new_rows.is_empty() {
-            let mut sql = String::from(
-                "INSERT INTO checkins (premises_id, phone_hash, phone_sealed, channel, consent, \
-                 checked_in_at_ms) VALUES ",
-            );
-            let mut params = Params::new(self.backend());
-            for k in 0..new_rows.len() {
-                if k > 0 {
-                    sql.push(',');
-                }
-                let [premises_id, hash, sealed, at] = std::array::from_fn(|_| params.next());
-                sql.push_str(&format!(
-                    "({premises_id}, {hash}, {sealed}, 'sms', 1, {at})"
-                ));
-            }
-            sql.push_str(" RETURNING id, premises_id, phone_hash");
+            let rows: Vec<NewVisit> = new_rows
+                .iter()
+                .map(|&v| {
+                    let (i, p, _) = &visits[v];
+                    NewVisit {
+                        premises_id: p.id,
+                        hash: &hashes[*i].0[..],
+                        sealed: senders.sealed[*i],
+                        at_ms: to_ms(batch[*i].received_at),
+                    }
+                })
+                .collect();
+            let sql = checkins_insert_sql(self.backend(), rows.len());
             let mut query = sqlx::query(&sql);
-            for &v in &new_rows {
-                let (i, p, _) = &visits[v];
-                // Texting a code is consenting to alerts (the poster says so).
-                query = query
-                    .bind(p.id)
-                    .bind(&hashes[*i].0[..])
-                    .bind(senders.sealed[*i])
-                    .bind(to_ms(batch[*i].received_at));
+            for row in &rows {
+                for (_, value) in &CHECKIN_COLUMNS {
+                    if let Value::Bind(bind) = value {
+                        query = bind(query, row);
+                    }
+                }
             }
             for row in query.fetch_all(&mut *tx).await? {
                 let pid: i64 = row.try_get("premises_id")?;
@@ -466,6 +462,58 @@ impl Store {
             .collect::<Result<_, _>>()?;
         Ok(SmsBatch { outcomes, claimed })
     }
+}
+
+/// A new SMS check-in, as the grouped insert binds it.
+struct NewVisit<'a> {
+    premises_id: i64,
+    hash: &'a [u8],
+    sealed: &'a [u8],
+    at_ms: i64,
+}
+
+/// Where one column of the grouped check-in insert gets its value.
+enum Value {
+    /// A placeholder, bound per row.
+    Bind(for<'q> fn(AnyQuery<'q>, &'q NewVisit<'q>) -> AnyQuery<'q>),
+    /// The same constant in every row.
+    Literal(&'static str),
+}
+
+/// The grouped check-in insert's columns, each with its value: the
+/// placeholders and the binds come from this one list, so they cannot drift
+/// apart.
+const CHECKIN_COLUMNS: [(&str, Value); 6] = [
+    ("premises_id", Value::Bind(|q, v| q.bind(v.premises_id))),
+    ("phone_hash", Value::Bind(|q, v| q.bind(v.hash))),
+    ("phone_sealed", Value::Bind(|q, v| q.bind(v.sealed))),
+    ("channel", Value::Literal("'sms'")),
+    // Texting a code is consenting to alerts (the poster says so).
+    ("consent", Value::Literal("1")),
+    ("checked_in_at_ms", Value::Bind(|q, v| q.bind(v.at_ms))),
+];
+
+/// `INSERT` of `rows` SMS check-ins ([`CHECKIN_COLUMNS`]), returning what
+/// matches each new id back to its SMS.
+fn checkins_insert_sql(backend: Backend, rows: usize) -> String {
+    let names: Vec<&str> = CHECKIN_COLUMNS.iter().map(|(name, _)| *name).collect();
+    let mut sql = format!("INSERT INTO checkins ({}) VALUES ", names.join(", "));
+    let mut params = Params::new(backend);
+    for i in 0..rows {
+        sql.push_str(if i > 0 { ",(" } else { "(" });
+        for (k, (_, value)) in CHECKIN_COLUMNS.iter().enumerate() {
+            if k > 0 {
+                sql.push_str(", ");
+            }
+            match value {
+                Value::Bind(_) => sql.push_str(&params.next()),
+                Value::Literal(literal) => sql.push_str(literal),
+            }
+        }
+        sql.push(')');
+    }
+    sql.push_str(" RETURNING id, premises_id, phone_hash");
+    sql
 }
 
 /// An earlier visit a candidate of the batch may repeat.
