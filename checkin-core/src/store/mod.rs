@@ -106,7 +106,9 @@ pub enum StoreError {
     Privacy(#[from] PrivacyError),
     #[error("a stored row is invalid: {0}")]
     Corrupt(String),
-    #[error("the transaction that carried these writes failed: {0}")]
+    /// A write that rode along with another transaction (see `Writer::carry`)
+    /// failed, or that transaction did.
+    #[error("a write carried by another transaction failed: {0}")]
     SharedWrite(String),
     #[error("no free venue code found after {0} attempts")]
     CodeSpaceExhausted(u32),
