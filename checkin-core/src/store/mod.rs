@@ -57,8 +57,9 @@ pub struct StoreConfig {
     pub dedupe_window: Duration,
     /// Check-ins, cases and messages older than this are deleted by `purge`.
     pub retention: Duration,
-    /// Connections in the pool: on SQLite the readers (the one writer has a
-    /// connection of its own), on PostgreSQL readers and writers alike.
+    /// Connections in the pool: on SQLite the readers, all opened at start
+    /// (the one writer has a connection of its own); on PostgreSQL readers and
+    /// writers alike, opened as needed.
     pub connections_max: u32,
     /// How long a query waits for a free connection before failing.
     pub acquire_timeout: Duration,
@@ -272,9 +273,19 @@ impl Store {
             }
             Backend::Postgres => None,
         };
+        let connections_max = config.connections_max.max(1);
+        // SQLite readers are cheap (a file handle each) and all opened now: a
+        // read then finds one idle instead of opening another while the last
+        // one is still on its way back to the pool (sqlx returns connections
+        // in a task of their own).
+        let connections_min = match backend {
+            Backend::Sqlite => connections_max,
+            Backend::Postgres => 0,
+        };
         let pool = AnyPoolOptions::new()
             .acquire_timeout(config.acquire_timeout)
-            .max_connections(config.connections_max.max(1))
+            .max_connections(connections_max)
+            .min_connections(connections_min)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
