@@ -208,3 +208,74 @@ async fn a_refused_send_result_fails_alone() {
         }
     }
 }
+
+/// Callers that gave up while waiting for the writer; their results stay queued.
+const ABANDONED_CALLS: usize = 2000;
+
+/// The race of issue 14, staged: a carrying transaction fails while a caller
+/// whose results it took waits for the next turn. That caller must learn the
+/// failure before it can write, not find nothing to do and report `Ok`. The
+/// carrier runs on the test's own thread (not a runtime worker), so the waiter
+/// it lets in runs on a worker at once, in parallel; the results of callers
+/// that gave up make the carrier's list of callers to tell long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_waiter_learns_that_its_carrier_failed_before_it_can_write() {
+    let db = common::sqlite(StoreConfig::default()).await;
+    inject_failing_row(&db).await;
+    // Each round loses the race on the old code more often than not.
+    for round in 0..3 {
+        stage_a_failing_carry(&db, round).await;
+    }
+}
+
+/// One round of the staged race.
+async fn stage_a_failing_carry(db: &TestDb, round: usize) {
+    use sqlx::Executor;
+    let store = &db.store;
+    let ids = claimed_replies(store, round, 2).await;
+    let sent = |id: i64, segment: &str| {
+        let result = SendResult::Sent {
+            message_ids: vec![segment.to_owned()],
+        };
+        vec![(id, result)]
+    };
+    // SQLite's write lock, held from outside: the carrier waits in its turn.
+    let mut outside = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+    outside.execute("BEGIN IMMEDIATE").await.unwrap();
+    let poisoned = sent(ids[0], POISON);
+    let carrier = store.record_send_results(&poisoned, t0());
+    tokio::pin!(carrier);
+    tokio::select! {
+        outcome = &mut carrier => panic!("the carrier finished early: {outcome:?}"),
+        _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+    }
+    let abandoned: Vec<_> = (0..ABANDONED_CALLS)
+        .map(|k| {
+            let store = store.clone();
+            let results = sent(-1 - (round * ABANDONED_CALLS + k) as i64, "gone");
+            tokio::spawn(async move { store.record_send_results(&results, t0()).await })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for task in &abandoned {
+        task.abort();
+    }
+    for task in abandoned {
+        let _ = task.await;
+    }
+    let waiter = {
+        let store = store.clone();
+        let results = sent(ids[1], "ok");
+        tokio::spawn(async move { store.record_send_results(&results, t0()).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    outside.execute("ROLLBACK").await.unwrap();
+    assert!(carrier.await.is_err(), "the refused row fails its caller");
+    let outcome = waiter.await.unwrap();
+    let stored = store.message(ids[1]).await.unwrap().unwrap();
+    assert!(
+        outcome.is_err() || stored.status == OutboxStatus::Sent,
+        "round {round}: recording returned {outcome:?}, yet the message is {:?}",
+        stored.status
+    );
+}
