@@ -363,11 +363,7 @@ impl Gateway {
             sender::receipts(store.clone(), options.clock.clone(), book.clone());
         services.spawn(Service::Receipts, move |stop| receipt_writer.run(stop));
         // A message in doubt is resent only after its receipt had its chance.
-        let resend_after = Duration::from_millis(
-            link_config
-                .response_timeout_ms
-                .max(link_config.receipt_hold_ms),
-        );
+        let receipt_grace = Duration::from_millis(link_config.receipt_hold_ms);
         let link = Link::start(link_config, inbox, receipts).context("starting the SMPP link")?;
         services.spawn(Service::Link, {
             let link = link.clone();
@@ -382,7 +378,7 @@ impl Gateway {
             LinkSender {
                 link: link.clone(),
                 book,
-                resend_after,
+                receipt_grace,
                 stop: link_stop,
             },
             options.clock.clone(),

@@ -120,10 +120,11 @@ impl ReceiptBook {
 pub(crate) struct LinkSender {
     pub link: Link,
     pub book: Arc<ReceiptBook>,
-    /// Wait after a submit's start before resending it in doubt: the link's
-    /// response timeout, or its receipt hold if longer, so a receipt that
-    /// would settle it has had its chance.
-    pub resend_after: Duration,
+    /// Wait after an in-doubt outcome (which itself comes after the link's
+    /// response timeout, or at once when the connection broke) before the
+    /// resend: the link's receipt hold, so a receipt that would settle the
+    /// message has had its chance.
+    pub receipt_grace: Duration,
     /// Cancelled when the gateway stops: a resend still waiting gives up
     /// and the message is due again at the next start.
     pub stop: CancellationToken,
@@ -224,46 +225,54 @@ impl LinkSender {
     }
 }
 
+/// Sends of one message in doubt at most: the first, the resend, and one
+/// last try when the resend was in doubt too and no receipt showed that
+/// either copy reached the SMSC.
+pub const IN_DOUBT_SENDS_MAX: u32 = 3;
+
 impl SmsSender for LinkSender {
     async fn send(&self, to: &Msisdn, text: &str, options: &SendOptions) -> SendOutcome {
         let started = Instant::now();
-        let first = self.submit_once(to, text, options).await;
-        let SendOutcome::Unknown { reason } = first else {
-            return first;
-        };
-        if !options.resend_unknown {
-            return SendOutcome::Unknown { reason };
-        }
-        // In doubt: wait for the response timeout (a receipt may settle it
-        // meanwhile), then resend once on a live bind. At most two copies.
-        let waited = async {
-            tokio::time::sleep_until(started + self.resend_after).await;
-            self.link.wait_bound(1).await
-        };
-        let bound = tokio::select! {
-            bound = waited => bound,
-            _ = self.stop.cancelled() => false,
-        };
-        if self.book.settled_since(to, started) {
-            metrics::counter!("checkin_unknown_total", "fate" => "settled_by_receipt").increment(1);
-            return SendOutcome::Accepted {
-                message_ids: Vec::new(),
+        let mut outcome = self.submit_once(to, text, options).await;
+        let mut sends = 1;
+        let mut doubts = Vec::new();
+        while let SendOutcome::Unknown { reason } = &outcome {
+            doubts.push(reason.clone());
+            if !options.resend_unknown || sends >= IN_DOUBT_SENDS_MAX {
+                break;
+            }
+            // In doubt: give a receipt its chance to settle it, then resend
+            // on a live bind. Receipts were asked for, so a copy the SMSC
+            // took announces itself; only then is the message settled.
+            let waited = async {
+                tokio::time::sleep(self.receipt_grace).await;
+                self.link.wait_bound(1).await
             };
-        }
-        if !bound {
-            // Stopping: due again at the next start, which sends the one copy.
-            return SendOutcome::Interrupted {
-                reason: format!("{reason}; resend pending at shutdown"),
+            let bound = tokio::select! {
+                bound = waited => bound,
+                _ = self.stop.cancelled() => false,
             };
+            if self.book.settled_since(to, started) {
+                metrics::counter!("checkin_unknown_total", "fate" => "settled_by_receipt")
+                    .increment(1);
+                return SendOutcome::Accepted {
+                    message_ids: Vec::new(),
+                };
+            }
+            if !bound {
+                // Stopping: due again at the next start.
+                return SendOutcome::Interrupted {
+                    reason: format!("{}; resend pending at shutdown", doubts.join("; ")),
+                };
+            }
+            metrics::counter!("checkin_unknown_total", "fate" => "resent").increment(1);
+            tracing::debug!(outbox_id = options.outbox_id, sends, "in doubt: resending");
+            outcome = self.submit_once(to, text, options).await;
+            sends += 1;
         }
-        metrics::counter!("checkin_unknown_total", "fate" => "resent").increment(1);
-        tracing::debug!(
-            outbox_id = options.outbox_id,
-            "response lost: resending once"
-        );
-        match self.submit_once(to, text, options).await {
-            SendOutcome::Unknown { reason: again } => SendOutcome::Unknown {
-                reason: format!("{reason}; resent once: {again}"),
+        match outcome {
+            SendOutcome::Unknown { .. } => SendOutcome::Unknown {
+                reason: format!("in doubt after {sends} send(s): {}", doubts.join("; ")),
             },
             other => other,
         }
@@ -365,5 +374,69 @@ impl ReceiptWriter {
             }
             batch.clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_written_as_operators_read_them() {
+        assert_eq!(
+            status_text(CommandStatus::EsmeRinvdstadr),
+            "ESME_RINVDSTADR (0x0B)"
+        );
+        assert!(is_permanent(CommandStatus::EsmeRinvdstadr));
+        for temporary in [
+            CommandStatus::EsmeRsubmitfail,
+            CommandStatus::EsmeRthrottled,
+            CommandStatus::EsmeRmsgqful,
+            CommandStatus::EsmeRsyserr,
+            CommandStatus::EsmeRxTAppn,
+            CommandStatus::Other(0x400),
+        ] {
+            assert!(!is_permanent(temporary), "{temporary:?}");
+        }
+    }
+
+    fn receipt(id: &str, recipient: &str) -> Receipt {
+        Receipt {
+            message_id: id.into(),
+            raw_message_id: id.into(),
+            state: DeliveryState::Delivered,
+            error: None,
+            submit_date: None,
+            done_date: None,
+            recipient: recipient.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_book_ties_ids_to_rows_and_settles_by_recipient() {
+        let book = ReceiptBook::default();
+        book.remember(&["a1".into(), "a2".into()], 7);
+        assert_eq!(book.look_up(&receipt("a2", "79161234567")), Some(7));
+        let to = Msisdn::parse("+79161234567").unwrap();
+        let before = Instant::now();
+        assert!(
+            !book.settled_since(&to, before),
+            "a known id settles nothing"
+        );
+        assert_eq!(book.look_up(&receipt("zz", "79161234567")), None);
+        assert!(book.settled_since(&to, before));
+        let other = Msisdn::parse("+79161234568").unwrap();
+        assert!(!book.settled_since(&other, before));
+    }
+
+    #[test]
+    fn the_book_is_bounded() {
+        let book = ReceiptBook::default();
+        for i in 0..RECEIPT_IDS_MAX + 10 {
+            book.remember(&[format!("id{i}")], i as i64);
+        }
+        let inner = book.lock();
+        assert_eq!(inner.by_id.len(), RECEIPT_IDS_MAX);
+        assert!(!inner.by_id.contains_key("id0"));
     }
 }
