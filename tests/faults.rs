@@ -183,6 +183,27 @@ async fn run(label: &str, run: usize, database_url: Option<String>, faults: Faul
     for p in &stored {
         histogram[copies(p).min(3)] += 1;
     }
+    // Receipts were asked for the confirmations and land on their rows.
+    let mut with_receipt = 0;
+    for p in stored.iter().take(100) {
+        for m in store.messages_to(&Msisdn::parse(p).unwrap()).await.unwrap() {
+            if store.delivery_state(m.id).await.unwrap().is_some() {
+                with_receipt += 1;
+            }
+        }
+    }
+    let receipts = sim.stats().receipts;
+    eprintln!(
+        "{label}: {with_receipt} of the first 100 visitors' confirmations have a delivery state; \
+         receipts produced {}, acknowledged {}, given up {}; our errors to deliver_sm {:?}",
+        receipts.produced,
+        receipts.delivered,
+        receipts.failed,
+        sim.stats().esme_errors
+    );
+    // The simulator gives a receipt up when no bind is there at its first
+    // try (during the reconnects the faults cause), so not every row has one.
+    assert!(with_receipt > 30, "{label}: receipts are recorded");
     let stats = sim.stats();
     eprintln!(
         "{label}: {} MO, {} stored; confirmations per visitor: 0 → {}, 1 → {}, 2 → {}, more → {}; \
