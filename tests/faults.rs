@@ -237,3 +237,98 @@ async fn every_visitor_is_confirmed_under_the_operator_fault_profile() {
 async fn every_visitor_is_confirmed_with_disconnects_only() {
     run("sqlite, disconnects only", 5, None, disconnects_only()).await;
 }
+
+/// A permanent refusal is recorded with its SMPP status, not retried; a
+/// temporary one (ESME_RSUBMITFAIL) is retried until it goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_errors_keep_their_status_and_temporary_ones_are_retried() {
+    let sim = Simulator::new(simulator::Config::default()).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = CancellationToken::new();
+    tokio::spawn(sim.clone().serve_smpp(listener, stop.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), None, port);
+    let options = GatewayOptions {
+        notifier: NotifierConfig {
+            retry_delay_min: Duration::from_millis(100),
+            retry_delay_max: Duration::from_millis(200),
+            poll_interval: Duration::from_millis(50),
+            ..GatewayOptions::from_config(&config).notifier
+        },
+        ..GatewayOptions::from_config(&config)
+    };
+    let gateway = Gateway::start(&config, options).await.unwrap();
+    assert!(gateway.link.wait_bound(1).await);
+    let running = common::Running {
+        label: "statuses",
+        gateway,
+        http: "127.0.0.1:1".parse().unwrap(),
+        database_url: config.database_url.clone(),
+        data_dir: dir,
+    };
+    let premises = running.premises("ул. Тверская, 13").await;
+    let text = format!("ВХОД*{}", premises.code);
+    let store = &running.gateway.store;
+    let last_error = |phone: &'static str| async move {
+        let m = &store
+            .messages_to(&Msisdn::parse(phone).unwrap())
+            .await
+            .unwrap()[0];
+        let row: (String, Option<String>) =
+            sqlx::query_as("SELECT status, last_error FROM outbox WHERE id = $1")
+                .bind(m.id)
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        row
+    };
+
+    sim.set_faults(
+        serde_json::from_value(serde_json::json!({
+            "submit_error_share": 1.0, "submit_error_status": 0x0B
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    sim.inject_mo(MoRequest::new("+79190000001", &text))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, error) = last_error("+79190000001").await;
+        if status == "failed" {
+            let error = error.unwrap_or_default();
+            assert!(error.contains("ESME_RINVDSTADR (0x0B)"), "{error}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {status}: {error:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    sim.set_faults(
+        serde_json::from_value(serde_json::json!({
+            "submit_error_share": 1.0, "submit_error_status": 0x45
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    sim.inject_mo(MoRequest::new("+79190000002", &text))
+        .await
+        .unwrap();
+    // Refused a few times (retried, never failed), then the SMSC recovers.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (status, error) = last_error("+79190000002").await;
+    assert_ne!(status, "failed", "{error:?}");
+    sim.set_faults(FaultProfile::default()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sim.messages(Some("+79190000002"), 10).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "never sent after the SMSC recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    running.stop().await;
+    stop.cancel();
+}
