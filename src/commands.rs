@@ -11,8 +11,6 @@ use serde_json::json;
 use checkin::config::Config;
 use checkin::gateway::{Gateway, GatewayOptions};
 
-/// How often `serve` runs the retention job.
-const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 /// How long `serve` waits for the first bind before saying it is not bound.
 const LINK_BIND_WAIT: Duration = Duration::from_secs(10);
 
@@ -57,7 +55,11 @@ fn init_logging() {
 
 pub async fn serve(config: &Config) -> anyhow::Result<()> {
     init_logging();
-    let gateway = Gateway::start(config, GatewayOptions::from_config(config)).await?;
+    let options = GatewayOptions {
+        purge: true,
+        ..GatewayOptions::from_config(config)
+    };
+    let gateway = Gateway::start(config, options).await?;
     tracing::info!(
         backend = ?gateway.store.backend(),
         database = %redact_url(&config.database_url),
@@ -91,22 +93,11 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         tracing::warn!("the SMPP link is not bound yet; it keeps retrying");
     }
 
-    let purger = {
-        let store = gateway.store.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(PURGE_INTERVAL);
-            loop {
-                every.tick().await;
-                match store.purge(chrono::Utc::now()).await {
-                    Ok(report) => tracing::info!(?report, "retention purge done"),
-                    Err(e) => tracing::warn!(error = %e, "retention purge failed; will retry"),
-                }
-            }
-        })
-    };
     shutdown_signal().await;
-    tracing::info!("shutting down");
-    purger.abort();
+    tracing::info!(
+        timeout_ms = config.shutdown_timeout.as_millis() as u64,
+        "shutting down"
+    );
     gateway.shutdown().await;
     Ok(())
 }

@@ -22,6 +22,9 @@ pub const SIM_HTTP_DEFAULT: &str = "127.0.0.1:2776";
 pub const CONFIG_FILE_DEFAULT: &str = "checkin.toml";
 /// SMS per second this instance sends unless told otherwise.
 pub const SEND_RATE_DEFAULT: u32 = 100;
+/// Longest time `serve` takes to stop after SIGTERM / Ctrl-C, whatever the
+/// link is doing.
+pub const SHUTDOWN_TIMEOUT_MS_DEFAULT: u64 = 10_000;
 
 /// Values given on the command line or in the environment (clap fills both);
 /// `None` means "not given here".
@@ -76,6 +79,9 @@ pub struct Overrides {
     /// Accept phone numbers outside Russia (+7) [default: false].
     #[arg(long, env = "CHECKIN_ALLOW_INTERNATIONAL", global = true)]
     pub allow_international: Option<bool>,
+    /// Longest time a stop (SIGTERM, Ctrl-C) takes, in milliseconds [default: 10000].
+    #[arg(long, env = "CHECKIN_SHUTDOWN_TIMEOUT_MS", global = true)]
+    pub shutdown_timeout_ms: Option<u64>,
     /// SMSC host; setting it (or an [smsc] section) replaces the bundled simulator.
     #[arg(long, env = "CHECKIN_SMSC_HOST", global = true)]
     pub smsc_host: Option<String>,
@@ -111,6 +117,7 @@ pub struct FileConfig {
     pub phone_encryption_key: Option<String>,
     pub allow_international: Option<bool>,
     pub send_rate: Option<u32>,
+    pub shutdown_timeout_ms: Option<u64>,
     /// The `[smsc]` section: every key of `smsc_link::LinkConfig` (see
     /// smsc-link/README.md), `host`, `system_id` and `password` required.
     pub smsc: Option<toml::Table>,
@@ -157,6 +164,8 @@ pub struct Config {
     pub send_rate: std::num::NonZeroU32,
     /// `None`: the bundled simulator stands in for the operator.
     pub smsc: Option<SmscConfig>,
+    /// Longest time a stop takes; past it the process exits anyway.
+    pub shutdown_timeout: Duration,
 }
 
 impl Config {
@@ -242,6 +251,14 @@ impl Config {
             .unwrap_or(SEND_RATE_DEFAULT);
         let send_rate =
             std::num::NonZeroU32::new(send_rate).context("send_rate must be at least 1")?;
+        let shutdown_timeout_ms = cli
+            .shutdown_timeout_ms
+            .or(file.shutdown_timeout_ms)
+            .unwrap_or(SHUTDOWN_TIMEOUT_MS_DEFAULT);
+        if shutdown_timeout_ms == 0 {
+            bail!("shutdown_timeout_ms must be at least 1");
+        }
+        let shutdown_timeout = Duration::from_millis(shutdown_timeout_ms);
         Ok(Config {
             data_dir,
             database_url,
@@ -265,6 +282,7 @@ impl Config {
             },
             send_rate,
             smsc,
+            shutdown_timeout,
         })
     }
 
@@ -320,6 +338,7 @@ mod tests {
         assert!(config.smsc.is_none());
         assert!(!config.msisdn_policy.allow_international);
         assert_eq!(config.send_rate.get(), 100);
+        assert_eq!(config.shutdown_timeout, Duration::from_secs(10));
     }
 
     #[test]

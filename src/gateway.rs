@@ -1,21 +1,28 @@
-//! The running service: storage, the SMPP link (to the operator, or to the
-//! bundled simulator started in-process when no `[smsc]` is configured), the
-//! MO pipeline and the notifier, started together and stopped in order.
+//! The running service as one tree of tasks: storage, the SMPP link (to the
+//! operator, or to the bundled simulator started in-process when no `[smsc]`
+//! is configured), the MO path, the sender (notifier), receipts, checkpoints
+//! and the purge job, each registered as a [`Service`] on one `TaskTracker`
+//! with its own child of one root `CancellationToken`, and stopped in the
+//! order [`SHUTDOWN_ORDER`] writes down, within `shutdown_timeout_ms`.
 
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use checkin_core::{Clock, PhoneVault, Store, SystemClock};
 use notifier::{Notifier, NotifierConfig, Waker};
 use smsc_link::{Link, LinkConfig};
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::pipeline::{self, PipelineConfig};
-use crate::sender::{LinkSender, ReceiptLog};
+use crate::sender::{self, LinkSender, ReceiptBook};
 
 /// Replies the MO pipeline may hand to the notifier in memory (claimed in the
 /// MO's own commit) before it leaves the rest in the outbox: a few windows'
@@ -23,10 +30,176 @@ use crate::sender::{LinkSender, ReceiptLog};
 const HANDOFF_MAX: usize = 2048;
 
 /// How often the WAL is checkpointed in the background (SQLite).
-const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 /// With background checkpoints, a commit checkpoints by itself only past this
 /// many WAL pages (64 MiB): the bound should the background ones fall behind.
 const AUTOCHECKPOINT_PAGES_MIN: u32 = 16 * 1024;
+/// How often the retention job runs.
+const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+/// After the shutdown deadline, how long storage gets to close.
+const STORE_CLOSE_GRACE: Duration = Duration::from_millis(500);
+
+/// Every long-running part of the gateway. Web, metrics, exposure and USSD
+/// have their place in the order already; they register when they exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Service {
+    /// The web server (visitor QR flow, cabinets, authority API).
+    Web,
+    /// USSD sessions.
+    Ussd,
+    /// The exposure job (cases → alerts).
+    Exposure,
+    /// The notifier: drains the outbox through the link.
+    Sender,
+    /// The SMPP link (a task that shuts it down when cancelled).
+    Link,
+    /// The MO committer.
+    MoPath,
+    /// Writes delivery receipts.
+    Receipts,
+    /// SQLite WAL checkpoints.
+    Checkpoints,
+    /// The hourly retention purge.
+    Purge,
+    /// Metrics exporter.
+    Metrics,
+    /// The bundled simulator (no `[smsc]`).
+    Simulator,
+}
+
+/// One step of the shutdown: cancel these services and, when `join`, wait
+/// for their tasks before the next step.
+#[derive(Debug)]
+pub struct Step {
+    pub stop: &'static [Service],
+    pub join: bool,
+}
+
+/// The shutdown order, written once.
+///
+/// 1. Producers from outside stop taking work.
+/// 2. The sender starts nothing new; claimed-but-unsent messages go back to
+///    `pending`. Its sends in flight end with the link (next step), so it is
+///    not waited for yet.
+/// 3. The link stops: waiting submits fail as never sent (→ `pending`),
+///    written ones are settled within `response_timeout_ms` (or end
+///    `Unknown`, → the outcome policy), the last MO is handled and
+///    acknowledged, then it unbinds.
+/// 4. The sender's outcomes are recorded.
+/// 5. The MO path commits what it holds (later MO are answered with a
+///    temporary error, so the SMSC redelivers).
+/// 6. Receipts, background jobs and the simulator.
+///
+/// The whole runs within `shutdown_timeout_ms`; past it the gateway returns
+/// anyway, and rows left `sending` are queued again at the next start.
+pub const SHUTDOWN_ORDER: &[Step] = &[
+    Step {
+        stop: &[Service::Web, Service::Ussd, Service::Exposure],
+        join: true,
+    },
+    Step {
+        stop: &[Service::Sender],
+        join: false,
+    },
+    Step {
+        stop: &[Service::Link],
+        join: true,
+    },
+    Step {
+        stop: &[Service::Sender],
+        join: true,
+    },
+    Step {
+        stop: &[Service::MoPath],
+        join: true,
+    },
+    Step {
+        stop: &[
+            Service::Receipts,
+            Service::Checkpoints,
+            Service::Purge,
+            Service::Metrics,
+            Service::Simulator,
+        ],
+        join: true,
+    },
+];
+
+/// The task tree: one tracker, one root token, a child token per service.
+#[derive(Debug)]
+struct Services {
+    tracker: TaskTracker,
+    root: CancellationToken,
+    running: BTreeMap<Service, (CancellationToken, Vec<JoinHandle<()>>)>,
+}
+
+impl Services {
+    fn new() -> Services {
+        Services {
+            tracker: TaskTracker::new(),
+            root: CancellationToken::new(),
+            running: BTreeMap::new(),
+        }
+    }
+
+    /// The token `service`'s tasks stop on (made on first use).
+    fn token(&mut self, service: Service) -> CancellationToken {
+        let root = &self.root;
+        self.running
+            .entry(service)
+            .or_insert_with(|| (root.child_token(), Vec::new()))
+            .0
+            .clone()
+    }
+
+    /// Registers a task of `service`: `task` gets the service's token.
+    fn spawn<F, Fut>(&mut self, service: Service, task: F)
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let token = self.token(service);
+        let handle = self.tracker.spawn(task(token));
+        if let Some((_, handles)) = self.running.get_mut(&service) {
+            handles.push(handle);
+        }
+    }
+
+    /// Runs [`SHUTDOWN_ORDER`]; then anything left (registered outside the
+    /// order) is cancelled and joined.
+    async fn stop_in_order(&mut self) {
+        for step in SHUTDOWN_ORDER {
+            for service in step.stop {
+                if let Some((token, _)) = self.running.get(service) {
+                    token.cancel();
+                }
+            }
+            if step.join {
+                for service in step.stop {
+                    self.join(*service).await;
+                }
+            }
+        }
+        self.root.cancel();
+        let left: Vec<Service> = self.running.keys().copied().collect();
+        for service in left {
+            self.join(service).await;
+        }
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+
+    async fn join(&mut self, service: Service) {
+        let Some((_, handles)) = self.running.get_mut(&service) else {
+            return;
+        };
+        for handle in std::mem::take(handles) {
+            if let Err(e) = handle.await {
+                tracing::warn!(error = %e, ?service, "a service's task failed");
+            }
+        }
+    }
+}
 
 /// Checkpoints the SQLite WAL every `CHECKPOINT_INTERVAL` until `stop`.
 async fn checkpoints(store: Store, stop: CancellationToken) {
@@ -42,6 +215,25 @@ async fn checkpoints(store: Store, stop: CancellationToken) {
         }
         if let Err(e) = store.checkpoint().await {
             tracing::debug!(error = %e, "background checkpoint failed; the next one retries");
+        }
+    }
+}
+
+/// The retention job: every `PURGE_INTERVAL` (the first at start) until `stop`.
+async fn purge(store: Store, clock: Arc<dyn Clock>, stop: CancellationToken) {
+    let mut every = tokio::time::interval(PURGE_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        let purged = tokio::select! {
+            purged = store.purge(clock.now()) => purged,
+            _ = stop.cancelled() => return,
+        };
+        match purged {
+            Ok(report) => tracing::info!(?report, "retention purge done"),
+            Err(e) => tracing::warn!(error = %e, "retention purge failed; will retry"),
         }
     }
 }
@@ -64,13 +256,8 @@ pub struct Gateway {
     pub link: Link,
     /// `Some` when no `[smsc]` is configured.
     pub simulator: Option<EmbeddedSimulator>,
-    notifier_stop: CancellationToken,
-    notifier_task: tokio::task::JoinHandle<Result<(), notifier::NotifierError>>,
-    pipeline_task: tokio::task::JoinHandle<()>,
-    simulator_stop: CancellationToken,
-    simulator_tasks: TaskTracker,
-    checkpoint_stop: CancellationToken,
-    checkpoint_task: tokio::task::JoinHandle<()>,
+    services: Services,
+    shutdown_timeout: Duration,
 }
 
 /// What a gateway is started with besides the configuration (tests change these).
@@ -79,6 +266,9 @@ pub struct GatewayOptions {
     pub clock: Arc<dyn Clock>,
     pub pipeline: PipelineConfig,
     pub notifier: NotifierConfig,
+    /// Run the retention purge (hourly, the first at start). `serve` does;
+    /// the test harness does not.
+    pub purge: bool,
 }
 
 impl GatewayOptions {
@@ -90,13 +280,14 @@ impl GatewayOptions {
                 messages_per_second: config.send_rate,
                 ..NotifierConfig::default()
             },
+            purge: false,
         }
     }
 }
 
 impl Gateway {
-    /// Opens storage, starts the simulator if needed, binds the link, and starts
-    /// the MO pipeline and the notifier.
+    /// Opens storage, starts the simulator if needed, and registers every
+    /// service: link, MO path, sender, receipts, checkpoints, purge.
     pub async fn start(config: &Config, options: GatewayOptions) -> anyhow::Result<Gateway> {
         let keys = config
             .load_keys()
@@ -110,15 +301,22 @@ impl Gateway {
         let store = Store::open(&config.database_url, PhoneVault::new(&keys), store_config)
             .await
             .context("opening the database")?;
-        let checkpoint_stop = CancellationToken::new();
-        let checkpoint_task = tokio::spawn(checkpoints(store.clone(), checkpoint_stop.clone()));
+        let mut services = Services::new();
+        services.spawn(Service::Checkpoints, {
+            let store = store.clone();
+            move |stop| checkpoints(store, stop)
+        });
+        if options.purge {
+            services.spawn(Service::Purge, {
+                let (store, clock) = (store.clone(), options.clock.clone());
+                move |stop| purge(store, clock, stop)
+            });
+        }
 
-        let simulator_stop = CancellationToken::new();
-        let simulator_tasks = TaskTracker::new();
         let (link_config, simulator) = match &config.smsc {
             Some(smsc) => (smsc.0.clone(), None),
             None => {
-                let embedded = start_simulator(config, &simulator_stop, &simulator_tasks).await?;
+                let embedded = start_simulator(config, &mut services).await?;
                 let mut link = LinkConfig::new(
                     "127.0.0.1",
                     embedded.smpp_addr.port(),
@@ -150,7 +348,7 @@ impl Gateway {
         }
         let waker = Waker::default();
         let (handoff, lane) = notifier::handoff(HANDOFF_MAX);
-        let (inbox, pipeline_task) = pipeline::spawn(
+        let (inbox, committer) = pipeline::new(
             store.clone(),
             config.zone,
             waker.clone(),
@@ -159,60 +357,92 @@ impl Gateway {
             options.clock.clone(),
             options.pipeline,
         );
-        let link = Link::start(link_config, inbox, ReceiptLog).context("starting the SMPP link")?;
+        services.spawn(Service::MoPath, move |stop| committer.run(stop));
+        let book = Arc::new(ReceiptBook::default());
+        let (receipts, receipt_writer) =
+            sender::receipts(store.clone(), options.clock.clone(), book.clone());
+        services.spawn(Service::Receipts, move |stop| receipt_writer.run(stop));
+        // A message in doubt is resent only after its receipt had its chance.
+        let receipt_grace = Duration::from_millis(link_config.receipt_hold_ms);
+        let link = Link::start(link_config, inbox, receipts).context("starting the SMPP link")?;
+        services.spawn(Service::Link, {
+            let link = link.clone();
+            move |stop| async move {
+                stop.cancelled().await;
+                link.shutdown().await;
+            }
+        });
+        let link_stop = services.token(Service::Link);
         let notifier = Notifier::new(
             store.clone(),
-            LinkSender(link.clone()),
+            LinkSender {
+                link: link.clone(),
+                book,
+                receipt_grace,
+                stop: link_stop,
+            },
             options.clock.clone(),
             options.notifier,
         )
         .with_waker(waker)
         .with_handoff(lane);
-        let notifier_stop = CancellationToken::new();
-        let notifier_task = tokio::spawn(notifier.run(notifier_stop.clone()));
+        services.spawn(Service::Sender, move |stop| async move {
+            if let Err(e) = notifier.run(stop).await {
+                tracing::warn!(error = %e, "the notifier stopped with an error");
+            }
+        });
         Ok(Gateway {
             store,
             link,
             simulator,
-            notifier_stop,
-            notifier_task,
-            pipeline_task,
-            simulator_stop,
-            simulator_tasks,
-            checkpoint_stop,
-            checkpoint_task,
+            services,
+            shutdown_timeout: config.shutdown_timeout,
         })
     }
 
-    /// Stops in order: sends in flight finish, the link unbinds after its last
-    /// MO is handled and acknowledged, the pipeline drains, then the simulator
-    /// and storage close.
-    pub async fn shutdown(self) {
-        self.notifier_stop.cancel();
-        match self.notifier_task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "the notifier stopped with an error"),
-            Err(e) => tracing::warn!(error = %e, "the notifier task failed"),
+    /// Stops every service in [`SHUTDOWN_ORDER`], then closes storage, within
+    /// the configured `shutdown_timeout_ms`. Returns false when the deadline
+    /// cut it short (the caller exits anyway; rows left `sending` are queued
+    /// again at the next start, MO not acknowledged are redelivered).
+    pub async fn shutdown(self) -> bool {
+        let Gateway {
+            store,
+            link,
+            simulator,
+            mut services,
+            shutdown_timeout,
+        } = self;
+        // The link's handle here is only for callers; the Link service stops it.
+        drop(link);
+        drop(simulator);
+        let started = std::time::Instant::now();
+        let closing = store.clone();
+        let clean = tokio::time::timeout(shutdown_timeout, async {
+            services.stop_in_order().await;
+            store.close().await;
+        })
+        .await
+        .is_ok();
+        if clean {
+            tracing::info!(
+                took_ms = started.elapsed().as_millis() as u64,
+                "stopped cleanly"
+            );
+        } else {
+            services.root.cancel();
+            let _ = tokio::time::timeout(STORE_CLOSE_GRACE, closing.close()).await;
+            tracing::warn!(
+                timeout_ms = shutdown_timeout.as_millis() as u64,
+                "shutdown deadline passed; stopping anyway (messages left in flight are queued again at the next start)"
+            );
         }
-        self.link.shutdown().await;
-        // The link held the last MO handler: the pipeline ends once it is dropped.
-        drop(self.link);
-        if let Err(e) = self.pipeline_task.await {
-            tracing::warn!(error = %e, "the MO pipeline task failed");
-        }
-        self.simulator_stop.cancel();
-        self.simulator_tasks.close();
-        self.simulator_tasks.wait().await;
-        self.checkpoint_stop.cancel();
-        let _ = self.checkpoint_task.await;
-        self.store.close().await;
+        clean
     }
 }
 
 async fn start_simulator(
     config: &Config,
-    stop: &CancellationToken,
-    tasks: &TaskTracker,
+    services: &mut Services,
 ) -> anyhow::Result<EmbeddedSimulator> {
     let smpp = TcpListener::bind(config.sim_smpp)
         .await
@@ -225,14 +455,13 @@ async fn start_simulator(
     let sim = simulator::Simulator::new(simulator::Config::default())
         .context("configuring the bundled simulator")?;
     let (a, b) = (sim.clone(), sim.clone());
-    let (stop_a, stop_b) = (stop.clone(), stop.clone());
-    tasks.spawn(async move {
-        if let Err(e) = a.serve_smpp(smpp, stop_a).await {
+    services.spawn(Service::Simulator, move |stop| async move {
+        if let Err(e) = a.serve_smpp(smpp, stop).await {
             tracing::error!(error = %e, "the bundled simulator's SMPP server stopped");
         }
     });
-    tasks.spawn(async move {
-        if let Err(e) = b.serve_http(http, stop_b).await {
+    services.spawn(Service::Simulator, move |stop| async move {
+        if let Err(e) = b.serve_http(http, stop).await {
             tracing::error!(error = %e, "the bundled simulator's HTTP server stopped");
         }
     });

@@ -77,11 +77,14 @@ enum AuthorityCommand {
     },
 }
 
+/// How long leftover tasks get once a command returned.
+const RUNTIME_EXIT_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::resolve(&cli.overrides)?;
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => commands::serve(&config).await,
             Command::Migrate => commands::migrate(&config).await,
@@ -101,5 +104,8 @@ fn main() -> anyhow::Result<()> {
                 commands::authority_create(&config, name).await
             }
         }
-    })
+    });
+    // Tasks a deadline-cut shutdown left behind must not hold the exit.
+    runtime.shutdown_timeout(RUNTIME_EXIT_GRACE);
+    result
 }

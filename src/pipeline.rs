@@ -12,6 +12,7 @@ use checkin_core::{Clock, Msisdn, MsisdnPolicy, ServiceZone, Store};
 use notifier::{Handoff, Waker};
 use smsc_link::{HandlerError, Mo, MoHandler};
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 /// Bounds of the pipeline.
 #[derive(Debug, Clone, Copy)]
@@ -85,8 +86,20 @@ impl MoHandler for MoInbox {
     }
 }
 
-/// Starts the committer task; returns the link's handler and the task.
-pub(crate) fn spawn(
+/// The committer, not started yet: the gateway runs [`Committer::run`] as
+/// its MO-path service.
+pub(crate) struct Committer {
+    rx: mpsc::Receiver<Job>,
+    store: Store,
+    zone: ServiceZone,
+    waker: Waker,
+    handoff: Handoff,
+    clock: Arc<dyn Clock>,
+    batch_max: usize,
+}
+
+/// Makes the link's handler and the committer it feeds.
+pub(crate) fn new(
     store: Store,
     zone: ServiceZone,
     waker: Waker,
@@ -94,18 +107,18 @@ pub(crate) fn spawn(
     policy: MsisdnPolicy,
     clock: Arc<dyn Clock>,
     config: PipelineConfig,
-) -> (MoInbox, tokio::task::JoinHandle<()>) {
+) -> (MoInbox, Committer) {
     let (jobs, rx) = mpsc::channel(config.queue_max.max(1));
     let batch_max = config.batch_max.clamp(1, SMS_BATCH_MAX);
-    let task = tokio::spawn(commit_loop(
+    let committer = Committer {
         rx,
-        store.clone(),
+        store: store.clone(),
         zone,
         waker,
         handoff,
-        clock.clone(),
+        clock: clock.clone(),
         batch_max,
-    ));
+    };
     (
         MoInbox {
             jobs,
@@ -113,14 +126,34 @@ pub(crate) fn spawn(
             policy,
             clock,
         },
-        task,
+        committer,
     )
+}
+
+impl Committer {
+    /// Commits until every `MoInbox` is dropped or `stop` is cancelled; then
+    /// commits what is already queued and answers later MO with a temporary
+    /// error (the SMSC redelivers them).
+    pub(crate) async fn run(self, stop: CancellationToken) {
+        let Committer {
+            rx,
+            store,
+            zone,
+            waker,
+            handoff,
+            clock,
+            batch_max,
+        } = self;
+        commit_loop(rx, store, zone, waker, handoff, clock, batch_max, stop).await;
+    }
 }
 
 /// One writer: takes everything queued (up to `batch_max`) and commits it in one
 /// transaction. Under load the queue fills while a commit runs, so groups grow
 /// by themselves; when idle a lone MO commits at once, with no added wait.
-/// Ends when every `MoInbox` is dropped.
+/// Ends when every `MoInbox` is dropped, or once `stop` is cancelled and the
+/// queue drained.
+#[allow(clippy::too_many_arguments)]
 async fn commit_loop(
     mut rx: mpsc::Receiver<Job>,
     store: Store,
@@ -129,9 +162,23 @@ async fn commit_loop(
     handoff: Handoff,
     clock: Arc<dyn Clock>,
     batch_max: usize,
+    stop: CancellationToken,
 ) {
     let mut jobs: Vec<Job> = Vec::with_capacity(batch_max);
-    while rx.recv_many(&mut jobs, batch_max).await > 0 {
+    let mut closed = false;
+    loop {
+        let got = tokio::select! {
+            got = rx.recv_many(&mut jobs, batch_max) => got,
+            _ = stop.cancelled(), if !closed => {
+                // No new MO; what is queued still commits.
+                rx.close();
+                closed = true;
+                continue;
+            }
+        };
+        if got == 0 {
+            break;
+        }
         let (batch, answers): (Vec<PreparedSms>, Vec<_>) =
             jobs.drain(..).map(|j| (j.sms, j.done)).unzip();
         let started = std::time::Instant::now();

@@ -1,34 +1,221 @@
 //! Adapters between the SMPP link and the rest: the notifier's `SmsSender` on
-//! top of `Link::submit`, and the receipt handler.
+//! top of `Link::submit` (with the outcome policy: OTPs and confirmations
+//! resent once when in doubt), and the receipt handler that records delivery
+//! receipts on their outbox rows.
+//!
+//! Receipts are tied to rows through [`ReceiptBook`], an in-memory bounded map
+//! of recent SMSC ids → outbox id, filled when a submit is accepted: no index
+//! on the ids is written per send, and a receipt costs one map look-up and a
+//! share of one batched `UPDATE`. A receipt older than the map (after
+//! `RECEIPT_IDS_MAX` later sends, or across a restart) is logged and dropped.
 
-use checkin_core::Msisdn;
-use notifier::{SendOutcome, SmsSender};
-use smsc_link::{HandlerError, Link, Receipt, ReceiptHandler, SubmitOptions, SubmitOutcome};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use checkin_core::store::SendResult;
+use checkin_core::{Clock, Msisdn, Store};
+use notifier::{SendOptions, SendOutcome, SmsSender};
+use smsc_link::{
+    CommandStatus, DeliveryState, HandlerError, Link, Receipt, ReceiptHandler, SubmitOptions,
+    SubmitOutcome,
+};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// SMSC ids remembered for receipts: about a quarter of an hour of sends at
+/// 100/s, a few MiB.
+pub const RECEIPT_IDS_MAX: usize = 100_000;
+/// Recipients of receipts whose id matched nothing, remembered so a message
+/// whose answer was lost can still be settled by its receipt.
+pub const UNMATCHED_RECEIPTS_MAX: usize = 4096;
+/// Receipts waiting to be written; the link's receipt handlers wait for room
+/// above it (back-pressure to the SMSC).
+pub const RECEIPTS_QUEUE_MAX: usize = 4096;
+/// Most receipts written in one statement batch.
+const RECEIPTS_BATCH_MAX: usize = 1024;
+/// How long the first receipt of a batch waits for others to join it (the
+/// writer is shared with the MO commits; only the row's delivery state waits).
+const RECEIPTS_LINGER: Duration = Duration::from_millis(50);
+
+/// Recent SMSC ids → outbox ids, and recipients of receipts nobody claimed.
+#[derive(Debug, Default)]
+pub struct ReceiptBook {
+    inner: Mutex<Book>,
+}
+
+#[derive(Debug, Default)]
+struct Book {
+    by_id: HashMap<String, i64>,
+    order: VecDeque<String>,
+    /// Recipient digits → when a receipt for an id we did not know arrived.
+    unmatched: HashMap<String, Instant>,
+    unmatched_order: VecDeque<String>,
+}
+
+/// The digits of an address, so `+7916…` and `7916…` compare equal.
+fn digits(address: &str) -> String {
+    address.chars().filter(char::is_ascii_digit).collect()
+}
+
+impl ReceiptBook {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Book> {
+        // A panic while holding the lock leaves only a map behind: keep going.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Remembers that `ids` belong to outbox row `outbox_id`.
+    fn remember(&self, ids: &[String], outbox_id: i64) {
+        let mut book = self.lock();
+        for id in ids {
+            if book.by_id.insert(id.clone(), outbox_id).is_none() {
+                book.order.push_back(id.clone());
+            }
+        }
+        while book.order.len() > RECEIPT_IDS_MAX {
+            if let Some(old) = book.order.pop_front() {
+                book.by_id.remove(&old);
+            }
+        }
+    }
+
+    /// The outbox row a receipt reports on; when its id is unknown, notes its
+    /// recipient (see [`ReceiptBook::settled_since`]).
+    fn look_up(&self, receipt: &Receipt) -> Option<i64> {
+        let mut book = self.lock();
+        if let Some(id) = book.by_id.get(&receipt.message_id) {
+            return Some(*id);
+        }
+        let recipient = digits(&receipt.recipient);
+        if book
+            .unmatched
+            .insert(recipient.clone(), Instant::now())
+            .is_none()
+        {
+            book.unmatched_order.push_back(recipient);
+        }
+        while book.unmatched_order.len() > UNMATCHED_RECEIPTS_MAX {
+            if let Some(old) = book.unmatched_order.pop_front() {
+                book.unmatched.remove(&old);
+            }
+        }
+        None
+    }
+
+    /// Whether a receipt with an id we never learned arrived for `to` since
+    /// `since`: the message whose answer was lost reached the SMSC after all.
+    /// Only a heuristic for one recipient with two messages in doubt at once;
+    /// it errs towards not resending, which such a recipient tolerates.
+    fn settled_since(&self, to: &Msisdn, since: Instant) -> bool {
+        self.lock()
+            .unmatched
+            .get(&digits(to.as_str()))
+            .is_some_and(|at| *at >= since)
+    }
+}
 
 /// Sends outbox messages through the link.
-pub(crate) struct LinkSender(pub Link);
+#[derive(Debug)]
+pub(crate) struct LinkSender {
+    pub link: Link,
+    pub book: Arc<ReceiptBook>,
+    /// Wait after an in-doubt outcome (which itself comes after the link's
+    /// response timeout, or at once when the connection broke) before the
+    /// resend: the link's receipt hold, so a receipt that would settle the
+    /// message has had its chance.
+    pub receipt_grace: Duration,
+    /// Cancelled when the gateway stops: a resend still waiting gives up
+    /// and the message is due again at the next start.
+    pub stop: CancellationToken,
+}
 
-impl SmsSender for LinkSender {
-    async fn send(&self, to: &Msisdn, text: &str) -> SendOutcome {
-        // Receipts are not stored yet (the exposure issue adds delivery
-        // tracking), so none are asked for.
-        let options = SubmitOptions::default();
-        match self.0.submit(to.as_str(), text, options).await {
-            Ok(SubmitOutcome::Accepted { message_ids }) => SendOutcome::Accepted { message_ids },
-            Ok(SubmitOutcome::Rejected { status }) => SendOutcome::Rejected {
-                reason: format!("SMSC refused: {status:?}"),
+/// The SMPP statuses that will not change by retrying the same message
+/// (SMPP 3.4 §5.1.3): bad addresses, bad parameters, refused content.
+/// Anything else (system error, queue full, throttled, submit failed, vendor
+/// codes) is retried with backoff, up to `attempts_max`.
+fn is_permanent(status: CommandStatus) -> bool {
+    matches!(
+        status,
+        CommandStatus::EsmeRinvmsglen
+            | CommandStatus::EsmeRinvcmdlen
+            | CommandStatus::EsmeRinvcmdid
+            | CommandStatus::EsmeRinvprtflg
+            | CommandStatus::EsmeRinvregdlvflg
+            | CommandStatus::EsmeRinvsrcadr
+            | CommandStatus::EsmeRinvdstadr
+            | CommandStatus::EsmeRinvsertyp
+            | CommandStatus::EsmeRinvnumdests
+            | CommandStatus::EsmeRinvdestflag
+            | CommandStatus::EsmeRinvsubrep
+            | CommandStatus::EsmeRinvesmclass
+            | CommandStatus::EsmeRinvsrcton
+            | CommandStatus::EsmeRinvsrcnpi
+            | CommandStatus::EsmeRinvdstton
+            | CommandStatus::EsmeRinvdstnpi
+            | CommandStatus::EsmeRinvdftmsgid
+            | CommandStatus::EsmeRxPAppn
+            | CommandStatus::EsmeRxRAppn
+            | CommandStatus::EsmeRsertypunauth
+            | CommandStatus::EsmeRprohibited
+            | CommandStatus::EsmeRsertypdenied
+            | CommandStatus::EsmeRinvdcs
+    )
+}
+
+/// `ESME_RINVDSTADR (0x0B)`: how a status is written in `last_error`.
+fn status_text(status: CommandStatus) -> String {
+    let name = format!("{status:?}");
+    // rusmpp names them `EsmeRinvdstadr`; operators read `ESME_RINVDSTADR`.
+    let name = match name.strip_prefix("Esme") {
+        Some(rest) => format!("ESME_{}", rest.to_uppercase()),
+        None => name,
+    };
+    format!("{name} (0x{:02X})", u32::from(status))
+}
+
+impl LinkSender {
+    async fn submit_once(&self, to: &Msisdn, text: &str, options: &SendOptions) -> SendOutcome {
+        let submit = SubmitOptions {
+            registered_delivery: options.request_receipt,
+            send_within: options.send_within,
+            ..SubmitOptions::default()
+        };
+        match self.link.submit(to.as_str(), text, submit).await {
+            Ok(SubmitOutcome::Accepted { message_ids }) => {
+                if options.request_receipt {
+                    self.book.remember(&message_ids, options.outbox_id);
+                }
+                SendOutcome::Accepted { message_ids }
+            }
+            Ok(SubmitOutcome::Rejected { status }) if is_permanent(status) => {
+                SendOutcome::Rejected {
+                    reason: format!("SMSC refused: {}", status_text(status)),
+                }
+            }
+            Ok(SubmitOutcome::Rejected { status }) => SendOutcome::Temporary {
+                reason: format!("SMSC answered {}", status_text(status)),
             },
-            Ok(SubmitOutcome::Unknown { accepted_ids }) => SendOutcome::Unknown {
-                reason: format!(
-                    "response lost after {} segment(s) were accepted",
-                    accepted_ids.len()
-                ),
-            },
+            Ok(SubmitOutcome::Unknown { accepted_ids }) => {
+                if options.request_receipt {
+                    self.book.remember(&accepted_ids, options.outbox_id);
+                }
+                SendOutcome::Unknown {
+                    reason: format!(
+                        "response lost after {} segment(s) were accepted",
+                        accepted_ids.len()
+                    ),
+                }
+            }
             Err(
                 e @ (smsc_link::Error::InvalidAddress
                 | smsc_link::Error::TextTooLong { .. }
+                | smsc_link::Error::Expired
                 | smsc_link::Error::Config(_)),
             ) => SendOutcome::Rejected {
+                reason: e.to_string(),
+            },
+            Err(e @ smsc_link::Error::ShutDown) => SendOutcome::Interrupted {
                 reason: e.to_string(),
             },
             Err(e) => SendOutcome::Temporary {
@@ -38,12 +225,218 @@ impl SmsSender for LinkSender {
     }
 }
 
-/// Delivery receipts: logged at debug until delivery tracking lands.
-pub(crate) struct ReceiptLog;
+/// Sends of one message in doubt at most: the first, the resend, and one
+/// last try when the resend was in doubt too and no receipt showed that
+/// either copy reached the SMSC.
+pub const IN_DOUBT_SENDS_MAX: u32 = 3;
 
-impl ReceiptHandler for ReceiptLog {
+impl SmsSender for LinkSender {
+    async fn send(&self, to: &Msisdn, text: &str, options: &SendOptions) -> SendOutcome {
+        let started = Instant::now();
+        let mut outcome = self.submit_once(to, text, options).await;
+        let mut sends = 1;
+        let mut doubts = Vec::new();
+        while let SendOutcome::Unknown { reason } = &outcome {
+            doubts.push(reason.clone());
+            if !options.resend_unknown || sends >= IN_DOUBT_SENDS_MAX {
+                break;
+            }
+            // In doubt: give a receipt its chance to settle it, then resend
+            // on a live bind. Receipts were asked for, so a copy the SMSC
+            // took announces itself; only then is the message settled.
+            let waited = async {
+                tokio::time::sleep(self.receipt_grace).await;
+                self.link.wait_bound(1).await
+            };
+            let bound = tokio::select! {
+                bound = waited => bound,
+                _ = self.stop.cancelled() => false,
+            };
+            if self.book.settled_since(to, started) {
+                metrics::counter!("checkin_unknown_total", "fate" => "settled_by_receipt")
+                    .increment(1);
+                return SendOutcome::Accepted {
+                    message_ids: Vec::new(),
+                };
+            }
+            if !bound {
+                // Stopping: due again at the next start.
+                return SendOutcome::Interrupted {
+                    reason: format!("{}; resend pending at shutdown", doubts.join("; ")),
+                };
+            }
+            metrics::counter!("checkin_unknown_total", "fate" => "resent").increment(1);
+            tracing::debug!(outbox_id = options.outbox_id, sends, "in doubt: resending");
+            outcome = self.submit_once(to, text, options).await;
+            sends += 1;
+        }
+        match outcome {
+            SendOutcome::Unknown { .. } => SendOutcome::Unknown {
+                reason: format!("in doubt after {sends} send(s): {}", doubts.join("; ")),
+            },
+            other => other,
+        }
+    }
+}
+
+/// The link's receipt handler: ties each receipt to its outbox row and
+/// queues its state for the recorder.
+#[derive(Debug)]
+pub(crate) struct ReceiptRecorder {
+    book: Arc<ReceiptBook>,
+    states: mpsc::Sender<(i64, SendResult)>,
+}
+
+/// How a receipt's state is written in `delivery_state`.
+fn state_text(state: &DeliveryState) -> String {
+    match state {
+        DeliveryState::Delivered => "delivered".into(),
+        DeliveryState::Expired => "expired".into(),
+        DeliveryState::Deleted => "deleted".into(),
+        DeliveryState::Undeliverable => "undeliverable".into(),
+        DeliveryState::Accepted => "accepted".into(),
+        DeliveryState::Unknown => "unknown".into(),
+        DeliveryState::Rejected => "rejected".into(),
+        DeliveryState::Enroute => "enroute".into(),
+        DeliveryState::Other(other) => other.chars().take(16).collect(),
+    }
+}
+
+impl ReceiptHandler for ReceiptRecorder {
     async fn on_receipt(&self, receipt: Receipt) -> Result<(), HandlerError> {
-        tracing::debug!(message_id = %receipt.message_id, state = ?receipt.state, "delivery receipt");
-        Ok(())
+        let Some(outbox_id) = self.book.look_up(&receipt) else {
+            tracing::debug!(message_id = %receipt.message_id, state = ?receipt.state, "receipt for no recent message");
+            return Ok(());
+        };
+        let result = SendResult::Receipt {
+            state: state_text(&receipt.state),
+        };
+        self.states
+            .send((outbox_id, result))
+            .await
+            .map_err(|_| HandlerError("the receipt recorder has stopped".into()))
+    }
+}
+
+/// Writes the receipt states the [`ReceiptRecorder`] queues, in batches.
+#[derive(Debug)]
+pub(crate) struct ReceiptWriter {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    rx: mpsc::Receiver<(i64, SendResult)>,
+}
+
+/// The receipt handler (for the link) and its writer (a gateway service).
+pub(crate) fn receipts(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    book: Arc<ReceiptBook>,
+) -> (ReceiptRecorder, ReceiptWriter) {
+    let (states, rx) = mpsc::channel(RECEIPTS_QUEUE_MAX);
+    (
+        ReceiptRecorder { book, states },
+        ReceiptWriter { store, clock, rx },
+    )
+}
+
+impl ReceiptWriter {
+    /// Writes until `stop`, then writes what is queued and returns; receipts
+    /// arriving later are answered with a temporary error (the SMSC redelivers).
+    pub(crate) async fn run(mut self, stop: CancellationToken) {
+        let mut batch = Vec::with_capacity(RECEIPTS_BATCH_MAX);
+        loop {
+            let got = tokio::select! {
+                got = self.rx.recv_many(&mut batch, RECEIPTS_BATCH_MAX) => got,
+                _ = stop.cancelled() => {
+                    self.rx.close();
+                    self.rx.recv_many(&mut batch, RECEIPTS_BATCH_MAX).await
+                }
+            };
+            if got == 0 {
+                return;
+            }
+            if !stop.is_cancelled() {
+                tokio::time::sleep(RECEIPTS_LINGER).await;
+            }
+            while batch.len() < RECEIPTS_BATCH_MAX {
+                match self.rx.try_recv() {
+                    Ok(state) => batch.push(state),
+                    Err(_) => break,
+                }
+            }
+            if let Err(e) = self
+                .store
+                .record_send_results(&batch, self.clock.now())
+                .await
+            {
+                // Only the delivery state is lost; the message was sent.
+                tracing::warn!(error = %e, receipts = batch.len(), "recording delivery receipts failed");
+            }
+            batch.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_written_as_operators_read_them() {
+        assert_eq!(
+            status_text(CommandStatus::EsmeRinvdstadr),
+            "ESME_RINVDSTADR (0x0B)"
+        );
+        assert!(is_permanent(CommandStatus::EsmeRinvdstadr));
+        for temporary in [
+            CommandStatus::EsmeRsubmitfail,
+            CommandStatus::EsmeRthrottled,
+            CommandStatus::EsmeRmsgqful,
+            CommandStatus::EsmeRsyserr,
+            CommandStatus::EsmeRxTAppn,
+            CommandStatus::Other(0x400),
+        ] {
+            assert!(!is_permanent(temporary), "{temporary:?}");
+        }
+    }
+
+    fn receipt(id: &str, recipient: &str) -> Receipt {
+        Receipt {
+            message_id: id.into(),
+            raw_message_id: id.into(),
+            state: DeliveryState::Delivered,
+            error: None,
+            submit_date: None,
+            done_date: None,
+            recipient: recipient.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_book_ties_ids_to_rows_and_settles_by_recipient() {
+        let book = ReceiptBook::default();
+        book.remember(&["a1".into(), "a2".into()], 7);
+        assert_eq!(book.look_up(&receipt("a2", "79161234567")), Some(7));
+        let to = Msisdn::parse("+79161234567").unwrap();
+        let before = Instant::now();
+        assert!(
+            !book.settled_since(&to, before),
+            "a known id settles nothing"
+        );
+        assert_eq!(book.look_up(&receipt("zz", "79161234567")), None);
+        assert!(book.settled_since(&to, before));
+        let other = Msisdn::parse("+79161234568").unwrap();
+        assert!(!book.settled_since(&other, before));
+    }
+
+    #[test]
+    fn the_book_is_bounded() {
+        let book = ReceiptBook::default();
+        for i in 0..RECEIPT_IDS_MAX + 10 {
+            book.remember(&[format!("id{i}")], i as i64);
+        }
+        let inner = book.lock();
+        assert_eq!(inner.by_id.len(), RECEIPT_IDS_MAX);
+        assert!(!inner.by_id.contains_key("id0"));
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use checkin_core::store::SendResult;
-use checkin_core::{Clock, Msisdn, OutboxMessage, Store, StoreError};
+use checkin_core::{Clock, Msisdn, OutboxMessage, Priority, Store, StoreError};
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -24,18 +24,71 @@ use tokio_util::task::TaskTracker;
 pub enum SendOutcome {
     /// The SMSC accepted it; one id per segment.
     Accepted { message_ids: Vec<String> },
-    /// Not sent, may succeed later (link down, throttled, SMSC queue full).
+    /// Not sent, may succeed later (link down, throttled, SMSC queue full):
+    /// retried with backoff.
     Temporary { reason: String },
-    /// Refused for good (invalid number, barred): do not retry.
+    /// Not settled because the sender is stopping (never written, or in doubt
+    /// and not yet resent): due again at once, for the next run.
+    Interrupted { reason: String },
+    /// Refused for good (invalid number, barred, expired): do not retry.
     Rejected { reason: String },
-    /// Sent but the answer was lost: it may have been delivered. Not retried.
+    /// Sent but the answer was lost: it may have been delivered. Not retried
+    /// by the notifier (a sender asked to [`SendOptions::resend_unknown`]
+    /// has already resent it once).
     Unknown { reason: String },
+}
+
+/// What a sender is told about one message besides its recipient and text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendOptions {
+    /// The outbox row, so a receipt can be tied back to it.
+    pub outbox_id: i64,
+    pub priority: Priority,
+    /// After this long the message must not be written any more (an OTP
+    /// nobody can use later); `None`: no limit.
+    pub send_within: Option<Duration>,
+    /// Ask the SMSC for a delivery receipt.
+    pub request_receipt: bool,
+    /// An answer lost in flight (`Unknown`) is resent once, unless a receipt
+    /// settled the message first: at-least-once, at most two copies.
+    pub resend_unknown: bool,
+}
+
+impl SendOptions {
+    /// The policy by priority: OTPs and confirmations ask for a receipt and
+    /// are resent once when in doubt (a visitor without them waits outside);
+    /// alerts are never sent twice. OTPs carry their deadline.
+    pub fn for_message(
+        message: &OutboxMessage,
+        config: &NotifierConfig,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let urgent = message.priority != Priority::Alert;
+        let send_within = (message.priority == Priority::Otp).then(|| {
+            let deadline = message.created_at
+                + chrono::Duration::from_std(config.otp_send_within)
+                    .unwrap_or_else(|_| chrono::Duration::weeks(52));
+            (deadline - now).to_std().unwrap_or(Duration::ZERO)
+        });
+        SendOptions {
+            outbox_id: message.id,
+            priority: message.priority,
+            send_within,
+            request_receipt: urgent,
+            resend_unknown: urgent,
+        }
+    }
 }
 
 /// Anything that can send an SMS: the SMPP link in production.
 pub trait SmsSender: Send + Sync + 'static {
     /// Sends `text` to `to` from the service's short number.
-    fn send(&self, to: &Msisdn, text: &str) -> impl Future<Output = SendOutcome> + Send;
+    fn send(
+        &self,
+        to: &Msisdn,
+        text: &str,
+        options: &SendOptions,
+    ) -> impl Future<Output = SendOutcome> + Send;
 }
 
 /// The notifier's settings, with documented defaults.
@@ -58,6 +111,9 @@ pub struct NotifierConfig {
     pub retry_delay_max: Duration,
     /// Attempts before a message is given up as failed. Default 10.
     pub attempts_max: u32,
+    /// An OTP not written within this long after it was queued is never
+    /// sent (the code is useless by then). Default 5 min.
+    pub otp_send_within: Duration,
 }
 
 impl Default for NotifierConfig {
@@ -70,6 +126,7 @@ impl Default for NotifierConfig {
             retry_delay_min: Duration::from_secs(2),
             retry_delay_max: Duration::from_secs(300),
             attempts_max: 10,
+            otp_send_within: Duration::from_secs(300),
         }
     }
 }
@@ -411,12 +468,25 @@ struct SendJob<S> {
 
 impl<S: SmsSender> SendJob<S> {
     async fn send(self, message: OutboxMessage) {
-        let outcome = self.sender.send(&message.recipient, &message.text).await;
+        let options = SendOptions::for_message(&message, &self.config, self.clock.now());
+        let outcome = if options.send_within == Some(Duration::ZERO) {
+            SendOutcome::Rejected {
+                reason: "not sent within the time allowed".into(),
+            }
+        } else {
+            self.sender
+                .send(&message.recipient, &message.text, &options)
+                .await
+        };
         tracing::debug!(message_id = message.id, ?outcome, to = %message.recipient.masked(), "send finished");
         let result = match outcome {
             SendOutcome::Accepted { message_ids } => SendResult::Sent { message_ids },
             SendOutcome::Rejected { reason } => SendResult::Failed { reason },
             SendOutcome::Unknown { reason } => SendResult::Unknown { reason },
+            SendOutcome::Interrupted { reason } => SendResult::Retry {
+                reason,
+                next_attempt_at: self.clock.now(),
+            },
             SendOutcome::Temporary { reason } if message.attempts >= self.config.attempts_max => {
                 SendResult::Failed {
                     reason: format!("gave up after {} attempts: {reason}", message.attempts),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use checkin_core::{
     Keys, Msisdn, NewMessage, OutboxStatus, PhoneVault, Priority, Store, StoreConfig, SystemClock,
 };
-use notifier::{handoff, Notifier, NotifierConfig, SendOutcome, SmsSender};
+use notifier::{handoff, Notifier, NotifierConfig, SendOptions, SendOutcome, SmsSender};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -21,7 +21,7 @@ struct ScriptedSender {
 }
 
 impl SmsSender for ScriptedSender {
-    async fn send(&self, _to: &Msisdn, text: &str) -> SendOutcome {
+    async fn send(&self, _to: &Msisdn, text: &str, _options: &SendOptions) -> SendOutcome {
         let outcome = {
             let mut script = self.script.lock().unwrap();
             match script.get_mut(text) {

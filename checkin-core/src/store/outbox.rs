@@ -26,6 +26,10 @@ pub enum SendResult {
         reason: String,
         next_attempt_at: DateTime<Utc>,
     },
+    /// The SMSC's delivery receipt for a sent message (`delivered`,
+    /// `undeliverable`, …): sets only `delivery_state`, whatever the status,
+    /// so it may arrive before or after the send's own result.
+    Receipt { state: String },
 }
 
 /// Longest message body accepted (a concatenated SMS of 10 UCS2 segments).
@@ -355,6 +359,19 @@ impl Store {
         self.record_send_results(&[(id, result)], now).await
     }
 
+    /// What the last delivery receipt said about message `id` (`None` until
+    /// one arrived).
+    pub async fn delivery_state(&self, id: i64) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT delivery_state FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<Option<String>, _>("delivery_state"))
+            .transpose()?
+            .flatten())
+    }
+
     /// Puts messages a crashed sender had claimed (`sending`) back in the queue;
     /// returns how many. Run at start-up, before any sender of this store runs.
     pub async fn requeue_sending(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -402,6 +419,34 @@ impl Store {
         // One statement per chunk; 6 parameters a row keeps a chunk far below
         // both backends' parameter limits.
         const ROWS_PER_STATEMENT_MAX: usize = 1000;
+        let (receipts, results): (Vec<_>, Vec<_>) = results
+            .iter()
+            .partition(|(_, r)| matches!(r, SendResult::Receipt { .. }));
+        for chunk in receipts.chunks(ROWS_PER_STATEMENT_MAX) {
+            let mut params = Params::new(self.backend());
+            let mut sql = String::from("WITH r (id, state) AS (VALUES ");
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                let [id, state] = std::array::from_fn(|_| params.next());
+                sql.push_str(&format!("({id}, {state})"));
+            }
+            let at = params.next();
+            sql.push_str(&format!(
+                ") UPDATE outbox SET delivery_state = r.state, receipt_at_ms = {at} \
+                 FROM r WHERE outbox.id = r.id"
+            ));
+            let mut query = sqlx::query(&sql);
+            for (id, result) in chunk {
+                let state = match result {
+                    SendResult::Receipt { state } => state.as_str(),
+                    _ => "",
+                };
+                query = query.bind(*id).bind(state);
+            }
+            query.bind(to_ms(now)).execute(&mut *conn).await?;
+        }
         for chunk in results.chunks(ROWS_PER_STATEMENT_MAX) {
             let mut params = Params::new(self.backend());
             let mut sql = String::from("WITH r (id, status, ids, error, next_at) AS (VALUES ");
@@ -446,6 +491,7 @@ impl Store {
                         Some(reason.clone()),
                         Some(to_ms(*next_attempt_at)),
                     ),
+                    SendResult::Receipt { .. } => unreachable!("receipts are written above"),
                 };
                 query = query
                     .bind(*id)
