@@ -24,6 +24,7 @@ use rusmpp::{
     values::InterfaceVersion,
     Command, CommandId, CommandStatus, Pdu,
 };
+use smpp_text::HEADER_LEN;
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     sync::{mpsc, oneshot, watch},
@@ -32,7 +33,6 @@ use tokio_util::{
     codec::{Decoder, Encoder, Framed},
     sync::CancellationToken,
 };
-use smpp_text::HEADER_LEN;
 use tracing::Instrument;
 
 use crate::{
