@@ -294,3 +294,68 @@ async fn a_storage_outage_answers_temporary_errors_and_loses_nothing() {
         run.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeat_is_answered_with_the_first_visit_and_a_redelivery_is_not() {
+    use checkin::gateway::{Gateway, GatewayOptions};
+    for (label, url) in backends().await {
+        // The gateway's clock is the test's: "two minutes later" without waiting.
+        let clock = checkin_core::ManualClock::new(chrono::Utc::now());
+        let dir = tempfile::tempdir().unwrap();
+        let config = common::config(dir.path(), url.as_deref());
+        let options = GatewayOptions {
+            clock: std::sync::Arc::new(clock.clone()),
+            ..GatewayOptions::from_config(&config)
+        };
+        let gateway = Gateway::start(&config, options).await.unwrap();
+        let http = gateway.simulator.as_ref().unwrap().http_addr;
+        tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            gateway.link.wait_bound(1),
+        )
+        .await
+        .expect("the link binds to the simulator");
+        let run = Running {
+            label,
+            gateway,
+            http,
+            database_url: config.database_url.clone(),
+            data_dir: dir,
+        };
+        let p = run.premises("ул. Тверская, 13").await;
+        let phone = "+79161234567";
+        let text = format!("ВХОД*{}", p.code);
+
+        run.send_mo(phone, &text).await;
+        let confirmation = confirmation_for(&run, phone, "ул. Тверская, 13").await;
+        // The SMSC redelivers it a second later: recorded once, no second SMS.
+        clock.advance(chrono::Duration::seconds(1));
+        assert_eq!(run.send_mo(phone, &text).await["status"], "ESME_ROK");
+        // Two minutes later the visitor asks again: the first visit's time.
+        clock.advance(chrono::Duration::minutes(2));
+        assert_eq!(run.send_mo(phone, &text).await["status"], "ESME_ROK");
+        let replies = run.until_messages(phone, 2).await;
+        let visits = run
+            .gateway
+            .store
+            .checkins_of(&Msisdn::parse(phone).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(visits.len(), 1, "{label}");
+        let again = texts::already_checked_in(&p, visits[0].at, &ServiceZone::default());
+        assert_eq!(replies, [confirmation, again.clone()], "{label}");
+        // Redelivered a second later: still one answer; the next text's reply
+        // comes right after it.
+        clock.advance(chrono::Duration::seconds(1));
+        assert_eq!(run.send_mo(phone, &text).await["status"], "ESME_ROK");
+        run.send_mo(phone, "ПОМОЩЬ").await;
+        let replies = run.until_messages(phone, 3).await;
+        assert_eq!(replies[1..], [again, texts::help()], "{label}");
+        assert_eq!(
+            run.gateway.store.count_checkins(p.id).await.unwrap(),
+            1,
+            "{label}"
+        );
+        run.stop().await;
+    }
+}

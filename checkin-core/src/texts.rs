@@ -19,6 +19,23 @@ pub fn confirmation(premises: &Premises, at: DateTime<Utc>, zone: &ServiceZone) 
     )
 }
 
+/// The same code again while the visit is recorded (see
+/// `store::REPEAT_REPLY_INTERVAL_MS`): the first visit's address and time, so
+/// a visitor whose confirmation went missing gets it by asking again. One
+/// UCS2 segment with an address of up to about 20 characters, like the
+/// confirmation.
+pub fn already_checked_in(
+    premises: &Premises,
+    first_at: DateTime<Utc>,
+    zone: &ServiceZone,
+) -> String {
+    format!(
+        "Вход уже отмечен: {}, {}. Отказ: СТОП",
+        premises.address,
+        zone.day_and_time(first_at)
+    )
+}
+
 /// A valid code nobody registered.
 pub fn code_not_found(code: &VenueCode) -> String {
     format!("Код {code} не найден. Проверьте код на плакате у входа и отправьте ВХОД*код на {SHORT_NUMBER}")
@@ -119,6 +136,29 @@ mod tests {
             text.chars().count() <= 70,
             "{} chars: {text}",
             text.chars().count()
+        );
+    }
+
+    #[test]
+    fn a_repeat_names_the_first_visit_in_one_segment() {
+        let first = Utc.with_ymd_and_hms(2020, 10, 18, 17, 13, 0).unwrap();
+        let text = already_checked_in(&premises(), first, &ServiceZone::default());
+        assert_eq!(
+            text,
+            "Вход уже отмечен: ул. Тверская, 13, 18 окт. в 20:13. Отказ: СТОП"
+        );
+        // One UCS2 segment, even on the longest date ("28 февр. в 23:59").
+        let long_date = Utc.with_ymd_and_hms(2021, 2, 28, 20, 59, 0).unwrap();
+        let text = already_checked_in(&premises(), long_date, &ServiceZone::default());
+        assert!(text.contains("28 февр. в 23:59"), "{text}");
+        assert!(
+            text.chars().count() <= 70,
+            "{} chars: {text}",
+            text.chars().count()
+        );
+        assert_ne!(
+            text,
+            confirmation(&premises(), long_date, &ServiceZone::default())
         );
     }
 

@@ -402,3 +402,110 @@ async fn send_results_recorded_during_sms_groups_are_all_written() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_repeat_is_answered_at_most_once_a_minute_with_the_first_visits_time() {
+    let zone = ServiceZone::default();
+    for db in backends(StoreConfig::default()).await {
+        let (label, store) = (db.label, &db.store);
+        let p = premises(store).await;
+        let text = format!("ВХОД*{}", p.code);
+        // `phone` sends the code `secs` seconds after t0.
+        let at = |phone: &str, secs: i64| InboundSms {
+            from: Msisdn::parse(phone).unwrap(),
+            text: text.clone(),
+            received_at: t0() + chrono::Duration::seconds(secs),
+        };
+        let phone = "+79161234567";
+        let replies = || async {
+            store
+                .messages_to(&Msisdn::parse(phone).unwrap())
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|m| m.text)
+                .collect::<Vec<_>>()
+        };
+        let zone_ref = &zone;
+        let handle = |batch: Vec<InboundSms>| async move {
+            store
+                .handle_sms_batch(&batch, zone_ref, t0())
+                .await
+                .unwrap()
+        };
+
+        // The visit, and the SMSC redelivering it a second later: one SMS.
+        let out = handle(vec![at(phone, 0)]).await;
+        let SmsOutcome::CheckedIn { checkin_id } = out[0] else {
+            panic!("{label}: {out:?}")
+        };
+        let out = handle(vec![at(phone, 1)]).await;
+        assert_eq!(out[0], SmsOutcome::Duplicate { checkin_id }, "{label}");
+        assert_eq!(replies().await.len(), 1, "{label}");
+
+        // Two minutes later the visitor asks again: the first visit's time.
+        let out = handle(vec![at(phone, 120)]).await;
+        assert_eq!(out[0], SmsOutcome::Repeat { checkin_id }, "{label}");
+        let again = texts::already_checked_in(&p, t0(), &zone);
+        assert_eq!(
+            replies().await,
+            [texts::confirmation(&p, t0(), &zone), again.clone()],
+            "{label}"
+        );
+        // Redelivered a second later, or twice in one group: one answer a minute.
+        let out = handle(vec![at(phone, 121)]).await;
+        assert_eq!(out[0], SmsOutcome::Duplicate { checkin_id }, "{label}");
+        let out = handle(vec![at(phone, 200), at(phone, 201)]).await;
+        assert_eq!(
+            out,
+            [
+                SmsOutcome::Repeat { checkin_id },
+                SmsOutcome::Duplicate { checkin_id }
+            ],
+            "{label}"
+        );
+        // The in-order path (a group with СТОП in it) keeps the same rule.
+        let stop = sms("+79169999999", "СТОП");
+        let out = handle(vec![at(phone, 300), stop.clone(), at(phone, 301)]).await;
+        assert_eq!(out[0], SmsOutcome::Repeat { checkin_id }, "{label}");
+        assert_eq!(out[2], SmsOutcome::Duplicate { checkin_id }, "{label}");
+        assert_eq!(
+            replies().await,
+            {
+                let mut all = vec![texts::confirmation(&p, t0(), &zone)];
+                all.extend(std::iter::repeat_n(again.clone(), 3));
+                all
+            },
+            "{label}"
+        );
+
+        // A visit and its repeat in one group, a minute apart.
+        let other = "+79162345678";
+        let out = handle(vec![at(other, 0), at(other, 30), at(other, 70)]).await;
+        let SmsOutcome::CheckedIn { checkin_id: second } = out[0] else {
+            panic!("{label}: {out:?}")
+        };
+        assert_eq!(
+            out[1..],
+            [
+                SmsOutcome::Duplicate { checkin_id: second },
+                SmsOutcome::Repeat { checkin_id: second }
+            ],
+            "{label}"
+        );
+        let got: Vec<String> = store
+            .messages_to(&Msisdn::parse(other).unwrap())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        assert_eq!(
+            got,
+            [texts::confirmation(&p, t0(), &zone), again.clone()],
+            "{label}"
+        );
+        // Nothing new was recorded by any repeat.
+        assert_eq!(store.count_checkins(p.id).await.unwrap(), 2, "{label}");
+    }
+}

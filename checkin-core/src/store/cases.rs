@@ -15,6 +15,7 @@ impl Store {
             ));
         }
         let hash = self.vault().hash(&new.phone);
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "INSERT INTO cases (authority_id, phone_hash, confirmed_at_ms, contagious_from_ms, \
              contagious_to_ms, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -25,8 +26,9 @@ impl Store {
         .bind(to_ms(new.contagious_from))
         .bind(to_ms(new.contagious_to))
         .bind(to_ms(now))
-        .fetch_one(self.pool())
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(Case {
             id: row.try_get("id")?,
             authority_id: new.authority_id,

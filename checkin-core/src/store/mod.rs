@@ -7,21 +7,25 @@ mod checkins;
 mod orgs;
 mod outbox;
 mod sms;
+mod writer;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 
 use crate::privacy::{PhoneVault, PrivacyError};
 use crate::CodeError;
 
 pub use orgs::{NewOrganization, NewPremises, OrgCreated};
 pub use outbox::SendResult;
-pub use sms::{InboundSms, PreparedSms, Rejection, SmsBatch, SmsOutcome, SMS_BATCH_MAX};
+pub use sms::{
+    InboundSms, PreparedSms, Rejection, SmsBatch, SmsOutcome, REPEAT_REPLY_INTERVAL_MS,
+    SMS_BATCH_MAX,
+};
+use writer::{WriteTx, Writer};
 
 /// Which database the store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,11 +57,13 @@ pub struct StoreConfig {
     pub dedupe_window: Duration,
     /// Check-ins, cases and messages older than this are deleted by `purge`.
     pub retention: Duration,
-    /// Connections in the pool (SQLite serializes writers anyway; PostgreSQL scales).
+    /// Connections in the pool: on SQLite the readers (the one writer has a
+    /// connection of its own), on PostgreSQL readers and writers alike.
     pub connections_max: u32,
     /// How long a query waits for a free connection before failing.
     pub acquire_timeout: Duration,
-    /// SQLite: how long a write waits for another writer's lock before failing.
+    /// SQLite: how long a write waits for another process's write lock before
+    /// failing (this process's writes queue on its one writer instead).
     pub sqlite_busy_timeout: Duration,
     /// SQLite: WAL pages after which a commit also checkpoints (copies the WAL
     /// back into the database file) before it returns. Default 1000, SQLite's
@@ -100,7 +106,9 @@ pub enum StoreError {
     Privacy(#[from] PrivacyError),
     #[error("a stored row is invalid: {0}")]
     Corrupt(String),
-    #[error("the transaction that carried these writes failed: {0}")]
+    /// A write that rode along with another transaction (see `Writer::carry`)
+    /// failed, or that transaction did.
+    #[error("a write carried by another transaction failed: {0}")]
     SharedWrite(String),
     #[error("no free venue code found after {0} attempts")]
     CodeSpaceExhausted(u32),
@@ -159,52 +167,56 @@ pub struct PurgeReport {
 /// The service's storage: cheap to clone (the pool is shared).
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// On SQLite the readers, opened read-only (`query_only`): every write
+    /// goes through `writer`. On PostgreSQL readers and writers alike.
     pool: AnyPool,
-    /// Where write transactions run. On SQLite a pool of one connection of its
-    /// own: SQLite has one writer at a time anyway, and a connection that is
-    /// the only writer keeps its page cache (a connection's cache is dropped
-    /// whenever another connection has written), so a group commit does not
-    /// start by re-reading the indexes from the OS. On PostgreSQL, `pool`.
-    writer: AnyPool,
+    /// Where every write transaction begins (see `writer.rs`).
+    writer: Writer,
     backend: Backend,
     vault: PhoneVault,
     config: StoreConfig,
-    /// Serializes this process's SQLite write transactions (see `begin_write`).
-    write_lock: Arc<tokio::sync::Mutex<()>>,
-    /// Send results waiting to ride along with the next write transaction
-    /// (SQLite; see `record_send_results`). Bounded by the callers: each waits
-    /// for its own to be written.
-    pending_results: Arc<std::sync::Mutex<Vec<outbox::PendingResults>>>,
 }
 
 /// Page cache of each SQLite connection, in KiB (SQLite's default is 2 MiB); the
 /// writer's indexes stay in memory through a busy day's check-ins.
 const SQLITE_CACHE_KIB: u32 = 16 * 1024;
 
-/// A write transaction, holding the in-process write lock on SQLite until it
-/// commits or is dropped (rolled back).
-pub(crate) struct WriteTx {
-    tx: sqlx::Transaction<'static, sqlx::Any>,
-    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+/// Which SQLite connection the settings are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SqliteRole {
+    Writer,
+    Reader,
 }
 
-impl WriteTx {
-    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+/// The settings of each SQLite connection.
+async fn sqlite_pragmas(
+    conn: &mut AnyConnection,
+    role: SqliteRole,
+    busy_timeout_ms: u128,
+    autocheckpoint_pages: u32,
+) -> Result<(), sqlx::Error> {
+    if role == SqliteRole::Writer {
+        // WAL: readers never block the writer; NORMAL sync is durable across
+        // process crashes (an OS crash may lose the last commits).
+        conn.execute("PRAGMA journal_mode = WAL").await?;
+        conn.execute("PRAGMA synchronous = NORMAL").await?;
+        conn.execute(format!("PRAGMA wal_autocheckpoint = {autocheckpoint_pages}").as_str())
+            .await?;
     }
-}
-
-impl std::ops::Deref for WriteTx {
-    type Target = sqlx::AnyConnection;
-    fn deref(&self) -> &Self::Target {
-        &self.tx
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    conn.execute(format!("PRAGMA busy_timeout = {busy_timeout_ms}").as_str())
+        .await?;
+    // Statement journals (multi-row statements inside a transaction keep one)
+    // in memory, not in a temp file.
+    conn.execute("PRAGMA temp_store = MEMORY").await?;
+    conn.execute(format!("PRAGMA cache_size = -{SQLITE_CACHE_KIB}").as_str())
+        .await?;
+    if role == SqliteRole::Reader {
+        // Every write goes through the writer; one that does not fails here
+        // (checkpoints still run: they copy pages, they change no data).
+        conn.execute("PRAGMA query_only = 1").await?;
     }
-}
-
-impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.tx
-    }
+    Ok(())
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -244,39 +256,44 @@ impl Store {
         }
         let busy_timeout_ms = config.sqlite_busy_timeout.as_millis();
         let autocheckpoint_pages = config.sqlite_autocheckpoint_pages;
-        let options = AnyPoolOptions::new()
+        // SQLite: the writer first, so the file exists in WAL mode before a
+        // read-only reader opens it.
+        let sqlite_writer = match backend {
+            Backend::Sqlite => {
+                let mut conn = AnyConnection::connect(url).await?;
+                sqlite_pragmas(
+                    &mut conn,
+                    SqliteRole::Writer,
+                    busy_timeout_ms,
+                    autocheckpoint_pages,
+                )
+                .await?;
+                Some(conn)
+            }
+            Backend::Postgres => None,
+        };
+        let pool = AnyPoolOptions::new()
             .acquire_timeout(config.acquire_timeout)
+            .max_connections(config.connections_max.max(1))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        // WAL: readers never block the writer; NORMAL sync is durable
-                        // across process crashes (an OS crash may lose the last commits).
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute(format!("PRAGMA busy_timeout = {busy_timeout_ms}").as_str())
-                            .await?;
-                        // Statement journals (multi-row statements inside a
-                        // transaction keep one) in memory, not in a temp file.
-                        conn.execute("PRAGMA temp_store = MEMORY").await?;
-                        conn.execute(format!("PRAGMA cache_size = -{SQLITE_CACHE_KIB}").as_str())
-                            .await?;
-                        conn.execute(
-                            format!("PRAGMA wal_autocheckpoint = {autocheckpoint_pages}").as_str(),
+                        sqlite_pragmas(
+                            conn,
+                            SqliteRole::Reader,
+                            busy_timeout_ms,
+                            autocheckpoint_pages,
                         )
                         .await?;
                     }
                     Ok(())
                 })
-            });
-        let pool = options
-            .clone()
-            .max_connections(config.connections_max.max(1))
+            })
             .connect(url)
             .await?;
-        let writer = match backend {
-            Backend::Sqlite => options.max_connections(1).connect(url).await?,
-            Backend::Postgres => pool.clone(),
+        let writer = match sqlite_writer {
+            Some(conn) => Writer::sqlite(conn),
+            None => Writer::pool(pool.clone()),
         };
         Ok(Store {
             pool,
@@ -284,8 +301,6 @@ impl Store {
             backend,
             vault,
             config,
-            write_lock: Arc::new(tokio::sync::Mutex::new(())),
-            pending_results: Arc::default(),
         })
     }
 
@@ -297,9 +312,10 @@ impl Store {
         const ATTEMPTS_MAX: u32 = 5;
         let mut attempt = 1;
         loop {
-            let result = match self.backend {
-                Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await,
-                Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await,
+            // SQLite: on the write connection (the readers cannot write).
+            let result = match self.writer.connection().await? {
+                Some(mut conn) => SQLITE_MIGRATIONS.run(&mut *conn).await,
+                None => POSTGRES_MIGRATIONS.run(&self.pool).await,
             };
             match result {
                 Ok(()) => return Ok(()),
@@ -326,7 +342,8 @@ impl Store {
         &self.vault
     }
 
-    /// The pool, for tests and tools that inspect the tables.
+    /// The reader pool, for tests and tools that inspect the tables
+    /// (read-only on SQLite: writes go through the store's own methods).
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
@@ -347,48 +364,20 @@ impl Store {
 
     /// Closes every connection (waits for those in use).
     pub async fn close(&self) {
-        self.pool.close().await;
         self.writer.close().await;
+        self.pool.close().await;
     }
 
-    /// A transaction that will write. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`), so a read-then-write transaction waits for the lock
-    /// instead of failing when another writer committed in between.
-    ///
-    /// On SQLite the store's writers also queue on an in-process lock first:
-    /// SQLite's own busy handler waits by sleeping (milliseconds at a time),
-    /// which under load costs far more than the transactions themselves.
-    pub(crate) async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
-        let guard = self.lock_writes().await;
-        self.begin_locked(guard).await
+    /// A write transaction: every write of the store runs in one (see
+    /// `writer.rs`). On SQLite it waits for the one writer and takes SQLite's
+    /// write lock at once (`BEGIN IMMEDIATE`).
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        self.writer.begin().await
     }
 
-    /// The in-process write lock (SQLite; nothing on PostgreSQL).
-    pub(crate) async fn lock_writes(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        match self.backend {
-            Backend::Sqlite => Some(self.write_lock.clone().lock_owned().await),
-            Backend::Postgres => None,
-        }
-    }
-
-    /// A write transaction under a lock taken with [`Store::lock_writes`].
-    pub(crate) async fn begin_locked(
-        &self,
-        guard: Option<tokio::sync::OwnedMutexGuard<()>>,
-    ) -> Result<WriteTx, sqlx::Error> {
-        let tx = match self.backend {
-            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.writer.begin().await?,
-        };
-        Ok(WriteTx { tx, _guard: guard })
-    }
-
-    /// The send results waiting for a write transaction.
-    pub(crate) fn pending_results(&self) -> std::sync::MutexGuard<'_, Vec<outbox::PendingResults>> {
-        // A panic while holding it leaves a plain Vec behind: still usable.
-        self.pending_results
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The writer, for writes that ride along with the next transaction.
+    pub(crate) fn writer(&self) -> &Writer {
+        &self.writer
     }
 
     /// Deletes check-ins, cases and outbox messages created before `now - retention`
@@ -467,6 +456,9 @@ impl Params {
         }
     }
 }
+
+/// A query built at run time, before its binds.
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 /// UTC milliseconds since the epoch: the storage form of every time.
 pub(crate) fn to_ms(at: DateTime<Utc>) -> i64 {

@@ -87,6 +87,7 @@ impl Store {
             _ => None,
         };
         let api_token = new_token();
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "INSERT INTO organizations (name, email, password_hash, api_token_hash, created_at_ms) \
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -96,7 +97,7 @@ impl Store {
         .bind(password_hash)
         .bind(token_hash(&api_token))
         .bind(to_ms(now))
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| {
             if is_unique_violation(&e) {
@@ -105,6 +106,7 @@ impl Store {
                 e.into()
             }
         })?;
+        tx.commit().await?;
         Ok(OrgCreated {
             organization: Organization {
                 id: row.try_get("id")?,
@@ -151,6 +153,9 @@ impl Store {
         }
         for _ in 0..CODE_ATTEMPTS_MAX {
             let code = VenueCode::generate(&mut rand::rngs::OsRng);
+            // A transaction per attempt: on PostgreSQL a failed statement
+            // spoils its transaction.
+            let mut tx = self.begin_write().await?;
             let inserted = sqlx::query(
                 "INSERT INTO premises (org_id, code, address, kind, stay_minutes, active, created_at_ms) \
                  VALUES ($1, $2, $3, $4, $5, 1, $6) RETURNING id",
@@ -161,10 +166,11 @@ impl Store {
             .bind(&kind)
             .bind(i64::from(stay_minutes))
             .bind(to_ms(now))
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *tx)
             .await;
             match inserted {
                 Ok(row) => {
+                    tx.commit().await?;
                     return Ok(Premises {
                         id: row.try_get("id")?,
                         org_id: new.org_id,
@@ -174,7 +180,7 @@ impl Store {
                         stay_minutes,
                         active: true,
                         created_at: now,
-                    })
+                    });
                 }
                 Err(e) if is_unique_violation(&e) => continue,
                 Err(e) => return Err(e.into()),
@@ -202,11 +208,13 @@ impl Store {
 
     /// Opens or closes premises for check-ins; false when no such premises exists.
     pub async fn set_premises_active(&self, id: i64, active: bool) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("UPDATE premises SET active = $1 WHERE id = $2")
             .bind(i64::from(active))
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -221,14 +229,16 @@ impl Store {
             return Err(StoreError::Invalid("the authority name is empty".into()));
         }
         let token = new_token();
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "INSERT INTO authorities (name, token_hash, created_at_ms) VALUES ($1, $2, $3) RETURNING id",
         )
         .bind(name)
         .bind(token_hash(&token))
         .bind(to_ms(now))
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok((row.try_get("id")?, token))
     }
 }

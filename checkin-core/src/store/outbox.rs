@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 use sqlx::Row;
-use tokio::sync::oneshot;
 
-use super::{time_col, to_ms, Backend, Params, Store, StoreError, WriteTx};
+use super::writer::carried;
+use super::{time_col, to_ms, AnyQuery, Backend, Params, Store, StoreError};
 use crate::model::{NewMessage, OutboxMessage, OutboxStatus, Priority};
 use crate::privacy::PhoneHash;
 use crate::Msisdn;
@@ -43,15 +43,6 @@ fn check_text(text: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Send results waiting for the next write transaction (SQLite), and who to
-/// tell once it committed.
-#[derive(Debug)]
-pub(crate) struct PendingResults {
-    results: Vec<(i64, SendResult)>,
-    now: DateTime<Utc>,
-    done: oneshot::Sender<Result<(), String>>,
-}
-
 /// A message to queue whose recipient is already hashed and sealed.
 pub(crate) struct Outgoing<'a> {
     pub recipient: &'a Msisdn,
@@ -61,6 +52,43 @@ pub(crate) struct Outgoing<'a> {
     pub priority: Priority,
 }
 
+/// Where one column of an outbox insert gets its value.
+enum Value {
+    /// A placeholder, bound per row (the row, and the time of the insert in ms).
+    Bind(for<'q> fn(AnyQuery<'q>, &'q Outgoing<'q>, i64) -> AnyQuery<'q>),
+    /// The status the statement queues in.
+    Status,
+    /// The attempts the statement starts at.
+    Attempts,
+    /// No segment id yet.
+    NoIds,
+}
+
+/// The columns of an outbox insert, each with its value: [`insert_sql`] takes
+/// the placeholders and [`bind_rows`] the binds from this one list, so the two
+/// cannot drift apart.
+const INSERT_COLUMNS: [(&str, Value); 10] = [
+    (
+        "recipient_hash",
+        Value::Bind(|q, m, _| q.bind(&m.hash.0[..])),
+    ),
+    ("recipient_sealed", Value::Bind(|q, m, _| q.bind(m.sealed))),
+    ("body", Value::Bind(|q, m, _| q.bind(m.text.as_str()))),
+    (
+        "priority",
+        Value::Bind(|q, m, _| q.bind(m.priority.as_i64())),
+    ),
+    ("status", Value::Status),
+    ("attempts", Value::Attempts),
+    ("smsc_message_ids", Value::NoIds),
+    ("created_at_ms", Value::Bind(|q, _, now_ms| q.bind(now_ms))),
+    ("updated_at_ms", Value::Bind(|q, _, now_ms| q.bind(now_ms))),
+    (
+        "next_attempt_at_ms",
+        Value::Bind(|q, _, now_ms| q.bind(now_ms)),
+    ),
+];
+
 /// `INSERT` of `rows` outbox rows in `status`, then `returning` (may be empty).
 fn insert_sql(
     backend: Backend,
@@ -69,21 +97,25 @@ fn insert_sql(
     attempts: u32,
     returning: &str,
 ) -> String {
-    let mut sql = String::from(
-        "INSERT INTO outbox (recipient_hash, recipient_sealed, body, priority, status, \
-         attempts, smsc_message_ids, created_at_ms, updated_at_ms, next_attempt_at_ms) VALUES ",
-    );
+    let names: Vec<&str> = INSERT_COLUMNS.iter().map(|(name, _)| *name).collect();
+    let mut sql = format!("INSERT INTO outbox ({}) VALUES ", names.join(", "));
     let mut params = Params::new(backend);
-    let status = status.as_str();
+    // Our own constants, never text from outside.
+    let (status, attempts) = (format!("'{}'", status.as_str()), attempts.to_string());
     for i in 0..rows {
-        if i > 0 {
-            sql.push(',');
+        sql.push_str(if i > 0 { ",(" } else { "(" });
+        for (k, (_, value)) in INSERT_COLUMNS.iter().enumerate() {
+            if k > 0 {
+                sql.push_str(", ");
+            }
+            match value {
+                Value::Bind(_) => sql.push_str(&params.next()),
+                Value::Status => sql.push_str(&status),
+                Value::Attempts => sql.push_str(&attempts),
+                Value::NoIds => sql.push_str("''"),
+            }
         }
-        let [hash, sealed, body, priority, created, updated, due] =
-            std::array::from_fn(|_| params.next());
-        sql.push_str(&format!(
-            "({hash}, {sealed}, {body}, {priority}, '{status}', {attempts}, '', {created}, {updated}, {due})"
-        ));
+        sql.push(')');
     }
     sql.push_str(returning);
     sql
@@ -91,19 +123,16 @@ fn insert_sql(
 
 /// Binds the rows of [`insert_sql`].
 fn bind_rows<'q>(
-    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    mut query: AnyQuery<'q>,
     rows: &'q [Outgoing<'q>],
     now: DateTime<Utc>,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+) -> AnyQuery<'q> {
     for new in rows {
-        query = query
-            .bind(&new.hash.0[..])
-            .bind(new.sealed)
-            .bind(new.text.as_str())
-            .bind(new.priority.as_i64())
-            .bind(to_ms(now))
-            .bind(to_ms(now))
-            .bind(to_ms(now));
+        for (_, value) in &INSERT_COLUMNS {
+            if let Value::Bind(bind) = value {
+                query = bind(query, new, to_ms(now));
+            }
+        }
     }
     query
 }
@@ -114,8 +143,10 @@ const MESSAGE_COLUMNS: &str = "id, recipient_sealed, body, priority, status, att
 impl Store {
     /// Queues a message; returns its id.
     pub async fn enqueue(&self, new: &NewMessage, now: DateTime<Utc>) -> Result<i64, StoreError> {
-        let mut conn = self.pool().acquire().await?;
-        self.enqueue_in(&mut conn, new, now).await
+        let mut tx = self.begin_write().await?;
+        let id = self.enqueue_in(&mut tx, new, now).await?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     /// Queues a message inside the caller's transaction (so a reply commits with
@@ -327,13 +358,15 @@ impl Store {
     /// Puts messages a crashed sender had claimed (`sending`) back in the queue;
     /// returns how many. Run at start-up, before any sender of this store runs.
     pub async fn requeue_sending(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE outbox SET status = 'pending', next_attempt_at_ms = $1, updated_at_ms = $1 \
              WHERE status = 'sending'",
         )
         .bind(to_ms(now))
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 
@@ -342,9 +375,8 @@ impl Store {
     ///
     /// On SQLite the results ride along with the next write transaction of
     /// this process, usually an MO group commit, instead of a transaction of
-    /// their own: the one writer spends its time on check-ins, not on handing
-    /// its lock around. Whoever takes the write lock first writes every result
-    /// waiting; this call returns once they are committed (or failed).
+    /// their own (see `Writer::carry`); this call returns once they are
+    /// committed, or failed.
     pub async fn record_send_results(
         &self,
         results: &[(i64, SendResult)],
@@ -353,70 +385,12 @@ impl Store {
         if results.is_empty() {
             return Ok(());
         }
-        if self.backend() == Backend::Postgres {
-            let mut tx = self.begin_write().await?;
-            self.write_send_results(&mut tx, results, now).await?;
-            tx.commit().await?;
-            return Ok(());
-        }
-        let (done, mut written) = oneshot::channel();
-        self.pending_results().push(PendingResults {
-            results: results.to_vec(),
-            now,
-            done,
+        let store = self.clone();
+        let results = results.to_vec();
+        let write = carried(move |conn| {
+            Box::pin(async move { store.write_send_results(conn, &results, now).await })
         });
-        let guard = self.lock_writes().await;
-        match written.try_recv() {
-            Ok(outcome) => return outcome.map_err(StoreError::SharedWrite),
-            Err(oneshot::error::TryRecvError::Closed) => {
-                return Err(StoreError::SharedWrite(
-                    "the transaction that took these results ended without a word".into(),
-                ))
-            }
-            // Nobody took them: every waiting result is this call's to write.
-            Err(oneshot::error::TryRecvError::Empty) => {}
-        }
-        let tx = self.begin_locked(guard).await?;
-        self.commit_carrying_results(tx).await.map(|_| ())
-    }
-
-    /// Commits `tx` with every send result waiting for a write transaction
-    /// (SQLite; on PostgreSQL nothing waits), written last so nothing but
-    /// their own statement and the commit can fail after; tells each waiting
-    /// caller the outcome. Returns how many batches of results it carried.
-    pub(crate) async fn commit_carrying_results(
-        &self,
-        mut tx: WriteTx,
-    ) -> Result<usize, StoreError> {
-        let taken = match self.backend() {
-            Backend::Sqlite => std::mem::take(&mut *self.pending_results()),
-            Backend::Postgres => Vec::new(),
-        };
-        let outcome = async {
-            self.write_pending_results(&mut tx, &taken).await?;
-            tx.commit().await?;
-            Ok::<(), StoreError>(())
-        }
-        .await;
-        let shared = outcome.as_ref().map(|_| ()).map_err(|e| e.to_string());
-        let carried = taken.len();
-        for pending in taken {
-            let _ = pending.done.send(shared.clone());
-        }
-        outcome.map(|()| carried)
-    }
-
-    /// Writes taken results inside the caller's transaction.
-    async fn write_pending_results(
-        &self,
-        conn: &mut AnyConnection,
-        taken: &[PendingResults],
-    ) -> Result<(), StoreError> {
-        for pending in taken {
-            self.write_send_results(conn, &pending.results, pending.now)
-                .await?;
-        }
-        Ok(())
+        self.writer().carry(write).await
     }
 
     async fn write_send_results(

@@ -8,13 +8,18 @@ use sqlx::{AnyConnection, Row};
 
 use super::checkins::{lock_phones, PremisesCache};
 use super::outbox::Outgoing;
-use super::{to_ms, Backend, Params, Store, StoreError};
+use super::{from_ms, to_ms, AnyQuery, Backend, Params, Store, StoreError};
 use crate::model::{NewCheckIn, OutboxMessage, Priority};
 use crate::privacy::PhoneHash;
 use crate::{texts, Channel, CodeError, Msisdn, Premises, ServiceZone, VenueCode};
 
 /// Largest batch of SMS one transaction takes (group commit bound).
 pub const SMS_BATCH_MAX: usize = 1024;
+
+/// A visit is answered at most once in this interval: a repeat of its code
+/// sooner after its confirmation (or its last answered repeat) gets no SMS,
+/// so an SMSC that redelivers an MO a second later causes no second SMS.
+pub const REPEAT_REPLY_INTERVAL_MS: i64 = 60_000;
 
 /// An SMS a visitor sent to the short number, already decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,9 +52,14 @@ pub struct SmsBatch {
 pub enum SmsOutcome {
     /// A new check-in; the confirmation is queued.
     CheckedIn { checkin_id: i64 },
-    /// The same visit again inside the dedupe window (a redelivery or a repeat):
-    /// nothing new recorded, no second confirmation.
+    /// The same visit again inside the dedupe window (a redelivery or a repeat)
+    /// less than [`REPEAT_REPLY_INTERVAL_MS`] after its last answer: nothing
+    /// new recorded, no SMS.
     Duplicate { checkin_id: i64 },
+    /// The same visit again, at least [`REPEAT_REPLY_INTERVAL_MS`] after its
+    /// last answer: nothing new recorded; answered with the first visit's
+    /// address and time (`texts::already_checked_in`).
+    Repeat { checkin_id: i64 },
     /// Consent withdrawn for this number; the confirmation is queued.
     OptedOut,
     /// Nothing recorded; the reply explains why (`reason`).
@@ -161,8 +171,8 @@ impl Store {
                 .await?
         };
         // Send results waiting for the writer commit with this group (SQLite:
-        // one writer; see `record_send_results`).
-        let carried = self.commit_carrying_results(tx).await?;
+        // one writer; see `Writer::carry`).
+        let carried = tx.commit().await?;
         let written = started.elapsed();
         tracing::debug!(
             group = prepared.len(),
@@ -203,7 +213,18 @@ impl Store {
                     let recorded = self.insert_if_new(&mut *tx, &new, hash, p).await?;
                     let id = recorded.checkin.id;
                     if recorded.duplicate {
-                        (SmsOutcome::Duplicate { checkin_id: id }, None)
+                        if reply_to_repeat(&mut *tx, id, recorded.checkin.at, sms.received_at)
+                            .await?
+                        {
+                            let text = texts::already_checked_in(
+                                &recorded.premises,
+                                recorded.checkin.at,
+                                zone,
+                            );
+                            (SmsOutcome::Repeat { checkin_id: id }, Some(text))
+                        } else {
+                            (SmsOutcome::Duplicate { checkin_id: id }, None)
+                        }
                     } else {
                         let text =
                             texts::confirmation(&recorded.premises, recorded.checkin.at, zone);
@@ -263,7 +284,7 @@ impl Store {
         }
 
         // Earlier visits of these phones that a candidate may repeat.
-        let mut known: Vec<(i64, [u8; 32], i64, i64)> = Vec::new(); // (premises, hash, at, id)
+        let mut known: Vec<Known> = Vec::new();
         if !candidates.is_empty() {
             let times = candidates.iter().map(|(i, _)| to_ms(batch[*i].received_at));
             let (min_at, max_at) =
@@ -271,7 +292,7 @@ impl Store {
             let mut params = Params::new(self.backend());
             let (from, to) = (params.next(), params.next());
             let mut sql = format!(
-                "SELECT id, premises_id, phone_hash, checked_in_at_ms FROM checkins \
+                "SELECT id, premises_id, phone_hash, checked_in_at_ms, replied_at_ms FROM checkins \
                  WHERE checked_in_at_ms > {from} AND checked_in_at_ms < {to} AND phone_hash IN ("
             );
             for k in 0..candidates.len() {
@@ -292,33 +313,43 @@ impl Store {
                 let hash: [u8; 32] = hash
                     .try_into()
                     .map_err(|_| StoreError::Corrupt("phone hash length".into()))?;
-                known.push((
-                    row.try_get("premises_id")?,
+                let at: i64 = row.try_get("checked_in_at_ms")?;
+                let replied: Option<i64> = row.try_get("replied_at_ms")?;
+                known.push(Known {
+                    premises_id: row.try_get("premises_id")?,
                     hash,
-                    row.try_get("checked_in_at_ms")?,
-                    row.try_get("id")?,
-                ));
+                    at,
+                    id: row.try_get("id")?,
+                    // The confirmation answered the visit itself.
+                    replied_at: replied.unwrap_or(at),
+                });
             }
         }
 
         // Decide in arrival order; a repeat inside the batch points at the
-        // earlier candidate (its id is known once inserted).
+        // earlier candidate (its id is known once inserted). A repeat is
+        // answered when its visit's last answer is old enough.
         enum Visit {
-            Known(i64),
+            Known(usize),
             New,
             SameAs(usize),
         }
+        // Per visit: when it was last answered (new visits: now, by their confirmation).
+        let mut new_replied_at: Vec<i64> = Vec::with_capacity(candidates.len());
+        let mut answered: Vec<bool> = Vec::with_capacity(candidates.len());
         let mut visits: Vec<(usize, Premises, Visit)> = Vec::with_capacity(candidates.len());
         for (i, p) in candidates {
             let at = to_ms(batch[i].received_at);
             let hash = hashes[i].0;
             let near = |other_at: i64| (other_at - at).abs() < window_ms;
-            let visit = if let Some(k) = known
-                .iter()
-                .filter(|(pid, h, t, _)| *pid == p.id && *h == hash && near(*t))
-                .min_by_key(|(_, _, t, id)| (*t, *id))
+            let visit = if let Some(k) = (0..known.len())
+                .filter(|&k| {
+                    let v = &known[k];
+                    v.premises_id == p.id && v.hash == hash && near(v.at)
+                })
+                .min_by_key(|&k| (known[k].at, known[k].id))
             {
-                Visit::Known(k.3)
+                Visit::Known(k)
             } else if let Some(first) = visits.iter().position(|(j, q, v)| {
                 matches!(v, Visit::New)
                     && q.id == p.id
@@ -329,6 +360,20 @@ impl Store {
             } else {
                 Visit::New
             };
+            let last_reply = match visit {
+                Visit::Known(k) => Some(&mut known[k].replied_at),
+                Visit::SameAs(first) => Some(&mut new_replied_at[first]),
+                Visit::New => None,
+            };
+            let answer = match last_reply {
+                Some(last) if at - *last >= REPEAT_REPLY_INTERVAL_MS => {
+                    *last = at;
+                    true
+                }
+                _ => false,
+            };
+            new_replied_at.push(at);
+            answered.push(answer);
             visits.push((i, p, visit));
         }
 
@@ -338,30 +383,26 @@ impl Store {
             .collect();
         let mut new_ids: Vec<i64> = vec![0; visits.len()];
         if !new_rows.is_empty() {
-            let mut sql = String::from(
-                "INSERT INTO checkins (premises_id, phone_hash, phone_sealed, channel, consent, \
-                 checked_in_at_ms) VALUES ",
-            );
-            let mut params = Params::new(self.backend());
-            for k in 0..new_rows.len() {
-                if k > 0 {
-                    sql.push(',');
-                }
-                let [premises_id, hash, sealed, at] = std::array::from_fn(|_| params.next());
-                sql.push_str(&format!(
-                    "({premises_id}, {hash}, {sealed}, 'sms', 1, {at})"
-                ));
-            }
-            sql.push_str(" RETURNING id, premises_id, phone_hash");
+            let rows: Vec<NewVisit> = new_rows
+                .iter()
+                .map(|&v| {
+                    let (i, p, _) = &visits[v];
+                    NewVisit {
+                        premises_id: p.id,
+                        hash: &hashes[*i].0[..],
+                        sealed: senders.sealed[*i],
+                        at_ms: to_ms(batch[*i].received_at),
+                    }
+                })
+                .collect();
+            let sql = checkins_insert_sql(self.backend(), rows.len());
             let mut query = sqlx::query(&sql);
-            for &v in &new_rows {
-                let (i, p, _) = &visits[v];
-                // Texting a code is consenting to alerts (the poster says so).
-                query = query
-                    .bind(p.id)
-                    .bind(&hashes[*i].0[..])
-                    .bind(senders.sealed[*i])
-                    .bind(to_ms(batch[*i].received_at));
+            for row in &rows {
+                for (_, value) in &CHECKIN_COLUMNS {
+                    if let Value::Bind(bind) = value {
+                        query = bind(query, row);
+                    }
+                }
             }
             for row in query.fetch_all(&mut *tx).await? {
                 let pid: i64 = row.try_get("premises_id")?;
@@ -381,12 +422,21 @@ impl Store {
                 new_ids[v] = id;
             }
         }
+        // Answered repeats: the visit's last answer moves to theirs.
+        let mut replied: Vec<(i64, i64)> = Vec::new(); // (check-in id, at)
         for (v, (i, p, visit)) in visits.iter().enumerate() {
+            let (checkin_id, first_at) = match visit {
+                Visit::Known(k) => (known[*k].id, from_ms(known[*k].at)?),
+                Visit::SameAs(first) => (new_ids[*first], batch[visits[*first].0].received_at),
+                Visit::New => (new_ids[v], batch[*i].received_at),
+            };
             outcomes[*i] = Some(match visit {
-                Visit::Known(id) => SmsOutcome::Duplicate { checkin_id: *id },
-                Visit::SameAs(first) => SmsOutcome::Duplicate {
-                    checkin_id: new_ids[*first],
-                },
+                Visit::Known(_) | Visit::SameAs(_) if answered[v] => {
+                    replies[*i] = Some(texts::already_checked_in(p, first_at, zone));
+                    replied.push((checkin_id, to_ms(batch[*i].received_at)));
+                    SmsOutcome::Repeat { checkin_id }
+                }
+                Visit::Known(_) | Visit::SameAs(_) => SmsOutcome::Duplicate { checkin_id },
                 Visit::New => {
                     replies[*i] = Some(texts::confirmation(p, batch[*i].received_at, zone));
                     SmsOutcome::CheckedIn {
@@ -395,6 +445,8 @@ impl Store {
                 }
             });
         }
+
+        self.mark_replied(tx, &replied).await?;
 
         let messages: Vec<Outgoing> = replies
             .into_iter()
@@ -410,6 +462,126 @@ impl Store {
             .collect::<Result<_, _>>()?;
         Ok(SmsBatch { outcomes, claimed })
     }
+}
+
+/// A new SMS check-in, as the grouped insert binds it.
+struct NewVisit<'a> {
+    premises_id: i64,
+    hash: &'a [u8],
+    sealed: &'a [u8],
+    at_ms: i64,
+}
+
+/// Where one column of the grouped check-in insert gets its value.
+enum Value {
+    /// A placeholder, bound per row.
+    Bind(for<'q> fn(AnyQuery<'q>, &'q NewVisit<'q>) -> AnyQuery<'q>),
+    /// The same constant in every row.
+    Literal(&'static str),
+}
+
+/// The grouped check-in insert's columns, each with its value: the
+/// placeholders and the binds come from this one list, so they cannot drift
+/// apart.
+const CHECKIN_COLUMNS: [(&str, Value); 6] = [
+    ("premises_id", Value::Bind(|q, v| q.bind(v.premises_id))),
+    ("phone_hash", Value::Bind(|q, v| q.bind(v.hash))),
+    ("phone_sealed", Value::Bind(|q, v| q.bind(v.sealed))),
+    ("channel", Value::Literal("'sms'")),
+    // Texting a code is consenting to alerts (the poster says so).
+    ("consent", Value::Literal("1")),
+    ("checked_in_at_ms", Value::Bind(|q, v| q.bind(v.at_ms))),
+];
+
+/// `INSERT` of `rows` SMS check-ins ([`CHECKIN_COLUMNS`]), returning what
+/// matches each new id back to its SMS.
+fn checkins_insert_sql(backend: Backend, rows: usize) -> String {
+    let names: Vec<&str> = CHECKIN_COLUMNS.iter().map(|(name, _)| *name).collect();
+    let mut sql = format!("INSERT INTO checkins ({}) VALUES ", names.join(", "));
+    let mut params = Params::new(backend);
+    for i in 0..rows {
+        sql.push_str(if i > 0 { ",(" } else { "(" });
+        for (k, (_, value)) in CHECKIN_COLUMNS.iter().enumerate() {
+            if k > 0 {
+                sql.push_str(", ");
+            }
+            match value {
+                Value::Bind(_) => sql.push_str(&params.next()),
+                Value::Literal(literal) => sql.push_str(literal),
+            }
+        }
+        sql.push(')');
+    }
+    sql.push_str(" RETURNING id, premises_id, phone_hash");
+    sql
+}
+
+/// An earlier visit a candidate of the batch may repeat.
+struct Known {
+    premises_id: i64,
+    hash: [u8; 32],
+    at: i64,
+    id: i64,
+    /// When the visit was last answered (its confirmation, or a repeat's answer).
+    replied_at: i64,
+}
+
+impl Store {
+    /// Records when repeats of these visits were answered: `(check-in id, at)`;
+    /// the latest time of each visit wins.
+    async fn mark_replied(
+        &self,
+        tx: &mut AnyConnection,
+        replied: &[(i64, i64)],
+    ) -> Result<(), StoreError> {
+        if replied.is_empty() {
+            return Ok(());
+        }
+        let mut params = Params::new(self.backend());
+        let mut sql = String::from("WITH r (id, replied_at) AS (VALUES ");
+        for k in 0..replied.len() {
+            if k > 0 {
+                sql.push(',');
+            }
+            let [id, at] = std::array::from_fn(|_| params.next());
+            sql.push_str(&format!("({id}, {at})"));
+        }
+        sql.push_str(
+            ") UPDATE checkins SET replied_at_ms = (SELECT MAX(r.replied_at) FROM r WHERE r.id = checkins.id) \
+             WHERE id IN (SELECT id FROM r)",
+        );
+        let mut query = sqlx::query(&sql);
+        for (id, at) in replied {
+            query = query.bind(*id).bind(*at);
+        }
+        query.execute(&mut *tx).await?;
+        Ok(())
+    }
+}
+
+/// Whether the repeat at `at` of the visit `checkin_id` (first at `first_at`)
+/// is answered; if so, records that it was (the in-order path).
+async fn reply_to_repeat(
+    conn: &mut AnyConnection,
+    checkin_id: i64,
+    first_at: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let row = sqlx::query("SELECT replied_at_ms FROM checkins WHERE id = $1")
+        .bind(checkin_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let replied: Option<i64> = row.try_get("replied_at_ms")?;
+    let last = replied.unwrap_or(to_ms(first_at));
+    if to_ms(at) - last < REPEAT_REPLY_INTERVAL_MS {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE checkins SET replied_at_ms = $1 WHERE id = $2")
+        .bind(to_ms(at))
+        .bind(checkin_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(true)
 }
 
 /// The batch's senders, hashed and sealed, by position in the batch.
