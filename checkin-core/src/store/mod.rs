@@ -5,6 +5,7 @@
 mod cases;
 mod checkins;
 mod orgs;
+mod otp;
 mod outbox;
 mod sms;
 mod writer;
@@ -20,6 +21,7 @@ use crate::privacy::{PhoneVault, PrivacyError};
 use crate::CodeError;
 
 pub use orgs::{NewOrganization, NewPremises, OrgCreated};
+pub use otp::{IssuedOtp, NewOtp, OtpCheck};
 pub use outbox::SendResult;
 pub use sms::{
     InboundSms, PreparedSms, Rejection, SmsBatch, SmsOutcome, REPEAT_REPLY_INTERVAL_MS,
