@@ -4,6 +4,7 @@
 
 mod cases;
 mod checkins;
+mod lookups;
 mod orgs;
 mod otp;
 mod outbox;

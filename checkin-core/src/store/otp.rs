@@ -1,16 +1,15 @@
 //! One-time codes of the web check-in: a code is issued with its SMS in one
 //! transaction, and the right code records the check-in in the same
 //! transaction that uses it up (so a code is never spent without its visit, nor
-//! a visit recorded twice from one code). Also the guard's look-up of a visit.
+//! a visit recorded twice from one code).
 
 use chrono::{DateTime, Utc};
-use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::checkins::lock_phones;
 use super::orgs::{premises_from_row, PREMISES_SELECT};
 use super::{time_col, to_ms, Backend, Store, StoreError};
-use crate::model::{Channel, CheckIn, NewCheckIn, NewMessage, Priority, Recorded};
+use crate::model::{Channel, NewCheckIn, NewMessage, Priority, Recorded};
 use crate::otp::{OtpCode, OtpKey, OTP_ATTEMPTS_MAX};
 use crate::Msisdn;
 
@@ -107,12 +106,14 @@ impl Store {
         }))
     }
 
-    /// Checks `code` against code `id`; the right one records the check-in
+    /// Checks `code` against code `id`, issued for `premises_id` (another
+    /// premises' code is `Unknown` here); the right one records the check-in
     /// (channel Web) in the same transaction that marks the code used. Each
     /// wrong entry counts against [`OTP_ATTEMPTS_MAX`].
     pub async fn confirm_otp(
         &self,
         id: i64,
+        premises_id: i64,
         code: &OtpCode,
         key: &OtpKey,
         consent: bool,
@@ -131,6 +132,9 @@ impl Store {
         else {
             return Ok(OtpCheck::Unknown);
         };
+        if row.try_get::<i64, _>("premises_id")? != premises_id {
+            return Ok(OtpCheck::Unknown);
+        }
         let attempts = u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX);
         if row.try_get::<Option<i64>, _>("used_at_ms")?.is_some() {
             return Ok(OtpCheck::Used);
@@ -153,7 +157,6 @@ impl Store {
                 attempts_left: OTP_ATTEMPTS_MAX - attempts - 1,
             });
         }
-        let premises_id: i64 = row.try_get("premises_id")?;
         let premises = sqlx::query(&format!("{PREMISES_SELECT} WHERE id = $1"))
             .bind(premises_id)
             .fetch_optional(&mut *tx)
@@ -201,27 +204,4 @@ impl Store {
         tx.commit().await?;
         Ok(done.rows_affected())
     }
-
-    /// One check-in by id (the guard's check), without the phone.
-    pub async fn checkin_by_id(&self, id: i64) -> Result<Option<CheckIn>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, premises_id, channel, consent, checked_in_at_ms FROM checkins WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(checkin_row).transpose()
-    }
-}
-
-fn checkin_row(row: &AnyRow) -> Result<CheckIn, StoreError> {
-    let channel: String = row.try_get("channel")?;
-    Ok(CheckIn {
-        id: row.try_get("id")?,
-        premises_id: row.try_get("premises_id")?,
-        channel: Channel::parse(&channel)
-            .ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))?,
-        consent: super::flag_col(row, "consent")?,
-        at: time_col(row, "checked_in_at_ms")?,
-    })
 }
