@@ -223,10 +223,10 @@ pub(crate) struct ClientIp(pub IpAddr);
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // ConnectInfo's own extractor also reads a test's MockConnectInfo.
+        let ip = ConnectInfo::<SocketAddr>::from_request_parts(parts, state)
+            .await
             .map(|ConnectInfo(addr)| addr.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         Ok(ClientIp(ip))
