@@ -181,6 +181,8 @@ pub(crate) struct Confirmation<'a> {
     pub place: Place<'a>,
     pub entered: &'a str,
     pub now_text: &'a str,
+    /// The service zone's UTC offset now, for the clock script.
+    pub offset_min: i32,
     pub qr_svg: &'a str,
     pub guard_url: &'a str,
     pub earlier: bool,
@@ -193,7 +195,7 @@ pub(crate) fn confirmation(c: &Confirmation<'_>) -> Markup {
     layout(
         "Вход отмечен",
         html! {
-            div.live { span.pulse {} span #clock.clock { (c.now_text) } }
+            div.live { span.pulse {} span #clock.clock data-offset-min=(c.offset_min) { (c.now_text) } }
             h1.ok { @if c.earlier { "Вход уже отмечен" } @else { "Вход отмечен" } }
             (place(&c.place))
             p.when { "Время входа: " strong { (c.entered) } }

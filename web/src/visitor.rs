@@ -542,11 +542,12 @@ pub(crate) async fn confirmation(
     let qr_svg = qr_svg(&guard_url);
     let zone = &state.inner.zone;
     let entered = zone.day_and_time(checkin.at);
-    let now_text = state
-        .now()
-        .with_timezone(&zone.0)
-        .format("%H:%M:%S")
-        .to_string();
+    let local = state.now().with_timezone(&zone.0);
+    let now_text = local.format("%H:%M:%S").to_string();
+    let offset_min = {
+        use chrono::Offset;
+        local.offset().fix().local_minus_utc() / 60
+    };
     let has_phone = remembered(&state, &headers).is_some();
     let (csrf_field, cookies) = if has_phone {
         csrf(&state, &headers)
@@ -558,6 +559,7 @@ pub(crate) async fn confirmation(
         place: place(&premises, &org),
         entered: &entered,
         now_text: &now_text,
+        offset_min,
         qr_svg: &qr_svg,
         guard_url: &guard_url,
         earlier: query.earlier.is_some(),
