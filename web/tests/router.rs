@@ -81,9 +81,14 @@ impl App {
 
     async fn with(config: WebConfig) -> App {
         let dir = tempfile::tempdir().unwrap();
-        let keys = Keys::generate();
         let url = checkin_core::store::sqlite_url_in(dir.path());
-        let store = Store::open(&url, PhoneVault::new(&keys), StoreConfig::default())
+        App::on(config, dir, &url).await
+    }
+
+    /// The app on the database at `url`.
+    async fn on(config: WebConfig, dir: tempfile::TempDir, url: &str) -> App {
+        let keys = Keys::generate();
+        let store = Store::open(url, PhoneVault::new(&keys), StoreConfig::default())
             .await
             .unwrap();
         let clock = ManualClock::new(start_time());
@@ -802,4 +807,77 @@ async fn serve_answers_on_a_real_socket_and_stops_on_shutdown() {
     assert!(reply.contains("Тверская ул., 1"));
     shutdown.cancel();
     server.await.unwrap().unwrap();
+}
+
+/// A fresh database on the PostgreSQL server the test script starts
+/// (`CHECKIN_TEST_POSTGRES_URL`); `None` without one, unless
+/// `CHECKIN_TEST_REQUIRE_POSTGRES=1`.
+async fn postgres_url() -> Option<String> {
+    use sqlx::Connection;
+    let required = std::env::var("CHECKIN_TEST_REQUIRE_POSTGRES").as_deref() == Ok("1");
+    let admin_url = match std::env::var("CHECKIN_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            assert!(!required, "CHECKIN_TEST_POSTGRES_URL is not set");
+            eprintln!("note: CHECKIN_TEST_POSTGRES_URL is not set; PostgreSQL skipped");
+            return None;
+        }
+    };
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    let name = format!("checkin_web_test_{}", rand::random::<u64>());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.ok();
+    // The admin URL's database replaced by the fresh one.
+    let (base, query) = admin_url
+        .split_once('?')
+        .map_or((admin_url.as_str(), None), |(b, q)| (b, Some(q)));
+    let path_at = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[path_at..].find('/') {
+        Some(slash) => &base[..path_at + slash],
+        None => base,
+    };
+    Some(match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    })
+}
+
+#[tokio::test]
+async fn the_whole_way_on_postgresql() {
+    let Some(url) = postgres_url().await else {
+        return;
+    };
+    let mut app = App::on(WebConfig::default(), tempfile::tempdir().unwrap(), &url).await;
+    let sent = app.request_code(PHONE).await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
+    let code = app.last_code(PHONE).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let reply = app.enter(sent.location(), wrong).await;
+    assert!(reply.body.contains("Осталось попыток: 4 из 5"));
+    let done = app.enter(sent.location(), &code).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let confirmation = app.get(done.location()).await;
+    assert!(confirmation.body.contains("18 окт. в 20:13"));
+    let guard = app.get(&guard_path(&confirmation)).await;
+    assert!(guard.body.contains("data-verdict=\"valid\""));
+    let other = format!("/v/{}", app.other.code);
+    let page = app.get(&other).await;
+    let csrf = page.field("csrf");
+    let quick = app
+        .post(
+            &format!("{other}/quick"),
+            &[("csrf", &csrf), ("consent", "1")],
+        )
+        .await;
+    assert_eq!(quick.status, StatusCode::SEE_OTHER, "{}", quick.body);
+    let visits = app
+        .store
+        .checkins_of(&Msisdn::parse(PHONE).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(visits.len(), 2);
+    app.store.close().await;
 }
