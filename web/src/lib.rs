@@ -38,8 +38,10 @@ use security::Secrets;
 /// connects it to the notifier; a no-op is fine where a poll will do).
 pub type Wake = Arc<dyn Fn() + Send + Sync>;
 
-/// The web's settings; every default is documented in `web/README.md`.
-#[derive(Debug, Clone)]
+/// The web's settings; every default is documented in `web/README.md`. Reads
+/// from a configuration file's section (missing keys take their defaults).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct WebConfig {
     /// Where visitors and guards reach the service: the guard's QR encodes
     /// `{public_base_url}/c/{token}`. Default `http://127.0.0.1:8080`.

@@ -649,6 +649,28 @@ async fn a_remembered_phone_checks_in_with_one_tap_until_forgotten() {
         .unwrap();
     assert_eq!(visits.len(), 2);
     assert_eq!(visits[1].premises_id, app.other.id);
+    // A second tap inside the dedupe window: the first visit, said so.
+    let again = app
+        .post(
+            &format!("{other}/quick"),
+            &[("csrf", &csrf), ("consent", "1")],
+        )
+        .await;
+    assert!(
+        again.location().ends_with("?earlier=1"),
+        "{}",
+        again.location()
+    );
+    let page = app.get(again.location()).await;
+    assert!(page.body.contains("Вход уже отмечен"));
+    assert_eq!(
+        app.store
+            .checkins_of(&Msisdn::parse(PHONE).unwrap())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 
     let forgotten = app
         .post("/forget", &[("csrf", &csrf), ("next", &other)])
@@ -665,6 +687,18 @@ async fn a_remembered_phone_checks_in_with_one_tap_until_forgotten() {
         .post("/forget", &[("csrf", &csrf), ("next", "//evil.example/")])
         .await;
     assert_eq!(elsewhere.location(), "/");
+}
+
+#[test]
+fn settings_read_from_a_config_section_with_defaults() {
+    let config: WebConfig = serde_json::from_str(
+        r#"{"public_base_url": "https://checkin.example.ru", "cookie_secure": true}"#,
+    )
+    .unwrap();
+    assert_eq!(config.public_base_url, "https://checkin.example.ru");
+    assert!(config.cookie_secure);
+    assert_eq!(config.sms_per_phone_hour, 5);
+    assert!(serde_json::from_str::<WebConfig>(r#"{"typo": 1}"#).is_err());
 }
 
 #[tokio::test]
