@@ -3,8 +3,9 @@
 //! served on port 0 over a real SQLite store. It opens `/v/{code}`, submits
 //! phone and consent, reads the SMS code from the outbox, enters it, sees the
 //! confirmation (and its clock ticking under the CSP), follows the QR's
-//! link and sees «ДЕЙСТВИТЕЛЕН». Screenshots of the confirmation and of the
-//! guard's page go to `$CARGO_TARGET_TMPDIR/web-browser/`.
+//! link and sees «ДЕЙСТВИТЕЛЕН». Screenshots of each page (the form, the code
+//! page, the confirmation, the guard's page) go to
+//! `$CARGO_TARGET_TMPDIR/web-browser/`.
 //!
 //! Without chromium and chromedriver installed the test says so and passes,
 //! unless `CHECKIN_TEST_REQUIRE_BROWSER=1` (the test script installs both and
@@ -180,6 +181,11 @@ async fn a_browser_checks_in_and_the_guard_sees_valid() {
         .await
         .unwrap();
     phone_field.send_keys(PHONE).await.unwrap();
+    std::fs::write(
+        shots.join("visitor.png"),
+        client.screenshot().await.unwrap(),
+    )
+    .unwrap();
     client
         .find(Locator::Css("input[name=consent]"))
         .await
@@ -213,6 +219,7 @@ async fn a_browser_checks_in_and_the_guard_sees_valid() {
         .filter(char::is_ascii_digit)
         .collect();
     code_field.send_keys(&code).await.unwrap();
+    std::fs::write(shots.join("code.png"), client.screenshot().await.unwrap()).unwrap();
     client
         .find(Locator::Css("form[action$='/otp'] button"))
         .await
