@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::error::WebError;
 use crate::pages::{self, GuardPage, Place, Verdict};
-use crate::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct GuardQuery {

@@ -13,8 +13,8 @@ use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 
+use crate::config::WebConfig;
 use crate::error::{Limit, WebError};
-use crate::WebConfig;
 
 /// The service's clock as governor's: time since the Unix epoch.
 #[derive(Debug, Clone)]

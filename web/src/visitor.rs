@@ -19,7 +19,7 @@ use serde::Deserialize;
 use crate::error::WebError;
 use crate::pages::{self, CheckinForm, CodeForm, Confirmation, Place};
 use crate::security::{self, ClientIp, CSRF_COOKIE, PHONE_COOKIE};
-use crate::AppState;
+use crate::state::AppState;
 
 /// A page with its status and the cookies to set.
 struct Page {
