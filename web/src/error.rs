@@ -138,3 +138,32 @@ fn rate_text(limit: Limit, wait: Duration) -> String {
         Limit::Busy => format!("Сервис перегружен. Попробуйте снова {when}."),
     }
 }
+
+/// Axum's own refusals (a path or query it cannot decode, a wrong method, a
+/// body of the wrong type) come as plain text: they get the same Russian
+/// pages as ours. Our pages and files, which name their content type, pass.
+pub(crate) async fn plain_refusals(response: Response) -> Response {
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|t| t.as_bytes().starts_with(b"text/plain"));
+    if !status.is_client_error() || !plain {
+        return response;
+    }
+    let error = match status {
+        StatusCode::NOT_FOUND => WebError::NotFound,
+        StatusCode::PAYLOAD_TOO_LARGE => WebError::TooLarge,
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let page = pages::message(
+                "Так нельзя",
+                "Эта страница так не открывается. Отсканируйте QR-код у входа ещё раз.",
+            );
+            return (status, Html(page.into_string())).into_response();
+        }
+        _ => WebError::BadForm,
+    };
+    let mut page = error.into_response();
+    *page.status_mut() = status;
+    page
+}

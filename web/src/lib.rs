@@ -61,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(|| async { WebError::NotFound })
         .layer(DefaultBodyLimit::max(body_bytes_max))
+        .layer(axum::middleware::map_response(error::plain_refusals))
         .layer(axum::middleware::map_response(security::headers))
         .with_state(state)
 }

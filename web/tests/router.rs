@@ -800,6 +800,18 @@ async fn large_bodies_and_unreadable_forms_get_clear_pages() {
     let reply = app.send(request).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert!(reply.body.contains("Форма не прочитана"));
+    // Axum's own refusals get pages too: a query it cannot read, a method.
+    let path = format!("{}/otp?t=a&t=b", app.code_path());
+    let reply = app.get(&path).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(reply.body.contains("Форма не прочитана"), "{}", reply.body);
+    let request = Request::delete(app.code_path())
+        .body(Body::empty())
+        .unwrap();
+    let reply = app.send(request).await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(reply.body.contains("Так нельзя"));
+    assert!(reply.headers.contains_key(header::CONTENT_SECURITY_POLICY));
 }
 
 #[tokio::test]
