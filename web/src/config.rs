@@ -26,6 +26,11 @@ pub struct WebConfig {
     pub sms_per_ip_hour: u32,
     /// Largest request body accepted. Default 4096 bytes (the forms are tiny).
     pub body_bytes_max: usize,
+    /// The service runs behind one reverse proxy of ours: the client's address
+    /// is the last one the proxy appended to `X-Forwarded-For`, not the
+    /// connection's peer (the proxy). Default false: a header any client can
+    /// write is never trusted unless told.
+    pub trust_forwarded_for: bool,
     /// Most keys (phones, addresses) each rate limiter tracks; beyond it, old
     /// keys are dropped and, if still full, requests are refused. Default 100 000.
     pub rate_keys_max: usize,
@@ -43,6 +48,7 @@ impl Default for WebConfig {
             sms_per_phone_hour: 5,
             sms_per_ip_hour: 60,
             body_bytes_max: 4096,
+            trust_forwarded_for: false,
             rate_keys_max: 100_000,
         }
     }

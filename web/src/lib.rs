@@ -11,6 +11,7 @@
 //! (only the QR's SVG is). It is maintained, has no run-time template files to
 //! ship, and needs no template language beside Rust.
 
+mod client_ip;
 mod config;
 mod error;
 mod guard;

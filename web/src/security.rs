@@ -1,12 +1,8 @@
 //! What keeps the pages safe: the security headers, the CSRF token of every
 //! form (a signed double submit), the signed link to the code page (ticket),
-//! the cookie that remembers a verified phone, and the client's address.
+//! and the cookie that remembers a verified phone.
 //! Every secret here is derived from the service keys.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -213,24 +209,6 @@ pub(crate) async fn headers(mut response: Response) -> Response {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
-}
-
-/// The client's address (the connection's peer). Without connection info
-/// (a router driven in-process), the unspecified address.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ClientIp(pub IpAddr);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        // ConnectInfo's own extractor also reads a test's MockConnectInfo.
-        let ip = ConnectInfo::<SocketAddr>::from_request_parts(parts, state)
-            .await
-            .map(|ConnectInfo(addr)| addr.ip())
-            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        Ok(ClientIp(ip))
-    }
 }
 
 #[cfg(test)]

@@ -16,9 +16,10 @@ use checkin_core::{
 use maud::Markup;
 use serde::Deserialize;
 
+use crate::client_ip::ClientIp;
 use crate::error::WebError;
 use crate::pages::{self, CheckinForm, CodeForm, Confirmation, Place};
-use crate::security::{self, ClientIp, CSRF_COOKIE, PHONE_COOKIE};
+use crate::security::{self, CSRF_COOKIE, PHONE_COOKIE};
 use crate::state::AppState;
 
 /// A page with its status and the cookies to set.

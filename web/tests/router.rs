@@ -193,16 +193,27 @@ impl App {
     }
 
     async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Reply {
+        self.post_with(path, form, &[]).await
+    }
+
+    async fn post_with(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let body: Vec<String> = form
             .iter()
             .map(|(k, v)| format!("{k}={}", encode(v)))
             .collect();
-        let request = Request::post(path)
+        let mut request = Request::post(path)
             .header(header::COOKIE, self.cookies())
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(body.join("&")))
-            .unwrap();
-        self.send(request).await
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request.body(Body::from(body.join("&"))).unwrap())
+            .await
     }
 
     fn code_path(&self) -> String {
@@ -615,6 +626,39 @@ async fn one_address_asking_for_many_phones_is_limited() {
     app.from = "198.51.100.1:1000".parse().unwrap();
     assert_eq!(
         app.request_code("+79160000003").await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn behind_our_proxy_the_forwarded_address_is_limited() {
+    let mut app = App::with(WebConfig {
+        sms_per_ip_hour: 1,
+        trust_forwarded_for: true,
+        ..WebConfig::default()
+    })
+    .await;
+    let page = app.get(&app.code_path()).await;
+    let csrf = page.field("csrf");
+    let path = app.code_path();
+    let mut ask = async |phone: &str, forwarded: &str| {
+        let form = [("csrf", csrf.as_str()), ("phone", phone), ("consent", "1")];
+        app.post_with(&path, &form, &[("x-forwarded-for", forwarded)])
+            .await
+            .status
+    };
+    assert_eq!(
+        ask("+79160000001", "198.51.100.9, 192.0.2.1").await,
+        StatusCode::SEE_OTHER
+    );
+    // The same client behind the proxy (what the client itself claims differs).
+    assert_eq!(
+        ask("+79160000002", "10.0.0.1, 192.0.2.1").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Another client.
+    assert_eq!(
+        ask("+79160000003", "192.0.2.2").await,
         StatusCode::SEE_OTHER
     );
 }
