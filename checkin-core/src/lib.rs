@@ -3,8 +3,10 @@
 //! the gateway's other crates call in with valid values (`Msisdn`, `VenueCode`).
 
 pub mod clock;
+pub mod guard;
 pub mod model;
 pub mod msisdn;
+pub mod otp;
 pub mod privacy;
 pub mod store;
 pub mod texts;

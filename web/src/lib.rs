@@ -1,4 +1,122 @@
-//! The HTTP face of the service (axum): the visitor's QR check-in flow, the guard's
-//! check, the organization cabinet, the health-authority API and metrics. Russian UI.
+//! The HTTP face of the service (axum): the visitor's QR check-in (phone, SMS
+//! code, consent → a confirmation with the guard's QR) and the guard's check of
+//! that QR. Russian UI, rendered on the server, works with JavaScript off.
 //!
-//! Owned by the web issues. Speaks to an SMS-sender trait, never to `smsc_link`.
+//! Speaks only to `checkin-core`: an SMS code is an outbox row, and the sender
+//! is woken through the small [`Wake`] hook the owner connects (never
+//! `smsc_link`, never the notifier).
+//!
+//! Templates are `maud`: HTML written as Rust macros, checked at compile time,
+//! every interpolated value escaped unless it is explicitly `PreEscaped`
+//! (only the QR's SVG is). It is maintained, has no run-time template files to
+//! ship, and needs no template language beside Rust.
+
+mod client_ip;
+mod config;
+mod error;
+mod guard;
+mod limits;
+mod pages;
+mod security;
+mod state;
+mod visitor;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+
+pub use config::WebConfig;
+pub use error::WebError;
+pub use state::{AppState, Wake};
+
+const STYLE_CSS: &str = include_str!("../static/style.css");
+const CLOCK_JS: &str = include_str!("../static/clock.js");
+
+/// Every page of the web.
+pub fn router(state: AppState) -> Router {
+    let body_bytes_max = state.config().body_bytes_max;
+    Router::new()
+        .route("/v/{code}", get(visitor::start).post(visitor::request_code))
+        .route(
+            "/v/{code}/otp",
+            get(visitor::code_page).post(visitor::confirm),
+        )
+        .route("/v/{code}/resend", post(visitor::resend))
+        .route("/v/{code}/quick", post(visitor::quick))
+        .route("/ok/{token}", get(visitor::confirmation))
+        .route("/forget", post(visitor::forget))
+        .route("/c/{token}", get(guard::check))
+        .route(
+            "/static/style.css",
+            get(|| static_file(STYLE_CSS, "text/css")),
+        )
+        .route(
+            "/static/clock.js",
+            get(|| static_file(CLOCK_JS, "text/javascript")),
+        )
+        .fallback(|| async { WebError::NotFound })
+        .layer(DefaultBodyLimit::max(body_bytes_max))
+        .layer(axum::middleware::map_response(error::plain_refusals))
+        .layer(axum::middleware::map_response(security::headers))
+        .with_state(state)
+}
+
+async fn static_file(body: &'static str, kind: &'static str) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(kind)),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+        ],
+        body,
+    )
+}
+
+/// How often rate-limiter keys are pruned and expired SMS codes deleted.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
+/// Expired codes are kept this long (a late entry still hears "expired"
+/// instead of "unknown"), then deleted.
+const EXPIRED_OTP_KEEP: chrono::Duration = chrono::Duration::hours(1);
+
+/// Serves the web on `listener` until `shutdown`, then finishes the requests
+/// in flight. Also prunes the rate limiters and deletes expired codes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let housekeeping = tokio::spawn(housekeeping(state.clone(), shutdown.clone()));
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await;
+    shutdown.cancel();
+    let _ = housekeeping.await;
+    served
+}
+
+async fn housekeeping(state: AppState, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        state.inner.limits.prune();
+        if let Err(e) = state
+            .store()
+            .purge_otps(state.now() - EXPIRED_OTP_KEEP)
+            .await
+        {
+            tracing::warn!(error = %e, "could not delete expired SMS codes");
+        }
+    }
+}

@@ -4,7 +4,9 @@
 
 mod cases;
 mod checkins;
+mod lookups;
 mod orgs;
+mod otp;
 mod outbox;
 mod sms;
 mod writer;
@@ -20,6 +22,7 @@ use crate::privacy::{PhoneVault, PrivacyError};
 use crate::CodeError;
 
 pub use orgs::{NewOrganization, NewPremises, OrgCreated};
+pub use otp::{IssuedOtp, NewOtp, OtpCheck};
 pub use outbox::SendResult;
 pub use sms::{
     InboundSms, PreparedSms, Rejection, SmsBatch, SmsOutcome, REPEAT_REPLY_INTERVAL_MS,

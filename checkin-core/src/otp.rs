@@ -1,0 +1,164 @@
+//! One-time codes of the web check-in: six random digits (`OtpCode`), hashed
+//! under a key derived from the service keys (`OtpKey`) before they are stored,
+//! and the limits every code lives under. Also `derive_key`, how the web's
+//! other secrets (guard tokens, cookies, CSRF) come from the same two keys.
+
+use std::fmt;
+
+use hmac::{Hmac, Mac};
+use rand::{Rng, RngCore};
+use sha2::Sha256;
+
+use crate::privacy::{Keys, KEY_BYTES};
+
+/// Digits in a one-time code.
+pub const OTP_DIGITS: usize = 6;
+/// How long a code may be entered, in seconds (5 minutes).
+pub const OTP_LIFE_S_DEFAULT: u64 = 5 * 60;
+/// Wrong entries a code survives; the next one needs a new code.
+pub const OTP_ATTEMPTS_MAX: u32 = 5;
+/// Bytes of random salt hashed with each code.
+pub const OTP_SALT_BYTES: usize = 16;
+
+/// A 32-byte key for one purpose, derived from the service's hash key by
+/// HMAC-SHA256 over a label: one secret to keep, and a key leaked from one use
+/// (say a cookie key in a crash dump) opens nothing else.
+pub fn derive_key(keys: &Keys, label: &str) -> [u8; KEY_BYTES] {
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(&keys.hash_key).expect("HMAC accepts any key length");
+    mac.update(b"checkin/derive/v1/");
+    mac.update(label.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+/// Why a text is not a one-time code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OtpError {
+    #[error("a one-time code is {OTP_DIGITS} digits")]
+    Malformed,
+}
+
+/// Six digits. `Debug` hides them, so a stray `{:?}` cannot log a code.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OtpCode([u8; OTP_DIGITS]);
+
+impl OtpCode {
+    /// A fresh uniform random code (from the OS's generator).
+    pub fn generate() -> OtpCode {
+        let mut rng = rand::rngs::OsRng;
+        let mut digits = [0u8; OTP_DIGITS];
+        for d in &mut digits {
+            *d = b'0' + rng.gen_range(0..10u8);
+        }
+        OtpCode(digits)
+    }
+
+    /// Six digits; spaces and hyphens between them are ignored (`123 456`).
+    pub fn parse(text: &str) -> Result<OtpCode, OtpError> {
+        let mut digits = [0u8; OTP_DIGITS];
+        let mut count = 0;
+        for c in text.trim().chars() {
+            match c {
+                '0'..='9' if count < OTP_DIGITS => {
+                    digits[count] = c as u8;
+                    count += 1;
+                }
+                ' ' | '-' => {}
+                _ => return Err(OtpError::Malformed),
+            }
+        }
+        if count != OTP_DIGITS {
+            return Err(OtpError::Malformed);
+        }
+        Ok(OtpCode(digits))
+    }
+
+    /// The digits, for the SMS text only.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("ASCII digits")
+    }
+}
+
+impl fmt::Debug for OtpCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OtpCode(******)")
+    }
+}
+
+/// Hashes codes for storage (HMAC-SHA256 over salt and digits).
+#[derive(Clone)]
+pub struct OtpKey([u8; KEY_BYTES]);
+
+impl fmt::Debug for OtpKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OtpKey(..)")
+    }
+}
+
+impl OtpKey {
+    pub fn new(keys: &Keys) -> OtpKey {
+        OtpKey(derive_key(keys, "otp"))
+    }
+
+    fn mac(&self, salt: &[u8], code: &OtpCode) -> Hmac<Sha256> {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC accepts any key length");
+        mac.update(salt);
+        mac.update(&code.0);
+        mac
+    }
+
+    /// A fresh salt and the code's hash under it.
+    pub fn hash_new(&self, code: &OtpCode) -> ([u8; OTP_SALT_BYTES], [u8; 32]) {
+        let mut salt = [0u8; OTP_SALT_BYTES];
+        rand::rngs::OsRng.fill_bytes(&mut salt);
+        (salt, self.mac(&salt, code).finalize().into_bytes().into())
+    }
+
+    /// Whether `code` hashes to `hash` under `salt` (constant time).
+    pub fn matches(&self, salt: &[u8], code: &OtpCode, hash: &[u8]) -> bool {
+        self.mac(salt, code).verify_slice(hash).is_ok()
+    }
+}
+
+/// The SMS that carries a code (kept here, beside the code, rather than in
+/// `texts.rs`, so the web's text has one home with its limits). One segment.
+pub fn sms_text(code: &OtpCode) -> String {
+    format!("Код для входа: {}. Никому не сообщайте", code.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sms_fits_one_segment() {
+        let text = sms_text(&OtpCode::parse("123456").unwrap());
+        assert_eq!(text, "Код для входа: 123456. Никому не сообщайте");
+        assert!(text.chars().count() <= 70);
+    }
+
+    #[test]
+    fn codes_parse_and_hide() {
+        assert_eq!(OtpCode::parse(" 123-456 ").unwrap().as_str(), "123456");
+        for bad in ["", "12345", "1234567", "12a456", "１２３４５６"] {
+            assert_eq!(OtpCode::parse(bad), Err(OtpError::Malformed), "{bad:?}");
+        }
+        let code = OtpCode::generate();
+        assert_eq!(code.as_str().len(), OTP_DIGITS);
+        assert!(!format!("{code:?}").contains(code.as_str()));
+    }
+
+    #[test]
+    fn hashes_are_salted_and_keyed() {
+        let keys = Keys::generate();
+        let key = OtpKey::new(&keys);
+        let code = OtpCode::parse("123456").unwrap();
+        let (salt, hash) = key.hash_new(&code);
+        assert!(key.matches(&salt, &code, &hash));
+        assert!(!key.matches(&salt, &OtpCode::parse("123457").unwrap(), &hash));
+        assert_ne!(key.hash_new(&code).1, hash, "a fresh salt each time");
+        assert!(!OtpKey::new(&Keys::generate()).matches(&salt, &code, &hash));
+        assert_ne!(derive_key(&keys, "a"), derive_key(&keys, "b"));
+    }
+}

@@ -1,0 +1,55 @@
+//! `WebConfig`: the web's settings, each with its documented default.
+
+/// The web's settings; every default is documented in `web/README.md`. Reads
+/// from a configuration file's section (missing keys take their defaults).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// Where visitors and guards reach the service: the guard's QR encodes
+    /// `{public_base_url}/c/{token}`. Default `http://127.0.0.1:8080`.
+    pub public_base_url: String,
+    /// Cookies get `Secure` (send only over HTTPS). Default false: the default
+    /// service is plain HTTP on the loopback.
+    pub cookie_secure: bool,
+    /// How long the browser remembers a verified phone. Default 30 days.
+    pub remember_phone_days: u32,
+    /// How long an SMS code may be entered. Default 300 s.
+    pub otp_life_s: u64,
+    /// A guard token older than this is shown as stale. Default 12 h.
+    pub guard_fresh_h: u32,
+    /// SMS codes one phone may get per minute (default 1) and per hour
+    /// (default 5).
+    pub sms_per_phone_minute: u32,
+    pub sms_per_phone_hour: u32,
+    /// SMS codes one client address may ask for per hour. Default 60 (a
+    /// venue's Wi-Fi or a mobile operator's NAT puts many visitors behind one).
+    pub sms_per_ip_hour: u32,
+    /// Largest request body accepted. Default 4096 bytes (the forms are tiny).
+    pub body_bytes_max: usize,
+    /// The service runs behind one reverse proxy of ours: the client's address
+    /// is the last one the proxy appended to `X-Forwarded-For`, not the
+    /// connection's peer (the proxy). Default false: a header any client can
+    /// write is never trusted unless told.
+    pub trust_forwarded_for: bool,
+    /// Most keys (phones, addresses) each rate limiter tracks; beyond it, old
+    /// keys are dropped and, if still full, requests are refused. Default 100 000.
+    pub rate_keys_max: usize,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            public_base_url: "http://127.0.0.1:8080".to_owned(),
+            cookie_secure: false,
+            remember_phone_days: 30,
+            otp_life_s: checkin_core::otp::OTP_LIFE_S_DEFAULT,
+            guard_fresh_h: 12,
+            sms_per_phone_minute: 1,
+            sms_per_phone_hour: 5,
+            sms_per_ip_hour: 60,
+            body_bytes_max: 4096,
+            trust_forwarded_for: false,
+            rate_keys_max: 100_000,
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! `AppState`: what every handler shares — the store, the service zone, the
+//! clock, the secrets derived from the service keys, the SMS limits, the
+//! settings and the hook that wakes the SMS sender.
+
+use std::sync::Arc;
+
+use checkin_core::{Clock, Keys, ServiceZone, Store};
+
+use crate::config::WebConfig;
+use crate::limits::Limits;
+use crate::security::Secrets;
+
+/// Wakes the outbox's sender after an SMS code was queued (the owner
+/// connects it to the notifier; a no-op is fine where a poll will do).
+pub type Wake = Arc<dyn Fn() + Send + Sync>;
+
+/// What every handler shares (cheap clone).
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    pub(crate) zone: ServiceZone,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) secrets: Secrets,
+    pub(crate) config: WebConfig,
+    pub(crate) wake: Wake,
+    pub(crate) limits: Limits,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// The state over `store`; `keys` are the service keys (the web's own
+    /// signing keys are derived from them), `wake` wakes the SMS sender.
+    pub fn new(
+        store: Store,
+        keys: &Keys,
+        zone: ServiceZone,
+        clock: Arc<dyn Clock>,
+        config: WebConfig,
+        wake: Wake,
+    ) -> AppState {
+        let limits = Limits::new(&config, clock.clone());
+        AppState {
+            inner: Arc::new(Inner {
+                store,
+                zone,
+                clock,
+                secrets: Secrets::new(keys),
+                config,
+                wake,
+                limits,
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn config(&self) -> &WebConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.clock.now()
+    }
+}
