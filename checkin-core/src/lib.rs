@@ -3,6 +3,7 @@
 //! the gateway's other crates call in with valid values (`Msisdn`, `VenueCode`).
 
 pub mod clock;
+pub mod inbox;
 pub mod model;
 pub mod msisdn;
 pub mod privacy;
@@ -12,6 +13,7 @@ pub mod time_fmt;
 pub mod venue_code;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use inbox::{InboxConfig, InboxError, SmsInbox};
 pub use model::{
     Case, Channel, CheckIn, NewCase, NewCheckIn, NewMessage, Organization, OutboxMessage,
     OutboxStatus, Premises, Priority, Recorded,

@@ -6,10 +6,12 @@ mod cases;
 mod checkins;
 mod orgs;
 mod outbox;
+mod signal;
 mod sms;
 mod writer;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -21,6 +23,8 @@ use crate::CodeError;
 
 pub use orgs::{NewOrganization, NewPremises, OrgCreated};
 pub use outbox::SendResult;
+use signal::OutboxSignal;
+pub use signal::{FeedEvent, Outbox, OutboxFeed};
 pub use sms::{
     InboundSms, PreparedSms, Rejection, SmsBatch, SmsOutcome, REPEAT_REPLY_INTERVAL_MS,
     SMS_BATCH_MAX,
@@ -176,6 +180,9 @@ pub struct Store {
     backend: Backend,
     vault: PhoneVault,
     config: StoreConfig,
+    /// The outbox's wake-up and hand-off lane (see `signal.rs`), shared by
+    /// every clone.
+    outbox_signal: Arc<OutboxSignal>,
 }
 
 /// Page cache of each SQLite connection, in KiB (SQLite's default is 2 MiB); the
@@ -312,6 +319,7 @@ impl Store {
             backend,
             vault,
             config,
+            outbox_signal: Arc::default(),
         })
     }
 
@@ -384,6 +392,10 @@ impl Store {
     /// write lock at once (`BEGIN IMMEDIATE`).
     pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
         self.writer.begin().await
+    }
+
+    pub(crate) fn outbox_signal(&self) -> &Arc<OutboxSignal> {
+        &self.outbox_signal
     }
 
     /// The writer, for writes that ride along with the next transaction.
