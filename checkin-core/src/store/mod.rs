@@ -143,6 +143,21 @@ impl CheckinError {
     pub fn is_temporary(&self) -> bool {
         matches!(self, CheckinError::Storage(_))
     }
+
+    /// The visitor-facing reason, in the SMS path's terms ([`Rejection`]):
+    /// one taxonomy for what a visitor is told, whichever way they came in.
+    /// `None` for storage trouble (the service's problem, not theirs).
+    pub fn rejection(&self) -> Option<Rejection> {
+        Some(match self {
+            CheckinError::WrongLength { .. } => Rejection::WrongLength,
+            CheckinError::Typo => Rejection::Typo,
+            // The SMS path answers a code with other characters as unrecognized.
+            CheckinError::NotACode => Rejection::Unrecognized,
+            CheckinError::UnknownCode => Rejection::UnknownCode,
+            CheckinError::InactivePremises => Rejection::InactivePremises,
+            CheckinError::Storage(_) => return None,
+        })
+    }
 }
 
 impl From<CodeError> for CheckinError {
@@ -500,4 +515,31 @@ pub(crate) fn time_col(row: &AnyRow, column: &str) -> Result<DateTime<Utc>, Stor
 /// Reads a 0/1 flag column (integers on both backends, for one set of queries).
 pub(crate) fn flag_col(row: &AnyRow, column: &str) -> Result<bool, StoreError> {
     Ok(row.try_get::<i64, _>(column)? != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_visitor_error_has_its_rejection_and_storage_has_none() {
+        let cases = [
+            (
+                CheckinError::WrongLength { digits: 8 },
+                Some(Rejection::WrongLength),
+            ),
+            (CheckinError::Typo, Some(Rejection::Typo)),
+            (CheckinError::NotACode, Some(Rejection::Unrecognized)),
+            (CheckinError::UnknownCode, Some(Rejection::UnknownCode)),
+            (
+                CheckinError::InactivePremises,
+                Some(Rejection::InactivePremises),
+            ),
+            (CheckinError::Storage(StoreError::Invalid("x".into())), None),
+        ];
+        for (error, rejection) in cases {
+            assert_eq!(error.rejection(), rejection, "{error:?}");
+            assert_eq!(error.is_temporary(), rejection.is_none());
+        }
+    }
 }
