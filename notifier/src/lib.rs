@@ -3,7 +3,9 @@
 //! sends in flight, and retries of temporary failures with backoff.
 //!
 //! Speaks to the `SmsSender` trait, never to `smsc_link` directly; only the
-//! `checkin` binary connects the two.
+//! `checkin` binary connects the two. Producers never speak to it at all:
+//! it subscribes to the store's outbox (`Store::outbox`), which they wake
+//! and hand claimed messages to.
 
 use std::future::Future;
 use std::num::NonZeroU32;
