@@ -445,3 +445,19 @@ async fn handed_over_but_unsent_messages_go_back_to_the_outbox_at_shutdown() {
     );
     assert!(statuses.contains(&OutboxStatus::Pending), "{statuses:?}");
 }
+
+#[tokio::test]
+async fn any_producer_that_enqueues_wakes_the_notifier_without_knowing_it() {
+    let (store, dir) = store().await;
+    let config = NotifierConfig {
+        poll_interval: Duration::from_secs(3600),
+        ..quick()
+    };
+    let mut h = start(store.clone(), dir, config, &[]);
+    // Let it find the outbox empty and go to sleep on the hour-long poll.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A producer with nothing but the store (the web's OTPs, the exposure job).
+    enqueue(&store, "otp", Priority::Otp).await;
+    assert_eq!(h.sends(1).await, ["otp"]);
+    h.stop().await;
+}
