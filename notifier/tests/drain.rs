@@ -461,3 +461,21 @@ async fn any_producer_that_enqueues_wakes_the_notifier_without_knowing_it() {
     assert_eq!(h.sends(1).await, ["otp"]);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_notifier_open_to_hand_overs_still_recovers_what_a_crash_left_claimed() {
+    let (store, dir) = store().await;
+    let id = enqueue(&store, "orphan", Priority::Confirmation).await;
+    // A previous run claimed it and died.
+    let claimed = store.claim_ready(10, chrono::Utc::now()).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    // Its lane open, as the gateway runs it: nobody had to requeue first.
+    let (notifier, calls) = prepared(&store, quick()).await;
+    assert!(store.outbox().room() > 0);
+    let mut h = spawn(store, dir, notifier, calls);
+    assert_eq!(h.sends(1).await, ["orphan"]);
+    h.until_status(id, OutboxStatus::Sent).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(h.calls.try_recv().is_err(), "nothing is sent twice");
+    h.stop().await;
+}
