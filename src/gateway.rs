@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use checkin_core::{Clock, PhoneVault, Store, SystemClock};
-use notifier::{Notifier, NotifierConfig, Waker};
+use checkin_core::{Clock, PhoneVault, SmsInbox, Store, SystemClock};
+use notifier::{Notifier, NotifierConfig};
 use smsc_link::{Link, LinkConfig};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -21,13 +21,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::pipeline::{self, PipelineConfig};
+use crate::pipeline::{MoInbox, PipelineConfig};
 use crate::sender::{self, LinkSender, ReceiptBook};
-
-/// Replies the MO pipeline may hand to the notifier in memory (claimed in the
-/// MO's own commit) before it leaves the rest in the outbox: a few windows'
-/// worth, so a burst of check-ins needs no claim transactions.
-const HANDOFF_MAX: usize = 2048;
 
 /// How often the WAL is checkpointed in the background (SQLite).
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
@@ -333,31 +328,19 @@ impl Gateway {
             }
         };
 
-        // Before anything can claim: messages a previous run left claimed
-        // (`sending`) are due again. The notifier leaves this to us because the
-        // pipeline claims replies too, and may do so before the notifier runs.
-        let requeued = store
-            .requeue_sending(options.clock.now())
-            .await
-            .context("requeuing messages a previous run left in flight")?;
-        if requeued > 0 {
-            tracing::warn!(
-                requeued,
-                "messages left in flight by a previous run are queued again"
-            );
-        }
-        let waker = Waker::default();
-        let (handoff, lane) = notifier::handoff(HANDOFF_MAX);
-        let (inbox, committer) = pipeline::new(
+        // No order to keep here: until the notifier has subscribed (below,
+        // recovering what a previous run left `sending`), the outbox has no
+        // room and the inbox claims nothing; its replies wait `pending`.
+        let (inbox, committer) = SmsInbox::new(
             store.clone(),
             config.zone,
-            waker.clone(),
-            handoff,
-            config.msisdn_policy,
             options.clock.clone(),
             options.pipeline,
         );
-        services.spawn(Service::MoPath, move |stop| committer.run(stop));
+        services.spawn(Service::MoPath, move |stop| {
+            committer.run(stop.cancelled_owned())
+        });
+        let inbox = MoInbox::new(inbox, config.msisdn_policy, options.clock.clone());
         let book = Arc::new(ReceiptBook::default());
         let (receipts, receipt_writer) =
             sender::receipts(store.clone(), options.clock.clone(), book.clone());
@@ -383,9 +366,14 @@ impl Gateway {
             },
             options.clock.clone(),
             options.notifier,
-        )
-        .with_waker(waker)
-        .with_handoff(lane);
+        );
+        let notifier = match notifier.prepare().await {
+            Ok(notifier) => notifier,
+            Err(e) => {
+                services.stop_in_order().await;
+                return Err(e).context("requeuing messages a previous run left in flight");
+            }
+        };
         services.spawn(Service::Sender, move |stop| async move {
             if let Err(e) = notifier.run(stop).await {
                 tracing::warn!(error = %e, "the notifier stopped with an error");

@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod guard;
+pub mod inbox;
 pub mod model;
 pub mod msisdn;
 pub mod otp;
@@ -14,6 +15,7 @@ pub mod time_fmt;
 pub mod venue_code;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use inbox::{InboxConfig, InboxError, SmsInbox};
 pub use model::{
     Case, Channel, CheckIn, NewCase, NewCheckIn, NewMessage, Organization, OutboxMessage,
     OutboxStatus, Premises, Priority, Recorded,

@@ -3,19 +3,20 @@
 //! sends in flight, and retries of temporary failures with backoff.
 //!
 //! Speaks to the `SmsSender` trait, never to `smsc_link` directly; only the
-//! `checkin` binary connects the two.
+//! `checkin` binary connects the two. Producers never speak to it at all:
+//! it subscribes to the store's outbox (`Store::outbox`), which they wake
+//! and hand claimed messages to.
 
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use checkin_core::store::SendResult;
+use checkin_core::store::{FeedEvent, OutboxFeed, SendResult};
 use checkin_core::{Clock, Msisdn, OutboxMessage, Priority, Store, StoreError};
 use chrono::{DateTime, Utc};
-use futures::FutureExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -114,6 +115,11 @@ pub struct NotifierConfig {
     /// An OTP not written within this long after it was queued is never
     /// sent (the code is useless by then). Default 5 min.
     pub otp_send_within: Duration,
+    /// Messages producers may hand over in memory (claimed in their own
+    /// commit, see `Store::outbox`) before they leave the rest `pending`: a
+    /// few windows' worth, so a burst of check-ins needs no claim
+    /// transactions. Default 2048.
+    pub handoff_max: usize,
 }
 
 impl Default for NotifierConfig {
@@ -127,6 +133,7 @@ impl Default for NotifierConfig {
             retry_delay_max: Duration::from_secs(300),
             attempts_max: 10,
             otp_send_within: Duration::from_secs(300),
+            handoff_max: 2048,
         }
     }
 }
@@ -138,58 +145,9 @@ pub enum NotifierError {
     Store(#[from] StoreError),
 }
 
-/// A cheap handle that tells a running notifier new messages are waiting.
-#[derive(Debug, Clone, Default)]
-pub struct Waker(Arc<Notify>);
-
-impl Waker {
-    pub fn wake(&self) {
-        self.0.notify_one();
-    }
-}
-
-/// Hands messages a producer claimed in its own transaction (queued as
-/// `sending`, see `Store::handle_prepared_sms_claiming`) to the notifier in
-/// memory, so they need no claim transaction of their own. Bounded: ask
-/// [`Handoff::room`] before claiming, and put back what [`Handoff::hand_over`]
-/// returns.
-#[derive(Debug, Clone)]
-pub struct Handoff(mpsc::Sender<OutboxMessage>);
-
-/// The notifier's end of a [`Handoff`].
-#[derive(Debug)]
-pub struct HandoffLane(mpsc::Receiver<OutboxMessage>);
-
-/// A hand-off lane holding at most `capacity` messages.
-pub fn handoff(capacity: usize) -> (Handoff, HandoffLane) {
-    let (tx, rx) = mpsc::channel(capacity.max(1));
-    (Handoff(tx), HandoffLane(rx))
-}
-
-impl Handoff {
-    /// How many messages the lane takes now (0 once the notifier stopped).
-    pub fn room(&self) -> usize {
-        if self.0.is_closed() {
-            0
-        } else {
-            self.0.capacity()
-        }
-    }
-
-    /// Hands the messages over; returns those that did not fit (or found the
-    /// notifier stopped), which the caller puts back in the outbox.
-    pub fn hand_over(&self, messages: Vec<OutboxMessage>) -> Vec<OutboxMessage> {
-        let mut left = Vec::new();
-        for message in messages {
-            if let Err(e) = self.0.try_send(message) {
-                left.push(e.into_inner());
-            }
-        }
-        left
-    }
-}
-
-/// Drains the outbox. Construct, keep a [`Waker`], then `run`.
+/// Drains the outbox. Construct, optionally [`Notifier::prepare`], then
+/// `run`. Producers reach it through the store (`Store::outbox`), never
+/// through this crate.
 #[derive(Debug)]
 pub struct Notifier<S> {
     store: Store,
@@ -197,8 +155,8 @@ pub struct Notifier<S> {
     clock: Arc<dyn Clock>,
     config: NotifierConfig,
     limiter: Arc<DefaultDirectRateLimiter>,
-    waker: Waker,
-    lane: Option<HandoffLane>,
+    /// The store's outbox subscription, once prepared.
+    feed: Option<OutboxFeed>,
 }
 
 impl<S: SmsSender> Notifier<S> {
@@ -212,52 +170,43 @@ impl<S: SmsSender> Notifier<S> {
             clock,
             config,
             limiter,
-            waker: Waker::default(),
-            lane: None,
+            feed: None,
         }
     }
 
-    /// Also sends what producers hand over through `lane` (see [`Handoff`]).
-    /// The owner then requeues what a previous run left claimed itself,
-    /// before starting the producers (see [`Notifier::run`]).
-    pub fn with_handoff(mut self, lane: HandoffLane) -> Self {
-        self.lane = Some(lane);
-        self
+    /// Subscribes to the store's outbox: messages a previous run left claimed
+    /// (`sending`) are queued again, then the hand-off lane opens (producers
+    /// claim nothing before). `run` does it itself if not done; doing it
+    /// first reports a storage failure to whoever starts the notifier.
+    pub async fn prepare(mut self) -> Result<Self, NotifierError> {
+        if self.feed.is_none() {
+            self.feed = Some(self.subscribe().await?);
+        }
+        Ok(self)
     }
 
-    pub fn waker(&self) -> Waker {
-        self.waker.clone()
+    async fn subscribe(&self) -> Result<OutboxFeed, NotifierError> {
+        Ok(self
+            .store
+            .outbox()
+            .subscribe(self.config.handoff_max, self.clock.now())
+            .await?)
     }
 
-    /// Uses `waker` (made before the notifier, e.g. for a producer that must
-    /// exist first) to be woken.
-    pub fn with_waker(mut self, waker: Waker) -> Self {
-        self.waker = waker;
-        self
-    }
-
-    /// Runs until `shutdown`, then waits for the sends in flight. Messages a
-    /// previous run left claimed are queued again first.
+    /// Runs until `shutdown`, then waits for the sends in flight. Subscribes
+    /// first if [`Notifier::prepare`] was not called: messages a previous run
+    /// left claimed are queued again before anything is claimed or handed
+    /// over.
     ///
     /// Each turn gathers what the hand-off lane holds and, when the outbox may
     /// hold something (woken, polled, or the last claim came back full), a
     /// claim from it, and starts the most urgent of all of them first, as many
     /// as the window has room for: priority order holds across both sources.
-    ///
-    /// With a hand-off lane, the owner requeues instead, with
-    /// `Store::requeue_sending`, before any producer starts: a producer may
-    /// hand over a message before `run` begins, and requeuing that one here
-    /// would send it twice.
     pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), NotifierError> {
-        if self.lane.is_none() {
-            let requeued = self.store.requeue_sending(self.clock.now()).await?;
-            if requeued > 0 {
-                tracing::warn!(
-                    requeued,
-                    "messages left in flight by a previous run are queued again"
-                );
-            }
-        }
+        let mut feed = match self.feed.take() {
+            Some(feed) => feed,
+            None => self.subscribe().await?,
+        };
         let window = Arc::new(Semaphore::new(self.config.in_flight_max.max(1)));
         let tracker = TaskTracker::new();
         let (results, results_rx) = mpsc::channel(RESULTS_QUEUE_MAX);
@@ -266,7 +215,6 @@ impl<S: SmsSender> Notifier<S> {
             self.clock.clone(),
             results_rx,
         ));
-        let mut lane = self.lane.take().map(|l| l.0);
         // Claimed (from the outbox or the lane) and not yet started, most
         // urgent first. Bounded: a turn adds at most `carry_max - len`.
         let carry_max = 2 * (self.config.claim_max as usize).max(1);
@@ -288,23 +236,17 @@ impl<S: SmsSender> Notifier<S> {
                 }
                 continue;
             }
-            if self.waker.0.notified().now_or_never().is_some() {
+            if feed.take_wake() {
                 outbox_due = true;
             }
             // Both sources feed `carry`, which is sorted before anything starts:
             // an OTP in the outbox goes before handed-over confirmations, and
             // those before alerts in the outbox.
-            if let Some(rx) = lane.as_mut() {
-                let take = free.min(carry_max.saturating_sub(carry.len()));
-                for _ in 0..take {
-                    match rx.try_recv() {
-                        Ok(message) => carry.push(message),
-                        Err(mpsc::error::TryRecvError::Empty) => break,
-                        Err(mpsc::error::TryRecvError::Disconnected) => {
-                            lane = None;
-                            break;
-                        }
-                    }
+            let take = free.min(carry_max.saturating_sub(carry.len()));
+            for _ in 0..take {
+                match feed.try_recv() {
+                    Some(message) => carry.push(message),
+                    None => break,
                 }
             }
             let room = free.min(carry_max.saturating_sub(carry.len()));
@@ -324,11 +266,10 @@ impl<S: SmsSender> Notifier<S> {
             }
             if carry.is_empty() {
                 tokio::select! {
-                    handed = next_handed(&mut lane) => match handed {
-                        Some(message) => carry.push(message),
-                        None => lane = None,
+                    event = feed.next() => match event {
+                        FeedEvent::Handed(message) => carry.push(message),
+                        FeedEvent::Woken => outbox_due = true,
                     },
-                    _ = self.waker.0.notified() => outbox_due = true,
                     _ = tokio::time::sleep_until(next_poll) => {}
                     _ = shutdown.cancelled() => break,
                 }
@@ -372,12 +313,11 @@ impl<S: SmsSender> Notifier<S> {
         for message in carry {
             give_back(&results, message.id, self.clock.now()).await;
         }
-        if let Some(mut rx) = lane {
-            rx.close();
-            while let Ok(message) = rx.try_recv() {
-                give_back(&results, message.id, self.clock.now()).await;
-            }
+        feed.close();
+        while let Some(message) = feed.try_recv() {
+            give_back(&results, message.id, self.clock.now()).await;
         }
+        drop(feed);
         tracker.close();
         tracker.wait().await;
         drop(results);
@@ -397,14 +337,6 @@ async fn give_back(results: &mpsc::Sender<(i64, SendResult)>, id: i64, now: Date
     // The recorder outlives this loop, so this cannot fail; if it did, the row
     // stays `sending` and the next start queues it again.
     let _ = results.send((id, result)).await;
-}
-
-/// The next message handed over; never resolves without a lane.
-async fn next_handed(lane: &mut Option<mpsc::Receiver<OutboxMessage>>) -> Option<OutboxMessage> {
-    match lane {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Send results waiting to be written.

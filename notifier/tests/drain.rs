@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use checkin_core::{
     Keys, Msisdn, NewMessage, OutboxStatus, PhoneVault, Priority, Store, StoreConfig, SystemClock,
 };
-use notifier::{handoff, Notifier, NotifierConfig, SendOptions, SendOutcome, SmsSender};
+use notifier::{Notifier, NotifierConfig, SendOptions, SendOutcome, SmsSender};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -72,17 +72,16 @@ fn start(
     config: NotifierConfig,
     script: &[(&str, Vec<SendOutcome>)],
 ) -> Harness {
-    start_with(store, dir, config, script, None)
+    let (notifier, calls) = notifier(&store, config, script);
+    spawn(store, dir, notifier, calls)
 }
 
-/// `start`, with a hand-off lane when given.
-fn start_with(
-    store: Store,
-    dir: tempfile::TempDir,
+/// A notifier not running yet, and the channel its sender reports calls on.
+fn notifier(
+    store: &Store,
     config: NotifierConfig,
     script: &[(&str, Vec<SendOutcome>)],
-    lane: Option<notifier::HandoffLane>,
-) -> Harness {
+) -> (Notifier<ScriptedSender>, mpsc::UnboundedReceiver<String>) {
     let (tx, calls) = mpsc::unbounded_channel();
     let sender = ScriptedSender {
         script: Mutex::new(
@@ -93,10 +92,17 @@ fn start_with(
         ),
         calls: tx,
     };
-    let mut notifier = Notifier::new(store.clone(), sender, Arc::new(SystemClock), config);
-    if let Some(lane) = lane {
-        notifier = notifier.with_handoff(lane);
-    }
+    let notifier = Notifier::new(store.clone(), sender, Arc::new(SystemClock), config);
+    (notifier, calls)
+}
+
+/// Runs `notifier` until the harness stops it.
+fn spawn(
+    store: Store,
+    dir: tempfile::TempDir,
+    notifier: Notifier<ScriptedSender>,
+    calls: mpsc::UnboundedReceiver<String>,
+) -> Harness {
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();
     let task = tokio::spawn(async move { notifier.run(token).await.unwrap() });
@@ -107,6 +113,16 @@ fn start_with(
         shutdown,
         task,
     }
+}
+
+/// A notifier subscribed to the store's outbox (its hand-off lane open),
+/// not running yet.
+async fn prepared(
+    store: &Store,
+    config: NotifierConfig,
+) -> (Notifier<ScriptedSender>, mpsc::UnboundedReceiver<String>) {
+    let (notifier, calls) = notifier(store, config, &[]);
+    (notifier.prepare().await.unwrap(), calls)
 }
 
 impl Harness {
@@ -295,7 +311,7 @@ async fn a_wake_sends_without_waiting_for_the_poll() {
         calls: tx,
     };
     let notifier = Notifier::new(store.clone(), sender, Arc::new(SystemClock), config);
-    let waker = notifier.waker();
+    let waker = store.outbox();
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(notifier.run(shutdown.clone()));
     // Let it find the outbox empty and go to sleep on the hour-long poll.
@@ -329,15 +345,22 @@ async fn handed_over_messages_are_sent_without_a_claim() {
     let config = NotifierConfig {
         // No poll or wake: only the lane can bring these.
         poll_interval: Duration::from_secs(3600),
+        handoff_max: 8,
         ..quick()
     };
-    let (handoff, lane) = handoff(8);
-    let mut h = start_with(store.clone(), dir, config, &[], Some(lane));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let handoff = store.outbox();
+    let (notifier, calls) = prepared(&store, config).await;
+    // Claimed before the notifier runs: `enqueue` wakes it, and a running
+    // one would claim them itself.
     let messages = claimed(&store, &["a", "b", "c"]).await;
     let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
+    let mut h = spawn(store.clone(), dir, notifier, calls);
+    tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(handoff.room(), 8);
-    assert!(handoff.hand_over(messages).is_empty());
+    assert!(handoff
+        .hand_over(messages, chrono::Utc::now())
+        .await
+        .is_empty());
     let mut sent = h.sends(3).await;
     sent.sort();
     assert_eq!(sent, ["a", "b", "c"]);
@@ -356,16 +379,19 @@ async fn order_with_lane(outbox: &[(&str, Priority)], n: usize) -> Vec<String> {
     let (store, dir) = store().await;
     let config = NotifierConfig {
         in_flight_max: 1,
+        handoff_max: 8,
         ..quick()
     };
-    let (handoff, lane) = handoff(8);
+    let handoff = store.outbox();
+    let (notifier, calls) = prepared(&store, config).await;
     assert!(handoff
-        .hand_over(claimed(&store, &["c1", "c2"]).await)
+        .hand_over(claimed(&store, &["c1", "c2"]).await, chrono::Utc::now())
+        .await
         .is_empty());
     for (text, priority) in outbox {
         enqueue(&store, text, *priority).await;
     }
-    let mut h = start_with(store, dir, config, &[], Some(lane));
+    let mut h = spawn(store, dir, notifier, calls);
     let sent = h.sends(n).await;
     h.stop().await;
     sent
@@ -391,13 +417,18 @@ async fn handed_over_but_unsent_messages_go_back_to_the_outbox_at_shutdown() {
         // One send a second: most of the lane is still waiting at shutdown.
         messages_per_second: NonZeroU32::new(1).unwrap(),
         poll_interval: Duration::from_secs(3600),
+        handoff_max: 8,
         ..quick()
     };
-    let (handoff, lane) = handoff(8);
+    let handoff = store.outbox();
+    let (notifier, calls) = prepared(&store, config).await;
     let messages = claimed(&store, &["a", "b", "c", "d"]).await;
     let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
-    assert!(handoff.hand_over(messages).is_empty());
-    let h = start_with(store.clone(), dir, config, &[], Some(lane));
+    assert!(handoff
+        .hand_over(messages, chrono::Utc::now())
+        .await
+        .is_empty());
+    let h = spawn(store.clone(), dir, notifier, calls);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let _dir = h.stop().await;
     let mut statuses = Vec::new();
@@ -413,4 +444,38 @@ async fn handed_over_but_unsent_messages_go_back_to_the_outbox_at_shutdown() {
         "{statuses:?}"
     );
     assert!(statuses.contains(&OutboxStatus::Pending), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn any_producer_that_enqueues_wakes_the_notifier_without_knowing_it() {
+    let (store, dir) = store().await;
+    let config = NotifierConfig {
+        poll_interval: Duration::from_secs(3600),
+        ..quick()
+    };
+    let mut h = start(store.clone(), dir, config, &[]);
+    // Let it find the outbox empty and go to sleep on the hour-long poll.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A producer with nothing but the store (the web's OTPs, the exposure job).
+    enqueue(&store, "otp", Priority::Otp).await;
+    assert_eq!(h.sends(1).await, ["otp"]);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_notifier_open_to_hand_overs_still_recovers_what_a_crash_left_claimed() {
+    let (store, dir) = store().await;
+    let id = enqueue(&store, "orphan", Priority::Confirmation).await;
+    // A previous run claimed it and died.
+    let claimed = store.claim_ready(10, chrono::Utc::now()).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    // Its lane open, as the gateway runs it: nobody had to requeue first.
+    let (notifier, calls) = prepared(&store, quick()).await;
+    assert!(store.outbox().room() > 0);
+    let mut h = spawn(store, dir, notifier, calls);
+    assert_eq!(h.sends(1).await, ["orphan"]);
+    h.until_status(id, OutboxStatus::Sent).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(h.calls.try_recv().is_err(), "nothing is sent twice");
+    h.stop().await;
 }

@@ -2,9 +2,9 @@
 //! code, consent → a confirmation with the guard's QR) and the guard's check of
 //! that QR. Russian UI, rendered on the server, works with JavaScript off.
 //!
-//! Speaks only to `checkin-core`: an SMS code is an outbox row, and the sender
-//! is woken through the small [`Wake`] hook the owner connects (never
-//! `smsc_link`, never the notifier).
+//! Speaks only to `checkin-core`: an SMS code is an outbox row, and the
+//! store's outbox signal wakes the sender (never `smsc_link`, never the
+//! notifier).
 //!
 //! Templates are `maud`: HTML written as Rust macros, checked at compile time,
 //! every interpolated value escaped unless it is explicitly `PreEscaped`
@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::WebConfig;
 pub use error::WebError;
-pub use state::{AppState, Wake};
+pub use state::AppState;
 
 const STYLE_CSS: &str = include_str!("../static/style.css");
 const CLOCK_JS: &str = include_str!("../static/clock.js");

@@ -1,6 +1,6 @@
 //! `AppState`: what every handler shares — the store, the service zone, the
 //! clock, the secrets derived from the service keys, the SMS limits, the
-//! settings and the hook that wakes the SMS sender.
+//! settings.
 
 use std::sync::Arc;
 
@@ -9,10 +9,6 @@ use checkin_core::{Clock, Keys, ServiceZone, Store};
 use crate::config::WebConfig;
 use crate::limits::Limits;
 use crate::security::Secrets;
-
-/// Wakes the outbox's sender after an SMS code was queued (the owner
-/// connects it to the notifier; a no-op is fine where a poll will do).
-pub type Wake = Arc<dyn Fn() + Send + Sync>;
 
 /// What every handler shares (cheap clone).
 #[derive(Clone)]
@@ -26,7 +22,6 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) secrets: Secrets,
     pub(crate) config: WebConfig,
-    pub(crate) wake: Wake,
     pub(crate) limits: Limits,
 }
 
@@ -40,14 +35,14 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     /// The state over `store`; `keys` are the service keys (the web's own
-    /// signing keys are derived from them), `wake` wakes the SMS sender.
+    /// signing keys are derived from them). Queued SMS codes wake the sender
+    /// through the store's outbox signal.
     pub fn new(
         store: Store,
         keys: &Keys,
         zone: ServiceZone,
         clock: Arc<dyn Clock>,
         config: WebConfig,
-        wake: Wake,
     ) -> AppState {
         let limits = Limits::new(&config, clock.clone());
         AppState {
@@ -57,7 +52,6 @@ impl AppState {
                 clock,
                 secrets: Secrets::new(keys),
                 config,
-                wake,
                 limits,
             }),
         }

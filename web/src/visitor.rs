@@ -251,7 +251,6 @@ async fn send_code(
         .store()
         .issue_otp(&new, &state.inner.secrets.otp, now)
         .await?;
-    (state.inner.wake)();
     tracing::info!(otp_id = id, premises_id = premises.id, "SMS code queued");
     let ticket = state.inner.secrets.ticket(id);
     Ok(redirect(

@@ -162,7 +162,6 @@ async fn a_browser_checks_in_and_the_guard_sees_valid() {
             public_base_url: base.clone(),
             ..WebConfig::default()
         },
-        Arc::new(|| {}),
     );
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(web::serve(listener, state, shutdown.clone()));

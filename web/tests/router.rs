@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -13,7 +12,7 @@ use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use checkin_core::guard::{GuardClaim, GuardKey};
-use checkin_core::store::{NewOrganization, NewPremises};
+use checkin_core::store::{NewOrganization, NewPremises, OutboxFeed};
 use checkin_core::{
     Channel, Keys, ManualClock, Msisdn, PhoneVault, Premises, Priority, ServiceZone, Store,
     StoreConfig,
@@ -60,7 +59,8 @@ struct App {
     keys: Keys,
     store: Store,
     clock: ManualClock,
-    wakes: Arc<AtomicUsize>,
+    /// The sender's end of the outbox: tells whether a producer woke it.
+    feed: OutboxFeed,
     state: AppState,
     premises: Premises,
     other: Premises,
@@ -123,24 +123,20 @@ impl App {
             .await
             .unwrap();
         store.set_premises_active(closed.id, false).await.unwrap();
-        let wakes = Arc::new(AtomicUsize::new(0));
-        let counter = wakes.clone();
+        let feed = store.outbox().subscribe(16, start_time()).await.unwrap();
         let state = AppState::new(
             store.clone(),
             &keys,
             ServiceZone::default(),
             Arc::new(clock.clone()),
             config,
-            Arc::new(move || {
-                counter.fetch_add(1, Ordering::SeqCst);
-            }),
         );
         App {
             _dir: dir,
             keys,
             store,
             clock,
-            wakes,
+            feed,
             state,
             premises,
             other,
@@ -369,7 +365,7 @@ async fn the_whole_way_checks_in_and_shows_a_confirmation_the_guard_accepts() {
     assert!(sent
         .location()
         .starts_with(&format!("{}/otp?t=", app.code_path())));
-    assert_eq!(app.wakes.load(Ordering::SeqCst), 1, "the sender was woken");
+    assert!(app.feed.take_wake(), "the sender was woken");
     let code = app.last_code(PHONE).await;
     assert_eq!(code.len(), 6);
     let messages = app
@@ -472,7 +468,7 @@ async fn unticked_consent_or_a_bad_phone_sends_nothing_and_says_why() {
         .await;
     assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(again.body.contains("Номер не распознан"));
-    assert_eq!(app.wakes.load(Ordering::SeqCst), 0);
+    assert!(!app.feed.take_wake(), "nothing queued, nobody woken");
 }
 
 #[tokio::test]

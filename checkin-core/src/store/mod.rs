@@ -8,10 +8,12 @@ mod lookups;
 mod orgs;
 mod otp;
 mod outbox;
+mod signal;
 mod sms;
 mod writer;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -24,6 +26,8 @@ use crate::CodeError;
 pub use orgs::{NewOrganization, NewPremises, OrgCreated};
 pub use otp::{IssuedOtp, NewOtp, OtpCheck};
 pub use outbox::SendResult;
+use signal::OutboxSignal;
+pub use signal::{FeedEvent, Outbox, OutboxFeed};
 pub use sms::{
     InboundSms, PreparedSms, Rejection, SmsBatch, SmsOutcome, REPEAT_REPLY_INTERVAL_MS,
     SMS_BATCH_MAX,
@@ -142,6 +146,21 @@ impl CheckinError {
     pub fn is_temporary(&self) -> bool {
         matches!(self, CheckinError::Storage(_))
     }
+
+    /// The visitor-facing reason, in the SMS path's terms ([`Rejection`]):
+    /// one taxonomy for what a visitor is told, whichever way they came in.
+    /// `None` for storage trouble (the service's problem, not theirs).
+    pub fn rejection(&self) -> Option<Rejection> {
+        Some(match self {
+            CheckinError::WrongLength { .. } => Rejection::WrongLength,
+            CheckinError::Typo => Rejection::Typo,
+            // The SMS path answers a code with other characters as unrecognized.
+            CheckinError::NotACode => Rejection::Unrecognized,
+            CheckinError::UnknownCode => Rejection::UnknownCode,
+            CheckinError::InactivePremises => Rejection::InactivePremises,
+            CheckinError::Storage(_) => return None,
+        })
+    }
 }
 
 impl From<CodeError> for CheckinError {
@@ -179,6 +198,9 @@ pub struct Store {
     backend: Backend,
     vault: PhoneVault,
     config: StoreConfig,
+    /// The outbox's wake-up and hand-off lane (see `signal.rs`), shared by
+    /// every clone.
+    outbox_signal: Arc<OutboxSignal>,
 }
 
 /// Page cache of each SQLite connection, in KiB (SQLite's default is 2 MiB); the
@@ -315,6 +337,7 @@ impl Store {
             backend,
             vault,
             config,
+            outbox_signal: Arc::default(),
         })
     }
 
@@ -387,6 +410,10 @@ impl Store {
     /// write lock at once (`BEGIN IMMEDIATE`).
     pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
         self.writer.begin().await
+    }
+
+    pub(crate) fn outbox_signal(&self) -> &Arc<OutboxSignal> {
+        &self.outbox_signal
     }
 
     /// The writer, for writes that ride along with the next transaction.
@@ -491,4 +518,31 @@ pub(crate) fn time_col(row: &AnyRow, column: &str) -> Result<DateTime<Utc>, Stor
 /// Reads a 0/1 flag column (integers on both backends, for one set of queries).
 pub(crate) fn flag_col(row: &AnyRow, column: &str) -> Result<bool, StoreError> {
     Ok(row.try_get::<i64, _>(column)? != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_visitor_error_has_its_rejection_and_storage_has_none() {
+        let cases = [
+            (
+                CheckinError::WrongLength { digits: 8 },
+                Some(Rejection::WrongLength),
+            ),
+            (CheckinError::Typo, Some(Rejection::Typo)),
+            (CheckinError::NotACode, Some(Rejection::Unrecognized)),
+            (CheckinError::UnknownCode, Some(Rejection::UnknownCode)),
+            (
+                CheckinError::InactivePremises,
+                Some(Rejection::InactivePremises),
+            ),
+            (CheckinError::Storage(StoreError::Invalid("x".into())), None),
+        ];
+        for (error, rejection) in cases {
+            assert_eq!(error.rejection(), rejection, "{error:?}");
+            assert_eq!(error.is_temporary(), rejection.is_none());
+        }
+    }
 }

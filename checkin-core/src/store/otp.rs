@@ -88,6 +88,8 @@ impl Store {
         .await?;
         self.enqueue_in(&mut tx, &message, now).await?;
         tx.commit().await?;
+        // Like every producer: the sender learns of it from the outbox.
+        self.outbox().wake();
         Ok(row.try_get("id")?)
     }
 

@@ -145,11 +145,13 @@ const MESSAGE_COLUMNS: &str = "id, recipient_sealed, body, priority, status, att
      smsc_message_ids, created_at_ms, updated_at_ms, next_attempt_at_ms";
 
 impl Store {
-    /// Queues a message; returns its id.
+    /// Queues a message; returns its id. The sender is woken once it is
+    /// committed (see [`super::Outbox`]).
     pub async fn enqueue(&self, new: &NewMessage, now: DateTime<Utc>) -> Result<i64, StoreError> {
         let mut tx = self.begin_write().await?;
         let id = self.enqueue_in(&mut tx, new, now).await?;
         tx.commit().await?;
+        self.outbox_signal().wake();
         Ok(id)
     }
 
@@ -373,7 +375,8 @@ impl Store {
     }
 
     /// Puts messages a crashed sender had claimed (`sending`) back in the queue;
-    /// returns how many. Run at start-up, before any sender of this store runs.
+    /// returns how many. `Outbox::subscribe` runs it before its sender starts
+    /// and before any producer may claim.
     pub async fn requeue_sending(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(

@@ -127,8 +127,9 @@ impl Store {
     /// [`Store::handle_prepared_sms`] that also claims up to `claim_max` of the
     /// replies in the same transaction (queued as `sending`, first attempt) and
     /// returns them, so a sender can take them at once instead of claiming
-    /// them back from the outbox in a transaction of its own. The others are
-    /// queued `pending`.
+    /// them back from the outbox in a transaction of its own (pass at most
+    /// `Outbox::room`, and the claimed to `Outbox::hand_over`). The others are
+    /// queued `pending`, and the sender is woken after the commit.
     pub async fn handle_prepared_sms_claiming(
         &self,
         prepared: &[PreparedSms],
@@ -174,6 +175,11 @@ impl Store {
         // one writer; see `Writer::carry`).
         let carried = tx.commit().await?;
         let written = started.elapsed();
+        // Replies beyond the claimed ones may wait `pending`: the sender claims
+        // them once woken.
+        if claim_max < prepared.len() {
+            self.outbox_signal().wake();
+        }
         tracing::debug!(
             group = prepared.len(),
             lock_wait_us = locked.as_micros() as u64,
