@@ -81,9 +81,11 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         (None, None) => "nothing (no SMSC)".to_owned(),
     };
     eprintln!(
-        "checkin is running.\n  database: {}\n  data folder: {}\n  SMS: {}\n\
+        "checkin is running.\n  web: http://{}/v/<code>  (the poster's QR; the guard checks /c/<token>)\n  \
+         database: {}\n  data folder: {}\n  SMS: {}\n\
          Register premises with `checkin org create` and `checkin premises add` \
-         (see README.md). The web pages are not wired in yet in this build. Ctrl-C stops.",
+         (see README.md). Ctrl-C stops.",
+        gateway.web_addr,
         redact_url(&config.database_url),
         config.data_dir.display(),
         smsc,

@@ -118,6 +118,9 @@ pub struct FileConfig {
     pub allow_international: Option<bool>,
     pub send_rate: Option<u32>,
     pub shutdown_timeout_ms: Option<u64>,
+    /// The `[web]` section: every key of `web::WebConfig` (see web/README.md),
+    /// all optional.
+    pub web: Option<toml::Table>,
     /// The `[smsc]` section: every key of `smsc_link::LinkConfig` (see
     /// smsc-link/README.md), `host`, `system_id` and `password` required.
     pub smsc: Option<toml::Table>,
@@ -166,6 +169,10 @@ pub struct Config {
     pub smsc: Option<SmscConfig>,
     /// Longest time a stop takes; past it the process exits anyway.
     pub shutdown_timeout: Duration,
+    /// The web's settings (`[web]`). Without a `public_base_url` there it is
+    /// empty here, and the gateway uses `http://` + the address it bound
+    /// (`--http`, whose port may be 0).
+    pub web: web::WebConfig,
 }
 
 impl Config {
@@ -259,10 +266,12 @@ impl Config {
             bail!("shutdown_timeout_ms must be at least 1");
         }
         let shutdown_timeout = Duration::from_millis(shutdown_timeout_ms);
+        let http = cli.http.or(file.http).unwrap_or(parse_addr(HTTP_DEFAULT));
+        let web = web_config(file.web.clone())?;
         Ok(Config {
             data_dir,
             database_url,
-            http: cli.http.or(file.http).unwrap_or(parse_addr(HTTP_DEFAULT)),
+            http,
             sim_smpp: cli
                 .sim_smpp
                 .or(file.sim_smpp)
@@ -283,6 +292,7 @@ impl Config {
             send_rate,
             smsc,
             shutdown_timeout,
+            web,
         })
     }
 
@@ -310,6 +320,20 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+}
+
+/// The `[web]` section over the web's defaults; without a `public_base_url`
+/// the gateway fills in the address it bound.
+fn web_config(section: Option<toml::Table>) -> anyhow::Result<web::WebConfig> {
+    let section = section.unwrap_or_default();
+    let named_base = section.contains_key("public_base_url");
+    let mut web: web::WebConfig = toml::Value::Table(section)
+        .try_into()
+        .context("reading the [web] section")?;
+    if !named_base {
+        web.public_base_url = String::new();
+    }
+    Ok(web)
 }
 
 #[cfg(test)]

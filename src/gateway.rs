@@ -251,6 +251,8 @@ pub struct Gateway {
     pub link: Link,
     /// `Some` when no `[smsc]` is configured.
     pub simulator: Option<EmbeddedSimulator>,
+    /// Where the web (visitor pages, guard's check) listens.
+    pub web_addr: SocketAddr,
     services: Services,
     shutdown_timeout: Duration,
 }
@@ -296,6 +298,11 @@ impl Gateway {
         let store = Store::open(&config.database_url, PhoneVault::new(&keys), store_config)
             .await
             .context("opening the database")?;
+        // The web's port first: a taken port stops the start before anything runs.
+        let web_listener = TcpListener::bind(config.http)
+            .await
+            .with_context(|| format!("listening for the web on {}", config.http))?;
+        let web_addr = web_listener.local_addr()?;
         let mut services = Services::new();
         services.spawn(Service::Checkpoints, {
             let store = store.clone();
@@ -379,10 +386,27 @@ impl Gateway {
                 tracing::warn!(error = %e, "the notifier stopped with an error");
             }
         });
+        let mut web_config = config.web.clone();
+        if web_config.public_base_url.is_empty() {
+            web_config.public_base_url = format!("http://{web_addr}");
+        }
+        let web_state = web::AppState::new(
+            store.clone(),
+            &keys,
+            config.zone,
+            options.clock.clone(),
+            web_config,
+        );
+        services.spawn(Service::Web, move |stop| async move {
+            if let Err(e) = web::serve(web_listener, web_state, stop).await {
+                tracing::error!(error = %e, "the web server stopped");
+            }
+        });
         Ok(Gateway {
             store,
             link,
             simulator,
+            web_addr,
             services,
             shutdown_timeout: config.shutdown_timeout,
         })
@@ -399,6 +423,7 @@ impl Gateway {
             simulator,
             mut services,
             shutdown_timeout,
+            ..
         } = self;
         // The link's handle here is only for callers; the Link service stops it.
         drop(link);

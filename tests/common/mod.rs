@@ -42,6 +42,7 @@ pub fn config(data_dir: &std::path::Path, database_url: Option<&str>) -> Config 
         database_url: database_url.map(str::to_owned),
         sim_smpp: Some("127.0.0.1:0".parse().unwrap()),
         sim_http: Some("127.0.0.1:0".parse().unwrap()),
+        http: Some("127.0.0.1:0".parse().unwrap()),
         send_rate: Some(1000),
         ..Overrides::default()
     };
