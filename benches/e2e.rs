@@ -287,10 +287,25 @@ struct Backend {
     half: Ours,
 }
 
-async fn backend(plan: Plan, name: &'static str, url: Option<String>) -> Backend {
-    let over = ours(plan, url.clone(), plan.over_rate_per_s).await;
+/// A fresh database for one run: `None` for SQLite (each run has its own
+/// data folder), a new PostgreSQL database otherwise.
+async fn fresh_db(postgres: bool) -> Option<String> {
+    if !postgres {
+        return None;
+    }
+    let db = dbs::postgres(StoreConfig::default())
+        .await
+        .expect("PostgreSQL was reachable a moment ago");
+    db.store.close().await;
+    Some(db.url)
+}
+
+/// Both runs on fresh databases: the half-load run's phones must not be
+/// repeats of the first run's (a repeat costs less and gets another reply).
+async fn backend(plan: Plan, name: &'static str, postgres: bool) -> Backend {
+    let over = ours(plan, fresh_db(postgres).await, plan.over_rate_per_s).await;
     let half_rate_per_s = (acked_per_s(&over.report) / 2.0).max(1.0);
-    let half = ours(plan, url, half_rate_per_s).await;
+    let half = ours(plan, fresh_db(postgres).await, half_rate_per_s).await;
     Backend {
         name,
         over,
@@ -312,11 +327,11 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let ceiling = ceiling(plan).await;
-        let mut backends = vec![backend(plan, "SQLite", None).await];
+        let mut backends = vec![backend(plan, "SQLite", false).await];
         if plan.with_postgres {
             if let Some(db) = dbs::postgres(StoreConfig::default()).await {
                 db.store.close().await;
-                backends.push(backend(plan, "PostgreSQL", Some(db.url)).await);
+                backends.push(backend(plan, "PostgreSQL", true).await);
             }
         }
         println!(
