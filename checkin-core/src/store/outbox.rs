@@ -212,13 +212,18 @@ impl Store {
             // Rows come back in no promised order; each sealed copy is unique
             // (a fresh nonce), so it tells which message got which id.
             let mut ids: Vec<Option<i64>> = vec![None; chunk.len()];
-            for row in rows {
+            for (r, row) in rows.iter().enumerate() {
                 let sealed: Vec<u8> = row.try_get("recipient_sealed")?;
-                let k = (0..chunk.len())
-                    .find(|&k| ids[k].is_none() && chunk[k].sealed == &sealed[..])
-                    .ok_or_else(|| {
+                let fits = |k: usize| ids[k].is_none() && chunk[k].sealed == &sealed[..];
+                // Usually the VALUES' order: the row's own position first (a
+                // search for every row was quadratic in the group).
+                let k = if r < chunk.len() && fits(r) {
+                    r
+                } else {
+                    (0..chunk.len()).find(|&k| fits(k)).ok_or_else(|| {
                         StoreError::Corrupt("a queued message matches no reply".into())
-                    })?;
+                    })?
+                };
                 ids[k] = Some(row.try_get("id")?);
             }
             for (new, id) in chunk.iter().zip(ids) {

@@ -2,6 +2,8 @@
 //! check-in (or opt-out) and the answer commit together or not at all, so the
 //! SMPP layer can acknowledge the SMSC only after both are safe.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use parser::Command;
 use sqlx::{AnyConnection, Row};
@@ -338,6 +340,9 @@ impl Store {
         let mut new_replied_at: Vec<i64> = Vec::with_capacity(candidates.len());
         let mut answered: Vec<bool> = Vec::with_capacity(candidates.len());
         let mut visits: Vec<(usize, Premises, Visit)> = Vec::with_capacity(candidates.len());
+        // The new visits so far by (premises, phone), in arrival order: a
+        // search of all visits for every candidate was quadratic in the group.
+        let mut new_by_phone: HashMap<(i64, [u8; 32]), Vec<usize>> = HashMap::new();
         for (i, p) in candidates {
             let at = to_ms(batch[i].received_at);
             let hash = hashes[i].0;
@@ -350,14 +355,18 @@ impl Store {
                 .min_by_key(|&k| (known[k].at, known[k].id))
             {
                 Visit::Known(k)
-            } else if let Some(first) = visits.iter().position(|(j, q, v)| {
-                matches!(v, Visit::New)
-                    && q.id == p.id
-                    && hashes[*j].0 == hash
-                    && near(to_ms(batch[*j].received_at))
+            } else if let Some(first) = new_by_phone.get(&(p.id, hash)).and_then(|firsts| {
+                firsts
+                    .iter()
+                    .copied()
+                    .find(|&f| near(to_ms(batch[visits[f].0].received_at)))
             }) {
                 Visit::SameAs(first)
             } else {
+                new_by_phone
+                    .entry((p.id, hash))
+                    .or_default()
+                    .push(visits.len());
                 Visit::New
             };
             let last_reply = match visit {
@@ -404,21 +413,24 @@ impl Store {
                     }
                 }
             }
-            for row in query.fetch_all(&mut *tx).await? {
+            for (r, row) in query.fetch_all(&mut *tx).await?.iter().enumerate() {
                 let pid: i64 = row.try_get("premises_id")?;
                 let hash: Vec<u8> = row.try_get("phone_hash")?;
                 let id: i64 = row.try_get("id")?;
-                let v = new_rows
-                    .iter()
-                    .copied()
-                    .find(|&v| {
-                        visits[v].1.id == pid
-                            && hashes[visits[v].0].0[..] == hash[..]
-                            && new_ids[v] == 0
-                    })
-                    .ok_or_else(|| {
+                let fits = |v: usize| {
+                    visits[v].1.id == pid
+                        && hashes[visits[v].0].0[..] == hash[..]
+                        && new_ids[v] == 0
+                };
+                // Rows come back in no promised order, but usually in the
+                // VALUES' order: try the row's own position before searching
+                // (a search for every row was quadratic in the group).
+                let v = match new_rows.get(r) {
+                    Some(&v) if fits(v) => v,
+                    _ => new_rows.iter().copied().find(|&v| fits(v)).ok_or_else(|| {
                         StoreError::Corrupt("an inserted check-in matches no SMS".into())
-                    })?;
+                    })?,
+                };
                 new_ids[v] = id;
             }
         }
