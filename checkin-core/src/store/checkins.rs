@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::orgs::{premises_from_row, PREMISES_SELECT};
-use super::{flag_col, time_col, to_ms, Backend, CheckinError, Store, StoreError};
+use super::{flag_col, time_col, to_ms, Backend, CheckinError, Params, Store, StoreError};
 use crate::model::{Channel, CheckIn, NewCheckIn, Premises, Recorded};
 use crate::privacy::PhoneHash;
 use crate::{Msisdn, VenueCode};
@@ -181,6 +181,47 @@ pub(crate) struct PremisesCache(HashMap<VenueCode, Option<Premises>>);
 impl PremisesCache {
     pub(crate) fn new() -> PremisesCache {
         PremisesCache::default()
+    }
+
+    /// Looks up every code not yet cached in one statement (a group of SMS
+    /// names up to hundreds of premises: one statement instead of one each,
+    /// and each statement is a hand-off to the connection's worker thread).
+    pub(crate) async fn load(
+        &mut self,
+        conn: &mut AnyConnection,
+        backend: Backend,
+        codes: impl IntoIterator<Item = VenueCode>,
+    ) -> Result<(), StoreError> {
+        let mut wanted: Vec<VenueCode> = codes
+            .into_iter()
+            .filter(|c| !self.0.contains_key(c))
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let mut params = Params::new(backend);
+        let mut sql = format!("{PREMISES_SELECT} WHERE code IN (");
+        for k in 0..wanted.len() {
+            if k > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&params.next());
+        }
+        sql.push(')');
+        let mut query = sqlx::query(&sql);
+        for code in &wanted {
+            query = query.bind(code.digits());
+        }
+        for code in &wanted {
+            self.0.insert(*code, None);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let p = premises_from_row(&row)?;
+            self.0.insert(p.code, Some(p));
+        }
+        Ok(())
     }
 
     pub(crate) async fn get(

@@ -267,6 +267,11 @@ impl Store {
         let window_ms = i64::try_from(self.config().dedupe_window.as_millis())
             .map_err(|_| StoreError::Invalid("dedupe window is too long".into()))?;
         let mut premises = PremisesCache::new();
+        let codes = commands.iter().filter_map(|c| match c {
+            Command::CheckIn { digits } => VenueCode::from_digits(&digits.values()).ok(),
+            _ => None,
+        });
+        premises.load(&mut *tx, self.backend(), codes).await?;
         // What each SMS becomes: a reply, or a check-in candidate.
         let mut outcomes: Vec<Option<SmsOutcome>> = vec![None; batch.len()];
         let mut replies: Vec<Option<String>> = vec![None; batch.len()];
