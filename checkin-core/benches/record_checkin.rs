@@ -9,7 +9,8 @@
 //!
 //! Profiling knobs: `BENCH_ONLY=sms` measures only the SMS groups (for
 //! `valgrind --tool=callgrind`), `BENCH_RUNS` and `BENCH_COUNT` (check-ins per
-//! run on the batched paths) override the full plan's sizes.
+//! run on the batched paths) override the full plan's sizes; `BENCH_CLAIM=1`
+//! queues the SMS groups' replies already claimed, as the gateway does.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -101,7 +102,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 /// check-in and confirmation in one transaction.
 const SMS_GROUP: usize = 512;
 
-async fn measure(store: &Store, plan: Plan, only_sms: bool) -> (f64, f64, f64) {
+async fn measure(store: &Store, plan: Plan, only_sms: bool, claim: bool) -> (f64, f64, f64) {
     let codes = codes(store).await;
     let mut single = Vec::new();
     let mut batched = Vec::new();
@@ -126,10 +127,20 @@ async fn measure(store: &Store, plan: Plan, only_sms: bool) -> (f64, f64, f64) {
         let zone = ServiceZone::default();
         let started = Instant::now();
         for chunk in texts.chunks(SMS_GROUP) {
-            let outcomes = store
-                .handle_sms_batch(chunk, &zone, chrono::Utc::now())
-                .await
-                .unwrap();
+            let outcomes = if claim {
+                // As the gateway's MO path does: the replies queued claimed.
+                let prepared: Vec<_> = chunk.iter().map(|m| store.prepare_sms(m.clone())).collect();
+                store
+                    .handle_prepared_sms_claiming(&prepared, &zone, chrono::Utc::now(), chunk.len())
+                    .await
+                    .unwrap()
+                    .outcomes
+            } else {
+                store
+                    .handle_sms_batch(chunk, &zone, chrono::Utc::now())
+                    .await
+                    .unwrap()
+            };
             assert!(outcomes
                 .iter()
                 .all(|o| matches!(o, SmsOutcome::CheckedIn { .. })));
@@ -181,6 +192,7 @@ fn main() {
         plan.batched_count = count;
     }
     let only_sms = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "sms");
+    let claim = std::env::var("BENCH_CLAIM").is_ok_and(|v| v == "1");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -195,7 +207,7 @@ fn main() {
             dbs.push(pg);
         }
         for db in dbs {
-            let (single, batched, sms) = measure(&db.store, plan, only_sms).await;
+            let (single, batched, sms) = measure(&db.store, plan, only_sms, claim).await;
             println!(
                 "| {} | {:.0} | {:.0} | {:.1}× | {:.0} |",
                 db.label,

@@ -6,6 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 use sqlx::Row;
 
+use super::checkins::{sqlite_inserted_ids, sqlite_max_id};
 use super::writer::carried;
 use super::{time_col, to_ms, AnyQuery, Backend, Params, Store, StoreError};
 use crate::model::{NewMessage, OutboxMessage, OutboxStatus, Priority};
@@ -125,6 +126,22 @@ fn insert_sql(
     sql
 }
 
+/// A reply queued already claimed (`sending`, first attempt) as `id`.
+fn claimed_message(new: &Outgoing<'_>, id: i64, now: DateTime<Utc>) -> OutboxMessage {
+    OutboxMessage {
+        id,
+        recipient: new.recipient.clone(),
+        text: new.text.clone(),
+        priority: new.priority,
+        status: OutboxStatus::Sending,
+        attempts: 1,
+        smsc_message_ids: Vec::new(),
+        created_at: now,
+        updated_at: now,
+        next_attempt_at: now,
+    }
+}
+
 /// Binds the rows of [`insert_sql`].
 fn bind_rows<'q>(
     mut query: AnyQuery<'q>,
@@ -198,7 +215,21 @@ impl Store {
         // 7 parameters a row; this keeps a statement far below both backends'
         // parameter limits.
         const ROWS_PER_STATEMENT_MAX: usize = 1000;
+        let sqlite = self.backend() == Backend::Sqlite;
         for chunk in claimed.chunks(ROWS_PER_STATEMENT_MAX) {
+            if sqlite {
+                // No RETURNING on SQLite: see `sqlite_inserted_ids`.
+                let before = sqlite_max_id(&mut *conn, "outbox").await?;
+                let sql = insert_sql(self.backend(), chunk.len(), OutboxStatus::Sending, 1, "");
+                bind_rows(sqlx::query(&sql), chunk, now)
+                    .execute(&mut *conn)
+                    .await?;
+                let ids = sqlite_inserted_ids(&mut *conn, before, chunk.len()).await?;
+                for (new, id) in chunk.iter().zip(ids) {
+                    out.push(claimed_message(new, id, now));
+                }
+                continue;
+            }
             let sql = insert_sql(
                 self.backend(),
                 chunk.len(),
@@ -227,18 +258,8 @@ impl Store {
                 ids[k] = Some(row.try_get("id")?);
             }
             for (new, id) in chunk.iter().zip(ids) {
-                out.push(OutboxMessage {
-                    id: id.ok_or_else(|| StoreError::Corrupt("a reply got no id".into()))?,
-                    recipient: new.recipient.clone(),
-                    text: new.text.clone(),
-                    priority: new.priority,
-                    status: OutboxStatus::Sending,
-                    attempts: 1,
-                    smsc_message_ids: Vec::new(),
-                    created_at: now,
-                    updated_at: now,
-                    next_attempt_at: now,
-                });
+                let id = id.ok_or_else(|| StoreError::Corrupt("a reply got no id".into()))?;
+                out.push(claimed_message(new, id, now));
             }
         }
         for chunk in pending.chunks(ROWS_PER_STATEMENT_MAX) {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use parser::Command;
 use sqlx::{AnyConnection, Row};
 
-use super::checkins::{lock_phones, PremisesCache};
+use super::checkins::{lock_phones, sqlite_inserted_ids, sqlite_max_id, PremisesCache};
 use super::outbox::Outgoing;
 use super::{from_ms, to_ms, AnyQuery, Backend, Params, Store, StoreError};
 use crate::model::{NewCheckIn, OutboxMessage, Priority};
@@ -409,7 +409,13 @@ impl Store {
                     }
                 })
                 .collect();
-            let sql = checkins_insert_sql(self.backend(), rows.len());
+            let sqlite = self.backend() == Backend::Sqlite;
+            let before = if sqlite {
+                sqlite_max_id(&mut *tx, "checkins").await?
+            } else {
+                0
+            };
+            let sql = checkins_insert_sql(self.backend(), rows.len(), !sqlite);
             let mut query = sqlx::query(&sql);
             for row in &rows {
                 for (_, value) in &CHECKIN_COLUMNS {
@@ -418,25 +424,34 @@ impl Store {
                     }
                 }
             }
-            for (r, row) in query.fetch_all(&mut *tx).await?.iter().enumerate() {
-                let pid: i64 = row.try_get("premises_id")?;
-                let hash: Vec<u8> = row.try_get("phone_hash")?;
-                let id: i64 = row.try_get("id")?;
-                let fits = |v: usize| {
-                    visits[v].1.id == pid
-                        && hashes[visits[v].0].0[..] == hash[..]
-                        && new_ids[v] == 0
-                };
-                // Rows come back in no promised order, but usually in the
-                // VALUES' order: try the row's own position before searching
-                // (a search for every row was quadratic in the group).
-                let v = match new_rows.get(r) {
-                    Some(&v) if fits(v) => v,
-                    _ => new_rows.iter().copied().find(|&v| fits(v)).ok_or_else(|| {
-                        StoreError::Corrupt("an inserted check-in matches no SMS".into())
-                    })?,
-                };
-                new_ids[v] = id;
+            if sqlite {
+                // No RETURNING on SQLite: see `sqlite_inserted_ids`.
+                query.execute(&mut *tx).await?;
+                let ids = sqlite_inserted_ids(&mut *tx, before, rows.len()).await?;
+                for (&v, id) in new_rows.iter().zip(ids) {
+                    new_ids[v] = id;
+                }
+            } else {
+                for (r, row) in query.fetch_all(&mut *tx).await?.iter().enumerate() {
+                    let pid: i64 = row.try_get("premises_id")?;
+                    let hash: Vec<u8> = row.try_get("phone_hash")?;
+                    let id: i64 = row.try_get("id")?;
+                    let fits = |v: usize| {
+                        visits[v].1.id == pid
+                            && hashes[visits[v].0].0[..] == hash[..]
+                            && new_ids[v] == 0
+                    };
+                    // Rows come back in no promised order, but usually in the
+                    // VALUES' order: try the row's own position before searching
+                    // (a search for every row was quadratic in the group).
+                    let v = match new_rows.get(r) {
+                        Some(&v) if fits(v) => v,
+                        _ => new_rows.iter().copied().find(|&v| fits(v)).ok_or_else(|| {
+                            StoreError::Corrupt("an inserted check-in matches no SMS".into())
+                        })?,
+                    };
+                    new_ids[v] = id;
+                }
             }
         }
         // Answered repeats: the visit's last answer moves to theirs.
@@ -510,9 +525,10 @@ const CHECKIN_COLUMNS: [(&str, Value); 6] = [
     ("checked_in_at_ms", Value::Bind(|q, v| q.bind(v.at_ms))),
 ];
 
-/// `INSERT` of `rows` SMS check-ins ([`CHECKIN_COLUMNS`]), returning what
+/// `INSERT` of `rows` SMS check-ins ([`CHECKIN_COLUMNS`]), returning (if
+/// `returning`) what
 /// matches each new id back to its SMS.
-fn checkins_insert_sql(backend: Backend, rows: usize) -> String {
+fn checkins_insert_sql(backend: Backend, rows: usize, returning: bool) -> String {
     let names: Vec<&str> = CHECKIN_COLUMNS.iter().map(|(name, _)| *name).collect();
     let mut sql = format!("INSERT INTO checkins ({}) VALUES ", names.join(", "));
     let mut params = Params::new(backend);
@@ -529,7 +545,9 @@ fn checkins_insert_sql(backend: Backend, rows: usize) -> String {
         }
         sql.push(')');
     }
-    sql.push_str(" RETURNING id, premises_id, phone_hash");
+    if returning {
+        sql.push_str(" RETURNING id, premises_id, phone_hash");
+    }
     sql
 }
 
