@@ -6,6 +6,11 @@
 //! `CHECKIN_TEST_POSTGRES_URL=postgres://…` for PostgreSQL; `./scripts/pg-test-server`
 //! starts one). Prints a Markdown table of medians over the full plan's runs. Without
 //! `--bench` (as `cargo test --all-targets` runs it) it does one tiny smoke run.
+//!
+//! Profiling knobs: `BENCH_ONLY=sms` measures only the SMS groups (for
+//! `valgrind --tool=callgrind`), `BENCH_RUNS` and `BENCH_COUNT` (check-ins per
+//! run on the batched paths) override the full plan's sizes; `BENCH_CLAIM=1`
+//! queues the SMS groups' replies already claimed, as the gateway does.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -97,28 +102,20 @@ fn median(mut values: Vec<f64>) -> f64 {
 /// check-in and confirmation in one transaction.
 const SMS_GROUP: usize = 512;
 
-async fn measure(store: &Store, plan: Plan) -> (f64, f64, f64) {
+async fn measure(store: &Store, plan: Plan, only_sms: bool, claim: bool) -> (f64, f64, f64) {
     let codes = codes(store).await;
     let mut single = Vec::new();
     let mut batched = Vec::new();
     let mut sms = Vec::new();
     for run in 0..plan.runs {
-        let batch = visits(&codes, run * 2, plan.single_count);
-        let started = Instant::now();
-        for v in &batch {
-            assert!(!store.record_checkin(v).await.unwrap().duplicate);
+        if only_sms {
+            single.push(f64::NAN);
+            batched.push(f64::NAN);
+        } else {
+            let (s, b) = measure_checkins(store, &codes, plan, run).await;
+            single.push(s);
+            batched.push(b);
         }
-        single.push(plan.single_count as f64 / started.elapsed().as_secs_f64());
-
-        let batch = visits(&codes, run * 2 + 1, plan.batched_count);
-        let started = Instant::now();
-        for chunk in batch.chunks(BATCH_SIZE) {
-            for outcome in store.record_checkins(chunk).await.unwrap() {
-                assert!(!outcome.unwrap().duplicate);
-            }
-        }
-        batched.push(plan.batched_count as f64 / started.elapsed().as_secs_f64());
-
         let texts: Vec<InboundSms> = visits(&codes, run * 2 + 50, plan.batched_count)
             .into_iter()
             .map(|v| InboundSms {
@@ -130,10 +127,20 @@ async fn measure(store: &Store, plan: Plan) -> (f64, f64, f64) {
         let zone = ServiceZone::default();
         let started = Instant::now();
         for chunk in texts.chunks(SMS_GROUP) {
-            let outcomes = store
-                .handle_sms_batch(chunk, &zone, chrono::Utc::now())
-                .await
-                .unwrap();
+            let outcomes = if claim {
+                // As the gateway's MO path does: the replies queued claimed.
+                let prepared: Vec<_> = chunk.iter().map(|m| store.prepare_sms(m.clone())).collect();
+                store
+                    .handle_prepared_sms_claiming(&prepared, &zone, chrono::Utc::now(), chunk.len())
+                    .await
+                    .unwrap()
+                    .outcomes
+            } else {
+                store
+                    .handle_sms_batch(chunk, &zone, chrono::Utc::now())
+                    .await
+                    .unwrap()
+            };
             assert!(outcomes
                 .iter()
                 .all(|o| matches!(o, SmsOutcome::CheckedIn { .. })));
@@ -143,12 +150,49 @@ async fn measure(store: &Store, plan: Plan) -> (f64, f64, f64) {
     (median(single), median(batched), median(sms))
 }
 
+/// One run of the single and the batched paths: check-ins per second of each.
+async fn measure_checkins(
+    store: &Store,
+    codes: &[VenueCode],
+    plan: Plan,
+    run: usize,
+) -> (f64, f64) {
+    let batch = visits(codes, run * 2, plan.single_count);
+    let started = Instant::now();
+    for v in &batch {
+        assert!(!store.record_checkin(v).await.unwrap().duplicate);
+    }
+    let single = plan.single_count as f64 / started.elapsed().as_secs_f64();
+
+    let batch = visits(codes, run * 2 + 1, plan.batched_count);
+    let started = Instant::now();
+    for chunk in batch.chunks(BATCH_SIZE) {
+        for outcome in store.record_checkins(chunk).await.unwrap() {
+            assert!(!outcome.unwrap().duplicate);
+        }
+    }
+    let batched = plan.batched_count as f64 / started.elapsed().as_secs_f64();
+    (single, batched)
+}
+
+fn env_usize(name: &str) -> Option<usize> {
+    std::env::var(name).ok()?.parse().ok()
+}
+
 fn main() {
-    let plan = if std::env::args().any(|a| a == "--bench") {
+    let mut plan = if std::env::args().any(|a| a == "--bench") {
         FULL
     } else {
         SMOKE
     };
+    if let Some(runs) = env_usize("BENCH_RUNS") {
+        plan.runs = runs.max(1);
+    }
+    if let Some(count) = env_usize("BENCH_COUNT") {
+        plan.batched_count = count;
+    }
+    let only_sms = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "sms");
+    let claim = std::env::var("BENCH_CLAIM").is_ok_and(|v| v == "1");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -163,7 +207,7 @@ fn main() {
             dbs.push(pg);
         }
         for db in dbs {
-            let (single, batched, sms) = measure(&db.store, plan).await;
+            let (single, batched, sms) = measure(&db.store, plan, only_sms, claim).await;
             println!(
                 "| {} | {:.0} | {:.0} | {:.1}× | {:.0} |",
                 db.label,

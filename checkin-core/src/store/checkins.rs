@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::orgs::{premises_from_row, PREMISES_SELECT};
-use super::{flag_col, time_col, to_ms, Backend, CheckinError, Store, StoreError};
+use super::{flag_col, time_col, to_ms, Backend, CheckinError, Params, Store, StoreError};
 use crate::model::{Channel, CheckIn, NewCheckIn, Premises, Recorded};
 use crate::privacy::PhoneHash;
 use crate::{Msisdn, VenueCode};
@@ -146,6 +146,47 @@ impl Store {
     }
 }
 
+/// SQLite: the largest id of `table` now (0 when empty), taken before a
+/// multi-row insert whose ids [`sqlite_inserted_ids`] then works out.
+pub(crate) async fn sqlite_max_id(
+    conn: &mut AnyConnection,
+    table: &'static str,
+) -> Result<i64, StoreError> {
+    let row = sqlx::query(&format!("SELECT COALESCE(MAX(id), 0) AS m FROM {table}"))
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(row.try_get("m")?)
+}
+
+/// SQLite: the ids of the rows the multi-row `INSERT` without `RETURNING`
+/// just run on `conn` added, in its `VALUES` order, from the largest id
+/// before it ([`sqlite_max_id`]). Why not `RETURNING`: sqlx hands every
+/// returned row from its worker thread over a channel of 50 rows, so 512 rows
+/// parked and woke the worker a dozen times per statement (and sqlx's `Any`
+/// driver reports no last insert id, hence the one-row query). Why this is
+/// exact: the one writer inserts in a transaction, and SQLite gives each new
+/// row of an `INTEGER PRIMARY KEY` table the largest id plus one, unless the
+/// largest is `i64::MAX` (then it picks at random: the check below fails and
+/// so does the group, rather than guessing).
+pub(crate) async fn sqlite_inserted_ids(
+    conn: &mut AnyConnection,
+    before: i64,
+    rows: usize,
+) -> Result<Vec<i64>, StoreError> {
+    let row = sqlx::query("SELECT last_insert_rowid() AS last, changes() AS n")
+        .fetch_one(&mut *conn)
+        .await?;
+    let (last, n): (i64, i64) = (row.try_get("last")?, row.try_get("n")?);
+    let expected = i64::try_from(rows).ok();
+    if Some(n) != expected || before.checked_add(n) != Some(last) {
+        return Err(StoreError::Corrupt(format!(
+            "a multi-row insert's ids are not the ones that follow the largest \
+             ({rows} rows after id {before}: {n} inserted, the last id {last})"
+        )));
+    }
+    Ok((1..=n).map(|k| before + k).collect())
+}
+
 /// Serializes concurrent check-ins of the same phones on PostgreSQL, so two
 /// deliveries of one SMS cannot both pass the dedupe check. Sorted keys: no deadlock.
 pub(crate) async fn lock_phones(
@@ -181,6 +222,47 @@ pub(crate) struct PremisesCache(HashMap<VenueCode, Option<Premises>>);
 impl PremisesCache {
     pub(crate) fn new() -> PremisesCache {
         PremisesCache::default()
+    }
+
+    /// Looks up every code not yet cached in one statement (a group of SMS
+    /// names up to hundreds of premises: one statement instead of one each,
+    /// and each statement is a hand-off to the connection's worker thread).
+    pub(crate) async fn load(
+        &mut self,
+        conn: &mut AnyConnection,
+        backend: Backend,
+        codes: impl IntoIterator<Item = VenueCode>,
+    ) -> Result<(), StoreError> {
+        let mut wanted: Vec<VenueCode> = codes
+            .into_iter()
+            .filter(|c| !self.0.contains_key(c))
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let mut params = Params::new(backend);
+        let mut sql = format!("{PREMISES_SELECT} WHERE code IN (");
+        for k in 0..wanted.len() {
+            if k > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&params.next());
+        }
+        sql.push(')');
+        let mut query = sqlx::query(&sql);
+        for code in &wanted {
+            query = query.bind(code.digits());
+        }
+        for code in &wanted {
+            self.0.insert(*code, None);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let p = premises_from_row(&row)?;
+            self.0.insert(p.code, Some(p));
+        }
+        Ok(())
     }
 
     pub(crate) async fn get(

@@ -6,6 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 use sqlx::Row;
 
+use super::checkins::{sqlite_inserted_ids, sqlite_max_id};
 use super::writer::carried;
 use super::{time_col, to_ms, AnyQuery, Backend, Params, Store, StoreError};
 use crate::model::{NewMessage, OutboxMessage, OutboxStatus, Priority};
@@ -125,6 +126,22 @@ fn insert_sql(
     sql
 }
 
+/// A reply queued already claimed (`sending`, first attempt) as `id`.
+fn claimed_message(new: &Outgoing<'_>, id: i64, now: DateTime<Utc>) -> OutboxMessage {
+    OutboxMessage {
+        id,
+        recipient: new.recipient.clone(),
+        text: new.text.clone(),
+        priority: new.priority,
+        status: OutboxStatus::Sending,
+        attempts: 1,
+        smsc_message_ids: Vec::new(),
+        created_at: now,
+        updated_at: now,
+        next_attempt_at: now,
+    }
+}
+
 /// Binds the rows of [`insert_sql`].
 fn bind_rows<'q>(
     mut query: AnyQuery<'q>,
@@ -200,7 +217,21 @@ impl Store {
         // 7 parameters a row; this keeps a statement far below both backends'
         // parameter limits.
         const ROWS_PER_STATEMENT_MAX: usize = 1000;
+        let sqlite = self.backend() == Backend::Sqlite;
         for chunk in claimed.chunks(ROWS_PER_STATEMENT_MAX) {
+            if sqlite {
+                // No RETURNING on SQLite: see `sqlite_inserted_ids`.
+                let before = sqlite_max_id(&mut *conn, "outbox").await?;
+                let sql = insert_sql(self.backend(), chunk.len(), OutboxStatus::Sending, 1, "");
+                bind_rows(sqlx::query(&sql), chunk, now)
+                    .execute(&mut *conn)
+                    .await?;
+                let ids = sqlite_inserted_ids(&mut *conn, before, chunk.len()).await?;
+                for (new, id) in chunk.iter().zip(ids) {
+                    out.push(claimed_message(new, id, now));
+                }
+                continue;
+            }
             let sql = insert_sql(
                 self.backend(),
                 chunk.len(),
@@ -214,28 +245,23 @@ impl Store {
             // Rows come back in no promised order; each sealed copy is unique
             // (a fresh nonce), so it tells which message got which id.
             let mut ids: Vec<Option<i64>> = vec![None; chunk.len()];
-            for row in rows {
+            for (r, row) in rows.iter().enumerate() {
                 let sealed: Vec<u8> = row.try_get("recipient_sealed")?;
-                let k = (0..chunk.len())
-                    .find(|&k| ids[k].is_none() && chunk[k].sealed == &sealed[..])
-                    .ok_or_else(|| {
+                let fits = |k: usize| ids[k].is_none() && chunk[k].sealed == &sealed[..];
+                // Usually the VALUES' order: the row's own position first (a
+                // search for every row was quadratic in the group).
+                let k = if r < chunk.len() && fits(r) {
+                    r
+                } else {
+                    (0..chunk.len()).find(|&k| fits(k)).ok_or_else(|| {
                         StoreError::Corrupt("a queued message matches no reply".into())
-                    })?;
+                    })?
+                };
                 ids[k] = Some(row.try_get("id")?);
             }
             for (new, id) in chunk.iter().zip(ids) {
-                out.push(OutboxMessage {
-                    id: id.ok_or_else(|| StoreError::Corrupt("a reply got no id".into()))?,
-                    recipient: new.recipient.clone(),
-                    text: new.text.clone(),
-                    priority: new.priority,
-                    status: OutboxStatus::Sending,
-                    attempts: 1,
-                    smsc_message_ids: Vec::new(),
-                    created_at: now,
-                    updated_at: now,
-                    next_attempt_at: now,
-                });
+                let id = id.ok_or_else(|| StoreError::Corrupt("a reply got no id".into()))?;
+                out.push(claimed_message(new, id, now));
             }
         }
         for chunk in pending.chunks(ROWS_PER_STATEMENT_MAX) {

@@ -2,11 +2,13 @@
 //! check-in (or opt-out) and the answer commit together or not at all, so the
 //! SMPP layer can acknowledge the SMSC only after both are safe.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use parser::Command;
 use sqlx::{AnyConnection, Row};
 
-use super::checkins::{lock_phones, PremisesCache};
+use super::checkins::{lock_phones, sqlite_inserted_ids, sqlite_max_id, PremisesCache};
 use super::outbox::Outgoing;
 use super::{from_ms, to_ms, AnyQuery, Backend, Params, Store, StoreError};
 use crate::model::{NewCheckIn, OutboxMessage, Priority};
@@ -271,6 +273,11 @@ impl Store {
         let window_ms = i64::try_from(self.config().dedupe_window.as_millis())
             .map_err(|_| StoreError::Invalid("dedupe window is too long".into()))?;
         let mut premises = PremisesCache::new();
+        let codes = commands.iter().filter_map(|c| match c {
+            Command::CheckIn { digits } => VenueCode::from_digits(&digits.values()).ok(),
+            _ => None,
+        });
+        premises.load(&mut *tx, self.backend(), codes).await?;
         // What each SMS becomes: a reply, or a check-in candidate.
         let mut outcomes: Vec<Option<SmsOutcome>> = vec![None; batch.len()];
         let mut replies: Vec<Option<String>> = vec![None; batch.len()];
@@ -344,6 +351,9 @@ impl Store {
         let mut new_replied_at: Vec<i64> = Vec::with_capacity(candidates.len());
         let mut answered: Vec<bool> = Vec::with_capacity(candidates.len());
         let mut visits: Vec<(usize, Premises, Visit)> = Vec::with_capacity(candidates.len());
+        // The new visits so far by (premises, phone), in arrival order: a
+        // search of all visits for every candidate was quadratic in the group.
+        let mut new_by_phone: HashMap<(i64, [u8; 32]), Vec<usize>> = HashMap::new();
         for (i, p) in candidates {
             let at = to_ms(batch[i].received_at);
             let hash = hashes[i].0;
@@ -356,14 +366,18 @@ impl Store {
                 .min_by_key(|&k| (known[k].at, known[k].id))
             {
                 Visit::Known(k)
-            } else if let Some(first) = visits.iter().position(|(j, q, v)| {
-                matches!(v, Visit::New)
-                    && q.id == p.id
-                    && hashes[*j].0 == hash
-                    && near(to_ms(batch[*j].received_at))
+            } else if let Some(first) = new_by_phone.get(&(p.id, hash)).and_then(|firsts| {
+                firsts
+                    .iter()
+                    .copied()
+                    .find(|&f| near(to_ms(batch[visits[f].0].received_at)))
             }) {
                 Visit::SameAs(first)
             } else {
+                new_by_phone
+                    .entry((p.id, hash))
+                    .or_default()
+                    .push(visits.len());
                 Visit::New
             };
             let last_reply = match visit {
@@ -401,7 +415,13 @@ impl Store {
                     }
                 })
                 .collect();
-            let sql = checkins_insert_sql(self.backend(), rows.len());
+            let sqlite = self.backend() == Backend::Sqlite;
+            let before = if sqlite {
+                sqlite_max_id(&mut *tx, "checkins").await?
+            } else {
+                0
+            };
+            let sql = checkins_insert_sql(self.backend(), rows.len(), !sqlite);
             let mut query = sqlx::query(&sql);
             for row in &rows {
                 for (_, value) in &CHECKIN_COLUMNS {
@@ -410,22 +430,34 @@ impl Store {
                     }
                 }
             }
-            for row in query.fetch_all(&mut *tx).await? {
-                let pid: i64 = row.try_get("premises_id")?;
-                let hash: Vec<u8> = row.try_get("phone_hash")?;
-                let id: i64 = row.try_get("id")?;
-                let v = new_rows
-                    .iter()
-                    .copied()
-                    .find(|&v| {
+            if sqlite {
+                // No RETURNING on SQLite: see `sqlite_inserted_ids`.
+                query.execute(&mut *tx).await?;
+                let ids = sqlite_inserted_ids(&mut *tx, before, rows.len()).await?;
+                for (&v, id) in new_rows.iter().zip(ids) {
+                    new_ids[v] = id;
+                }
+            } else {
+                for (r, row) in query.fetch_all(&mut *tx).await?.iter().enumerate() {
+                    let pid: i64 = row.try_get("premises_id")?;
+                    let hash: Vec<u8> = row.try_get("phone_hash")?;
+                    let id: i64 = row.try_get("id")?;
+                    let fits = |v: usize| {
                         visits[v].1.id == pid
                             && hashes[visits[v].0].0[..] == hash[..]
                             && new_ids[v] == 0
-                    })
-                    .ok_or_else(|| {
-                        StoreError::Corrupt("an inserted check-in matches no SMS".into())
-                    })?;
-                new_ids[v] = id;
+                    };
+                    // Rows come back in no promised order, but usually in the
+                    // VALUES' order: try the row's own position before searching
+                    // (a search for every row was quadratic in the group).
+                    let v = match new_rows.get(r) {
+                        Some(&v) if fits(v) => v,
+                        _ => new_rows.iter().copied().find(|&v| fits(v)).ok_or_else(|| {
+                            StoreError::Corrupt("an inserted check-in matches no SMS".into())
+                        })?,
+                    };
+                    new_ids[v] = id;
+                }
             }
         }
         // Answered repeats: the visit's last answer moves to theirs.
@@ -499,9 +531,10 @@ const CHECKIN_COLUMNS: [(&str, Value); 6] = [
     ("checked_in_at_ms", Value::Bind(|q, v| q.bind(v.at_ms))),
 ];
 
-/// `INSERT` of `rows` SMS check-ins ([`CHECKIN_COLUMNS`]), returning what
+/// `INSERT` of `rows` SMS check-ins ([`CHECKIN_COLUMNS`]), returning (if
+/// `returning`) what
 /// matches each new id back to its SMS.
-fn checkins_insert_sql(backend: Backend, rows: usize) -> String {
+fn checkins_insert_sql(backend: Backend, rows: usize, returning: bool) -> String {
     let names: Vec<&str> = CHECKIN_COLUMNS.iter().map(|(name, _)| *name).collect();
     let mut sql = format!("INSERT INTO checkins ({}) VALUES ", names.join(", "));
     let mut params = Params::new(backend);
@@ -518,7 +551,9 @@ fn checkins_insert_sql(backend: Backend, rows: usize) -> String {
         }
         sql.push(')');
     }
-    sql.push_str(" RETURNING id, premises_id, phone_hash");
+    if returning {
+        sql.push_str(" RETURNING id, premises_id, phone_hash");
+    }
     sql
 }
 
