@@ -88,7 +88,7 @@ impl Browser {
             }
         }
         let body = if chunked {
-            dechunk(rest)
+            common::dechunk(rest)
         } else {
             rest.to_owned()
         };
@@ -108,19 +108,6 @@ fn percent(value: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-fn dechunk(mut rest: &str) -> String {
-    let mut out = String::new();
-    loop {
-        let (size, after) = rest.split_once("\r\n").unwrap();
-        let size = usize::from_str_radix(size.trim(), 16).unwrap();
-        if size == 0 {
-            return out;
-        }
-        out.push_str(&after[..size]);
-        rest = &after[size + 2..];
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -193,7 +193,8 @@ pub async fn http(
     (status, value)
 }
 
-fn dechunk(mut rest: &str) -> String {
+/// The body of a `Transfer-Encoding: chunked` answer.
+pub fn dechunk(mut rest: &str) -> String {
     let mut out = String::new();
     loop {
         let (size, after) = rest.split_once("\r\n").unwrap();
