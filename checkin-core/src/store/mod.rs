@@ -4,6 +4,7 @@
 
 mod cases;
 mod checkins;
+mod handles;
 mod lookups;
 mod orgs;
 mod otp;
@@ -23,6 +24,7 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 use crate::privacy::{PhoneVault, PrivacyError};
 use crate::CodeError;
 
+pub use handles::{Cases, Checkins, Orgs, Otps, Sms};
 pub use orgs::{NewOrganization, NewPremises, OrgCreated};
 pub use otp::{IssuedOtp, NewOtp, OtpCheck};
 pub use outbox::SendResult;
@@ -379,9 +381,16 @@ impl Store {
         &self.vault
     }
 
-    /// The reader pool, for tests and tools that inspect the tables
-    /// (read-only on SQLite: writes go through the store's own methods).
-    pub fn pool(&self) -> &AnyPool {
+    /// The reader pool (read-only on SQLite: writes go through the writer).
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The reader pool for integration tests that check or stage rows with raw
+    /// SQL; not part of the API (read-only on SQLite, the areas' handles are
+    /// the way in).
+    #[doc(hidden)]
+    pub fn pool_for_tests(&self) -> &AnyPool {
         &self.pool
     }
 
