@@ -41,7 +41,7 @@ impl Store {
         premises: Premises,
     ) -> Result<Recorded, StoreError> {
         let window = chrono::Duration::from_std(self.config().dedupe_window)
-            .map_err(|_| StoreError::Invalid("dedupe window is too long".into()))?;
+            .map_err(|_| StoreError::Config("dedupe window is too long".into()))?;
         let (from, to) = (to_ms(new.at - window), to_ms(new.at + window));
         let inserted = sqlx::query(INSERT_IF_NEW)
             .bind(premises.id)

@@ -160,7 +160,7 @@ impl Store {
     ) -> Result<SmsBatch, StoreError> {
         let hashes = senders.hashes;
         let window_ms = i64::try_from(self.config().dedupe_window.as_millis())
-            .map_err(|_| StoreError::Invalid("dedupe window is too long".into()))?;
+            .map_err(|_| StoreError::Config("dedupe window is too long".into()))?;
         let mut premises = PremisesCache::new();
         let codes = commands.iter().filter_map(|c| match c {
             Command::CheckIn { digits } => VenueCode::from_digits(&digits.values()).ok(),
