@@ -158,6 +158,7 @@ pub async fn org_create(
 ) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     let created = store
+        .orgs()
         .create_org(
             &NewOrganization {
                 name,
@@ -182,6 +183,7 @@ pub async fn premises_add(
 ) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     let premises = store
+        .orgs()
         .add_premises(
             &NewPremises {
                 org_id,
@@ -201,6 +203,7 @@ pub async fn premises_add(
 pub async fn authority_create(config: &Config, name: String) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     let (id, token) = store
+        .orgs()
         .create_authority(&name, chrono::Utc::now())
         .await
         .context("creating the authority")?;

@@ -366,6 +366,7 @@ impl ReceiptWriter {
             }
             if let Err(e) = self
                 .store
+                .outbox()
                 .record_send_results(&batch, self.clock.now())
                 .await
             {

@@ -146,6 +146,7 @@ async fn sigkill_under_load_loses_no_acknowledged_mo() {
         .unwrap();
     for phone in &acknowledged {
         let visits = store
+            .checkins()
             .checkins_of(&Msisdn::parse(phone).unwrap())
             .await
             .unwrap();
@@ -161,6 +162,7 @@ async fn sigkill_under_load_loses_no_acknowledged_mo() {
     for i in 0..MO_COUNT {
         let phone = format!("+79170{i:06}");
         if store
+            .checkins()
             .checkins_of(&Msisdn::parse(&phone).unwrap())
             .await
             .unwrap()

@@ -135,6 +135,7 @@ async fn run(label: &str, run: usize, database_url: Option<String>, faults: Faul
     for i in 0..MO_COUNT {
         let p = phone(run, i);
         if !store
+            .checkins()
             .checkins_of(&Msisdn::parse(&p).unwrap())
             .await
             .unwrap()
@@ -158,7 +159,11 @@ async fn run(label: &str, run: usize, database_url: Option<String>, faults: Faul
         }
         if Instant::now() >= deadline {
             for p in stored.iter().filter(|p| copies(p) == 0) {
-                let rows = store.messages_to(&Msisdn::parse(p).unwrap()).await.unwrap();
+                let rows = store
+                    .outbox()
+                    .messages_to(&Msisdn::parse(p).unwrap())
+                    .await
+                    .unwrap();
                 for m in rows {
                     eprintln!(
                         "{label}: unconfirmed: {:?}, {} attempt(s), ids {:?}, SMSC has {}",
@@ -187,8 +192,13 @@ async fn run(label: &str, run: usize, database_url: Option<String>, faults: Faul
     // Receipts were asked for the confirmations and land on their rows.
     let mut with_receipt = 0;
     for p in stored.iter().take(100) {
-        for m in store.messages_to(&Msisdn::parse(p).unwrap()).await.unwrap() {
-            if store.delivery_state(m.id).await.unwrap().is_some() {
+        for m in store
+            .outbox()
+            .messages_to(&Msisdn::parse(p).unwrap())
+            .await
+            .unwrap()
+        {
+            if store.outbox().delivery_state(m.id).await.unwrap().is_some() {
                 with_receipt += 1;
             }
         }
@@ -275,13 +285,14 @@ async fn permanent_errors_keep_their_status_and_temporary_ones_are_retried() {
     let store = &running.gateway.store;
     let last_error = |phone: &'static str| async move {
         let m = &store
+            .outbox()
             .messages_to(&Msisdn::parse(phone).unwrap())
             .await
             .unwrap()[0];
         let row: (String, Option<String>) =
             sqlx::query_as("SELECT status, last_error FROM outbox WHERE id = $1")
                 .bind(m.id)
-                .fetch_one(store.pool())
+                .fetch_one(store.pool_for_tests())
                 .await
                 .unwrap();
         row

@@ -45,7 +45,12 @@ async fn every_accepted_variant_checks_in_and_is_confirmed() {
             assert!(reply.contains(" в "), "{label}: the time is named: {reply}");
         }
         assert_eq!(
-            run.gateway.store.count_checkins(p.id).await.unwrap(),
+            run.gateway
+                .store
+                .checkins()
+                .count_checkins(p.id)
+                .await
+                .unwrap(),
             variants.len() as u64,
             "{label}"
         );
@@ -61,6 +66,7 @@ async fn every_error_gets_its_own_reply_and_records_nothing() {
         let closed = run.premises("пр. Мира, 7").await;
         run.gateway
             .store
+            .orgs()
             .set_premises_active(closed.id, false)
             .await
             .unwrap();
@@ -92,12 +98,22 @@ async fn every_error_gets_its_own_reply_and_records_nothing() {
             assert_eq!(&replies[0], expect, "{label}: {text:?}");
         }
         assert_eq!(
-            run.gateway.store.count_checkins(p.id).await.unwrap(),
+            run.gateway
+                .store
+                .checkins()
+                .count_checkins(p.id)
+                .await
+                .unwrap(),
             0,
             "{label}"
         );
         assert_eq!(
-            run.gateway.store.count_checkins(closed.id).await.unwrap(),
+            run.gateway
+                .store
+                .checkins()
+                .count_checkins(closed.id)
+                .await
+                .unwrap(),
             0,
             "{label}"
         );
@@ -116,7 +132,12 @@ async fn a_redelivered_mo_is_not_counted_twice_and_stop_withdraws_consent() {
         run.send_mo(phone, &text).await;
         confirmation_for(&run, phone, "ул. Арбат, 1").await;
         assert_eq!(
-            run.gateway.store.count_checkins(p.id).await.unwrap(),
+            run.gateway
+                .store
+                .checkins()
+                .count_checkins(p.id)
+                .await
+                .unwrap(),
             1,
             "{label}"
         );
@@ -133,6 +154,7 @@ async fn a_redelivered_mo_is_not_counted_twice_and_stop_withdraws_consent() {
         let visits = run
             .gateway
             .store
+            .checkins()
             .checkins_of(&Msisdn::parse(phone).unwrap())
             .await
             .unwrap();
@@ -269,7 +291,12 @@ async fn a_storage_outage_answers_temporary_errors_and_loses_nothing() {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         assert_eq!(
-            run.gateway.store.count_checkins(p.id).await.unwrap_or(0),
+            run.gateway
+                .store
+                .checkins()
+                .count_checkins(p.id)
+                .await
+                .unwrap_or(0),
             0,
             "{label}"
         );
@@ -286,7 +313,12 @@ async fn a_storage_outage_answers_temporary_errors_and_loses_nothing() {
             "{label}: {report}"
         );
         assert_eq!(
-            run.gateway.store.count_checkins(p.id).await.unwrap(),
+            run.gateway
+                .store
+                .checkins()
+                .count_checkins(p.id)
+                .await
+                .unwrap(),
             1,
             "{label}"
         );
@@ -338,6 +370,7 @@ async fn a_repeat_is_answered_with_the_first_visit_and_a_redelivery_is_not() {
         let visits = run
             .gateway
             .store
+            .checkins()
             .checkins_of(&Msisdn::parse(phone).unwrap())
             .await
             .unwrap();
@@ -352,7 +385,12 @@ async fn a_repeat_is_answered_with_the_first_visit_and_a_redelivery_is_not() {
         let replies = run.until_messages(phone, 3).await;
         assert_eq!(replies[1..], [again, texts::help()], "{label}");
         assert_eq!(
-            run.gateway.store.count_checkins(p.id).await.unwrap(),
+            run.gateway
+                .store
+                .checkins()
+                .count_checkins(p.id)
+                .await
+                .unwrap(),
             1,
             "{label}"
         );

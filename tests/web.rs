@@ -185,6 +185,7 @@ async fn a_visitor_checks_in_on_the_web_with_a_code_sent_over_smpp() {
         let visits = running
             .gateway
             .store
+            .checkins()
             .checkins_of(&checkin_core::Msisdn::parse(phone).unwrap())
             .await
             .unwrap();

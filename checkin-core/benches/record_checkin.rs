@@ -50,6 +50,7 @@ const PREMISES_COUNT: usize = 100;
 async fn codes(store: &Store) -> Vec<VenueCode> {
     let now = chrono::Utc::now();
     let org = store
+        .orgs()
         .create_org(
             &NewOrganization {
                 name: "bench".into(),
@@ -63,6 +64,7 @@ async fn codes(store: &Store) -> Vec<VenueCode> {
     let mut codes = Vec::new();
     for i in 0..PREMISES_COUNT {
         let p = store
+            .orgs()
             .add_premises(
                 &NewPremises {
                     org_id: org.organization.id,
@@ -129,14 +131,19 @@ async fn measure(store: &Store, plan: Plan, only_sms: bool, claim: bool) -> (f64
         for chunk in texts.chunks(SMS_GROUP) {
             let outcomes = if claim {
                 // As the gateway's MO path does: the replies queued claimed.
-                let prepared: Vec<_> = chunk.iter().map(|m| store.prepare_sms(m.clone())).collect();
+                let prepared: Vec<_> = chunk
+                    .iter()
+                    .map(|m| store.sms().prepare_sms(m.clone()))
+                    .collect();
                 store
+                    .sms()
                     .handle_prepared_sms_claiming(&prepared, &zone, chrono::Utc::now(), chunk.len())
                     .await
                     .unwrap()
                     .outcomes
             } else {
                 store
+                    .sms()
                     .handle_sms_batch(chunk, &zone, chrono::Utc::now())
                     .await
                     .unwrap()
@@ -160,14 +167,14 @@ async fn measure_checkins(
     let batch = visits(codes, run * 2, plan.single_count);
     let started = Instant::now();
     for v in &batch {
-        assert!(!store.record_checkin(v).await.unwrap().duplicate);
+        assert!(!store.checkins().record_checkin(v).await.unwrap().duplicate);
     }
     let single = plan.single_count as f64 / started.elapsed().as_secs_f64();
 
     let batch = visits(codes, run * 2 + 1, plan.batched_count);
     let started = Instant::now();
     for chunk in batch.chunks(BATCH_SIZE) {
-        for outcome in store.record_checkins(chunk).await.unwrap() {
+        for outcome in store.checkins().record_checkins(chunk).await.unwrap() {
             assert!(!outcome.unwrap().duplicate);
         }
     }

@@ -93,7 +93,7 @@ impl SmsInbox {
     pub async fn submit(&self, sms: InboundSms) -> Result<SmsOutcome, InboxError> {
         let (done, answer) = oneshot::channel();
         let job = Job {
-            sms: self.store.prepare_sms(sms),
+            sms: self.store.sms().prepare_sms(sms),
             done,
         };
         self.jobs.send(job).await.map_err(|_| InboxError::Stopped)?;
@@ -158,6 +158,7 @@ impl Committer {
             // commit wakes the sender for them).
             let room = outbox.room().min(batch.len());
             match store
+                .sms()
                 .handle_prepared_sms_claiming(&batch, &zone, clock.now(), room)
                 .await
             {

@@ -22,6 +22,6 @@ pub use model::{
 };
 pub use msisdn::{Msisdn, MsisdnError, MsisdnPolicy};
 pub use privacy::{Keys, PhoneHash, PhoneVault, PrivacyError};
-pub use store::{Backend, CheckinError, PurgeReport, Store, StoreConfig, StoreError};
+pub use store::{Backend, CheckinError, ErrorKind, PurgeReport, Store, StoreConfig, StoreError};
 pub use time_fmt::ServiceZone;
 pub use venue_code::{CodeError, VenueCode};

@@ -22,6 +22,7 @@ fn t0() -> DateTime<Utc> {
 
 async fn premises(store: &Store) -> Premises {
     let org = store
+        .orgs()
         .create_org(
             &NewOrganization {
                 name: "Магазин".into(),
@@ -33,6 +34,7 @@ async fn premises(store: &Store) -> Premises {
         .await
         .unwrap();
     store
+        .orgs()
         .add_premises(
             &NewPremises {
                 org_id: org.organization.id,
@@ -60,7 +62,7 @@ async fn enqueue(store: &Store, text: &str) -> i64 {
         text: text.into(),
         priority: Priority::Confirmation,
     };
-    store.enqueue(&new, t0()).await.unwrap()
+    store.outbox().enqueue(&new, t0()).await.unwrap()
 }
 
 /// An inbox whose committer runs until the returned sender is used or dropped.
@@ -79,7 +81,7 @@ fn inbox(store: &Store) -> (SmsInbox, oneshot::Sender<()>, tokio::task::JoinHand
 }
 
 async fn status(store: &Store, id: i64) -> OutboxStatus {
-    store.message(id).await.unwrap().unwrap().status
+    store.outbox().message(id).await.unwrap().unwrap().status
 }
 
 #[tokio::test]
@@ -89,7 +91,7 @@ async fn nothing_is_claimed_before_the_sender_subscribed_and_subscribing_recover
         let outbox = store.outbox();
         // A previous run claimed this one and died.
         let orphan = enqueue(store, "orphan").await;
-        assert_eq!(store.claim_ready(10, t0()).await.unwrap().len(), 1);
+        assert_eq!(store.outbox().claim_ready(10, t0()).await.unwrap().len(), 1);
         assert_eq!(outbox.room(), 0, "{}", db.label);
         let (inbox, stop, task) = inbox(store);
         let outcome = inbox.submit(sms("+79160000001", "что это")).await.unwrap();
@@ -104,6 +106,7 @@ async fn nothing_is_claimed_before_the_sender_subscribed_and_subscribing_recover
             db.label
         );
         let reply = store
+            .outbox()
             .messages_to(&Msisdn::parse("+79160000001").unwrap())
             .await
             .unwrap();
@@ -164,7 +167,7 @@ async fn what_does_not_fit_goes_back_pending_and_wakes_the_sender() {
         enqueue(store, "a").await;
         enqueue(store, "b").await;
         let _ = feed.take_wake();
-        let claimed = store.claim_ready(10, t0()).await.unwrap();
+        let claimed = store.outbox().claim_ready(10, t0()).await.unwrap();
         assert_eq!(claimed.len(), 2);
         let left = outbox.hand_over(claimed, t0()).await;
         assert_eq!(left.len(), 1, "{}", db.label);

@@ -21,6 +21,7 @@ fn phone() -> Msisdn {
 
 async fn premises(store: &Store, address: &str) -> Premises {
     let org = store
+        .orgs()
         .create_org(
             &NewOrganization {
                 name: "Кафе «Ромашка»".into(),
@@ -32,6 +33,7 @@ async fn premises(store: &Store, address: &str) -> Premises {
         .await
         .unwrap();
     store
+        .orgs()
         .add_premises(
             &NewPremises {
                 org_id: org.organization.id,
@@ -54,7 +56,7 @@ async fn issue(store: &Store, key: &OtpKey, premises: &Premises, code: &OtpCode)
         expires_at: t0() + chrono::Duration::minutes(5),
         text: checkin_core::otp::sms_text(code),
     };
-    store.issue_otp(&new, key, t0()).await.unwrap()
+    store.otps().issue_otp(&new, key, t0()).await.unwrap()
 }
 
 #[tokio::test]
@@ -66,25 +68,26 @@ async fn a_code_goes_out_with_its_sms_and_checks_in_once() {
         let code = OtpCode::parse("123456").unwrap();
         let id = issue(store, &key, &here, &code).await;
 
-        let sms = store.messages_to(&phone()).await.unwrap();
+        let sms = store.outbox().messages_to(&phone()).await.unwrap();
         assert_eq!(sms.len(), 1, "{}", db.label);
         assert_eq!(sms[0].priority, Priority::Otp);
         assert_eq!(sms[0].text, "Код для входа: 123456. Никому не сообщайте");
         let row = sqlx::query("SELECT code_hash FROM otps WHERE id = $1")
             .bind(id)
-            .fetch_one(store.pool())
+            .fetch_one(store.pool_for_tests())
             .await
             .unwrap();
         let hash: Vec<u8> = row.try_get("code_hash").unwrap();
         assert_eq!(hash.len(), 32);
         assert!(!String::from_utf8_lossy(&hash).contains("123456"));
-        let issued = store.issued_otp(id).await.unwrap().unwrap();
+        let issued = store.otps().issued_otp(id).await.unwrap().unwrap();
         assert_eq!((issued.premises_id, issued.phone), (here.id, phone()));
 
         let at = t0() + chrono::Duration::minutes(1);
         let wrong = OtpCode::parse("654321").unwrap();
         assert_eq!(
             store
+                .otps()
                 .confirm_otp(id, here.id, &wrong, &key, true, at)
                 .await
                 .unwrap(),
@@ -97,6 +100,7 @@ async fn a_code_goes_out_with_its_sms_and_checks_in_once() {
         let other = premises(store, "Арбат, 5").await;
         assert_eq!(
             store
+                .otps()
                 .confirm_otp(id, other.id, &code, &key, true, at)
                 .await
                 .unwrap(),
@@ -107,6 +111,7 @@ async fn a_code_goes_out_with_its_sms_and_checks_in_once() {
             recorded,
             phone: who,
         } = store
+            .otps()
             .confirm_otp(id, here.id, &code, &key, true, at)
             .await
             .unwrap()
@@ -120,22 +125,35 @@ async fn a_code_goes_out_with_its_sms_and_checks_in_once() {
         assert_eq!(recorded.premises.id, here.id);
         assert_eq!(
             store
+                .otps()
                 .confirm_otp(id, here.id, &code, &key, true, at)
                 .await
                 .unwrap(),
             OtpCheck::Used
         );
-        assert_eq!(store.checkins_of(&phone()).await.unwrap().len(), 1);
         assert_eq!(
-            store.checkin_by_id(recorded.checkin.id).await.unwrap(),
+            store.checkins().checkins_of(&phone()).await.unwrap().len(),
+            1
+        );
+        assert_eq!(
+            store
+                .checkins()
+                .checkin_by_id(recorded.checkin.id)
+                .await
+                .unwrap(),
             Some(recorded.checkin.clone())
         );
         assert_eq!(
-            store.checkin_by_id(recorded.checkin.id + 99).await.unwrap(),
+            store
+                .checkins()
+                .checkin_by_id(recorded.checkin.id + 99)
+                .await
+                .unwrap(),
             None
         );
         assert_eq!(
             store
+                .orgs()
                 .organization_name(here.org_id)
                 .await
                 .unwrap()
@@ -144,6 +162,7 @@ async fn a_code_goes_out_with_its_sms_and_checks_in_once() {
         );
         assert_eq!(
             store
+                .otps()
                 .confirm_otp(id + 99, here.id, &code, &key, true, at)
                 .await
                 .unwrap(),
@@ -164,6 +183,7 @@ async fn attempts_run_out_and_codes_expire() {
         for left in (0..OTP_ATTEMPTS_MAX).rev() {
             assert_eq!(
                 store
+                    .otps()
                     .confirm_otp(id, here.id, &wrong, &key, true, t0())
                     .await
                     .unwrap(),
@@ -174,6 +194,7 @@ async fn attempts_run_out_and_codes_expire() {
         }
         assert_eq!(
             store
+                .otps()
                 .confirm_otp(id, here.id, &code, &key, true, t0())
                 .await
                 .unwrap(),
@@ -186,17 +207,28 @@ async fn attempts_run_out_and_codes_expire() {
         let end = t0() + chrono::Duration::minutes(5);
         assert_eq!(
             store
+                .otps()
                 .confirm_otp(id, here.id, &code, &key, true, end)
                 .await
                 .unwrap(),
             OtpCheck::Expired
         );
-        assert!(store.checkins_of(&phone()).await.unwrap().is_empty());
+        assert!(store
+            .checkins()
+            .checkins_of(&phone())
+            .await
+            .unwrap()
+            .is_empty());
 
         let id = issue(store, &key, &here, &code).await;
-        store.set_premises_active(here.id, false).await.unwrap();
+        store
+            .orgs()
+            .set_premises_active(here.id, false)
+            .await
+            .unwrap();
         assert_eq!(
             store
+                .otps()
                 .confirm_otp(id, here.id, &code, &key, true, t0())
                 .await
                 .unwrap(),
@@ -204,18 +236,19 @@ async fn attempts_run_out_and_codes_expire() {
         );
 
         assert_eq!(
-            store.purge_otps(end).await.unwrap(),
+            store.otps().purge_otps(end).await.unwrap(),
             0,
             "not yet expired before `end`"
         );
         assert_eq!(
             store
+                .otps()
                 .purge_otps(end + chrono::Duration::seconds(1))
                 .await
                 .unwrap(),
             3
         );
-        assert_eq!(store.issued_otp(id).await.unwrap(), None);
+        assert_eq!(store.otps().issued_otp(id).await.unwrap(), None);
     }
 }
 
@@ -233,6 +266,7 @@ async fn two_entries_of_one_code_at_once_check_in_once() {
                 let premises_id = here.id;
                 tokio::spawn(async move {
                     store
+                        .otps()
                         .confirm_otp(id, premises_id, &code, &key, true, t0())
                         .await
                         .unwrap()
@@ -248,6 +282,9 @@ async fn two_entries_of_one_code_at_once_check_in_once() {
             }
         }
         assert_eq!(confirmed, 1, "{}", db.label);
-        assert_eq!(store.checkins_of(&phone()).await.unwrap().len(), 1);
+        assert_eq!(
+            store.checkins().checkins_of(&phone()).await.unwrap().len(),
+            1
+        );
     }
 }

@@ -18,7 +18,7 @@ async fn sqlite_columns(db: &common::TestDb) -> Columns {
          FROM sqlite_master m, pragma_table_info(m.name) p \
          WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> '_sqlx_migrations'",
     )
-    .fetch_all(db.store.pool())
+    .fetch_all(db.store.pool_for_tests())
     .await
     .unwrap();
     rows.iter()
@@ -41,7 +41,7 @@ async fn postgres_columns(db: &common::TestDb) -> Columns {
          FROM information_schema.columns \
          WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations'",
     )
-    .fetch_all(db.store.pool())
+    .fetch_all(db.store.pool_for_tests())
     .await
     .unwrap();
     rows.iter()

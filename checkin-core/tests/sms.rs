@@ -14,6 +14,7 @@ fn t0() -> DateTime<Utc> {
 
 async fn premises(store: &Store) -> Premises {
     let org = store
+        .orgs()
         .create_org(
             &NewOrganization {
                 name: "Магазин".into(),
@@ -25,6 +26,7 @@ async fn premises(store: &Store) -> Premises {
         .await
         .unwrap();
     store
+        .orgs()
         .add_premises(
             &NewPremises {
                 org_id: org.organization.id,
@@ -49,6 +51,7 @@ fn sms(from: &str, text: &str) -> InboundSms {
 /// The last reply queued for `phone`.
 async fn last_reply(store: &Store, phone: &str) -> String {
     let all = store
+        .outbox()
         .messages_to(&Msisdn::parse(phone).unwrap())
         .await
         .unwrap();
@@ -125,7 +128,11 @@ async fn each_kind_of_text_gets_its_reply() {
             .iter()
             .map(|(from, text, _, _)| sms(from, text))
             .collect();
-        let outcomes = store.handle_sms_batch(&batch, &zone, t0()).await.unwrap();
+        let outcomes = store
+            .sms()
+            .handle_sms_batch(&batch, &zone, t0())
+            .await
+            .unwrap();
         for ((from, text, expect, reply), got) in cases.iter().zip(&outcomes) {
             match (expect, got) {
                 (SmsOutcome::CheckedIn { .. }, SmsOutcome::CheckedIn { .. }) => {}
@@ -134,7 +141,11 @@ async fn each_kind_of_text_gets_its_reply() {
             assert_eq!(&last_reply(store, from).await, reply, "{label}: {text:?}");
         }
         // Only the two valid texts recorded anything.
-        assert_eq!(store.count_checkins(p.id).await.unwrap(), 2, "{label}");
+        assert_eq!(
+            store.checkins().count_checkins(p.id).await.unwrap(),
+            2,
+            "{label}"
+        );
     }
 }
 
@@ -146,10 +157,12 @@ async fn a_redelivered_sms_is_not_counted_twice() {
         let p = premises(store).await;
         let text = format!("ВХОД*{}", p.code);
         let first = store
+            .sms()
             .handle_sms_batch(&[sms("+79161234567", &text)], &zone, t0())
             .await
             .unwrap();
         let again = store
+            .sms()
             .handle_sms_batch(&[sms("+79161234567", &text)], &zone, t0())
             .await
             .unwrap();
@@ -157,8 +170,13 @@ async fn a_redelivered_sms_is_not_counted_twice() {
             panic!("{label}: {first:?}")
         };
         assert_eq!(again[0], SmsOutcome::Duplicate { checkin_id }, "{label}");
-        assert_eq!(store.count_checkins(p.id).await.unwrap(), 1, "{label}");
+        assert_eq!(
+            store.checkins().count_checkins(p.id).await.unwrap(),
+            1,
+            "{label}"
+        );
         let replies = store
+            .outbox()
             .messages_to(&Msisdn::parse("+79161234567").unwrap())
             .await
             .unwrap();
@@ -174,6 +192,7 @@ async fn stop_withdraws_consent() {
         let p = premises(store).await;
         let phone = Msisdn::parse("+79161234567").unwrap();
         store
+            .sms()
             .handle_sms_batch(
                 &[sms(phone.as_str(), &format!("ВХОД*{}", p.code))],
                 &zone,
@@ -182,16 +201,17 @@ async fn stop_withdraws_consent() {
             .await
             .unwrap();
         assert!(
-            store.checkins_of(&phone).await.unwrap()[0].consent,
+            store.checkins().checkins_of(&phone).await.unwrap()[0].consent,
             "{label}"
         );
         let out = store
+            .sms()
             .handle_sms_batch(&[sms(phone.as_str(), "СТОП")], &zone, t0())
             .await
             .unwrap();
         assert_eq!(out[0], SmsOutcome::OptedOut, "{label}");
         assert!(
-            !store.checkins_of(&phone).await.unwrap()[0].consent,
+            !store.checkins().checkins_of(&phone).await.unwrap()[0].consent,
             "{label}"
         );
         assert_eq!(
@@ -211,6 +231,7 @@ async fn repeats_inside_one_batch_and_stop_in_the_middle() {
         let text = format!("ВХОД*{}", p.code);
         // The grouped path: the same visitor twice in one batch.
         let out = store
+            .sms()
             .handle_sms_batch(
                 &[
                     sms("+79161111111", &text),
@@ -227,12 +248,17 @@ async fn repeats_inside_one_batch_and_stop_in_the_middle() {
         };
         assert!(matches!(out[1], SmsOutcome::CheckedIn { .. }), "{label}");
         assert_eq!(out[2], SmsOutcome::Duplicate { checkin_id }, "{label}");
-        assert_eq!(store.count_checkins(p.id).await.unwrap(), 2, "{label}");
+        assert_eq!(
+            store.checkins().count_checkins(p.id).await.unwrap(),
+            2,
+            "{label}"
+        );
 
         // The in-order path: a check-in, СТОП, and a check-in elsewhere after it.
         let other = premises(store).await;
         let phone = "+79163333333";
         let out = store
+            .sms()
             .handle_sms_batch(
                 &[
                     sms(phone, &text),
@@ -248,6 +274,7 @@ async fn repeats_inside_one_batch_and_stop_in_the_middle() {
         assert_eq!(out[1], SmsOutcome::OptedOut, "{label}");
         assert!(matches!(out[2], SmsOutcome::CheckedIn { .. }), "{label}");
         let visits = store
+            .checkins()
             .checkins_of(&Msisdn::parse(phone).unwrap())
             .await
             .unwrap();
@@ -275,9 +302,10 @@ async fn replies_can_be_claimed_in_the_commit_that_queues_them() {
         ];
         let prepared: Vec<_> = texts_in
             .iter()
-            .map(|m| store.prepare_sms(m.clone()))
+            .map(|m| store.sms().prepare_sms(m.clone()))
             .collect();
         let done = store
+            .sms()
             .handle_prepared_sms_claiming(&prepared, &zone, t0(), 2)
             .await
             .unwrap();
@@ -304,7 +332,7 @@ async fn replies_can_be_claimed_in_the_commit_that_queues_them() {
             "{label}"
         );
         for m in &done.claimed {
-            let stored = store.message(m.id).await.unwrap().unwrap();
+            let stored = store.outbox().message(m.id).await.unwrap().unwrap();
             assert_eq!(
                 stored.status,
                 checkin_core::OutboxStatus::Sending,
@@ -315,7 +343,7 @@ async fn replies_can_be_claimed_in_the_commit_that_queues_them() {
             assert_eq!(stored.text, m.text, "{label}");
         }
         // The third waits in the outbox for an ordinary claim.
-        let rest = store.claim_ready(10, t0()).await.unwrap();
+        let rest = store.outbox().claim_ready(10, t0()).await.unwrap();
         assert_eq!(rest.len(), 1, "{label}");
         assert_eq!(rest[0].recipient.as_str(), "+79160000103", "{label}");
     }
@@ -335,9 +363,9 @@ async fn send_results_recorded_during_sms_groups_are_all_written() {
                     text: format!("m{round}-{k}"),
                     priority: checkin_core::Priority::Alert,
                 };
-                store.enqueue(&new, t0()).await.unwrap();
+                store.outbox().enqueue(&new, t0()).await.unwrap();
             }
-            let claimed = store.claim_ready(10, t0()).await.unwrap();
+            let claimed = store.outbox().claim_ready(10, t0()).await.unwrap();
             assert_eq!(claimed.len(), 10, "{label}");
             let results: Vec<_> = claimed
                 .iter()
@@ -352,15 +380,18 @@ async fn send_results_recorded_during_sms_groups_are_all_written() {
             // Meanwhile an SMS group commits; the results may ride along with it.
             let prepared: Vec<_> = (0..30)
                 .map(|k| {
-                    store.prepare_sms(sms(
+                    store.sms().prepare_sms(sms(
                         &format!("+7926{:03}{:04}", round, k),
                         &format!("ВХОД*{}", p.code),
                     ))
                 })
                 .collect();
+            let outbox = store.outbox();
             let (group, recorded) = tokio::join!(
-                store.handle_prepared_sms_claiming(&prepared, &zone, t0(), 5),
-                store.record_send_results(&results, t0())
+                store
+                    .sms()
+                    .handle_prepared_sms_claiming(&prepared, &zone, t0(), 5),
+                outbox.record_send_results(&results, t0())
             );
             let group = group.unwrap();
             recorded.unwrap();
@@ -372,12 +403,12 @@ async fn send_results_recorded_during_sms_groups_are_all_written() {
                 "{label}"
             );
             for m in &claimed {
-                let stored = store.message(m.id).await.unwrap().unwrap();
+                let stored = store.outbox().message(m.id).await.unwrap().unwrap();
                 assert_eq!(stored.status, checkin_core::OutboxStatus::Sent, "{label}");
                 assert_eq!(stored.smsc_message_ids, [format!("id-{}", m.id)], "{label}");
             }
             // The group's claimed replies are not among the outbox's pending ones.
-            let rest = store.claim_ready(100, t0()).await.unwrap();
+            let rest = store.outbox().claim_ready(100, t0()).await.unwrap();
             assert_eq!(rest.len(), 25, "{label}");
             let done: Vec<_> = rest
                 .iter()
@@ -398,7 +429,11 @@ async fn send_results_recorded_during_sms_groups_are_all_written() {
                     )
                 }))
                 .collect();
-            store.record_send_results(&done, t0()).await.unwrap();
+            store
+                .outbox()
+                .record_send_results(&done, t0())
+                .await
+                .unwrap();
         }
     }
 }
@@ -419,6 +454,7 @@ async fn a_repeat_is_answered_at_most_once_a_minute_with_the_first_visits_time()
         let phone = "+79161234567";
         let replies = || async {
             store
+                .outbox()
                 .messages_to(&Msisdn::parse(phone).unwrap())
                 .await
                 .unwrap()
@@ -429,6 +465,7 @@ async fn a_repeat_is_answered_at_most_once_a_minute_with_the_first_visits_time()
         let zone_ref = &zone;
         let handle = |batch: Vec<InboundSms>| async move {
             store
+                .sms()
                 .handle_sms_batch(&batch, zone_ref, t0())
                 .await
                 .unwrap()
@@ -494,6 +531,7 @@ async fn a_repeat_is_answered_at_most_once_a_minute_with_the_first_visits_time()
             "{label}"
         );
         let got: Vec<String> = store
+            .outbox()
             .messages_to(&Msisdn::parse(other).unwrap())
             .await
             .unwrap()
@@ -506,6 +544,10 @@ async fn a_repeat_is_answered_at_most_once_a_minute_with_the_first_visits_time()
             "{label}"
         );
         // Nothing new was recorded by any repeat.
-        assert_eq!(store.count_checkins(p.id).await.unwrap(), 2, "{label}");
+        assert_eq!(
+            store.checkins().count_checkins(p.id).await.unwrap(),
+            2,
+            "{label}"
+        );
     }
 }

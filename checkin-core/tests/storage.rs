@@ -27,6 +27,7 @@ fn phone(text: &str) -> Msisdn {
 
 async fn premises(store: &Store, address: &str) -> Premises {
     let org = store
+        .orgs()
         .create_org(
             &NewOrganization {
                 name: "Кафе «Ромашка»".into(),
@@ -38,6 +39,7 @@ async fn premises(store: &Store, address: &str) -> Premises {
         .await
         .unwrap();
     store
+        .orgs()
         .add_premises(
             &NewPremises {
                 org_id: org.organization.id,
@@ -69,6 +71,7 @@ async fn dedupe_window_returns_the_existing_checkin() {
         let other = premises(store, "ул. Арбат, 1").await;
 
         let first = store
+            .checkins()
             .record_checkin(&visit("+79161234567", p.code, t0()))
             .await
             .unwrap();
@@ -77,6 +80,7 @@ async fn dedupe_window_returns_the_existing_checkin() {
 
         // A redelivery 5 minutes later, written another way: the same visit.
         let again = store
+            .checkins()
             .record_checkin(&visit("8 916 123-45-67", p.code, t0() + minutes(5)))
             .await
             .unwrap();
@@ -86,26 +90,38 @@ async fn dedupe_window_returns_the_existing_checkin() {
 
         // Exactly at the window's edge and beyond: a new visit.
         let edge = store
+            .checkins()
             .record_checkin(&visit("+79161234567", p.code, t0() + minutes(10)))
             .await
             .unwrap();
         assert!(!edge.duplicate, "{label}");
         // Other premises, other phone: not duplicates.
         let elsewhere = store
+            .checkins()
             .record_checkin(&visit("+79161234567", other.code, t0() + minutes(1)))
             .await
             .unwrap();
         assert!(!elsewhere.duplicate, "{label}");
         let someone_else = store
+            .checkins()
             .record_checkin(&visit("+79031112233", p.code, t0() + minutes(1)))
             .await
             .unwrap();
         assert!(!someone_else.duplicate, "{label}");
 
-        assert_eq!(store.count_checkins(p.id).await.unwrap(), 3, "{label}");
-        assert_eq!(store.count_checkins(other.id).await.unwrap(), 1, "{label}");
+        assert_eq!(
+            store.checkins().count_checkins(p.id).await.unwrap(),
+            3,
+            "{label}"
+        );
+        assert_eq!(
+            store.checkins().count_checkins(other.id).await.unwrap(),
+            1,
+            "{label}"
+        );
         assert_eq!(
             store
+                .checkins()
                 .checkins_of(&phone("+79161234567"))
                 .await
                 .unwrap()
@@ -125,9 +141,9 @@ async fn concurrent_redeliveries_record_one_row() {
         for i in 0..8 {
             let store = store.clone();
             let new = visit("+79161234567", p.code, t0() + chrono::Duration::seconds(i));
-            tasks.push(tokio::spawn(
-                async move { store.record_checkin(&new).await },
-            ));
+            tasks.push(tokio::spawn(async move {
+                store.checkins().record_checkin(&new).await
+            }));
         }
         let mut fresh = 0;
         for task in tasks {
@@ -136,7 +152,12 @@ async fn concurrent_redeliveries_record_one_row() {
             }
         }
         assert_eq!(fresh, 1, "{}", db.label);
-        assert_eq!(store.count_checkins(p.id).await.unwrap(), 1, "{}", db.label);
+        assert_eq!(
+            store.checkins().count_checkins(p.id).await.unwrap(),
+            1,
+            "{}",
+            db.label
+        );
     }
 }
 
@@ -144,6 +165,7 @@ async fn concurrent_redeliveries_record_one_row() {
 async fn check_in_text(store: &Store, text: &str) -> Result<bool, CheckinError> {
     let code = VenueCode::parse(text)?;
     Ok(store
+        .checkins()
         .record_checkin(&visit("+79161234567", code, t0()))
         .await?
         .duplicate)
@@ -155,7 +177,11 @@ async fn unknown_inactive_and_typo_are_distinct_errors() {
         let (label, store) = (db.label, &db.store);
         let p = premises(store, "ул. Тверская, 13").await;
         let closed = premises(store, "ул. Тверская, 15").await;
-        assert!(store.set_premises_active(closed.id, false).await.unwrap());
+        assert!(store
+            .orgs()
+            .set_premises_active(closed.id, false)
+            .await
+            .unwrap());
 
         // A valid code nobody registered.
         let mut unknown = VenueCode::generate(&mut rand::thread_rng());
@@ -200,8 +226,16 @@ async fn unknown_inactive_and_typo_are_distinct_errors() {
             assert!(!e.is_temporary());
         }
         // None of them recorded anything.
-        assert_eq!(store.count_checkins(p.id).await.unwrap(), 0, "{label}");
-        assert_eq!(store.count_checkins(closed.id).await.unwrap(), 0, "{label}");
+        assert_eq!(
+            store.checkins().count_checkins(p.id).await.unwrap(),
+            0,
+            "{label}"
+        );
+        assert_eq!(
+            store.checkins().count_checkins(closed.id).await.unwrap(),
+            0,
+            "{label}"
+        );
         // And the real code works.
         assert!(!check_in_text(store, &p.code.to_string()).await.unwrap());
     }
@@ -223,7 +257,7 @@ async fn a_batch_commits_together_with_per_item_outcomes() {
             // The same visitor twice in one batch: the second is a duplicate.
             visit("+79160000001", p.code, t0() + minutes(1)),
         ];
-        let results = store.record_checkins(&batch).await.unwrap();
+        let results = store.checkins().record_checkins(&batch).await.unwrap();
         assert_eq!(results.len(), 4, "{label}");
         assert!(!results[0].as_ref().unwrap().duplicate, "{label}");
         assert!(
@@ -238,7 +272,11 @@ async fn a_batch_commits_together_with_per_item_outcomes() {
             results[0].as_ref().unwrap().checkin.id,
             "{label}"
         );
-        assert_eq!(store.count_checkins(p.id).await.unwrap(), 2, "{label}");
+        assert_eq!(
+            store.checkins().count_checkins(p.id).await.unwrap(),
+            2,
+            "{label}"
+        );
     }
 }
 
@@ -259,10 +297,12 @@ async fn no_phone_number_is_stored_in_clear() {
         let p = premises(store, "ул. Сретенка, 7").await;
         let visitor = phone(&format!("+7{national}"));
         store
+            .checkins()
             .record_checkin(&visit(visitor.as_str(), p.code, t0()))
             .await
             .unwrap();
         store
+            .cases()
             .add_case(
                 &NewCase {
                     authority_id: None,
@@ -276,6 +316,7 @@ async fn no_phone_number_is_stored_in_clear() {
             .await
             .unwrap();
         let id = store
+            .outbox()
             .enqueue(
                 &NewMessage {
                     recipient: visitor.clone(),
@@ -287,7 +328,7 @@ async fn no_phone_number_is_stored_in_clear() {
             .await
             .unwrap();
         // The number is still recoverable for sending...
-        let message = store.message(id).await.unwrap().unwrap();
+        let message = store.outbox().message(id).await.unwrap().unwrap();
         assert_eq!(message.recipient, visitor);
 
         // ...but appears nowhere in the stored bytes.
@@ -320,14 +361,14 @@ async fn dump(db: &TestDb) -> String {
             let tables = sqlx::query(
                 "SELECT table_name::text AS t FROM information_schema.tables WHERE table_schema = 'public'",
             )
-            .fetch_all(db.store.pool())
+            .fetch_all(db.store.pool_for_tests())
             .await
             .unwrap();
             let mut all = String::new();
             for table in tables {
                 let name: String = table.try_get("t").unwrap();
                 let rows = sqlx::query(&format!("SELECT CAST(x AS TEXT) AS r FROM {name} x"))
-                    .fetch_all(db.store.pool())
+                    .fetch_all(db.store.pool_for_tests())
                     .await
                     .unwrap();
                 for row in rows {
@@ -362,10 +403,12 @@ async fn retention_deletes_exactly_what_is_older_than_the_limit() {
         for (i, (at, kept)) in ages.iter().enumerate() {
             let who = format!("+7916000000{i}");
             let c = store
+                .checkins()
                 .record_checkin(&visit(&who, p.code, *at))
                 .await
                 .unwrap();
             store
+                .cases()
                 .add_case(
                     &NewCase {
                         authority_id: None,
@@ -379,6 +422,7 @@ async fn retention_deletes_exactly_what_is_older_than_the_limit() {
                 .await
                 .unwrap();
             let m = store
+                .outbox()
                 .enqueue(
                     &NewMessage {
                         recipient: phone(&who),
@@ -389,7 +433,11 @@ async fn retention_deletes_exactly_what_is_older_than_the_limit() {
                 )
                 .await
                 .unwrap();
-            store.mark_sent(m, &["1".into()], *at).await.unwrap();
+            store
+                .outbox()
+                .mark_sent(m, &["1".into()], *at)
+                .await
+                .unwrap();
             if *kept {
                 kept_ids.push((c.checkin.id, m));
             }
@@ -400,10 +448,17 @@ async fn retention_deletes_exactly_what_is_older_than_the_limit() {
             (2, 2, 2),
             "{label}"
         );
-        assert_eq!(store.count_checkins(p.id).await.unwrap(), 3, "{label}");
-        assert_eq!(store.count_cases().await.unwrap(), 3, "{label}");
+        assert_eq!(
+            store.checkins().count_checkins(p.id).await.unwrap(),
+            3,
+            "{label}"
+        );
+        assert_eq!(store.cases().count_cases().await.unwrap(), 3, "{label}");
         for (_, m) in &kept_ids {
-            assert!(store.message(*m).await.unwrap().is_some(), "{label}");
+            assert!(
+                store.outbox().message(*m).await.unwrap().is_some(),
+                "{label}"
+            );
         }
         // Purging again deletes nothing more.
         assert_eq!(
@@ -430,9 +485,9 @@ async fn outbox_claims_by_priority_and_tracks_status() {
                 text: text.into(),
                 priority,
             };
-            ids.push(store.enqueue(&new, t0()).await.unwrap());
+            ids.push(store.outbox().enqueue(&new, t0()).await.unwrap());
         }
-        let claimed = store.claim_ready(2, t0()).await.unwrap();
+        let claimed = store.outbox().claim_ready(2, t0()).await.unwrap();
         let texts: Vec<&str> = claimed.iter().map(|m| m.text.as_str()).collect();
         assert_eq!(texts, ["otp 1234", "confirmation"], "{label}");
         assert!(claimed
@@ -441,30 +496,38 @@ async fn outbox_claims_by_priority_and_tracks_status() {
         assert_eq!(claimed[0].recipient, to, "{label}");
 
         store
+            .outbox()
             .mark_sent(claimed[0].id, &["a1".into(), "a2".into()], t0())
             .await
             .unwrap();
-        let sent = store.message(claimed[0].id).await.unwrap().unwrap();
+        let sent = store
+            .outbox()
+            .message(claimed[0].id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(sent.status, OutboxStatus::Sent, "{label}");
         assert_eq!(sent.smsc_message_ids, ["a1", "a2"], "{label}");
 
         let later = t0() + minutes(1);
         store
+            .outbox()
             .mark_retry(claimed[1].id, "throttled", later, t0())
             .await
             .unwrap();
         // Not due yet: only the alert is claimable now.
-        let next = store.claim_ready(10, t0()).await.unwrap();
+        let next = store.outbox().claim_ready(10, t0()).await.unwrap();
         assert_eq!(next.len(), 1, "{label}");
         assert_eq!(next[0].text, "alert", "{label}");
-        let retried = store.claim_ready(10, later).await.unwrap();
+        let retried = store.outbox().claim_ready(10, later).await.unwrap();
         assert_eq!(retried.len(), 1, "{label}");
         assert_eq!(retried[0].attempts, 2, "{label}");
         store
+            .outbox()
             .mark_failed(next[0].id, "rejected", t0())
             .await
             .unwrap();
-        let failed = store.message(next[0].id).await.unwrap().unwrap();
+        let failed = store.outbox().message(next[0].id).await.unwrap().unwrap();
         assert_eq!(failed.status, OutboxStatus::Failed, "{label}");
     }
 }
@@ -481,9 +544,9 @@ async fn send_results_of_every_kind_are_recorded_in_one_call() {
                 text: format!("message {k}"),
                 priority: Priority::Confirmation,
             };
-            ids.push(store.enqueue(&new, t0()).await.unwrap());
+            ids.push(store.outbox().enqueue(&new, t0()).await.unwrap());
         }
-        assert_eq!(store.claim_ready(10, t0()).await.unwrap().len(), 5);
+        assert_eq!(store.outbox().claim_ready(10, t0()).await.unwrap().len(), 5);
         let later = t0() + minutes(5);
         let results = [
             (
@@ -519,10 +582,14 @@ async fn send_results_of_every_kind_are_recorded_in_one_call() {
             ),
         ];
         let now = t0() + minutes(1);
-        store.record_send_results(&results, now).await.unwrap();
+        store
+            .outbox()
+            .record_send_results(&results, now)
+            .await
+            .unwrap();
         let mut got = Vec::new();
         for id in &ids {
-            got.push(store.message(*id).await.unwrap().unwrap());
+            got.push(store.outbox().message(*id).await.unwrap().unwrap());
         }
         let statuses: Vec<OutboxStatus> = got.iter().map(|m| m.status).collect();
         assert_eq!(
@@ -543,10 +610,15 @@ async fn send_results_of_every_kind_are_recorded_in_one_call() {
         assert_eq!(got[3].next_attempt_at, later, "{label}");
         assert_eq!(got[0].next_attempt_at, t0(), "{label}");
         assert!(
-            store.claim_ready(10, now).await.unwrap().is_empty(),
+            store
+                .outbox()
+                .claim_ready(10, now)
+                .await
+                .unwrap()
+                .is_empty(),
             "{label}"
         );
-        let retried = store.claim_ready(10, later).await.unwrap();
+        let retried = store.outbox().claim_ready(10, later).await.unwrap();
         assert_eq!(retried.len(), 1, "{label}");
         assert_eq!(retried[0].id, ids[3], "{label}");
     }
@@ -564,15 +636,29 @@ async fn within_a_priority_the_longest_due_is_claimed_first() {
                 text: format!("message {k}"),
                 priority: Priority::Alert,
             };
-            ids.push(store.enqueue(&new, t0() + minutes(k)).await.unwrap());
+            ids.push(
+                store
+                    .outbox()
+                    .enqueue(&new, t0() + minutes(k))
+                    .await
+                    .unwrap(),
+            );
         }
         // The first is retried later than the others were queued.
-        assert_eq!(store.claim_ready(1, t0()).await.unwrap()[0].id, ids[0]);
+        assert_eq!(
+            store.outbox().claim_ready(1, t0()).await.unwrap()[0].id,
+            ids[0]
+        );
         store
+            .outbox()
             .mark_retry(ids[0], "throttled", t0() + minutes(10), t0())
             .await
             .unwrap();
-        let claimed = store.claim_ready(10, t0() + minutes(10)).await.unwrap();
+        let claimed = store
+            .outbox()
+            .claim_ready(10, t0() + minutes(10))
+            .await
+            .unwrap();
         let order: Vec<i64> = claimed.iter().map(|m| m.id).collect();
         assert_eq!(order, [ids[1], ids[2], ids[0]], "{label}");
     }
@@ -584,6 +670,7 @@ async fn migrations_are_idempotent_and_orgs_validate() {
         let (label, store) = (db.label, &db.store);
         store.migrate().await.unwrap();
         let bad = store
+            .orgs()
             .create_org(
                 &NewOrganization {
                     name: "X".into(),
@@ -597,9 +684,15 @@ async fn migrations_are_idempotent_and_orgs_validate() {
         let p = premises(store, "  ул. Тверская, 13  ").await;
         assert_eq!(p.address, "ул. Тверская, 13", "{label}");
         assert_eq!(p.stay_minutes, checkin_core::model::STAY_MINUTES_DEFAULT);
-        let found = store.premises_by_code(&p.code).await.unwrap().unwrap();
+        let found = store
+            .orgs()
+            .premises_by_code(&p.code)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(found, p, "{label}");
         let no_org = store
+            .orgs()
             .add_premises(
                 &NewPremises {
                     org_id: 999_999,
@@ -635,7 +728,7 @@ async fn a_background_checkpoint_moves_the_wal_into_the_database_file() {
         let batch: Vec<NewCheckIn> = (0..250)
             .map(|i| visit(&format!("+7916{:07}", chunk * 1000 + i), p.code, t0()))
             .collect();
-        store.record_checkins(&batch).await.unwrap();
+        store.checkins().record_checkins(&batch).await.unwrap();
     }
     // Everything is still in the WAL: the database file has not grown.
     assert_eq!(std::fs::metadata(&main_file).unwrap().len(), before);
@@ -645,5 +738,5 @@ async fn a_background_checkpoint_moves_the_wal_into_the_database_file() {
         after > before,
         "checkpoint copied nothing: {before} -> {after} bytes"
     );
-    assert_eq!(store.count_checkins(p.id).await.unwrap(), 1000);
+    assert_eq!(store.checkins().count_checkins(p.id).await.unwrap(), 1000);
 }

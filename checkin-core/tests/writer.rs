@@ -56,7 +56,7 @@ async fn inject_failing_row(db: &TestDb) {
 async fn claimed_replies(store: &Store, round: usize, count: usize) -> Vec<i64> {
     let prepared: Vec<_> = (0..count)
         .map(|k| {
-            store.prepare_sms(InboundSms {
+            store.sms().prepare_sms(InboundSms {
                 from: Msisdn::parse(&format!("+7916{round:03}{k:04}")).unwrap(),
                 text: "ПОМОЩЬ".into(),
                 received_at: t0(),
@@ -64,6 +64,7 @@ async fn claimed_replies(store: &Store, round: usize, count: usize) -> Vec<i64> 
         })
         .collect();
     let done = store
+        .sms()
         .handle_prepared_sms_claiming(&prepared, &ServiceZone::default(), t0(), count)
         .await
         .unwrap();
@@ -105,7 +106,7 @@ async fn send_results_never_report_ok_while_their_rows_stay_sending() {
                     .collect();
                 let store = store.clone();
                 tasks.push(tokio::spawn(async move {
-                    let outcome = store.record_send_results(&results, t0()).await;
+                    let outcome = store.outbox().record_send_results(&results, t0()).await;
                     (results, outcome)
                 }));
             }
@@ -116,7 +117,7 @@ async fn send_results_never_report_ok_while_their_rows_stay_sending() {
                     continue;
                 }
                 for (id, _) in &results {
-                    let stored = store.message(*id).await.unwrap().unwrap();
+                    let stored = store.outbox().message(*id).await.unwrap().unwrap();
                     assert_eq!(
                         stored.status,
                         OutboxStatus::Sent,
@@ -141,7 +142,7 @@ async fn on_sqlite_the_reader_pool_cannot_write() {
         "INSERT INTO organizations (name, email, api_token_hash, created_at_ms) \
          VALUES ('x', 'x@example.ru', 'x', 0)",
     )
-    .execute(db.store.pool())
+    .execute(db.store.pool_for_tests())
     .await;
     assert!(
         written.is_err(),
@@ -150,6 +151,7 @@ async fn on_sqlite_the_reader_pool_cannot_write() {
     // The store's own writes still work, and the readers see them.
     let created = db
         .store
+        .orgs()
         .create_org(
             &NewOrganization {
                 name: "Кафе".into(),
@@ -161,7 +163,7 @@ async fn on_sqlite_the_reader_pool_cannot_write() {
         .await
         .unwrap();
     let found = sqlx::query("SELECT id FROM organizations WHERE email = 'cafe@example.ru'")
-        .fetch_all(db.store.pool())
+        .fetch_all(db.store.pool_for_tests())
         .await
         .unwrap();
     assert_eq!(found.len(), 1);
@@ -185,7 +187,7 @@ async fn a_refused_send_result_fails_alone() {
             // An MO group commits meanwhile; on SQLite the results may ride with it.
             let prepared: Vec<_> = (0..5)
                 .map(|k| {
-                    store.prepare_sms(InboundSms {
+                    store.sms().prepare_sms(InboundSms {
                         from: Msisdn::parse(&format!("+7926{round:03}{k:04}")).unwrap(),
                         text: "ПОМОЩЬ".into(),
                         received_at: t0(),
@@ -193,17 +195,20 @@ async fn a_refused_send_result_fails_alone() {
                 })
                 .collect();
             let zone = ServiceZone::default();
+            let outbox = store.outbox();
             let (refused, recorded, group) = tokio::join!(
-                store.record_send_results(&poisoned, t0()),
-                store.record_send_results(&good, t0()),
-                store.handle_prepared_sms_claiming(&prepared, &zone, t0(), 0),
+                outbox.record_send_results(&poisoned, t0()),
+                outbox.record_send_results(&good, t0()),
+                store
+                    .sms()
+                    .handle_prepared_sms_claiming(&prepared, &zone, t0(), 0),
             );
             assert!(refused.is_err(), "{label}");
             recorded.unwrap_or_else(|e| panic!("{label}: {e}"));
             assert_eq!(group.unwrap().outcomes.len(), 5, "{label}");
-            let stored = store.message(ids[1]).await.unwrap().unwrap();
+            let stored = store.outbox().message(ids[1]).await.unwrap().unwrap();
             assert_eq!(stored.status, OutboxStatus::Sent, "{label}");
-            let stored = store.message(ids[0]).await.unwrap().unwrap();
+            let stored = store.outbox().message(ids[0]).await.unwrap().unwrap();
             assert_eq!(stored.status, OutboxStatus::Sending, "{label}");
         }
     }
@@ -243,7 +248,8 @@ async fn stage_a_failing_carry(db: &TestDb, round: usize) {
     let mut outside = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
     outside.execute("BEGIN IMMEDIATE").await.unwrap();
     let poisoned = sent(ids[0], POISON);
-    let carrier = store.record_send_results(&poisoned, t0());
+    let outbox = store.outbox();
+    let carrier = outbox.record_send_results(&poisoned, t0());
     tokio::pin!(carrier);
     tokio::select! {
         outcome = &mut carrier => panic!("the carrier finished early: {outcome:?}"),
@@ -253,7 +259,7 @@ async fn stage_a_failing_carry(db: &TestDb, round: usize) {
         .map(|k| {
             let store = store.clone();
             let results = sent(-1 - (round * ABANDONED_CALLS + k) as i64, "gone");
-            tokio::spawn(async move { store.record_send_results(&results, t0()).await })
+            tokio::spawn(async move { store.outbox().record_send_results(&results, t0()).await })
         })
         .collect();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -266,13 +272,13 @@ async fn stage_a_failing_carry(db: &TestDb, round: usize) {
     let waiter = {
         let store = store.clone();
         let results = sent(ids[1], "ok");
-        tokio::spawn(async move { store.record_send_results(&results, t0()).await })
+        tokio::spawn(async move { store.outbox().record_send_results(&results, t0()).await })
     };
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     outside.execute("ROLLBACK").await.unwrap();
     assert!(carrier.await.is_err(), "the refused row fails its caller");
     let outcome = waiter.await.unwrap();
-    let stored = store.message(ids[1]).await.unwrap().unwrap();
+    let stored = store.outbox().message(ids[1]).await.unwrap().unwrap();
     assert!(
         outcome.is_err() || stored.status == OutboxStatus::Sent,
         "round {round}: recording returned {outcome:?}, yet the message is {:?}",

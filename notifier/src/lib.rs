@@ -251,7 +251,12 @@ impl<S: SmsSender> Notifier<S> {
             }
             let room = free.min(carry_max.saturating_sub(carry.len()));
             if room > 0 && (outbox_due || tokio::time::Instant::now() >= next_poll) {
-                match self.store.claim_ready(room as u32, self.clock.now()).await {
+                match self
+                    .store
+                    .outbox()
+                    .claim_ready(room as u32, self.clock.now())
+                    .await
+                {
                     Ok(claimed) => {
                         outbox_due = claimed.len() == room;
                         carry.extend(claimed);
@@ -372,7 +377,11 @@ async fn record_results(
         }
         let mut attempt = 1;
         loop {
-            match store.record_send_results(&batch, clock.now()).await {
+            match store
+                .outbox()
+                .record_send_results(&batch, clock.now())
+                .await
+            {
                 Ok(()) => break,
                 Err(e) if attempt < RESULTS_WRITE_ATTEMPTS_MAX => {
                     tracing::warn!(error = %e, attempt, "recording send results failed; retrying");

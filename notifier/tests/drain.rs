@@ -63,7 +63,11 @@ async fn enqueue(store: &Store, text: &str, priority: Priority) -> i64 {
         text: text.into(),
         priority,
     };
-    store.enqueue(&new, chrono::Utc::now()).await.unwrap()
+    store
+        .outbox()
+        .enqueue(&new, chrono::Utc::now())
+        .await
+        .unwrap()
 }
 
 fn start(
@@ -143,7 +147,7 @@ impl Harness {
     async fn until_status(&self, id: i64, status: OutboxStatus) -> checkin_core::OutboxMessage {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let m = self.store.message(id).await.unwrap().unwrap();
+            let m = self.store.outbox().message(id).await.unwrap().unwrap();
             if m.status == status {
                 return m;
             }
@@ -290,7 +294,11 @@ async fn messages_left_in_flight_by_a_crash_are_sent_on_start() {
     let (store, dir) = store().await;
     let id = enqueue(&store, "orphan", Priority::Confirmation).await;
     // A previous run claimed it and died.
-    let claimed = store.claim_ready(10, chrono::Utc::now()).await.unwrap();
+    let claimed = store
+        .outbox()
+        .claim_ready(10, chrono::Utc::now())
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 1);
     let mut h = start(store, dir, quick(), &[]);
     assert_eq!(h.sends(1).await, ["orphan"]);
@@ -334,7 +342,11 @@ async fn claimed(store: &Store, texts: &[&str]) -> Vec<checkin_core::OutboxMessa
     for text in texts {
         enqueue(store, text, Priority::Confirmation).await;
     }
-    let claimed = store.claim_ready(100, chrono::Utc::now()).await.unwrap();
+    let claimed = store
+        .outbox()
+        .claim_ready(100, chrono::Utc::now())
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), texts.len());
     claimed
 }
@@ -433,7 +445,7 @@ async fn handed_over_but_unsent_messages_go_back_to_the_outbox_at_shutdown() {
     let _dir = h.stop().await;
     let mut statuses = Vec::new();
     for id in ids {
-        statuses.push(store.message(id).await.unwrap().unwrap().status);
+        statuses.push(store.outbox().message(id).await.unwrap().unwrap().status);
     }
     // Nothing is left claimed by a notifier that is gone: each one was sent
     // or is due again.
@@ -467,7 +479,11 @@ async fn a_notifier_open_to_hand_overs_still_recovers_what_a_crash_left_claimed(
     let (store, dir) = store().await;
     let id = enqueue(&store, "orphan", Priority::Confirmation).await;
     // A previous run claimed it and died.
-    let claimed = store.claim_ready(10, chrono::Utc::now()).await.unwrap();
+    let claimed = store
+        .outbox()
+        .claim_ready(10, chrono::Utc::now())
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 1);
     // Its lane open, as the gateway runs it: nobody had to requeue first.
     let (notifier, calls) = prepared(&store, quick()).await;

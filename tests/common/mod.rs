@@ -84,6 +84,7 @@ impl Running {
         let store = &self.gateway.store;
         let now = chrono::Utc::now();
         let org = store
+            .orgs()
             .create_org(
                 &NewOrganization {
                     name: "Кафе".into(),
@@ -95,6 +96,7 @@ impl Running {
             .await
             .unwrap();
         store
+            .orgs()
             .add_premises(
                 &NewPremises {
                     org_id: org.organization.id,

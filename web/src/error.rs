@@ -1,6 +1,7 @@
 //! `WebError`: every way a request ends without its page, each as a clear
-//! Russian page with its status; storage trouble is logged (never with
-//! personal data) and shown as a plain 500.
+//! Russian page with its status; a storage caller error is a 400, storage
+//! trouble (a service error) is logged (never with personal data) and shown
+//! as a plain 500.
 
 use std::time::Duration;
 
@@ -99,6 +100,17 @@ impl IntoResponse for WebError {
                 "Слишком много запросов",
                 rate_text(*limit, *wait),
             ),
+            // The request was refused as wrong (a caller error): the user's
+            // to fix, not logged as the service's failure; its text is the
+            // store's English, so the page stays generic.
+            WebError::Storage(e) if e.is_caller_error() => {
+                tracing::info!("web request refused by storage as invalid");
+                (
+                    StatusCode::BAD_REQUEST,
+                    "Запрос не принят",
+                    "Запрос не может быть выполнен. Проверьте введённые данные и попробуйте снова.".into(),
+                )
+            }
             WebError::Storage(e) => {
                 // StoreError carries no phone numbers or codes (they are bound
                 // parameters, never part of an error's text).
@@ -166,4 +178,20 @@ pub(crate) async fn plain_refusals(response: Response) -> Response {
     let mut page = error.into_response();
     *page.status_mut() = status;
     page
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_storage_caller_error_is_a_400_and_a_service_error_a_500() {
+        let caller = WebError::Storage(StoreError::Invalid("the address is empty".into()));
+        assert_eq!(caller.into_response().status(), StatusCode::BAD_REQUEST);
+        let service = WebError::Storage(StoreError::Database(sqlx::Error::PoolTimedOut));
+        assert_eq!(
+            service.into_response().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
 }

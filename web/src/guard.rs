@@ -40,13 +40,27 @@ pub(crate) async fn check(
     let Ok(claim) = state.inner.secrets.guard.open(&token) else {
         return Ok(verdict_only(&state, Verdict::Tampered));
     };
-    let Some(checkin) = state.store().checkin_by_id(claim.checkin_id).await? else {
+    let Some(checkin) = state
+        .store()
+        .checkins()
+        .checkin_by_id(claim.checkin_id)
+        .await?
+    else {
         return Ok(verdict_only(&state, Verdict::Unknown));
     };
-    let Some(premises) = state.store().premises_by_id(claim.premises_id).await? else {
+    let Some(premises) = state
+        .store()
+        .orgs()
+        .premises_by_id(claim.premises_id)
+        .await?
+    else {
         return Ok(verdict_only(&state, Verdict::Unknown));
     };
-    let org = state.store().organization_name(premises.org_id).await?;
+    let org = state
+        .store()
+        .orgs()
+        .organization_name(premises.org_id)
+        .await?;
     let now = state.now();
     let age = now - checkin.at;
     let fresh = chrono::Duration::hours(i64::from(state.config().guard_fresh_h));

@@ -113,6 +113,7 @@ async fn housekeeping(state: AppState, shutdown: CancellationToken) {
         state.inner.limits.prune();
         if let Err(e) = state
             .store()
+            .otps()
             .purge_otps(state.now() - EXPIRED_OTP_KEEP)
             .await
         {

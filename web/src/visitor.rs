@@ -100,6 +100,7 @@ async fn open_premises(
     })?;
     let premises = state
         .store()
+        .orgs()
         .premises_by_code(&code)
         .await?
         .ok_or(WebError::UnknownPremises)?;
@@ -108,7 +109,11 @@ async fn open_premises(
             address: premises.address,
         });
     }
-    let org = state.store().organization_name(premises.org_id).await?;
+    let org = state
+        .store()
+        .orgs()
+        .organization_name(premises.org_id)
+        .await?;
     Ok((premises, org))
 }
 
@@ -249,6 +254,7 @@ async fn send_code(
     };
     let id = state
         .store()
+        .otps()
         .issue_otp(&new, &state.inner.secrets.otp, now)
         .await?;
     tracing::info!(otp_id = id, premises_id = premises.id, "SMS code queued");
@@ -337,6 +343,7 @@ pub(crate) async fn confirm(
     let now = state.now();
     let check = state
         .store()
+        .otps()
         .confirm_otp(id, premises.id, &otp, &state.inner.secrets.otp, true, now)
         .await?;
     Ok(match check {
@@ -421,6 +428,7 @@ pub(crate) async fn resend(
     let id = state.inner.secrets.open_ticket(&body.t)?;
     let issued = state
         .store()
+        .otps()
         .issued_otp(id)
         .await?
         .filter(|o| o.premises_id == premises.id)
@@ -462,6 +470,7 @@ pub(crate) async fn quick(
     };
     let recorded = state
         .store()
+        .checkins()
         .record_checkin(&new)
         .await
         .map_err(|e| match e {
@@ -525,16 +534,22 @@ pub(crate) async fn confirmation(
         .map_err(|_| WebError::NotFound)?;
     let checkin = state
         .store()
+        .checkins()
         .checkin_by_id(claim.checkin_id)
         .await?
         .filter(|c| c.premises_id == claim.premises_id && c.at == claim.at)
         .ok_or(WebError::NotFound)?;
     let premises = state
         .store()
+        .orgs()
         .premises_by_id(checkin.premises_id)
         .await?
         .ok_or(WebError::NotFound)?;
-    let org = state.store().organization_name(premises.org_id).await?;
+    let org = state
+        .store()
+        .orgs()
+        .organization_name(premises.org_id)
+        .await?;
     let guard_url = format!(
         "{}/c/{token}",
         state.config().public_base_url.trim_end_matches('/')

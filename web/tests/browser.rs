@@ -128,6 +128,7 @@ async fn a_browser_checks_in_and_the_guard_sees_valid() {
         .unwrap();
     let now = chrono::Utc::now();
     let org = store
+        .orgs()
         .create_org(
             &NewOrganization {
                 name: "Кафе «Ромашка»".into(),
@@ -139,6 +140,7 @@ async fn a_browser_checks_in_and_the_guard_sees_valid() {
         .await
         .unwrap();
     let premises = store
+        .orgs()
         .add_premises(
             &NewPremises {
                 org_id: org.organization.id,
@@ -207,6 +209,7 @@ async fn a_browser_checks_in_and_the_guard_sees_valid() {
         .await
         .expect("the code page");
     let sms = store
+        .outbox()
         .messages_to(&Msisdn::parse(PHONE).unwrap())
         .await
         .unwrap();

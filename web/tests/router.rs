@@ -93,6 +93,7 @@ impl App {
             .unwrap();
         let clock = ManualClock::new(start_time());
         let org = store
+            .orgs()
             .create_org(
                 &NewOrganization {
                     name: "Кафе «Ромашка»".into(),
@@ -111,18 +112,25 @@ impl App {
             stay_minutes: None,
         };
         let premises = store
+            .orgs()
             .add_premises(&add("Тверская ул., 1"), start_time())
             .await
             .unwrap();
         let other = store
+            .orgs()
             .add_premises(&add("Арбат, 5"), start_time())
             .await
             .unwrap();
         let closed = store
+            .orgs()
             .add_premises(&add("Закрытая ул., 9"), start_time())
             .await
             .unwrap();
-        store.set_premises_active(closed.id, false).await.unwrap();
+        store
+            .orgs()
+            .set_premises_active(closed.id, false)
+            .await
+            .unwrap();
         let feed = store.outbox().subscribe(16, start_time()).await.unwrap();
         let state = AppState::new(
             store.clone(),
@@ -234,6 +242,7 @@ impl App {
     async fn last_code(&self, phone: &str) -> String {
         let messages = self
             .store
+            .outbox()
             .messages_to(&Msisdn::parse(phone).unwrap())
             .await
             .unwrap();
@@ -244,6 +253,7 @@ impl App {
 
     async fn sms_count(&self, phone: &str) -> usize {
         self.store
+            .outbox()
             .messages_to(&Msisdn::parse(phone).unwrap())
             .await
             .unwrap()
@@ -339,7 +349,14 @@ async fn unknown_mistyped_and_closed_premises_get_clear_pages() {
     let mut unknown = None;
     for _ in 0..100 {
         let code = checkin_core::VenueCode::generate(&mut rand::thread_rng());
-        if app.store.premises_by_code(&code).await.unwrap().is_none() {
+        if app
+            .store
+            .orgs()
+            .premises_by_code(&code)
+            .await
+            .unwrap()
+            .is_none()
+        {
             unknown = Some(code);
             break;
         }
@@ -370,6 +387,7 @@ async fn the_whole_way_checks_in_and_shows_a_confirmation_the_guard_accepts() {
     assert_eq!(code.len(), 6);
     let messages = app
         .store
+        .outbox()
         .messages_to(&Msisdn::parse(PHONE).unwrap())
         .await
         .unwrap();
@@ -392,6 +410,7 @@ async fn the_whole_way_checks_in_and_shows_a_confirmation_the_guard_accepts() {
 
     let visits = app
         .store
+        .checkins()
         .checkins_of(&Msisdn::parse(PHONE).unwrap())
         .await
         .unwrap();
@@ -430,7 +449,7 @@ async fn the_whole_way_checks_in_and_shows_a_confirmation_the_guard_accepts() {
 async fn stored_codes(store: &Store) -> String {
     use sqlx::Row;
     let rows = sqlx::query("SELECT code_salt, code_hash, phone_sealed FROM otps")
-        .fetch_all(store.pool())
+        .fetch_all(store.pool_for_tests())
         .await
         .unwrap();
     assert!(!rows.is_empty());
@@ -530,6 +549,7 @@ async fn a_wrong_code_says_the_attempts_left_and_five_end_the_code() {
     assert!(malformed.body.contains("Введите 6 цифр"));
     assert!(app
         .store
+        .checkins()
         .checkins_of(&Msisdn::parse(PHONE).unwrap())
         .await
         .unwrap()
@@ -684,6 +704,7 @@ async fn a_remembered_phone_checks_in_with_one_tap_until_forgotten() {
     assert_eq!(app.sms_count(PHONE).await, 1, "no new SMS");
     let visits = app
         .store
+        .checkins()
         .checkins_of(&Msisdn::parse(PHONE).unwrap())
         .await
         .unwrap();
@@ -705,6 +726,7 @@ async fn a_remembered_phone_checks_in_with_one_tap_until_forgotten() {
     assert!(page.body.contains("Вход уже отмечен"));
     assert_eq!(
         app.store
+            .checkins()
             .checkins_of(&Msisdn::parse(PHONE).unwrap())
             .await
             .unwrap()
@@ -787,6 +809,7 @@ async fn the_guard_sees_every_reason_a_token_is_not_valid() {
     // A token (signed with our key) naming other premises than its check-in's.
     let visit = app
         .store
+        .checkins()
         .checkins_of(&Msisdn::parse(PHONE).unwrap())
         .await
         .unwrap()[0]
@@ -862,6 +885,7 @@ async fn a_closed_premises_refuses_the_code_entered_after_it_closed() {
     let page = app.get(sent.location()).await;
     let (csrf, ticket) = (page.field("csrf"), page.field("t"));
     app.store
+        .orgs()
         .set_premises_active(app.premises.id, false)
         .await
         .unwrap();
@@ -961,6 +985,7 @@ async fn the_whole_way_on_postgresql() {
     assert_eq!(quick.status, StatusCode::SEE_OTHER, "{}", quick.body);
     let visits = app
         .store
+        .checkins()
         .checkins_of(&Msisdn::parse(PHONE).unwrap())
         .await
         .unwrap();

@@ -3,19 +3,19 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{to_ms, Store, StoreError};
+use super::{to_ms, Cases, StoreError};
 use crate::model::{Case, NewCase};
 
-impl Store {
+impl Cases<'_> {
     /// Records a confirmed case.
-    pub async fn add_case(&self, new: &NewCase, now: DateTime<Utc>) -> Result<Case, StoreError> {
+    pub async fn add_case(self, new: &NewCase, now: DateTime<Utc>) -> Result<Case, StoreError> {
         if new.contagious_from > new.contagious_to {
             return Err(StoreError::Invalid(
                 "the contagious window ends before it starts".into(),
             ));
         }
-        let hash = self.vault().hash(&new.phone);
-        let mut tx = self.begin_write().await?;
+        let hash = self.store.vault().hash(&new.phone);
+        let mut tx = self.store.begin_write().await?;
         let row = sqlx::query(
             "INSERT INTO cases (authority_id, phone_hash, confirmed_at_ms, contagious_from_ms, \
              contagious_to_ms, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -40,9 +40,9 @@ impl Store {
     }
 
     /// How many cases are stored.
-    pub async fn count_cases(&self) -> Result<u64, StoreError> {
+    pub async fn count_cases(self) -> Result<u64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM cases")
-            .fetch_one(self.pool())
+            .fetch_one(self.store.pool())
             .await?;
         Ok(u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0))
     }

@@ -7,7 +7,9 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::orgs::{premises_from_row, PREMISES_SELECT};
-use super::{flag_col, time_col, to_ms, Backend, CheckinError, Params, Store, StoreError};
+use super::{
+    flag_col, time_col, to_ms, Backend, CheckinError, Checkins, Params, Store, StoreError,
+};
 use crate::model::{Channel, CheckIn, NewCheckIn, Premises, Recorded};
 use crate::privacy::PhoneHash;
 use crate::{Msisdn, VenueCode};
@@ -29,49 +31,6 @@ const SELECT_EXISTING: &str = "SELECT id, premises_id, channel, consent, checked
      ORDER BY checked_in_at_ms LIMIT 1";
 
 impl Store {
-    /// Records one check-in, or returns the existing one of the same phone at the
-    /// same premises within the dedupe window.
-    pub async fn record_checkin(&self, new: &NewCheckIn) -> Result<Recorded, CheckinError> {
-        let mut results = self.record_checkins(std::slice::from_ref(new)).await?;
-        results
-            .pop()
-            .unwrap_or_else(|| Err(StoreError::Corrupt("empty batch result".into()).into()))
-    }
-
-    /// Records a batch in one transaction: one commit for all (group commit). Each
-    /// item gets its own outcome; visitor errors (unknown code, closed premises) do
-    /// not abort the others. A storage error fails the whole batch and commits nothing.
-    pub async fn record_checkins(
-        &self,
-        batch: &[NewCheckIn],
-    ) -> Result<Vec<Result<Recorded, CheckinError>>, StoreError> {
-        if batch.len() > CHECKIN_BATCH_MAX {
-            return Err(StoreError::Invalid(format!(
-                "a batch holds at most {CHECKIN_BATCH_MAX} check-ins"
-            )));
-        }
-        if batch.is_empty() {
-            return Ok(Vec::new());
-        }
-        let hashes: Vec<PhoneHash> = batch.iter().map(|c| self.vault().hash(&c.phone)).collect();
-        let mut tx = self.begin_write().await?;
-        if self.backend() == Backend::Postgres {
-            lock_phones(&mut tx, &hashes).await?;
-        }
-        let mut premises_cache = PremisesCache::new();
-        let mut results = Vec::with_capacity(batch.len());
-        for (new, hash) in batch.iter().zip(&hashes) {
-            let outcome = match premises_cache.get(&mut tx, &new.code).await? {
-                None => Err(CheckinError::UnknownCode),
-                Some(p) if !p.active => Err(CheckinError::InactivePremises),
-                Some(p) => Ok(self.insert_if_new(&mut tx, new, hash, p).await?),
-            };
-            results.push(outcome);
-        }
-        tx.commit().await?;
-        Ok(results)
-    }
-
     /// Inserts the check-in unless the same phone checked in at the same premises
     /// inside the dedupe window; then returns that one.
     pub(crate) async fn insert_if_new(
@@ -82,7 +41,7 @@ impl Store {
         premises: Premises,
     ) -> Result<Recorded, StoreError> {
         let window = chrono::Duration::from_std(self.config().dedupe_window)
-            .map_err(|_| StoreError::Invalid("dedupe window is too long".into()))?;
+            .map_err(|_| StoreError::Config("dedupe window is too long".into()))?;
         let (from, to) = (to_ms(new.at - window), to_ms(new.at + window));
         let inserted = sqlx::query(INSERT_IF_NEW)
             .bind(premises.id)
@@ -120,29 +79,6 @@ impl Store {
             premises,
             duplicate: true,
         })
-    }
-
-    /// The check-ins of `phone`, oldest first.
-    pub async fn checkins_of(&self, phone: &Msisdn) -> Result<Vec<CheckIn>, StoreError> {
-        let hash = self.vault().hash(phone);
-        let rows = sqlx::query(
-            "SELECT id, premises_id, channel, consent, checked_in_at_ms FROM checkins \
-             WHERE phone_hash = $1 ORDER BY checked_in_at_ms, id",
-        )
-        .bind(&hash.0[..])
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(checkin_from_row).collect()
-    }
-
-    /// How many check-ins the premises has (no personal data involved).
-    pub async fn count_checkins(&self, premises_id: i64) -> Result<u64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM checkins WHERE premises_id = $1")
-            .bind(premises_id)
-            .fetch_one(self.pool())
-            .await?;
-        let n: i64 = row.try_get("n")?;
-        Ok(u64::try_from(n).unwrap_or(0))
     }
 }
 
@@ -293,4 +229,75 @@ fn checkin_from_row(row: &AnyRow) -> Result<CheckIn, StoreError> {
         consent: flag_col(row, "consent")?,
         at: time_col(row, "checked_in_at_ms")?,
     })
+}
+
+impl Checkins<'_> {
+    /// Records one check-in, or returns the existing one of the same phone at the
+    /// same premises within the dedupe window.
+    pub async fn record_checkin(self, new: &NewCheckIn) -> Result<Recorded, CheckinError> {
+        let mut results = self.record_checkins(std::slice::from_ref(new)).await?;
+        results
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Corrupt("empty batch result".into()).into()))
+    }
+
+    /// Records a batch in one transaction: one commit for all (group commit). Each
+    /// item gets its own outcome; visitor errors (unknown code, closed premises) do
+    /// not abort the others. A storage error fails the whole batch and commits nothing.
+    pub async fn record_checkins(
+        self,
+        batch: &[NewCheckIn],
+    ) -> Result<Vec<Result<Recorded, CheckinError>>, StoreError> {
+        if batch.len() > CHECKIN_BATCH_MAX {
+            return Err(StoreError::Invalid(format!(
+                "a batch holds at most {CHECKIN_BATCH_MAX} check-ins"
+            )));
+        }
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hashes: Vec<PhoneHash> = batch
+            .iter()
+            .map(|c| self.store.vault().hash(&c.phone))
+            .collect();
+        let mut tx = self.store.begin_write().await?;
+        if self.store.backend() == Backend::Postgres {
+            lock_phones(&mut tx, &hashes).await?;
+        }
+        let mut premises_cache = PremisesCache::new();
+        let mut results = Vec::with_capacity(batch.len());
+        for (new, hash) in batch.iter().zip(&hashes) {
+            let outcome = match premises_cache.get(&mut tx, &new.code).await? {
+                None => Err(CheckinError::UnknownCode),
+                Some(p) if !p.active => Err(CheckinError::InactivePremises),
+                Some(p) => Ok(self.store.insert_if_new(&mut tx, new, hash, p).await?),
+            };
+            results.push(outcome);
+        }
+        tx.commit().await?;
+        Ok(results)
+    }
+
+    /// The check-ins of `phone`, oldest first.
+    pub async fn checkins_of(self, phone: &Msisdn) -> Result<Vec<CheckIn>, StoreError> {
+        let hash = self.store.vault().hash(phone);
+        let rows = sqlx::query(
+            "SELECT id, premises_id, channel, consent, checked_in_at_ms FROM checkins \
+             WHERE phone_hash = $1 ORDER BY checked_in_at_ms, id",
+        )
+        .bind(&hash.0[..])
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter().map(checkin_from_row).collect()
+    }
+
+    /// How many check-ins the premises has (no personal data involved).
+    pub async fn count_checkins(self, premises_id: i64) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM checkins WHERE premises_id = $1")
+            .bind(premises_id)
+            .fetch_one(self.store.pool())
+            .await?;
+        let n: i64 = row.try_get("n")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
 }

@@ -4,30 +4,8 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{time_col, Store, StoreError};
+use super::{time_col, Checkins, Orgs, StoreError};
 use crate::model::{Channel, CheckIn};
-
-impl Store {
-    /// One check-in by id (the guard's check), without the phone.
-    pub async fn checkin_by_id(&self, id: i64) -> Result<Option<CheckIn>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, premises_id, channel, consent, checked_in_at_ms FROM checkins WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(checkin_row).transpose()
-    }
-
-    /// The name of organization `id`.
-    pub async fn organization_name(&self, id: i64) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT name FROM organizations WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(row.map(|r| r.try_get("name")).transpose()?)
-    }
-}
 
 fn checkin_row(row: &AnyRow) -> Result<CheckIn, StoreError> {
     let channel: String = row.try_get("channel")?;
@@ -39,4 +17,28 @@ fn checkin_row(row: &AnyRow) -> Result<CheckIn, StoreError> {
         consent: super::flag_col(row, "consent")?,
         at: time_col(row, "checked_in_at_ms")?,
     })
+}
+
+impl Checkins<'_> {
+    /// One check-in by id (the guard's check), without the phone.
+    pub async fn checkin_by_id(self, id: i64) -> Result<Option<CheckIn>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, premises_id, channel, consent, checked_in_at_ms FROM checkins WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.store.pool())
+        .await?;
+        row.as_ref().map(checkin_row).transpose()
+    }
+}
+
+impl Orgs<'_> {
+    /// The name of organization `id`.
+    pub async fn organization_name(self, id: i64) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT name FROM organizations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.store.pool())
+            .await?;
+        Ok(row.map(|r| r.try_get("name")).transpose()?)
+    }
 }

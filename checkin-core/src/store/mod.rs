@@ -4,6 +4,7 @@
 
 mod cases;
 mod checkins;
+mod handles;
 mod lookups;
 mod orgs;
 mod otp;
@@ -23,6 +24,7 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 use crate::privacy::{PhoneVault, PrivacyError};
 use crate::CodeError;
 
+pub use handles::{Cases, Checkins, Orgs, Otps, Sms};
 pub use orgs::{NewOrganization, NewPremises, OrgCreated};
 pub use otp::{IssuedOtp, NewOtp, OtpCheck};
 pub use outbox::SendResult;
@@ -94,8 +96,20 @@ impl Default for StoreConfig {
     }
 }
 
-/// Why a storage operation failed. All of these are the service's problem, not the
-/// visitor's: callers answer "try again later" (SMPP: a temporary error).
+/// Whose problem a [`StoreError`] is (see [`StoreError::kind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request itself is wrong (an empty name, an e-mail taken, a batch
+    /// too large): asking again unchanged fails again; the web answers 4xx.
+    Caller,
+    /// The service could not do it (database down, corrupt row, misconfigured
+    /// store): not the caller's fault; the web answers 500, SMPP a temporary
+    /// error.
+    Service,
+}
+
+/// Why a storage operation failed: either the caller's request is wrong or the
+/// service failed; [`StoreError::kind`] tells which.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
@@ -120,8 +134,36 @@ pub enum StoreError {
     SharedWrite(String),
     #[error("no free venue code found after {0} attempts")]
     CodeSpaceExhausted(u32),
+    /// The store's own settings cannot be used (e.g. a window too long to
+    /// count in milliseconds).
+    #[error("the store's configuration is invalid: {0}")]
+    Config(String),
+    /// The caller's request is wrong (see [`ErrorKind::Caller`]).
     #[error("{0}")]
     Invalid(String),
+}
+
+impl StoreError {
+    /// Whether the caller or the service is to blame. An exhaustive match, so
+    /// a new variant has to pick its side.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::Invalid(_) | StoreError::UnsupportedUrl(_) => ErrorKind::Caller,
+            StoreError::Database(_)
+            | StoreError::Migrate(_)
+            | StoreError::DataDir { .. }
+            | StoreError::Privacy(_)
+            | StoreError::Corrupt(_)
+            | StoreError::SharedWrite(_)
+            | StoreError::CodeSpaceExhausted(_)
+            | StoreError::Config(_) => ErrorKind::Service,
+        }
+    }
+
+    /// True when the request itself is wrong (`kind() == ErrorKind::Caller`).
+    pub fn is_caller_error(&self) -> bool {
+        self.kind() == ErrorKind::Caller
+    }
 }
 
 /// Why a check-in was not recorded. Each visitor-facing variant gets its own reply.
@@ -142,9 +184,20 @@ pub enum CheckinError {
 }
 
 impl CheckinError {
-    /// True when retrying later may succeed (the SMSC should redeliver).
+    /// True when retrying later may succeed (the SMSC should redeliver): every
+    /// storage failure, whatever its [`ErrorKind`], since the visit was not
+    /// stored and the house rule answers that with a temporary error.
     pub fn is_temporary(&self) -> bool {
         matches!(self, CheckinError::Storage(_))
+    }
+
+    /// The visitor's mistakes are the caller's; storage trouble is classified
+    /// by [`StoreError::kind`].
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            CheckinError::Storage(e) => e.kind(),
+            _ => ErrorKind::Caller,
+        }
     }
 
     /// The visitor-facing reason, in the SMS path's terms ([`Rejection`]):
@@ -379,9 +432,16 @@ impl Store {
         &self.vault
     }
 
-    /// The reader pool, for tests and tools that inspect the tables
-    /// (read-only on SQLite: writes go through the store's own methods).
-    pub fn pool(&self) -> &AnyPool {
+    /// The reader pool (read-only on SQLite: writes go through the writer).
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The reader pool for integration tests that check or stage rows with raw
+    /// SQL; not part of the API (read-only on SQLite, the areas' handles are
+    /// the way in).
+    #[doc(hidden)]
+    pub fn pool_for_tests(&self) -> &AnyPool {
         &self.pool
     }
 
@@ -425,7 +485,7 @@ impl Store {
     /// (strictly older; a row exactly at the limit stays).
     pub async fn purge(&self, now: DateTime<Utc>) -> Result<PurgeReport, StoreError> {
         let retention = chrono::Duration::from_std(self.config.retention)
-            .map_err(|_| StoreError::Invalid("retention is too long".into()))?;
+            .map_err(|_| StoreError::Config("retention is too long".into()))?;
         let cutoff = to_ms(now - retention);
         let mut tx = self.begin_write().await?;
         let checkins = sqlx::query("DELETE FROM checkins WHERE checked_in_at_ms < $1")
@@ -523,6 +583,46 @@ pub(crate) fn flag_col(row: &AnyRow, column: &str) -> Result<bool, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn caller_errors_are_the_callers() {
+        for e in [
+            StoreError::Invalid("the organization name is empty".into()),
+            StoreError::UnsupportedUrl("mysql://x".into()),
+        ] {
+            assert_eq!(e.kind(), ErrorKind::Caller, "{e:?}");
+            assert!(e.is_caller_error(), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn service_errors_are_the_services() {
+        for e in [
+            StoreError::Database(sqlx::Error::PoolTimedOut),
+            StoreError::Migrate(sqlx::migrate::MigrateError::VersionMissing(1)),
+            StoreError::DataDir {
+                path: "/x".into(),
+                source: std::io::Error::other("denied"),
+            },
+            StoreError::Privacy(PrivacyError::Decrypt),
+            StoreError::Corrupt("channel".into()),
+            StoreError::SharedWrite("rolled back".into()),
+            StoreError::CodeSpaceExhausted(100),
+            StoreError::Config("retention is too long".into()),
+        ] {
+            assert_eq!(e.kind(), ErrorKind::Service, "{e:?}");
+            assert!(!e.is_caller_error(), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn a_visitors_mistake_is_the_callers_and_storage_keeps_its_kind() {
+        assert_eq!(CheckinError::Typo.kind(), ErrorKind::Caller);
+        assert_eq!(CheckinError::InactivePremises.kind(), ErrorKind::Caller);
+        let service = CheckinError::Storage(StoreError::Corrupt("x".into()));
+        assert_eq!(service.kind(), ErrorKind::Service);
+        assert!(service.is_temporary());
+    }
 
     #[test]
     fn every_visitor_error_has_its_rejection_and_storage_has_none() {

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{flag_col, time_col, to_ms, Store, StoreError};
+use super::{flag_col, time_col, to_ms, Orgs, StoreError};
 use crate::model::{Organization, Premises, STAY_MINUTES_DEFAULT, STAY_MINUTES_MAX};
 use crate::VenueCode;
 
@@ -59,10 +59,30 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-impl Store {
+pub(crate) const PREMISES_SELECT: &str =
+    "SELECT id, org_id, code, address, kind, stay_minutes, active, created_at_ms FROM premises";
+
+pub(crate) fn premises_from_row(row: &AnyRow) -> Result<Premises, StoreError> {
+    let code: String = row.try_get("code")?;
+    let stay: i64 = row.try_get("stay_minutes")?;
+    Ok(Premises {
+        id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+        code: VenueCode::parse(&code)
+            .map_err(|e| StoreError::Corrupt(format!("premises code {code:?}: {e}")))?,
+        address: row.try_get("address")?,
+        kind: row.try_get("kind")?,
+        stay_minutes: u32::try_from(stay)
+            .map_err(|_| StoreError::Corrupt(format!("stay {stay}")))?,
+        active: flag_col(row, "active")?,
+        created_at: time_col(row, "created_at_ms")?,
+    })
+}
+
+impl Orgs<'_> {
     /// Creates an organization with a fresh API token.
     pub async fn create_org(
-        &self,
+        self,
         new: &NewOrganization,
         now: DateTime<Utc>,
     ) -> Result<OrgCreated, StoreError> {
@@ -87,7 +107,7 @@ impl Store {
             _ => None,
         };
         let api_token = new_token();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.store.begin_write().await?;
         let row = sqlx::query(
             "INSERT INTO organizations (name, email, password_hash, api_token_hash, created_at_ms) \
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -120,7 +140,7 @@ impl Store {
 
     /// Registers premises under a fresh random code.
     pub async fn add_premises(
-        &self,
+        self,
         new: &NewPremises,
         now: DateTime<Utc>,
     ) -> Result<Premises, StoreError> {
@@ -142,7 +162,7 @@ impl Store {
         let kind = new.kind.as_deref().unwrap_or("").trim().to_owned();
         let org_exists = sqlx::query("SELECT id FROM organizations WHERE id = $1")
             .bind(new.org_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.store.pool)
             .await?
             .is_some();
         if !org_exists {
@@ -155,7 +175,7 @@ impl Store {
             let code = VenueCode::generate(&mut rand::rngs::OsRng);
             // A transaction per attempt: on PostgreSQL a failed statement
             // spoils its transaction.
-            let mut tx = self.begin_write().await?;
+            let mut tx = self.store.begin_write().await?;
             let inserted = sqlx::query(
                 "INSERT INTO premises (org_id, code, address, kind, stay_minutes, active, created_at_ms) \
                  VALUES ($1, $2, $3, $4, $5, 1, $6) RETURNING id",
@@ -190,25 +210,25 @@ impl Store {
     }
 
     /// The premises with `code`, active or not.
-    pub async fn premises_by_code(&self, code: &VenueCode) -> Result<Option<Premises>, StoreError> {
+    pub async fn premises_by_code(self, code: &VenueCode) -> Result<Option<Premises>, StoreError> {
         let row = sqlx::query(&format!("{PREMISES_SELECT} WHERE code = $1"))
             .bind(code.digits())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.store.pool)
             .await?;
         row.as_ref().map(premises_from_row).transpose()
     }
 
-    pub async fn premises_by_id(&self, id: i64) -> Result<Option<Premises>, StoreError> {
+    pub async fn premises_by_id(self, id: i64) -> Result<Option<Premises>, StoreError> {
         let row = sqlx::query(&format!("{PREMISES_SELECT} WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.store.pool)
             .await?;
         row.as_ref().map(premises_from_row).transpose()
     }
 
     /// Opens or closes premises for check-ins; false when no such premises exists.
-    pub async fn set_premises_active(&self, id: i64, active: bool) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
+    pub async fn set_premises_active(self, id: i64, active: bool) -> Result<bool, StoreError> {
+        let mut tx = self.store.begin_write().await?;
         let done = sqlx::query("UPDATE premises SET active = $1 WHERE id = $2")
             .bind(i64::from(active))
             .bind(id)
@@ -220,7 +240,7 @@ impl Store {
 
     /// Creates a health authority; returns its id and API token (shown once).
     pub async fn create_authority(
-        &self,
+        self,
         name: &str,
         now: DateTime<Utc>,
     ) -> Result<(i64, String), StoreError> {
@@ -229,7 +249,7 @@ impl Store {
             return Err(StoreError::Invalid("the authority name is empty".into()));
         }
         let token = new_token();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.store.begin_write().await?;
         let row = sqlx::query(
             "INSERT INTO authorities (name, token_hash, created_at_ms) VALUES ($1, $2, $3) RETURNING id",
         )
@@ -241,24 +261,4 @@ impl Store {
         tx.commit().await?;
         Ok((row.try_get("id")?, token))
     }
-}
-
-pub(crate) const PREMISES_SELECT: &str =
-    "SELECT id, org_id, code, address, kind, stay_minutes, active, created_at_ms FROM premises";
-
-pub(crate) fn premises_from_row(row: &AnyRow) -> Result<Premises, StoreError> {
-    let code: String = row.try_get("code")?;
-    let stay: i64 = row.try_get("stay_minutes")?;
-    Ok(Premises {
-        id: row.try_get("id")?,
-        org_id: row.try_get("org_id")?,
-        code: VenueCode::parse(&code)
-            .map_err(|e| StoreError::Corrupt(format!("premises code {code:?}: {e}")))?,
-        address: row.try_get("address")?,
-        kind: row.try_get("kind")?,
-        stay_minutes: u32::try_from(stay)
-            .map_err(|_| StoreError::Corrupt(format!("stay {stay}")))?,
-        active: flag_col(row, "active")?,
-        created_at: time_col(row, "created_at_ms")?,
-    })
 }

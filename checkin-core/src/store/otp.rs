@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use super::checkins::lock_phones;
 use super::orgs::{premises_from_row, PREMISES_SELECT};
-use super::{time_col, to_ms, Backend, Store, StoreError};
+use super::{time_col, to_ms, Backend, Otps, StoreError};
 use crate::model::{Channel, NewCheckIn, NewMessage, Priority, Recorded};
 use crate::otp::{OtpCode, OtpKey, OTP_ATTEMPTS_MAX};
 use crate::Msisdn;
@@ -55,12 +55,12 @@ pub enum OtpCheck {
 const OTP_SELECT: &str = "SELECT id, premises_id, phone_hash, phone_sealed, code_salt, code_hash, \
      attempts, expires_at_ms, used_at_ms FROM otps WHERE id = $1";
 
-impl Store {
+impl Otps<'_> {
     /// Stores `new`'s code hashed under `key` and queues its SMS (priority
     /// OTP) in one transaction; returns the code's id. The caller wakes the
     /// sender.
     pub async fn issue_otp(
-        &self,
+        self,
         new: &NewOtp<'_>,
         key: &OtpKey,
         now: DateTime<Utc>,
@@ -71,41 +71,26 @@ impl Store {
             text: new.text.clone(),
             priority: Priority::Otp,
         };
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.store.begin_write().await?;
         let row = sqlx::query(
             "INSERT INTO otps (premises_id, phone_hash, phone_sealed, code_salt, code_hash, \
              attempts, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5, 0, $6, $7) \
              RETURNING id",
         )
         .bind(new.premises_id)
-        .bind(&self.vault().hash(new.phone).0[..])
-        .bind(self.vault().seal(new.phone))
+        .bind(&self.store.vault().hash(new.phone).0[..])
+        .bind(self.store.vault().seal(new.phone))
         .bind(&salt[..])
         .bind(&hash[..])
         .bind(to_ms(now))
         .bind(to_ms(new.expires_at))
         .fetch_one(&mut *tx)
         .await?;
-        self.enqueue_in(&mut tx, &message, now).await?;
+        self.store.enqueue_in(&mut tx, &message, now).await?;
         tx.commit().await?;
         // Like every producer: the sender learns of it from the outbox.
-        self.outbox().wake();
+        self.store.outbox().wake();
         Ok(row.try_get("id")?)
-    }
-
-    /// The code `id` was issued for whom and where (for a resend).
-    pub async fn issued_otp(&self, id: i64) -> Result<Option<IssuedOtp>, StoreError> {
-        let row = sqlx::query(OTP_SELECT)
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let sealed: Vec<u8> = row.try_get("phone_sealed")?;
-        Ok(Some(IssuedOtp {
-            id,
-            premises_id: row.try_get("premises_id")?,
-            phone: self.vault().open(&sealed)?,
-        }))
     }
 
     /// Checks `code` against code `id`, issued for `premises_id` (another
@@ -113,7 +98,7 @@ impl Store {
     /// (channel Web) in the same transaction that marks the code used. Each
     /// wrong entry counts against [`OTP_ATTEMPTS_MAX`].
     pub async fn confirm_otp(
-        &self,
+        self,
         id: i64,
         premises_id: i64,
         code: &OtpCode,
@@ -121,8 +106,8 @@ impl Store {
         consent: bool,
         now: DateTime<Utc>,
     ) -> Result<OtpCheck, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let select = match self.backend() {
+        let mut tx = self.store.begin_write().await?;
+        let select = match self.store.backend() {
             // Two entries of one code at once must not both pass.
             Backend::Postgres => format!("{OTP_SELECT} FOR UPDATE"),
             Backend::Sqlite => OTP_SELECT.to_owned(),
@@ -171,9 +156,9 @@ impl Store {
             return Ok(OtpCheck::InactivePremises);
         }
         let sealed: Vec<u8> = row.try_get("phone_sealed")?;
-        let phone = self.vault().open(&sealed)?;
-        let phone_hash = self.vault().hash(&phone);
-        if self.backend() == Backend::Postgres {
+        let phone = self.store.vault().open(&sealed)?;
+        let phone_hash = self.store.vault().hash(&phone);
+        if self.store.backend() == Backend::Postgres {
             lock_phones(&mut tx, std::slice::from_ref(&phone_hash)).await?;
         }
         sqlx::query("UPDATE otps SET used_at_ms = $1, attempts = attempts + 1 WHERE id = $2")
@@ -189,16 +174,32 @@ impl Store {
             consent,
         };
         let recorded = self
+            .store
             .insert_if_new(&mut tx, &new, &phone_hash, premises)
             .await?;
         tx.commit().await?;
         Ok(OtpCheck::Confirmed { recorded, phone })
     }
 
+    /// The code `id` was issued for whom and where (for a resend).
+    pub async fn issued_otp(self, id: i64) -> Result<Option<IssuedOtp>, StoreError> {
+        let row = sqlx::query(OTP_SELECT)
+            .bind(id)
+            .fetch_optional(self.store.pool())
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let sealed: Vec<u8> = row.try_get("phone_sealed")?;
+        Ok(Some(IssuedOtp {
+            id,
+            premises_id: row.try_get("premises_id")?,
+            phone: self.store.vault().open(&sealed)?,
+        }))
+    }
+
     /// Deletes codes that expired before `before` (used or not): they can
     /// never be entered again. Returns how many.
-    pub async fn purge_otps(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let mut tx = self.begin_write().await?;
+    pub async fn purge_otps(self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.store.begin_write().await?;
         let done = sqlx::query("DELETE FROM otps WHERE expires_at_ms < $1")
             .bind(to_ms(before))
             .execute(&mut *tx)

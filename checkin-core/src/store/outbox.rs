@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use super::checkins::{sqlite_inserted_ids, sqlite_max_id};
 use super::writer::carried;
-use super::{time_col, to_ms, AnyQuery, Backend, Params, Store, StoreError};
+use super::{time_col, to_ms, AnyQuery, Backend, Outbox, Params, Store, StoreError};
 use crate::model::{NewMessage, OutboxMessage, OutboxStatus, Priority};
 use crate::privacy::PhoneHash;
 use crate::Msisdn;
@@ -162,16 +162,6 @@ const MESSAGE_COLUMNS: &str = "id, recipient_sealed, body, priority, status, att
      smsc_message_ids, created_at_ms, updated_at_ms, next_attempt_at_ms";
 
 impl Store {
-    /// Queues a message; returns its id. The sender is woken once it is
-    /// committed (see [`super::Outbox`]).
-    pub async fn enqueue(&self, new: &NewMessage, now: DateTime<Utc>) -> Result<i64, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let id = self.enqueue_in(&mut tx, new, now).await?;
-        tx.commit().await?;
-        self.outbox_signal().wake();
-        Ok(id)
-    }
-
     /// Queues a message inside the caller's transaction (so a reply commits with
     /// the check-in it answers).
     pub(crate) async fn enqueue_in(
@@ -271,172 +261,6 @@ impl Store {
                 .await?;
         }
         Ok(out)
-    }
-
-    /// One message by id.
-    pub async fn message(&self, id: i64) -> Result<Option<OutboxMessage>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(|r| self.message_from_row(&r)).transpose()
-    }
-
-    /// Every message to `recipient`, oldest first (tests, support tools).
-    pub async fn messages_to(&self, recipient: &Msisdn) -> Result<Vec<OutboxMessage>, StoreError> {
-        let hash = self.vault().hash(recipient);
-        let rows = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE recipient_hash = $1 ORDER BY id"
-        ))
-        .bind(&hash.0[..])
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(|r| self.message_from_row(r)).collect()
-    }
-
-    /// Claims up to `limit` due pending messages, most urgent first and, within a
-    /// priority, the longest due first (the `outbox_ready` index's order, so a
-    /// claim reads only the rows it takes however long the queue), and marks them
-    /// `sending` with one more attempt. On PostgreSQL several instances claim
-    /// concurrently without taking the same rows (`FOR UPDATE SKIP LOCKED`).
-    pub async fn claim_ready(
-        &self,
-        limit: u32,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<OutboxMessage>, StoreError> {
-        let lock = match self.backend() {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
-        let sql = format!(
-            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at_ms = $1 \
-             WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' \
-             AND next_attempt_at_ms <= $1 ORDER BY priority, next_attempt_at_ms, id LIMIT $2 {lock}) \
-             RETURNING {MESSAGE_COLUMNS}"
-        );
-        let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(&sql)
-            .bind(to_ms(now))
-            .bind(i64::from(limit.min(CLAIM_BATCH_MAX)))
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        let mut messages = rows
-            .iter()
-            .map(|r| self.message_from_row(r))
-            .collect::<Result<Vec<_>, _>>()?;
-        // RETURNING does not keep the sub-select's order.
-        messages.sort_by_key(|m| (m.priority, m.next_attempt_at, m.id));
-        Ok(messages)
-    }
-
-    /// The SMSC accepted the message: record its segment ids.
-    pub async fn mark_sent(
-        &self,
-        id: i64,
-        smsc_message_ids: &[String],
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let result = SendResult::Sent {
-            message_ids: smsc_message_ids.to_vec(),
-        };
-        self.record_send_results(&[(id, result)], now).await
-    }
-
-    /// Gives up on the message (permanent rejection or retries exhausted).
-    pub async fn mark_failed(
-        &self,
-        id: i64,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let result = SendResult::Failed {
-            reason: reason.to_owned(),
-        };
-        self.record_send_results(&[(id, result)], now).await
-    }
-
-    /// Sent, but the answer was lost: it may have gone out. Never resent
-    /// automatically (a duplicate alert is worse than a support call).
-    pub async fn mark_unknown(
-        &self,
-        id: i64,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let result = SendResult::Unknown {
-            reason: reason.to_owned(),
-        };
-        self.record_send_results(&[(id, result)], now).await
-    }
-
-    /// Puts the message back in the queue, due at `next_attempt_at`.
-    pub async fn mark_retry(
-        &self,
-        id: i64,
-        reason: &str,
-        next_attempt_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let result = SendResult::Retry {
-            reason: reason.to_owned(),
-            next_attempt_at,
-        };
-        self.record_send_results(&[(id, result)], now).await
-    }
-
-    /// What the last delivery receipt said about message `id` (`None` until
-    /// one arrived).
-    pub async fn delivery_state(&self, id: i64) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT delivery_state FROM outbox WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(row
-            .map(|r| r.try_get::<Option<String>, _>("delivery_state"))
-            .transpose()?
-            .flatten())
-    }
-
-    /// Puts messages a crashed sender had claimed (`sending`) back in the queue;
-    /// returns how many. `Outbox::subscribe` runs it before its sender starts
-    /// and before any producer may claim.
-    pub async fn requeue_sending(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE outbox SET status = 'pending', next_attempt_at_ms = $1, updated_at_ms = $1 \
-             WHERE status = 'sending'",
-        )
-        .bind(to_ms(now))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
-    }
-
-    /// Records what became of several sends (one statement, one commit for a
-    /// whole window of answers).
-    ///
-    /// On SQLite the results ride along with the next write transaction of
-    /// this process, usually an MO group commit, instead of a transaction of
-    /// their own (see `Writer::carry`); this call returns once they are
-    /// committed, or failed.
-    pub async fn record_send_results(
-        &self,
-        results: &[(i64, SendResult)],
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        if results.is_empty() {
-            return Ok(());
-        }
-        let store = self.clone();
-        let results = results.to_vec();
-        let write = carried(move |conn| {
-            Box::pin(async move { store.write_send_results(conn, &results, now).await })
-        });
-        self.writer().carry(write).await
     }
 
     async fn write_send_results(
@@ -558,5 +382,185 @@ impl Store {
             updated_at: time_col(row, "updated_at_ms")?,
             next_attempt_at: time_col(row, "next_attempt_at_ms")?,
         })
+    }
+}
+
+impl Outbox {
+    /// Queues a message; returns its id. The sender is woken once it is
+    /// committed (see [`super::Outbox`]).
+    pub async fn enqueue(&self, new: &NewMessage, now: DateTime<Utc>) -> Result<i64, StoreError> {
+        let mut tx = self.store.begin_write().await?;
+        let id = self.store.enqueue_in(&mut tx, new, now).await?;
+        tx.commit().await?;
+        self.store.outbox_signal().wake();
+        Ok(id)
+    }
+
+    /// Claims up to `limit` due pending messages, most urgent first and, within a
+    /// priority, the longest due first (the `outbox_ready` index's order, so a
+    /// claim reads only the rows it takes however long the queue), and marks them
+    /// `sending` with one more attempt. On PostgreSQL several instances claim
+    /// concurrently without taking the same rows (`FOR UPDATE SKIP LOCKED`).
+    pub async fn claim_ready(
+        &self,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        let lock = match self.store.backend() {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at_ms = $1 \
+             WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' \
+             AND next_attempt_at_ms <= $1 ORDER BY priority, next_attempt_at_ms, id LIMIT $2 {lock}) \
+             RETURNING {MESSAGE_COLUMNS}"
+        );
+        let mut tx = self.store.begin_write().await?;
+        let rows = sqlx::query(&sql)
+            .bind(to_ms(now))
+            .bind(i64::from(limit.min(CLAIM_BATCH_MAX)))
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut messages = rows
+            .iter()
+            .map(|r| self.store.message_from_row(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        // RETURNING does not keep the sub-select's order.
+        messages.sort_by_key(|m| (m.priority, m.next_attempt_at, m.id));
+        Ok(messages)
+    }
+
+    /// Records what became of several sends (one statement, one commit for a
+    /// whole window of answers).
+    ///
+    /// On SQLite the results ride along with the next write transaction of
+    /// this process, usually an MO group commit, instead of a transaction of
+    /// their own (see `Writer::carry`); this call returns once they are
+    /// committed, or failed.
+    pub async fn record_send_results(
+        &self,
+        results: &[(i64, SendResult)],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let store = self.store.clone();
+        let results = results.to_vec();
+        let write = carried(move |conn| {
+            Box::pin(async move { store.write_send_results(conn, &results, now).await })
+        });
+        self.store.writer().carry(write).await
+    }
+
+    /// One message by id.
+    pub async fn message(&self, id: i64) -> Result<Option<OutboxMessage>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.store.pool())
+        .await?;
+        row.map(|r| self.store.message_from_row(&r)).transpose()
+    }
+
+    /// Every message to `recipient`, oldest first (tests, support tools).
+    pub async fn messages_to(&self, recipient: &Msisdn) -> Result<Vec<OutboxMessage>, StoreError> {
+        let hash = self.store.vault().hash(recipient);
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE recipient_hash = $1 ORDER BY id"
+        ))
+        .bind(&hash.0[..])
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter()
+            .map(|r| self.store.message_from_row(r))
+            .collect()
+    }
+
+    /// Puts messages a crashed sender had claimed (`sending`) back in the queue;
+    /// returns how many. `Outbox::subscribe` runs it before its sender starts
+    /// and before any producer may claim.
+    pub async fn requeue_sending(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.store.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'pending', next_attempt_at_ms = $1, updated_at_ms = $1 \
+             WHERE status = 'sending'",
+        )
+        .bind(to_ms(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The SMSC accepted the message: record its segment ids.
+    pub async fn mark_sent(
+        &self,
+        id: i64,
+        smsc_message_ids: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let result = SendResult::Sent {
+            message_ids: smsc_message_ids.to_vec(),
+        };
+        self.record_send_results(&[(id, result)], now).await
+    }
+
+    /// Gives up on the message (permanent rejection or retries exhausted).
+    pub async fn mark_failed(
+        &self,
+        id: i64,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let result = SendResult::Failed {
+            reason: reason.to_owned(),
+        };
+        self.record_send_results(&[(id, result)], now).await
+    }
+
+    /// Sent, but the answer was lost: it may have gone out. Never resent
+    /// automatically (a duplicate alert is worse than a support call).
+    pub async fn mark_unknown(
+        &self,
+        id: i64,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let result = SendResult::Unknown {
+            reason: reason.to_owned(),
+        };
+        self.record_send_results(&[(id, result)], now).await
+    }
+
+    /// Puts the message back in the queue, due at `next_attempt_at`.
+    pub async fn mark_retry(
+        &self,
+        id: i64,
+        reason: &str,
+        next_attempt_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let result = SendResult::Retry {
+            reason: reason.to_owned(),
+            next_attempt_at,
+        };
+        self.record_send_results(&[(id, result)], now).await
+    }
+
+    /// What the last delivery receipt said about message `id` (`None` until
+    /// one arrived).
+    pub async fn delivery_state(&self, id: i64) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT delivery_state FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.store.pool())
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<Option<String>, _>("delivery_state"))
+            .transpose()?
+            .flatten())
     }
 }

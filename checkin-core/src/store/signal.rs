@@ -50,7 +50,7 @@ impl OutboxSignal {
 /// [`Store::outbox`].
 #[derive(Debug, Clone)]
 pub struct Outbox {
-    store: Store,
+    pub(crate) store: Store,
 }
 
 impl Store {
@@ -80,7 +80,7 @@ impl Outbox {
     }
 
     /// Hands messages a producer claimed in its own transaction (queued as
-    /// `sending`, e.g. by `Store::handle_prepared_sms_claiming` with at most
+    /// `sending`, e.g. by `Sms::handle_prepared_sms_claiming` with at most
     /// [`Outbox::room`]) to the sender. What does not fit (the sender stopped)
     /// goes back to the outbox, due at `now`, and the sender is woken; if even
     /// that write fails the rows stay `sending` and the next subscription
@@ -118,7 +118,7 @@ impl Outbox {
                 (m.id, result)
             })
             .collect();
-        if let Err(e) = self.store.record_send_results(&results, now).await {
+        if let Err(e) = self.record_send_results(&results, now).await {
             tracing::warn!(error = %e, messages = results.len(), "putting claimed messages back in the outbox failed; they are queued again at the next start");
         }
         self.wake();
@@ -141,7 +141,7 @@ impl Outbox {
                 "the outbox already has a subscribed sender".into(),
             ));
         }
-        let requeued = self.store.requeue_sending(now).await?;
+        let requeued = self.requeue_sending(now).await?;
         if requeued > 0 {
             tracing::warn!(
                 requeued,

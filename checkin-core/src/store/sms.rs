@@ -10,7 +10,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::checkins::{lock_phones, sqlite_inserted_ids, sqlite_max_id, PremisesCache};
 use super::outbox::Outgoing;
-use super::{from_ms, to_ms, AnyQuery, Backend, Params, Store, StoreError};
+use super::{from_ms, to_ms, AnyQuery, Backend, Params, Sms, Store, StoreError};
 use crate::model::{NewCheckIn, OutboxMessage, Priority};
 use crate::privacy::PhoneHash;
 use crate::{texts, Channel, CodeError, Msisdn, Premises, ServiceZone, VenueCode};
@@ -31,7 +31,7 @@ pub struct InboundSms {
     pub received_at: DateTime<Utc>,
 }
 
-/// An SMS ready for the group commit (see [`Store::prepare_sms`]).
+/// An SMS ready for the group commit (see [`Sms::prepare_sms`]).
 #[derive(Debug, Clone)]
 pub struct PreparedSms {
     sms: InboundSms,
@@ -81,117 +81,6 @@ pub enum Rejection {
 }
 
 impl Store {
-    /// Handles a batch of SMS in one transaction: check-ins, opt-outs and every
-    /// reply are committed together. On error nothing is committed and the caller
-    /// should answer the SMSC with a temporary error so it redelivers.
-    pub async fn handle_sms_batch(
-        &self,
-        batch: &[InboundSms],
-        zone: &ServiceZone,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<SmsOutcome>, StoreError> {
-        if batch.len() > SMS_BATCH_MAX {
-            return Err(StoreError::Invalid(format!(
-                "a batch holds at most {SMS_BATCH_MAX} messages"
-            )));
-        }
-        let prepared: Vec<PreparedSms> =
-            batch.iter().map(|m| self.prepare_sms(m.clone())).collect();
-        self.handle_prepared_sms(&prepared, zone, now).await
-    }
-
-    /// The part of handling an SMS that needs no database: hash and seal the
-    /// sender, parse the text. Done by each SMS's receiver, in parallel, so the
-    /// group commit (one writer) only writes.
-    pub fn prepare_sms(&self, sms: InboundSms) -> PreparedSms {
-        PreparedSms {
-            hash: self.vault().hash(&sms.from),
-            // One sealed copy of the number serves its check-in and its reply.
-            sealed: self.vault().seal(&sms.from),
-            command: parser::parse(&sms.text),
-            sms,
-        }
-    }
-
-    /// [`Store::handle_sms_batch`] for SMS already prepared.
-    pub async fn handle_prepared_sms(
-        &self,
-        prepared: &[PreparedSms],
-        zone: &ServiceZone,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<SmsOutcome>, StoreError> {
-        Ok(self
-            .handle_prepared_sms_claiming(prepared, zone, now, 0)
-            .await?
-            .outcomes)
-    }
-
-    /// [`Store::handle_prepared_sms`] that also claims up to `claim_max` of the
-    /// replies in the same transaction (queued as `sending`, first attempt) and
-    /// returns them, so a sender can take them at once instead of claiming
-    /// them back from the outbox in a transaction of its own (pass at most
-    /// `Outbox::room`, and the claimed to `Outbox::hand_over`). The others are
-    /// queued `pending`, and the sender is woken after the commit.
-    pub async fn handle_prepared_sms_claiming(
-        &self,
-        prepared: &[PreparedSms],
-        zone: &ServiceZone,
-        now: DateTime<Utc>,
-        claim_max: usize,
-    ) -> Result<SmsBatch, StoreError> {
-        if prepared.len() > SMS_BATCH_MAX {
-            return Err(StoreError::Invalid(format!(
-                "a batch holds at most {SMS_BATCH_MAX} messages"
-            )));
-        }
-        if prepared.is_empty() {
-            return Ok(SmsBatch::default());
-        }
-        let batch: Vec<&InboundSms> = prepared.iter().map(|p| &p.sms).collect();
-        let recipients: Vec<&Msisdn> = prepared.iter().map(|p| &p.sms.from).collect();
-        let hashes: Vec<PhoneHash> = prepared.iter().map(|p| p.hash).collect();
-        let sealed: Vec<&[u8]> = prepared.iter().map(|p| &p.sealed[..]).collect();
-        let commands: Vec<Command> = prepared.iter().map(|p| p.command).collect();
-        let senders = Senders {
-            recipients: &recipients,
-            hashes: &hashes,
-            sealed: &sealed,
-            claim_max,
-        };
-        let started = std::time::Instant::now();
-        let mut tx = self.begin_write().await?;
-        let locked = started.elapsed();
-        if self.backend() == Backend::Postgres {
-            lock_phones(&mut tx, &hashes).await?;
-        }
-        // Opt-outs must see the check-ins before them in the batch and not those
-        // after: keep their batches in arrival order, one statement at a time.
-        let result = if commands.iter().any(|c| matches!(c, Command::OptOut)) {
-            self.handle_in_order(&mut tx, &batch, senders, &commands, zone, now)
-                .await?
-        } else {
-            self.handle_grouped(&mut tx, &batch, senders, &commands, zone, now)
-                .await?
-        };
-        // Send results waiting for the writer commit with this group (SQLite:
-        // one writer; see `Writer::carry`).
-        let carried = tx.commit().await?;
-        let written = started.elapsed();
-        // Replies beyond the claimed ones may wait `pending`: the sender claims
-        // them once woken.
-        if claim_max < prepared.len() {
-            self.outbox_signal().wake();
-        }
-        tracing::debug!(
-            group = prepared.len(),
-            lock_wait_us = locked.as_micros() as u64,
-            written_us = (written - locked).as_micros() as u64,
-            result_batches = carried,
-            "SMS group written"
-        );
-        Ok(result)
-    }
-
     /// One SMS after the other, in arrival order (batches with an opt-out).
     async fn handle_in_order(
         &self,
@@ -271,7 +160,7 @@ impl Store {
     ) -> Result<SmsBatch, StoreError> {
         let hashes = senders.hashes;
         let window_ms = i64::try_from(self.config().dedupe_window.as_millis())
-            .map_err(|_| StoreError::Invalid("dedupe window is too long".into()))?;
+            .map_err(|_| StoreError::Config("dedupe window is too long".into()))?;
         let mut premises = PremisesCache::new();
         let codes = commands.iter().filter_map(|c| match c {
             Command::CheckIn { digits } => VenueCode::from_digits(&digits.values()).ok(),
@@ -695,5 +584,120 @@ async fn intent(
 impl From<Rejection> for SmsOutcome {
     fn from(reason: Rejection) -> Self {
         SmsOutcome::Rejected { reason }
+    }
+}
+
+impl Sms<'_> {
+    /// Handles a batch of SMS in one transaction: check-ins, opt-outs and every
+    /// reply are committed together. On error nothing is committed and the caller
+    /// should answer the SMSC with a temporary error so it redelivers.
+    pub async fn handle_sms_batch(
+        self,
+        batch: &[InboundSms],
+        zone: &ServiceZone,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SmsOutcome>, StoreError> {
+        if batch.len() > SMS_BATCH_MAX {
+            return Err(StoreError::Invalid(format!(
+                "a batch holds at most {SMS_BATCH_MAX} messages"
+            )));
+        }
+        let prepared: Vec<PreparedSms> =
+            batch.iter().map(|m| self.prepare_sms(m.clone())).collect();
+        self.handle_prepared_sms(&prepared, zone, now).await
+    }
+
+    /// The part of handling an SMS that needs no database: hash and seal the
+    /// sender, parse the text. Done by each SMS's receiver, in parallel, so the
+    /// group commit (one writer) only writes.
+    pub fn prepare_sms(self, sms: InboundSms) -> PreparedSms {
+        PreparedSms {
+            hash: self.store.vault().hash(&sms.from),
+            // One sealed copy of the number serves its check-in and its reply.
+            sealed: self.store.vault().seal(&sms.from),
+            command: parser::parse(&sms.text),
+            sms,
+        }
+    }
+
+    /// [`Sms::handle_sms_batch`] for SMS already prepared.
+    pub async fn handle_prepared_sms(
+        self,
+        prepared: &[PreparedSms],
+        zone: &ServiceZone,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SmsOutcome>, StoreError> {
+        Ok(self
+            .handle_prepared_sms_claiming(prepared, zone, now, 0)
+            .await?
+            .outcomes)
+    }
+
+    /// [`Sms::handle_prepared_sms`] that also claims up to `claim_max` of the
+    /// replies in the same transaction (queued as `sending`, first attempt) and
+    /// returns them, so a sender can take them at once instead of claiming
+    /// them back from the outbox in a transaction of its own (pass at most
+    /// `Outbox::room`, and the claimed to `Outbox::hand_over`). The others are
+    /// queued `pending`, and the sender is woken after the commit.
+    pub async fn handle_prepared_sms_claiming(
+        self,
+        prepared: &[PreparedSms],
+        zone: &ServiceZone,
+        now: DateTime<Utc>,
+        claim_max: usize,
+    ) -> Result<SmsBatch, StoreError> {
+        if prepared.len() > SMS_BATCH_MAX {
+            return Err(StoreError::Invalid(format!(
+                "a batch holds at most {SMS_BATCH_MAX} messages"
+            )));
+        }
+        if prepared.is_empty() {
+            return Ok(SmsBatch::default());
+        }
+        let batch: Vec<&InboundSms> = prepared.iter().map(|p| &p.sms).collect();
+        let recipients: Vec<&Msisdn> = prepared.iter().map(|p| &p.sms.from).collect();
+        let hashes: Vec<PhoneHash> = prepared.iter().map(|p| p.hash).collect();
+        let sealed: Vec<&[u8]> = prepared.iter().map(|p| &p.sealed[..]).collect();
+        let commands: Vec<Command> = prepared.iter().map(|p| p.command).collect();
+        let senders = Senders {
+            recipients: &recipients,
+            hashes: &hashes,
+            sealed: &sealed,
+            claim_max,
+        };
+        let started = std::time::Instant::now();
+        let mut tx = self.store.begin_write().await?;
+        let locked = started.elapsed();
+        if self.store.backend() == Backend::Postgres {
+            lock_phones(&mut tx, &hashes).await?;
+        }
+        // Opt-outs must see the check-ins before them in the batch and not those
+        // after: keep their batches in arrival order, one statement at a time.
+        let result = if commands.iter().any(|c| matches!(c, Command::OptOut)) {
+            self.store
+                .handle_in_order(&mut tx, &batch, senders, &commands, zone, now)
+                .await?
+        } else {
+            self.store
+                .handle_grouped(&mut tx, &batch, senders, &commands, zone, now)
+                .await?
+        };
+        // Send results waiting for the writer commit with this group (SQLite:
+        // one writer; see `Writer::carry`).
+        let carried = tx.commit().await?;
+        let written = started.elapsed();
+        // Replies beyond the claimed ones may wait `pending`: the sender claims
+        // them once woken.
+        if claim_max < prepared.len() {
+            self.store.outbox_signal().wake();
+        }
+        tracing::debug!(
+            group = prepared.len(),
+            lock_wait_us = locked.as_micros() as u64,
+            written_us = (written - locked).as_micros() as u64,
+            result_batches = carried,
+            "SMS group written"
+        );
+        Ok(result)
     }
 }

@@ -1,0 +1,63 @@
+//! The store's handles per area: `store.checkins()`, `store.orgs()`,
+//! `store.sms()`, `store.cases()`, `store.otps()` (and `store.outbox()` in
+//! `signal.rs`), so each area's methods live on their own type instead of one
+//! grab bag on [`Store`]. Each borrows the store; they are free to make.
+
+use super::Store;
+
+/// Check-ins: recording visits and reading them back (`checkins.rs`, `lookups.rs`).
+#[derive(Debug, Clone, Copy)]
+pub struct Checkins<'a> {
+    pub(crate) store: &'a Store,
+}
+
+/// Organizations, their premises and health authorities (`orgs.rs`, `lookups.rs`).
+#[derive(Debug, Clone, Copy)]
+pub struct Orgs<'a> {
+    pub(crate) store: &'a Store,
+}
+
+/// The SMS inbox: a batch of inbound SMS and their replies in one commit (`sms.rs`).
+#[derive(Debug, Clone, Copy)]
+pub struct Sms<'a> {
+    pub(crate) store: &'a Store,
+}
+
+/// Confirmed cases (`cases.rs`).
+#[derive(Debug, Clone, Copy)]
+pub struct Cases<'a> {
+    pub(crate) store: &'a Store,
+}
+
+/// One-time passwords of the web check-in (`otp.rs`).
+#[derive(Debug, Clone, Copy)]
+pub struct Otps<'a> {
+    pub(crate) store: &'a Store,
+}
+
+impl Store {
+    /// Check-ins (see [`Checkins`]).
+    pub fn checkins(&self) -> Checkins<'_> {
+        Checkins { store: self }
+    }
+
+    /// Organizations and premises (see [`Orgs`]).
+    pub fn orgs(&self) -> Orgs<'_> {
+        Orgs { store: self }
+    }
+
+    /// The SMS inbox (see [`Sms`]).
+    pub fn sms(&self) -> Sms<'_> {
+        Sms { store: self }
+    }
+
+    /// Confirmed cases (see [`Cases`]).
+    pub fn cases(&self) -> Cases<'_> {
+        Cases { store: self }
+    }
+
+    /// One-time passwords (see [`Otps`]).
+    pub fn otps(&self) -> Otps<'_> {
+        Otps { store: self }
+    }
+}
