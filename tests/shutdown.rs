@@ -1,7 +1,10 @@
 //! Bounded shutdown: the real binary with replies queued behind a stalled
 //! SMSC, which then vanishes or stays bound and silent, stops on SIGTERM
 //! within `shutdown_timeout_ms`; started again against a live SMSC, it
-//! delivers every reply that was queued, none more than twice.
+//! delivers every reply that was queued, none more than twice. On both
+//! backends (PostgreSQL when the test script provides one).
+
+mod common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -20,10 +23,14 @@ const LOAD_CONCURRENCY: usize = 32;
 const SHUTDOWN_TIMEOUT_MS: u64 = 5_000;
 const EXIT_SLACK: Duration = Duration::from_secs(3);
 
-fn checkin_command(data: &Path, smpp_port: u16) -> Command {
+/// The real binary on `data` (SQLite there) or on the database `db`.
+fn checkin_command(data: &Path, db: Option<&str>, smpp_port: u16) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_checkin"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
+    cmd.env_clear();
+    if let Some(url) = db {
+        cmd.env("CHECKIN_DATABASE_URL", url);
+    }
+    cmd.env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("CHECKIN_DATA_DIR", data)
         .env("CHECKIN_HTTP", "127.0.0.1:0")
         .env("CHECKIN_SMSC_HOST", "127.0.0.1")
@@ -89,9 +96,9 @@ async fn smsc() -> (Simulator, u16, CancellationToken) {
     (sim, port, token)
 }
 
-async fn serve(data: &Path, port: u16, sim: &Simulator, log: &str) -> Child {
+async fn serve(data: &Path, db: Option<&str>, port: u16, sim: &Simulator, log: &str) -> Child {
     let log = std::fs::File::create(data.parent().unwrap().join(log)).unwrap();
-    let child = checkin_command(data, port)
+    let child = checkin_command(data, db, port)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -152,17 +159,23 @@ fn total(sim: &Simulator) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_the_smsc_gone_stops_within_the_bound_and_loses_no_reply() {
-    scenario(true).await;
+    for (label, db) in common::backends().await {
+        eprintln!("{label}:");
+        scenario(true, db.as_deref()).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_the_smsc_stalled_stops_within_the_bound_and_loses_no_reply() {
-    scenario(false).await;
+    for (label, db) in common::backends().await {
+        eprintln!("{label}:");
+        scenario(false, db.as_deref()).await;
+    }
 }
 
 /// Replies queue behind a stalled SMSC; then it vanishes (`vanish`) or stays
-/// bound and silent, and the gateway gets SIGTERM.
-async fn scenario(vanish: bool) {
+/// bound and silent, and the gateway gets SIGTERM. On `db` (None: SQLite).
+async fn scenario(vanish: bool, db: Option<&str>) {
     let (first, first_port, first_stop) = smsc().await;
     // Every submit is answered only after 30 s: the window fills and the
     // other replies queue behind it, as when an SMSC stalls.
@@ -178,13 +191,13 @@ async fn scenario(vanish: bool) {
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
     let org = json_line(
-        checkin_command(&data, first_port)
+        checkin_command(&data, db, first_port)
             .args(["org", "create", "--name", "Кафе", "--email", "c@example.ru"])
             .output()
             .unwrap(),
     );
     let premises = json_line(
-        checkin_command(&data, first_port)
+        checkin_command(&data, db, first_port)
             .args([
                 "premises",
                 "add",
@@ -198,7 +211,7 @@ async fn scenario(vanish: bool) {
     );
     let text = format!("ВХОД*{}", premises["code"].as_str().unwrap());
 
-    let mut child = serve(&data, first_port, &first, "serve-1.log").await;
+    let mut child = serve(&data, db, first_port, &first, "serve-1.log").await;
     let permits = Arc::new(Semaphore::new(LOAD_CONCURRENCY));
     let mut tasks = Vec::new();
     for i in 0..MO_COUNT {
@@ -237,7 +250,7 @@ async fn scenario(vanish: bool) {
 
     // Started again against a live SMSC: every queued reply goes out.
     let (second, second_port, second_stop) = smsc().await;
-    let mut child = serve(&data, second_port, &second, "serve-2.log").await;
+    let mut child = serve(&data, db, second_port, &second, "serve-2.log").await;
     let deadline = Instant::now() + Duration::from_secs(60);
     for i in 0..MO_COUNT {
         loop {
