@@ -82,45 +82,30 @@ impl Store {
     }
 }
 
-/// SQLite: the largest id of `table` now (0 when empty), taken before a
-/// multi-row insert whose ids [`sqlite_inserted_ids`] then works out.
-pub(crate) async fn sqlite_max_id(
-    conn: &mut AnyConnection,
-    table: &'static str,
-) -> Result<i64, StoreError> {
-    let row = sqlx::query(&format!("SELECT COALESCE(MAX(id), 0) AS m FROM {table}"))
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(row.try_get("m")?)
-}
-
 /// SQLite: the ids of the rows the multi-row `INSERT` without `RETURNING`
-/// just run on `conn` added, in its `VALUES` order, from the largest id
-/// before it ([`sqlite_max_id`]). Why not `RETURNING`: sqlx hands every
-/// returned row from its worker thread over a channel of 50 rows, so 512 rows
-/// parked and woke the worker a dozen times per statement (and sqlx's `Any`
-/// driver reports no last insert id, hence the one-row query). Why this is
-/// exact: the one writer inserts in a transaction, and SQLite gives each new
-/// row of an `INTEGER PRIMARY KEY` table the largest id plus one, unless the
-/// largest is `i64::MAX` (then it picks at random: the check below fails and
-/// so does the group, rather than guessing).
+/// just run on `conn` added, in its `VALUES` order. Why not `RETURNING`:
+/// sqlx hands every returned row from its worker thread over a channel of
+/// 50 rows, so 512 rows parked and woke the worker a dozen times per
+/// statement (and sqlx's `Any` driver reports no last insert id, hence the
+/// one-row query). Why the ids are the `rows` ending at `last_insert_rowid()`:
+/// the one writer inserts in a transaction, and SQLite gives each new row of
+/// an `INTEGER PRIMARY KEY` table the largest id plus one, in order; it picks
+/// ids at random only once the largest is `i64::MAX`, which a sequence from 1
+/// never reaches. A row count that disagrees fails the group.
 pub(crate) async fn sqlite_inserted_ids(
     conn: &mut AnyConnection,
-    before: i64,
     rows: usize,
 ) -> Result<Vec<i64>, StoreError> {
     let row = sqlx::query("SELECT last_insert_rowid() AS last, changes() AS n")
         .fetch_one(&mut *conn)
         .await?;
     let (last, n): (i64, i64) = (row.try_get("last")?, row.try_get("n")?);
-    let expected = i64::try_from(rows).ok();
-    if Some(n) != expected || before.checked_add(n) != Some(last) {
+    if i64::try_from(rows).ok() != Some(n) || last < n {
         return Err(StoreError::Corrupt(format!(
-            "a multi-row insert's ids are not the ones that follow the largest \
-             ({rows} rows after id {before}: {n} inserted, the last id {last})"
+            "a multi-row insert of {rows} rows reports {n} inserted, the last id {last}"
         )));
     }
-    Ok((1..=n).map(|k| before + k).collect())
+    Ok((last - n + 1..=last).collect())
 }
 
 /// Serializes concurrent check-ins of the same phones on PostgreSQL, so two

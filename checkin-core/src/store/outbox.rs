@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 use sqlx::Row;
 
-use super::checkins::{sqlite_inserted_ids, sqlite_max_id};
+use super::checkins::sqlite_inserted_ids;
 use super::writer::carried;
 use super::{time_col, to_ms, AnyQuery, Backend, Outbox, Params, Store, StoreError};
 use crate::model::{NewMessage, OutboxMessage, OutboxStatus, Priority};
@@ -211,12 +211,11 @@ impl Store {
         for chunk in claimed.chunks(ROWS_PER_STATEMENT_MAX) {
             if sqlite {
                 // No RETURNING on SQLite: see `sqlite_inserted_ids`.
-                let before = sqlite_max_id(&mut *conn, "outbox").await?;
                 let sql = insert_sql(self.backend(), chunk.len(), OutboxStatus::Sending, 1, "");
                 bind_rows(sqlx::query(&sql), chunk, now)
                     .execute(&mut *conn)
                     .await?;
-                let ids = sqlite_inserted_ids(&mut *conn, before, chunk.len()).await?;
+                let ids = sqlite_inserted_ids(&mut *conn, chunk.len()).await?;
                 for (new, id) in chunk.iter().zip(ids) {
                     out.push(claimed_message(new, id, now));
                 }

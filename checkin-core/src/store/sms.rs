@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use parser::Command;
 use sqlx::{AnyConnection, Row};
 
-use super::checkins::{lock_phones, sqlite_inserted_ids, sqlite_max_id, PremisesCache};
+use super::checkins::{lock_phones, sqlite_inserted_ids, PremisesCache};
 use super::outbox::Outgoing;
 use super::{from_ms, to_ms, AnyQuery, Backend, Params, Sms, Store, StoreError};
 use crate::model::{NewCheckIn, OutboxMessage, Priority};
@@ -305,11 +305,6 @@ impl Store {
                 })
                 .collect();
             let sqlite = self.backend() == Backend::Sqlite;
-            let before = if sqlite {
-                sqlite_max_id(&mut *tx, "checkins").await?
-            } else {
-                0
-            };
             let sql = checkins_insert_sql(self.backend(), rows.len(), !sqlite);
             let mut query = sqlx::query(&sql);
             for row in &rows {
@@ -322,7 +317,7 @@ impl Store {
             if sqlite {
                 // No RETURNING on SQLite: see `sqlite_inserted_ids`.
                 query.execute(&mut *tx).await?;
-                let ids = sqlite_inserted_ids(&mut *tx, before, rows.len()).await?;
+                let ids = sqlite_inserted_ids(&mut *tx, rows.len()).await?;
                 for (&v, id) in new_rows.iter().zip(ids) {
                     new_ids[v] = id;
                 }
