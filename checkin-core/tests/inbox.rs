@@ -7,54 +7,13 @@ mod common;
 
 use std::sync::Arc;
 
-use checkin_core::store::{InboundSms, NewOrganization, NewPremises, Rejection, SmsOutcome};
+use checkin_core::store::{Rejection, SmsOutcome};
 use checkin_core::{
-    InboxConfig, InboxError, ManualClock, Msisdn, NewMessage, OutboxStatus, Premises, Priority,
-    ServiceZone, SmsInbox, Store, StoreConfig,
+    InboxConfig, InboxError, ManualClock, Msisdn, NewMessage, OutboxStatus, Priority, ServiceZone,
+    SmsInbox, Store, StoreConfig,
 };
-use chrono::{DateTime, TimeZone, Utc};
-use common::backends;
+use common::{backends, premises, sms, t0};
 use tokio::sync::oneshot;
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2020, 10, 18, 17, 13, 0).unwrap()
-}
-
-async fn premises(store: &Store) -> Premises {
-    let org = store
-        .orgs()
-        .create_org(
-            &NewOrganization {
-                name: "Магазин".into(),
-                email: format!("shop{}@example.ru", rand::random::<u32>()),
-                password: None,
-            },
-            t0(),
-        )
-        .await
-        .unwrap();
-    store
-        .orgs()
-        .add_premises(
-            &NewPremises {
-                org_id: org.organization.id,
-                address: "ул. Тверская, 13".into(),
-                kind: None,
-                stay_minutes: None,
-            },
-            t0(),
-        )
-        .await
-        .unwrap()
-}
-
-fn sms(from: &str, text: &str) -> InboundSms {
-    InboundSms {
-        from: Msisdn::parse(from).unwrap(),
-        text: text.into(),
-        received_at: t0(),
-    }
-}
 
 async fn enqueue(store: &Store, text: &str) -> i64 {
     let new = NewMessage {

@@ -7,7 +7,9 @@
 
 use std::path::PathBuf;
 
-use checkin_core::{Keys, PhoneVault, Store, StoreConfig};
+use checkin_core::store::{InboundSms, NewOrganization, NewPremises};
+use checkin_core::{Keys, Msisdn, PhoneVault, Premises, Store, StoreConfig};
+use chrono::{DateTime, TimeZone, Utc};
 use sqlx::Connection;
 
 /// A store on one backend plus what a test needs to inspect it from outside.
@@ -105,4 +107,49 @@ pub async fn backends(config: StoreConfig) -> Vec<TestDb> {
         dbs.push(pg);
     }
     dbs
+}
+
+// Fixtures shared by the SMS and inbox suites.
+
+/// The fixtures' clock: 18 Oct 2020, 20:13 in Moscow.
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2020, 10, 18, 17, 13, 0).unwrap()
+}
+
+/// A fresh organization with one premises at «ул. Тверская, 13».
+pub async fn premises(store: &Store) -> Premises {
+    let org = store
+        .orgs()
+        .create_org(
+            &NewOrganization {
+                name: "Магазин".into(),
+                email: format!("shop{}@example.ru", rand::random::<u32>()),
+                password: None,
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    store
+        .orgs()
+        .add_premises(
+            &NewPremises {
+                org_id: org.organization.id,
+                address: "ул. Тверская, 13".into(),
+                kind: None,
+                stay_minutes: None,
+            },
+            t0(),
+        )
+        .await
+        .unwrap()
+}
+
+/// A text to 7377 from `from`, received at [`t0`].
+pub fn sms(from: &str, text: &str) -> InboundSms {
+    InboundSms {
+        from: Msisdn::parse(from).unwrap(),
+        text: text.into(),
+        received_at: t0(),
+    }
 }
