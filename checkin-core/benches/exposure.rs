@@ -17,7 +17,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use checkin_core::{ExposureConfig, Keys, Msisdn, NewCase, PhoneVault, Store, StoreConfig};
@@ -251,7 +251,7 @@ fn pick_persons(n: u64, count: usize) -> Vec<u64> {
         .collect()
 }
 
-async fn run_sqlite(n: u64, plan: &Plan, dir: &PathBuf) -> Figures {
+async fn run_sqlite(n: u64, plan: &Plan, dir: &Path) -> Figures {
     let keys = Keys::generate();
     let folder = dir.join(format!("checkin-exposure-bench-{n}"));
     let _ = std::fs::remove_dir_all(&folder);
