@@ -4,6 +4,7 @@
 
 mod cases;
 mod checkins;
+mod flags;
 mod handles;
 mod lookups;
 mod orgs;
@@ -24,6 +25,8 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 use crate::privacy::{PhoneVault, PrivacyError};
 use crate::CodeError;
 
+pub use flags::Flags;
+use flags::FlagsSignal;
 pub use handles::{Cases, Checkins, Orgs, Otps, Sms};
 pub use orgs::{NewOrganization, NewPremises, OrgCreated};
 pub use otp::{IssuedOtp, NewOtp, OtpCheck};
@@ -254,6 +257,8 @@ pub struct Store {
     /// The outbox's wake-up and hand-off lane (see `signal.rs`), shared by
     /// every clone.
     outbox_signal: Arc<OutboxSignal>,
+    /// The switches as last read or set (see `flags.rs`), shared by every clone.
+    flags_signal: Arc<FlagsSignal>,
 }
 
 /// Page cache of each SQLite connection, in KiB (SQLite's default is 2 MiB); the
@@ -391,6 +396,7 @@ impl Store {
             vault,
             config,
             outbox_signal: Arc::default(),
+            flags_signal: Arc::default(),
         })
     }
 
@@ -474,6 +480,10 @@ impl Store {
 
     pub(crate) fn outbox_signal(&self) -> &Arc<OutboxSignal> {
         &self.outbox_signal
+    }
+
+    pub(crate) fn flags_signal(&self) -> &Arc<FlagsSignal> {
+        &self.flags_signal
     }
 
     /// The writer, for writes that ride along with the next transaction.
