@@ -4,10 +4,12 @@
 //! receipts on their outbox rows.
 //!
 //! Receipts are tied to rows through [`ReceiptBook`], an in-memory bounded map
-//! of recent SMSC ids → outbox id, filled when a submit is accepted: no index
-//! on the ids is written per send, and a receipt costs one map look-up and a
-//! share of one batched `UPDATE`. A receipt older than the map (after
-//! `RECEIPT_IDS_MAX` later sends, or across a restart) is logged and dropped.
+//! of recent SMSC ids → outbox id, filled when a submit is accepted, so a
+//! receipt usually costs one map look-up and a share of one batched `UPDATE`.
+//! A receipt older than the map (after `RECEIPT_IDS_MAX` later sends, or
+//! across a restart) finds its row through `outbox_smsc_ids`, the sent
+//! segments' ids written with each send result (`Outbox::message_for_smsc_id`,
+//! a primary-key look-up).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -82,11 +84,24 @@ impl ReceiptBook {
 
     /// The outbox row a receipt reports on; when its id is unknown, notes its
     /// recipient (see [`ReceiptBook::settled_since`]).
+    #[cfg(test)]
     fn look_up(&self, receipt: &Receipt) -> Option<i64> {
-        let mut book = self.lock();
-        if let Some(id) = book.by_id.get(&receipt.message_id) {
-            return Some(*id);
+        let known = self.known(receipt);
+        if known.is_none() {
+            self.note_unmatched(receipt);
         }
+        known
+    }
+
+    /// The outbox row of a receipt's id, if this run sent it recently.
+    fn known(&self, receipt: &Receipt) -> Option<i64> {
+        self.lock().by_id.get(&receipt.message_id).copied()
+    }
+
+    /// Notes the recipient of a receipt whose id matched no message (see
+    /// [`ReceiptBook::settled_since`]).
+    fn note_unmatched(&self, receipt: &Receipt) {
+        let mut book = self.lock();
         let recipient = digits(&receipt.recipient);
         if book
             .unmatched
@@ -100,7 +115,6 @@ impl ReceiptBook {
                 book.unmatched.remove(&old);
             }
         }
-        None
     }
 
     /// Whether a receipt with an id we never learned arrived for `to` since
@@ -338,6 +352,8 @@ impl SmsSender for LinkSender {
 #[derive(Debug)]
 pub(crate) struct ReceiptRecorder {
     book: Arc<ReceiptBook>,
+    /// Where an id the book does not know is looked up (`outbox_smsc_ids`).
+    store: Store,
     states: mpsc::Sender<(i64, SendResult)>,
 }
 
@@ -358,8 +374,20 @@ fn state_text(state: &DeliveryState) -> String {
 
 impl ReceiptHandler for ReceiptRecorder {
     async fn on_receipt(&self, receipt: Receipt) -> Result<(), HandlerError> {
-        let Some(outbox_id) = self.book.look_up(&receipt) else {
-            tracing::debug!(message_id = %receipt.message_id, state = ?receipt.state, "receipt for no recent message");
+        let outbox_id = match self.book.known(&receipt) {
+            Some(id) => Some(id),
+            // Sent before a restart, or longer ago than the book reaches:
+            // the stored ids, by key.
+            None => self
+                .store
+                .outbox()
+                .message_for_smsc_id(&receipt.message_id)
+                .await
+                .map_err(|e| HandlerError(format!("looking up a receipt's message: {e}")))?,
+        };
+        let Some(outbox_id) = outbox_id else {
+            self.book.note_unmatched(&receipt);
+            tracing::debug!(message_id = %receipt.message_id, state = ?receipt.state, "receipt for no known message");
             return Ok(());
         };
         let result = SendResult::Receipt {
@@ -388,7 +416,11 @@ pub(crate) fn receipts(
 ) -> (ReceiptRecorder, ReceiptWriter) {
     let (states, rx) = mpsc::channel(RECEIPTS_QUEUE_MAX);
     (
-        ReceiptRecorder { book, states },
+        ReceiptRecorder {
+            book,
+            states,
+            store: store.clone(),
+        },
         ReceiptWriter { store, clock, rx },
     )
 }
@@ -493,5 +525,45 @@ mod tests {
         let inner = book.lock();
         assert_eq!(inner.by_id.len(), RECEIPT_IDS_MAX);
         assert!(!inner.by_id.contains_key("id0"));
+    }
+
+    #[tokio::test]
+    async fn a_receipt_after_a_restart_finds_its_message_through_the_stored_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &checkin_core::store::sqlite_url_in(dir.path()),
+            checkin_core::PhoneVault::new(&checkin_core::Keys::generate()),
+            checkin_core::StoreConfig::default(),
+        )
+        .await
+        .unwrap();
+        let new = checkin_core::NewMessage {
+            recipient: Msisdn::parse("+79161234567").unwrap(),
+            text: "alert".into(),
+            priority: checkin_core::Priority::Alert,
+        };
+        let now = chrono::Utc::now();
+        let id = store.outbox().enqueue(&new, now).await.unwrap();
+        store.outbox().claim_ready(1, now).await.unwrap();
+        store
+            .outbox()
+            .mark_sent(id, &["5A1".into(), "5A2".into()], now)
+            .await
+            .unwrap();
+        // A new run: its book has never seen the ids.
+        let clock: Arc<dyn Clock> = Arc::new(checkin_core::SystemClock);
+        let (recorder, writer) = receipts(store.clone(), clock, Arc::default());
+        recorder
+            .on_receipt(receipt("5A2", "79161234567"))
+            .await
+            .unwrap();
+        let stop = CancellationToken::new();
+        stop.cancel();
+        drop(recorder);
+        writer.run(stop).await;
+        assert_eq!(
+            store.outbox().delivery_state(id).await.unwrap().as_deref(),
+            Some("delivered")
+        );
     }
 }

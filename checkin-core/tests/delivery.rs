@@ -138,3 +138,59 @@ async fn the_daily_cap_is_counted_per_recipient_and_day_and_alerts_can_be_left_u
         );
     }
 }
+
+#[tokio::test]
+async fn sent_segments_ids_find_their_message_by_key() {
+    for db in backends(StoreConfig::default()).await {
+        let (label, store) = (db.label, &db.store);
+        let first = enqueue(store, "first", Priority::Alert).await;
+        let second = enqueue(store, "second", Priority::Alert).await;
+        store.outbox().claim_ready(10, t0()).await.unwrap();
+        let sent = |ids: &[&str]| SendResult::Sent {
+            message_ids: ids.iter().map(|s| s.to_string()).collect(),
+        };
+        store
+            .outbox()
+            .record_send_results(
+                &[(first, sent(&["a1", "a2", "a3"])), (second, sent(&["b1"]))],
+                t0(),
+            )
+            .await
+            .unwrap();
+        let outbox = store.outbox();
+        assert_eq!(
+            outbox.message_for_smsc_id("a2").await.unwrap(),
+            Some(first),
+            "{label}"
+        );
+        assert_eq!(
+            outbox.message_for_smsc_id("b1").await.unwrap(),
+            Some(second),
+            "{label}"
+        );
+        assert_eq!(
+            outbox.message_for_smsc_id("zz").await.unwrap(),
+            None,
+            "{label}"
+        );
+        // An SMSC that reuses an id: the latest message has it.
+        store
+            .outbox()
+            .record_send_results(&[(second, sent(&["a1"]))], t0())
+            .await
+            .unwrap();
+        assert_eq!(
+            outbox.message_for_smsc_id("a1").await.unwrap(),
+            Some(second),
+            "{label}"
+        );
+        // Purged with the outbox.
+        let later = t0() + chrono::Duration::days(60);
+        store.purge(later).await.unwrap();
+        assert_eq!(
+            outbox.message_for_smsc_id("a2").await.unwrap(),
+            None,
+            "{label}"
+        );
+    }
+}

@@ -68,7 +68,8 @@ pub struct SendOptions {
 }
 
 impl SendOptions {
-    /// The policy by priority: OTPs and confirmations ask for a receipt and
+    /// The policy by priority: every message asks for a receipt (the
+    /// authority's case view counts delivered alerts); OTPs and confirmations
     /// are resent once when in doubt (a visitor without them waits outside);
     /// alerts are never sent twice. Every message carries its deadline: its
     /// priority's life counted from when it was queued.
@@ -85,7 +86,7 @@ impl SendOptions {
             outbox_id: message.id,
             priority: message.priority,
             send_within: Some((deadline - now).to_std().unwrap_or(Duration::ZERO)),
-            request_receipt: urgent,
+            request_receipt: true,
             resend_unknown: urgent,
             copies_in_doubt: message.copies_in_doubt,
         }

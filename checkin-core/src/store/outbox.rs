@@ -390,6 +390,39 @@ impl Store {
             }
             query.bind(to_ms(now)).execute(&mut *conn).await?;
         }
+        // Each sent segment's SMSC id, for the receipts' look-up by key.
+        let ids: Vec<(&str, i64)> = results
+            .iter()
+            .filter_map(|(id, r)| match r {
+                SendResult::Sent { message_ids } => Some((*id, message_ids)),
+                _ => None,
+            })
+            .flat_map(|(id, ids)| ids.iter().map(move |s| (s.as_str(), id)))
+            .collect();
+        for chunk in ids.chunks(ROWS_PER_STATEMENT_MAX) {
+            let mut params = Params::new(self.backend());
+            let mut sql = String::from(
+                "INSERT INTO outbox_smsc_ids (smsc_id, outbox_id, created_at_ms) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                // Each its own placeholder: SQLite's `?` are positional.
+                let [smsc_id, outbox_id, at] = std::array::from_fn(|_| params.next());
+                sql.push_str(&format!("({smsc_id}, {outbox_id}, {at})"));
+            }
+            // An SMSC may reuse an id after a while: the latest message has it.
+            sql.push_str(
+                " ON CONFLICT (smsc_id) DO UPDATE SET outbox_id = excluded.outbox_id, \
+                 created_at_ms = excluded.created_at_ms",
+            );
+            let mut query = sqlx::query(&sql);
+            for (smsc_id, outbox_id) in chunk {
+                query = query.bind(*smsc_id).bind(*outbox_id).bind(to_ms(now));
+            }
+            query.execute(&mut *conn).await?;
+        }
         Ok(())
     }
 
@@ -626,6 +659,17 @@ impl Outbox {
             next_attempt_at,
         };
         self.record_send_results(&[(id, result)], now).await
+    }
+
+    /// The message an SMSC id (one of its segments') belongs to, through the
+    /// primary key of `outbox_smsc_ids`: how a receipt finds its message when
+    /// the gateway's in-memory map no longer has it (a restart, or an old id).
+    pub async fn message_for_smsc_id(&self, smsc_id: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT outbox_id FROM outbox_smsc_ids WHERE smsc_id = $1")
+            .bind(smsc_id)
+            .fetch_optional(self.store.pool())
+            .await?;
+        Ok(row.map(|r| r.try_get::<i64, _>("outbox_id")).transpose()?)
     }
 
     /// What the last delivery receipt said about message `id` (`None` until
