@@ -4,10 +4,12 @@
 //! receipts on their outbox rows.
 //!
 //! Receipts are tied to rows through [`ReceiptBook`], an in-memory bounded map
-//! of recent SMSC ids → outbox id, filled when a submit is accepted: no index
-//! on the ids is written per send, and a receipt costs one map look-up and a
-//! share of one batched `UPDATE`. A receipt older than the map (after
-//! `RECEIPT_IDS_MAX` later sends, or across a restart) is logged and dropped.
+//! of recent SMSC ids → outbox id, filled when a submit is accepted, so a
+//! receipt usually costs one map look-up and a share of one batched `UPDATE`.
+//! A receipt older than the map (after `RECEIPT_IDS_MAX` later sends, or
+//! across a restart) finds its row through `outbox_smsc_ids`, the sent
+//! segments' ids written with each send result (`Outbox::message_for_smsc_id`,
+//! a primary-key look-up).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -82,11 +84,24 @@ impl ReceiptBook {
 
     /// The outbox row a receipt reports on; when its id is unknown, notes its
     /// recipient (see [`ReceiptBook::settled_since`]).
+    #[cfg(test)]
     fn look_up(&self, receipt: &Receipt) -> Option<i64> {
-        let mut book = self.lock();
-        if let Some(id) = book.by_id.get(&receipt.message_id) {
-            return Some(*id);
+        let known = self.known(receipt);
+        if known.is_none() {
+            self.note_unmatched(receipt);
         }
+        known
+    }
+
+    /// The outbox row of a receipt's id, if this run sent it recently.
+    fn known(&self, receipt: &Receipt) -> Option<i64> {
+        self.lock().by_id.get(&receipt.message_id).copied()
+    }
+
+    /// Notes the recipient of a receipt whose id matched no message (see
+    /// [`ReceiptBook::settled_since`]).
+    fn note_unmatched(&self, receipt: &Receipt) {
+        let mut book = self.lock();
         let recipient = digits(&receipt.recipient);
         if book
             .unmatched
@@ -100,7 +115,6 @@ impl ReceiptBook {
                 book.unmatched.remove(&old);
             }
         }
-        None
     }
 
     /// Whether a receipt with an id we never learned arrived for `to` since
@@ -125,6 +139,10 @@ pub(crate) struct LinkSender {
     /// resend: the link's receipt hold, so a receipt that would settle the
     /// message has had its chance.
     pub receipt_grace: Duration,
+    /// The link's `response_timeout_ms`: a copy in doubt after at least this
+    /// long timed out on a live connection (a stalled SMSC, which most likely
+    /// read it), not cut off with its connection; it gets no last try.
+    pub response_timeout: Duration,
     /// Cancelled when the gateway stops: a resend still waiting gives up
     /// and the message is due again at the next start.
     pub stop: CancellationToken,
@@ -210,13 +228,16 @@ impl LinkSender {
             Err(
                 e @ (smsc_link::Error::InvalidAddress
                 | smsc_link::Error::TextTooLong { .. }
-                | smsc_link::Error::Expired
                 | smsc_link::Error::Config(_)),
             ) => SendOutcome::Rejected {
                 reason: e.to_string(),
             },
+            Err(e @ smsc_link::Error::Expired) => SendOutcome::Expired {
+                reason: e.to_string(),
+            },
             Err(e @ smsc_link::Error::ShutDown) => SendOutcome::Interrupted {
                 reason: e.to_string(),
+                copies_in_doubt: 0,
             },
             Err(e) => SendOutcome::Temporary {
                 reason: e.to_string(),
@@ -225,20 +246,52 @@ impl LinkSender {
     }
 }
 
-/// Sends of one message in doubt at most: the first, the resend, and one
-/// last try when the resend was in doubt too and no receipt showed that
-/// either copy reached the SMSC.
+/// Sends of one message in doubt at most, within one run: the first, the
+/// resend, and one last try when the resend was in doubt too, cut off with
+/// its connection (not timed out: a stalled SMSC read it), and no receipt
+/// showed that either copy reached the SMSC.
 pub const IN_DOUBT_SENDS_MAX: u32 = 3;
+/// Copies in doubt at most over several runs: a run that finds copies of an
+/// earlier run in doubt (the row's `copies_in_doubt`) has lost the receipts
+/// that justify a last try, so it tops the count up to two and stops.
+pub const IN_DOUBT_COPIES_ACROSS_RUNS_MAX: u32 = 2;
 
 impl SmsSender for LinkSender {
+    fn segments(&self, text: &str) -> u32 {
+        // The link splits the same way when it submits.
+        smsc_link::text::split(text, 0)
+            .map_or(1, |parts| u32::try_from(parts.len()).unwrap_or(u32::MAX))
+    }
+
+    fn throttled_total(&self) -> u64 {
+        self.link.throttled_total()
+    }
+
     async fn send(&self, to: &Msisdn, text: &str, options: &SendOptions) -> SendOutcome {
+        let earlier = options.copies_in_doubt;
+        // Copies in doubt this run may add before the message is left `unknown`.
+        let budget = match (earlier, options.resend_unknown) {
+            (0, true) => IN_DOUBT_SENDS_MAX,
+            (0, false) => 1,
+            (_, true) => IN_DOUBT_COPIES_ACROSS_RUNS_MAX.saturating_sub(earlier),
+            (_, false) => 0,
+        };
+        if budget == 0 {
+            metrics::counter!("checkin_unknown_total", "fate" => "not_resent_after_restart")
+                .increment(1);
+            return SendOutcome::Unknown {
+                reason: format!("{earlier} copy(ies) in doubt from an earlier run; not resent"),
+            };
+        }
         let started = Instant::now();
         let mut outcome = self.submit_once(to, text, options).await;
+        let mut took = started.elapsed();
         let mut sends = 1;
         let mut doubts = Vec::new();
         while let SendOutcome::Unknown { reason } = &outcome {
             doubts.push(reason.clone());
-            if !options.resend_unknown || sends >= IN_DOUBT_SENDS_MAX {
+            let timed_out_resend = sends >= 2 && took >= self.response_timeout;
+            if sends >= budget || timed_out_resend {
                 break;
             }
             // In doubt: give a receipt its chance to settle it, then resend
@@ -260,20 +313,35 @@ impl SmsSender for LinkSender {
                 };
             }
             if !bound {
-                // Stopping: due again at the next start.
+                // Stopping: due again at the next start, which continues
+                // the count of copies in doubt from the row.
                 return SendOutcome::Interrupted {
                     reason: format!("{}; resend pending at shutdown", doubts.join("; ")),
+                    copies_in_doubt: sends,
                 };
             }
             metrics::counter!("checkin_unknown_total", "fate" => "resent").increment(1);
             tracing::debug!(outbox_id = options.outbox_id, sends, "in doubt: resending");
+            let resent = Instant::now();
             outcome = self.submit_once(to, text, options).await;
+            took = resent.elapsed();
             sends += 1;
         }
         match outcome {
             SendOutcome::Unknown { .. } => SendOutcome::Unknown {
-                reason: format!("in doubt after {sends} send(s): {}", doubts.join("; ")),
+                reason: format!(
+                    "in doubt after {} send(s): {}",
+                    earlier + sends,
+                    doubts.join("; ")
+                ),
             },
+            // A copy of this run was in doubt before the stop cut the resend.
+            SendOutcome::Interrupted { reason, .. } if !doubts.is_empty() => {
+                SendOutcome::Interrupted {
+                    reason,
+                    copies_in_doubt: doubts.len() as u32,
+                }
+            }
             other => other,
         }
     }
@@ -284,6 +352,8 @@ impl SmsSender for LinkSender {
 #[derive(Debug)]
 pub(crate) struct ReceiptRecorder {
     book: Arc<ReceiptBook>,
+    /// Where an id the book does not know is looked up (`outbox_smsc_ids`).
+    store: Store,
     states: mpsc::Sender<(i64, SendResult)>,
 }
 
@@ -304,8 +374,20 @@ fn state_text(state: &DeliveryState) -> String {
 
 impl ReceiptHandler for ReceiptRecorder {
     async fn on_receipt(&self, receipt: Receipt) -> Result<(), HandlerError> {
-        let Some(outbox_id) = self.book.look_up(&receipt) else {
-            tracing::debug!(message_id = %receipt.message_id, state = ?receipt.state, "receipt for no recent message");
+        let outbox_id = match self.book.known(&receipt) {
+            Some(id) => Some(id),
+            // Sent before a restart, or longer ago than the book reaches:
+            // the stored ids, by key.
+            None => self
+                .store
+                .outbox()
+                .message_for_smsc_id(&receipt.message_id)
+                .await
+                .map_err(|e| HandlerError(format!("looking up a receipt's message: {e}")))?,
+        };
+        let Some(outbox_id) = outbox_id else {
+            self.book.note_unmatched(&receipt);
+            tracing::debug!(message_id = %receipt.message_id, state = ?receipt.state, "receipt for no known message");
             return Ok(());
         };
         let result = SendResult::Receipt {
@@ -334,7 +416,11 @@ pub(crate) fn receipts(
 ) -> (ReceiptRecorder, ReceiptWriter) {
     let (states, rx) = mpsc::channel(RECEIPTS_QUEUE_MAX);
     (
-        ReceiptRecorder { book, states },
+        ReceiptRecorder {
+            book,
+            states,
+            store: store.clone(),
+        },
         ReceiptWriter { store, clock, rx },
     )
 }
@@ -439,5 +525,45 @@ mod tests {
         let inner = book.lock();
         assert_eq!(inner.by_id.len(), RECEIPT_IDS_MAX);
         assert!(!inner.by_id.contains_key("id0"));
+    }
+
+    #[tokio::test]
+    async fn a_receipt_after_a_restart_finds_its_message_through_the_stored_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &checkin_core::store::sqlite_url_in(dir.path()),
+            checkin_core::PhoneVault::new(&checkin_core::Keys::generate()),
+            checkin_core::StoreConfig::default(),
+        )
+        .await
+        .unwrap();
+        let new = checkin_core::NewMessage {
+            recipient: Msisdn::parse("+79161234567").unwrap(),
+            text: "alert".into(),
+            priority: checkin_core::Priority::Alert,
+        };
+        let now = chrono::Utc::now();
+        let id = store.outbox().enqueue(&new, now).await.unwrap();
+        store.outbox().claim_ready(1, now).await.unwrap();
+        store
+            .outbox()
+            .mark_sent(id, &["5A1".into(), "5A2".into()], now)
+            .await
+            .unwrap();
+        // A new run: its book has never seen the ids.
+        let clock: Arc<dyn Clock> = Arc::new(checkin_core::SystemClock);
+        let (recorder, writer) = receipts(store.clone(), clock, Arc::default());
+        recorder
+            .on_receipt(receipt("5A2", "79161234567"))
+            .await
+            .unwrap();
+        let stop = CancellationToken::new();
+        stop.cancel();
+        drop(recorder);
+        writer.run(stop).await;
+        assert_eq!(
+            store.outbox().delivery_state(id).await.unwrap().as_deref(),
+            Some("delivered")
+        );
     }
 }

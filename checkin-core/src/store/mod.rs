@@ -5,6 +5,7 @@
 mod cases;
 mod checkins;
 mod exposure;
+mod flags;
 mod handles;
 mod lookups;
 mod orgs;
@@ -27,6 +28,8 @@ use crate::privacy::{PhoneVault, PrivacyError};
 use crate::CodeError;
 
 pub use exposure::{AlertStates, CaseRecorded, CaseReport, ExposureCounts, CASES_BATCH_MAX};
+pub use flags::Flags;
+use flags::FlagsSignal;
 pub use handles::{Cases, Checkins, Orgs, Otps, Sms};
 pub use orgs::{NewOrganization, NewPremises, OrgCreated};
 pub use otp::{IssuedOtp, NewOtp, OtpCheck};
@@ -261,6 +264,8 @@ pub struct Store {
     /// The outbox's wake-up and hand-off lane (see `signal.rs`), shared by
     /// every clone.
     outbox_signal: Arc<OutboxSignal>,
+    /// The switches as last read or set (see `flags.rs`), shared by every clone.
+    flags_signal: Arc<FlagsSignal>,
 }
 
 /// Page cache of each SQLite connection, in KiB (SQLite's default is 2 MiB); the
@@ -398,6 +403,7 @@ impl Store {
             vault,
             config,
             outbox_signal: Arc::default(),
+            flags_signal: Arc::default(),
         })
     }
 
@@ -483,6 +489,10 @@ impl Store {
         &self.outbox_signal
     }
 
+    pub(crate) fn flags_signal(&self) -> &Arc<FlagsSignal> {
+        &self.flags_signal
+    }
+
     /// The writer, for writes that ride along with the next transaction.
     pub(crate) fn writer(&self) -> &Writer {
         &self.writer
@@ -510,6 +520,15 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        // What only delivery needs: the receipts' id look-up and the daily caps.
+        sqlx::query("DELETE FROM outbox_smsc_ids WHERE created_at_ms < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM recipient_days WHERE day < $1")
+            .bind(cutoff.div_euclid(24 * 3600 * 1000))
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(PurgeReport {
             checkins,
