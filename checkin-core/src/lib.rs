@@ -12,10 +12,11 @@ pub mod privacy;
 pub mod store;
 pub mod texts;
 pub mod time_fmt;
+pub mod ussd;
 pub mod venue_code;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use inbox::{InboxConfig, InboxError, SmsInbox};
+pub use inbox::{Committed, InboxConfig, InboxError, SmsInbox};
 pub use model::{
     Case, Channel, CheckIn, NewCase, NewCheckIn, NewMessage, Organization, OutboxMessage,
     OutboxStatus, Premises, Priority, Recorded,
