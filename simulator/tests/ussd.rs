@@ -494,7 +494,6 @@ async fn unmatched_answer_is_refused() {
         CommandStatus::EsmeRsubmitfail
     );
     assert_eq!(next_submit_resp(&mut rx).await, CommandStatus::EsmeRok);
-    // A screen after the final one matches nothing either.
     let stats = run.sim.stats().ussd;
     assert_eq!(stats.unmatched, 2);
     assert_eq!(stats.completed, 1);
@@ -556,6 +555,7 @@ async fn screen_limits_and_refusal() {
     run.shutdown.cancel();
 }
 
+/// No ESME bound: 503 and nothing left open; the phone page dials.
 #[tokio::test]
 async fn no_receiver_is_503() {
     let run = start(Config::default()).await;
@@ -567,5 +567,9 @@ async fn no_receiver_is_503() {
     .await;
     assert_eq!(status, 503);
     assert_eq!(run.sim.ussd_dialogs_open(), 0);
+    // The virtual phone has the dial pad.
+    let (status, page) = http(run.http, "GET", "/", None).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("/api/ussd") && page.contains("id=\"pad\""));
     run.shutdown.cancel();
 }
