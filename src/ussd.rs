@@ -443,7 +443,8 @@ fn dialled(to: &str, text: &str, short_code: &str) -> String {
     if text.starts_with(&ours) {
         return text.to_owned();
     }
-    if text.is_empty() {
+    // `#` alone (or nothing) after the service code: the menu.
+    if text.trim_matches(['*', '#']).is_empty() {
         return if to.trim().starts_with('*') {
             to.trim().to_owned()
         } else {
@@ -494,6 +495,7 @@ mod tests {
             ("7377", "*7377*123456789#", "*7377*123456789#"),
             ("", "*7377#", "*7377#"),
             ("7377", "", "*7377#"),
+            ("7377", "#", "*7377#"),
             ("*7377#", "", "*7377#"),
             ("7377", "123456789#", "*7377*123456789#"),
             ("*7377", "*123-456-789#", "*7377*123-456-789#"),
