@@ -11,6 +11,8 @@ use checkin_core::{Keys, MsisdnPolicy, ServiceZone, StoreConfig};
 use serde::Deserialize;
 use smsc_link::LinkConfig;
 
+use crate::ussd::UssdConfig;
+
 /// Where the data lives when nothing says otherwise.
 pub const DATA_DIR_DEFAULT: &str = "./checkin-data";
 /// The web server's default address.
@@ -122,7 +124,9 @@ pub struct FileConfig {
     /// all optional.
     pub web: Option<toml::Table>,
     /// The `[smsc]` section: every key of `smsc_link::LinkConfig` (see
-    /// smsc-link/README.md), `host`, `system_id` and `password` required.
+    /// smsc-link/README.md), `host`, `system_id` and `password` required;
+    /// and `[smsc.ussd]`, the operator's USSD profile (`UssdConfig`), which
+    /// applies to the bundled simulator too.
     pub smsc: Option<toml::Table>,
     /// The `[notifier]` section: [`NotifierSettings`], all optional.
     pub notifier: Option<NotifierSettings>,
@@ -235,6 +239,8 @@ pub struct Config {
     pub send_rate: std::num::NonZeroU32,
     /// `None`: the bundled simulator stands in for the operator.
     pub smsc: Option<SmscConfig>,
+    /// The operator's USSD profile (`[smsc.ussd]`).
+    pub ussd: UssdConfig,
     /// Longest time a stop takes; past it the process exits anyway.
     pub shutdown_timeout: Duration,
     /// Delivery settings (`[notifier]`).
@@ -296,6 +302,13 @@ impl Config {
             _ => bail!("set both phone_hash_key and phone_encryption_key, or neither"),
         };
         let mut table = file.smsc.unwrap_or_default();
+        let ussd: UssdConfig = match table.remove("ussd") {
+            Some(section) => section
+                .try_into()
+                .context("parsing the [smsc.ussd] section")?,
+            None => UssdConfig::default(),
+        };
+        ussd.validate().map_err(anyhow::Error::msg)?;
         let mut set = |key: &str, value: Option<toml::Value>| {
             if let Some(value) = value {
                 table.insert(key.to_owned(), value);
@@ -370,6 +383,7 @@ impl Config {
             },
             send_rate,
             smsc,
+            ussd,
             shutdown_timeout,
             notifier,
             web,
@@ -440,6 +454,7 @@ mod tests {
             KeySource::File(PathBuf::from("./checkin-data/keys.toml"))
         );
         assert!(config.smsc.is_none());
+        assert_eq!(config.ussd, UssdConfig::default());
         assert!(!config.msisdn_policy.allow_international);
         assert_eq!(config.send_rate.get(), 100);
         assert_eq!(config.shutdown_timeout, Duration::from_secs(10));

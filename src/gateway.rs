@@ -23,6 +23,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::pipeline::{MoInbox, PipelineConfig};
 use crate::sender::{self, LinkSender, ReceiptBook};
+use crate::ussd::{MoRouter, Ussd};
 
 /// How often the WAL is checkpointed in the background (SQLite).
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
@@ -346,7 +347,21 @@ impl Gateway {
         services.spawn(Service::MoPath, move |stop| {
             committer.run(stop.cancelled_owned())
         });
-        let inbox = MoInbox::new(inbox, config.msisdn_policy, options.clock.clone());
+        let ussd = Arc::new(Ussd::new(
+            config.ussd.clone(),
+            config.zone,
+            inbox.clone(),
+            config.msisdn_policy,
+            options.clock.clone(),
+        ));
+        services.spawn(Service::Ussd, {
+            let ussd = ussd.clone();
+            move |stop| ussd.sweep_until(stop)
+        });
+        let inbox = MoRouter {
+            sms: MoInbox::new(inbox, config.msisdn_policy, options.clock.clone()),
+            ussd,
+        };
         let book = Arc::new(ReceiptBook::default());
         let (receipts, receipt_writer) =
             sender::receipts(store.clone(), options.clock.clone(), book.clone());

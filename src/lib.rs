@@ -6,5 +6,7 @@ pub mod config;
 pub mod gateway;
 mod pipeline;
 mod sender;
+mod ussd;
 
 pub use pipeline::PipelineConfig;
+pub use ussd::{SessionKey, UssdConfig};

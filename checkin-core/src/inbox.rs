@@ -13,8 +13,10 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{InboundSms, PreparedSms, SmsOutcome, StoreError, SMS_BATCH_MAX};
-use crate::{Clock, ServiceZone, Store};
+use crate::store::{InboundSms, PreparedSms, SmsOutcome, SmsVisit, StoreError, SMS_BATCH_MAX};
+use crate::{Clock, Msisdn, ServiceZone, Store};
+use chrono::{DateTime, Utc};
+use parser::CodeDigits;
 
 /// Bounds of the inbox.
 #[derive(Debug, Clone, Copy)]
@@ -50,7 +52,15 @@ pub enum InboxError {
 
 struct Job {
     sms: PreparedSms,
-    done: oneshot::Sender<Result<SmsOutcome, InboxError>>,
+    done: oneshot::Sender<Result<Committed, InboxError>>,
+}
+
+/// What a submitter learns once its group committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub outcome: SmsOutcome,
+    /// The visit, for a USSD check-in (see `SmsBatch::visits`).
+    pub visit: Option<SmsVisit>,
 }
 
 /// Where SMS are submitted: a cheap clone per receiver.
@@ -91,11 +101,29 @@ impl SmsInbox {
     /// Submits one SMS and waits until its group committed: its outcome, or
     /// why it was not stored.
     pub async fn submit(&self, sms: InboundSms) -> Result<SmsOutcome, InboxError> {
+        let prepared = self.store.sms().prepare_sms(sms);
+        Ok(self.submit_prepared(prepared).await?.outcome)
+    }
+
+    /// A USSD check-in of `digits` dialled by `from`, committed with the SMS
+    /// of its group (see `Sms::prepare_ussd`); its outcome and visit.
+    pub async fn submit_ussd(
+        &self,
+        from: Msisdn,
+        digits: CodeDigits,
+        received_at: DateTime<Utc>,
+        confirm_by_sms: bool,
+    ) -> Result<Committed, InboxError> {
+        let prepared = self
+            .store
+            .sms()
+            .prepare_ussd(from, digits, received_at, confirm_by_sms);
+        self.submit_prepared(prepared).await
+    }
+
+    async fn submit_prepared(&self, sms: PreparedSms) -> Result<Committed, InboxError> {
         let (done, answer) = oneshot::channel();
-        let job = Job {
-            sms: self.store.sms().prepare_sms(sms),
-            done,
-        };
+        let job = Job { sms, done };
         self.jobs.send(job).await.map_err(|_| InboxError::Stopped)?;
         answer.await.unwrap_or(Err(InboxError::Stopped))
     }
@@ -172,8 +200,10 @@ impl Committer {
                     metrics::histogram!("checkin_mo_commit_seconds").record(took);
                     metrics::counter!("checkin_mo_total", "outcome" => "committed")
                         .increment(answers.len() as u64);
-                    for (answer, outcome) in answers.into_iter().zip(done.outcomes) {
-                        let _ = answer.send(Ok(outcome));
+                    for ((answer, outcome), visit) in
+                        answers.into_iter().zip(done.outcomes).zip(done.visits)
+                    {
+                        let _ = answer.send(Ok(Committed { outcome, visit }));
                     }
                     outbox.hand_over(done.claimed, clock.now()).await;
                 }

@@ -13,11 +13,12 @@ pub mod privacy;
 pub mod store;
 pub mod texts;
 pub mod time_fmt;
+pub mod ussd;
 pub mod venue_code;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use exposure::ExposureConfig;
-pub use inbox::{InboxConfig, InboxError, SmsInbox};
+pub use inbox::{Committed, InboxConfig, InboxError, SmsInbox};
 pub use model::{
     Case, Channel, CheckIn, NewCase, NewCheckIn, NewMessage, Organization, OutboxMessage,
     OutboxStatus, Premises, Priority, Recorded,

@@ -45,6 +45,8 @@ pub enum Channel {
     Sms,
     /// The poster's QR code and the web page.
     Web,
+    /// `*7377*…#` or the `*7377#` menu dialled on any phone.
+    Ussd,
 }
 
 impl Channel {
@@ -52,6 +54,7 @@ impl Channel {
         match self {
             Channel::Sms => "sms",
             Channel::Web => "web",
+            Channel::Ussd => "ussd",
         }
     }
 
@@ -59,6 +62,7 @@ impl Channel {
         match text {
             "sms" => Some(Channel::Sms),
             "web" => Some(Channel::Web),
+            "ussd" => Some(Channel::Ussd),
             _ => None,
         }
     }

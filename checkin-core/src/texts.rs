@@ -88,6 +88,112 @@ pub fn exposure_alert(visit_at: DateTime<Utc>, zone: &ServiceZone) -> String {
     )
 }
 
+/// The USSD screens (`crate::ussd`): each at most [`ussd::SCREEN_CHARS_MAX`]
+/// characters, what a network shows of a UCS2 (Cyrillic) screen. An address
+/// is shortened with `…` to fit; `dial` is what the visitor dials (`*7377#`).
+pub mod ussd {
+    use super::*;
+
+    /// Longest screen: 80 UCS2 characters (182 GSM 7-bit ones would fit, but
+    /// every screen is Cyrillic).
+    pub const SCREEN_CHARS_MAX: usize = 80;
+
+    /// The menu's question (also after `*7377#`).
+    pub fn ask() -> String {
+        "Введите 9 цифр кода с плаката".to_owned()
+    }
+
+    /// Asked again: not nine digits.
+    pub fn ask_wrong_length(digits: usize) -> String {
+        format!("В коде 9 цифр, а введено {digits}. Введите 9 цифр кода с плаката")
+    }
+
+    /// Asked again: nine digits whose check digit fails.
+    pub fn ask_typo() -> String {
+        "В коде ошибка. Сверьте с плакатом и введите 9 цифр кода".to_owned()
+    }
+
+    /// Asked again: a valid code nobody registered.
+    pub fn ask_unknown(code: &VenueCode) -> String {
+        format!("Код {code} не найден. Введите 9 цифр кода с плаката")
+    }
+
+    /// Asked again: letters or signs instead of digits.
+    pub fn ask_digits_only() -> String {
+        "Нужны только цифры. Введите 9 цифр кода с плаката, 0 - выход".to_owned()
+    }
+
+    /// The check-in is recorded: where and when; `sms` when the usual SMS
+    /// confirmation follows (the screen vanishes, the guard needs the SMS).
+    pub fn checked_in(
+        premises: &Premises,
+        at: DateTime<Utc>,
+        zone: &ServiceZone,
+        sms: bool,
+    ) -> String {
+        let tail = format!(
+            ", {}.{}",
+            zone.day_and_time(at),
+            if sms { " SMS придёт" } else { "" }
+        );
+        fit("Вход отмечен: ", &premises.address, &tail)
+    }
+
+    /// The same visit again: the first visit's place and time.
+    pub fn already_checked_in(
+        premises: &Premises,
+        first_at: DateTime<Utc>,
+        zone: &ServiceZone,
+    ) -> String {
+        let tail = format!(", {}", zone.day_and_time(first_at));
+        fit("Вход уже отмечен: ", &premises.address, &tail)
+    }
+
+    /// The premises does not take check-ins now.
+    pub fn inactive() -> String {
+        "Отметка по этому коду сейчас не принимается. Обратитесь к охране".to_owned()
+    }
+
+    /// Too many wrong codes: the dialog ends.
+    pub fn too_many_attempts(dial: &str) -> String {
+        format!("Код не принят. Сверьте код с плакатом и наберите {dial} снова")
+    }
+
+    /// `0`: the visitor left the menu.
+    pub fn cancelled(dial: &str) -> String {
+        format!("Отметка отменена. Чтобы отметиться, наберите {dial}")
+    }
+
+    /// An answer to a dialog that timed out (or was lost in a restart).
+    pub fn expired(dial: &str) -> String {
+        format!("Сеанс истёк. Наберите {dial} снова")
+    }
+
+    /// A request we cannot read (another service code, an unknown operation).
+    pub fn not_understood(dial: &str) -> String {
+        format!("Запрос не распознан. Для отметки входа наберите {dial}")
+    }
+
+    /// A number the service does not serve (`MsisdnPolicy`).
+    pub fn number_refused() -> String {
+        "Отметка по USSD доступна только с российских номеров".to_owned()
+    }
+
+    /// `head` + `middle` + `tail` within [`SCREEN_CHARS_MAX`]: `middle` (an
+    /// address) is cut and ends with `…` when it does not fit.
+    fn fit(head: &str, middle: &str, tail: &str) -> String {
+        let room = SCREEN_CHARS_MAX.saturating_sub(head.chars().count() + tail.chars().count());
+        let middle: String = if middle.chars().count() <= room {
+            middle.to_owned()
+        } else {
+            let mut cut: String = middle.chars().take(room.saturating_sub(1)).collect();
+            cut.push('…');
+            cut
+        };
+        format!("{head}{middle}{tail}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,5 +293,60 @@ mod tests {
         // The example code in the instructions is itself a valid code.
         assert!(VenueCode::parse("572-094-130").is_ok());
         assert!(help().contains("572-094-130"));
+    }
+
+    /// Every USSD screen, with short and very long addresses and the longest
+    /// date, fits 80 UCS2 characters; the questions and ends are distinct.
+    #[test]
+    fn every_ussd_screen_fits_80_characters() {
+        let code = VenueCode::parse("572-094-130").unwrap();
+        let zone = ServiceZone::default();
+        let long_date = Utc.with_ymd_and_hms(2021, 2, 28, 20, 59, 0).unwrap();
+        let mut long = premises();
+        long.address = "г. Москва, Большая Семёновская улица, дом 38, строение 2, подъезд 4".into();
+        let mut screens = vec![
+            ussd::ask(),
+            ussd::ask_wrong_length(8),
+            ussd::ask_wrong_length(1234),
+            ussd::ask_typo(),
+            ussd::ask_unknown(&code),
+            ussd::ask_digits_only(),
+            ussd::inactive(),
+            ussd::too_many_attempts("*7377#"),
+            ussd::cancelled("*7377#"),
+            ussd::expired("*7377#"),
+            ussd::not_understood("*7377#"),
+            ussd::number_refused(),
+        ];
+        let distinct = screens.clone();
+        for p in [premises(), long.clone()] {
+            for sms in [true, false] {
+                screens.push(ussd::checked_in(&p, long_date, &zone, sms));
+            }
+            screens.push(ussd::already_checked_in(&p, long_date, &zone));
+        }
+        for screen in &screens {
+            let n = screen.chars().count();
+            assert!(n <= ussd::SCREEN_CHARS_MAX, "{n} chars: {screen}");
+            assert!(!screen.is_empty());
+        }
+        for (i, a) in distinct.iter().enumerate() {
+            for b in &distinct[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_eq!(ussd::ask(), "Введите 9 цифр кода с плаката");
+        let short = ussd::checked_in(&premises(), long_date, &zone, true);
+        assert_eq!(
+            short,
+            "Вход отмечен: ул. Тверская, 13, 28 февр. в 23:59. SMS придёт"
+        );
+        let cut = ussd::checked_in(&long, long_date, &zone, true);
+        assert!(cut.starts_with("Вход отмечен: г. Москва"), "{cut}");
+        assert!(
+            cut.contains('…') && cut.ends_with("28 февр. в 23:59. SMS придёт"),
+            "{cut}"
+        );
+        assert_eq!(cut.chars().count(), ussd::SCREEN_CHARS_MAX);
     }
 }

@@ -155,3 +155,61 @@ async fn enqueue_wakes_the_sender_and_one_sender_subscribes_at_a_time() {
         assert!(outbox.subscribe(4, t0()).await.is_ok(), "{}", db.label);
     }
 }
+
+/// A USSD check-in rides the SMS commit: channel `ussd`, the visit (address
+/// and time) returned for the final screen, the same dedupe as an SMS of the
+/// same phone, and the SMS confirmation queued only when asked for.
+#[tokio::test]
+async fn a_ussd_check_in_is_an_sms_check_in_with_its_visit() {
+    use checkin_core::Channel;
+    use parser::CodeDigits;
+    for db in backends(StoreConfig::default()).await {
+        let (label, store) = (db.label, &db.store);
+        let p = premises(store).await;
+        let digits = CodeDigits::from_ascii(p.code.digits().as_bytes().try_into().unwrap())
+            .expect("nine digits");
+        let (inbox, stop, task) = inbox(store);
+        let phone = Msisdn::parse("+79160000021").unwrap();
+        let done = inbox
+            .submit_ussd(phone.clone(), digits, t0(), true)
+            .await
+            .unwrap();
+        assert!(
+            matches!(done.outcome, SmsOutcome::CheckedIn { .. }),
+            "{label}: {done:?}"
+        );
+        let visit = done.visit.expect("the visit comes with the outcome");
+        assert_eq!((visit.premises.id, visit.at), (p.id, t0()), "{label}");
+        let rows = store.checkins().checkins_of(&phone).await.unwrap();
+        assert_eq!(rows.len(), 1, "{label}");
+        assert_eq!(rows[0].channel, Channel::Ussd, "{label}");
+        let sent = store.outbox().messages_to(&phone).await.unwrap();
+        assert_eq!(sent.len(), 1, "{label}: the SMS confirmation is queued");
+
+        // The same phone texting the code is the same visit (dedupe).
+        let again = inbox
+            .submit(sms("+79160000021", &format!("ВХОД*{}", p.code)))
+            .await
+            .unwrap();
+        assert!(
+            matches!(again, SmsOutcome::Duplicate { .. }),
+            "{label}: {again:?}"
+        );
+
+        // Without the SMS confirmation: recorded, nothing queued.
+        let quiet = Msisdn::parse("+79160000022").unwrap();
+        let done = inbox
+            .submit_ussd(quiet.clone(), digits, t0(), false)
+            .await
+            .unwrap();
+        assert!(
+            matches!(done.outcome, SmsOutcome::CheckedIn { .. }),
+            "{label}"
+        );
+        assert!(done.visit.is_some(), "{label}");
+        assert!(store.outbox().messages_to(&quiet).await.unwrap().is_empty());
+        assert_eq!(store.checkins().count_checkins(p.id).await.unwrap(), 2);
+        let _ = stop.send(());
+        task.await.unwrap();
+    }
+}

@@ -165,6 +165,155 @@ impl Default for ReceiptConfig {
     }
 }
 
+/// Where a USSD dialog's id travels (`session_key` of a [`UssdProfile`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UssdSessionKey {
+    /// `its_session_info` (TLV 0x1383): octet 1 the session number (unique
+    /// among open dialogs), octet 2 the sequence number in bits 7..1 and
+    /// end-of-session in bit 0. Answers are matched on the MSISDN and the
+    /// session number.
+    ItsSessionInfo,
+    /// `user_message_reference` (TLV 0x0204), unique only together with the
+    /// MSISDN: answers are matched on both.
+    UserMessageReference,
+    /// Nothing: answers are matched on the MSISDN alone.
+    Msisdn,
+}
+
+/// How one operator's USSD gateway writes its `deliver_sm` (an operator
+/// profile). The presets are [`UssdProfile::preset`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UssdProfile {
+    /// Where the dialog id travels.
+    pub session_key: UssdSessionKey,
+    /// `service_type` of every `deliver_sm` (at most 5 characters).
+    pub service_type: String,
+    /// `data_coding` of the dialled string and of the user's answers
+    /// (0x0F: GSM 7-bit, language unspecified, the USSD default; 0x00;
+    /// 0x08 UCS2).
+    pub data_coding: u8,
+    /// False: `destination_addr` is the service code (`7377`) and
+    /// `short_message` the whole dialled string (`*7377*123456789#`). True:
+    /// the string is split, `destination_addr` the service code and
+    /// `short_message` the rest (`*123456789#`, `#` for `*7377#`), so that
+    /// `*` + destination + short_message is what was dialled.
+    #[serde(default)]
+    pub split_dial: bool,
+    /// `ussd_service_op` of the abort the simulator sends when the user
+    /// cancels or the dialog times out (0x81 in the wild).
+    #[serde(default = "abort_op_default")]
+    pub abort_ussd_service_op: u8,
+    /// With `its_session_info`: the abort also sets the end-of-session bit.
+    #[serde(default)]
+    pub abort_end_of_session: bool,
+}
+
+fn abort_op_default() -> u8 {
+    0x81
+}
+
+/// Names of the built-in profiles.
+pub const USSD_PROFILE_NAMES: [&str; 4] = ["its_session_info", "umr", "none", "p2"];
+
+impl UssdProfile {
+    /// A built-in profile: `its_session_info` (session in TLV 0x1383,
+    /// abort with 0x81 and the end-of-session bit), `umr`
+    /// (`user_message_reference`), `none` (MSISDN only), all with
+    /// `service_type` `USSD`; and `p2`, the PDU seen in the wild
+    /// (`service_type` `P2`, no session id). Every preset uses
+    /// `data_coding` 0x0F and the whole dialled string in `short_message`.
+    pub fn preset(name: &str) -> Option<Self> {
+        let base = |session_key, service_type: &str| Self {
+            session_key,
+            service_type: service_type.into(),
+            data_coding: 0x0F,
+            split_dial: false,
+            abort_ussd_service_op: abort_op_default(),
+            abort_end_of_session: false,
+        };
+        Some(match name {
+            "its_session_info" => Self {
+                abort_end_of_session: true,
+                ..base(UssdSessionKey::ItsSessionInfo, "USSD")
+            },
+            "umr" => base(UssdSessionKey::UserMessageReference, "USSD"),
+            "none" => base(UssdSessionKey::Msisdn, "USSD"),
+            "p2" => base(UssdSessionKey::Msisdn, "P2"),
+            _ => return None,
+        })
+    }
+}
+
+/// The USSD gateway role: operator profiles, dialog bounds and timeouts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UssdConfig {
+    /// Profile of a dial that names none. Default `its_session_info`.
+    pub profile: String,
+    /// Profiles of this configuration, by name; a name of a preset
+    /// (`its_session_info`, `umr`, `none`, `p2`) replaces the preset.
+    pub profiles: std::collections::BTreeMap<String, UssdProfile>,
+    /// Time the simulator waits for the ESME's screen (`submit_sm`) after
+    /// each `deliver_sm` of a dialog; then it answers 504 and aborts the
+    /// dialog towards the ESME. Default 5000 ms.
+    pub answer_timeout_ms: u64,
+    /// A dialog waiting for the user longer than this is closed the way a
+    /// network does: an abort towards the ESME; later calls get 410.
+    /// Default 60 000 ms.
+    pub dialog_timeout_ms: u64,
+    /// Open dialogs at once (one per MSISDN at most, as on a phone); more
+    /// dials are answered 503. Default 10 000.
+    pub dialogs_max: usize,
+}
+
+impl Default for UssdConfig {
+    fn default() -> Self {
+        Self {
+            profile: "its_session_info".into(),
+            profiles: std::collections::BTreeMap::new(),
+            answer_timeout_ms: 5000,
+            dialog_timeout_ms: 60_000,
+            dialogs_max: 10_000,
+        }
+    }
+}
+
+impl UssdConfig {
+    /// The profile called `name`: this configuration's, else a preset.
+    pub fn profile_named(&self, name: &str) -> Option<UssdProfile> {
+        self.profiles
+            .get(name)
+            .cloned()
+            .or_else(|| UssdProfile::preset(name))
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), crate::Error> {
+        if self.profile_named(&self.profile).is_none() {
+            return Err(crate::Error::Config(format!(
+                "ussd.profile {:?} is neither a preset ({}) nor in ussd.profiles",
+                self.profile,
+                USSD_PROFILE_NAMES.join(", ")
+            )));
+        }
+        for (name, profile) in &self.profiles {
+            if profile.service_type.len() > 5 || !profile.service_type.is_ascii() {
+                return Err(crate::Error::Config(format!(
+                    "ussd.profiles.{name}.service_type must be at most 5 ASCII characters"
+                )));
+            }
+        }
+        if self.dialogs_max == 0 || self.answer_timeout_ms == 0 || self.dialog_timeout_ms == 0 {
+            return Err(crate::Error::Config(
+                "ussd.dialogs_max, answer_timeout_ms and dialog_timeout_ms must be at least 1"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Everything one simulator needs; built once (from flags or a TOML file)
 /// and handed to [`crate::Simulator::new`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -184,6 +333,8 @@ pub struct Config {
     pub receipts: ReceiptConfig,
     /// Fault profile at start; `PUT /api/faults` replaces it.
     pub faults: FaultProfile,
+    /// The USSD gateway role.
+    pub ussd: UssdConfig,
     /// When set, every PDU in and out is appended to this file as one JSON line.
     pub journal_path: Option<PathBuf>,
 }
@@ -198,6 +349,7 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             receipts: ReceiptConfig::default(),
             faults: FaultProfile::default(),
+            ussd: UssdConfig::default(),
             journal_path: None,
         }
     }

@@ -101,7 +101,22 @@ impl Simulator {
         pdu: DeliverSm,
     ) -> Result<DeliveryReport, Error> {
         let cfg = &self.inner.config.delivery;
-        let attempts_max = cfg.attempts_max.max(1);
+        let timeout = Duration::from_millis(cfg.response_timeout_ms);
+        self.deliver_with(system_id, pdu, cfg.attempts_max, timeout)
+            .await
+    }
+
+    /// [`Simulator::deliver`] with its own attempt count and response
+    /// timeout (a USSD dialog is not retried: the user would see nothing).
+    pub(crate) async fn deliver_with(
+        &self,
+        system_id: Option<&str>,
+        pdu: DeliverSm,
+        attempts_max: u32,
+        timeout: Duration,
+    ) -> Result<DeliveryReport, Error> {
+        let cfg = &self.inner.config.delivery;
+        let attempts_max = attempts_max.max(1);
         let mut backoff = Duration::from_millis(cfg.backoff_initial_ms);
         let mut report = DeliveryReport {
             status: None,
@@ -119,7 +134,6 @@ impl Simulator {
                         pdu: pdu.clone(),
                         reply,
                     };
-                    let timeout = Duration::from_millis(cfg.response_timeout_ms);
                     // Queueing behind a full window counts against the timeout.
                     let exchange = async {
                         tx.send(delivery).await.ok()?;

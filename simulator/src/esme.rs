@@ -16,8 +16,9 @@ use std::{
 use futures::{SinkExt, StreamExt};
 use rusmpp::{
     pdus::{BindReceiver, BindTransceiver, BindTransmitter, DeliverSm, DeliverSmResp, SubmitSm},
+    tlvs::{MessageSubmissionRequestTlvValue, TlvValue},
     types::{COctetString, OctetString},
-    values::{InterfaceVersion, RegisteredDelivery},
+    values::{DataCoding, InterfaceVersion, ItsSessionInfo, RegisteredDelivery, UssdServiceOp},
     Command, CommandStatus, Pdu,
 };
 use tokio::{
@@ -56,7 +57,8 @@ pub struct EsmeOptions {
     /// Bind kind. Default transceiver.
     pub bind: Bind,
     /// When true, every MO (not receipts) is answered with a `submit_sm`
-    /// to its sender saying `OK`. Default false.
+    /// to its sender saying `OK`, and every USSD dial or answer with the
+    /// final screen `OK` ([`ussd_final_screen`]). Default false.
     pub reply_to_mo: bool,
     /// Keep received `deliver_sm` for [`Esme::next_deliver`]. Default true;
     /// a benchmark turns it off.
@@ -205,6 +207,53 @@ pub fn simple_submit(from: &str, to: &str, text: &[u8], receipt: bool) -> Submit
         .build()
 }
 
+fn has_ussd_op(deliver: &DeliverSm) -> bool {
+    deliver
+        .tlvs()
+        .iter()
+        .any(|t| matches!(t.value(), Some(TlvValue::UssdServiceOp(_))))
+}
+
+/// For a USSD dial or answer (`ussd_service_op` 1 or 18): the final screen
+/// `OK` (`ussd_service_op` 17, `data_coding` 0x0F) echoing the dialog's
+/// `its_session_info` and `user_message_reference`. `None` for anything
+/// else (an abort is not answered).
+pub fn ussd_final_screen(deliver: &DeliverSm) -> Option<SubmitSm> {
+    let mut op = None;
+    let mut echo = Vec::new();
+    for tlv in deliver.tlvs() {
+        match tlv.value() {
+            Some(TlvValue::UssdServiceOp(v)) => op = Some(u8::from(*v)),
+            Some(TlvValue::ItsSessionInfo(v)) => {
+                echo.push(MessageSubmissionRequestTlvValue::ItsSessionInfo(
+                    ItsSessionInfo::new(v.session_number, v.sequence_number.wrapping_add(2) & 0xFE),
+                ))
+            }
+            Some(TlvValue::UserMessageReference(v)) => {
+                echo.push(MessageSubmissionRequestTlvValue::UserMessageReference(*v))
+            }
+            _ => {}
+        }
+    }
+    if !matches!(op, Some(1) | Some(18)) {
+        return None;
+    }
+    let mut submit = simple_submit(
+        deliver.destination_addr.as_str(),
+        deliver.source_addr.as_str(),
+        b"OK",
+        false,
+    );
+    submit.data_coding = DataCoding::from(0x0F);
+    submit.push_tlv(MessageSubmissionRequestTlvValue::UssdServiceOp(
+        UssdServiceOp::PssrResponse,
+    ));
+    for tlv in echo {
+        submit.push_tlv(tlv);
+    }
+    Some(submit)
+}
+
 async fn run(
     mut framed: Framed<TcpStream, SmppCodec>,
     mut requests: mpsc::Receiver<Request>,
@@ -242,8 +291,10 @@ async fn run(
                             break;
                         }
                         let is_receipt = u8::from(deliver.esm_class) & 0x04 != 0;
-                        if reply_to_mo && !is_receipt && status == CommandStatus::EsmeRok {
-                            let submit = simple_submit(deliver.destination_addr.as_str(), deliver.source_addr.as_str(), b"OK", false);
+                        let ussd = ussd_final_screen(deliver);
+                        let dialog_end = ussd.is_none() && has_ussd_op(deliver);
+                        if reply_to_mo && !is_receipt && !dialog_end && status == CommandStatus::EsmeRok {
+                            let submit = ussd.unwrap_or_else(|| simple_submit(deliver.destination_addr.as_str(), deliver.source_addr.as_str(), b"OK", false));
                             seq = seq.wrapping_add(1).max(1);
                             if framed.send(&Command::new(CommandStatus::EsmeRok, seq, submit)).await.is_err() {
                                 break;

@@ -6,10 +6,13 @@
 //! | `GET /api/messages?to=` | MT messages, reassembled, with receipt status |
 //! | `GET /api/stats` | counters |
 //! | `GET /api/faults`, `PUT /api/faults` | the fault profile |
+//! | `POST /api/ussd` | dial: open a USSD dialog, answer its first screen |
+//! | `POST /api/ussd/{dialog}` | answer the screen (`{"answer"}`) or abort (`{"abort":true}`) |
+//! | `DELETE /api/ussd/{dialog}` | abort |
 //! | `GET /` | the virtual phone |
 
 use axum::{
-    extract::{DefaultBodyLimit, Query, State},
+    extract::{DefaultBodyLimit, Path, Query, State},
     http::StatusCode,
     response::{Html, IntoResponse, Response},
     routing::get,
@@ -17,7 +20,10 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, FaultProfile, MoReport, MoRequest, MtMessage, Simulator, StatsSnapshot};
+use crate::{
+    Error, FaultProfile, MoReport, MoRequest, MtMessage, Simulator, StatsSnapshot, UssdClosed,
+    UssdDial, UssdScreen,
+};
 
 /// Largest request body the API reads.
 pub const BODY_LEN_MAX: usize = 64 * 1024;
@@ -36,6 +42,11 @@ pub(crate) fn router(sim: Simulator) -> Router {
         .route("/api/messages", get(get_messages))
         .route("/api/stats", get(get_stats))
         .route("/api/faults", get(get_faults).put(put_faults))
+        .route("/api/ussd", axum::routing::post(post_ussd))
+        .route(
+            "/api/ussd/{dialog}",
+            axum::routing::post(post_ussd_reply).delete(delete_ussd),
+        )
         .layer(DefaultBodyLimit::max(BODY_LEN_MAX))
         .with_state(sim)
 }
@@ -49,7 +60,14 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = match &self {
             Error::Config(_) | Error::BadRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Error::NoReceiver | Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Error::NoReceiver | Error::ShuttingDown | Error::DialogsFull => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Error::DialogNotFound(_) => StatusCode::NOT_FOUND,
+            Error::DialogClosed(_) => StatusCode::GONE,
+            Error::DialogBusy(_) => StatusCode::CONFLICT,
+            Error::NoScreen(_) => StatusCode::GATEWAY_TIMEOUT,
+            Error::EsmeRefused(_) => StatusCode::BAD_GATEWAY,
             Error::Io(error) => {
                 tracing::error!(%error, "control api failed");
                 return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
@@ -114,4 +132,44 @@ async fn put_faults(
 ) -> Result<Json<FaultProfile>, Error> {
     sim.set_faults(profile)?;
     Ok(Json(sim.faults()))
+}
+
+async fn post_ussd(
+    State(sim): State<Simulator>,
+    Json(request): Json<UssdDial>,
+) -> Result<Json<UssdScreen>, Error> {
+    Ok(Json(sim.ussd_dial(request).await?))
+}
+
+/// The body of `POST /api/ussd/{dialog}`: an answer, or an abort.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UssdReply {
+    #[serde(default)]
+    answer: Option<String>,
+    #[serde(default)]
+    abort: bool,
+}
+
+async fn post_ussd_reply(
+    State(sim): State<Simulator>,
+    Path(dialog): Path<String>,
+    Json(reply): Json<UssdReply>,
+) -> Result<Response, Error> {
+    if reply.abort {
+        return Ok(Json(sim.ussd_abort(&dialog).await?).into_response());
+    }
+    let Some(answer) = reply.answer else {
+        return Err(Error::BadRequest(
+            "the body needs \"answer\" or \"abort\":true".into(),
+        ));
+    };
+    Ok(Json(sim.ussd_answer(&dialog, &answer).await?).into_response())
+}
+
+async fn delete_ussd(
+    State(sim): State<Simulator>,
+    Path(dialog): Path<String>,
+) -> Result<Json<UssdClosed>, Error> {
+    Ok(Json(sim.ussd_abort(&dialog).await?))
 }

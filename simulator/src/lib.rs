@@ -35,6 +35,7 @@ mod session;
 pub mod stats;
 pub mod store;
 pub mod text;
+pub mod ussd;
 
 use std::sync::{
     atomic::{AtomicU64, AtomicUsize, Ordering},
@@ -49,11 +50,12 @@ use tokio::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use codec::{encode_to_vec, Inbound, SmppCodec};
-pub use config::{Account, Config, MessageIdFormat};
+pub use config::{Account, Config, MessageIdFormat, UssdConfig, UssdProfile, UssdSessionKey};
 pub use delivery::{MoEncoding, MoReport, MoRequest};
 pub use faults::FaultProfile;
 pub use stats::StatsSnapshot;
 pub use store::MtMessage;
+pub use ussd::{UssdClosed, UssdDial, UssdScreen};
 
 use crate::{journal::Journal, session::Registry, stats::Stats, store::Store};
 
@@ -73,6 +75,28 @@ pub enum Error {
     /// The simulator is shutting down (`inject_mo`).
     #[error("the simulator is shutting down")]
     ShuttingDown,
+    /// No USSD dialog with this id was ever opened (`ussd_answer`, `ussd_abort`).
+    #[error("no ussd dialog {0}")]
+    DialogNotFound(String),
+    /// The USSD dialog has ended: final screen, abort or timeout
+    /// (`ussd_answer`, `ussd_abort`, or a dial aborted while waiting).
+    #[error("ussd dialog {0} is closed")]
+    DialogClosed(String),
+    /// The number already has a dialog open, or the dialog waits for a
+    /// screen (`ussd_dial`, `ussd_answer`).
+    #[error("{0}")]
+    DialogBusy(String),
+    /// `ussd.dialogs_max` dialogs are open (`ussd_dial`).
+    #[error("too many open ussd dialogs")]
+    DialogsFull,
+    /// The ESME sent no screen within `ussd.answer_timeout_ms`; the dialog
+    /// was aborted towards it (`ussd_dial`, `ussd_answer`).
+    #[error("no screen from the esme in time; ussd dialog {0} aborted")]
+    NoScreen(String),
+    /// The ESME answered the dialog's `deliver_sm` with an error, or not at
+    /// all (`ussd_dial`, `ussd_answer`).
+    #[error("the esme refused the ussd dialog: {0}")]
+    EsmeRefused(String),
     /// Socket or file I/O failed (`serve_smpp`, `serve_http`, `Simulator::new`).
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
@@ -88,6 +112,7 @@ struct Inner {
     faults: watch::Sender<FaultProfile>,
     registry: Mutex<Registry>,
     store: Mutex<Store>,
+    ussd: Mutex<ussd::Dialogs>,
     stats: Stats,
     journal: Option<Journal>,
     message_no: AtomicU64,
@@ -118,6 +143,7 @@ impl Simulator {
     /// Builds a simulator; opens the journal file when one is configured.
     pub fn new(config: Config) -> Result<Self, Error> {
         config.faults.validate()?;
+        config.ussd.validate()?;
         if config.accounts.is_empty() {
             return Err(Error::Config("at least one account is needed".into()));
         }
@@ -130,6 +156,7 @@ impl Simulator {
         Ok(Self {
             inner: Arc::new(Inner {
                 store: Mutex::new(Store::new(config.limits.messages_max)),
+                ussd: Mutex::new(ussd::Dialogs::default()),
                 config,
                 faults,
                 registry: Mutex::new(Registry::default()),

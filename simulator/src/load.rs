@@ -1,6 +1,7 @@
 //! The MO load generator: injects MO messages at a target rate from many
 //! phones into a running simulator, and measures MO → `deliver_sm_resp` and
-//! MO → reply `submit_sm` (the ESME answering the phone) latencies.
+//! MO → reply `submit_sm` (the ESME answering the phone) latencies. Its USSD
+//! twin ([`run_ussd`]) dials one-shot codes and measures dial → screen.
 //!
 //! It runs in-process against a [`Simulator`], so a benchmark or a test can
 //! call [`run`] directly; `simulator load` wraps it with live progress.
@@ -15,7 +16,7 @@ use serde::Serialize;
 use tokio::{sync::Semaphore, time::Instant};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::{lock, store::digits, MoRequest, Simulator};
+use crate::{lock, store::digits, MoRequest, Simulator, UssdDial};
 
 /// Latency samples kept per kind; later samples are not recorded.
 pub const SAMPLES_MAX: usize = 1_000_000;
@@ -249,5 +250,114 @@ pub async fn run(sim: &Simulator, config: LoadConfig, shutdown: &CancellationTok
     report.achieved_rate_per_s = report.sent as f64 / report.elapsed_s.max(0.001);
     report.deliver_latency = Percentiles::of(std::mem::take(&mut s.deliver_us));
     report.reply_latency = Percentiles::of(std::mem::take(&mut s.reply_us));
+    report
+}
+
+/// What [`run_ussd`] generates: one-shot dials from distinct phones.
+#[derive(Debug, Clone)]
+pub struct UssdLoadConfig {
+    /// Target dials per second.
+    pub rate_per_s: f64,
+    /// How long to dial.
+    pub duration: Duration,
+    /// Distinct phones (`+7901…`), used round-robin; a phone whose dialog
+    /// is still open when its turn comes again counts as `failed`.
+    pub phones: usize,
+    /// What every phone dials, e.g. `*7377*123456789#`.
+    pub dial: String,
+    /// Operator profile (the simulator's configured one when `None`).
+    pub profile: Option<String>,
+    /// Dialogs waiting for their screen at once; a tick finding none free
+    /// is counted as `skipped`.
+    pub inflight_max: usize,
+}
+
+/// Outcome of a USSD load run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UssdLoadReport {
+    /// Dials made.
+    pub sent: u64,
+    /// Dials answered with a final screen.
+    pub completed: u64,
+    /// Dials answered with a question (then aborted, freeing the phone).
+    pub questions: u64,
+    /// Dials refused, unanswered, timed out or busy.
+    pub failed: u64,
+    /// Ticks with no free in-flight slot.
+    pub skipped: u64,
+    /// Dialling time in seconds.
+    pub elapsed_s: f64,
+    /// `sent / elapsed_s`.
+    pub achieved_rate_per_s: f64,
+    /// `completed / elapsed_s`.
+    pub completed_per_s: f64,
+    /// Dial → screen (the first screen, final or not).
+    pub screen_latency: Percentiles,
+}
+
+/// Dials until `config.duration` has passed or `shutdown` is cancelled,
+/// then waits for the dialogs still open.
+pub async fn run_ussd(
+    sim: &Simulator,
+    config: UssdLoadConfig,
+    shutdown: &CancellationToken,
+) -> UssdLoadReport {
+    let shared = Arc::new(Mutex::new((UssdLoadReport::default(), Vec::<u64>::new())));
+    let permits = Arc::new(Semaphore::new(config.inflight_max.max(1)));
+    let tasks = TaskTracker::new();
+    let period = Duration::from_secs_f64(1.0 / config.rate_per_s.max(0.001));
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let phones = config.phones.max(1);
+    let started = Instant::now();
+    let mut n: usize = 0;
+    while started.elapsed() < config.duration {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = ticker.tick() => {}
+        }
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            lock(&shared).0.skipped += 1;
+            continue;
+        };
+        let mut dial = UssdDial::new(format!("+7901{:07}", n % phones), config.dial.clone());
+        dial.profile = config.profile.clone();
+        n += 1;
+        let sim = sim.clone();
+        let shared = shared.clone();
+        tasks.spawn(async move {
+            let at = Instant::now();
+            lock(&shared).0.sent += 1;
+            let result = sim.ussd_dial(dial).await;
+            let elapsed = at.elapsed();
+            if let Ok(screen) = &result {
+                if screen.continues {
+                    let _ = sim.ussd_abort(&screen.dialog).await;
+                }
+            }
+            let mut s = lock(&shared);
+            match result {
+                Ok(screen) => {
+                    push_sample(&mut s.1, elapsed);
+                    if screen.continues {
+                        s.0.questions += 1;
+                    } else {
+                        s.0.completed += 1;
+                    }
+                }
+                Err(_) => s.0.failed += 1,
+            }
+            drop(permit);
+        });
+    }
+    let elapsed = started.elapsed();
+    tasks.close();
+    tasks.wait().await;
+    let mut s = lock(&shared);
+    let mut report = std::mem::take(&mut s.0);
+    report.elapsed_s = elapsed.as_secs_f64();
+    report.achieved_rate_per_s = report.sent as f64 / report.elapsed_s.max(0.001);
+    report.completed_per_s = report.completed as f64 / report.elapsed_s.max(0.001);
+    report.screen_latency = Percentiles::of(std::mem::take(&mut s.1));
     report
 }

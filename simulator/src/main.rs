@@ -78,6 +78,13 @@ enum Command {
         /// (a self-test without the gateway).
         #[arg(long)]
         self_esme: bool,
+        /// Dial this USSD string (one-shot, e.g. `*7377*123456789#`)
+        /// instead of sending MO; reports dial → screen latencies.
+        #[arg(long, value_name = "DIAL")]
+        ussd: Option<String>,
+        /// Operator profile of the dials (default: the configured one).
+        #[arg(long, requires = "ussd")]
+        ussd_profile: Option<String>,
     },
 }
 
@@ -175,6 +182,8 @@ async fn main() -> anyhow::Result<()> {
             inflight_max,
             bind_wait,
             self_esme,
+            ussd,
+            ussd_profile,
         }) => {
             let _esme = if self_esme {
                 let options = EsmeOptions {
@@ -197,6 +206,32 @@ async fn main() -> anyhow::Result<()> {
                 matches!(bound, Ok(true)),
                 "no ESME bound as receiver or transceiver"
             );
+            if let Some(dial) = ussd {
+                let config = load::UssdLoadConfig {
+                    rate_per_s: rate,
+                    duration,
+                    phones,
+                    dial,
+                    profile: ussd_profile,
+                    inflight_max,
+                };
+                let report = load::run_ussd(&sim, config, &shutdown).await;
+                eprintln!(
+                    "dialled {} in {:.1}s: {:.1}/s achieved (target {rate}/s); completed {} ({:.1}/s) questions {} failed {} skipped {}",
+                    report.sent, report.elapsed_s, report.achieved_rate_per_s, report.completed,
+                    report.completed_per_s, report.questions, report.failed, report.skipped
+                );
+                let l = &report.screen_latency;
+                eprintln!(
+                    "dial -> screen ms: p50 {:.2} p90 {:.2} p99 {:.2} max {:.2}",
+                    l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms
+                );
+                println!("{}", serde_json::to_string(&report)?);
+                shutdown.cancel();
+                smpp_task.await.context("smpp server task")??;
+                http_task.await.context("http server task")??;
+                return Ok(());
+            }
             let config = LoadConfig {
                 rate_per_s: rate,
                 duration,

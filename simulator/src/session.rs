@@ -721,9 +721,16 @@ impl Session {
         let latency_ms = self.faults.latency_ms();
         let receipt_draw = self.faults.unit();
 
-        let part = match self.validate(submit) {
-            Ok(part) => part,
-            Err(status) => return Action::Reply(bare_response(id, status, seq)),
+        // A USSD screen has its own limits and goes to its dialog, not to
+        // the MT store.
+        let ussd = crate::ussd::is_ussd(submit);
+        let part = if ussd {
+            None
+        } else {
+            match self.validate(submit) {
+                Ok(part) => Some(part),
+                Err(status) => return Action::Reply(bare_response(id, status, seq)),
+            }
         };
         if throttled {
             self.sim.inner.stats.update(|s| s.throttled += 1);
@@ -733,6 +740,38 @@ impl Session {
         if error {
             return Action::Reply(bare_response(id, self.faults.profile.submit_error(), seq));
         }
+        let message_id = match part {
+            Some(part) => self.store_submit(submit, system_id, part, receipt_draw),
+            None => match self.sim.ussd_submit(submit) {
+                Ok(()) => self.sim.next_message_id(),
+                Err(status) => return Action::Reply(bare_response(id, status, seq)),
+            },
+        };
+        let message_id = COctetString::from_string(message_id).unwrap_or_default();
+        let response = Command::new(
+            CommandStatus::EsmeRok,
+            seq,
+            SubmitSmResp::new(message_id, Vec::new()),
+        );
+        if drop {
+            self.sim.inner.stats.update(|s| s.dropped_responses += 1);
+            return Action::Nothing;
+        }
+        if latency_ms > 0 {
+            return Action::ReplyLater(response, Duration::from_millis(latency_ms));
+        }
+        Action::Reply(response)
+    }
+
+    /// Stores an accepted MT part (and schedules its receipt); returns its
+    /// message id.
+    fn store_submit(
+        &mut self,
+        submit: &SubmitSm,
+        system_id: String,
+        part: (Encoding, Option<PartInfo>, Vec<u8>),
+        receipt_draw: f64,
+    ) -> String {
         let (encoding, part_info, units) = part;
         let message_id = self.sim.next_message_id();
         let from = submit.source_addr.as_str().to_string();
@@ -778,20 +817,7 @@ impl Session {
             };
             self.sim.schedule_receipt(system_id, facts, send_receipt);
         }
-        let message_id = COctetString::from_string(message_id).unwrap_or_default();
-        let response = Command::new(
-            CommandStatus::EsmeRok,
-            seq,
-            SubmitSmResp::new(message_id, Vec::new()),
-        );
-        if drop {
-            self.sim.inner.stats.update(|s| s.dropped_responses += 1);
-            return Action::Nothing;
-        }
-        if latency_ms > 0 {
-            return Action::ReplyLater(response, Duration::from_millis(latency_ms));
-        }
-        Action::Reply(response)
+        message_id
     }
 
     /// Checks a submit and extracts its text units; the error is the status

@@ -40,6 +40,28 @@ pub struct ReceiptStats {
     pub failed: u64,
 }
 
+/// USSD dialog counters.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UssdStats {
+    /// Dialogs dialled (`deliver_sm` with `ussd_service_op` 1 sent).
+    pub opened: u64,
+    /// Answers the user sent (`ussd_service_op` 18, USSR confirm).
+    pub answered: u64,
+    /// Dialogs ended by the ESME's final screen (`ussd_service_op` 17).
+    pub completed: u64,
+    /// Dialogs the user cancelled (an abort sent to the ESME).
+    pub aborted: u64,
+    /// Dialogs the simulator closed: no screen within `answer_timeout_ms`,
+    /// or the user silent past `dialog_timeout_ms`.
+    pub timed_out: u64,
+    /// Dialogs the ESME refused (an error `deliver_sm_resp`, or no answer).
+    pub refused: u64,
+    /// Screens received (`submit_sm` matched to a dialog).
+    pub screens: u64,
+    /// USSD `submit_sm` that matched no dialog waiting for a screen.
+    pub unmatched: u64,
+}
+
 /// A snapshot of every counter.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct StatsSnapshot {
@@ -65,6 +87,8 @@ pub struct StatsSnapshot {
     pub mo: MoStats,
     /// Receipt counters.
     pub receipts: ReceiptStats,
+    /// USSD dialog counters.
+    pub ussd: UssdStats,
     /// Journal lines dropped because the writer fell behind.
     pub journal_dropped: u64,
 }

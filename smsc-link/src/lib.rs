@@ -185,6 +185,14 @@ pub struct SubmitOptions {
     /// A submit with TLVs is encoded through `rusmpp`'s owned PDU, the
     /// others through the encode-once fast path. Default none.
     pub tlvs: Vec<Tlv>,
+    /// `service_type` (at most 5 characters, e.g. `USSD` for an operator's
+    /// USSD gateway); such a submit takes the owned path like one with
+    /// TLVs. Default none (empty: the SMSC's default).
+    pub service_type: Option<String>,
+    /// The `data_coding` written on GSM 7-bit segments instead of 0 (e.g.
+    /// 0x0F, the USSD "GSM 7-bit, language unspecified"); UCS2 segments
+    /// keep 0x08. Default none.
+    pub gsm7_data_coding: Option<u8>,
 }
 
 /// What became of a submitted message.

@@ -6,7 +6,7 @@ use rusmpp::{
     pdus::{BindReceiver, BindTransceiver, BindTransmitter, SubmitSm},
     tlvs::TlvValue,
     types::{COctetString, OctetString},
-    values::{DataCoding, EsmClass, InterfaceVersion, Npi, RegisteredDelivery, Ton},
+    values::{DataCoding, EsmClass, InterfaceVersion, Npi, RegisteredDelivery, ServiceType, Ton},
     CommandStatus, Pdu,
 };
 use rusmpp_core::encode::{Encode, Length};
@@ -25,7 +25,7 @@ use crate::{
     receipt::{normalize_id, parse_receipt_text, DeliveryState, Receipt},
     text::{parse_udh, PartInfo, Segment},
     tlv::Tlv,
-    Error,
+    Error, SubmitOptions,
 };
 
 /// Which bind a connection makes.
@@ -161,7 +161,46 @@ pub fn encode_submit_sm_with_tlvs(
     sequence_number: u32,
     dst: &mut Vec<u8>,
 ) -> Result<(), Error> {
-    let mut body = submit_sm(config, source_addr, to, segment, registered_delivery)?;
+    let options = SubmitOptions {
+        registered_delivery,
+        tlvs: tlvs.to_vec(),
+        ..SubmitOptions::default()
+    };
+    encode_submit_sm_owned(
+        config,
+        source_addr,
+        to,
+        segment,
+        &options,
+        sequence_number,
+        dst,
+    )
+}
+
+/// [`encode_submit_sm_with_tlvs`] with every option of `options` that the
+/// encode-once path does not write: TLVs and `service_type`.
+pub fn encode_submit_sm_owned(
+    config: &LinkConfig,
+    source_addr: &str,
+    to: &str,
+    segment: &Segment,
+    options: &SubmitOptions,
+    sequence_number: u32,
+    dst: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let tlvs = &options.tlvs;
+    let mut body = submit_sm(
+        config,
+        source_addr,
+        to,
+        segment,
+        options.registered_delivery,
+    )?;
+    if let Some(service_type) = &options.service_type {
+        let value = COctetString::from_string(service_type.clone())
+            .map_err(|_| Error::Protocol("service_type longer than 5 characters".into()))?;
+        body.service_type = ServiceType::new(value);
+    }
     let values = tlvs
         .iter()
         .map(Tlv::to_submission)

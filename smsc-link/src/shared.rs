@@ -170,9 +170,14 @@ impl Shared {
     ) -> Result<(Job, OutcomeRx), Error> {
         let config = &self.config;
         let reference = self.next_reference.fetch_add(1, Ordering::Relaxed);
-        let segments = text::split(text, reference).map_err(|e| Error::TextTooLong {
+        let mut segments = text::split(text, reference).map_err(|e| Error::TextTooLong {
             segments: e.segments,
         })?;
+        if let Some(label) = options.gsm7_data_coding {
+            for segment in segments.iter_mut().filter(|s| s.data_coding == 0) {
+                segment.data_coding = label;
+            }
+        }
         let source = options
             .source_addr
             .as_deref()
@@ -181,19 +186,10 @@ impl Shared {
         // Sequence number 0: the session writes each one's own in.
         let mut wire = Vec::with_capacity(segments.iter().map(|s| header.encoded_len(s)).sum());
         for segment in &segments {
-            if options.tlvs.is_empty() {
+            if options.tlvs.is_empty() && options.service_type.is_none() {
                 header.encode(segment, 0, &mut wire)?;
             } else {
-                pdu::encode_submit_sm_with_tlvs(
-                    config,
-                    source,
-                    to,
-                    segment,
-                    options.registered_delivery,
-                    &options.tlvs,
-                    0,
-                    &mut wire,
-                )?;
+                pdu::encode_submit_sm_owned(config, source, to, segment, options, 0, &mut wire)?;
             }
         }
         let (reply, outcome) = oneshot::channel();

@@ -81,33 +81,7 @@ pub async fn start(label: &'static str, database_url: Option<String>) -> Running
 
 impl Running {
     pub async fn premises(&self, address: &str) -> Premises {
-        let store = &self.gateway.store;
-        let now = chrono::Utc::now();
-        let org = store
-            .orgs()
-            .create_org(
-                &NewOrganization {
-                    name: "Кафе".into(),
-                    email: format!("cafe{}@example.ru", rand::random::<u32>()),
-                    password: None,
-                },
-                now,
-            )
-            .await
-            .unwrap();
-        store
-            .orgs()
-            .add_premises(
-                &NewPremises {
-                    org_id: org.organization.id,
-                    address: address.into(),
-                    kind: None,
-                    stay_minutes: None,
-                },
-                now,
-            )
-            .await
-            .unwrap()
+        premises_in(&self.gateway.store, address).await
     }
 
     /// `POST /api/mo`: the simulator delivers the text and reports the ESME's answer.
@@ -207,4 +181,34 @@ pub fn dechunk(mut rest: &str) -> String {
         out.push_str(&after[..size]);
         rest = &after[size + 2..];
     }
+}
+
+/// Premises at `address` of a fresh organization.
+pub async fn premises_in(store: &checkin_core::Store, address: &str) -> Premises {
+    let now = chrono::Utc::now();
+    let org = store
+        .orgs()
+        .create_org(
+            &NewOrganization {
+                name: "Кафе".into(),
+                email: format!("cafe{}@example.ru", rand::random::<u32>()),
+                password: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    store
+        .orgs()
+        .add_premises(
+            &NewPremises {
+                org_id: org.organization.id,
+                address: address.into(),
+                kind: None,
+                stay_minutes: None,
+            },
+            now,
+        )
+        .await
+        .unwrap()
 }

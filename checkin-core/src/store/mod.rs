@@ -37,7 +37,7 @@ pub use outbox::SendResult;
 use signal::OutboxSignal;
 pub use signal::{FeedEvent, Outbox, OutboxFeed};
 pub use sms::{
-    InboundSms, PreparedSms, Rejection, SmsBatch, SmsOutcome, REPEAT_REPLY_INTERVAL_MS,
+    InboundSms, PreparedSms, Rejection, SmsBatch, SmsOutcome, SmsVisit, REPEAT_REPLY_INTERVAL_MS,
     SMS_BATCH_MAX,
 };
 use writer::{WriteTx, Writer};

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use parser::Command;
+use parser::{CodeDigits, Command};
 use sqlx::{AnyConnection, Row};
 
 use super::checkins::{lock_phones, sqlite_inserted_ids, PremisesCache};
@@ -31,13 +31,29 @@ pub struct InboundSms {
     pub received_at: DateTime<Utc>,
 }
 
-/// An SMS ready for the group commit (see [`Sms::prepare_sms`]).
+/// An SMS ready for the group commit (see [`Sms::prepare_sms`]), or a
+/// USSD check-in riding the same commit ([`Sms::prepare_ussd`]).
 #[derive(Debug, Clone)]
 pub struct PreparedSms {
     sms: InboundSms,
     hash: PhoneHash,
     sealed: Vec<u8>,
     command: Command,
+    /// How the visitor came: `Sms`, or `Ussd`.
+    channel: Channel,
+    /// Whether the reply is queued as an SMS (always for an SMS; for USSD,
+    /// `ussd_confirm_by_sms`: the screen vanishes, the guard needs the SMS).
+    reply_by_sms: bool,
+}
+
+/// The visit an outcome is about (check-in, repeat or duplicate): where and
+/// when, for a USSD final screen, which cannot wait for the SMS. Given for
+/// USSD check-ins only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsVisit {
+    pub premises: Premises,
+    /// When the visit was recorded (a repeat's: the first visit's time).
+    pub at: DateTime<Utc>,
 }
 
 /// What a batch of SMS came to.
@@ -45,6 +61,9 @@ pub struct PreparedSms {
 pub struct SmsBatch {
     /// One per SMS, in the batch's order.
     pub outcomes: Vec<SmsOutcome>,
+    /// One per SMS, in the batch's order: the visit of a USSD check-in, repeat
+    /// or duplicate; `None` for the others (and for every SMS).
+    pub visits: Vec<Option<SmsVisit>>,
     /// Replies queued already claimed, for the caller's sender to take.
     pub claimed: Vec<OutboxMessage>,
 }
@@ -93,22 +112,30 @@ impl Store {
     ) -> Result<SmsBatch, StoreError> {
         let mut premises = PremisesCache::new();
         let mut outcomes = Vec::with_capacity(batch.len());
+        let mut visits = Vec::with_capacity(batch.len());
         let mut replies = Vec::new();
         for (i, (sms, command)) in batch.iter().zip(commands).enumerate() {
             let hash = &senders.hashes[i];
+            let mut visit = None;
             let (outcome, reply) = match intent(&mut *tx, &mut premises, command).await? {
                 Intent::Reply(reason, text) => (reason.into(), Some(text)),
                 Intent::CheckIn(p, code) => {
                     let new = NewCheckIn {
                         phone: sms.from.clone(),
                         code,
-                        channel: Channel::Sms,
+                        channel: senders.channels[i],
                         at: sms.received_at,
                         // Texting a code is consenting to alerts (the poster says so).
                         consent: true,
                     };
                     let recorded = self.insert_if_new(&mut *tx, &new, hash, p).await?;
                     let id = recorded.checkin.id;
+                    if senders.channels[i] == Channel::Ussd {
+                        visit = Some(SmsVisit {
+                            premises: recorded.premises.clone(),
+                            at: recorded.checkin.at,
+                        });
+                    }
                     if recorded.duplicate {
                         if reply_to_repeat(&mut *tx, id, recorded.checkin.at, sms.received_at)
                             .await?
@@ -136,15 +163,20 @@ impl Store {
                     (SmsOutcome::OptedOut, Some(texts::opted_out()))
                 }
             };
-            if let Some(text) = reply {
+            if let Some(text) = reply.filter(|_| senders.reply_by_sms[i]) {
                 replies.push(senders.reply(i, text));
             }
             outcomes.push(outcome);
+            visits.push(visit);
         }
         let claimed = self
             .enqueue_many_in(tx, &replies, now, senders.claim_max)
             .await?;
-        Ok(SmsBatch { outcomes, claimed })
+        Ok(SmsBatch {
+            outcomes,
+            visits,
+            claimed,
+        })
     }
 
     /// The whole batch in a few statements: one look-up of earlier visits of its
@@ -300,6 +332,7 @@ impl Store {
                         premises_id: p.id,
                         hash: &hashes[*i].0[..],
                         sealed: senders.sealed[*i],
+                        channel: senders.channels[*i].as_str(),
                         at_ms: to_ms(batch[*i].received_at),
                     }
                 })
@@ -346,12 +379,20 @@ impl Store {
         }
         // Answered repeats: the visit's last answer moves to theirs.
         let mut replied: Vec<(i64, i64)> = Vec::new(); // (check-in id, at)
+        let mut seen: Vec<Option<SmsVisit>> = vec![None; batch.len()];
         for (v, (i, p, visit)) in visits.iter().enumerate() {
             let (checkin_id, first_at) = match visit {
                 Visit::Known(k) => (known[*k].id, from_ms(known[*k].at)?),
                 Visit::SameAs(first) => (new_ids[*first], batch[visits[*first].0].received_at),
                 Visit::New => (new_ids[v], batch[*i].received_at),
             };
+            // Only a USSD screen needs it (an SMS's reply is its text).
+            if senders.channels[*i] == Channel::Ussd {
+                seen[*i] = Some(SmsVisit {
+                    premises: p.clone(),
+                    at: first_at,
+                });
+            }
             outcomes[*i] = Some(match visit {
                 Visit::Known(_) | Visit::SameAs(_) if answered[v] => {
                     replies[*i] = Some(texts::already_checked_in(p, first_at, zone));
@@ -373,6 +414,7 @@ impl Store {
         let messages: Vec<Outgoing> = replies
             .into_iter()
             .enumerate()
+            .filter(|(i, _)| senders.reply_by_sms[*i])
             .filter_map(|(i, reply)| reply.map(|text| senders.reply(i, text)))
             .collect();
         let claimed = self
@@ -382,15 +424,20 @@ impl Store {
             .into_iter()
             .map(|o| o.ok_or_else(|| StoreError::Corrupt("an SMS got no outcome".into())))
             .collect::<Result<_, _>>()?;
-        Ok(SmsBatch { outcomes, claimed })
+        Ok(SmsBatch {
+            outcomes,
+            visits: seen,
+            claimed,
+        })
     }
 }
 
-/// A new SMS check-in, as the grouped insert binds it.
+/// A new SMS (or USSD) check-in, as the grouped insert binds it.
 struct NewVisit<'a> {
     premises_id: i64,
     hash: &'a [u8],
     sealed: &'a [u8],
+    channel: &'static str,
     at_ms: i64,
 }
 
@@ -409,8 +456,8 @@ const CHECKIN_COLUMNS: [(&str, Value); 6] = [
     ("premises_id", Value::Bind(|q, v| q.bind(v.premises_id))),
     ("phone_hash", Value::Bind(|q, v| q.bind(v.hash))),
     ("phone_sealed", Value::Bind(|q, v| q.bind(v.sealed))),
-    ("channel", Value::Literal("'sms'")),
-    // Texting a code is consenting to alerts (the poster says so).
+    ("channel", Value::Bind(|q, v| q.bind(v.channel))),
+    // Texting (or dialling) a code is consenting to alerts (the poster says so).
     ("consent", Value::Literal("1")),
     ("checked_in_at_ms", Value::Bind(|q, v| q.bind(v.at_ms))),
 ];
@@ -515,6 +562,9 @@ struct Senders<'a> {
     recipients: &'a [&'a Msisdn],
     hashes: &'a [PhoneHash],
     sealed: &'a [&'a [u8]],
+    channels: &'a [Channel],
+    /// Whether each one's reply is queued (see `PreparedSms::reply_by_sms`).
+    reply_by_sms: &'a [bool],
     /// Replies to queue already claimed (see `handle_prepared_sms_claiming`).
     claim_max: usize,
 }
@@ -612,6 +662,32 @@ impl Sms<'_> {
             sealed: self.store.vault().seal(&sms.from),
             command: parser::parse(&sms.text),
             sms,
+            channel: Channel::Sms,
+            reply_by_sms: true,
+        }
+    }
+
+    /// A USSD check-in of the code `digits` dialled by `from`, prepared for
+    /// the same group commit as the SMS (same dedupe, privacy and replies;
+    /// the reply is queued as an SMS only when `confirm_by_sms`).
+    pub fn prepare_ussd(
+        self,
+        from: Msisdn,
+        digits: CodeDigits,
+        received_at: DateTime<Utc>,
+        confirm_by_sms: bool,
+    ) -> PreparedSms {
+        PreparedSms {
+            hash: self.store.vault().hash(&from),
+            sealed: self.store.vault().seal(&from),
+            command: Command::CheckIn { digits },
+            sms: InboundSms {
+                from,
+                text: digits.as_str().to_owned(),
+                received_at,
+            },
+            channel: Channel::Ussd,
+            reply_by_sms: confirm_by_sms,
         }
     }
 
@@ -654,10 +730,14 @@ impl Sms<'_> {
         let hashes: Vec<PhoneHash> = prepared.iter().map(|p| p.hash).collect();
         let sealed: Vec<&[u8]> = prepared.iter().map(|p| &p.sealed[..]).collect();
         let commands: Vec<Command> = prepared.iter().map(|p| p.command).collect();
+        let channels: Vec<Channel> = prepared.iter().map(|p| p.channel).collect();
+        let reply_by_sms: Vec<bool> = prepared.iter().map(|p| p.reply_by_sms).collect();
         let senders = Senders {
             recipients: &recipients,
             hashes: &hashes,
             sealed: &sealed,
+            channels: &channels,
+            reply_by_sms: &reply_by_sms,
             claim_max,
         };
         let started = std::time::Instant::now();
