@@ -16,6 +16,7 @@ mod config;
 mod error;
 mod guard;
 mod limits;
+mod org;
 mod pages;
 mod security;
 mod state;
@@ -60,6 +61,7 @@ pub fn router(state: AppState) -> Router {
             "/static/clock.js",
             get(|| static_file(CLOCK_JS, "text/javascript")),
         )
+        .merge(org::routes())
         .fallback(|| async { WebError::NotFound })
         .layer(DefaultBodyLimit::max(body_bytes_max))
         .layer(axum::middleware::map_response(error::plain_refusals))
