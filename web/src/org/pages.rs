@@ -314,7 +314,7 @@ pub(crate) fn posters(posters: &[PosterData]) -> Markup {
                         figcaption { "Отсканируйте QR-код камерой телефона" }
                     }
                     p.poster-code { (p.code) }
-                    p.poster-sms { "или " (p.sms) }
+                    p.poster-sms { (p.sms) }
                     p.poster-ussd { "или наберите " strong { (p.ussd) } }
                     p.poster-url { (p.url) }
                 }
