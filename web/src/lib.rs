@@ -1,6 +1,7 @@
 //! The HTTP face of the service (axum): the visitor's QR check-in (phone, SMS
 //! code, consent → a confirmation with the guard's QR) and the guard's check of
-//! that QR. Russian UI, rendered on the server, works with JavaScript off.
+//! that QR; the organizations' cabinet and JSON API (`org`). Russian UI,
+//! rendered on the server, works with JavaScript off.
 //!
 //! Speaks only to `checkin-core`: an SMS code is an outbox row, and the
 //! store's outbox signal wakes the sender (never `smsc_link`, never the
