@@ -156,6 +156,10 @@ pub async fn org_create(
     email: String,
     password: Option<String>,
 ) -> anyhow::Result<()> {
+    // The cabinet's sign-up rule holds for an administrator too.
+    if let Some(password) = password.as_deref().filter(|p| !p.is_empty()) {
+        checkin_core::store::check_password(password).context("the cabinet password")?;
+    }
     let store = open_store(config).await?;
     let created = store
         .orgs()

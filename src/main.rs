@@ -43,7 +43,7 @@ enum OrgCommand {
         name: String,
         #[arg(long)]
         email: String,
-        /// Password for the web cabinet (optional).
+        /// Password for the web cabinet (optional; at least 10 characters).
         #[arg(long, env = "CHECKIN_ORG_PASSWORD", hide_env_values = true)]
         password: Option<String>,
     },

@@ -34,6 +34,12 @@ pub struct WebConfig {
     /// Most keys (phones, addresses) each rate limiter tracks; beyond it, old
     /// keys are dropped and, if still full, requests are refused. Default 100 000.
     pub rate_keys_max: usize,
+    /// Log-in attempts to the organization cabinet one client address may
+    /// make per minute. Default 10.
+    pub login_per_ip_minute: u32,
+    /// How long a cabinet log-in lasts (the session cookie's and the stored
+    /// session's life). Default 12 h.
+    pub org_session_h: u32,
 }
 
 impl Default for WebConfig {
@@ -50,6 +56,8 @@ impl Default for WebConfig {
             body_bytes_max: 4096,
             trust_forwarded_for: false,
             rate_keys_max: 100_000,
+            login_per_ip_minute: 10,
+            org_session_h: 12,
         }
     }
 }

@@ -17,6 +17,8 @@ pub enum Limit {
     PhoneMinute,
     PhoneHour,
     Address,
+    /// Cabinet log-in attempts from one address.
+    Login,
     /// The limiter is full of keys (under attack): everyone waits a little.
     Busy,
 }
@@ -147,6 +149,7 @@ fn rate_text(limit: Limit, wait: Duration) -> String {
         Limit::Address => {
             format!("С вашего подключения запрошено слишком много кодов. Попробуйте снова {when}.")
         }
+        Limit::Login => format!("Слишком много попыток входа. Попробуйте снова {when}."),
         Limit::Busy => format!("Сервис перегружен. Попробуйте снова {when}."),
     }
 }

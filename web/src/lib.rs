@@ -1,6 +1,7 @@
 //! The HTTP face of the service (axum): the visitor's QR check-in (phone, SMS
 //! code, consent → a confirmation with the guard's QR) and the guard's check of
-//! that QR. Russian UI, rendered on the server, works with JavaScript off.
+//! that QR; the organizations' cabinet and JSON API (`org`). Russian UI,
+//! rendered on the server, works with JavaScript off.
 //!
 //! Speaks only to `checkin-core`: an SMS code is an outbox row, and the
 //! store's outbox signal wakes the sender (never `smsc_link`, never the
@@ -16,6 +17,7 @@ mod config;
 mod error;
 mod guard;
 mod limits;
+mod org;
 mod pages;
 mod security;
 mod state;
@@ -60,6 +62,7 @@ pub fn router(state: AppState) -> Router {
             "/static/clock.js",
             get(|| static_file(CLOCK_JS, "text/javascript")),
         )
+        .merge(org::routes())
         .fallback(|| async { WebError::NotFound })
         .layer(DefaultBodyLimit::max(body_bytes_max))
         .layer(axum::middleware::map_response(error::plain_refusals))

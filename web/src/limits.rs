@@ -1,7 +1,8 @@
 //! Limits on sending SMS codes: per phone (a minute and an hour) and per client
-//! address, each a keyed `governor` limiter on the service's clock (so tests
-//! move time by hand). Phones are keyed by their keyed hash, never the number.
-//! Every limiter holds at most `rate_keys_max` keys.
+//! address, and on cabinet log-in attempts per client address; each a keyed
+//! `governor` limiter on the service's clock (so tests move time by hand).
+//! Phones are keyed by their keyed hash, never the number. Every limiter holds
+//! at most `rate_keys_max` keys.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -39,6 +40,7 @@ pub struct Limits {
     phone_minute: Keyed<PhoneHash>,
     phone_hour: Keyed<PhoneHash>,
     address_hour: Keyed<IpAddr>,
+    login_address_minute: Keyed<IpAddr>,
     clock: ServiceClock,
     keys_max: usize,
 }
@@ -75,6 +77,10 @@ impl Limits {
                 Quota::per_hour(at_least_one(config.sms_per_ip_hour)),
                 &clock,
             ),
+            login_address_minute: keyed(
+                Quota::per_minute(at_least_one(config.login_per_ip_minute)),
+                &clock,
+            ),
             clock,
             keys_max: config.rate_keys_max.max(1),
         }
@@ -87,6 +93,11 @@ impl Limits {
         self.take(&self.address_hour, &address, Limit::Address)?;
         self.take(&self.phone_minute, phone, Limit::PhoneMinute)?;
         self.take(&self.phone_hour, phone, Limit::PhoneHour)
+    }
+
+    /// Takes one cabinet log-in attempt of `address`.
+    pub(crate) fn take_login(&self, address: IpAddr) -> Result<(), WebError> {
+        self.take(&self.login_address_minute, &address, Limit::Login)
     }
 
     fn take<K: std::hash::Hash + Eq + Clone>(
@@ -118,5 +129,6 @@ impl Limits {
         self.phone_minute.retain_recent();
         self.phone_hour.retain_recent();
         self.address_hour.retain_recent();
+        self.login_address_minute.retain_recent();
     }
 }

@@ -8,6 +8,12 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 /// The page frame.
 fn layout(title: &str, body: Markup) -> Markup {
+    layout_with(title, None, body)
+}
+
+/// The page frame with one more stylesheet of ours (`/static/…`) after the
+/// common one.
+pub(crate) fn layout_with(title: &str, stylesheet: Option<&str>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="ru" {
@@ -16,6 +22,7 @@ fn layout(title: &str, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) }
                 link rel="stylesheet" href="/static/style.css";
+                @if let Some(sheet) = stylesheet { link rel="stylesheet" href=(sheet); }
             }
             body {
                 main { (body) }
@@ -78,7 +85,7 @@ fn place(p: &Place<'_>) -> Markup {
     }
 }
 
-fn csrf_input(csrf: &str) -> Markup {
+pub(crate) fn csrf_input(csrf: &str) -> Markup {
     html! { input type="hidden" name="csrf" value=(csrf); }
 }
 

@@ -23,10 +23,10 @@ use crate::security::{self, CSRF_COOKIE, PHONE_COOKIE};
 use crate::state::AppState;
 
 /// A page with its status and the cookies to set.
-struct Page {
-    status: StatusCode,
-    markup: Markup,
-    cookies: Vec<HeaderValue>,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) markup: Markup,
+    pub(crate) cookies: Vec<HeaderValue>,
 }
 
 impl IntoResponse for Page {
@@ -40,7 +40,7 @@ impl IntoResponse for Page {
 }
 
 /// 303 See Other to `location` (after a POST), setting `cookies`.
-fn redirect(location: &str, cookies: Vec<HeaderValue>) -> Response {
+pub(crate) fn redirect(location: &str, cookies: Vec<HeaderValue>) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
     if let Ok(value) = HeaderValue::from_str(location) {
         response.headers_mut().insert(header::LOCATION, value);
@@ -53,7 +53,7 @@ fn redirect(location: &str, cookies: Vec<HeaderValue>) -> Response {
 
 /// The CSRF field for this browser's cookie, and the cookie to set when it
 /// has none yet.
-fn csrf(state: &AppState, headers: &HeaderMap) -> (String, Vec<HeaderValue>) {
+pub(crate) fn csrf(state: &AppState, headers: &HeaderMap) -> (String, Vec<HeaderValue>) {
     match security::cookie(headers, CSRF_COOKIE) {
         Some(cookie) => (state.inner.secrets.csrf_field(cookie), Vec::new()),
         None => {
@@ -73,7 +73,11 @@ fn csrf(state: &AppState, headers: &HeaderMap) -> (String, Vec<HeaderValue>) {
     }
 }
 
-fn check_csrf(state: &AppState, headers: &HeaderMap, field: &str) -> Result<(), WebError> {
+pub(crate) fn check_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+    field: &str,
+) -> Result<(), WebError> {
     state
         .inner
         .secrets
@@ -81,7 +85,7 @@ fn check_csrf(state: &AppState, headers: &HeaderMap, field: &str) -> Result<(), 
 }
 
 /// A form, or the clear page for one we cannot read.
-fn form<T>(form: Result<Form<T>, FormRejection>) -> Result<T, WebError> {
+pub(crate) fn form<T>(form: Result<Form<T>, FormRejection>) -> Result<T, WebError> {
     match form {
         Ok(Form(value)) => Ok(value),
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(WebError::TooLarge),
@@ -592,7 +596,7 @@ pub(crate) async fn confirmation(
 /// The QR of `url` as an inline SVG (empty if the URL cannot be encoded,
 /// which a configured base URL of sane length never hits; the link below it
 /// still works).
-fn qr_svg(url: &str) -> String {
+pub(crate) fn qr_svg(url: &str) -> String {
     match qrcode::QrCode::new(url.as_bytes()) {
         Ok(code) => code
             .render::<qrcode::render::svg::Color<'_>>()

@@ -43,8 +43,15 @@ pub struct NewPremises {
     pub stay_minutes: Option<u32>,
 }
 
+/// The label of the API token `checkin org create` prints.
+pub const TOKEN_LABEL_CLI: &str = "checkin org create";
+/// Longest organization name accepted.
+pub const NAME_CHARS_MAX: usize = 200;
+/// Longest e-mail address accepted (RFC 5321's path limit).
+pub const EMAIL_CHARS_MAX: usize = 254;
+
 /// A random secret token: 32 bytes, hex.
-fn new_token() -> String {
+pub(crate) fn new_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     hex::encode(bytes)
@@ -55,7 +62,21 @@ pub(crate) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
+/// What a token list shows of a token: its first 8 characters.
+pub(crate) fn token_prefix(token: &str) -> String {
+    token.chars().take(8).collect()
+}
+
+/// An argon2id hash (PHC string) of `password`, with a fresh salt.
+pub(crate) fn hash_password(password: &str) -> Result<String, StoreError> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    let hash = Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| StoreError::Invalid(format!("password: {e}")))?;
+    Ok(hash.to_string())
+}
+
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
@@ -86,24 +107,37 @@ impl Orgs<'_> {
         new: &NewOrganization,
         now: DateTime<Utc>,
     ) -> Result<OrgCreated, StoreError> {
+        self.insert_org(new, now, TOKEN_LABEL_CLI).await
+    }
+
+    /// Creates an organization; its first API token, labelled `label`, is in
+    /// `OrgCreated::api_token`.
+    pub(crate) async fn insert_org(
+        self,
+        new: &NewOrganization,
+        now: DateTime<Utc>,
+        label: &str,
+    ) -> Result<OrgCreated, StoreError> {
         let name = new.name.trim();
         let email = new.email.trim().to_lowercase();
         if name.is_empty() {
             return Err(StoreError::Invalid("the organization name is empty".into()));
         }
-        if !email.contains('@') {
+        if name.chars().count() > NAME_CHARS_MAX || name.chars().any(char::is_control) {
+            return Err(StoreError::Invalid(format!(
+                "the organization name must be 1..={NAME_CHARS_MAX} printable characters"
+            )));
+        }
+        if !email.contains('@')
+            || email.chars().count() > EMAIL_CHARS_MAX
+            || email.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
             return Err(StoreError::Invalid(format!(
                 "{email:?} is not an e-mail address"
             )));
         }
         let password_hash = match &new.password {
-            Some(p) if !p.is_empty() => {
-                let salt = SaltString::generate(&mut rand::rngs::OsRng);
-                let hash = Argon2::default()
-                    .hash_password(p.as_bytes(), &salt)
-                    .map_err(|e| StoreError::Invalid(format!("password: {e}")))?;
-                Some(hash.to_string())
-            }
+            Some(p) if !p.is_empty() => Some(hash_password(p)?),
             _ => None,
         };
         let api_token = new_token();
@@ -126,10 +160,22 @@ impl Orgs<'_> {
                 e.into()
             }
         })?;
+        let id: i64 = row.try_get("id")?;
+        sqlx::query(
+            "INSERT INTO org_tokens (org_id, label, prefix, token_hash, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(label)
+        .bind(token_prefix(&api_token))
+        .bind(token_hash(&api_token))
+        .bind(to_ms(now))
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(OrgCreated {
             organization: Organization {
-                id: row.try_get("id")?,
+                id,
                 name: name.to_owned(),
                 email,
                 created_at: now,
@@ -144,22 +190,9 @@ impl Orgs<'_> {
         new: &NewPremises,
         now: DateTime<Utc>,
     ) -> Result<Premises, StoreError> {
-        let address = new.address.trim();
-        if address.is_empty() {
-            return Err(StoreError::Invalid("the address is empty".into()));
-        }
-        if address.chars().count() > ADDRESS_CHARS_MAX {
-            return Err(StoreError::Invalid(format!(
-                "the address is longer than {ADDRESS_CHARS_MAX} characters"
-            )));
-        }
-        let stay_minutes = new.stay_minutes.unwrap_or(STAY_MINUTES_DEFAULT);
-        if !(1..=STAY_MINUTES_MAX).contains(&stay_minutes) {
-            return Err(StoreError::Invalid(format!(
-                "the stay must be 1..={STAY_MINUTES_MAX} minutes"
-            )));
-        }
-        let kind = new.kind.as_deref().unwrap_or("").trim().to_owned();
+        let (address, kind, stay_minutes) =
+            checked_premises(&new.address, new.kind.as_deref(), new.stay_minutes)?;
+        let address = address.as_str();
         let org_exists = sqlx::query("SELECT id FROM organizations WHERE id = $1")
             .bind(new.org_id)
             .fetch_optional(&self.store.pool)
@@ -260,5 +293,205 @@ impl Orgs<'_> {
         .await?;
         tx.commit().await?;
         Ok((row.try_get("id")?, token))
+    }
+}
+
+/// The kinds of premises the cabinet offers, each with the stay assumed when
+/// the organization sets none: how long such a visit usually lasts.
+pub const PREMISES_KINDS: &[(&str, u32)] = &[
+    ("магазин", 30),
+    ("кафе", STAY_MINUTES_DEFAULT),
+    ("ресторан", 90),
+    ("бар", 120),
+    ("офис", 480),
+    ("кинотеатр", 180),
+    ("спортзал", 90),
+    ("другое", STAY_MINUTES_DEFAULT),
+];
+
+/// The stay assumed for premises of `kind` when none is set: the kind's from
+/// [`PREMISES_KINDS`], else [`STAY_MINUTES_DEFAULT`].
+pub fn stay_minutes_default(kind: &str) -> u32 {
+    let kind = kind.trim().to_lowercase();
+    PREMISES_KINDS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or(STAY_MINUTES_DEFAULT, |(_, m)| *m)
+}
+
+/// Longest kind accepted (free text, shown in lists).
+pub const KIND_CHARS_MAX: usize = 60;
+
+/// Address, kind and stay checked and normalized: the address trimmed,
+/// non-empty, at most [`ADDRESS_CHARS_MAX`] characters, no control characters
+/// (a poster line, not a document); the stay 1..=[`STAY_MINUTES_MAX`], by
+/// default the kind's.
+pub fn checked_premises(
+    address: &str,
+    kind: Option<&str>,
+    stay_minutes: Option<u32>,
+) -> Result<(String, String, u32), StoreError> {
+    let address = address.trim();
+    if address.is_empty() {
+        return Err(StoreError::Invalid("the address is empty".into()));
+    }
+    if address.chars().count() > ADDRESS_CHARS_MAX {
+        return Err(StoreError::Invalid(format!(
+            "the address is longer than {ADDRESS_CHARS_MAX} characters"
+        )));
+    }
+    if address.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(
+            "the address contains control characters".into(),
+        ));
+    }
+    let kind = kind.unwrap_or("").trim();
+    if kind.chars().count() > KIND_CHARS_MAX || kind.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(format!(
+            "the kind must be at most {KIND_CHARS_MAX} printable characters"
+        )));
+    }
+    let stay_minutes = stay_minutes.unwrap_or_else(|| stay_minutes_default(kind));
+    if !(1..=STAY_MINUTES_MAX).contains(&stay_minutes) {
+        return Err(StoreError::Invalid(format!(
+            "the stay must be 1..={STAY_MINUTES_MAX} minutes"
+        )));
+    }
+    Ok((address.to_owned(), kind.to_owned(), stay_minutes))
+}
+
+/// Most premises one page of [`Orgs::list_premises`] returns.
+pub const PREMISES_PAGE_MAX: u32 = 500;
+/// Longest statistics range [`Orgs::premises_hourly_counts`] reads.
+pub const STATS_DAYS_MAX: i64 = 30;
+
+/// Check-ins of one premises in one UTC hour by one channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HourCount {
+    /// The hour's start (UTC).
+    pub hour: DateTime<Utc>,
+    pub channel: crate::model::Channel,
+    pub count: u64,
+}
+
+/// An hour in milliseconds (the statistics' SQL divides by the same literal).
+const HOUR_MS: i64 = 3_600_000;
+
+/// Queries an organization's own premises: every one takes the organization's
+/// id, so another's premises is simply not found.
+impl Orgs<'_> {
+    /// Premises `id` if organization `org_id` owns it.
+    pub async fn org_premises(self, org_id: i64, id: i64) -> Result<Option<Premises>, StoreError> {
+        let row = sqlx::query(&format!("{PREMISES_SELECT} WHERE id = $1 AND org_id = $2"))
+            .bind(id)
+            .bind(org_id)
+            .fetch_optional(&self.store.pool)
+            .await?;
+        row.as_ref().map(premises_from_row).transpose()
+    }
+
+    /// The organization's premises with ids above `after_id`, in id order, at
+    /// most `limit` (capped at [`PREMISES_PAGE_MAX`]).
+    pub async fn list_premises(
+        self,
+        org_id: i64,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<Premises>, StoreError> {
+        let limit = limit.clamp(1, PREMISES_PAGE_MAX);
+        let rows = sqlx::query(&format!(
+            "{PREMISES_SELECT} WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+        ))
+        .bind(org_id)
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.store.pool)
+        .await?;
+        rows.iter().map(premises_from_row).collect()
+    }
+
+    /// Changes the address, kind and stay of the organization's premises
+    /// (checked like [`Orgs::add_premises`]); `None` when it owns no such premises.
+    pub async fn update_premises(
+        self,
+        org_id: i64,
+        id: i64,
+        address: &str,
+        kind: Option<&str>,
+        stay_minutes: Option<u32>,
+    ) -> Result<Option<Premises>, StoreError> {
+        let (address, kind, stay_minutes) = checked_premises(address, kind, stay_minutes)?;
+        let mut tx = self.store.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE premises SET address = $1, kind = $2, stay_minutes = $3 \
+             WHERE id = $4 AND org_id = $5",
+        )
+        .bind(&address)
+        .bind(&kind)
+        .bind(i64::from(stay_minutes))
+        .bind(id)
+        .bind(org_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+        self.org_premises(org_id, id).await
+    }
+
+    /// Opens or closes the organization's premises; false when it owns no such premises.
+    pub async fn set_org_premises_active(
+        self,
+        org_id: i64,
+        id: i64,
+        active: bool,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.store.begin_write().await?;
+        let done = sqlx::query("UPDATE premises SET active = $1 WHERE id = $2 AND org_id = $3")
+            .bind(i64::from(active))
+            .bind(id)
+            .bind(org_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Check-ins of premises `premises_id` per UTC hour and channel in
+    /// `[from, to)`, counts only (no phone leaves the table); the range is cut
+    /// to the last [`STATS_DAYS_MAX`] days before `to`, so at most 24 × 30 × 2
+    /// rows come back. The caller checks the premises is the organization's.
+    pub async fn premises_hourly_counts(
+        self,
+        premises_id: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<HourCount>, StoreError> {
+        let from = from.max(to - chrono::Duration::days(STATS_DAYS_MAX));
+        let rows = sqlx::query(
+            "SELECT checked_in_at_ms / 3600000 AS hour, channel, COUNT(*) AS n FROM checkins \
+             WHERE premises_id = $1 AND checked_in_at_ms >= $2 AND checked_in_at_ms < $3 \
+             GROUP BY checked_in_at_ms / 3600000, channel ORDER BY hour",
+        )
+        .bind(premises_id)
+        .bind(to_ms(from))
+        .bind(to_ms(to))
+        .fetch_all(&self.store.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let hour: i64 = row.try_get("hour")?;
+                let channel: String = row.try_get("channel")?;
+                let count: i64 = row.try_get("n")?;
+                Ok(HourCount {
+                    hour: DateTime::from_timestamp_millis(hour * HOUR_MS)
+                        .ok_or_else(|| StoreError::Corrupt(format!("hour {hour}")))?,
+                    channel: crate::model::Channel::parse(&channel)
+                        .ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))?,
+                    count: u64::try_from(count).unwrap_or(0),
+                })
+            })
+            .collect()
     }
 }

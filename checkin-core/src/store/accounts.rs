@@ -1,0 +1,324 @@
+//! The organization cabinet's accounts: sign-up with a password (argon2id),
+//! log-in sessions and API tokens (random secrets stored only as SHA-256).
+
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
+use argon2::Argon2;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::orgs::{hash_password, new_token, token_hash, token_prefix};
+use super::{time_col, to_ms, NewOrganization, Store, StoreError};
+use crate::model::Organization;
+
+/// Shortest password accepted at sign-up.
+pub const PASSWORD_CHARS_MIN: usize = 10;
+/// Longest password accepted (argon2 takes any length; this bounds the work).
+pub const PASSWORD_CHARS_MAX: usize = 256;
+/// Longest token label accepted.
+pub const TOKEN_LABEL_CHARS_MAX: usize = 100;
+/// Most live (not revoked) API tokens one organization may hold.
+pub const TOKENS_PER_ORG_MAX: i64 = 100;
+/// The label of the token every sign-up starts with, revoked at once: the
+/// cabinet shows tokens only when they are created on purpose.
+const TOKEN_LABEL_SIGN_UP: &str = "sign-up";
+
+/// Accounts, sessions and tokens of organizations (`store.accounts()`).
+#[derive(Debug, Clone, Copy)]
+pub struct Accounts<'a> {
+    store: &'a Store,
+}
+
+impl Store {
+    /// Organization accounts (see [`Accounts`]).
+    pub fn accounts(&self) -> Accounts<'_> {
+        Accounts { store: self }
+    }
+}
+
+/// A new log-in session: the secret for the cookie (shown once) and its expiry.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub secret: String,
+    pub org_id: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A live session's organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionOrg {
+    pub org_id: i64,
+    pub name: String,
+}
+
+/// An API token as listed: never the secret, only its first characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub label: String,
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Whether `password` is acceptable at sign-up.
+pub fn check_password(password: &str) -> Result<(), StoreError> {
+    let chars = password.chars().count();
+    if chars < PASSWORD_CHARS_MIN {
+        return Err(StoreError::Invalid(format!(
+            "the password is shorter than {PASSWORD_CHARS_MIN} characters"
+        )));
+    }
+    if chars > PASSWORD_CHARS_MAX {
+        return Err(StoreError::Invalid(format!(
+            "the password is longer than {PASSWORD_CHARS_MAX} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `password` matches `hash` (a PHC string; a malformed one never
+/// matches). With no hash (an unknown e-mail, or an account without a
+/// password) the same work is done, then no: the time taken does not tell
+/// which e-mails exist. CPU-heavy (argon2): run it off the async reactor.
+pub fn password_matches(hash: Option<&str>, password: &str) -> bool {
+    match hash {
+        Some(hash) => PasswordHash::new(hash).is_ok_and(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        }),
+        None => {
+            let _ = hash_password(password);
+            false
+        }
+    }
+}
+
+/// What a log-in is checked against: the organization and its password hash.
+#[derive(Debug, Clone)]
+pub struct LoginRecord {
+    pub org_id: i64,
+    pub password_hash: Option<String>,
+}
+
+impl Accounts<'_> {
+    /// Signs an organization up: name, e-mail, a password of at least
+    /// [`PASSWORD_CHARS_MIN`] characters. No API token is left valid.
+    pub async fn sign_up(
+        self,
+        name: &str,
+        email: &str,
+        password: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Organization, StoreError> {
+        check_password(password)?;
+        let new = NewOrganization {
+            name: name.to_owned(),
+            email: email.to_owned(),
+            password: Some(password.to_owned()),
+        };
+        let created = self
+            .store
+            .orgs()
+            .insert_org(&new, now, TOKEN_LABEL_SIGN_UP)
+            .await?;
+        let mut tx = self.store.begin_write().await?;
+        sqlx::query("UPDATE org_tokens SET revoked_at_ms = $1 WHERE org_id = $2")
+            .bind(to_ms(now))
+            .bind(created.organization.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(created.organization)
+    }
+
+    /// The record a log-in with `email` is checked against (see
+    /// [`password_matches`]).
+    pub async fn login_record(self, email: &str) -> Result<Option<LoginRecord>, StoreError> {
+        let email = email.trim().to_lowercase();
+        let row = sqlx::query("SELECT id, password_hash FROM organizations WHERE email = $1")
+            .bind(&email)
+            .fetch_optional(self.store.pool())
+            .await?;
+        row.map(|row| {
+            Ok(LoginRecord {
+                org_id: row.try_get("id")?,
+                password_hash: row.try_get("password_hash")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Opens a session for `org_id` that lasts `life`.
+    pub async fn open_session(
+        self,
+        org_id: i64,
+        life: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<NewSession, StoreError> {
+        let secret = new_token();
+        let expires_at = now + life;
+        let mut tx = self.store.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO org_sessions (org_id, token_hash, created_at_ms, expires_at_ms) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(org_id)
+        .bind(token_hash(&secret))
+        .bind(to_ms(now))
+        .bind(to_ms(expires_at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(NewSession {
+            secret,
+            org_id,
+            expires_at,
+        })
+    }
+
+    /// The organization of a live session.
+    pub async fn session_org(
+        self,
+        secret: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionOrg>, StoreError> {
+        let row = sqlx::query(
+            "SELECT o.id, o.name FROM org_sessions s JOIN organizations o ON o.id = s.org_id \
+             WHERE s.token_hash = $1 AND s.expires_at_ms > $2",
+        )
+        .bind(token_hash(secret))
+        .bind(to_ms(now))
+        .fetch_optional(self.store.pool())
+        .await?;
+        row.map(|r| {
+            Ok(SessionOrg {
+                org_id: r.try_get("id")?,
+                name: r.try_get("name")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Ends a session (log-out), and every expired one with it.
+    pub async fn close_session(self, secret: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.store.begin_write().await?;
+        sqlx::query("DELETE FROM org_sessions WHERE token_hash = $1 OR expires_at_ms <= $2")
+            .bind(token_hash(secret))
+            .bind(to_ms(now))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A new API token for `org_id`; the secret is returned once.
+    pub async fn create_token(
+        self,
+        org_id: i64,
+        label: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(TokenInfo, String), StoreError> {
+        let label = label.trim();
+        if label.chars().count() > TOKEN_LABEL_CHARS_MAX || label.chars().any(char::is_control) {
+            return Err(StoreError::Invalid(format!(
+                "the label must be at most {TOKEN_LABEL_CHARS_MAX} printable characters"
+            )));
+        }
+        let secret = new_token();
+        let prefix = token_prefix(&secret);
+        let mut tx = self.store.begin_write().await?;
+        let live: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM org_tokens WHERE org_id = $1 AND revoked_at_ms IS NULL",
+        )
+        .bind(org_id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
+        if live >= TOKENS_PER_ORG_MAX {
+            return Err(StoreError::Invalid(format!(
+                "an organization may hold at most {TOKENS_PER_ORG_MAX} tokens"
+            )));
+        }
+        let row = sqlx::query(
+            "INSERT INTO org_tokens (org_id, label, prefix, token_hash, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(org_id)
+        .bind(label)
+        .bind(&prefix)
+        .bind(token_hash(&secret))
+        .bind(to_ms(now))
+        .fetch_one(&mut *tx)
+        .await?;
+        let id = row.try_get("id")?;
+        tx.commit().await?;
+        Ok((
+            TokenInfo {
+                id,
+                label: label.to_owned(),
+                prefix,
+                created_at: now,
+                revoked_at: None,
+            },
+            secret,
+        ))
+    }
+
+    /// The organization's tokens, newest first, revoked ones included (bounded
+    /// by [`TOKENS_PER_ORG_MAX`] live ones plus the last revoked).
+    pub async fn tokens(self, org_id: i64) -> Result<Vec<TokenInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, label, prefix, created_at_ms, revoked_at_ms FROM org_tokens \
+             WHERE org_id = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(org_id)
+        .bind(TOKENS_PER_ORG_MAX * 2)
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let revoked: Option<i64> = r.try_get("revoked_at_ms")?;
+                Ok(TokenInfo {
+                    id: r.try_get("id")?,
+                    label: r.try_get("label")?,
+                    prefix: r.try_get("prefix")?,
+                    created_at: time_col(r, "created_at_ms")?,
+                    revoked_at: revoked.and_then(DateTime::from_timestamp_millis),
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes the organization's token `id`; false when it has no such live token.
+    pub async fn revoke_token(
+        self,
+        org_id: i64,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.store.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE org_tokens SET revoked_at_ms = $1 \
+             WHERE id = $2 AND org_id = $3 AND revoked_at_ms IS NULL",
+        )
+        .bind(to_ms(now))
+        .bind(id)
+        .bind(org_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The organization a bearer token belongs to, if it is live.
+    pub async fn token_org(self, secret: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT org_id FROM org_tokens WHERE token_hash = $1 AND revoked_at_ms IS NULL",
+        )
+        .bind(token_hash(secret))
+        .fetch_optional(self.store.pool())
+        .await?;
+        Ok(row.map(|r| r.try_get("org_id")).transpose()?)
+    }
+}

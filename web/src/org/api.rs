@@ -1,0 +1,246 @@
+//! The organizations' JSON API under `/api/v1/premises`, for chains with
+//! hundreds of premises: create, list (by cursor), get, statistics,
+//! deactivate. Bearer token of the organization; every query is scoped to it,
+//! so another organization's premises answers 404 exactly like a missing one.
+//! Errors are `{"error": "...", "code": "..."}`.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Json, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use checkin_core::store::{NewPremises, PREMISES_PAGE_MAX};
+use checkin_core::{Premises, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::auth::ApiOrg;
+use super::stats;
+use crate::state::AppState;
+
+/// Premises per page when the caller names no `limit`.
+pub(crate) const PAGE_LIMIT_DEFAULT: u32 = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApiError {
+    #[error("no bearer token")]
+    NoToken,
+    #[error("the bearer token is not valid")]
+    BadToken,
+    #[error("no such premises")]
+    NotFound,
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Malformed(String),
+    #[error("the request body is too large")]
+    TooLarge,
+    #[error(transparent)]
+    Storage(#[from] StoreError),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, text) = match &self {
+            ApiError::NoToken => (StatusCode::UNAUTHORIZED, "no_token", self.to_string()),
+            ApiError::BadToken => (StatusCode::UNAUTHORIZED, "bad_token", self.to_string()),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", self.to_string()),
+            ApiError::Invalid(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                self.to_string(),
+            ),
+            ApiError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed", self.to_string()),
+            ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", self.to_string()),
+            ApiError::Storage(e) if e.is_caller_error() => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
+            }
+            ApiError::Storage(e) => {
+                // StoreError carries no personal data.
+                tracing::error!(error = %e, "API request failed on storage");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "storage unavailable, try again later".to_owned(),
+                )
+            }
+        };
+        let mut response = (status, Json(json!({ "error": text, "code": code }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    match body {
+        Ok(Json(value)) => Ok(value),
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::TooLarge),
+        Err(JsonRejection::JsonDataError(e)) => Err(ApiError::Invalid(e.body_text())),
+        Err(e) => Err(ApiError::Malformed(e.body_text())),
+    }
+}
+
+/// A premises as the API shows it.
+#[derive(Debug, Serialize)]
+pub(crate) struct PremisesView {
+    id: i64,
+    code: String,
+    address: String,
+    kind: String,
+    stay_minutes: u32,
+    active: bool,
+    created_at: chrono::DateTime<chrono::Utc>,
+    poster_url: String,
+    qr_url: String,
+    qr_png_url: String,
+}
+
+/// The poster's and the QR's absolute URLs of premises `id`.
+pub(crate) fn urls(state: &AppState, id: i64) -> (String, String, String) {
+    let base = state.config().public_base_url.trim_end_matches('/');
+    (
+        format!("{base}/org/premises/{id}/poster"),
+        format!("{base}/org/premises/{id}/qr.svg"),
+        format!("{base}/org/premises/{id}/qr.png"),
+    )
+}
+
+fn view(state: &AppState, p: Premises) -> PremisesView {
+    let (poster_url, qr_url, qr_png_url) = urls(state, p.id);
+    PremisesView {
+        id: p.id,
+        code: p.code.to_string(),
+        address: p.address,
+        kind: p.kind,
+        stay_minutes: p.stay_minutes,
+        active: p.active,
+        created_at: p.created_at,
+        poster_url,
+        qr_url,
+        qr_png_url,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateBody {
+    address: String,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    stay_minutes: Option<u32>,
+}
+
+/// `POST /api/v1/premises` → 201 with the premises, its code and URLs.
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    org: ApiOrg,
+    body: Result<Json<CreateBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let body = json_body(body)?;
+    let premises = state
+        .store()
+        .orgs()
+        .add_premises(
+            &NewPremises {
+                org_id: org.org_id,
+                address: body.address,
+                kind: body.kind,
+                stay_minutes: body.stay_minutes,
+            },
+            state.now(),
+        )
+        .await?;
+    tracing::info!(
+        premises_id = premises.id,
+        org_id = org.org_id,
+        "premises added by API"
+    );
+    Ok((StatusCode::CREATED, Json(view(&state, premises))).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ListQuery {
+    /// The last id of the previous page.
+    cursor: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/premises?cursor=&limit=`: `{"items": [...], "next_cursor": id|null}`.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    org: ApiOrg,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::Malformed(e.body_text()))?;
+    let limit = query.limit.unwrap_or(PAGE_LIMIT_DEFAULT);
+    if !(1..=PREMISES_PAGE_MAX).contains(&limit) {
+        return Err(ApiError::Invalid(format!(
+            "limit must be 1..={PREMISES_PAGE_MAX}"
+        )));
+    }
+    let items = state
+        .store()
+        .orgs()
+        .list_premises(org.org_id, query.cursor.unwrap_or(0), limit)
+        .await?;
+    let next_cursor = (items.len() == limit as usize)
+        .then(|| items.last().map(|p| p.id))
+        .flatten();
+    let items: Vec<PremisesView> = items.into_iter().map(|p| view(&state, p)).collect();
+    Ok(Json(json!({ "items": items, "next_cursor": next_cursor })).into_response())
+}
+
+async fn own(state: &AppState, org: ApiOrg, id: &str) -> Result<Premises, ApiError> {
+    let id: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
+    state
+        .store()
+        .orgs()
+        .org_premises(org.org_id, id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+/// `GET /api/v1/premises/{id}`.
+pub(crate) async fn get_one(
+    State(state): State<AppState>,
+    org: ApiOrg,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let premises = own(&state, org, &id).await?;
+    Ok(Json(view(&state, premises)).into_response())
+}
+
+/// `GET /api/v1/premises/{id}/stats`: per day and per hour, by channel.
+pub(crate) async fn stats(
+    State(state): State<AppState>,
+    org: ApiOrg,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let premises = own(&state, org, &id).await?;
+    let stats = stats::load(&state, premises.id).await?;
+    Ok(Json(stats).into_response())
+}
+
+/// `POST /api/v1/premises/{id}/deactivate`: the code stops taking check-ins.
+pub(crate) async fn deactivate(
+    State(state): State<AppState>,
+    org: ApiOrg,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let premises = own(&state, org, &id).await?;
+    if !state
+        .store()
+        .orgs()
+        .set_org_premises_active(org.org_id, premises.id, false)
+        .await?
+    {
+        return Err(ApiError::NotFound);
+    }
+    let premises = own(&state, org, &id).await?;
+    Ok(Json(view(&state, premises)).into_response())
+}
