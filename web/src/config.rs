@@ -34,6 +34,9 @@ pub struct WebConfig {
     /// Most keys (phones, addresses) each rate limiter tracks; beyond it, old
     /// keys are dropped and, if still full, requests are refused. Default 100 000.
     pub rate_keys_max: usize,
+    /// Serve `GET /metrics` (Prometheus text; the gateway installs the
+    /// recorder only then). Default true.
+    pub metrics: bool,
 }
 
 impl Default for WebConfig {
@@ -50,6 +53,7 @@ impl Default for WebConfig {
             body_bytes_max: 4096,
             trust_forwarded_for: false,
             rate_keys_max: 100_000,
+            metrics: true,
         }
     }
 }

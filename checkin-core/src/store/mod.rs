@@ -6,6 +6,7 @@ mod cases;
 mod checkins;
 mod handles;
 mod lookups;
+mod ops;
 mod orgs;
 mod otp;
 mod outbox;
@@ -25,6 +26,7 @@ use crate::privacy::{PhoneVault, PrivacyError};
 use crate::CodeError;
 
 pub use handles::{Cases, Checkins, Orgs, Otps, Sms};
+pub use ops::{Authority, OutboxDepth, TokenHolder};
 pub use orgs::{NewOrganization, NewPremises, OrgCreated};
 pub use otp::{IssuedOtp, NewOtp, OtpCheck};
 pub use outbox::SendResult;
