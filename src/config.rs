@@ -203,6 +203,8 @@ impl Config {
             .unwrap_or_else(|| "Europe/Moscow".to_owned());
         let zone = ServiceZone::parse(&zone_name).map_err(anyhow::Error::msg)?;
         let mut store = StoreConfig::default();
+        // The alerts name the visit's time in the service's zone.
+        store.exposure.zone = zone;
         if let Some(days) = cli.retention_days.or(file.retention_days) {
             if days == 0 {
                 bail!("retention_days must be at least 1");

@@ -3,6 +3,7 @@
 //! the gateway's other crates call in with valid values (`Msisdn`, `VenueCode`).
 
 pub mod clock;
+pub mod exposure;
 pub mod guard;
 pub mod inbox;
 pub mod model;
@@ -15,6 +16,7 @@ pub mod time_fmt;
 pub mod venue_code;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use exposure::ExposureConfig;
 pub use inbox::{InboxConfig, InboxError, SmsInbox};
 pub use model::{
     Case, Channel, CheckIn, NewCase, NewCheckIn, NewMessage, Organization, OutboxMessage,

@@ -1,42 +1,27 @@
-//! Confirmed cases, as the health authority submits them.
+//! Confirmed cases, as the health authority submits them, and what they
+//! expose: the dry run (counts only), the case recorded with its alerts
+//! queued in one transaction, and the case's report. The matching itself is
+//! in `exposure.rs`.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
-use super::{to_ms, Cases, StoreError};
+use super::exposure::{
+    self, counts, exposures, insert_alerts, queue_alert_messages, AlertStates, CaseRecorded,
+    CaseReport, Exposure, ExposureCounts, Probe, CASES_BATCH_MAX,
+};
+use super::{time_col, to_ms, Cases, StoreError};
 use crate::model::{Case, NewCase};
 
 impl Cases<'_> {
-    /// Records a confirmed case.
+    /// Records a confirmed case without matching it.
     pub async fn add_case(self, new: &NewCase, now: DateTime<Utc>) -> Result<Case, StoreError> {
-        if new.contagious_from > new.contagious_to {
-            return Err(StoreError::Invalid(
-                "the contagious window ends before it starts".into(),
-            ));
-        }
-        let hash = self.store.vault().hash(&new.phone);
+        check(new)?;
         let mut tx = self.store.begin_write().await?;
-        let row = sqlx::query(
-            "INSERT INTO cases (authority_id, phone_hash, confirmed_at_ms, contagious_from_ms, \
-             contagious_to_ms, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        )
-        .bind(new.authority_id)
-        .bind(&hash.0[..])
-        .bind(to_ms(new.confirmed_at))
-        .bind(to_ms(new.contagious_from))
-        .bind(to_ms(new.contagious_to))
-        .bind(to_ms(now))
-        .fetch_one(&mut *tx)
-        .await?;
+        let case = insert_case(&mut tx, self.store, new, ExposureCounts::default(), now).await?;
         tx.commit().await?;
-        Ok(Case {
-            id: row.try_get("id")?,
-            authority_id: new.authority_id,
-            confirmed_at: new.confirmed_at,
-            contagious_from: new.contagious_from,
-            contagious_to: new.contagious_to,
-            created_at: now,
-        })
+        Ok(case)
     }
 
     /// How many cases are stored.
@@ -46,4 +31,214 @@ impl Cases<'_> {
             .await?;
         Ok(u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0))
     }
+
+    /// What recording `new` would expose, queuing nothing: the authority's
+    /// dry run.
+    pub async fn dry_run(
+        self,
+        new: &NewCase,
+        _now: DateTime<Utc>,
+    ) -> Result<ExposureCounts, StoreError> {
+        check(new)?;
+        let mut conn = self.store.pool().acquire().await?;
+        let found = self.match_case(&mut conn, new).await?;
+        Ok(counts(&found))
+    }
+
+    /// Records `new` and queues an alert for every exposed visit not alerted
+    /// yet, in one transaction.
+    pub async fn record_and_match(
+        self,
+        new: &NewCase,
+        now: DateTime<Utc>,
+    ) -> Result<CaseRecorded, StoreError> {
+        let mut recorded = self
+            .record_and_match_batch(std::slice::from_ref(new), now)
+            .await?;
+        recorded
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("a batch of one recorded nothing".into()))
+    }
+
+    /// Records every case of `batch` (at most [`CASES_BATCH_MAX`]) and queues
+    /// their alerts, in one transaction: all or nothing. A visit exposed by
+    /// two cases of the batch is alerted once (for the first). The matching
+    /// reads on the reader pool first, so the SQLite writer is held only for
+    /// the inserts; consent is read again as the alerts are inserted.
+    pub async fn record_and_match_batch(
+        self,
+        batch: &[NewCase],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<CaseRecorded>, StoreError> {
+        if batch.len() > CASES_BATCH_MAX {
+            return Err(StoreError::Invalid(format!(
+                "at most {CASES_BATCH_MAX} cases at once"
+            )));
+        }
+        for (i, new) in batch.iter().enumerate() {
+            check(new).map_err(|e| StoreError::Invalid(format!("case {}: {e}", i + 1)))?;
+        }
+        let mut found = Vec::with_capacity(batch.len());
+        {
+            let mut conn = self.store.pool().acquire().await?;
+            for new in batch {
+                found.push(self.match_case(&mut conn, new).await?);
+            }
+        }
+        let backend = self.store.backend();
+        let mut tx = self.store.begin_write().await?;
+        let mut recorded = Vec::with_capacity(batch.len());
+        let mut alerts = Vec::new();
+        for (new, found) in batch.iter().zip(&found) {
+            let counts = counts(found);
+            let case = insert_case(&mut tx, self.store, new, counts, now).await?;
+            let inserted = insert_alerts(&mut tx, backend, case.id, found, to_ms(now)).await?;
+            recorded.push(CaseRecorded {
+                case,
+                counts,
+                alerts_queued: inserted.len() as u64,
+            });
+            alerts.extend(inserted);
+        }
+        let zone = self.store.config().exposure.zone;
+        queue_alert_messages(&mut tx, backend, &alerts, &zone, now).await?;
+        tx.commit().await?;
+        if !alerts.is_empty() {
+            self.store.outbox().wake();
+        }
+        Ok(recorded)
+    }
+
+    /// The case `case_id` with its counts and where its alerts are; `None`
+    /// when there is no such case.
+    pub async fn report(self, case_id: i64) -> Result<Option<CaseReport>, StoreError> {
+        let Some(row) = sqlx::query(
+            "SELECT id, authority_id, confirmed_at_ms, contagious_from_ms, contagious_to_ms, \
+             created_at_ms, exposed_visits, exposed_people, unreachable FROM cases WHERE id = $1",
+        )
+        .bind(case_id)
+        .fetch_optional(self.store.pool())
+        .await?
+        else {
+            return Ok(None);
+        };
+        let case = case_from_row(&row)?;
+        let count = |column: &str| -> Result<u64, StoreError> {
+            Ok(u64::try_from(row.try_get::<i64, _>(column)?).unwrap_or(0))
+        };
+        let counts = ExposureCounts {
+            visits: count("exposed_visits")?,
+            people: count("exposed_people")?,
+            unreachable: count("unreachable")?,
+        };
+        let rows = sqlx::query(
+            "SELECT o.status AS status, o.delivery_state AS delivery_state, COUNT(*) AS n \
+             FROM alerts a JOIN outbox o ON o.id = a.outbox_id WHERE a.case_id = $1 \
+             GROUP BY o.status, o.delivery_state",
+        )
+        .bind(case_id)
+        .fetch_all(self.store.pool())
+        .await?;
+        let mut states = AlertStates::default();
+        for row in &rows {
+            let status: String = row.try_get("status")?;
+            let delivery: Option<String> = row.try_get("delivery_state")?;
+            let n = u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
+            states.add(&status, delivery.as_deref(), n);
+        }
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM alerts WHERE case_id = $1")
+            .bind(case_id)
+            .fetch_one(self.store.pool())
+            .await?;
+        Ok(Some(CaseReport {
+            case,
+            counts,
+            alerts: u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0),
+            states,
+        }))
+    }
+
+    /// The matching query's plan for `new`, one line per step (tests check
+    /// that it only seeks indexes).
+    #[doc(hidden)]
+    pub async fn match_plan_for_tests(self, new: &NewCase) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.store.pool().acquire().await?;
+        let hash = self.store.vault().hash(&new.phone);
+        let probe = self.probe(&hash, new);
+        exposure::match_plan(&mut conn, self.store.backend(), probe).await
+    }
+
+    async fn match_case(
+        self,
+        conn: &mut AnyConnection,
+        new: &NewCase,
+    ) -> Result<Vec<Exposure>, StoreError> {
+        let hash = self.store.vault().hash(&new.phone);
+        exposures(conn, self.probe(&hash, new)).await
+    }
+
+    fn probe<'h>(self, hash: &'h crate::PhoneHash, new: &NewCase) -> Probe<'h> {
+        Probe {
+            hash,
+            from_ms: to_ms(new.contagious_from),
+            to_ms: to_ms(new.contagious_to),
+            buffer_ms: self.store.config().exposure.buffer_ms(),
+        }
+    }
+}
+
+/// A case the store accepts: its window does not end before it starts.
+fn check(new: &NewCase) -> Result<(), StoreError> {
+    if new.contagious_from > new.contagious_to {
+        return Err(StoreError::Invalid(
+            "the contagious window ends before it starts".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn insert_case(
+    conn: &mut AnyConnection,
+    store: &super::Store,
+    new: &NewCase,
+    counts: ExposureCounts,
+    now: DateTime<Utc>,
+) -> Result<Case, StoreError> {
+    let hash = store.vault().hash(&new.phone);
+    let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let row = sqlx::query(
+        "INSERT INTO cases (authority_id, phone_hash, confirmed_at_ms, contagious_from_ms, \
+         contagious_to_ms, created_at_ms, exposed_visits, exposed_people, unreachable) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+    )
+    .bind(new.authority_id)
+    .bind(&hash.0[..])
+    .bind(to_ms(new.confirmed_at))
+    .bind(to_ms(new.contagious_from))
+    .bind(to_ms(new.contagious_to))
+    .bind(to_ms(now))
+    .bind(as_i64(counts.visits))
+    .bind(as_i64(counts.people))
+    .bind(as_i64(counts.unreachable))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Case {
+        id: row.try_get("id")?,
+        authority_id: new.authority_id,
+        confirmed_at: new.confirmed_at,
+        contagious_from: new.contagious_from,
+        contagious_to: new.contagious_to,
+        created_at: now,
+    })
+}
+
+fn case_from_row(row: &AnyRow) -> Result<Case, StoreError> {
+    Ok(Case {
+        id: row.try_get("id")?,
+        authority_id: row.try_get("authority_id")?,
+        confirmed_at: time_col(row, "confirmed_at_ms")?,
+        contagious_from: time_col(row, "contagious_from_ms")?,
+        contagious_to: time_col(row, "contagious_to_ms")?,
+        created_at: time_col(row, "created_at_ms")?,
+    })
 }

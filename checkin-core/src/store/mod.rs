@@ -4,6 +4,7 @@
 
 mod cases;
 mod checkins;
+mod exposure;
 mod handles;
 mod lookups;
 mod ops;
@@ -22,9 +23,11 @@ use chrono::{DateTime, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 
+use crate::exposure::ExposureConfig;
 use crate::privacy::{PhoneVault, PrivacyError};
 use crate::CodeError;
 
+pub use exposure::{AlertStates, CaseRecorded, CaseReport, ExposureCounts, CASES_BATCH_MAX};
 pub use handles::{Cases, Checkins, Orgs, Otps, Sms};
 pub use ops::{Authority, OutboxDepth, TokenHolder};
 pub use orgs::{NewOrganization, NewPremises, OrgCreated};
@@ -83,6 +86,9 @@ pub struct StoreConfig {
     /// high, so commits stop paying for checkpoints and this is only the bound
     /// on the WAL's size should the background checkpoints fall behind.
     pub sqlite_autocheckpoint_pages: u32,
+    /// Exposure matching: the default contagious window, the buffer, the
+    /// alert's time zone (see [`ExposureConfig`]).
+    pub exposure: ExposureConfig,
 }
 
 impl Default for StoreConfig {
@@ -94,6 +100,7 @@ impl Default for StoreConfig {
             acquire_timeout: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_secs(5),
             sqlite_autocheckpoint_pages: 1000,
+            exposure: ExposureConfig::default(),
         }
     }
 }
