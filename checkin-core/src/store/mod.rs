@@ -5,6 +5,7 @@
 mod cases;
 mod checkins;
 mod exposure;
+mod flags;
 mod handles;
 mod lookups;
 mod ops;
@@ -28,6 +29,8 @@ use crate::privacy::{PhoneVault, PrivacyError};
 use crate::CodeError;
 
 pub use exposure::{AlertStates, CaseRecorded, CaseReport, ExposureCounts, CASES_BATCH_MAX};
+pub use flags::Flags;
+use flags::FlagsSignal;
 pub use handles::{Cases, Checkins, Orgs, Otps, Sms};
 pub use ops::{Authority, OutboxDepth, TokenHolder};
 pub use orgs::{NewOrganization, NewPremises, OrgCreated};
@@ -263,6 +266,8 @@ pub struct Store {
     /// The outbox's wake-up and hand-off lane (see `signal.rs`), shared by
     /// every clone.
     outbox_signal: Arc<OutboxSignal>,
+    /// The switches as last read or set (see `flags.rs`), shared by every clone.
+    flags_signal: Arc<FlagsSignal>,
 }
 
 /// Page cache of each SQLite connection, in KiB (SQLite's default is 2 MiB); the
@@ -400,6 +405,7 @@ impl Store {
             vault,
             config,
             outbox_signal: Arc::default(),
+            flags_signal: Arc::default(),
         })
     }
 
@@ -483,6 +489,10 @@ impl Store {
 
     pub(crate) fn outbox_signal(&self) -> &Arc<OutboxSignal> {
         &self.outbox_signal
+    }
+
+    pub(crate) fn flags_signal(&self) -> &Arc<FlagsSignal> {
+        &self.flags_signal
     }
 
     /// The writer, for writes that ride along with the next transaction.
