@@ -1,6 +1,8 @@
 //! The health authority's JSON API, behind the authority's bearer token
 //! (`checkin authority create`): `POST /api/v1/cases` (one case or a batch,
-//! or a dry run) and `GET /api/v1/cases/{id}`. Every refusal is a JSON body
+//! or a dry run: the core's exposure matching), `GET /api/v1/cases/{id}`
+//! (what it exposed, where its alerts are), and the kill switch `POST
+//! /api/v1/alerts/pause` / `resume` (`GET /api/v1/alerts` reads it). Every refusal is a JSON body
 //! `{"error": code, "message": text, "field"?: where}` with a 4xx status, and
 //! storage trouble a 503 with `Retry-After`.
 //!
@@ -15,21 +17,19 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use checkin_core::store::{Authority, TokenHolder};
-use checkin_core::{Case, Msisdn, NewCase, StoreError};
+use checkin_core::exposure::ExposureConfig;
+use checkin_core::store::{Authority, CaseRecorded, CaseReport, ExposureCounts, TokenHolder};
+use checkin_core::{Msisdn, NewCase, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
 
 use crate::state::AppState;
 
-/// Most cases in one `POST /api/v1/cases` (413 beyond).
+/// Most cases in one `POST /api/v1/cases` (413 beyond): the batch is one
+/// transaction, and this keeps the SQLite writer for about a second.
 pub const CASES_BATCH_MAX: usize = 1000;
 /// Largest body of the authority's API: a full batch with room to spare.
 pub const API_BODY_BYTES_MAX: usize = 1024 * 1024;
-/// The contagious window when a case does not give it: from two days before
-/// the confirmation to fourteen days after.
-pub const CONTAGIOUS_BEFORE_DEFAULT: Duration = Duration::days(2);
-pub const CONTAGIOUS_AFTER_DEFAULT: Duration = Duration::days(14);
 /// A confirmation dated later than this after now is a mistake.
 const CONFIRMED_AHEAD_MAX: Duration = Duration::days(1);
 /// Longest token looked up (ours are 64 hex digits).
@@ -42,6 +42,9 @@ pub(crate) fn routes(_state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/api/v1/cases", post(submit_cases))
         .route("/api/v1/cases/{id}", get(case_report))
+        .route("/api/v1/alerts", get(alerts_state))
+        .route("/api/v1/alerts/pause", post(pause_alerts))
+        .route("/api/v1/alerts/resume", post(resume_alerts))
         .layer(DefaultBodyLimit::max(API_BODY_BYTES_MAX))
 }
 
@@ -177,6 +180,7 @@ pub(crate) struct Submission {
 pub(crate) fn parse_submission(
     body: &[u8],
     authority_id: i64,
+    exposure: &ExposureConfig,
     now: DateTime<Utc>,
 ) -> Result<Submission, ApiError> {
     let value: Value =
@@ -190,7 +194,7 @@ pub(crate) fn parse_submission(
         Some(_) => return Err(ApiError::invalid("dry_run", "must be true or false")),
     };
     let Some(cases) = top.remove("cases") else {
-        let case = parse_case(&top, "", authority_id, now)?;
+        let case = parse_case(&top, "", authority_id, exposure, now)?;
         return Ok(Submission {
             cases: vec![case],
             batch: false,
@@ -220,7 +224,7 @@ pub(crate) fn parse_submission(
         .map(|(i, item)| {
             let at = format!("cases[{i}].");
             match item {
-                Value::Object(fields) => parse_case(fields, &at, authority_id, now),
+                Value::Object(fields) => parse_case(fields, &at, authority_id, exposure, now),
                 _ => Err(ApiError::invalid(
                     format!("cases[{i}]"),
                     "must be an object",
@@ -241,6 +245,7 @@ fn parse_case(
     fields: &Map<String, Value>,
     at: &str,
     authority_id: i64,
+    exposure: &ExposureConfig,
     now: DateTime<Utc>,
 ) -> Result<NewCase, ApiError> {
     if let Some(extra) = fields.keys().find(|k| !CASE_FIELDS.contains(&k.as_str())) {
@@ -279,22 +284,20 @@ fn parse_case(
             "is in the future",
         ));
     }
-    let contagious_from =
-        time("contagious_from")?.unwrap_or(confirmed_at - CONTAGIOUS_BEFORE_DEFAULT);
-    let contagious_to = time("contagious_to")?.unwrap_or(confirmed_at + CONTAGIOUS_AFTER_DEFAULT);
-    if contagious_from > contagious_to {
+    let case = exposure.new_case(
+        Some(authority_id),
+        phone,
+        confirmed_at,
+        time("contagious_from")?,
+        time("contagious_to")?,
+    );
+    if case.contagious_from > case.contagious_to {
         return Err(ApiError::invalid(
             format!("{at}contagious_to"),
             "is before contagious_from",
         ));
     }
-    Ok(NewCase {
-        authority_id: Some(authority_id),
-        phone,
-        confirmed_at,
-        contagious_from,
-        contagious_to,
-    })
+    Ok(case)
 }
 
 /// The request body, or why it could not be read (too large: 413).
@@ -310,7 +313,9 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     })
 }
 
-/// `POST /api/v1/cases`.
+/// `POST /api/v1/cases`: a dry run answers the counts and queues nothing;
+/// otherwise the cases are recorded and matched in one transaction (all or
+/// nothing) and 201 answers what each exposed and queued.
 async fn submit_cases(
     State(state): State<AppState>,
     AuthorityBearer(authority): AuthorityBearer,
@@ -318,39 +323,79 @@ async fn submit_cases(
 ) -> Result<Response, ApiError> {
     let body = body_bytes(body)?;
     let now = state.now();
-    let submission = parse_submission(&body, authority.id, now)?;
+    let exposure = state.store().config().exposure;
+    let submission = parse_submission(&body, authority.id, &exposure, now)?;
     tracing::info!(
         authority = authority.id,
         cases = submission.cases.len(),
         dry_run = submission.dry_run,
         "cases submitted"
     );
-    if submission.dry_run {
-        return Err(ApiError::invalid(
-            "dry_run",
-            "is not available until exposure matching is in place",
-        ));
-    }
-    let mut recorded = Vec::with_capacity(submission.cases.len());
-    for case in &submission.cases {
-        let case = state.store().cases().add_case(case, now).await?;
-        recorded.push(json!({ "id": case.id }));
-    }
-    let body = if submission.batch {
-        json!({ "cases": recorded })
+    let (status, mut answers) = if submission.dry_run {
+        let mut answers = Vec::with_capacity(submission.cases.len());
+        for case in &submission.cases {
+            let counts = state.store().cases().dry_run(case, now).await?;
+            answers.push(counts_json(&counts));
+        }
+        (StatusCode::OK, answers)
     } else {
-        recorded.pop().unwrap_or_default()
+        let recorded = state
+            .store()
+            .cases()
+            .record_and_match_batch(&submission.cases, now)
+            .await?;
+        (
+            StatusCode::CREATED,
+            recorded.iter().map(recorded_json).collect(),
+        )
     };
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    let body = if submission.batch {
+        let mut body = json!({ "cases": answers });
+        if submission.dry_run {
+            body["dry_run"] = Value::Bool(true);
+        }
+        body
+    } else {
+        let mut one = answers.pop().unwrap_or_default();
+        if submission.dry_run {
+            one["dry_run"] = Value::Bool(true);
+        }
+        one
+    };
+    Ok((status, Json(body)).into_response())
 }
 
-fn case_json(case: &Case) -> Value {
+fn counts_json(counts: &ExposureCounts) -> Value {
+    json!({
+        "visits": counts.visits,
+        "people": counts.people,
+        "unreachable": counts.unreachable,
+    })
+}
+
+fn recorded_json(recorded: &CaseRecorded) -> Value {
+    let mut value = counts_json(&recorded.counts);
+    value["id"] = recorded.case.id.into();
+    value["alerts_queued"] = recorded.alerts_queued.into();
+    value
+}
+
+fn report_json(report: &CaseReport) -> Value {
+    let case = &report.case;
+    let states = &report.states;
     json!({
         "id": case.id,
         "confirmed_at": case.confirmed_at.to_rfc3339(),
         "contagious_from": case.contagious_from.to_rfc3339(),
         "contagious_to": case.contagious_to.to_rfc3339(),
         "created_at": case.created_at.to_rfc3339(),
+        "exposed": counts_json(&report.counts),
+        "alerts": report.alerts,
+        "queued": states.queued,
+        "sent": states.sent,
+        "delivered": states.delivered,
+        "failed": states.failed,
+        "expired": states.expired,
     })
 }
 
@@ -362,14 +407,60 @@ async fn case_report(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
-    let case = state
+    let report = state
         .store()
         .cases()
-        .case_by_id(id)
+        .report(id)
         .await?
-        .filter(|c| c.authority_id == Some(authority.id))
+        .filter(|r| r.case.authority_id == Some(authority.id))
         .ok_or(ApiError::NotFound)?;
-    Ok(Json(case_json(&case)).into_response())
+    Ok(Json(report_json(&report)).into_response())
+}
+
+/// `GET /api/v1/alerts`: whether alerts are paused (read from storage:
+/// another instance may have switched it).
+async fn alerts_state(
+    State(state): State<AppState>,
+    AuthorityBearer(_): AuthorityBearer,
+) -> Result<Response, ApiError> {
+    let paused = state.store().flags().alerts_paused().await?;
+    Ok(Json(json!({ "alerts_paused": paused })).into_response())
+}
+
+/// `POST /api/v1/alerts/pause`: the kill switch; no alert is submitted
+/// from a second after it, while codes and confirmations keep flowing.
+async fn pause_alerts(
+    State(state): State<AppState>,
+    AuthorityBearer(authority): AuthorityBearer,
+) -> Result<Response, ApiError> {
+    set_paused(&state, &authority, true).await
+}
+
+/// `POST /api/v1/alerts/resume`: alerts flow again.
+async fn resume_alerts(
+    State(state): State<AppState>,
+    AuthorityBearer(authority): AuthorityBearer,
+) -> Result<Response, ApiError> {
+    set_paused(&state, &authority, false).await
+}
+
+async fn set_paused(
+    state: &AppState,
+    authority: &Authority,
+    paused: bool,
+) -> Result<Response, ApiError> {
+    state
+        .store()
+        .flags()
+        .set_alerts_paused(paused, state.now())
+        .await?;
+    tracing::warn!(
+        authority = authority.id,
+        authority_name = %authority.name,
+        paused,
+        "alerts kill switch set"
+    );
+    Ok(Json(json!({ "alerts_paused": paused })).into_response())
 }
 
 #[cfg(test)]
@@ -393,6 +484,7 @@ mod tests {
         let s = parse_submission(
             br#"{"phone":"+79161234567","confirmed_at":"2020-10-18T20:13:00+03:00"}"#,
             7,
+            &ExposureConfig::default(),
             now(),
         )
         .unwrap();
@@ -409,7 +501,14 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let bad = |body: &str| field_of(parse_submission(body.as_bytes(), 1, now()));
+        let bad = |body: &str| {
+            field_of(parse_submission(
+                body.as_bytes(),
+                1,
+                &ExposureConfig::default(),
+                now(),
+            ))
+        };
         assert_eq!(bad(r#"{"confirmed_at":"2020-10-18T20:13:00Z"}"#), "phone");
         assert_eq!(
             bad(r#"{"phone":"12","confirmed_at":"2020-10-18T20:13:00Z"}"#),
@@ -442,7 +541,7 @@ mod tests {
             "dry_run"
         );
         assert!(matches!(
-            parse_submission(b"{\"phone\":", 1, now()),
+            parse_submission(b"{\"phone\":", 1, &ExposureConfig::default(), now()),
             Err(ApiError::Malformed(_))
         ));
     }
@@ -455,7 +554,7 @@ mod tests {
             vec![one; CASES_BATCH_MAX + 1].join(",")
         );
         assert!(matches!(
-            parse_submission(body.as_bytes(), 1, now()),
+            parse_submission(body.as_bytes(), 1, &ExposureConfig::default(), now()),
             Err(ApiError::TooManyCases { .. })
         ));
     }

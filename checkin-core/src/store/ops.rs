@@ -1,14 +1,12 @@
 //! What operations and the health authority's API need of storage: a cheap
 //! reachability check (`/readyz`), the outbox's depth per priority (a gauge,
-//! counted up to a bound), bearer tokens resolved to who holds them, and one
-//! case by id.
+//! counted up to a bound) and bearer tokens resolved to who holds them.
 
-use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::orgs::token_hash;
-use super::{time_col, Cases, Orgs, Outbox, Store, StoreError};
-use crate::model::{Case, Priority};
+use super::{Orgs, Outbox, Store, StoreError};
+use crate::model::Priority;
 
 /// An authority, as its bearer token names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,28 +99,5 @@ impl Orgs<'_> {
             .map(|r| r.try_get("id"))
             .transpose()?
             .map(TokenHolder::Organization))
-    }
-}
-
-impl Cases<'_> {
-    /// One case by id (without the phone).
-    pub async fn case_by_id(self, id: i64) -> Result<Option<Case>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, authority_id, confirmed_at_ms, contagious_from_ms, contagious_to_ms, \
-             created_at_ms FROM cases WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(self.store.pool())
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let created_at: DateTime<Utc> = time_col(&row, "created_at_ms")?;
-        Ok(Some(Case {
-            id: row.try_get("id")?,
-            authority_id: row.try_get("authority_id")?,
-            confirmed_at: time_col(&row, "confirmed_at_ms")?,
-            contagious_from: time_col(&row, "contagious_from_ms")?,
-            contagious_to: time_col(&row, "contagious_to_ms")?,
-            created_at,
-        }))
     }
 }

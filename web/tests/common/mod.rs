@@ -11,8 +11,11 @@ use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{header, HeaderMap, Request, StatusCode};
 use axum::Router;
-use checkin_core::store::NewOrganization;
-use checkin_core::{Keys, ManualClock, PhoneVault, ServiceZone, Store, StoreConfig};
+use checkin_core::store::{NewOrganization, NewPremises};
+use checkin_core::{
+    Channel, Keys, ManualClock, Msisdn, NewCheckIn, PhoneVault, Premises, ServiceZone, Store,
+    StoreConfig,
+};
 use chrono::{DateTime, TimeZone, Utc};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -59,6 +62,9 @@ pub struct App {
     pub authority_token: String,
     pub org_id: i64,
     pub org_token: String,
+    /// Two premises of the organization (60-minute stays).
+    pub premises: Premises,
+    pub other: Premises,
 }
 
 impl App {
@@ -91,6 +97,22 @@ impl App {
             )
             .await
             .unwrap();
+        let add = |address: &str| NewPremises {
+            org_id: org.organization.id,
+            address: address.into(),
+            kind: None,
+            stay_minutes: Some(60),
+        };
+        let premises = store
+            .orgs()
+            .add_premises(&add("Тверская ул., 1"), start_time())
+            .await
+            .unwrap();
+        let other = store
+            .orgs()
+            .add_premises(&add("Арбат, 5"), start_time())
+            .await
+            .unwrap();
         let state = AppState::new(
             store.clone(),
             &keys,
@@ -109,7 +131,37 @@ impl App {
             authority_token,
             org_id: org.organization.id,
             org_token: org.api_token,
+            premises,
+            other,
         }
+    }
+
+    /// Records a visit of `phone` at `premises`, `minutes` after 18 Oct 20:13
+    /// Moscow time (17:13 UTC).
+    pub async fn visit(&self, phone: &str, premises: &Premises, minutes: i64, consent: bool) {
+        let at = Utc.with_ymd_and_hms(2020, 10, 18, 17, 13, 0).unwrap()
+            + chrono::Duration::minutes(minutes);
+        self.store
+            .checkins()
+            .record_checkin(&NewCheckIn {
+                phone: Msisdn::parse(phone).unwrap(),
+                code: premises.code,
+                channel: if consent { Channel::Sms } else { Channel::Web },
+                at,
+                consent,
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Outbox rows, any status.
+    pub async fn outbox_rows(&self) -> i64 {
+        use sqlx::Row;
+        sqlx::query("SELECT COUNT(*) AS n FROM outbox")
+            .fetch_one(self.store.pool_for_tests())
+            .await
+            .unwrap()
+            .get("n")
     }
 
     pub fn router(&self) -> Router {
