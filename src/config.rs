@@ -124,6 +124,74 @@ pub struct FileConfig {
     /// The `[smsc]` section: every key of `smsc_link::LinkConfig` (see
     /// smsc-link/README.md), `host`, `system_id` and `password` required.
     pub smsc: Option<toml::Table>,
+    /// The `[notifier]` section: [`NotifierSettings`], all optional.
+    pub notifier: Option<NotifierSettings>,
+}
+
+/// The `[notifier]` section: how messages are delivered. Every key optional,
+/// each default named in `notifier` and listed in the README.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifierSettings {
+    /// An OTP not written within this long of being queued is never sent
+    /// (`expired`). Default 300 000 (5 min).
+    pub otp_max_age_ms: u64,
+    /// The same for confirmations and other replies. Default 86 400 000 (24 h).
+    pub confirmation_max_age_ms: u64,
+    /// The same for exposure alerts. Default 172 800 000 (48 h).
+    pub alert_max_age_ms: u64,
+    /// The alerts' rate at most, in SMS segments per second (it halves on
+    /// throttling and climbs back). Default: the `[smsc]` contract,
+    /// `segments_per_second` × `binds`; 50 when that is unlimited or the
+    /// bundled simulator is used. 0: alerts paced by `send_rate` only.
+    pub alert_segments_per_second: Option<u32>,
+    /// Segments per second the alerts' rate climbs back each second without
+    /// throttling. Default 5.
+    pub alert_rate_step: u32,
+    /// Alerts one recipient gets per UTC day at most, counted in storage. 0:
+    /// no cap. Default 10.
+    pub recipient_daily_max: u32,
+}
+
+impl Default for NotifierSettings {
+    fn default() -> Self {
+        NotifierSettings {
+            otp_max_age_ms: notifier::OTP_MAX_AGE_MS_DEFAULT,
+            confirmation_max_age_ms: notifier::CONFIRMATION_MAX_AGE_MS_DEFAULT,
+            alert_max_age_ms: notifier::ALERT_MAX_AGE_MS_DEFAULT,
+            alert_segments_per_second: None,
+            alert_rate_step: 5,
+            recipient_daily_max: notifier::RECIPIENT_DAILY_MAX_DEFAULT,
+        }
+    }
+}
+
+impl NotifierSettings {
+    /// The notifier's configuration: these settings over its defaults, at
+    /// `send_rate` messages per second, under the `smsc` contract.
+    pub fn notifier_config(
+        &self,
+        send_rate: std::num::NonZeroU32,
+        smsc: Option<&SmscConfig>,
+    ) -> notifier::NotifierConfig {
+        let contract = smsc
+            .map(|s| {
+                s.0.segments_per_second
+                    .saturating_mul(u32::try_from(s.0.binds).unwrap_or(u32::MAX))
+            })
+            .filter(|&c| c > 0)
+            .unwrap_or(notifier::ALERT_SEGMENTS_PER_SECOND_DEFAULT);
+        notifier::NotifierConfig {
+            messages_per_second: send_rate,
+            alert_segments_per_second: self.alert_segments_per_second.unwrap_or(contract),
+            alert_rate_step: self.alert_rate_step,
+            recipient_daily_max: self.recipient_daily_max,
+            otp_max_age: Duration::from_millis(self.otp_max_age_ms),
+            confirmation_max_age: Duration::from_millis(self.confirmation_max_age_ms),
+            alert_max_age: Duration::from_millis(self.alert_max_age_ms),
+            ..notifier::NotifierConfig::default()
+        }
+    }
 }
 
 /// The operator's SMSC, when one is configured. `Debug` hides the password.
@@ -169,6 +237,8 @@ pub struct Config {
     pub smsc: Option<SmscConfig>,
     /// Longest time a stop takes; past it the process exits anyway.
     pub shutdown_timeout: Duration,
+    /// Delivery settings (`[notifier]`).
+    pub notifier: NotifierSettings,
     /// The web's settings (`[web]`). Without a `public_base_url` there it is
     /// empty here, and the gateway uses `http://` + the address it bound
     /// (`--http`, whose port may be 0).
@@ -270,6 +340,13 @@ impl Config {
         let shutdown_timeout = Duration::from_millis(shutdown_timeout_ms);
         let http = cli.http.or(file.http).unwrap_or(parse_addr(HTTP_DEFAULT));
         let web = web_config(file.web.clone())?;
+        let notifier = file.notifier.clone().unwrap_or_default();
+        if notifier.otp_max_age_ms == 0
+            || notifier.confirmation_max_age_ms == 0
+            || notifier.alert_max_age_ms == 0
+        {
+            bail!("[notifier] *_max_age_ms must be at least 1");
+        }
         Ok(Config {
             data_dir,
             database_url,
@@ -294,6 +371,7 @@ impl Config {
             send_rate,
             smsc,
             shutdown_timeout,
+            notifier,
             web,
         })
     }
@@ -437,5 +515,32 @@ mod tests {
             toml::from_str("[smsc]\nhost = \"h\"\nsystem_id = \"s\"\npassword = \"p\"\nwindow = 3")
                 .unwrap();
         assert!(Config::merge(Overrides::default(), typo_in_smsc).is_err());
+    }
+
+    #[test]
+    fn the_notifier_section_sets_the_deadlines() {
+        let config = Config::merge(Overrides::default(), FileConfig::default()).unwrap();
+        assert_eq!(config.notifier, NotifierSettings::default());
+        let notifier = config
+            .notifier
+            .notifier_config(config.send_rate, config.smsc.as_ref());
+        assert_eq!(notifier.otp_max_age, Duration::from_secs(300));
+        assert_eq!(
+            notifier.confirmation_max_age,
+            Duration::from_secs(24 * 3600)
+        );
+        assert_eq!(notifier.alert_max_age, Duration::from_secs(48 * 3600));
+        let file: FileConfig = toml::from_str(
+            r#"
+            [notifier]
+            alert_max_age_ms = 3600000
+            "#,
+        )
+        .unwrap();
+        let config = Config::merge(Overrides::default(), file).unwrap();
+        assert_eq!(config.notifier.alert_max_age_ms, 3_600_000);
+        assert_eq!(config.notifier.otp_max_age_ms, 300_000);
+        let zero: FileConfig = toml::from_str("[notifier]\notp_max_age_ms = 0").unwrap();
+        assert!(Config::merge(Overrides::default(), zero).is_err());
     }
 }

@@ -377,10 +377,9 @@ impl GatewayOptions {
         GatewayOptions {
             clock: Arc::new(SystemClock),
             pipeline: PipelineConfig::default(),
-            notifier: NotifierConfig {
-                messages_per_second: config.send_rate,
-                ..NotifierConfig::default()
-            },
+            notifier: config
+                .notifier
+                .notifier_config(config.send_rate, config.smsc.as_ref()),
             purge: false,
         }
     }
@@ -470,6 +469,7 @@ impl Gateway {
         services.spawn(Service::Receipts, move |stop| receipt_writer.run(stop));
         // A message in doubt is resent only after its receipt had its chance.
         let receipt_grace = Duration::from_millis(link_config.receipt_hold_ms);
+        let response_timeout = Duration::from_millis(link_config.response_timeout_ms);
         let link = Link::start(link_config, inbox, receipts).context("starting the SMPP link")?;
         services.spawn(Service::Link, {
             let link = link.clone();
@@ -485,6 +485,7 @@ impl Gateway {
                 link: link.clone(),
                 book,
                 receipt_grace,
+                response_timeout,
                 stop: link_stop,
             },
             options.clock.clone(),

@@ -125,6 +125,10 @@ pub(crate) struct LinkSender {
     /// resend: the link's receipt hold, so a receipt that would settle the
     /// message has had its chance.
     pub receipt_grace: Duration,
+    /// The link's `response_timeout_ms`: a copy in doubt after at least this
+    /// long timed out on a live connection (a stalled SMSC, which most likely
+    /// read it), not cut off with its connection; it gets no last try.
+    pub response_timeout: Duration,
     /// Cancelled when the gateway stops: a resend still waiting gives up
     /// and the message is due again at the next start.
     pub stop: CancellationToken,
@@ -210,13 +214,16 @@ impl LinkSender {
             Err(
                 e @ (smsc_link::Error::InvalidAddress
                 | smsc_link::Error::TextTooLong { .. }
-                | smsc_link::Error::Expired
                 | smsc_link::Error::Config(_)),
             ) => SendOutcome::Rejected {
                 reason: e.to_string(),
             },
+            Err(e @ smsc_link::Error::Expired) => SendOutcome::Expired {
+                reason: e.to_string(),
+            },
             Err(e @ smsc_link::Error::ShutDown) => SendOutcome::Interrupted {
                 reason: e.to_string(),
+                copies_in_doubt: 0,
             },
             Err(e) => SendOutcome::Temporary {
                 reason: e.to_string(),
@@ -225,20 +232,52 @@ impl LinkSender {
     }
 }
 
-/// Sends of one message in doubt at most: the first, the resend, and one
-/// last try when the resend was in doubt too and no receipt showed that
-/// either copy reached the SMSC.
+/// Sends of one message in doubt at most, within one run: the first, the
+/// resend, and one last try when the resend was in doubt too, cut off with
+/// its connection (not timed out: a stalled SMSC read it), and no receipt
+/// showed that either copy reached the SMSC.
 pub const IN_DOUBT_SENDS_MAX: u32 = 3;
+/// Copies in doubt at most over several runs: a run that finds copies of an
+/// earlier run in doubt (the row's `copies_in_doubt`) has lost the receipts
+/// that justify a last try, so it tops the count up to two and stops.
+pub const IN_DOUBT_COPIES_ACROSS_RUNS_MAX: u32 = 2;
 
 impl SmsSender for LinkSender {
+    fn segments(&self, text: &str) -> u32 {
+        // The link splits the same way when it submits.
+        smsc_link::text::split(text, 0)
+            .map_or(1, |parts| u32::try_from(parts.len()).unwrap_or(u32::MAX))
+    }
+
+    fn throttled_total(&self) -> u64 {
+        self.link.throttled_total()
+    }
+
     async fn send(&self, to: &Msisdn, text: &str, options: &SendOptions) -> SendOutcome {
+        let earlier = options.copies_in_doubt;
+        // Copies in doubt this run may add before the message is left `unknown`.
+        let budget = match (earlier, options.resend_unknown) {
+            (0, true) => IN_DOUBT_SENDS_MAX,
+            (0, false) => 1,
+            (_, true) => IN_DOUBT_COPIES_ACROSS_RUNS_MAX.saturating_sub(earlier),
+            (_, false) => 0,
+        };
+        if budget == 0 {
+            metrics::counter!("checkin_unknown_total", "fate" => "not_resent_after_restart")
+                .increment(1);
+            return SendOutcome::Unknown {
+                reason: format!("{earlier} copy(ies) in doubt from an earlier run; not resent"),
+            };
+        }
         let started = Instant::now();
         let mut outcome = self.submit_once(to, text, options).await;
+        let mut took = started.elapsed();
         let mut sends = 1;
         let mut doubts = Vec::new();
         while let SendOutcome::Unknown { reason } = &outcome {
             doubts.push(reason.clone());
-            if !options.resend_unknown || sends >= IN_DOUBT_SENDS_MAX {
+            let timed_out_resend = sends >= 2 && took >= self.response_timeout;
+            if sends >= budget || timed_out_resend {
                 break;
             }
             // In doubt: give a receipt its chance to settle it, then resend
@@ -260,20 +299,35 @@ impl SmsSender for LinkSender {
                 };
             }
             if !bound {
-                // Stopping: due again at the next start.
+                // Stopping: due again at the next start, which continues
+                // the count of copies in doubt from the row.
                 return SendOutcome::Interrupted {
                     reason: format!("{}; resend pending at shutdown", doubts.join("; ")),
+                    copies_in_doubt: sends,
                 };
             }
             metrics::counter!("checkin_unknown_total", "fate" => "resent").increment(1);
             tracing::debug!(outbox_id = options.outbox_id, sends, "in doubt: resending");
+            let resent = Instant::now();
             outcome = self.submit_once(to, text, options).await;
+            took = resent.elapsed();
             sends += 1;
         }
         match outcome {
             SendOutcome::Unknown { .. } => SendOutcome::Unknown {
-                reason: format!("in doubt after {sends} send(s): {}", doubts.join("; ")),
+                reason: format!(
+                    "in doubt after {} send(s): {}",
+                    earlier + sends,
+                    doubts.join("; ")
+                ),
             },
+            // A copy of this run was in doubt before the stop cut the resend.
+            SendOutcome::Interrupted { reason, .. } if !doubts.is_empty() => {
+                SendOutcome::Interrupted {
+                    reason,
+                    copies_in_doubt: doubts.len() as u32,
+                }
+            }
             other => other,
         }
     }

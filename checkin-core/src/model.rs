@@ -159,6 +159,9 @@ pub enum OutboxStatus {
     Failed,
     /// Sent but the answer was lost: it may or may not have gone out.
     Unknown,
+    /// Not sent: older than its priority's life (an OTP after 5 min, an
+    /// alert after 48 h, see the notifier's `*_max_age`). Never sent late.
+    Expired,
 }
 
 impl OutboxStatus {
@@ -170,6 +173,7 @@ impl OutboxStatus {
             OutboxStatus::Delivered => "delivered",
             OutboxStatus::Failed => "failed",
             OutboxStatus::Unknown => "unknown",
+            OutboxStatus::Expired => "expired",
         }
     }
 
@@ -181,6 +185,7 @@ impl OutboxStatus {
             "delivered" => OutboxStatus::Delivered,
             "failed" => OutboxStatus::Failed,
             "unknown" => OutboxStatus::Unknown,
+            "expired" => OutboxStatus::Expired,
             _ => return None,
         })
     }
@@ -197,6 +202,10 @@ pub struct OutboxMessage {
     pub attempts: u32,
     /// One id per segment, as the SMSC returned them.
     pub smsc_message_ids: Vec<String>,
+    /// Copies written to the SMSC whose answer was lost (in doubt), over every
+    /// run: a sender resumes the count after a restart instead of starting
+    /// again, so the bound on copies holds across restarts.
+    pub copies_in_doubt: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub next_attempt_at: DateTime<Utc>,

@@ -4,12 +4,63 @@
 
 mod common;
 
-use checkin_core::{Store, StoreConfig};
+use checkin_core::store::SendResult;
+use checkin_core::{Msisdn, NewMessage, OutboxStatus, Priority, Store, StoreConfig};
 use chrono::{DateTime, TimeZone, Utc};
 use common::backends;
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2020, 10, 18, 17, 13, 0).unwrap()
+}
+
+async fn enqueue(store: &Store, text: &str, priority: Priority) -> i64 {
+    let new = NewMessage {
+        recipient: Msisdn::parse("+79161234567").unwrap(),
+        text: text.into(),
+        priority,
+    };
+    store.outbox().enqueue(&new, t0()).await.unwrap()
+}
+
+#[tokio::test]
+async fn copies_in_doubt_add_up_over_runs_and_expired_rows_stay_unsent() {
+    for db in backends(StoreConfig::default()).await {
+        let (label, store) = (db.label, &db.store);
+        let otp = enqueue(store, "otp", Priority::Otp).await;
+        let alert = enqueue(store, "alert", Priority::Alert).await;
+        let claimed = store.outbox().claim_ready(10, t0()).await.unwrap();
+        assert_eq!(claimed.len(), 2, "{label}");
+        assert!(claimed.iter().all(|m| m.copies_in_doubt == 0), "{label}");
+        let interrupted = |n| SendResult::Interrupted {
+            reason: "stopping".into(),
+            copies_in_doubt: n,
+        };
+        let expired = SendResult::Expired {
+            reason: "too old".into(),
+        };
+        store
+            .outbox()
+            .record_send_results(&[(otp, interrupted(1)), (alert, expired)], t0())
+            .await
+            .unwrap();
+        // The next run claims the OTP with its count; the alert stays expired.
+        let again = store.outbox().claim_ready(10, t0()).await.unwrap();
+        assert_eq!(again.len(), 1, "{label}");
+        assert_eq!((again[0].id, again[0].copies_in_doubt), (otp, 1), "{label}");
+        store
+            .outbox()
+            .record_send_results(&[(otp, interrupted(1))], t0())
+            .await
+            .unwrap();
+        let m = store.outbox().message(otp).await.unwrap().unwrap();
+        assert_eq!(
+            (m.status, m.copies_in_doubt),
+            (OutboxStatus::Pending, 2),
+            "{label}"
+        );
+        let a = store.outbox().message(alert).await.unwrap().unwrap();
+        assert_eq!(a.status, OutboxStatus::Expired, "{label}");
+    }
 }
 
 #[tokio::test]
@@ -38,5 +89,52 @@ async fn the_kill_switch_is_persisted_and_published() {
         store.flags().set_alerts_paused(false, t0()).await.unwrap();
         assert!(!other.flags().alerts_paused().await.unwrap(), "{label}");
         other.close().await;
+    }
+}
+
+#[tokio::test]
+async fn the_daily_cap_is_counted_per_recipient_and_day_and_alerts_can_be_left_unclaimed() {
+    for db in backends(StoreConfig::default()).await {
+        let (label, store) = (db.label, &db.store);
+        let (a, b) = (
+            Msisdn::parse("+79161234567").unwrap(),
+            Msisdn::parse("+79161234568").unwrap(),
+        );
+        let outbox = store.outbox();
+        assert!(
+            outbox.take_daily_quota(&a, t0(), 2).await.unwrap(),
+            "{label}"
+        );
+        assert!(
+            outbox.take_daily_quota(&a, t0(), 2).await.unwrap(),
+            "{label}"
+        );
+        assert!(
+            !outbox.take_daily_quota(&a, t0(), 2).await.unwrap(),
+            "{label}"
+        );
+        assert!(
+            outbox.take_daily_quota(&b, t0(), 2).await.unwrap(),
+            "{label}"
+        );
+        let tomorrow = t0() + chrono::Duration::days(1);
+        assert!(
+            outbox.take_daily_quota(&a, tomorrow, 2).await.unwrap(),
+            "{label}"
+        );
+
+        enqueue(store, "alert", Priority::Alert).await;
+        let confirmation = enqueue(store, "confirmation", Priority::Confirmation).await;
+        let claimed = outbox
+            .claim_ready_upto(10, Priority::Confirmation, t0())
+            .await
+            .unwrap();
+        let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
+        assert_eq!(ids, [confirmation], "{label}: no alert");
+        assert_eq!(
+            outbox.claim_ready(10, t0()).await.unwrap().len(),
+            1,
+            "{label}"
+        );
     }
 }

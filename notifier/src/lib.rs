@@ -29,8 +29,16 @@ pub enum SendOutcome {
     /// retried with backoff.
     Temporary { reason: String },
     /// Not settled because the sender is stopping (never written, or in doubt
-    /// and not yet resent): due again at once, for the next run.
-    Interrupted { reason: String },
+    /// and not yet resent): due again at once, for the next run, which
+    /// continues from `copies_in_doubt` more copies that may have reached
+    /// the SMSC (stored on the row, so the bound on copies survives a restart).
+    Interrupted {
+        reason: String,
+        copies_in_doubt: u32,
+    },
+    /// Not written before the message's deadline ([`SendOptions::send_within`]):
+    /// never sent late.
+    Expired { reason: String },
     /// Refused for good (invalid number, barred, expired): do not retry.
     Rejected { reason: String },
     /// Sent but the answer was lost: it may have been delivered. Not retried
@@ -46,37 +54,40 @@ pub struct SendOptions {
     pub outbox_id: i64,
     pub priority: Priority,
     /// After this long the message must not be written any more (an OTP
-    /// nobody can use later); `None`: no limit.
+    /// nobody can use later, an alert days late): what is left of its
+    /// priority's `*_max_age`. `None`: no limit.
     pub send_within: Option<Duration>,
     /// Ask the SMSC for a delivery receipt.
     pub request_receipt: bool,
     /// An answer lost in flight (`Unknown`) is resent once, unless a receipt
     /// settled the message first: at-least-once, at most two copies.
     pub resend_unknown: bool,
+    /// Copies earlier runs wrote whose answer was lost (the row's count): the
+    /// in-doubt budget continues from there.
+    pub copies_in_doubt: u32,
 }
 
 impl SendOptions {
     /// The policy by priority: OTPs and confirmations ask for a receipt and
     /// are resent once when in doubt (a visitor without them waits outside);
-    /// alerts are never sent twice. OTPs carry their deadline.
+    /// alerts are never sent twice. Every message carries its deadline: its
+    /// priority's life counted from when it was queued.
     pub fn for_message(
         message: &OutboxMessage,
         config: &NotifierConfig,
         now: DateTime<Utc>,
     ) -> Self {
         let urgent = message.priority != Priority::Alert;
-        let send_within = (message.priority == Priority::Otp).then(|| {
-            let deadline = message.created_at
-                + chrono::Duration::from_std(config.otp_send_within)
-                    .unwrap_or_else(|_| chrono::Duration::weeks(52));
-            (deadline - now).to_std().unwrap_or(Duration::ZERO)
-        });
+        let deadline = message.created_at
+            + chrono::Duration::from_std(config.max_age(message.priority))
+                .unwrap_or_else(|_| chrono::Duration::weeks(52));
         SendOptions {
             outbox_id: message.id,
             priority: message.priority,
-            send_within,
+            send_within: Some((deadline - now).to_std().unwrap_or(Duration::ZERO)),
             request_receipt: urgent,
             resend_unknown: urgent,
+            copies_in_doubt: message.copies_in_doubt,
         }
     }
 }
@@ -90,6 +101,19 @@ pub trait SmsSender: Send + Sync + 'static {
         text: &str,
         options: &SendOptions,
     ) -> impl Future<Output = SendOutcome> + Send;
+
+    /// SMS segments `text` takes on the wire: the operator's contract counts
+    /// segments, and the alerts' rate is kept in them. Default 1.
+    fn segments(&self, _text: &str) -> u32 {
+        1
+    }
+
+    /// Throttling answers (ESME_RTHROTTLED, ESME_RMSGQFUL) seen since the
+    /// start, a count that only grows: the alerts' rate halves when it moves.
+    /// Default 0 (never throttled).
+    fn throttled_total(&self) -> u64 {
+        0
+    }
 }
 
 /// The notifier's settings, with documented defaults.
@@ -113,8 +137,27 @@ pub struct NotifierConfig {
     /// Attempts before a message is given up as failed. Default 10.
     pub attempts_max: u32,
     /// An OTP not written within this long after it was queued is never
-    /// sent (the code is useless by then). Default 5 min.
-    pub otp_send_within: Duration,
+    /// sent (the code is useless by then): `expired`. Default 5 min
+    /// (`otp_max_age_ms`).
+    pub otp_max_age: Duration,
+    /// The same for confirmations and other replies to a visitor: one a day
+    /// late answers nothing. Default 24 h (`confirmation_max_age_ms`).
+    pub confirmation_max_age: Duration,
+    /// The same for exposure alerts: advice to get tested is stale after two
+    /// days. Default 48 h (`alert_max_age_ms`).
+    pub alert_max_age: Duration,
+    /// The alerts' rate at most, in SMS segments per second: this instance's
+    /// share of the operator's contract for bulk messages. It halves on
+    /// throttling and climbs back by `alert_rate_step` a second. 0: alerts
+    /// are paced only by `messages_per_second`. Default 50.
+    pub alert_segments_per_second: u32,
+    /// Segments per second the alerts' rate climbs back each second without
+    /// throttling. Default 5.
+    pub alert_rate_step: u32,
+    /// Alerts one recipient gets per UTC day at most (the operator's cap),
+    /// counted in storage; the next waits for the next day. 0: no cap.
+    /// Default 10.
+    pub recipient_daily_max: u32,
     /// Messages producers may hand over in memory (claimed in their own
     /// commit, see `Store::outbox`) before they leave the rest `pending`: a
     /// few windows' worth, so a burst of check-ins needs no claim
@@ -132,8 +175,36 @@ impl Default for NotifierConfig {
             retry_delay_min: Duration::from_secs(2),
             retry_delay_max: Duration::from_secs(300),
             attempts_max: 10,
-            otp_send_within: Duration::from_secs(300),
+            otp_max_age: Duration::from_millis(OTP_MAX_AGE_MS_DEFAULT),
+            confirmation_max_age: Duration::from_millis(CONFIRMATION_MAX_AGE_MS_DEFAULT),
+            alert_max_age: Duration::from_millis(ALERT_MAX_AGE_MS_DEFAULT),
+            alert_segments_per_second: ALERT_SEGMENTS_PER_SECOND_DEFAULT,
+            alert_rate_step: 5,
+            recipient_daily_max: RECIPIENT_DAILY_MAX_DEFAULT,
             handoff_max: 2048,
+        }
+    }
+}
+
+/// Default ceiling of the alerts' rate: 50 segments per second, a common
+/// contract per bind.
+pub const ALERT_SEGMENTS_PER_SECOND_DEFAULT: u32 = 50;
+/// Default cap of alerts per recipient per day.
+pub const RECIPIENT_DAILY_MAX_DEFAULT: u32 = 10;
+/// Default life of an OTP in the outbox: 5 min.
+pub const OTP_MAX_AGE_MS_DEFAULT: u64 = 5 * 60 * 1000;
+/// Default life of a confirmation: 24 h.
+pub const CONFIRMATION_MAX_AGE_MS_DEFAULT: u64 = 24 * 3600 * 1000;
+/// Default life of an alert: 48 h.
+pub const ALERT_MAX_AGE_MS_DEFAULT: u64 = 48 * 3600 * 1000;
+
+impl NotifierConfig {
+    /// How long after being queued a message of `priority` may still be sent.
+    pub fn max_age(&self, priority: Priority) -> Duration {
+        match priority {
+            Priority::Otp => self.otp_max_age,
+            Priority::Confirmation => self.confirmation_max_age,
+            Priority::Alert => self.alert_max_age,
         }
     }
 }
@@ -202,6 +273,9 @@ impl<S: SmsSender> Notifier<S> {
     /// hold something (woken, polled, or the last claim came back full), a
     /// claim from it, and starts the most urgent of all of them first, as many
     /// as the window has room for: priority order holds across both sources.
+    /// Alerts also wait for their own rate ([`AlertPacer`]) and for the kill
+    /// switch (`Store::flags`); neither ever holds back an OTP or a
+    /// confirmation, which are claimed even while alerts fill the carry.
     pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), NotifierError> {
         let mut feed = match self.feed.take() {
             Some(feed) => feed,
@@ -215,8 +289,12 @@ impl<S: SmsSender> Notifier<S> {
             self.clock.clone(),
             results_rx,
         ));
+        let mut paused_rx = self.store.flags().watch_alerts_paused();
+        self.refresh_paused().await;
+        let mut pacer = AlertPacer::new(&self.config, self.sender.throttled_total());
         // Claimed (from the outbox or the lane) and not yet started, most
-        // urgent first. Bounded: a turn adds at most `carry_max - len`.
+        // urgent first. Bounded: at most `carry_max` alerts waiting for their
+        // rate plus `carry_max` others.
         let carry_max = 2 * (self.config.claim_max as usize).max(1);
         let mut carry: Vec<OutboxMessage> = Vec::new();
         let mut outbox_due = true;
@@ -239,26 +317,46 @@ impl<S: SmsSender> Notifier<S> {
             if feed.take_wake() {
                 outbox_due = true;
             }
+            let paused = *paused_rx.borrow_and_update();
+            pacer.adjust(self.sender.throttled_total(), tokio::time::Instant::now());
+            let alerts = carry
+                .iter()
+                .filter(|m| m.priority == Priority::Alert)
+                .count();
+            let others = carry.len() - alerts;
             // Both sources feed `carry`, which is sorted before anything starts:
             // an OTP in the outbox goes before handed-over confirmations, and
             // those before alerts in the outbox.
-            let take = free.min(carry_max.saturating_sub(carry.len()));
+            let take = free.min(carry_max.saturating_sub(others));
             for _ in 0..take {
                 match feed.try_recv() {
                     Some(message) => carry.push(message),
                     None => break,
                 }
             }
-            let room = free.min(carry_max.saturating_sub(carry.len()));
-            if room > 0 && (outbox_due || tokio::time::Instant::now() >= next_poll) {
+            let room = free.min(carry_max.saturating_sub(others));
+            let now = tokio::time::Instant::now();
+            if room > 0 && (outbox_due || now >= next_poll) {
+                if now >= next_poll {
+                    // Another instance may have switched alerts off or on.
+                    self.refresh_paused().await;
+                }
+                // Alerts only while they may go and the carry has room for
+                // them; OTPs and confirmations always.
+                let alert_room = carry_max.saturating_sub(alerts);
+                let (upto, limit) = if paused || alert_room == 0 {
+                    (Priority::Confirmation, room)
+                } else {
+                    (Priority::Alert, room.min(alert_room))
+                };
                 match self
                     .store
                     .outbox()
-                    .claim_ready(room as u32, self.clock.now())
+                    .claim_ready_upto(limit as u32, upto, self.clock.now())
                     .await
                 {
                     Ok(claimed) => {
-                        outbox_due = claimed.len() == room;
+                        outbox_due = claimed.len() == limit;
                         carry.extend(claimed);
                     }
                     Err(e) => {
@@ -269,21 +367,37 @@ impl<S: SmsSender> Notifier<S> {
                 }
                 next_poll = tokio::time::Instant::now() + self.config.poll_interval;
             }
-            if carry.is_empty() {
-                tokio::select! {
-                    event = feed.next() => match event {
-                        FeedEvent::Handed(message) => carry.push(message),
-                        FeedEvent::Woken => outbox_due = true,
-                    },
-                    _ = tokio::time::sleep_until(next_poll) => {}
-                    _ = shutdown.cancelled() => break,
-                }
-                continue;
-            }
             carry.sort_by_key(|m| (m.priority, m.next_attempt_at, m.id));
-            let starting: Vec<OutboxMessage> = carry.drain(..free.min(carry.len())).collect();
-            let mut starting = starting.into_iter();
+            if paused && carry.iter().any(|m| m.priority == Priority::Alert) {
+                // The kill switch: alerts claimed before it go back, due now,
+                // and are not claimed again until it is released.
+                let (held, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut carry)
+                    .into_iter()
+                    .partition(|m| m.priority == Priority::Alert);
+                carry = rest;
+                for message in held {
+                    give_back(&results, message.id, self.clock.now()).await;
+                }
+            }
+            // Start in order while the window has room; alerts also while
+            // their rate allows (the rest of the carry are alerts too).
+            let mut started = 0;
+            let mut alerts_ready_at = None;
+            let mut waiting = Vec::new();
+            let mut starting = std::mem::take(&mut carry).into_iter();
             while let Some(message) = starting.next() {
+                if started >= free || alerts_ready_at.is_some() {
+                    waiting.push(message);
+                    continue;
+                }
+                if message.priority == Priority::Alert {
+                    let segments = self.sender.segments(&message.text);
+                    if let Err(at) = pacer.try_take(segments, tokio::time::Instant::now()) {
+                        alerts_ready_at = Some(at);
+                        waiting.push(message);
+                        continue;
+                    }
+                }
                 let ready = async {
                     let permit = window
                         .clone()
@@ -296,6 +410,7 @@ impl<S: SmsSender> Notifier<S> {
                 let permit = tokio::select! {
                     permit = ready => permit,
                     _ = shutdown.cancelled() => {
+                        carry = waiting;
                         carry.push(message);
                         carry.extend(starting);
                         break 'turns;
@@ -303,14 +418,32 @@ impl<S: SmsSender> Notifier<S> {
                 };
                 let job = SendJob {
                     sender: self.sender.clone(),
+                    store: self.store.clone(),
                     clock: self.clock.clone(),
                     config: self.config.clone(),
                     results: results.clone(),
+                    paused: paused_rx.clone(),
                 };
                 tracker.spawn(async move {
                     job.send(message).await;
                     drop(permit);
                 });
+                started += 1;
+            }
+            carry = waiting;
+            if started == 0 {
+                // Nothing could start: wait for a message, a wake-up, the
+                // poll, the alerts' rate, or the kill switch.
+                let until = alerts_ready_at.map_or(next_poll, |at| at.min(next_poll));
+                tokio::select! {
+                    event = feed.next() => match event {
+                        FeedEvent::Handed(message) => carry.push(message),
+                        FeedEvent::Woken => outbox_due = true,
+                    },
+                    _ = tokio::time::sleep_until(until) => {}
+                    _ = paused_rx.changed() => {}
+                    _ = shutdown.cancelled() => break,
+                }
             }
         }
         // Claimed but not started, or handed over and not taken: due again, for
@@ -330,6 +463,90 @@ impl<S: SmsSender> Notifier<S> {
             tracing::error!(error = %e, "the send-result recorder failed");
         }
         Ok(())
+    }
+
+    /// Reads the kill switch from storage (another instance may have set it),
+    /// which publishes it to the watch; on a storage error the last value holds.
+    async fn refresh_paused(&self) {
+        if let Err(e) = self.store.flags().alerts_paused().await {
+            tracing::warn!(error = %e, "reading the kill switch failed; keeping the last value");
+        }
+    }
+}
+
+/// The alerts' own rate, in SMS segments per second (the operator's contract
+/// counts segments): additive increase, multiplicative decrease. Every
+/// throttling answer the sender reports halves it (at most once a second,
+/// never below [`ALERT_RATE_MIN`]); every second without one adds
+/// `alert_rate_step`, never above `alert_segments_per_second`. Alerts are
+/// spaced evenly (no burst), so no one-second window holds more than the
+/// rate plus one message's segments. OTPs and confirmations never wait for it.
+#[derive(Debug)]
+struct AlertPacer {
+    /// Segments per second now; 0 when alerts are not paced.
+    rate: f64,
+    ceiling: f64,
+    step: f64,
+    /// When the next alert may start.
+    next_free: tokio::time::Instant,
+    throttles_seen: u64,
+    /// Last change of the rate (a halving or a step).
+    adjusted_at: tokio::time::Instant,
+}
+
+/// The alerts' rate never drops below this (segments per second).
+pub const ALERT_RATE_MIN: f64 = 1.0;
+
+impl AlertPacer {
+    fn new(config: &NotifierConfig, throttles_seen: u64) -> Self {
+        let ceiling = f64::from(config.alert_segments_per_second);
+        let now = tokio::time::Instant::now();
+        AlertPacer {
+            rate: ceiling,
+            ceiling,
+            step: f64::from(config.alert_rate_step.max(1)),
+            next_free: now,
+            throttles_seen,
+            adjusted_at: now,
+        }
+    }
+
+    /// Takes the rate's room for `segments`, or says when it will be there.
+    fn try_take(
+        &mut self,
+        segments: u32,
+        now: tokio::time::Instant,
+    ) -> Result<(), tokio::time::Instant> {
+        if self.ceiling <= 0.0 {
+            return Ok(());
+        }
+        if now < self.next_free {
+            return Err(self.next_free);
+        }
+        let spacing = Duration::from_secs_f64(f64::from(segments.max(1)) / self.rate);
+        self.next_free = self.next_free.max(now) + spacing;
+        Ok(())
+    }
+
+    /// Halves on new throttling, else adds a step per clean second.
+    fn adjust(&mut self, throttles: u64, now: tokio::time::Instant) {
+        if self.ceiling <= 0.0 {
+            return;
+        }
+        let second = Duration::from_secs(1);
+        if throttles > self.throttles_seen {
+            self.throttles_seen = throttles;
+            if now.duration_since(self.adjusted_at) >= second || self.rate >= self.ceiling {
+                self.rate = (self.rate / 2.0).max(ALERT_RATE_MIN);
+                self.adjusted_at = now;
+                metrics::gauge!(ALERT_RATE).set(self.rate);
+                tracing::info!(rate = self.rate, "throttled: alert rate halved");
+            }
+        } else if self.rate < self.ceiling && now.duration_since(self.adjusted_at) >= second {
+            self.rate = (self.rate + self.step).min(self.ceiling);
+            self.adjusted_at = now;
+            metrics::gauge!(ALERT_RATE).set(self.rate);
+        }
     }
 }
 
@@ -402,17 +619,70 @@ async fn record_results(
 /// One message's trip through the sender; its result goes to the recorder.
 struct SendJob<S> {
     sender: Arc<S>,
+    store: Store,
     clock: Arc<dyn Clock>,
     config: NotifierConfig,
     results: mpsc::Sender<(i64, SendResult)>,
+    /// The kill switch, looked at once more just before an alert is written.
+    paused: tokio::sync::watch::Receiver<bool>,
 }
 
 impl<S: SmsSender> SendJob<S> {
+    /// For an alert: `Some(result)` when it must not go now (the kill switch,
+    /// or its recipient's daily cap), else `None`.
+    async fn hold_alert(&self, message: &OutboxMessage) -> Option<SendResult> {
+        if message.priority != Priority::Alert {
+            return None;
+        }
+        let now = self.clock.now();
+        if *self.paused.borrow() {
+            return Some(SendResult::Retry {
+                reason: "alerts paused".into(),
+                next_attempt_at: now,
+            });
+        }
+        let max = self.config.recipient_daily_max;
+        if max == 0 {
+            return None;
+        }
+        let taken = self
+            .store
+            .outbox()
+            .take_daily_quota(&message.recipient, now, max)
+            .await;
+        match taken {
+            Ok(true) => None,
+            Ok(false) => {
+                metrics::counter!(DAILY_CAP_HELD).increment(1);
+                let tomorrow = (now.date_naive() + chrono::Days::new(1))
+                    .and_hms_opt(0, 0, 0)
+                    .map(|t| t.and_utc())
+                    .unwrap_or(now);
+                Some(SendResult::Retry {
+                    reason: format!("recipient's daily cap ({max}) reached; due tomorrow"),
+                    next_attempt_at: tomorrow,
+                })
+            }
+            Err(e) => Some(SendResult::Retry {
+                reason: format!("counting the recipient's daily cap failed: {e}"),
+                next_attempt_at: now + chrono::Duration::seconds(5),
+            }),
+        }
+    }
+
     async fn send(self, message: OutboxMessage) {
         let options = SendOptions::for_message(&message, &self.config, self.clock.now());
+        if options.send_within != Some(Duration::ZERO) {
+            if let Some(result) = self.hold_alert(&message).await {
+                if self.results.send((message.id, result)).await.is_err() {
+                    tracing::warn!(message_id = message.id, "hold not recorded: shutting down");
+                }
+                return;
+            }
+        }
         let outcome = if options.send_within == Some(Duration::ZERO) {
-            SendOutcome::Rejected {
-                reason: "not sent within the time allowed".into(),
+            SendOutcome::Expired {
+                reason: "older than its life; not sent".into(),
             }
         } else {
             self.sender
@@ -424,10 +694,18 @@ impl<S: SmsSender> SendJob<S> {
             SendOutcome::Accepted { message_ids } => SendResult::Sent { message_ids },
             SendOutcome::Rejected { reason } => SendResult::Failed { reason },
             SendOutcome::Unknown { reason } => SendResult::Unknown { reason },
-            SendOutcome::Interrupted { reason } => SendResult::Retry {
+            SendOutcome::Interrupted {
                 reason,
-                next_attempt_at: self.clock.now(),
+                copies_in_doubt,
+            } => SendResult::Interrupted {
+                reason,
+                copies_in_doubt,
             },
+            SendOutcome::Expired { reason } => {
+                metrics::counter!(EXPIRED, "priority" => priority_label(message.priority))
+                    .increment(1);
+                SendResult::Expired { reason }
+            }
             SendOutcome::Temporary { reason } if message.attempts >= self.config.attempts_max => {
                 SendResult::Failed {
                     reason: format!("gave up after {} attempts: {reason}", message.attempts),
@@ -449,6 +727,24 @@ impl<S: SmsSender> SendJob<S> {
                 "send result not recorded: shutting down"
             );
         }
+    }
+}
+
+/// Gauge: the alerts' rate now, in segments per second (see `AlertPacer`).
+pub const ALERT_RATE: &str = "checkin_alert_rate_segments_per_second";
+/// Counter: alerts held to the next day by `recipient_daily_max`.
+pub const DAILY_CAP_HELD: &str = "checkin_alerts_held_daily_cap_total";
+
+/// Counter: messages that expired unsent, label `priority` = otp |
+/// confirmation | alert.
+pub const EXPIRED: &str = "checkin_outbox_expired_total";
+
+/// A priority as a metric label.
+fn priority_label(priority: Priority) -> &'static str {
+    match priority {
+        Priority::Otp => "otp",
+        Priority::Confirmation => "confirmation",
+        Priority::Alert => "alert",
     }
 }
 
@@ -475,5 +771,40 @@ mod tests {
         let fourth = retry_delay(&config, 4);
         assert!(fourth >= Duration::from_secs(12) && fourth <= Duration::from_secs(20));
         assert!(retry_delay(&config, 30) <= config.retry_delay_max);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_alert_rate_halves_on_throttling_and_climbs_back_by_steps() {
+        let config = NotifierConfig {
+            alert_segments_per_second: 40,
+            alert_rate_step: 5,
+            ..NotifierConfig::default()
+        };
+        let mut pacer = AlertPacer::new(&config, 0);
+        let t = tokio::time::Instant::now();
+        // Three segments at 40/s: the next alert 75 ms later, no burst.
+        assert!(pacer.try_take(3, t).is_ok());
+        assert_eq!(pacer.try_take(3, t), Err(t + Duration::from_millis(75)));
+        pacer.adjust(4, t);
+        assert_eq!(pacer.rate, 20.0, "halved at once from the ceiling");
+        pacer.adjust(9, t + Duration::from_millis(500));
+        assert_eq!(pacer.rate, 20.0, "at most one halving a second");
+        pacer.adjust(12, t + Duration::from_millis(1500));
+        assert_eq!(pacer.rate, 10.0);
+        for s in 3..=8 {
+            pacer.adjust(12, t + Duration::from_millis(500) * s);
+        }
+        assert_eq!(
+            pacer.rate, 20.0,
+            "a step a clean second (at 2.5 s and 3.5 s)"
+        );
+        for s in 9..=30 {
+            pacer.adjust(12, t + Duration::from_millis(500) * s);
+        }
+        assert_eq!(pacer.rate, 40.0, "never above the contract");
+        for throttles in 13..40 {
+            pacer.adjust(throttles, t + Duration::from_secs(throttles * 2));
+        }
+        assert_eq!(pacer.rate, ALERT_RATE_MIN);
     }
 }

@@ -175,6 +175,8 @@ fn quick() -> NotifierConfig {
         retry_delay_max: Duration::from_millis(100),
         poll_interval: Duration::from_millis(20),
         messages_per_second: NonZeroU32::new(10_000).unwrap(),
+        // Many tests send several alerts to one number.
+        recipient_daily_max: 0,
         ..NotifierConfig::default()
     }
 }
@@ -493,5 +495,216 @@ async fn a_notifier_open_to_hand_overs_still_recovers_what_a_crash_left_claimed(
     h.until_status(id, OutboxStatus::Sent).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(h.calls.try_recv().is_err(), "nothing is sent twice");
+    h.stop().await;
+}
+
+/// Runs a notifier over `store` on `clock` with a scripted sender.
+fn start_on_clock(
+    store: Store,
+    dir: tempfile::TempDir,
+    clock: Arc<checkin_core::ManualClock>,
+    script: &[(&str, Vec<SendOutcome>)],
+) -> Harness {
+    let (tx, calls) = mpsc::unbounded_channel();
+    let sender = ScriptedSender {
+        script: Mutex::new(
+            script
+                .iter()
+                .map(|(t, o)| (t.to_string(), o.clone()))
+                .collect(),
+        ),
+        calls: tx,
+    };
+    let notifier = Notifier::new(store.clone(), sender, clock, quick());
+    spawn(store, dir, notifier, calls)
+}
+
+#[tokio::test]
+async fn an_otp_queued_while_no_bind_is_up_expires_unsent_once_older_than_its_life() {
+    let (store, dir) = store().await;
+    let t0 = chrono::Utc::now();
+    let clock = Arc::new(checkin_core::ManualClock::new(t0));
+    let new = NewMessage {
+        recipient: Msisdn::parse("+79161234567").unwrap(),
+        text: "otp".into(),
+        priority: Priority::Otp,
+    };
+    let id = store.outbox().enqueue(&new, t0).await.unwrap();
+    let link_down = SendOutcome::Temporary {
+        reason: "no bind".into(),
+    };
+    let mut h = start_on_clock(store, dir, clock.clone(), &[("otp", vec![link_down])]);
+    assert_eq!(h.sends(1).await, ["otp"]);
+    h.until_status(id, OutboxStatus::Pending).await;
+    // The bind comes back after the code's life: it is never written.
+    clock.advance(chrono::Duration::minutes(5) + chrono::Duration::seconds(1));
+    let expired = h.until_status(id, OutboxStatus::Expired).await;
+    assert_eq!(expired.attempts, 2);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        h.calls.try_recv().is_err(),
+        "an expired OTP reached the sender"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_alert_older_than_48_hours_expires_unsent_and_a_younger_one_goes() {
+    let (store, dir) = store().await;
+    let now = chrono::Utc::now();
+    let clock = Arc::new(checkin_core::ManualClock::new(now));
+    let mut ids = Vec::new();
+    for (text, age) in [("stale", 48 * 60 + 1), ("fresh", 47 * 60)] {
+        let new = NewMessage {
+            recipient: Msisdn::parse("+79161234567").unwrap(),
+            text: text.into(),
+            priority: Priority::Alert,
+        };
+        let queued = now - chrono::Duration::minutes(age);
+        ids.push(store.outbox().enqueue(&new, queued).await.unwrap());
+    }
+    let mut h = start_on_clock(store, dir, clock, &[]);
+    assert_eq!(h.sends(1).await, ["fresh"]);
+    h.until_status(ids[0], OutboxStatus::Expired).await;
+    h.until_status(ids[1], OutboxStatus::Sent).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        h.calls.try_recv().is_err(),
+        "the stale alert reached the sender"
+    );
+    h.stop().await;
+}
+
+/// `n` alerts queued to one recipient each (no daily cap in the way).
+async fn alerts(store: &Store, n: usize) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let new = NewMessage {
+            recipient: Msisdn::parse(&format!("+7916{i:07}")).unwrap(),
+            text: format!("alert {i}"),
+            priority: Priority::Alert,
+        };
+        ids.push(
+            store
+                .outbox()
+                .enqueue(&new, chrono::Utc::now())
+                .await
+                .unwrap(),
+        );
+    }
+    ids
+}
+
+#[tokio::test]
+async fn the_kill_switch_stops_alerts_within_a_second_while_otps_keep_flowing() {
+    let (store, dir) = store().await;
+    alerts(&store, 300).await;
+    let config = NotifierConfig {
+        alert_segments_per_second: 50,
+        ..quick()
+    };
+    let mut h = start(store.clone(), dir, config, &[]);
+    h.sends(5).await;
+    store
+        .flags()
+        .set_alerts_paused(true, chrono::Utc::now())
+        .await
+        .unwrap();
+    let paused_at = Instant::now();
+    // Whatever was already on its way may still finish within the second.
+    let mut late = Vec::new();
+    while paused_at.elapsed() < Duration::from_secs(1) {
+        if let Ok(Some(text)) =
+            tokio::time::timeout(Duration::from_millis(50), h.calls.recv()).await
+        {
+            late.push((paused_at.elapsed(), text));
+        }
+    }
+    assert!(
+        late.len() <= 2,
+        "alerts kept going after the switch: {late:?}"
+    );
+    let otp = enqueue(&store, "otp", Priority::Otp).await;
+    assert_eq!(h.sends(1).await, ["otp"]);
+    h.until_status(otp, OutboxStatus::Sent).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        h.calls.try_recv().is_err(),
+        "an alert went out while paused"
+    );
+    // Released: alerts flow again.
+    store
+        .flags()
+        .set_alerts_paused(false, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert!(h.sends(3).await.iter().all(|t| t.starts_with("alert")));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn alerts_keep_their_own_rate_and_never_hold_back_an_otp() {
+    let (store, dir) = store().await;
+    alerts(&store, 600).await;
+    let config = NotifierConfig {
+        // One segment each (the scripted sender's default): 20 alerts a second.
+        alert_segments_per_second: 20,
+        ..quick()
+    };
+    let mut h = start(store.clone(), dir, config, &[]);
+    h.sends(1).await;
+    let started = Instant::now();
+    let sent = h.sends(20).await.len();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900),
+        "{sent} alerts in {took:?}: faster than 20 segments/s"
+    );
+    let queued = Instant::now();
+    enqueue(&store, "otp", Priority::Otp).await;
+    loop {
+        let text = h.sends(1).await.remove(0);
+        if text == "otp" {
+            break;
+        }
+    }
+    let latency = queued.elapsed();
+    assert!(
+        latency < Duration::from_millis(300),
+        "the OTP waited {latency:?}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_daily_cap_holds_a_recipients_further_alerts_until_the_next_day() {
+    let (store, dir) = store().await;
+    let mut ids = Vec::new();
+    for text in ["a1", "a2", "a3"] {
+        ids.push(enqueue(&store, text, Priority::Alert).await);
+    }
+    let otp = enqueue(&store, "otp", Priority::Otp).await;
+    let config = NotifierConfig {
+        recipient_daily_max: 2,
+        in_flight_max: 1,
+        ..quick()
+    };
+    let mut h = start(store.clone(), dir, config, &[]);
+    assert_eq!(h.sends(3).await, ["otp", "a1", "a2"]);
+    h.until_status(otp, OutboxStatus::Sent).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let held = loop {
+        let m = store.outbox().message(ids[2]).await.unwrap().unwrap();
+        if m.status == OutboxStatus::Pending
+            && m.next_attempt_at > chrono::Utc::now() + chrono::Duration::minutes(1)
+        {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "the third alert was not held");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(held.next_attempt_at.time(), chrono::NaiveTime::MIN);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(h.calls.try_recv().is_err(), "a third alert went out today");
     h.stop().await;
 }

@@ -156,7 +156,10 @@ pub struct LinkConfig {
     /// TON/NPI of destination numbers given as `+7…`. Default 1/1
     /// (international, ISDN). Numbers without `+` are sent as 0/1.
     pub dest_ton_npi: TonNpi,
-    /// Submit requests sent without a response yet, per bind. Default 10.
+    /// Submit requests sent without a response yet, per bind. Default 100,
+    /// what operators' SMSCs commonly allow (10 left most of a contract
+    /// unused); it is also the most copies a connection that fails can
+    /// leave in doubt (see the outcome policy in the README).
     pub window_max: usize,
     /// Time to wait for any response (`submit_sm_resp`, `bind_resp`,
     /// `unbind_resp`) before the request counts as unanswered. Default 10 000 ms.
@@ -241,7 +244,7 @@ impl Default for LinkConfig {
             source_addr: "7377".into(),
             source_ton_npi: TonNpi { ton: 3, npi: 0 },
             dest_ton_npi: TonNpi { ton: 1, npi: 1 },
-            window_max: 10,
+            window_max: 100,
             response_timeout_ms: 10_000,
             enquire_link_interval_ms: 30_000,
             enquire_link_timeout_ms: 10_000,

@@ -209,6 +209,17 @@ impl Link {
         self.inner.state.clone()
     }
 
+    /// Segments the SMSC answered with ESME_RTHROTTLED or ESME_RMSGQFUL since
+    /// the link started, every bind together. The link pauses the bind by
+    /// itself; a caller that paces its own submits (the notifier's alerts)
+    /// reads the count to back off too.
+    pub fn throttled_total(&self) -> u64 {
+        self.inner
+            .shared
+            .throttled
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Waits until at least `n` connections are bound; false when the link
     /// stopped first.
     pub async fn wait_bound(&self, n: usize) -> bool {

@@ -51,6 +51,9 @@ pub(crate) struct Shared {
     pub(crate) gate: Mutex<ReceiptGate>,
     /// `submit_sm` written and not answered, all sessions.
     pub(crate) in_flight: AtomicUsize,
+    /// Segments answered ESME_RTHROTTLED / ESME_RMSGQFUL since the start, all
+    /// sessions: what a caller pacing its own submits backs off on.
+    pub(crate) throttled: AtomicU64,
     pub(crate) on_mo: MoFn,
     pub(crate) on_receipt: ReceiptFn,
     pub(crate) tasks: TaskTracker,
@@ -119,6 +122,7 @@ impl Shared {
                 Duration::from_millis(config.receipt_hold_ms),
             )),
             in_flight: AtomicUsize::new(0),
+            throttled: AtomicU64::new(0),
             on_mo,
             on_receipt,
             tasks: TaskTracker::new(),

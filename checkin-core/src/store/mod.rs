@@ -522,6 +522,15 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        // What only delivery needs: the receipts' id look-up and the daily caps.
+        sqlx::query("DELETE FROM outbox_smsc_ids WHERE created_at_ms < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM recipient_days WHERE day < $1")
+            .bind(cutoff.div_euclid(24 * 3600 * 1000))
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(PurgeReport {
             checkins,

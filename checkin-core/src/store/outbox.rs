@@ -27,6 +27,15 @@ pub enum SendResult {
         reason: String,
         next_attempt_at: DateTime<Utc>,
     },
+    /// Not settled because the sender stopped: due again at once, with
+    /// `copies_in_doubt` more copies that may have reached the SMSC (added
+    /// to the row's count, which the next run continues).
+    Interrupted {
+        reason: String,
+        copies_in_doubt: u32,
+    },
+    /// Not sent: older than its life (see [`OutboxStatus::Expired`]).
+    Expired { reason: String },
     /// The SMSC's delivery receipt for a sent message (`delivered`,
     /// `undeliverable`, …): sets only `delivery_state`, whatever the status,
     /// so it may arrive before or after the send's own result.
@@ -136,6 +145,7 @@ fn claimed_message(new: &Outgoing<'_>, id: i64, now: DateTime<Utc>) -> OutboxMes
         status: OutboxStatus::Sending,
         attempts: 1,
         smsc_message_ids: Vec::new(),
+        copies_in_doubt: 0,
         created_at: now,
         updated_at: now,
         next_attempt_at: now,
@@ -159,7 +169,7 @@ fn bind_rows<'q>(
 }
 
 const MESSAGE_COLUMNS: &str = "id, recipient_sealed, body, priority, status, attempts, \
-     smsc_message_ids, created_at_ms, updated_at_ms, next_attempt_at_ms";
+     smsc_message_ids, copies_in_doubt, created_at_ms, updated_at_ms, next_attempt_at_ms";
 
 impl Store {
     /// Queues a message inside the caller's transaction (so a reply commits with
@@ -301,38 +311,52 @@ impl Store {
         }
         for chunk in results.chunks(ROWS_PER_STATEMENT_MAX) {
             let mut params = Params::new(self.backend());
-            let mut sql = String::from("WITH r (id, status, ids, error, next_at) AS (VALUES ");
+            let mut sql =
+                String::from("WITH r (id, status, ids, error, next_at, doubt) AS (VALUES ");
             for i in 0..chunk.len() {
                 if i > 0 {
                     sql.push(',');
                 }
-                let [id, status, ids, error, next_at] = std::array::from_fn(|_| params.next());
-                sql.push_str(&format!("({id}, {status}, {ids}, {error}, {next_at})"));
+                let [id, status, ids, error, next_at, doubt] =
+                    std::array::from_fn(|_| params.next());
+                sql.push_str(&format!(
+                    "({id}, {status}, {ids}, {error}, {next_at}, {doubt})"
+                ));
             }
             let updated = params.next();
             sql.push_str(&format!(
                 ") UPDATE outbox SET status = r.status, smsc_message_ids = r.ids, \
                  last_error = r.error, updated_at_ms = {updated}, \
-                 next_attempt_at_ms = COALESCE(r.next_at, outbox.next_attempt_at_ms) \
+                 next_attempt_at_ms = COALESCE(r.next_at, outbox.next_attempt_at_ms), \
+                 copies_in_doubt = outbox.copies_in_doubt + r.doubt \
                  FROM r WHERE outbox.id = r.id"
             ));
             let mut query = sqlx::query(&sql);
             for (id, result) in chunk {
-                let (status, ids, error, next) = match result {
+                let (status, ids, error, next, doubt) = match result {
                     SendResult::Sent { message_ids } => {
-                        (OutboxStatus::Sent, message_ids.join(","), None, None)
+                        (OutboxStatus::Sent, message_ids.join(","), None, None, 0)
                     }
                     SendResult::Failed { reason } => (
                         OutboxStatus::Failed,
                         String::new(),
                         Some(reason.clone()),
                         None,
+                        0,
                     ),
                     SendResult::Unknown { reason } => (
                         OutboxStatus::Unknown,
                         String::new(),
                         Some(reason.clone()),
                         None,
+                        0,
+                    ),
+                    SendResult::Expired { reason } => (
+                        OutboxStatus::Expired,
+                        String::new(),
+                        Some(reason.clone()),
+                        None,
+                        0,
                     ),
                     SendResult::Retry {
                         reason,
@@ -342,6 +366,17 @@ impl Store {
                         String::new(),
                         Some(reason.clone()),
                         Some(to_ms(*next_attempt_at)),
+                        0,
+                    ),
+                    SendResult::Interrupted {
+                        reason,
+                        copies_in_doubt,
+                    } => (
+                        OutboxStatus::Pending,
+                        String::new(),
+                        Some(reason.clone()),
+                        Some(to_ms(now)),
+                        i64::from(*copies_in_doubt),
                     ),
                     SendResult::Receipt { .. } => unreachable!("receipts are written above"),
                 };
@@ -350,7 +385,8 @@ impl Store {
                     .bind(status.as_str())
                     .bind(ids)
                     .bind(error)
-                    .bind(next);
+                    .bind(next)
+                    .bind(doubt);
             }
             query.bind(to_ms(now)).execute(&mut *conn).await?;
         }
@@ -363,6 +399,7 @@ impl Store {
         let status: String = row.try_get("status")?;
         let attempts: i64 = row.try_get("attempts")?;
         let ids: String = row.try_get("smsc_message_ids")?;
+        let copies: i64 = row.try_get("copies_in_doubt")?;
         Ok(OutboxMessage {
             id: row.try_get("id")?,
             recipient: self.vault().open(&sealed)?,
@@ -377,6 +414,7 @@ impl Store {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect(),
+            copies_in_doubt: u32::try_from(copies).unwrap_or(u32::MAX),
             created_at: time_col(row, "created_at_ms")?,
             updated_at: time_col(row, "updated_at_ms")?,
             next_attempt_at: time_col(row, "next_attempt_at_ms")?,
@@ -405,13 +443,25 @@ impl Outbox {
         limit: u32,
         now: DateTime<Utc>,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
+        self.claim_ready_upto(limit, Priority::Alert, now).await
+    }
+
+    /// [`Outbox::claim_ready`] of the priorities up to `least_urgent` only:
+    /// with `Priority::Confirmation`, OTPs and confirmations but no alert
+    /// (the kill switch, or a sender whose alerts wait for their rate).
+    pub async fn claim_ready_upto(
+        &self,
+        limit: u32,
+        least_urgent: Priority,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
         let lock = match self.store.backend() {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
         let sql = format!(
             "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at_ms = $1 \
-             WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' \
+             WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND priority <= $3 \
              AND next_attempt_at_ms <= $1 ORDER BY priority, next_attempt_at_ms, id LIMIT $2 {lock}) \
              RETURNING {MESSAGE_COLUMNS}"
         );
@@ -419,6 +469,7 @@ impl Outbox {
         let rows = sqlx::query(&sql)
             .bind(to_ms(now))
             .bind(i64::from(limit.min(CLAIM_BATCH_MAX)))
+            .bind(least_urgent.as_i64())
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -429,6 +480,33 @@ impl Outbox {
         // RETURNING does not keep the sub-select's order.
         messages.sort_by_key(|m| (m.priority, m.next_attempt_at, m.id));
         Ok(messages)
+    }
+
+    /// Counts one more message to `recipient` on `now`'s UTC day, unless
+    /// `max` were counted already: true when it may be sent. The count is a
+    /// row per recipient (hashed) and day, so a restart or a second instance
+    /// keeps the cap (`recipient_daily_max`).
+    pub async fn take_daily_quota(
+        &self,
+        recipient: &Msisdn,
+        now: DateTime<Utc>,
+        max: u32,
+    ) -> Result<bool, StoreError> {
+        let hash = self.store.vault().hash(recipient);
+        let day = now.timestamp().div_euclid(24 * 3600);
+        let mut tx = self.store.begin_write().await?;
+        let done = sqlx::query(
+            "INSERT INTO recipient_days (recipient_hash, day, messages) VALUES ($1, $2, 1) \
+             ON CONFLICT (recipient_hash, day) DO UPDATE \
+             SET messages = recipient_days.messages + 1 WHERE recipient_days.messages < $3",
+        )
+        .bind(&hash.0[..])
+        .bind(day)
+        .bind(i64::from(max))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(max > 0 && done.rows_affected() == 1)
     }
 
     /// Records what became of several sends (one statement, one commit for a

@@ -270,6 +270,7 @@ impl Outbound {
             }
         } else if throttle_status(status) {
             self.meters.throttled.increment(1);
+            self.shared.throttled.fetch_add(1, Ordering::Relaxed);
             job.throttles += 1;
             if job.throttles > retries_max {
                 self.finish(sent.job, Ok(SubmitOutcome::Rejected { status }));
