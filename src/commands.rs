@@ -216,6 +216,14 @@ pub async fn authority_create(config: &Config, name: String) -> anyhow::Result<(
     Ok(())
 }
 
+pub async fn cases_import(config: &Config, args: &crate::import::ImportArgs) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let summary = crate::import::import(&store, args).await;
+    store.close().await;
+    print_json(summary?);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::redact_url;

@@ -8,11 +8,12 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
-use checkin_core::{Clock, PhoneVault, SmsInbox, Store, SystemClock};
+use checkin_core::{Clock, PhoneVault, Priority, SmsInbox, Store, SystemClock};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use notifier::{Notifier, NotifierConfig};
 use smsc_link::{Link, LinkConfig};
 use tokio::net::TcpListener;
@@ -32,6 +33,20 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 const AUTOCHECKPOINT_PAGES_MIN: u32 = 16 * 1024;
 /// How often the retention job runs.
 const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+/// How often the outbox-depth gauge is refreshed (and the recorder's
+/// histograms are tidied).
+const METRICS_INTERVAL: Duration = Duration::from_secs(5);
+/// The outbox-depth query counts at most this many rows per priority: a
+/// deeper queue shows as this number, and the query's cost stays bounded.
+pub const OUTBOX_DEPTH_COUNT_MAX: u64 = 100_000;
+/// Gauge: outbox rows `pending` per priority (label `priority` = otp |
+/// confirmation | alert), counted up to `OUTBOX_DEPTH_COUNT_MAX`.
+pub const OUTBOX_DEPTH: &str = "checkin_outbox_depth";
+/// Histogram buckets (seconds) of every latency: HTTP requests, SMPP round
+/// trips, MO commits.
+const LATENCY_BUCKETS_S: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 /// After the shutdown deadline, how long storage gets to close.
 const STORE_CLOSE_GRACE: Duration = Duration::from_millis(500);
 
@@ -234,6 +249,95 @@ async fn purge(store: Store, clock: Arc<dyn Clock>, stop: CancellationToken) {
     }
 }
 
+/// The process's Prometheus recorder, installed by the first gateway that
+/// wants metrics; later ones (tests start several) share it. `None` when
+/// another recorder was installed first.
+pub fn prometheus() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = match PrometheusBuilder::new().set_buckets(LATENCY_BUCKETS_S) {
+                Ok(builder) => builder.build_recorder(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics are off: the latency buckets were refused");
+                    return None;
+                }
+            };
+            let handle = recorder.handle();
+            match metrics::set_global_recorder(recorder) {
+                Ok(()) => Some(handle),
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics are off: another recorder is installed");
+                    None
+                }
+            }
+        })
+        .clone()
+}
+
+fn priority_label(priority: Priority) -> &'static str {
+    match priority {
+        Priority::Otp => "otp",
+        Priority::Confirmation => "confirmation",
+        Priority::Alert => "alert",
+    }
+}
+
+/// Every `METRICS_INTERVAL` until `stop`: the outbox-depth gauge from one
+/// bounded query per priority, and the recorder's upkeep.
+async fn metrics_upkeep(store: Store, handle: PrometheusHandle, stop: CancellationToken) {
+    let outbox = store.outbox();
+    let mut every = tokio::time::interval(METRICS_INTERVAL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        handle.run_upkeep();
+        let depth = tokio::select! {
+            depth = outbox.depth(OUTBOX_DEPTH_COUNT_MAX) => depth,
+            _ = stop.cancelled() => return,
+        };
+        match depth {
+            Ok(depth) => {
+                for (priority, rows) in depth.by_priority() {
+                    metrics::gauge!(OUTBOX_DEPTH, "priority" => priority_label(priority))
+                        .set(rows as f64);
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "outbox depth not read; the next tick retries"),
+        }
+    }
+}
+
+/// `/readyz`'s SMPP half: ready while at least one bind is up, otherwise
+/// the binds' last errors.
+fn link_readiness(link: &Link) -> web::ReadinessProbe {
+    let state = link.state();
+    Arc::new(move || {
+        let state = state.borrow();
+        if state.bound() > 0 {
+            return Ok(());
+        }
+        let errors: Vec<&str> = state
+            .last_errors
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        if errors.is_empty() {
+            Err(format!("no SMPP bind up (0 of {})", state.binds.len()))
+        } else {
+            Err(format!(
+                "no SMPP bind up (0 of {}): {}",
+                state.binds.len(),
+                errors.join("; ")
+            ))
+        }
+    })
+}
+
 /// The account the embedded simulator accepts and the link binds with.
 const EMBEDDED_ACCOUNT: (&str, &str) = ("checkin", "checkin");
 
@@ -303,7 +407,19 @@ impl Gateway {
             .await
             .with_context(|| format!("listening for the web on {}", config.http))?;
         let web_addr = web_listener.local_addr()?;
+        // Before the link starts: its sessions register their meters once.
+        let metrics = if config.web.metrics {
+            prometheus()
+        } else {
+            None
+        };
         let mut services = Services::new();
+        if let Some(handle) = &metrics {
+            services.spawn(Service::Metrics, {
+                let (store, handle) = (store.clone(), handle.clone());
+                move |stop| metrics_upkeep(store, handle, stop)
+            });
+        }
         services.spawn(Service::Checkpoints, {
             let store = store.clone();
             move |stop| checkpoints(store, stop)
@@ -412,7 +528,12 @@ impl Gateway {
             config.zone,
             options.clock.clone(),
             web_config,
-        );
+        )
+        .with_ops(web::Ops {
+            readiness: Some(link_readiness(&link)),
+            metrics: metrics
+                .map(|handle| -> web::MetricsRender { Arc::new(move || handle.render()) }),
+        });
         services.spawn(Service::Web, move |stop| async move {
             if let Err(e) = web::serve(web_listener, web_state, stop).await {
                 tracing::error!(error = %e, "the web server stopped");

@@ -2,6 +2,7 @@
 //! Thin on purpose: behaviour lives in the library crates.
 
 mod commands;
+mod import;
 
 use checkin::config::{Config, Overrides};
 use clap::{Parser, Subcommand};
@@ -33,6 +34,29 @@ enum Command {
     /// Health authorities: submit confirmed cases.
     #[command(subcommand)]
     Authority(AuthorityCommand),
+    /// Confirmed cases: bulk upload.
+    #[command(subcommand)]
+    Cases(CasesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CasesCommand {
+    /// Record and match the cases of a CSV file (header
+    /// phone,confirmed_at,contagious_from,contagious_to; times RFC 3339) and
+    /// queue their alerts; prints a JSON summary, refused rows on stderr.
+    Import {
+        /// The CSV file.
+        file: std::path::PathBuf,
+        /// The authority the cases are recorded for (from `checkin authority create`).
+        #[arg(long)]
+        authority: Option<i64>,
+        /// Count who would be alerted; record and queue nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Write every refused row (line, masked phone, reason) to this CSV.
+        #[arg(long)]
+        rejects: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,6 +126,20 @@ fn main() -> anyhow::Result<()> {
             }) => commands::premises_add(&config, org, address, kind, stay_minutes).await,
             Command::Authority(AuthorityCommand::Create { name }) => {
                 commands::authority_create(&config, name).await
+            }
+            Command::Cases(CasesCommand::Import {
+                file,
+                authority,
+                dry_run,
+                rejects,
+            }) => {
+                let args = import::ImportArgs {
+                    file,
+                    authority,
+                    dry_run,
+                    rejects,
+                };
+                commands::cases_import(&config, &args).await
             }
         }
     });

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use checkin_core::store::InboundSms;
+use checkin_core::store::{InboundSms, SmsOutcome};
 use checkin_core::{Clock, Msisdn, MsisdnPolicy, SmsInbox};
 use smsc_link::{HandlerError, Mo, MoHandler};
 
@@ -51,10 +51,25 @@ impl MoHandler for MoInbox {
         };
         match self.inbox.submit(sms).await {
             Ok(outcome) => {
+                count_checkin(&outcome);
                 tracing::debug!(?outcome, "MO committed");
                 Ok(())
             }
             Err(e) => Err(HandlerError(e.to_string())),
         }
     }
+}
+
+/// Counter: SMS check-ins by outcome (`checkin_checkins_total`, label
+/// `channel` = sms; the web counts its own under `channel` = web).
+fn count_checkin(outcome: &SmsOutcome) {
+    let outcome = match outcome {
+        SmsOutcome::CheckedIn { .. } => "checked_in",
+        SmsOutcome::Duplicate { .. } => "duplicate",
+        SmsOutcome::Repeat { .. } => "repeat",
+        SmsOutcome::OptedOut => "opted_out",
+        SmsOutcome::Rejected { .. } => "rejected",
+    };
+    metrics::counter!("checkin_checkins_total", "channel" => "sms", "outcome" => outcome)
+        .increment(1);
 }

@@ -10,6 +10,7 @@ pub mod model;
 pub mod msisdn;
 pub mod otp;
 pub mod privacy;
+pub mod spreadsheet;
 pub mod store;
 pub mod texts;
 pub mod time_fmt;
@@ -25,6 +26,7 @@ pub use model::{
 };
 pub use msisdn::{Msisdn, MsisdnError, MsisdnPolicy};
 pub use privacy::{Keys, PhoneHash, PhoneVault, PrivacyError};
+pub use spreadsheet::csv_cell;
 pub use store::{Backend, CheckinError, ErrorKind, PurgeReport, Store, StoreConfig, StoreError};
 pub use time_fmt::ServiceZone;
 pub use venue_code::{CodeError, VenueCode};

@@ -40,6 +40,9 @@ pub struct WebConfig {
     /// How long a cabinet log-in lasts (the session cookie's and the stored
     /// session's life). Default 12 h.
     pub org_session_h: u32,
+    /// Serve `GET /metrics` (Prometheus text; the gateway installs the
+    /// recorder only then). Default true.
+    pub metrics: bool,
 }
 
 impl Default for WebConfig {
@@ -58,6 +61,7 @@ impl Default for WebConfig {
             rate_keys_max: 100_000,
             login_per_ip_minute: 10,
             org_session_h: 12,
+            metrics: true,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP face of the service (axum): the visitor's QR check-in (phone, SMS
 //! code, consent → a confirmation with the guard's QR) and the guard's check of
-//! that QR; the organizations' cabinet and JSON API (`org`). Russian UI,
+//! that QR; the organizations' cabinet and JSON API (`org`); the health
+//! authority's JSON API; `/healthz`, `/readyz`, `/metrics`. Russian UI,
 //! rendered on the server, works with JavaScript off.
 //!
 //! Speaks only to `checkin-core`: an SMS code is an outbox row, and the
@@ -12,12 +13,14 @@
 //! (only the QR's SVG is). It is maintained, has no run-time template files to
 //! ship, and needs no template language beside Rust.
 
+mod authority;
 mod client_ip;
 mod config;
 mod error;
 mod guard;
 mod limits;
 mod org;
+mod ops;
 mod pages;
 mod security;
 mod state;
@@ -32,15 +35,23 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
+pub use authority::{ApiError, CASES_BATCH_MAX};
 pub use config::WebConfig;
 pub use error::WebError;
+pub use ops::{
+    MetricsRender, Ops, ReadinessProbe, CHECKINS, HTTP_REQUEST_SECONDS, READY_STORAGE_TIMEOUT,
+};
 pub use state::AppState;
 
 const STYLE_CSS: &str = include_str!("../static/style.css");
 const CLOCK_JS: &str = include_str!("../static/clock.js");
 
-/// Every page of the web.
+/// Every page and API route of the web. Each request gets an `x-request-id`
+/// (kept if the client sent one, echoed in the response), is logged in a span
+/// with it and its matched route, and is timed under that route.
 pub fn router(state: AppState) -> Router {
     let body_bytes_max = state.config().body_bytes_max;
     Router::new()
@@ -63,10 +74,18 @@ pub fn router(state: AppState) -> Router {
             get(|| static_file(CLOCK_JS, "text/javascript")),
         )
         .merge(org::routes())
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .merge(authority::routes(&state))
         .fallback(|| async { WebError::NotFound })
         .layer(DefaultBodyLimit::max(body_bytes_max))
         .layer(axum::middleware::map_response(error::plain_refusals))
         .layer(axum::middleware::map_response(security::headers))
+        .layer(axum::middleware::from_fn(ops::track))
+        .layer(TraceLayer::new_for_http().make_span_with(ops::request_span))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
 }
 

@@ -1,6 +1,7 @@
 //! `AppState`: what every handler shares — the store, the service zone, the
 //! clock, the secrets derived from the service keys, the SMS limits, the
-//! settings.
+//! settings, and what the owner gives for operations (`Ops`: readiness
+//! probe, metrics rendering).
 
 use std::sync::Arc;
 
@@ -8,12 +9,14 @@ use checkin_core::{Clock, Keys, ServiceZone, Store};
 
 use crate::config::WebConfig;
 use crate::limits::Limits;
+use crate::ops::Ops;
 use crate::security::Secrets;
 
 /// What every handler shares (cheap clone).
 #[derive(Clone)]
 pub struct AppState {
     pub(crate) inner: Arc<Inner>,
+    ops: Arc<Ops>,
 }
 
 pub(crate) struct Inner {
@@ -29,6 +32,7 @@ impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
             .field("config", &self.inner.config)
+            .field("ops", &self.ops)
             .finish_non_exhaustive()
     }
 }
@@ -54,7 +58,20 @@ impl AppState {
                 config,
                 limits,
             }),
+            ops: Arc::new(Ops::default()),
         }
+    }
+
+    /// The same state with the owner's readiness probe and metrics renderer.
+    pub fn with_ops(self, ops: Ops) -> AppState {
+        AppState {
+            ops: Arc::new(ops),
+            ..self
+        }
+    }
+
+    pub(crate) fn ops(&self) -> &Ops {
+        &self.ops
     }
 
     pub fn store(&self) -> &Store {

@@ -352,6 +352,7 @@ pub(crate) async fn confirm(
         .await?;
     Ok(match check {
         OtpCheck::Confirmed { recorded, phone } => {
+            crate::ops::count_web_checkin(recorded.duplicate);
             let value = state
                 .inner
                 .secrets
@@ -484,6 +485,7 @@ pub(crate) async fn quick(
             },
             _ => WebError::UnknownPremises,
         })?;
+    crate::ops::count_web_checkin(recorded.duplicate);
     Ok(redirect(&confirmation_path(&state, &recorded), Vec::new()))
 }
 

@@ -9,6 +9,7 @@ mod exposure;
 mod flags;
 mod handles;
 mod lookups;
+mod ops;
 mod orgs;
 mod otp;
 mod outbox;
@@ -40,6 +41,8 @@ pub use orgs::{
     checked_premises, stay_minutes_default, HourCount, NewOrganization, NewPremises, OrgCreated,
     ADDRESS_CHARS_MAX, KIND_CHARS_MAX, PREMISES_KINDS, PREMISES_PAGE_MAX, STATS_DAYS_MAX,
 };
+pub use ops::{Authority, OutboxDepth, TokenHolder};
+pub use orgs::{NewOrganization, NewPremises, OrgCreated};
 pub use otp::{IssuedOtp, NewOtp, OtpCheck};
 pub use outbox::SendResult;
 use signal::OutboxSignal;

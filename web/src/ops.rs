@@ -1,0 +1,152 @@
+//! Operations: `GET /healthz` (the process answers), `GET /readyz` (storage
+//! answers a cheap query in time and the owner's probe says at least one SMPP
+//! bind is up), `GET /metrics` (Prometheus text rendered by the owner's
+//! recorder), and the HTTP metrics and request-id logging every route gets.
+//!
+//! The web does not know the SMPP link nor the exporter: the owner hands both
+//! in as functions ([`Ops`]), so the web keeps depending on `checkin-core` only.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tower_http::request_id::RequestId;
+
+use crate::state::AppState;
+
+/// Histogram: seconds from a request's arrival to its response's head,
+/// labels `route` (the matched route, e.g. `/v/{code}`; `unmatched` for the
+/// fallback), `method`, `status`.
+pub const HTTP_REQUEST_SECONDS: &str = "checkin_http_request_seconds";
+/// Counter: check-ins recorded, labels `channel` = sms | web and `outcome`
+/// (sms: checked_in | duplicate | repeat | opted_out | rejected; web:
+/// checked_in | duplicate).
+pub const CHECKINS: &str = "checkin_checkins_total";
+
+/// How long `/readyz` waits for storage's answer before calling it down.
+pub const READY_STORAGE_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// Says whether the service can do its work beyond storage (the gateway's:
+/// at least one SMPP bind up); `Err` carries the reason for `/readyz`.
+pub type ReadinessProbe = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+/// Renders every metric as Prometheus text.
+pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// What the owner gives the web for operations; both optional (a web alone
+/// in a test is ready when storage is, and serves no `/metrics`).
+#[derive(Clone, Default)]
+pub struct Ops {
+    pub readiness: Option<ReadinessProbe>,
+    pub metrics: Option<MetricsRender>,
+}
+
+impl std::fmt::Debug for Ops {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ops")
+            .field("readiness", &self.readiness.is_some())
+            .field("metrics", &self.metrics.is_some())
+            .finish()
+    }
+}
+
+fn text(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// `GET /healthz`: 200 "ok" while the process serves requests.
+pub(crate) async fn healthz() -> Response {
+    text(StatusCode::OK, "ok\n".into())
+}
+
+/// `GET /readyz`: 200 "ready", or 503 with one line per reason.
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    let mut reasons = Vec::new();
+    match tokio::time::timeout(READY_STORAGE_TIMEOUT, state.store().ping()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => reasons.push(format!("storage: {e}")),
+        Err(_) => reasons.push(format!(
+            "storage: no answer within {} ms",
+            READY_STORAGE_TIMEOUT.as_millis()
+        )),
+    }
+    if let Some(probe) = &state.ops().readiness {
+        if let Err(reason) = probe() {
+            reasons.push(format!("smpp: {reason}"));
+        }
+    }
+    if reasons.is_empty() {
+        text(StatusCode::OK, "ready\n".into())
+    } else {
+        tracing::warn!(reasons = %reasons.join("; "), "not ready");
+        text(StatusCode::SERVICE_UNAVAILABLE, reasons.join("\n") + "\n")
+    }
+}
+
+/// `GET /metrics`: the recorder's text (404 when metrics are off).
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    match &state.ops().metrics {
+        Some(render) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            )],
+            render(),
+        )
+            .into_response(),
+        None => text(StatusCode::NOT_FOUND, "metrics are off\n".into()),
+    }
+}
+
+/// Records [`HTTP_REQUEST_SECONDS`] under the matched route (never the raw
+/// path: it may hold a guard's token, and its values are unbounded).
+pub(crate) async fn track(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics::histogram!(
+        HTTP_REQUEST_SECONDS,
+        "route" => route,
+        "method" => method,
+        "status" => response.status().as_u16().to_string(),
+    )
+    .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The span every request is logged in: its id (`x-request-id`, set by the
+/// outer layer), method and matched route; no path, query or body, which
+/// may hold a phone, a code or a token.
+pub(crate) fn request_span(request: &Request) -> tracing::Span {
+    let id = request
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or("-");
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str());
+    tracing::info_span!("http", request_id = %id, method = %request.method(), route = %route)
+}
+
+/// Counts a web check-in under [`CHECKINS`].
+pub(crate) fn count_web_checkin(duplicate: bool) {
+    let outcome = if duplicate { "duplicate" } else { "checked_in" };
+    metrics::counter!(CHECKINS, "channel" => "web", "outcome" => outcome).increment(1);
+}
