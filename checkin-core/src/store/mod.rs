@@ -42,7 +42,6 @@ pub use orgs::{
     ADDRESS_CHARS_MAX, KIND_CHARS_MAX, PREMISES_KINDS, PREMISES_PAGE_MAX, STATS_DAYS_MAX,
 };
 pub use ops::{Authority, OutboxDepth, TokenHolder};
-pub use orgs::{NewOrganization, NewPremises, OrgCreated};
 pub use otp::{IssuedOtp, NewOtp, OtpCheck};
 pub use outbox::SendResult;
 use signal::OutboxSignal;
