@@ -16,6 +16,7 @@ mod config;
 mod error;
 mod guard;
 mod limits;
+mod oidc;
 mod pages;
 mod security;
 mod state;
@@ -31,7 +32,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
-pub use config::WebConfig;
+pub use config::{OidcConfig, WebConfig};
 pub use error::WebError;
 pub use state::AppState;
 
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ok/{token}", get(visitor::confirmation))
         .route("/forget", post(visitor::forget))
         .route("/c/{token}", get(guard::check))
+        .merge(oidc::routes(state.config()))
         .route(
             "/static/style.css",
             get(|| static_file(STYLE_CSS, "text/css")),
