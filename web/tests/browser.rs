@@ -11,109 +11,16 @@
 //! unless `CHECKIN_TEST_REQUIRE_BROWSER=1` (the test script installs both and
 //! sets it).
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use checkin_core::store::{NewOrganization, NewPremises};
-use checkin_core::{Keys, Msisdn, PhoneVault, ServiceZone, Store, StoreConfig, SystemClock};
-use fantoccini::{Client, ClientBuilder, Locator};
+use checkin_core::{Msisdn, ServiceZone, SystemClock};
+use common::{browser, browser_present, shots_dir, start_driver, venue, PHONE, WAIT};
+use fantoccini::Locator;
 use tokio_util::sync::CancellationToken;
 use web::{AppState, WebConfig};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const PHONE: &str = "+79161234567";
-/// How long any one wait for the browser may take.
-const WAIT: Duration = Duration::from_secs(20);
-
-fn browser_present() -> bool {
-    let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
-    if !present {
-        assert!(
-            std::env::var("CHECKIN_TEST_REQUIRE_BROWSER").as_deref() != Ok("1"),
-            "CHECKIN_TEST_REQUIRE_BROWSER=1 but {CHROMIUM} or {CHROMEDRIVER} is missing"
-        );
-        eprintln!("note: chromium/chromedriver not installed; the browser test is skipped (scripts/test installs them)");
-    }
-    present
-}
-
-/// chromedriver on a port of its choosing (`--port=0`). It does not print
-/// the port it got, so the port is read from the kernel's table of listening
-/// sockets: the one whose inode is among the driver's open files.
-async fn start_driver() -> (tokio::process::Child, String) {
-    let child = tokio::process::Command::new(CHROMEDRIVER)
-        .arg("--port=0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("chromedriver starts");
-    let pid = child.id().expect("a running chromedriver");
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(port) = listening_port(pid) {
-            return (child, format!("http://127.0.0.1:{port}"));
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "chromedriver never listened"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The TCP port process `pid` listens on (IPv4), from `/proc`.
-fn listening_port(pid: u32) -> Option<u16> {
-    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .ok()?
-        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
-        .filter_map(|link| {
-            let link = link.to_string_lossy().into_owned();
-            Some(link.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
-        })
-        .collect();
-    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    table.lines().skip(1).find_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        // local_address is fields[1] ("0100007F:8AEB"), st is fields[3]
-        // (0A = LISTEN), inode is fields[9].
-        if fields.len() > 9 && fields[3] == "0A" && inodes.iter().any(|i| i == fields[9]) {
-            u16::from_str_radix(fields[1].split(':').nth(1)?, 16).ok()
-        } else {
-            None
-        }
-    })
-}
-
-async fn browser(driver: &str, profile: &Path) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--window-size=480,1100",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        }),
-    );
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(driver)
-        .await
-        .expect("a browser session")
-}
-
-fn shots_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-browser");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_checks_in_and_the_guard_sees_valid() {
@@ -121,37 +28,7 @@ async fn a_browser_checks_in_and_the_guard_sees_valid() {
         return;
     }
     let data = tempfile::tempdir().unwrap();
-    let keys = Keys::generate();
-    let url = checkin_core::store::sqlite_url_in(data.path());
-    let store = Store::open(&url, PhoneVault::new(&keys), StoreConfig::default())
-        .await
-        .unwrap();
-    let now = chrono::Utc::now();
-    let org = store
-        .orgs()
-        .create_org(
-            &NewOrganization {
-                name: "Кафе «Ромашка»".into(),
-                email: "cafe@example.ru".into(),
-                password: None,
-            },
-            now,
-        )
-        .await
-        .unwrap();
-    let premises = store
-        .orgs()
-        .add_premises(
-            &NewPremises {
-                org_id: org.organization.id,
-                address: "Тверская ул., 1".into(),
-                kind: None,
-                stay_minutes: None,
-            },
-            now,
-        )
-        .await
-        .unwrap();
+    let (keys, store, premises) = venue(data.path()).await;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -171,7 +48,7 @@ async fn a_browser_checks_in_and_the_guard_sees_valid() {
     let (_driver, driver_url) = start_driver().await;
     let profile = tempfile::tempdir().unwrap();
     let client = browser(&driver_url, profile.path()).await;
-    let shots = shots_dir();
+    let shots = shots_dir("web-browser");
 
     client
         .goto(&format!("{base}/v/{}", premises.code))

@@ -1,0 +1,142 @@
+//! What the real-browser tests share (`browser.rs`, `oidc.rs`): chromium and
+//! chromedriver (found, started on a port of their choosing, a session),
+//! the screenshot folder, and one open premises on a fresh SQLite store.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use checkin_core::store::{NewOrganization, NewPremises};
+use checkin_core::{Keys, PhoneVault, Premises, Store, StoreConfig};
+use fantoccini::{Client, ClientBuilder};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+pub const PHONE: &str = "+79161234567";
+/// How long any one wait for the browser may take.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub fn browser_present() -> bool {
+    let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
+    if !present {
+        assert!(
+            std::env::var("CHECKIN_TEST_REQUIRE_BROWSER").as_deref() != Ok("1"),
+            "CHECKIN_TEST_REQUIRE_BROWSER=1 but {CHROMIUM} or {CHROMEDRIVER} is missing"
+        );
+        eprintln!("note: chromium/chromedriver not installed; the browser test is skipped (scripts/test installs them)");
+    }
+    present
+}
+
+/// chromedriver on a port of its choosing (`--port=0`). It does not print
+/// the port it got, so the port is read from the kernel's table of listening
+/// sockets: the one whose inode is among the driver's open files.
+pub async fn start_driver() -> (tokio::process::Child, String) {
+    let child = tokio::process::Command::new(CHROMEDRIVER)
+        .arg("--port=0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chromedriver starts");
+    let pid = child.id().expect("a running chromedriver");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(port) = listening_port(pid) {
+            return (child, format!("http://127.0.0.1:{port}"));
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "chromedriver never listened"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The TCP port process `pid` listens on (IPv4), from `/proc`.
+fn listening_port(pid: u32) -> Option<u16> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|link| {
+            let link = link.to_string_lossy().into_owned();
+            Some(link.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // local_address is fields[1] ("0100007F:8AEB"), st is fields[3]
+        // (0A = LISTEN), inode is fields[9].
+        if fields.len() > 9 && fields[3] == "0A" && inodes.iter().any(|i| i == fields[9]) {
+            u16::from_str_radix(fields[1].split(':').nth(1)?, 16).ok()
+        } else {
+            None
+        }
+    })
+}
+
+pub async fn browser(driver: &str, profile: &Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--window-size=480,1100",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(driver)
+        .await
+        .expect("a browser session")
+}
+
+/// `$CARGO_TARGET_TMPDIR/{name}/`, created.
+pub fn shots_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A fresh SQLite store (in `data`) with one organization and one open
+/// premises at «Тверская ул., 1».
+pub async fn venue(data: &Path) -> (Keys, Store, Premises) {
+    let keys = Keys::generate();
+    let url = checkin_core::store::sqlite_url_in(data);
+    let store = Store::open(&url, PhoneVault::new(&keys), StoreConfig::default())
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let org = store
+        .orgs()
+        .create_org(
+            &NewOrganization {
+                name: "Кафе «Ромашка»".into(),
+                email: "cafe@example.ru".into(),
+                password: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let premises = store
+        .orgs()
+        .add_premises(
+            &NewPremises {
+                org_id: org.organization.id,
+                address: "Тверская ул., 1".into(),
+                kind: None,
+                stay_minutes: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    (keys, store, premises)
+}
