@@ -340,6 +340,32 @@ async fn the_city_account_checks_in_with_its_verified_phone_and_remembers_it() {
     let venue = read(client.get(site.venue_url()).send().await.unwrap()).await;
     assert!(venue.body.contains("уже подтверждён"), "{}", venue.body);
     assert!(venue.body.contains(&phone.masked()));
+    // The one-tap form offers the city account too.
+    assert!(venue
+        .body
+        .contains(&format!("formaction=\"/v/{}/oidc\"", site.premises.code)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_error_from_the_provider_is_a_clear_502() {
+    require_provider!();
+    let site = Site::start(Provider::Real).await;
+    let client = http_client(false);
+    let (_, url) = start_login(&site, &client, true).await;
+    let url = reqwest::Url::parse(&url).unwrap();
+    let state = url
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let mut back = reqwest::Url::parse(&format!("{}/auth/callback", site.base)).unwrap();
+    back.query_pairs_mut()
+        .append_pair("error", "server_error")
+        .append_pair("state", &state);
+    let page = read(client.get(back).send().await.unwrap()).await;
+    assert_eq!(page.status, StatusCode::BAD_GATEWAY, "{}", page.body);
+    assert!(page.body.contains("Вход не удался"));
+    assert_eq!(site.checkins().await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
