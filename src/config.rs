@@ -427,7 +427,28 @@ fn web_config(section: Option<toml::Table>) -> anyhow::Result<web::WebConfig> {
     if !named_base {
         web.public_base_url = String::new();
     }
+    check_oidc(&web.oidc).context("reading the [web.oidc] section")?;
     Ok(web)
+}
+
+/// `[web.oidc]`: off without an `issuer_url`; with one, an http(s) URL and a
+/// client id are needed (a mistake here shows at start, not at a visitor's
+/// first login).
+fn check_oidc(oidc: &web::OidcConfig) -> anyhow::Result<()> {
+    if !oidc.enabled() {
+        return Ok(());
+    }
+    let issuer = oidc.issuer_url.trim();
+    if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+        bail!("issuer_url must be an http(s) URL");
+    }
+    if oidc.client_id.trim().is_empty() {
+        bail!("client_id is required with an issuer_url");
+    }
+    if oidc.request_timeout_ms == 0 {
+        bail!("request_timeout_ms must be at least 1");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -557,5 +578,31 @@ mod tests {
         assert_eq!(config.notifier.otp_max_age_ms, 300_000);
         let zero: FileConfig = toml::from_str("[notifier]\notp_max_age_ms = 0").unwrap();
         assert!(Config::merge(Overrides::default(), zero).is_err());
+    }
+
+    #[test]
+    fn the_city_account_is_read_from_web_oidc_and_checked() {
+        let off = Config::merge(Overrides::default(), FileConfig::default()).unwrap();
+        assert!(!off.web.oidc.enabled());
+        assert_eq!(off.web.oidc.button_label, "Войти через mos.ru");
+        assert_eq!(off.web.oidc.scopes, "openid phone");
+        let file: FileConfig = toml::from_str(
+            "[web.oidc]\nissuer_url = \"https://login.example.ru\"\n\
+             client_id = \"checkin\"\nclient_secret = \"s3cret\"\n",
+        )
+        .unwrap();
+        let config = Config::merge(Overrides::default(), file).unwrap();
+        assert!(config.web.oidc.enabled());
+        assert_eq!(config.web.oidc.client_id, "checkin");
+        assert_eq!(config.web.oidc.request_timeout_ms, 10_000);
+        assert!(!format!("{:?}", config.web.oidc).contains("s3cret"));
+        for bad in [
+            "[web.oidc]\nissuer_url = \"login.example.ru\"\nclient_id = \"c\"\n",
+            "[web.oidc]\nissuer_url = \"https://login.example.ru\"\n",
+            "[web.oidc]\nissuer = \"https://login.example.ru\"\n",
+        ] {
+            let file: FileConfig = toml::from_str(bad).unwrap();
+            assert!(Config::merge(Overrides::default(), file).is_err(), "{bad}");
+        }
     }
 }

@@ -43,6 +43,9 @@ pub struct WebConfig {
     /// Serve `GET /metrics` (Prometheus text; the gateway installs the
     /// recorder only then). Default true.
     pub metrics: bool,
+    /// The city account (OpenID Connect) instead of the SMS code
+    /// (`[web.oidc]`); off while its `issuer_url` is empty.
+    pub oidc: OidcConfig,
 }
 
 impl Default for WebConfig {
@@ -62,6 +65,64 @@ impl Default for WebConfig {
             login_per_ip_minute: 10,
             org_session_h: 12,
             metrics: true,
+            oidc: OidcConfig::default(),
         }
+    }
+}
+
+/// The city account's OpenID Connect provider (`[web.oidc]`); every default
+/// is documented in `web/README.md`. `Debug` hides the client secret.
+#[derive(Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The provider's issuer, e.g. `https://login.mos.ru/sps`; its
+    /// `/.well-known/openid-configuration` is read on the first login (then
+    /// kept). Default empty: the city account is off (no button, its routes
+    /// answer 404).
+    pub issuer_url: String,
+    /// Our client id at the provider. Default empty.
+    pub client_id: String,
+    /// Our client secret at the provider. Default empty.
+    pub client_secret: String,
+    /// The second button on the visitor's form. Default «Войти через mos.ru».
+    pub button_label: String,
+    /// The scopes asked for, space-separated (`openid` is always asked).
+    /// Default `openid phone`.
+    pub scopes: String,
+    /// Longest wait for one request to the provider (discovery, token,
+    /// user info). Default 10 000 ms.
+    pub request_timeout_ms: u64,
+}
+
+impl OidcConfig {
+    /// Whether the city account is offered at all.
+    pub fn enabled(&self) -> bool {
+        !self.issuer_url.trim().is_empty()
+    }
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        OidcConfig {
+            issuer_url: String::new(),
+            client_id: String::new(),
+            client_secret: String::new(),
+            button_label: "Войти через mos.ru".to_owned(),
+            scopes: "openid phone".to_owned(),
+            request_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl std::fmt::Debug for OidcConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcConfig")
+            .field("issuer_url", &self.issuer_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"***")
+            .field("button_label", &self.button_label)
+            .field("scopes", &self.scopes)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .finish()
     }
 }

@@ -21,6 +21,7 @@ mod guard;
 mod limits;
 mod org;
 mod ops;
+mod oidc;
 mod pages;
 mod security;
 mod state;
@@ -39,7 +40,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 pub use authority::{ApiError, CASES_BATCH_MAX};
-pub use config::WebConfig;
+pub use config::{OidcConfig, WebConfig};
 pub use error::WebError;
 pub use ops::{
     MetricsRender, Ops, ReadinessProbe, CHECKINS, HTTP_REQUEST_SECONDS, READY_STORAGE_TIMEOUT,
@@ -65,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ok/{token}", get(visitor::confirmation))
         .route("/forget", post(visitor::forget))
         .route("/c/{token}", get(guard::check))
+        .merge(oidc::routes(state.config()))
         .route(
             "/static/style.css",
             get(|| static_file(STYLE_CSS, "text/css")),

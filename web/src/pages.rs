@@ -42,6 +42,42 @@ pub(crate) fn message(title: &str, text: &str) -> Markup {
     )
 }
 
+/// An error page with one way on (a link back to the premises' form).
+pub(crate) fn message_with_link(title: &str, text: &str, link: Option<(&str, &str)>) -> Markup {
+    layout(
+        title,
+        html! {
+            h1 { (title) }
+            p.message { (text) }
+            @if let Some((href, label)) = link { p { a href=(href) { (label) } } }
+        },
+    )
+}
+
+/// The page that sends the browser on to the city account's provider by
+/// itself (a meta refresh: no script), with the link in case it does not.
+pub(crate) fn leaving(url: &str, label: &str) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="ru" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta http-equiv="refresh" content=(format!("0; url={url}"));
+                title { (label) }
+                link rel="stylesheet" href="/static/style.css";
+            }
+            body {
+                main {
+                    h1 { (label) }
+                    p.message { "Переходим на страницу входа…" }
+                    p { a #continue href=(url) { "Продолжить" } }
+                }
+            }
+        }
+    }
+}
+
 /// "через 3 мин (в 20:16)"-style wait, rounded up to whole minutes.
 pub(crate) fn wait_text(wait: Duration) -> String {
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -110,6 +146,20 @@ pub(crate) struct CheckinForm<'a> {
     pub consent: bool,
     /// The remembered phone, masked.
     pub remembered: Option<String>,
+    /// The city account's button label, when it is on.
+    pub city_account: Option<&'a str>,
+}
+
+/// The second button of a form: the same fields go to `/v/{code}/oidc`
+/// (`formnovalidate`: the phone field is not needed for it).
+fn city_account_button(action: &str, label: Option<&str>) -> Markup {
+    html! {
+        @if let Some(label) = label {
+            button.secondary.city type="submit" formaction=(format!("{action}/oidc")) formnovalidate {
+                (label)
+            }
+        }
+    }
 }
 
 pub(crate) fn checkin_form(f: &CheckinForm<'_>) -> Markup {
@@ -126,6 +176,7 @@ pub(crate) fn checkin_form(f: &CheckinForm<'_>) -> Markup {
                     p { "Телефон " strong { (masked) } " уже подтверждён на этом устройстве." }
                     (consent_box(f.consent))
                     button type="submit" { "Отметить вход" }
+                    (city_account_button(&action, f.city_account))
                 }
                 form method="post" action="/forget" {
                     (csrf_input(f.csrf))
@@ -140,6 +191,7 @@ pub(crate) fn checkin_form(f: &CheckinForm<'_>) -> Markup {
                         placeholder="+7 900 000-00-00" required value=(f.phone_value);
                     (consent_box(f.consent))
                     button type="submit" { "Получить код по SMS" }
+                    (city_account_button(&action, f.city_account))
                 }
             }
         },

@@ -10,6 +10,7 @@ use checkin_core::{Clock, Keys, ServiceZone, Store};
 use crate::config::WebConfig;
 use crate::limits::Limits;
 use crate::ops::Ops;
+use crate::oidc::provider::Provider;
 use crate::security::Secrets;
 
 /// What every handler shares (cheap clone).
@@ -26,6 +27,8 @@ pub(crate) struct Inner {
     pub(crate) secrets: Secrets,
     pub(crate) config: WebConfig,
     pub(crate) limits: Limits,
+    /// The city account's provider, when configured.
+    pub(crate) oidc: Option<Provider>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -49,6 +52,10 @@ impl AppState {
         config: WebConfig,
     ) -> AppState {
         let limits = Limits::new(&config, clock.clone());
+        let oidc = config
+            .oidc
+            .enabled()
+            .then(|| Provider::new(&config.oidc, &config.public_base_url, keys));
         AppState {
             inner: Arc::new(Inner {
                 store,
@@ -57,6 +64,7 @@ impl AppState {
                 secrets: Secrets::new(keys),
                 config,
                 limits,
+                oidc,
             }),
             ops: Arc::new(Ops::default()),
         }

@@ -94,7 +94,7 @@ pub(crate) fn form<T>(form: Result<Form<T>, FormRejection>) -> Result<T, WebErro
 }
 
 /// The premises a path's code names, open for check-ins.
-async fn open_premises(
+pub(crate) async fn open_premises(
     state: &AppState,
     code: &str,
 ) -> Result<(Premises, Option<String>), WebError> {
@@ -159,6 +159,11 @@ pub(crate) async fn form_page(
         phone_value,
         consent,
         remembered: remembered(state, headers).map(|p| p.masked()),
+        city_account: state
+            .config()
+            .oidc
+            .enabled()
+            .then_some(state.config().oidc.button_label.as_str()),
     });
     Ok(Page {
         status,
@@ -185,7 +190,8 @@ pub(crate) struct PhoneForm {
     consent: Option<String>,
 }
 
-const NO_CONSENT: &str = "Без согласия на уведомления отметка невозможна: отметьте галочку.";
+pub(crate) const NO_CONSENT: &str =
+    "Без согласия на уведомления отметка невозможна: отметьте галочку.";
 const BAD_PHONE: &str =
     "Номер не распознан. Введите российский мобильный номер, например +7 916 123-45-67.";
 
@@ -353,17 +359,7 @@ pub(crate) async fn confirm(
     Ok(match check {
         OtpCheck::Confirmed { recorded, phone } => {
             crate::ops::count_web_checkin(recorded.duplicate);
-            let value = state
-                .inner
-                .secrets
-                .phone_cookie(state.store().vault(), &phone, now);
-            let max_age_s = i64::from(state.config().remember_phone_days) * 24 * 3600;
-            let cookie = security::set_cookie(
-                PHONE_COOKIE,
-                &value,
-                max_age_s,
-                state.config().cookie_secure,
-            );
+            let cookie = remember_phone(&state, &phone, now);
             redirect(&confirmation_path(&state, &recorded), vec![cookie])
         }
         OtpCheck::Wrong { attempts_left: 0 } => again(
@@ -401,7 +397,7 @@ pub(crate) async fn confirm(
 }
 
 /// Where the confirmation of `recorded` is shown.
-fn confirmation_path(state: &AppState, recorded: &Recorded) -> String {
+pub(crate) fn confirmation_path(state: &AppState, recorded: &Recorded) -> String {
     let token = state.inner.secrets.guard.sign(&GuardClaim {
         checkin_id: recorded.checkin.id,
         premises_id: recorded.checkin.premises_id,
@@ -466,14 +462,26 @@ pub(crate) async fn quick(
         let status = StatusCode::UNPROCESSABLE_ENTITY;
         return form_page(&state, &headers, &code, status, Some(NO_CONSENT), "", false).await;
     }
+    let recorded = record_web_checkin(&state, &premises, phone, state.now()).await?;
+    Ok(redirect(&confirmation_path(&state, &recorded), Vec::new()))
+}
+
+/// Records a check-in at `premises` by a phone verified without an SMS code
+/// (remembered, or the city account's): channel Web, consent given.
+pub(crate) async fn record_web_checkin(
+    state: &AppState,
+    premises: &Premises,
+    phone: Msisdn,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Recorded, WebError> {
     let new = NewCheckIn {
         phone,
         code: premises.code,
         channel: Channel::Web,
-        at: state.now(),
+        at,
         consent: true,
     };
-    let recorded = state
+    state
         .store()
         .checkins()
         .record_checkin(&new)
@@ -484,9 +492,27 @@ pub(crate) async fn quick(
                 address: premises.address.clone(),
             },
             _ => WebError::UnknownPremises,
-        })?;
-    crate::ops::count_web_checkin(recorded.duplicate);
-    Ok(redirect(&confirmation_path(&state, &recorded), Vec::new()))
+        })
+        .inspect(|recorded| crate::ops::count_web_checkin(recorded.duplicate))
+}
+
+/// The `Set-Cookie` that remembers the verified `phone` on this browser.
+pub(crate) fn remember_phone(
+    state: &AppState,
+    phone: &Msisdn,
+    now: chrono::DateTime<chrono::Utc>,
+) -> HeaderValue {
+    let value = state
+        .inner
+        .secrets
+        .phone_cookie(state.store().vault(), phone, now);
+    let max_age_s = i64::from(state.config().remember_phone_days) * 24 * 3600;
+    security::set_cookie(
+        PHONE_COOKIE,
+        &value,
+        max_age_s,
+        state.config().cookie_secure,
+    )
 }
 
 #[derive(Debug, Deserialize)]

@@ -16,14 +16,11 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use checkin_core::store::{NewOrganization, NewPremises};
-use checkin_core::{Keys, Msisdn, PhoneVault, ServiceZone, Store, StoreConfig, SystemClock};
-use common::{browser, browser_present, shots_dir, start_driver, WAIT};
+use checkin_core::{Msisdn, ServiceZone, SystemClock};
+use common::{browser, browser_present, shots_dir, start_driver, venue, PHONE, WAIT};
 use fantoccini::Locator;
 use tokio_util::sync::CancellationToken;
 use web::{AppState, WebConfig};
-
-const PHONE: &str = "+79161234567";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_checks_in_and_the_guard_sees_valid() {
@@ -31,37 +28,7 @@ async fn a_browser_checks_in_and_the_guard_sees_valid() {
         return;
     }
     let data = tempfile::tempdir().unwrap();
-    let keys = Keys::generate();
-    let url = checkin_core::store::sqlite_url_in(data.path());
-    let store = Store::open(&url, PhoneVault::new(&keys), StoreConfig::default())
-        .await
-        .unwrap();
-    let now = chrono::Utc::now();
-    let org = store
-        .orgs()
-        .create_org(
-            &NewOrganization {
-                name: "Кафе «Ромашка»".into(),
-                email: "cafe@example.ru".into(),
-                password: None,
-            },
-            now,
-        )
-        .await
-        .unwrap();
-    let premises = store
-        .orgs()
-        .add_premises(
-            &NewPremises {
-                org_id: org.organization.id,
-                address: "Тверская ул., 1".into(),
-                kind: None,
-                stay_minutes: None,
-            },
-            now,
-        )
-        .await
-        .unwrap();
+    let (keys, store, premises) = venue(data.path()).await;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -80,8 +47,8 @@ async fn a_browser_checks_in_and_the_guard_sees_valid() {
 
     let (_driver, driver_url) = start_driver().await;
     let profile = tempfile::tempdir().unwrap();
-    let client = browser(&driver_url, profile.path(), (480, 1100)).await;
-    let shots = shots_dir();
+    let client = browser(&driver_url, profile.path()).await;
+    let shots = shots_dir("web-browser");
 
     client
         .goto(&format!("{base}/v/{}", premises.code))

@@ -11,7 +11,7 @@ mod common;
 use std::sync::Arc;
 
 use checkin_core::{Keys, PhoneVault, ServiceZone, Store, StoreConfig, SystemClock};
-use common::{browser, browser_present, shots_dir, start_driver, WAIT};
+use common::{browser_sized, browser_present, shots_dir, start_driver, WAIT};
 use fantoccini::{Client, Locator};
 use tokio_util::sync::CancellationToken;
 use web::{AppState, WebConfig};
@@ -73,8 +73,8 @@ async fn a_browser_signs_up_adds_premises_and_prints_a_poster_whose_qr_scans() {
 
     let (_driver, driver_url) = start_driver().await;
     let profile = tempfile::tempdir().unwrap();
-    let client = browser(&driver_url, profile.path(), (900, 1400)).await;
-    let shots = shots_dir();
+    let client = browser_sized(&driver_url, profile.path(), (900, 1400)).await;
+    let shots = shots_dir("web-browser");
 
     client.goto(&format!("{base}/org/signup")).await.unwrap();
     fill(&client, "input[name=name]", "Кафе «Ромашка»").await;

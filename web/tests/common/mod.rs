@@ -1,6 +1,7 @@
-//! What the real-browser tests share: Debian's headless `chromium` through
-//! `chromedriver` (WebDriver, `fantoccini`), started on a port of its own, and
-//! the folder the screenshots go to.
+//! What the real-browser tests share (`browser.rs`, `oidc.rs`,
+//! `org_browser.rs`): chromium and chromedriver (found, started on a port of
+//! their choosing, a session), the screenshot folder, and one open premises
+//! on a fresh SQLite store.
 
 #![allow(dead_code)] // each test binary uses its own part
 
@@ -8,10 +9,13 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use checkin_core::store::{NewOrganization, NewPremises};
+use checkin_core::{Keys, PhoneVault, Premises, Store, StoreConfig};
 use fantoccini::{Client, ClientBuilder};
 
-pub const CHROMIUM: &str = "/usr/bin/chromium";
-pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+pub const PHONE: &str = "+79161234567";
 /// How long any one wait for the browser may take.
 pub const WAIT: Duration = Duration::from_secs(20);
 
@@ -53,7 +57,7 @@ pub async fn start_driver() -> (tokio::process::Child, String) {
 }
 
 /// The TCP port process `pid` listens on (IPv4), from `/proc`.
-pub fn listening_port(pid: u32) -> Option<u16> {
+fn listening_port(pid: u32) -> Option<u16> {
     let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .ok()?
         .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
@@ -75,9 +79,13 @@ pub fn listening_port(pid: u32) -> Option<u16> {
     })
 }
 
+pub async fn browser(driver: &str, profile: &Path) -> Client {
+    browser_sized(driver, profile, (480, 1100)).await
+}
+
 /// A headless chromium session with its own profile and a window of `size`
 /// (width, height) pixels.
-pub async fn browser(driver: &str, profile: &Path, size: (u32, u32)) -> Client {
+pub async fn browser_sized(driver: &str, profile: &Path, size: (u32, u32)) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -98,8 +106,46 @@ pub async fn browser(driver: &str, profile: &Path, size: (u32, u32)) -> Client {
         .expect("a browser session")
 }
 
-pub fn shots_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-browser");
+/// `$CARGO_TARGET_TMPDIR/{name}/`, created.
+pub fn shots_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// A fresh SQLite store (in `data`) with one organization and one open
+/// premises at «Тверская ул., 1».
+pub async fn venue(data: &Path) -> (Keys, Store, Premises) {
+    let keys = Keys::generate();
+    let url = checkin_core::store::sqlite_url_in(data);
+    let store = Store::open(&url, PhoneVault::new(&keys), StoreConfig::default())
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let org = store
+        .orgs()
+        .create_org(
+            &NewOrganization {
+                name: "Кафе «Ромашка»".into(),
+                email: "cafe@example.ru".into(),
+                password: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let premises = store
+        .orgs()
+        .add_premises(
+            &NewPremises {
+                org_id: org.organization.id,
+                address: "Тверская ул., 1".into(),
+                kind: None,
+                stay_minutes: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    (keys, store, premises)
 }
