@@ -7,7 +7,6 @@ use checkin_core::store::{TokenInfo, ADDRESS_CHARS_MAX, PASSWORD_CHARS_MIN, PREM
 use checkin_core::Premises;
 use maud::{html, Markup, PreEscaped};
 
-use super::poster::PosterData;
 use crate::pages::{csrf_input, layout_with};
 
 pub(crate) const ORG_CSS: &str = "/static/org.css";
@@ -290,6 +289,16 @@ pub(crate) fn tokens(t: &TokensPage<'_>) -> Markup {
             }
         },
     )
+}
+
+/// What a poster shows for one premises.
+pub(crate) struct PosterData {
+    pub address: String,
+    pub code: String,
+    pub sms: String,
+    pub ussd: String,
+    pub url: String,
+    pub qr_svg: String,
 }
 
 /// One printable document: a poster per premises, a page break between them.

@@ -13,7 +13,7 @@ use checkin_core::Premises;
 use serde::Deserialize;
 
 use super::auth::AnyOrg;
-use super::pages;
+use super::pages::{self, PosterData};
 use crate::error::WebError;
 use crate::state::AppState;
 use crate::visitor::qr_svg;
@@ -22,16 +22,6 @@ use crate::visitor::qr_svg;
 pub(crate) const POSTERS_MAX: u32 = 500;
 /// Smallest side of the PNG QR, in pixels (prints sharp at 10 cm).
 const QR_PNG_PIXELS_MIN: u32 = 600;
-
-/// What a poster shows for one premises.
-pub(crate) struct PosterData {
-    pub address: String,
-    pub code: String,
-    pub sms: String,
-    pub ussd: String,
-    pub url: String,
-    pub qr_svg: String,
-}
 
 /// The check-in URL the QR of `premises` encodes.
 pub(crate) fn checkin_url(state: &AppState, premises: &Premises) -> String {
