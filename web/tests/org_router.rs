@@ -667,6 +667,16 @@ async fn posters_and_qr_files() {
         b.get("/org/posters?ids=x").await.status,
         StatusCode::BAD_REQUEST
     );
+    // As the cabinet's check boxes send them.
+    let ticked = b
+        .get(&format!("/org/posters?ids={}&ids={}", ids[0], ids[2]))
+        .await;
+    assert_eq!(ticked.status, StatusCode::OK, "{}", ticked.text());
+    assert_eq!(
+        ticked.text().matches("<article class=\"poster\"").count(),
+        2
+    );
+    assert!(ticked.text().contains("Арбат, 3") && !ticked.text().contains("Арбат, 2"));
 
     // The poster files take the API token too (the API hands out their URLs).
     let mut api = service.browser("203.0.113.9:1");
