@@ -595,6 +595,24 @@ async fn premises_are_added_edited_and_deactivated() {
     );
     assert!(b.get(&path).await.text().contains("Помещение отключено"));
 
+    // A kind set by the CLI's free text is kept by the edit form.
+    let other = service
+        .store
+        .orgs()
+        .add_premises(
+            &checkin_core::store::NewPremises {
+                org_id: shop.org_id,
+                address: "Склад".into(),
+                kind: Some("склад".into()),
+                stay_minutes: None,
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let form = b.get(&format!("/org/premises/{}", other.id)).await.text();
+    assert!(form.contains("<option value=\"склад\" selected>"), "{form}");
+
     for bad in [
         "/org/premises/abc",
         "/org/premises/999999",

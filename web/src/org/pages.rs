@@ -101,6 +101,10 @@ fn premises_fields(v: &PremisesValues<'_>) -> Markup {
         input #address type="text" name="address" required value=(v.address);
         label for="kind" { "Тип помещения" }
         select #kind name="kind" {
+            // A kind set elsewhere (the CLI's free text) stays as it is.
+            @if !v.kind.is_empty() && !PREMISES_KINDS.iter().any(|(k, _)| *k == v.kind) {
+                option value=(v.kind) selected { (v.kind) }
+            }
             @for (kind, stay) in PREMISES_KINDS {
                 option value=(kind) selected[v.kind == *kind] { (kind) " (по умолчанию " (stay) " мин)" }
             }
