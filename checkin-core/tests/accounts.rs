@@ -71,6 +71,28 @@ async fn sign_up_sessions_and_tokens() {
             .await
             .unwrap()
             .is_none());
+        let other = accounts
+            .open_session(org.id, Duration::hours(1), t0())
+            .await
+            .unwrap();
+        assert_eq!(
+            accounts
+                .purge_sessions(t0() + Duration::hours(1))
+                .await
+                .unwrap(),
+            1,
+            "{label}"
+        );
+        assert!(accounts
+            .session_org(&other.secret, t0())
+            .await
+            .unwrap()
+            .is_none());
+        assert!(accounts
+            .session_org(&session.secret, t0())
+            .await
+            .unwrap()
+            .is_some());
         accounts.close_session(&session.secret, t0()).await.unwrap();
         assert!(accounts
             .session_org(&session.secret, t0())

@@ -111,7 +111,8 @@ const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
 const EXPIRED_OTP_KEEP: chrono::Duration = chrono::Duration::hours(1);
 
 /// Serves the web on `listener` until `shutdown`, then finishes the requests
-/// in flight. Also prunes the rate limiters and deletes expired codes.
+/// in flight. Also prunes the rate limiters and deletes expired codes and
+/// cabinet sessions.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -142,6 +143,9 @@ async fn housekeeping(state: AppState, shutdown: CancellationToken) {
             .await
         {
             tracing::warn!(error = %e, "could not delete expired SMS codes");
+        }
+        if let Err(e) = state.store().accounts().purge_sessions(state.now()).await {
+            tracing::warn!(error = %e, "could not delete expired cabinet sessions");
         }
     }
 }

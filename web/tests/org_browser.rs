@@ -1,7 +1,8 @@
 //! A real browser in the organization cabinet: Debian's headless `chromium`
 //! through `chromedriver` (the visitor test's setup, `common/`) against the
 //! web served on port 0 over a real SQLite store. It signs up, adds premises,
-//! opens the poster, saves a screenshot (`$CARGO_TARGET_TMPDIR/web-browser/poster.png`)
+//! opens the poster, saves screenshots (`cabinet.png`, `premises.png`,
+//! `poster.png` in `$CARGO_TARGET_TMPDIR/web-browser/`)
 //! and decodes the QR in that screenshot (`rqrr`): exactly the premises'
 //! `/v/{code}` URL. Skipped without the browser unless
 //! `CHECKIN_TEST_REQUIRE_BROWSER=1`.
@@ -100,7 +101,24 @@ async fn a_browser_signs_up_adds_premises_and_prints_a_poster_whose_qr_scans() {
     let href = poster_link.attr("href").await.unwrap().unwrap();
     let id: i64 = href.split('/').nth(3).unwrap().parse().unwrap();
     let premises = store.orgs().premises_by_id(id).await.unwrap().unwrap();
-    poster_link.click().await.unwrap();
+    std::fs::write(
+        shots.join("premises.png"),
+        client.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    client.goto(&format!("{base}/org")).await.unwrap();
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("table.premises"))
+        .await
+        .expect("the premises list");
+    std::fs::write(
+        shots.join("cabinet.png"),
+        client.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    client.goto(&href).await.unwrap();
 
     let code = client
         .wait()

@@ -595,6 +595,24 @@ async fn premises_are_added_edited_and_deactivated() {
     );
     assert!(b.get(&path).await.text().contains("Помещение отключено"));
 
+    // A kind set by the CLI's free text is kept by the edit form.
+    let other = service
+        .store
+        .orgs()
+        .add_premises(
+            &checkin_core::store::NewPremises {
+                org_id: shop.org_id,
+                address: "Склад".into(),
+                kind: Some("склад".into()),
+                stay_minutes: None,
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let form = b.get(&format!("/org/premises/{}", other.id)).await.text();
+    assert!(form.contains("<option value=\"склад\" selected>"), "{form}");
+
     for bad in [
         "/org/premises/abc",
         "/org/premises/999999",
@@ -667,6 +685,16 @@ async fn posters_and_qr_files() {
         b.get("/org/posters?ids=x").await.status,
         StatusCode::BAD_REQUEST
     );
+    // As the cabinet's check boxes send them.
+    let ticked = b
+        .get(&format!("/org/posters?ids={}&ids={}", ids[0], ids[2]))
+        .await;
+    assert_eq!(ticked.status, StatusCode::OK, "{}", ticked.text());
+    assert_eq!(
+        ticked.text().matches("<article class=\"poster\"").count(),
+        2
+    );
+    assert!(ticked.text().contains("Арбат, 3") && !ticked.text().contains("Арбат, 2"));
 
     // The poster files take the API token too (the API hands out their URLs).
     let mut api = service.browser("203.0.113.9:1");

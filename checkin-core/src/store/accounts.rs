@@ -212,6 +212,18 @@ impl Accounts<'_> {
         Ok(())
     }
 
+    /// Deletes the sessions expired by `now` (the web does it every minute,
+    /// so the table holds only live sessions); returns how many.
+    pub async fn purge_sessions(self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.store.begin_write().await?;
+        let done = sqlx::query("DELETE FROM org_sessions WHERE expires_at_ms <= $1")
+            .bind(to_ms(now))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
     /// A new API token for `org_id`; the secret is returned once.
     pub async fn create_token(
         self,

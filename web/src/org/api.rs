@@ -9,71 +9,17 @@ use axum::extract::{Json, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use checkin_core::store::{NewPremises, PREMISES_PAGE_MAX};
-use checkin_core::{Premises, StoreError};
+use checkin_core::Premises;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::auth::ApiOrg;
+use super::error::ApiError;
 use super::stats;
 use crate::state::AppState;
 
 /// Premises per page when the caller names no `limit`.
 pub(crate) const PAGE_LIMIT_DEFAULT: u32 = 100;
-
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ApiError {
-    #[error("no bearer token")]
-    NoToken,
-    #[error("the bearer token is not valid")]
-    BadToken,
-    #[error("no such premises")]
-    NotFound,
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    Malformed(String),
-    #[error("the request body is too large")]
-    TooLarge,
-    #[error(transparent)]
-    Storage(#[from] StoreError),
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code, text) = match &self {
-            ApiError::NoToken => (StatusCode::UNAUTHORIZED, "no_token", self.to_string()),
-            ApiError::BadToken => (StatusCode::UNAUTHORIZED, "bad_token", self.to_string()),
-            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", self.to_string()),
-            ApiError::Invalid(_) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                self.to_string(),
-            ),
-            ApiError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed", self.to_string()),
-            ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", self.to_string()),
-            ApiError::Storage(e) if e.is_caller_error() => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
-            }
-            ApiError::Storage(e) => {
-                // StoreError carries no personal data.
-                tracing::error!(error = %e, "API request failed on storage");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "storage unavailable, try again later".to_owned(),
-                )
-            }
-        };
-        let mut response = (status, Json(json!({ "error": text, "code": code }))).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer"),
-            );
-        }
-        response
-    }
-}
 
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     match body {

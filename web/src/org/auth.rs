@@ -6,7 +6,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
-use super::api::ApiError;
+use super::error::ApiError;
 use crate::error::WebError;
 use crate::security;
 use crate::state::AppState;
@@ -103,8 +103,9 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Posters and QR files: a cabinet session or a bearer token (the API hands
-/// out their URLs). Without either: 404 for a bearer caller is not needed,
-/// so a browser goes to the log-in page and a token caller gets its 401.
+/// out their URLs). A request with an `Authorization` header is judged by its
+/// token (a JSON 401 when wrong); one without, by its session (else the
+/// log-in page).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct AnyOrg {
     pub org_id: i64,

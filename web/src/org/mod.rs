@@ -1,13 +1,15 @@
 //! The organization cabinet (HTML, Russian) and the organizations' JSON API:
 //! accounts and sessions (`auth.rs`), premises, tokens and statistics pages
 //! (`cabinet.rs`), posters and QR files (`poster.rs`), check-in counts and
-//! their SVG charts (`stats.rs`), the bearer-token API (`api.rs`), the
+//! their SVG charts (`stats.rs`), the bearer-token API (`api.rs`) and its
+//! errors (`error.rs`), the
 //! markup (`pages.rs`). Everything an organization reaches is scoped to its
 //! own id in the store's queries: another's premises is never found.
 
 mod api;
 mod auth;
 mod cabinet;
+mod error;
 mod pages;
 mod poster;
 mod stats;

@@ -7,7 +7,6 @@ use checkin_core::store::{TokenInfo, ADDRESS_CHARS_MAX, PASSWORD_CHARS_MIN, PREM
 use checkin_core::Premises;
 use maud::{html, Markup, PreEscaped};
 
-use super::poster::PosterData;
 use crate::pages::{csrf_input, layout_with};
 
 pub(crate) const ORG_CSS: &str = "/static/org.css";
@@ -102,6 +101,10 @@ fn premises_fields(v: &PremisesValues<'_>) -> Markup {
         input #address type="text" name="address" required value=(v.address);
         label for="kind" { "Тип помещения" }
         select #kind name="kind" {
+            // A kind set elsewhere (the CLI's free text) stays as it is.
+            @if !v.kind.is_empty() && !PREMISES_KINDS.iter().any(|(k, _)| *k == v.kind) {
+                option value=(v.kind) selected { (v.kind) }
+            }
             @for (kind, stay) in PREMISES_KINDS {
                 option value=(kind) selected[v.kind == *kind] { (kind) " (по умолчанию " (stay) " мин)" }
             }
@@ -290,6 +293,16 @@ pub(crate) fn tokens(t: &TokensPage<'_>) -> Markup {
             }
         },
     )
+}
+
+/// What a poster shows for one premises.
+pub(crate) struct PosterData {
+    pub address: String,
+    pub code: String,
+    pub sms: String,
+    pub ussd: String,
+    pub url: String,
+    pub qr_svg: String,
 }
 
 /// One printable document: a poster per premises, a page break between them.

@@ -5,15 +5,14 @@
 
 use std::io::Cursor;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use checkin_core::texts::SHORT_NUMBER;
 use checkin_core::Premises;
-use serde::Deserialize;
 
 use super::auth::AnyOrg;
-use super::pages;
+use super::pages::{self, PosterData};
 use crate::error::WebError;
 use crate::state::AppState;
 use crate::visitor::qr_svg;
@@ -22,16 +21,6 @@ use crate::visitor::qr_svg;
 pub(crate) const POSTERS_MAX: u32 = 500;
 /// Smallest side of the PNG QR, in pixels (prints sharp at 10 cm).
 const QR_PNG_PIXELS_MIN: u32 = 600;
-
-/// What a poster shows for one premises.
-pub(crate) struct PosterData {
-    pub address: String,
-    pub code: String,
-    pub sms: String,
-    pub ussd: String,
-    pub url: String,
-    pub qr_svg: String,
-}
 
 /// The check-in URL the QR of `premises` encodes.
 pub(crate) fn checkin_url(state: &AppState, premises: &Premises) -> String {
@@ -75,28 +64,32 @@ pub(crate) async fn poster(
     Ok(Html(pages::posters(&data).into_string()).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct PostersQuery {
-    /// Comma-separated premises ids; all (up to `POSTERS_MAX`) when absent.
-    ids: Option<String>,
-}
-
-/// `GET /org/posters[?ids=1,2,3]`: one printable document; only the
+/// `GET /org/posters[?ids=1,2,3]` (or `?ids=1&ids=2`, as the cabinet's
+/// check boxes send it): one printable document of the selected premises, all
+/// active ones (up to `POSTERS_MAX`) when none is selected; only the
 /// organization's own premises are ever in it.
 pub(crate) async fn posters(
     State(state): State<AppState>,
     org: AnyOrg,
-    Query(query): Query<PostersQuery>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
-    let wanted: Option<Vec<i64>> = match query.ids.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(ids) => Some(
-            ids.split(',')
-                .take(POSTERS_MAX as usize)
-                .map(|id| id.trim().parse().map_err(|_| WebError::BadForm))
-                .collect::<Result<_, _>>()?,
-        ),
-    };
+    let mut wanted: Vec<i64> = Vec::new();
+    for pair in query.as_deref().unwrap_or("").split('&') {
+        let Some(ids) = pair.strip_prefix("ids=") else {
+            continue;
+        };
+        // Commas may come encoded.
+        for id in ids.replace("%2C", ",").replace("%2c", ",").split(',') {
+            if wanted.len() >= POSTERS_MAX as usize {
+                break;
+            }
+            let id = id.trim();
+            if !id.is_empty() {
+                wanted.push(id.parse().map_err(|_| WebError::BadForm)?);
+            }
+        }
+    }
+    let wanted = (!wanted.is_empty()).then_some(wanted);
     let all = state
         .store()
         .orgs()
