@@ -507,6 +507,35 @@ mod tests {
     }
 
     #[test]
+    fn dialogs_are_bounded_in_number_and_time() {
+        let mut dialogs = Dialogs {
+            map: HashMap::new(),
+            max: 2,
+            timeout: Duration::from_millis(100),
+        };
+        let t0 = Instant::now();
+        let key = |n: &str| Key::Phone(format!("+7916000000{n}"));
+        dialogs.put(key("1"), Dialog::default(), t0);
+        dialogs.put(key("2"), Dialog::default(), t0 + Duration::from_millis(10));
+        // Full: the oldest goes to make room.
+        dialogs.put(key("3"), Dialog::default(), t0 + Duration::from_millis(20));
+        assert_eq!(dialogs.map.len(), 2);
+        assert!(dialogs
+            .take(&key("1"), t0 + Duration::from_millis(30))
+            .is_none());
+        assert!(dialogs
+            .take(&key("2"), t0 + Duration::from_millis(30))
+            .is_some());
+        // Past the timeout: gone, whether asked for or swept.
+        assert!(dialogs
+            .take(&key("3"), t0 + Duration::from_millis(500))
+            .is_none());
+        dialogs.put(key("4"), Dialog::default(), t0);
+        dialogs.sweep(t0 + Duration::from_millis(500));
+        assert!(dialogs.map.is_empty());
+    }
+
+    #[test]
     fn the_profile_defaults_are_the_documented_ones() {
         let config: UssdConfig = toml::from_str("").unwrap();
         assert_eq!(config, UssdConfig::default());

@@ -324,3 +324,44 @@ fn screen_of(submit: &[u8]) -> String {
         .collect();
     String::from_utf16(&units).unwrap()
 }
+
+#[tokio::test]
+async fn odd_ussd_pdus_get_a_final_screen_and_aborts_get_none() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (gateway, mut stream, _dir) = gateway_on(&listener).await;
+    let pssr_response = [0x05, 0x01, 0x00, 0x01, 0x11];
+    // An operation only we should send (17), and one with no value at all.
+    for (seq, tlv) in [
+        (31, vec![0x05, 0x01, 0x00, 0x01, 0x11]),
+        (32, vec![0x05, 0x01, 0x00, 0x00]),
+    ] {
+        let pdu = deliver_sm(seq, "", "7377", 0x0f, "*7377#", &tlv);
+        let (submit_seq, submit) = exchange(&mut stream, seq, &pdu).await;
+        assert_eq!(
+            submit,
+            submit_sm(
+                submit_seq,
+                "7377",
+                &screens::not_understood("*7377#"),
+                &pssr_response
+            )
+        );
+    }
+    // An abort (0x81) is acknowledged with no screen: the next PDU's
+    // answer is the next thing on the wire.
+    let abort = deliver_sm(33, "", "7377", 0x0f, "", &[0x05, 0x01, 0x00, 0x01, 0x81]);
+    stream.write_all(&abort).await.unwrap();
+    let (resp_seq, resp) = next_of(&mut stream, 0x8000_0005).await;
+    assert_eq!((resp_seq, &resp[8..12]), (33, &[0u8, 0, 0, 0][..]));
+    let pdu = deliver_sm(
+        34,
+        "",
+        "7377",
+        0x0f,
+        "*7377#",
+        &[0x05, 0x01, 0x00, 0x01, 0x01],
+    );
+    let (_, submit) = exchange(&mut stream, 34, &pdu).await;
+    assert_eq!(screen_of(&submit), screens::ask());
+    gateway.shutdown().await;
+}

@@ -684,3 +684,34 @@ async fn a_dialog_handler_replies_in_the_same_session_after_the_acknowledgement(
     drop(conn);
     link.shutdown().await;
 }
+
+#[tokio::test]
+async fn service_type_and_the_gsm7_label_reach_the_wire() {
+    let fake = Fake::start().await;
+    let (link, _events) = start_link(link_config(fake.addr), 0).await;
+    let mut conn = fake.accept(CommandStatus::EsmeRok).await;
+    // A GSM 7-bit screen labelled 0x0F, then a Cyrillic one: UCS2 stays 0x08.
+    for (text, data_coding) in [("OK", 0x0f), ("Да", 0x08)] {
+        let options = SubmitOptions {
+            service_type: Some("USSD".into()),
+            gsm7_data_coding: Some(0x0f),
+            ..SubmitOptions::default()
+        };
+        let outcome = link.enqueue(PHONE, text, &options).await.expect("queued");
+        let submit = conn.read().await;
+        match submit.pdu() {
+            Some(Pdu::SubmitSm(sm)) => {
+                assert_eq!(sm.service_type.value().as_str(), "USSD");
+                assert_eq!(u8::from(sm.data_coding), data_coding, "{text}");
+            }
+            other => panic!("{other:?}"),
+        }
+        conn.send(submit_resp(submit.sequence_number(), "1")).await;
+        assert!(matches!(
+            outcome.await.expect("answered"),
+            Ok(SubmitOutcome::Accepted { .. })
+        ));
+    }
+    drop(conn);
+    link.shutdown().await;
+}
