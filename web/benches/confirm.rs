@@ -379,7 +379,13 @@ async fn start_web() -> Web {
     let dir = tempfile::tempdir().unwrap();
     let url = checkin_core::store::sqlite_url_in(dir.path());
     let keys = Keys::generate();
-    let store = Store::open(&url, PhoneVault::new(&keys), StoreConfig::default())
+    // As `checkin serve` opens it (`src/gateway.rs`): with the background
+    // checkpoints below, a commit checkpoints by itself only past 16 Ki pages.
+    let config = StoreConfig {
+        sqlite_autocheckpoint_pages: 16 * 1024,
+        ..StoreConfig::default()
+    };
+    let store = Store::open(&url, PhoneVault::new(&keys), config)
         .await
         .unwrap();
     let now = chrono::Utc::now();
