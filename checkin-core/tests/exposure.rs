@@ -719,3 +719,39 @@ mod property {
         });
     }
 }
+
+#[tokio::test]
+async fn purge_takes_the_alerts_along() {
+    for db in backends(StoreConfig::default()).await {
+        let (label, store) = (db.label, &db.store);
+        let p = common::premises(store).await;
+        let t = t0();
+        visit(store, CASE, &p, t, true).await;
+        visit(store, "+79160000001", &p, t + min(1), true).await;
+        let recorded = store
+            .cases()
+            .record_and_match(&case(CASE, t), t + min(120))
+            .await
+            .unwrap();
+        assert_eq!(recorded.alerts_queued, 1, "{label}");
+        // Everything is past the retention: the visits, the case and the
+        // message go, and the alerts with them (no foreign key in the way).
+        let purged = store.purge(t + Duration::days(60)).await.unwrap();
+        assert_eq!((purged.checkins, purged.cases), (2, 1), "{label}");
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM alerts")
+            .fetch_one(store.pool_for_tests())
+            .await
+            .unwrap();
+        assert_eq!(
+            sqlx::Row::try_get::<i64, _>(&row, "n").unwrap(),
+            0,
+            "{label}"
+        );
+        assert!(store
+            .cases()
+            .report(recorded.case.id)
+            .await
+            .unwrap()
+            .is_none());
+    }
+}
