@@ -40,12 +40,26 @@ const RETRY_AFTER_S: &str = "5";
 /// The authority's routes, with their own body limit.
 pub(crate) fn routes(_state: &AppState) -> Router<AppState> {
     Router::new()
-        .route("/api/v1/cases", post(submit_cases))
-        .route("/api/v1/cases/{id}", get(case_report))
-        .route("/api/v1/alerts", get(alerts_state))
-        .route("/api/v1/alerts/pause", post(pause_alerts))
-        .route("/api/v1/alerts/resume", post(resume_alerts))
+        .route("/api/v1/cases", post(submit_cases).fallback(wrong_method))
+        .route(
+            "/api/v1/cases/{id}",
+            get(case_report).fallback(wrong_method),
+        )
+        .route("/api/v1/alerts", get(alerts_state).fallback(wrong_method))
+        .route(
+            "/api/v1/alerts/pause",
+            post(pause_alerts).fallback(wrong_method),
+        )
+        .route(
+            "/api/v1/alerts/resume",
+            post(resume_alerts).fallback(wrong_method),
+        )
         .layer(DefaultBodyLimit::max(API_BODY_BYTES_MAX))
+}
+
+/// A method the route does not take: JSON like every other refusal here.
+async fn wrong_method() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 /// Why an API request got no answer but an error.
@@ -67,6 +81,8 @@ pub enum ApiError {
     BodyTooLarge { max: usize },
     #[error("no such case")]
     NotFound,
+    #[error("this route does not take this method")]
+    MethodNotAllowed,
     #[error(transparent)]
     Storage(#[from] StoreError),
 }
@@ -90,6 +106,7 @@ impl ApiError {
                 (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
             }
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Storage(e) if e.is_caller_error() => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid")
             }

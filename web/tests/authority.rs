@@ -318,3 +318,16 @@ async fn the_kill_switch_with_storage_down_answers_503() {
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(reply.error(), "storage_unavailable");
 }
+
+#[tokio::test]
+async fn a_wrong_method_answers_405_in_json() {
+    let app = App::new().await;
+    let token = app.authority_token.clone();
+    let reply = app.get("/api/v1/cases", Some(&token)).await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(reply.error(), "method_not_allowed");
+    let reply = app.get("/api/v1/alerts/pause", Some(&token)).await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(reply.error(), "method_not_allowed");
+    assert!(!app.store.flags().alerts_paused().await.unwrap());
+}

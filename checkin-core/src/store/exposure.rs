@@ -120,24 +120,23 @@ pub(crate) struct Probe<'a> {
 /// (`next_ms`: the phone index read forward from the visit, stopping at the
 /// first other premises).
 const MATCH_SQL: &str = "\
-WITH cv AS (
+WITH cv AS MATERIALIZED (
   SELECT c.premises_id AS premises_id, c.checked_in_at_ms AS at_ms,
-         p.stay_minutes * 60000 AS stay_ms,
-         c.checked_in_at_ms + p.stay_minutes * 60000 AS stay_end_ms,
+         (SELECT p.stay_minutes FROM premises p WHERE p.id = c.premises_id) * 60000 AS stay_ms,
          (SELECT n.checked_in_at_ms FROM checkins n
            WHERE n.phone_hash = c.phone_hash AND n.checked_in_at_ms > c.checked_in_at_ms
              AND n.premises_id <> c.premises_id
            ORDER BY n.checked_in_at_ms LIMIT 1) AS next_ms
-  FROM checkins c JOIN premises p ON p.id = c.premises_id
+  FROM checkins c
   WHERE c.phone_hash = $1 AND c.checked_in_at_ms > $2 - $5 AND c.checked_in_at_ms < $3
-), span AS (
+), span AS MATERIALIZED (
   SELECT premises_id, stay_ms,
          CASE WHEN at_ms < $2 THEN $2 ELSE at_ms END AS start_ms,
-         CASE WHEN next_ms IS NOT NULL AND next_ms < stay_end_ms AND next_ms < $3 THEN next_ms
-              WHEN stay_end_ms < $3 THEN stay_end_ms
+         CASE WHEN next_ms IS NOT NULL AND next_ms < at_ms + stay_ms AND next_ms < $3 THEN next_ms
+              WHEN at_ms + stay_ms < $3 THEN at_ms + stay_ms
               ELSE $3 END AS end_ms
   FROM cv
-), cand AS (
+), cand AS MATERIALIZED (
   SELECT v.id AS id, v.phone_hash AS phone_hash, v.consent AS consent,
          v.checked_in_at_ms AS at_ms, s.start_ms AS start_ms,
          v.checked_in_at_ms + s.stay_ms AS stay_end_ms,
