@@ -184,6 +184,34 @@ async fn sent_segments_ids_find_their_message_by_key() {
             Some(second),
             "{label}"
         );
+        // The same id twice in one batch (PostgreSQL refuses an upsert that
+        // meets one key twice): the batch, and every status in it, is written.
+        let third = enqueue(store, "third", Priority::Confirmation).await;
+        let retried = enqueue(store, "retried", Priority::Confirmation).await;
+        store.outbox().claim_ready(10, t0()).await.unwrap();
+        let retry = SendResult::Retry {
+            reason: "ESME_RSUBMITFAIL".into(),
+            next_attempt_at: t0(),
+        };
+        store
+            .outbox()
+            .record_send_results(
+                &[
+                    (first, sent(&["c1"])),
+                    (third, sent(&["c1"])),
+                    (retried, retry),
+                ],
+                t0(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            outbox.message_for_smsc_id("c1").await.unwrap(),
+            Some(third),
+            "{label}"
+        );
+        let m = outbox.message(retried).await.unwrap().unwrap();
+        assert_eq!(m.status, OutboxStatus::Pending, "{label}");
         // Purged with the outbox.
         let later = t0() + chrono::Duration::days(60);
         store.purge(later).await.unwrap();

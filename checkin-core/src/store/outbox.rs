@@ -399,6 +399,16 @@ impl Store {
             })
             .flat_map(|(id, ids)| ids.iter().map(move |s| (s.as_str(), id)))
             .collect();
+        // One row per id: an SMSC may reuse an id (a new session may count
+        // from the start again), and PostgreSQL refuses a statement whose
+        // `ON CONFLICT DO UPDATE` meets the same key twice. The latest wins.
+        let mut seen = std::collections::HashSet::new();
+        let mut ids: Vec<(&str, i64)> = ids
+            .into_iter()
+            .rev()
+            .filter(|(smsc_id, _)| seen.insert(*smsc_id))
+            .collect();
+        ids.reverse();
         for chunk in ids.chunks(ROWS_PER_STATEMENT_MAX) {
             let mut params = Params::new(self.backend());
             let mut sql = String::from(
