@@ -9,8 +9,8 @@ use checkin_core::{Clock, Keys, ServiceZone, Store};
 
 use crate::config::WebConfig;
 use crate::limits::Limits;
-use crate::ops::Ops;
 use crate::oidc::provider::Provider;
+use crate::ops::Ops;
 use crate::security::Secrets;
 
 /// What every handler shares (cheap clone).
