@@ -81,6 +81,8 @@ pub enum ApiError {
     BodyTooLarge { max: usize },
     #[error("no such case")]
     NotFound,
+    #[error("no such API route")]
+    NoRoute,
     #[error("this route does not take this method")]
     MethodNotAllowed,
     #[error(transparent)]
@@ -105,7 +107,7 @@ impl ApiError {
             ApiError::TooManyCases { .. } | ApiError::BodyTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
             }
-            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::NotFound | ApiError::NoRoute => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Storage(e) if e.is_caller_error() => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid")

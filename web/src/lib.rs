@@ -80,7 +80,14 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .merge(authority::routes(&state))
-        .fallback(|| async { WebError::NotFound })
+        // An API client gets JSON even for a path that names no route.
+        .fallback(|uri: axum::http::Uri| async move {
+            if uri.path().starts_with("/api/") {
+                ApiError::NoRoute.into_response()
+            } else {
+                WebError::NotFound.into_response()
+            }
+        })
         .layer(DefaultBodyLimit::max(body_bytes_max))
         .layer(axum::middleware::map_response(error::plain_refusals))
         .layer(axum::middleware::map_response(security::headers))

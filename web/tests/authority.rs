@@ -331,3 +331,17 @@ async fn a_wrong_method_answers_405_in_json() {
     assert_eq!(reply.error(), "method_not_allowed");
     assert!(!app.store.flags().alerts_paused().await.unwrap());
 }
+
+#[tokio::test]
+async fn an_unknown_api_path_answers_json_404() {
+    let app = App::new().await;
+    for path in ["/api/v1/nothing", "/api/v2/cases", "/api/"] {
+        let reply = app.get(path, None).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(reply.error(), "not_found", "{path}");
+    }
+    // Pages outside the API keep the HTML 404.
+    let reply = app.get("/nothing", None).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert!(reply.body.contains("<html"), "{}", reply.body);
+}
