@@ -13,14 +13,11 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use checkin_core::{Msisdn, ServiceZone, SystemClock};
-use common::{browser, browser_present, shots_dir, start_driver, venue, PHONE, WAIT};
+use checkin_core::Msisdn;
+use common::{browser, browser_present, serve_web, shots_dir, start_driver, venue, PHONE, WAIT};
 use fantoccini::Locator;
-use tokio_util::sync::CancellationToken;
-use web::{AppState, WebConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_checks_in_and_the_guard_sees_valid() {
@@ -30,20 +27,8 @@ async fn a_browser_checks_in_and_the_guard_sees_valid() {
     let data = tempfile::tempdir().unwrap();
     let (keys, store, premises) = venue(data.path()).await;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState::new(
-        store.clone(),
-        &keys,
-        ServiceZone::default(),
-        Arc::new(SystemClock),
-        WebConfig {
-            public_base_url: base.clone(),
-            ..WebConfig::default()
-        },
-    );
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(web::serve(listener, state, shutdown.clone()));
+    let served = serve_web(&store, &keys).await;
+    let base = served.base.clone();
 
     let (_driver, driver_url) = start_driver().await;
     let profile = tempfile::tempdir().unwrap();
@@ -173,7 +158,6 @@ async fn a_browser_checks_in_and_the_guard_sees_valid() {
     std::fs::write(shots.join("guard.png"), client.screenshot().await.unwrap()).unwrap();
 
     client.close().await.unwrap();
-    shutdown.cancel();
-    server.await.unwrap().unwrap();
+    served.stop().await;
     eprintln!("screenshots in {}", shots.display());
 }

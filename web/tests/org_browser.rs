@@ -9,13 +9,9 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use checkin_core::{Keys, PhoneVault, ServiceZone, Store, StoreConfig, SystemClock};
-use common::{browser_present, browser_sized, shots_dir, start_driver, WAIT};
+use checkin_core::{Keys, PhoneVault, Store, StoreConfig};
+use common::{browser_present, browser_sized, serve_web, shots_dir, start_driver, WAIT};
 use fantoccini::{Client, Locator};
-use tokio_util::sync::CancellationToken;
-use web::{AppState, WebConfig};
 
 async fn fill(client: &Client, css: &str, text: &str) {
     client
@@ -57,20 +53,8 @@ async fn a_browser_signs_up_adds_premises_and_prints_a_poster_whose_qr_scans() {
     let store = Store::open(&url, PhoneVault::new(&keys), StoreConfig::default())
         .await
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState::new(
-        store.clone(),
-        &keys,
-        ServiceZone::default(),
-        Arc::new(SystemClock),
-        WebConfig {
-            public_base_url: base.clone(),
-            ..WebConfig::default()
-        },
-    );
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(web::serve(listener, state, shutdown.clone()));
+    let served = serve_web(&store, &keys).await;
+    let base = served.base.clone();
 
     let (_driver, driver_url) = start_driver().await;
     let profile = tempfile::tempdir().unwrap();
@@ -140,7 +124,6 @@ async fn a_browser_signs_up_adds_premises_and_prints_a_poster_whose_qr_scans() {
     );
 
     client.close().await.unwrap();
-    shutdown.cancel();
-    server.await.unwrap().unwrap();
+    served.stop().await;
     eprintln!("poster screenshot in {}", shots.display());
 }

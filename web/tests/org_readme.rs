@@ -2,14 +2,14 @@
 //! written (by `sh`, with `BASE`, `TOKEN` and `ID` set) against the web served
 //! on port 0: each succeeds and answers what the README says.
 
+mod common;
+
 use std::path::Path;
-use std::sync::Arc;
 
 use checkin_core::store::NewOrganization;
-use checkin_core::{Keys, PhoneVault, ServiceZone, Store, StoreConfig, SystemClock};
+use checkin_core::{Keys, PhoneVault, Store, StoreConfig};
+use common::serve_web;
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
-use web::{AppState, WebConfig};
 
 /// The `curl` command lines of the README's organizations section.
 fn readme_curl_lines() -> Vec<String> {
@@ -70,20 +70,8 @@ async fn every_curl_line_of_the_readme_works() {
         .await
         .unwrap()
         .api_token;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState::new(
-        store.clone(),
-        &keys,
-        ServiceZone::default(),
-        Arc::new(SystemClock),
-        WebConfig {
-            public_base_url: base.clone(),
-            ..WebConfig::default()
-        },
-    );
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(web::serve(listener, state, shutdown.clone()));
+    let served = serve_web(&store, &keys).await;
+    let base = served.base.clone();
 
     let lines = readme_curl_lines();
     assert_eq!(lines.len(), 6, "{lines:#?}");
@@ -137,6 +125,5 @@ async fn every_curl_line_of_the_readme_works() {
         .unwrap();
     assert!(!premises.active, "the README's deactivate took effect");
 
-    shutdown.cancel();
-    server.await.unwrap().unwrap();
+    served.stop().await;
 }

@@ -12,6 +12,8 @@ use std::time::Duration;
 use checkin_core::store::{NewOrganization, NewPremises};
 use checkin_core::{Keys, PhoneVault, Premises, Store, StoreConfig};
 use fantoccini::{Client, ClientBuilder};
+use tokio_util::sync::CancellationToken;
+use web::{AppState, WebConfig};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -148,4 +150,44 @@ pub async fn venue(data: &Path) -> (Keys, Store, Premises) {
         .await
         .unwrap();
     (keys, store, premises)
+}
+
+/// `web::serve` running on 127.0.0.1 port 0, its public base URL set to that
+/// address (so the QR codes it draws point at it).
+pub struct Served {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    shutdown: CancellationToken,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Served {
+    /// Stops the server and waits for it to end cleanly.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.server.await.unwrap().unwrap();
+    }
+}
+
+/// Serves `store` with the default settings (Moscow time, the real clock).
+pub async fn serve_web(store: &Store, keys: &Keys) -> Served {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = AppState::new(
+        store.clone(),
+        keys,
+        checkin_core::ServiceZone::default(),
+        std::sync::Arc::new(checkin_core::SystemClock),
+        WebConfig {
+            public_base_url: base.clone(),
+            ..WebConfig::default()
+        },
+    );
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(web::serve(listener, state, shutdown.clone()));
+    Served {
+        base,
+        shutdown,
+        server,
+    }
 }
