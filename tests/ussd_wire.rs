@@ -4,7 +4,8 @@
 //! issue (service_type "P2", data_coding 0x0F, `*4006#`, `ussd_service_op`
 //! 1, no session id), and holds the `submit_sm` the gateway answers with to
 //! golden bytes: a USSR request (question) and a PSSR response (final
-//! screen) with `its_session_info`.
+//! screen) with `its_session_info`. A dial by `data_sm` (text in
+//! `message_payload`) is answered `data_sm_resp`, then its screen.
 
 mod common;
 
@@ -148,6 +149,28 @@ fn submit_sm(seq: u32, source: &str, text: &str, tlvs: &[u8]) -> Vec<u8> {
     frame(0x0000_0004, seq, &body)
 }
 
+/// The `data_sm` a USSD gateway may send instead of a `deliver_sm`: the
+/// same fields without the SMS ones, the text in `message_payload`.
+fn data_sm(seq: u32, service_type: &str, data_coding: u8, text: &str, tlvs: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(service_type.as_bytes());
+    body.push(0);
+    body.extend_from_slice(&[0x01, 0x01]); // source TON international, NPI ISDN
+    body.extend_from_slice(b"79161234567\0");
+    body.extend_from_slice(&[0x00, 0x00]); // dest TON, NPI unknown
+    body.extend_from_slice(b"7377\0");
+    body.extend_from_slice(&[
+        0x00, // esm_class
+        0x00, // registered_delivery
+        data_coding,
+    ]);
+    body.extend_from_slice(&[0x04, 0x24]); // message_payload
+    body.extend_from_slice(&(text.len() as u16).to_be_bytes());
+    body.extend_from_slice(text.as_bytes());
+    body.extend_from_slice(tlvs);
+    frame(0x0000_0103, seq, &body)
+}
+
 /// Sends `deliver`, checks its `deliver_sm_resp` ESME_ROK, and returns the
 /// screen's `submit_sm` (acknowledged, as is any SMS on the way).
 async fn exchange(stream: &mut TcpStream, seq: u32, deliver: &[u8]) -> (u32, Vec<u8>) {
@@ -155,6 +178,11 @@ async fn exchange(stream: &mut TcpStream, seq: u32, deliver: &[u8]) -> (u32, Vec
     let (resp_seq, resp) = next_of(stream, 0x8000_0005).await;
     assert_eq!(resp_seq, seq);
     assert_eq!(&resp[8..12], &[0, 0, 0, 0], "deliver_sm_resp ESME_ROK");
+    screen_submit(stream).await
+}
+
+/// The next screen's `submit_sm` (acknowledged, as is any SMS on the way).
+async fn screen_submit(stream: &mut TcpStream) -> (u32, Vec<u8>) {
     loop {
         let (submit_seq, submit) = next_of(stream, 0x0000_0004).await;
         stream
@@ -294,6 +322,50 @@ async fn one_shot_checks_in_and_the_menu_takes_the_code_keyed_by_msisdn() {
         screen.starts_with("Вход уже отмечен: ул. Тверская, 13, "),
         "{screen}"
     );
+    gateway.shutdown().await;
+}
+
+/// A dial by `data_sm`: answered `data_sm_resp` ESME_ROK (golden bytes),
+/// then the same screens as a `deliver_sm` gets, by `submit_sm`.
+#[tokio::test]
+async fn a_dial_by_data_sm_is_answered_data_sm_resp_and_a_screen() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (gateway, mut stream, _dir) = gateway_on(&listener).await;
+    let premises = common::premises_in(&gateway.store, "ул. Тверская, 13").await;
+    let code = premises.code.to_string();
+    let pssr_indication = [0x05, 0x01, 0x00, 0x01, 0x01];
+    #[rustfmt::skip]
+    let ok_resp = |seq: u8| vec![
+        0x00, 0x00, 0x00, 0x11, // command_length 17
+        0x80, 0x00, 0x01, 0x03, // command_id data_sm_resp
+        0x00, 0x00, 0x00, 0x00, // command_status ESME_ROK
+        0x00, 0x00, 0x00, seq,  // sequence_number
+        0x00,                   // message_id ""
+    ];
+
+    let pdu = data_sm(51, "USSD", 0x0f, "*7377#", &pssr_indication);
+    stream.write_all(&pdu).await.unwrap();
+    let (_, resp) = next_of(&mut stream, 0x8000_0103).await;
+    assert_eq!(resp, ok_resp(51));
+    let (seq, submit) = screen_submit(&mut stream).await;
+    let ussr_request = [0x05, 0x01, 0x00, 0x01, 0x02];
+    assert_eq!(
+        submit,
+        submit_sm(seq, "7377", "Введите 9 цифр кода с плаката", &ussr_request)
+    );
+
+    let dial = format!("*7377*{code}#");
+    let pdu = data_sm(52, "", 0x0f, &dial, &pssr_indication);
+    stream.write_all(&pdu).await.unwrap();
+    let (_, resp) = next_of(&mut stream, 0x8000_0103).await;
+    assert_eq!(resp, ok_resp(52));
+    let (_, submit) = screen_submit(&mut stream).await;
+    let screen = screen_of(&submit);
+    assert!(
+        screen.starts_with("Вход отмечен: ул. Тверская, 13, "),
+        "{screen}"
+    );
+    assert_eq!(&submit[submit.len() - 5..], &[0x05, 0x01, 0x00, 0x01, 0x11]);
     gateway.shutdown().await;
 }
 

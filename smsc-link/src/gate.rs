@@ -13,29 +13,46 @@ use tokio::{
 
 use crate::receipt::Receipt;
 
-/// A `deliver_sm_resp` to write on a session.
+/// Which response answers a delivery: the SMSC delivers by `deliver_sm`,
+/// or (some USSD gateways) by `data_sm`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AckKind {
+    /// `deliver_sm_resp`.
+    DeliverSm,
+    /// `data_sm_resp`.
+    DataSm,
+}
+
+/// A `deliver_sm_resp` or `data_sm_resp` to write on a session.
 #[derive(Debug)]
 pub(crate) struct Ack {
     pub(crate) seq: u32,
+    pub(crate) kind: AckKind,
     pub(crate) status: CommandStatus,
     /// Told once the answer is written (a reply waits for that).
     pub(crate) written: Option<oneshot::Sender<()>>,
 }
 
-/// How to answer one `deliver_sm`: the session it came on and its sequence
-/// number. Dropped unanswered (a handler that panicked, a path that forgot
+/// How to answer one `deliver_sm` (or `data_sm`): the session it came on,
+/// its sequence number and which response it takes. Dropped unanswered (a handler that panicked, a path that forgot
 /// it), it answers ESME_RX_T_APPN itself: the SMSC delivers again, and the
 /// session's count of unanswered deliveries (its back-pressure) stays true.
 #[derive(Debug)]
 pub(crate) struct AckToken {
     tx: Option<mpsc::Sender<Ack>>,
     seq: u32,
+    kind: AckKind,
 }
 
 impl AckToken {
-    /// A token answering `deliver_sm` number `seq` on the session of `tx`.
-    pub(crate) fn new(tx: mpsc::Sender<Ack>, seq: u32) -> Self {
-        Self { tx: Some(tx), seq }
+    /// A token answering delivery number `seq` on the session of `tx`
+    /// with the response of `kind`.
+    pub(crate) fn new(tx: mpsc::Sender<Ack>, seq: u32, kind: AckKind) -> Self {
+        Self {
+            tx: Some(tx),
+            seq,
+            kind,
+        }
     }
 
     /// Answers without waiting. The session's queue holds as many answers
@@ -45,6 +62,7 @@ impl AckToken {
         if let Some(tx) = self.tx.take() {
             let _ = tx.try_send(Ack {
                 seq: self.seq,
+                kind: self.kind,
                 status,
                 written: None,
             });
@@ -57,6 +75,7 @@ impl AckToken {
             let _ = tx
                 .send(Ack {
                     seq: self.seq,
+                    kind: self.kind,
                     status,
                     written: None,
                 })
@@ -76,6 +95,7 @@ impl AckToken {
         let sent = tx
             .send(Ack {
                 seq: self.seq,
+                kind: self.kind,
                 status,
                 written: Some(written),
             })
@@ -89,6 +109,7 @@ impl Drop for AckToken {
         if let Some(tx) = self.tx.take() {
             let _ = tx.try_send(Ack {
                 seq: self.seq,
+                kind: self.kind,
                 status: CommandStatus::EsmeRxTAppn,
                 written: None,
             });
@@ -238,7 +259,7 @@ mod tests {
 
     fn token(seq: u32) -> AckToken {
         let (tx, _rx) = mpsc::channel(1);
-        AckToken::new(tx, seq)
+        AckToken::new(tx, seq, AckKind::DeliverSm)
     }
 
     #[test]

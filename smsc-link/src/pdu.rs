@@ -1,6 +1,6 @@
 //! Frame → meaning and back: the PDUs the link writes (binds, `submit_sm`,
 //! responses), built with `rusmpp` types, and what an incoming
-//! `deliver_sm` means (an MO part or a receipt).
+//! `deliver_sm` or `data_sm` means (an MO part or a receipt).
 
 use rusmpp::{
     pdus::{BindReceiver, BindTransceiver, BindTransmitter, SubmitSm},
@@ -376,13 +376,62 @@ fn address(ton: Ton, value: &COctetString<1, 21>) -> String {
     }
 }
 
+/// What `deliver_sm` and `data_sm` share, as far as reading them goes:
+/// both come from the SMSC with an MO or a receipt, and differ only in
+/// where the text may sit (`data_sm` has no `short_message`).
+struct Incoming<'a> {
+    esm_class: EsmClass,
+    source_addr_ton: Ton,
+    source_addr: &'a COctetString<1, 21>,
+    dest_addr_ton: Ton,
+    destination_addr: &'a COctetString<1, 21>,
+    data_coding: DataCoding,
+    short_message: &'a [u8],
+    tlvs: &'a [rusmpp::tlvs::Tlv],
+}
+
 /// Reads a `deliver_sm`.
 pub fn delivery(pdu: &rusmpp::pdus::DeliverSm, receipt_radix: IdRadix) -> Delivery {
+    read(
+        Incoming {
+            esm_class: pdu.esm_class,
+            source_addr_ton: pdu.source_addr_ton,
+            source_addr: &pdu.source_addr,
+            dest_addr_ton: pdu.dest_addr_ton,
+            destination_addr: &pdu.destination_addr,
+            data_coding: pdu.data_coding,
+            short_message: pdu.short_message().as_ref(),
+            tlvs: pdu.tlvs(),
+        },
+        receipt_radix,
+    )
+}
+
+/// Reads a `data_sm` from the SMSC as [`delivery`] reads a `deliver_sm`:
+/// its text is in `message_payload` (an empty text without one), its SAR
+/// TLVs make it a part, its receipt fields a receipt.
+pub fn data_delivery(pdu: &rusmpp::pdus::DataSm, receipt_radix: IdRadix) -> Delivery {
+    read(
+        Incoming {
+            esm_class: pdu.esm_class,
+            source_addr_ton: pdu.source_addr_ton,
+            source_addr: &pdu.source_addr,
+            dest_addr_ton: pdu.dest_addr_ton,
+            destination_addr: &pdu.destination_addr,
+            data_coding: pdu.data_coding,
+            short_message: &[],
+            tlvs: pdu.tlvs(),
+        },
+        receipt_radix,
+    )
+}
+
+fn read(pdu: Incoming<'_>, receipt_radix: IdRadix) -> Delivery {
     let esm = u8::from(pdu.esm_class);
     let mut payload: Option<Vec<u8>> = None;
     let (mut receipted_id, mut state, mut network_error) = (None, None, None);
     let (mut sar_ref, mut sar_total, mut sar_seq) = (None, None, None);
-    for tlv in pdu.tlvs() {
+    for tlv in pdu.tlvs {
         match tlv.value() {
             Some(TlvValue::MessagePayload(p)) => payload = Some(p.value.as_ref().to_vec()),
             Some(TlvValue::ReceiptedMessageId(id)) => receipted_id = Some(id.as_str().to_string()),
@@ -394,9 +443,9 @@ pub fn delivery(pdu: &rusmpp::pdus::DeliverSm, receipt_radix: IdRadix) -> Delive
             _ => {}
         }
     }
-    let raw: Vec<u8> = payload.unwrap_or_else(|| pdu.short_message().as_ref().to_vec());
-    let from = address(pdu.source_addr_ton, &pdu.source_addr);
-    let to = address(pdu.dest_addr_ton, &pdu.destination_addr);
+    let raw: Vec<u8> = payload.unwrap_or_else(|| pdu.short_message.to_vec());
+    let from = address(pdu.source_addr_ton, pdu.source_addr);
+    let to = address(pdu.dest_addr_ton, pdu.destination_addr);
     // Message type bits 2..5: 0x04 MC delivery receipt and 0x20
     // intermediate notification are receipts. 0x08 / 0x10 (SME
     // acknowledgements) are receipts only when they read as one: some
@@ -456,7 +505,7 @@ pub fn delivery(pdu: &rusmpp::pdus::DeliverSm, receipt_radix: IdRadix) -> Delive
         data_coding: u8::from(pdu.data_coding),
         bytes,
         part,
-        tlvs: pdu.tlvs().iter().map(Tlv::from_rusmpp).collect(),
+        tlvs: pdu.tlvs.iter().map(Tlv::from_rusmpp).collect(),
     })
 }
 

@@ -1,18 +1,18 @@
-//! The inbound half of a session: `deliver_sm` decoded, told MO from
-//! receipt, reassembled, handed to its handler in a task of its own, and
-//! answered (through the session's queue of answers) only once the
-//! handler finished. It counts the deliveries not answered yet, which is
+//! The inbound half of a session: `deliver_sm` (or `data_sm`) read, told
+//! MO from receipt, reassembled, handed to its handler in a task of its
+//! own, and answered (`deliver_sm_resp` or `data_sm_resp`, through the
+//! session's queue of answers) only once the handler finished. It counts the deliveries not answered yet, which is
 //! what the session's back-pressure reads.
 
 use std::sync::{atomic::Ordering, Arc};
 
-use rusmpp::{pdus::DeliverSm, CommandStatus};
+use rusmpp::CommandStatus;
 use tokio::{sync::mpsc, time::Instant};
 
 use crate::{
     config::PartAck,
-    gate::{Ack, AckToken},
-    pdu::{self, Delivery},
+    gate::{Ack, AckKind, AckToken},
+    pdu::Delivery,
     reassembly::GroupKey,
     shared::{lock, Shared},
     telemetry, text, Mo, MoAnswer, Receipt,
@@ -76,11 +76,14 @@ impl Inbound {
         self.outstanding >= self.max
     }
 
-    pub(super) fn on_deliver(&mut self, seq: u32, deliver: &DeliverSm) {
+    /// Takes one delivery read from a `deliver_sm` or a `data_sm` (`kind`
+    /// names the response it is owed): a `data_sm` MO goes to the MO
+    /// handler exactly as a `deliver_sm` would, TLVs and all.
+    pub(super) fn on_delivery(&mut self, seq: u32, delivery: Delivery, kind: AckKind) {
         self.outstanding += 1;
-        let token = AckToken::new(self.ack_tx.clone(), seq);
+        let token = AckToken::new(self.ack_tx.clone(), seq, kind);
         let config = &self.shared.config;
-        match pdu::delivery(deliver, config.receipt_id_radix) {
+        match delivery {
             Delivery::Unusable => {
                 tracing::warn!("receipt without a message id: acknowledged and dropped");
                 token.answer_now(CommandStatus::EsmeRok);

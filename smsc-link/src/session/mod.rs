@@ -13,7 +13,10 @@ pub(crate) mod wire;
 use std::sync::Arc;
 
 use futures::{FutureExt, StreamExt};
-use rusmpp::{pdus::DeliverSmResp, Command, CommandId, CommandStatus, Pdu};
+use rusmpp::{
+    pdus::{DataSmResp, DeliverSmResp},
+    Command, CommandId, CommandStatus, Pdu,
+};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     time::{Duration, Instant, MissedTickBehavior},
@@ -28,7 +31,8 @@ use self::{
 use crate::{
     codec::{Frame, LinkCodec},
     config::LinkConfig,
-    pdu::BindKind,
+    gate::AckKind,
+    pdu::{self, BindKind},
     shared::Shared,
     Error,
 };
@@ -213,7 +217,14 @@ impl Session {
                 },
                 Some(ack) = self.inb.ack_rx.recv() => {
                     self.inb.outstanding = self.inb.outstanding.saturating_sub(1);
-                    let resp = Command::new(ack.status, ack.seq, DeliverSmResp::builder().build());
+                    let resp = match ack.kind {
+                        AckKind::DeliverSm => {
+                            Command::new(ack.status, ack.seq, DeliverSmResp::builder().build())
+                        }
+                        AckKind::DataSm => {
+                            Command::new(ack.status, ack.seq, DataSmResp::builder().build())
+                        }
+                    };
                     write(framed, resp).await?;
                     if let Some(written) = ack.written {
                         let _ = written.send(());
@@ -347,7 +358,16 @@ impl Session {
             Some(Pdu::GenericNack) if self.out.window.contains_key(&seq) => {
                 self.out.on_submit_resp(seq, status, "", read_at);
             }
-            Some(Pdu::DeliverSm(deliver)) => self.inb.on_deliver(seq, deliver),
+            Some(Pdu::DeliverSm(deliver)) => {
+                let delivery = pdu::delivery(deliver, self.config().receipt_id_radix);
+                self.inb.on_delivery(seq, delivery, AckKind::DeliverSm);
+            }
+            // Some USSD gateways deliver by `data_sm`: read the same way,
+            // answered `data_sm_resp`.
+            Some(Pdu::DataSm(data)) => {
+                let delivery = pdu::data_delivery(data, self.config().receipt_id_radix);
+                self.inb.on_delivery(seq, delivery, AckKind::DataSm);
+            }
             Some(Pdu::EnquireLink) => {
                 let resp = Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLinkResp);
                 write(framed, resp).await?;
