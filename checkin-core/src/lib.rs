@@ -25,7 +25,7 @@ pub use model::{
     OutboxStatus, Premises, Priority, Recorded,
 };
 pub use msisdn::{Msisdn, MsisdnError, MsisdnPolicy};
-pub use privacy::{Keys, PhoneHash, PhoneVault, PrivacyError};
+pub use privacy::{Keys, PhoneHash, PhoneVault, PrivacyError, SealedPhone};
 pub use spreadsheet::csv_cell;
 pub use store::{Backend, CheckinError, ErrorKind, PurgeReport, Store, StoreConfig, StoreError};
 pub use time_fmt::ServiceZone;

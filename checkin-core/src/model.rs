@@ -199,7 +199,12 @@ impl OutboxStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxMessage {
     pub id: i64,
-    pub recipient: Msisdn,
+    /// Sealed: a claimed batch holds no number in clear. The sender opens it
+    /// (`PhoneVault::open_phone`) right before the submit and drops it after;
+    /// elsewhere, [`crate::Store::open_recipient`].
+    pub recipient: crate::privacy::SealedPhone,
+    /// The recipient's look-up hash (the daily cap counts by it, unopened).
+    pub recipient_hash: crate::privacy::PhoneHash,
     pub text: String,
     pub priority: Priority,
     pub status: OutboxStatus,

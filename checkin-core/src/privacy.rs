@@ -145,6 +145,31 @@ impl fmt::Debug for PhoneHash {
     }
 }
 
+/// A phone number as stored: sealed by [`PhoneVault::seal`], readable only
+/// through [`PhoneVault::open_phone`]. What a claimed outbox message carries,
+/// so a claimed batch holds no number in clear; the sender opens each one
+/// right before it is submitted. `Debug` shows nothing of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedPhone(Vec<u8>);
+
+impl SealedPhone {
+    /// Bytes read from a `*_sealed` column.
+    pub fn from_stored(sealed: Vec<u8>) -> SealedPhone {
+        SealedPhone(sealed)
+    }
+
+    /// The bytes to store (`nonce || ciphertext+tag`).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SealedPhone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SealedPhone(..)")
+    }
+}
+
 /// Hashes and seals phone numbers with the service's keys.
 #[derive(Clone)]
 pub struct PhoneVault {
@@ -214,6 +239,17 @@ impl PhoneVault {
         };
         Msisdn::parse_with(&text, &policy).map_err(|_| PrivacyError::Decrypt)
     }
+
+    /// The number inside a [`SealedPhone`]; open it where it is used and
+    /// drop it after.
+    pub fn open_phone(&self, sealed: &SealedPhone) -> Result<Msisdn, PrivacyError> {
+        self.open(&sealed.0)
+    }
+
+    /// `phone` sealed as a [`SealedPhone`].
+    pub fn seal_phone(&self, phone: &Msisdn) -> SealedPhone {
+        SealedPhone(self.seal(phone))
+    }
 }
 
 #[cfg(test)]
@@ -239,6 +275,21 @@ mod tests {
         assert_ne!(sealed, vault.seal(&phone()), "nonces must differ");
         assert!(!String::from_utf8_lossy(&sealed).contains("9161234567"));
         assert_eq!(vault.open(&sealed).unwrap(), phone());
+    }
+
+    #[test]
+    fn a_sealed_phone_shows_nothing_and_opens_only_with_its_vault() {
+        let vault = PhoneVault::new(&Keys::generate());
+        let sealed = vault.seal_phone(&phone());
+        assert_eq!(format!("{sealed:?}"), "SealedPhone(..)");
+        assert_eq!(vault.open_phone(&sealed).unwrap(), phone());
+        let stored = SealedPhone::from_stored(sealed.as_bytes().to_vec());
+        assert_eq!(vault.open_phone(&stored).unwrap(), phone());
+        let other = PhoneVault::new(&Keys::generate());
+        assert!(matches!(
+            other.open_phone(&sealed),
+            Err(PrivacyError::Decrypt)
+        ));
     }
 
     #[test]

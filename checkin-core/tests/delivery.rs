@@ -222,3 +222,52 @@ async fn sent_segments_ids_find_their_message_by_key() {
         );
     }
 }
+
+/// Issue 13: phones are opened only at the submit, never for a whole batch. A
+/// claimed message carries its recipient sealed, so neither its `Debug` (a
+/// log line, a panic) nor its bytes hold the number; only the vault opens it.
+#[tokio::test]
+async fn a_claimed_batch_holds_no_phone_in_clear() {
+    for db in backends(StoreConfig::default()).await {
+        let (label, store) = (db.label, &db.store);
+        let phones: Vec<Msisdn> = (0..5)
+            .map(|i| Msisdn::parse(&format!("+7916123456{i}")).unwrap())
+            .collect();
+        for to in &phones {
+            let new = NewMessage {
+                recipient: to.clone(),
+                text: "alert".into(),
+                priority: Priority::Alert,
+            };
+            store.outbox().enqueue(&new, t0()).await.unwrap();
+        }
+        let claimed = store.outbox().claim_ready(10, t0()).await.unwrap();
+        assert_eq!(claimed.len(), phones.len(), "{label}");
+        for m in &claimed {
+            // Not even a masked number (`+7916***4560` shows its last digits).
+            let shown = format!("{:?}", m.recipient);
+            assert!(
+                !shown.chars().any(|c| c.is_ascii_digit()),
+                "{label}: {shown}"
+            );
+        }
+        let other = checkin_core::PhoneVault::new(&checkin_core::Keys::generate());
+        let mut opened = Vec::new();
+        for m in &claimed {
+            let bytes = m.recipient.as_bytes();
+            assert!(
+                !bytes.windows(9).any(|w| w == b"916123456"),
+                "{label}: the number in clear"
+            );
+            assert!(other.open_phone(&m.recipient).is_err(), "{label}");
+            assert_eq!(
+                m.recipient_hash,
+                store.vault().hash(&store.open_recipient(m).unwrap()),
+                "{label}"
+            );
+            opened.push(store.open_recipient(m).unwrap());
+        }
+        opened.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        assert_eq!(opened, phones, "{label}: the vault opens each one");
+    }
+}

@@ -103,7 +103,10 @@ async fn the_inbox_hands_replies_to_the_subscribed_sender_after_the_commit() {
         };
         assert!(checkin_id > 0);
         let handed = feed.try_recv().expect("the reply is handed over");
-        assert_eq!(handed.recipient, Msisdn::parse("+79160000002").unwrap());
+        assert_eq!(
+            store.open_recipient(&handed).unwrap(),
+            Msisdn::parse("+79160000002").unwrap()
+        );
         assert_eq!(handed.attempts, 1, "{}", db.label);
         assert_eq!(status(store, handed.id).await, OutboxStatus::Sending);
         assert!(feed.try_recv().is_none());

@@ -329,7 +329,7 @@ async fn no_phone_number_is_stored_in_clear() {
             .unwrap();
         // The number is still recoverable for sending...
         let message = store.outbox().message(id).await.unwrap().unwrap();
-        assert_eq!(message.recipient, visitor);
+        assert_eq!(store.open_recipient(&message).unwrap(), visitor);
 
         // ...but appears nowhere in the stored bytes.
         let dump = dump(&db).await;
@@ -493,7 +493,7 @@ async fn outbox_claims_by_priority_and_tracks_status() {
         assert!(claimed
             .iter()
             .all(|m| m.status == OutboxStatus::Sending && m.attempts == 1));
-        assert_eq!(claimed[0].recipient, to, "{label}");
+        assert_eq!(store.open_recipient(&claimed[0]).unwrap(), to, "{label}");
 
         store
             .outbox()

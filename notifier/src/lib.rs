@@ -649,7 +649,7 @@ impl<S: SmsSender> SendJob<S> {
         let taken = self
             .store
             .outbox()
-            .take_daily_quota(&message.recipient, now, max)
+            .take_daily_quota_of(&message.recipient_hash, now, max)
             .await;
         match taken {
             Ok(true) => None,
@@ -671,6 +671,22 @@ impl<S: SmsSender> SendJob<S> {
         }
     }
 
+    /// Opens the recipient's number, submits, and drops the number: the only
+    /// place a claimed message's phone is in clear, one message at a time.
+    async fn submit(&self, message: &OutboxMessage, options: &SendOptions) -> SendOutcome {
+        let to = match self.store.vault().open_phone(&message.recipient) {
+            Ok(to) => to,
+            // A row no key opens never will: give up on it, loudly.
+            Err(e) => {
+                tracing::error!(message_id = message.id, error = %e, "recipient not opened");
+                return SendOutcome::Rejected {
+                    reason: format!("recipient not opened: {e}"),
+                };
+            }
+        };
+        self.sender.send(&to, &message.text, options).await
+    }
+
     async fn send(self, message: OutboxMessage) {
         let options = SendOptions::for_message(&message, &self.config, self.clock.now());
         if options.send_within != Some(Duration::ZERO) {
@@ -686,11 +702,9 @@ impl<S: SmsSender> SendJob<S> {
                 reason: "older than its life; not sent".into(),
             }
         } else {
-            self.sender
-                .send(&message.recipient, &message.text, &options)
-                .await
+            self.submit(&message, &options).await
         };
-        tracing::debug!(message_id = message.id, ?outcome, to = %message.recipient.masked(), "send finished");
+        tracing::debug!(message_id = message.id, ?outcome, "send finished");
         let result = match outcome {
             SendOutcome::Accepted { message_ids } => SendResult::Sent { message_ids },
             SendOutcome::Rejected { reason } => SendResult::Failed { reason },

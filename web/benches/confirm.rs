@@ -532,7 +532,9 @@ async fn seed(web: &Web, server: &tokio::runtime::Handle, count: usize) -> Visit
                     .expect("every seeded code's SMS");
                 let code: String = sms.text.chars().filter(char::is_ascii_digit).collect();
                 assert!(
-                    codes.insert(sms.recipient, code).is_none(),
+                    codes
+                        .insert(store.open_recipient(&sms).unwrap(), code)
+                        .is_none(),
                     "one SMS per phone"
                 );
             }

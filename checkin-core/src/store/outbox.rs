@@ -10,7 +10,7 @@ use super::checkins::sqlite_inserted_ids;
 use super::writer::carried;
 use super::{time_col, to_ms, AnyQuery, Backend, Outbox, Params, Store, StoreError};
 use crate::model::{NewMessage, OutboxMessage, OutboxStatus, Priority};
-use crate::privacy::PhoneHash;
+use crate::privacy::{PhoneHash, SealedPhone};
 use crate::Msisdn;
 
 /// What became of one send, as the outbox records it.
@@ -59,7 +59,6 @@ fn check_text(text: &str) -> Result<(), StoreError> {
 
 /// A message to queue whose recipient is already hashed and sealed.
 pub(crate) struct Outgoing<'a> {
-    pub recipient: &'a Msisdn,
     pub hash: &'a PhoneHash,
     pub sealed: &'a [u8],
     pub text: String,
@@ -139,7 +138,8 @@ fn insert_sql(
 fn claimed_message(new: &Outgoing<'_>, id: i64, now: DateTime<Utc>) -> OutboxMessage {
     OutboxMessage {
         id,
-        recipient: new.recipient.clone(),
+        recipient: SealedPhone::from_stored(new.sealed.to_vec()),
+        recipient_hash: *new.hash,
         text: new.text.clone(),
         priority: new.priority,
         status: OutboxStatus::Sending,
@@ -168,7 +168,8 @@ fn bind_rows<'q>(
     query
 }
 
-const MESSAGE_COLUMNS: &str = "id, recipient_sealed, body, priority, status, attempts, \
+const MESSAGE_COLUMNS: &str =
+    "id, recipient_hash, recipient_sealed, body, priority, status, attempts, \
      smsc_message_ids, copies_in_doubt, created_at_ms, updated_at_ms, next_attempt_at_ms";
 
 impl Store {
@@ -184,7 +185,6 @@ impl Store {
         let hash = self.vault().hash(&new.recipient);
         let sealed = self.vault().seal(&new.recipient);
         let row = [Outgoing {
-            recipient: &new.recipient,
             hash: &hash,
             sealed: &sealed,
             text: new.text.clone(),
@@ -436,8 +436,17 @@ impl Store {
         Ok(())
     }
 
-    fn message_from_row(&self, row: &AnyRow) -> Result<OutboxMessage, StoreError> {
+    /// The number a message goes to, opened: for tests and support tools (the
+    /// sender opens each one itself, right before the submit).
+    pub fn open_recipient(&self, message: &OutboxMessage) -> Result<Msisdn, StoreError> {
+        Ok(self.vault().open_phone(&message.recipient)?)
+    }
+
+    fn message_from_row(row: &AnyRow) -> Result<OutboxMessage, StoreError> {
         let sealed: Vec<u8> = row.try_get("recipient_sealed")?;
+        let hash: Vec<u8> = row.try_get("recipient_hash")?;
+        let hash = <[u8; 32]>::try_from(hash.as_slice())
+            .map_err(|_| StoreError::Corrupt("a recipient hash of the wrong length".into()))?;
         let priority: i64 = row.try_get("priority")?;
         let status: String = row.try_get("status")?;
         let attempts: i64 = row.try_get("attempts")?;
@@ -445,7 +454,9 @@ impl Store {
         let copies: i64 = row.try_get("copies_in_doubt")?;
         Ok(OutboxMessage {
             id: row.try_get("id")?,
-            recipient: self.vault().open(&sealed)?,
+            // Left sealed: the sender opens it at the submit.
+            recipient: SealedPhone::from_stored(sealed),
+            recipient_hash: PhoneHash(hash),
             text: row.try_get("body")?,
             priority: Priority::from_i64(priority)
                 .ok_or_else(|| StoreError::Corrupt(format!("priority {priority}")))?,
@@ -518,7 +529,7 @@ impl Outbox {
         tx.commit().await?;
         let mut messages = rows
             .iter()
-            .map(|r| self.store.message_from_row(r))
+            .map(Store::message_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         // RETURNING does not keep the sub-select's order.
         messages.sort_by_key(|m| (m.priority, m.next_attempt_at, m.id));
@@ -536,6 +547,17 @@ impl Outbox {
         max: u32,
     ) -> Result<bool, StoreError> {
         let hash = self.store.vault().hash(recipient);
+        self.take_daily_quota_of(&hash, now, max).await
+    }
+
+    /// [`Outbox::take_daily_quota`] by the recipient's hash, as a claimed
+    /// message carries it (the number stays sealed).
+    pub async fn take_daily_quota_of(
+        &self,
+        hash: &PhoneHash,
+        now: DateTime<Utc>,
+        max: u32,
+    ) -> Result<bool, StoreError> {
         let day = now.timestamp().div_euclid(24 * 3600);
         let mut tx = self.store.begin_write().await?;
         let done = sqlx::query(
@@ -583,7 +605,7 @@ impl Outbox {
         .bind(id)
         .fetch_optional(self.store.pool())
         .await?;
-        row.map(|r| self.store.message_from_row(&r)).transpose()
+        row.map(|r| Store::message_from_row(&r)).transpose()
     }
 
     /// Every message to `recipient`, oldest first (tests, support tools).
@@ -595,9 +617,7 @@ impl Outbox {
         .bind(&hash.0[..])
         .fetch_all(self.store.pool())
         .await?;
-        rows.iter()
-            .map(|r| self.store.message_from_row(r))
-            .collect()
+        rows.iter().map(Store::message_from_row).collect()
     }
 
     /// Puts messages a crashed sender had claimed (`sending`) back in the queue;

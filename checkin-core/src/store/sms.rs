@@ -559,7 +559,6 @@ async fn reply_to_repeat(
 /// The batch's senders, hashed and sealed, by position in the batch.
 #[derive(Clone, Copy)]
 struct Senders<'a> {
-    recipients: &'a [&'a Msisdn],
     hashes: &'a [PhoneHash],
     sealed: &'a [&'a [u8]],
     channels: &'a [Channel],
@@ -573,7 +572,6 @@ impl<'a> Senders<'a> {
     /// The reply to the `i`th SMS.
     fn reply(&self, i: usize, text: String) -> Outgoing<'a> {
         Outgoing {
-            recipient: self.recipients[i],
             hash: &self.hashes[i],
             sealed: self.sealed[i],
             text,
@@ -726,14 +724,12 @@ impl Sms<'_> {
             return Ok(SmsBatch::default());
         }
         let batch: Vec<&InboundSms> = prepared.iter().map(|p| &p.sms).collect();
-        let recipients: Vec<&Msisdn> = prepared.iter().map(|p| &p.sms.from).collect();
         let hashes: Vec<PhoneHash> = prepared.iter().map(|p| p.hash).collect();
         let sealed: Vec<&[u8]> = prepared.iter().map(|p| &p.sealed[..]).collect();
         let commands: Vec<Command> = prepared.iter().map(|p| p.command).collect();
         let channels: Vec<Channel> = prepared.iter().map(|p| p.channel).collect();
         let reply_by_sms: Vec<bool> = prepared.iter().map(|p| p.reply_by_sms).collect();
         let senders = Senders {
-            recipients: &recipients,
             hashes: &hashes,
             sealed: &sealed,
             channels: &channels,
