@@ -282,7 +282,7 @@ impl Outbound {
             // belong to the pause already running and must not double it
             // (100 of them would reach the longest pause at once).
             let now = Instant::now();
-            if !self.paused_until.is_some_and(|t| now < t) {
+            if self.paused_until.is_none_or(|t| t <= now) {
                 self.paused_until = Some(now + self.throttle_backoff);
                 tracing::debug!(
                     backoff_ms = self.throttle_backoff.as_millis() as u64,
