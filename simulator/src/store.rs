@@ -64,6 +64,9 @@ pub struct MtPart {
     pub message_id: String,
     /// Receipt state of this part.
     pub receipt: ReceiptState,
+    /// When this part's `submit_sm` was stored (a rate check counts parts,
+    /// which are what an operator's contract counts).
+    pub submitted_at: DateTime<Utc>,
 }
 
 /// An MT message as `GET /api/messages` shows it.
@@ -205,6 +208,7 @@ impl Store {
             number: info.number,
             message_id: part.message_id,
             receipt: part.receipt,
+            submitted_at: Utc::now(),
         });
         record.message.parts.sort_by_key(|p| p.number);
         let joined: Vec<u8> = record.units.values().flatten().copied().collect();

@@ -182,7 +182,8 @@ pub struct LinkConfig {
     /// contract). `0` turns the limit off. Default 50.
     pub segments_per_second: u32,
     /// First pause of a bind after ESME_RTHROTTLED / ESME_RMSGQFUL; doubled
-    /// on each further throttle, reset by an accepted segment. Default 200 ms.
+    /// by each throttle after a pause ended (answers during one count once),
+    /// reset by an accepted segment. Default 200 ms.
     pub throttle_backoff_min_ms: u64,
     /// Longest throttle pause. Default 10 000 ms.
     pub throttle_backoff_max_ms: u64,

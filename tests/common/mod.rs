@@ -7,6 +7,8 @@
 #[path = "../../checkin-core/tests/common/mod.rs"]
 mod dbs;
 
+pub mod browser;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

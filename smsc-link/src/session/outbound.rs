@@ -278,13 +278,18 @@ impl Outbound {
             }
             job.states[sent.index] = SegState::Unsent;
             self.unsent.insert((sent.job, sent.index));
-            let until = Instant::now() + self.throttle_backoff;
-            self.paused_until = Some(self.paused_until.map_or(until, |t| t.max(until)));
-            tracing::debug!(
-                backoff_ms = self.throttle_backoff.as_millis() as u64,
-                "throttled: pausing"
-            );
-            self.throttle_backoff = (self.throttle_backoff * 2).min(throttle_max);
+            // The rest of a full window answers throttled too; those answers
+            // belong to the pause already running and must not double it
+            // (100 of them would reach the longest pause at once).
+            let now = Instant::now();
+            if self.paused_until.is_none_or(|t| t <= now) {
+                self.paused_until = Some(now + self.throttle_backoff);
+                tracing::debug!(
+                    backoff_ms = self.throttle_backoff.as_millis() as u64,
+                    "throttled: pausing"
+                );
+                self.throttle_backoff = (self.throttle_backoff * 2).min(throttle_max);
+            }
         } else {
             self.finish(sent.job, Ok(SubmitOutcome::Rejected { status }));
         }
