@@ -21,8 +21,9 @@ use tokio_util::sync::CancellationToken;
 /// Alerts queued for the two instances together.
 const ALERTS: usize = 500;
 /// Each instance's share of the contract, in segments per second (the
-/// seed's alert is 3 segments): 30 + 20 alerts per second in all.
-const SHARES: [(&str, u32); 2] = [("inst-a", 90), ("inst-b", 60)];
+/// seed's alert is 3 segments): 15 + 7 alerts per second in all, below
+/// what one debug-built instance sends, so that the shares are what binds.
+const SHARES: [(&str, u32); 2] = [("inst-a", 45), ("inst-b", 21)];
 
 /// One instance: its own data folder and bind account, the shared database
 /// and keys.
@@ -191,8 +192,10 @@ async fn two_instances_share_one_outbox_without_sending_twice() {
         let peak = peak_segments_per_second(&sim, id);
         eprintln!("{id}: {sent} alerts, at most {peak} segments in one second (share {rate})");
         assert!(sent > 0, "{id} sent nothing");
+        // One message's segments of slack: the window edges fall between
+        // the pacer's slots, and the first part's time stands for all three.
         assert!(
-            peak <= rate as usize,
+            peak <= rate as usize + 3,
             "{id} sent {peak} segments in one second, over its share of {rate}"
         );
     }
