@@ -12,7 +12,7 @@ mod common;
 use std::sync::Arc;
 
 use checkin_core::{Keys, PhoneVault, ServiceZone, Store, StoreConfig, SystemClock};
-use common::{browser_sized, browser_present, shots_dir, start_driver, WAIT};
+use common::{browser_present, browser_sized, shots_dir, start_driver, WAIT};
 use fantoccini::{Client, Locator};
 use tokio_util::sync::CancellationToken;
 use web::{AppState, WebConfig};
