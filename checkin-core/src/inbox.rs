@@ -13,7 +13,10 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{InboundSms, PreparedSms, SmsOutcome, SmsVisit, StoreError, SMS_BATCH_MAX};
+use crate::group::{run_groups, Group};
+use crate::store::{
+    InboundSms, Outbox, PreparedSms, SmsOutcome, SmsVisit, StoreError, SMS_BATCH_MAX,
+};
 use crate::{Clock, Msisdn, ServiceZone, Store};
 use chrono::{DateTime, Utc};
 use parser::CodeDigits;
@@ -147,74 +150,83 @@ impl std::fmt::Debug for Committer {
 }
 
 impl Committer {
-    /// Takes everything queued (up to `batch_max`) and commits it in one
-    /// transaction. Under load the queue fills while a commit runs, so groups
-    /// grow by themselves; when idle a lone SMS commits at once, with no added
-    /// wait. Ends when every [`SmsInbox`] is dropped, or once `stop` resolved:
-    /// then what is already queued still commits and later SMS are answered
+    /// Commits the inbox's groups (see `group::run_groups`: everything queued,
+    /// up to `batch_max`, in one transaction; a lone SMS at once when idle).
+    /// Ends when every [`SmsInbox`] is dropped, or once `stop` resolved: then
+    /// what is already queued still commits and later SMS are answered
     /// [`InboxError::Stopped`].
     pub async fn run(self, stop: impl Future<Output = ()>) {
         let Committer {
-            mut rx,
+            rx,
             store,
             zone,
             clock,
             batch_max,
         } = self;
-        let outbox = store.outbox();
-        let mut stop = std::pin::pin!(stop);
-        let mut jobs: Vec<Job> = Vec::with_capacity(batch_max);
-        let mut closed = false;
-        loop {
-            let got = tokio::select! {
-                got = rx.recv_many(&mut jobs, batch_max) => got,
-                _ = &mut stop, if !closed => {
-                    // No new SMS; what is queued still commits.
-                    rx.close();
-                    closed = true;
-                    continue;
+        let group = MoGroup {
+            outbox: store.outbox(),
+            store,
+            zone,
+            clock,
+        };
+        run_groups(rx, batch_max, stop, group).await;
+    }
+}
+
+/// How one group of SMS is committed and answered.
+struct MoGroup {
+    store: Store,
+    outbox: Outbox,
+    zone: ServiceZone,
+    clock: Arc<dyn Clock>,
+}
+
+impl Group for MoGroup {
+    type Job = Job;
+
+    async fn commit(&mut self, jobs: Vec<Job>) {
+        let MoGroup {
+            store,
+            outbox,
+            zone,
+            clock,
+        } = self;
+        let (batch, answers): (Vec<PreparedSms>, Vec<_>) =
+            jobs.into_iter().map(|j| (j.sms, j.done)).unzip();
+        let started = std::time::Instant::now();
+        // Replies the sender has room for are claimed in this very commit
+        // and handed to it in memory; the rest wait in the outbox (the
+        // commit wakes the sender for them).
+        let room = outbox.room().min(batch.len());
+        match store
+            .sms()
+            .handle_prepared_sms_claiming(&batch, zone, clock.now(), room)
+            .await
+        {
+            Ok(done) => {
+                let took = started.elapsed();
+                tracing::debug!(
+                    group = answers.len(),
+                    took_us = took.as_micros() as u64,
+                    "MO group committed"
+                );
+                metrics::histogram!("checkin_mo_commit_seconds").record(took);
+                metrics::counter!("checkin_mo_total", "outcome" => "committed")
+                    .increment(answers.len() as u64);
+                for ((answer, outcome), visit) in
+                    answers.into_iter().zip(done.outcomes).zip(done.visits)
+                {
+                    let _ = answer.send(Ok(Committed { outcome, visit }));
                 }
-            };
-            if got == 0 {
-                break;
+                outbox.hand_over(done.claimed, clock.now()).await;
             }
-            let (batch, answers): (Vec<PreparedSms>, Vec<_>) =
-                jobs.drain(..).map(|j| (j.sms, j.done)).unzip();
-            let started = std::time::Instant::now();
-            // Replies the sender has room for are claimed in this very commit
-            // and handed to it in memory; the rest wait in the outbox (the
-            // commit wakes the sender for them).
-            let room = outbox.room().min(batch.len());
-            match store
-                .sms()
-                .handle_prepared_sms_claiming(&batch, &zone, clock.now(), room)
-                .await
-            {
-                Ok(done) => {
-                    let took = started.elapsed();
-                    tracing::debug!(
-                        group = answers.len(),
-                        took_us = took.as_micros() as u64,
-                        "MO group committed"
-                    );
-                    metrics::histogram!("checkin_mo_commit_seconds").record(took);
-                    metrics::counter!("checkin_mo_total", "outcome" => "committed")
-                        .increment(answers.len() as u64);
-                    for ((answer, outcome), visit) in
-                        answers.into_iter().zip(done.outcomes).zip(done.visits)
-                    {
-                        let _ = answer.send(Ok(Committed { outcome, visit }));
-                    }
-                    outbox.hand_over(done.claimed, clock.now()).await;
-                }
-                Err(e) => {
-                    metrics::counter!("checkin_mo_total", "outcome" => "storage_error")
-                        .increment(answers.len() as u64);
-                    tracing::warn!(error = %e, group = answers.len(), "storing MO failed; the SMSC will redeliver");
-                    let e = Arc::new(e);
-                    for answer in answers {
-                        let _ = answer.send(Err(InboxError::Storage(e.clone())));
-                    }
+            Err(e) => {
+                metrics::counter!("checkin_mo_total", "outcome" => "storage_error")
+                    .increment(answers.len() as u64);
+                tracing::warn!(error = %e, group = answers.len(), "storing MO failed; the SMSC will redeliver");
+                let e = Arc::new(e);
+                for answer in answers {
+                    let _ = answer.send(Err(InboxError::Storage(e.clone())));
                 }
             }
         }

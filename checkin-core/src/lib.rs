@@ -3,7 +3,9 @@
 //! the gateway's other crates call in with valid values (`Msisdn`, `VenueCode`).
 
 pub mod clock;
+pub mod confirm;
 pub mod exposure;
+mod group;
 pub mod guard;
 pub mod inbox;
 pub mod model;
@@ -18,6 +20,7 @@ pub mod ussd;
 pub mod venue_code;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use confirm::{ConfirmCommitter, ConfirmConfig, Confirmations};
 pub use exposure::ExposureConfig;
 pub use inbox::{Committed, InboxConfig, InboxError, SmsInbox};
 pub use model::{

@@ -15,7 +15,8 @@
 //!    loop); each latency runs from the request's intended send time, so a
 //!    stall is charged to every request it delayed (no coordinated omission);
 //! 4. for the breakdown, the store alone: `confirm_otp` called by as many
-//!    tasks, no HTTP.
+//!    tasks, no HTTP; then the same through the web's group-commit queue
+//!    (`Confirmations`).
 //!
 //! Visitors are seeded through the real routes (`GET /v/{code}` for the CSRF
 //! cookie and field, `POST /v/{code}` for a code and its ticket); the code is
@@ -36,9 +37,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use checkin_core::otp::{sms_text, OtpCode, OtpKey};
-use checkin_core::store::{NewOrganization, NewOtp, NewPremises, OtpCheck};
+use checkin_core::store::{NewOrganization, NewOtp, NewPremises, OtpCheck, OtpEntry};
 use checkin_core::{
-    Keys, Msisdn, PhoneVault, Premises, ServiceZone, Store, StoreConfig, SystemClock,
+    ConfirmConfig, Confirmations, Keys, Msisdn, PhoneVault, Premises, ServiceZone, Store,
+    StoreConfig, SystemClock,
 };
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -577,9 +579,10 @@ async fn check_committed(web: &Web, server: &tokio::runtime::Handle, outcome: &O
 }
 
 /// The store alone: `issue_otp` for `count` phones, then `confirm_otp` of
-/// each from [`CONNECTIONS`] tasks at once, as fast as it goes. Runs on the
-/// server's runtime.
-async fn store_only(count: usize) -> Outcome {
+/// each from [`CONNECTIONS`] tasks at once, as fast as it goes; `grouped`:
+/// through the web's queue instead (`Confirmations`, group commit). Runs on
+/// the server's runtime.
+async fn store_only(count: usize, grouped: bool) -> Outcome {
     let web = start_web().await;
     let key = OtpKey::new(&web.keys);
     let now = chrono::Utc::now();
@@ -599,24 +602,43 @@ async fn store_only(count: usize) -> Outcome {
     }
     let issued = Arc::new(issued);
     let next = Arc::new(AtomicUsize::new(0));
+    let (queue, committer) = Confirmations::new(
+        web.store.clone(),
+        OtpKey::new(&web.keys),
+        ConfirmConfig::default(),
+    );
+    let committer = tokio::spawn(committer.run(web.stop.clone().cancelled_owned()));
     let start = Instant::now();
     let tasks: Vec<_> = (0..CONNECTIONS)
         .map(|_| {
-            let (store, key, issued, next) = (
+            let (store, key, issued, next, queue) = (
                 web.store.clone(),
                 OtpKey::new(&web.keys),
                 issued.clone(),
                 next.clone(),
+                queue.clone(),
             );
             let premises_id = web.premises.id;
             tokio::spawn(async move {
                 let mut ok = 0;
                 while let Some((id, code)) = issued.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let check = store
-                        .otps()
-                        .confirm_otp(*id, premises_id, code, &key, true, chrono::Utc::now())
-                        .await
-                        .unwrap();
+                    let check = if grouped {
+                        queue
+                            .confirm(OtpEntry {
+                                id: *id,
+                                premises_id,
+                                code: code.clone(),
+                                consent: true,
+                                at: chrono::Utc::now(),
+                            })
+                            .await
+                    } else {
+                        store
+                            .otps()
+                            .confirm_otp(*id, premises_id, code, &key, true, chrono::Utc::now())
+                            .await
+                    }
+                    .unwrap();
                     assert!(matches!(check, OtpCheck::Confirmed { .. }));
                     ok += 1;
                 }
@@ -637,6 +659,8 @@ async fn store_only(count: usize) -> Outcome {
         .unwrap();
     assert_eq!(stored, ok as u64);
     web.stop.cancel();
+    drop(queue);
+    committer.await.unwrap();
     Outcome {
         ok,
         elapsed,
@@ -734,7 +758,8 @@ fn main() {
     web.stop.cancel();
 
     // 4. the store alone, for the breakdown.
-    let store = server.block_on(store_only(seeded.min(20_000)));
+    let store = server.block_on(store_only(seeded.min(20_000), false));
+    let grouped = server.block_on(store_only(seeded.min(20_000), true));
 
     let ratio = ceiling.per_s() / hello.per_s();
     println!(
@@ -779,6 +804,13 @@ fn main() {
         store.per_s(),
         store.ok,
         store.elapsed.as_secs_f64()
+    );
+    println!(
+        "  store alone (Confirmations, group commit, {} tasks): {:.0} conf/s ({} in {:.2} s)",
+        CONNECTIONS,
+        grouped.per_s(),
+        grouped.ok,
+        grouped.elapsed.as_secs_f64()
     );
     println!("  every confirmation answered 303 and committed exactly one check-in");
     if plan.full {

@@ -118,7 +118,7 @@ const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
 const EXPIRED_OTP_KEEP: chrono::Duration = chrono::Duration::hours(1);
 
 /// Serves the web on `listener` until `shutdown`, then finishes the requests
-/// in flight. Also prunes the rate limiters and deletes expired codes and
+/// in flight and stops the state's code-confirmation committer. Also prunes the rate limiters and deletes expired codes and
 /// cabinet sessions.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -126,11 +126,14 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let housekeeping = tokio::spawn(housekeeping(state.clone(), shutdown.clone()));
+    let confirmations = state.clone();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await;
     shutdown.cancel();
+    // The requests are answered: nothing more joins the confirmation queue.
+    confirmations.stop_confirmations().await;
     let _ = housekeeping.await;
     served
 }

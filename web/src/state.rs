@@ -5,7 +5,10 @@
 
 use std::sync::Arc;
 
-use checkin_core::{Clock, Keys, ServiceZone, Store};
+use checkin_core::store::{OtpCheck, OtpEntry, StoreError};
+use checkin_core::{Clock, ConfirmConfig, Confirmations, Keys, ServiceZone, Store};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::WebConfig;
 use crate::limits::Limits;
@@ -29,6 +32,12 @@ pub(crate) struct Inner {
     pub(crate) limits: Limits,
     /// The city account's provider, when configured.
     pub(crate) oidc: Option<Provider>,
+    /// Entries of SMS codes, committed in groups by a task of the state's
+    /// (`checkin_core::confirm`); `None` when the state was made outside a
+    /// tokio runtime: each entry then commits alone.
+    confirmations: Option<Confirmations>,
+    /// That task and what stops it (`serve` does, once its requests are done).
+    confirm_task: std::sync::Mutex<Option<(CancellationToken, JoinHandle<()>)>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -56,15 +65,33 @@ impl AppState {
             .oidc
             .enabled()
             .then(|| Provider::new(&config.oidc, &config.public_base_url, keys));
+        let secrets = Secrets::new(keys);
+        // The committer runs beside the handlers, on the caller's runtime; it
+        // also ends once the last clone of the state is dropped.
+        let (confirmations, confirm_task) = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let (queue, committer) = Confirmations::new(
+                    store.clone(),
+                    secrets.otp.clone(),
+                    ConfirmConfig::default(),
+                );
+                let stop = CancellationToken::new();
+                let task = runtime.spawn(committer.run(stop.clone().cancelled_owned()));
+                (Some(queue), Some((stop, task)))
+            }
+            Err(_) => (None, None),
+        };
         AppState {
             inner: Arc::new(Inner {
                 store,
                 zone,
                 clock,
-                secrets: Secrets::new(keys),
+                secrets,
                 config,
                 limits,
                 oidc,
+                confirmations,
+                confirm_task: std::sync::Mutex::new(confirm_task),
             }),
             ops: Arc::new(Ops::default()),
         }
@@ -88,6 +115,42 @@ impl AppState {
 
     pub fn config(&self) -> &WebConfig {
         &self.inner.config
+    }
+
+    /// Confirms one entry of an SMS code (see `Otps::confirm_otp`), in a
+    /// group with the others waiting.
+    pub(crate) async fn confirm_otp(&self, entry: OtpEntry) -> Result<OtpCheck, StoreError> {
+        match &self.inner.confirmations {
+            Some(queue) => queue.confirm(entry).await,
+            None => {
+                let OtpEntry {
+                    id,
+                    premises_id,
+                    code,
+                    consent,
+                    at,
+                } = entry;
+                self.store()
+                    .otps()
+                    .confirm_otp(id, premises_id, &code, &self.inner.secrets.otp, consent, at)
+                    .await
+            }
+        }
+    }
+
+    /// Stops the confirmations' committer once what is queued is confirmed;
+    /// later entries are refused. For `serve`'s shutdown.
+    pub(crate) async fn stop_confirmations(&self) {
+        let task = self
+            .inner
+            .confirm_task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some((stop, task)) = task {
+            stop.cancel();
+            let _ = task.await;
+        }
     }
 
     pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {

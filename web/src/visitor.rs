@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use checkin_core::guard::GuardClaim;
 use checkin_core::otp::{sms_text, OtpCode, OTP_ATTEMPTS_MAX};
-use checkin_core::store::{NewOtp, OtpCheck};
+use checkin_core::store::{NewOtp, OtpCheck, OtpEntry};
 use checkin_core::{
     Channel, CheckinError, CodeError, Msisdn, NewCheckIn, Premises, Recorded, VenueCode,
 };
@@ -352,9 +352,13 @@ pub(crate) async fn confirm(
     };
     let now = state.now();
     let check = state
-        .store()
-        .otps()
-        .confirm_otp(id, premises.id, &otp, &state.inner.secrets.otp, true, now)
+        .confirm_otp(OtpEntry {
+            id,
+            premises_id: premises.id,
+            code: otp,
+            consent: true,
+            at: now,
+        })
         .await?;
     Ok(match check {
         OtpCheck::Confirmed { recorded, phone } => {

@@ -42,7 +42,7 @@ pub use orgs::{
     checked_premises, stay_minutes_default, HourCount, NewOrganization, NewPremises, OrgCreated,
     ADDRESS_CHARS_MAX, KIND_CHARS_MAX, PREMISES_KINDS, PREMISES_PAGE_MAX, STATS_DAYS_MAX,
 };
-pub use otp::{IssuedOtp, NewOtp, OtpCheck};
+pub use otp::{IssuedOtp, NewOtp, OtpCheck, OtpEntry, OTP_GROUP_MAX};
 pub use outbox::SendResult;
 use signal::OutboxSignal;
 pub use signal::{FeedEvent, Outbox, OutboxFeed};
@@ -148,8 +148,9 @@ pub enum StoreError {
     Privacy(#[from] PrivacyError),
     #[error("a stored row is invalid: {0}")]
     Corrupt(String),
-    /// A write that rode along with another transaction (see `Writer::carry`)
-    /// failed, or that transaction did.
+    /// A write that rode along with another transaction (see `Writer::carry`,
+    /// and the grouped code confirmations of `confirm.rs`) failed, or that
+    /// transaction did, or the queue that groups them has stopped.
     #[error("a write carried by another transaction failed: {0}")]
     SharedWrite(String),
     #[error("no free venue code found after {0} attempts")]

@@ -4,7 +4,7 @@
 //! a visit recorded twice from one code).
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::{AnyConnection, Executor, Row};
 
 use super::checkins::lock_phones;
 use super::orgs::{premises_from_row, PREMISES_SELECT};
@@ -30,6 +30,23 @@ pub struct IssuedOtp {
     pub id: i64,
     pub premises_id: i64,
     pub phone: Msisdn,
+}
+
+/// Most code entries confirmed in one transaction
+/// ([`Otps::confirm_otp_group`]).
+pub const OTP_GROUP_MAX: usize = 1024;
+
+/// One entry of a code: code `id`, entered at `premises_id`'s page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtpEntry {
+    pub id: i64,
+    pub premises_id: i64,
+    pub code: OtpCode,
+    /// The visitor agreed to be told of an exposure.
+    pub consent: bool,
+    /// When it was entered: the expiry is checked against it and the
+    /// check-in recorded at it.
+    pub at: DateTime<Utc>,
 }
 
 /// What entering a code did.
@@ -106,7 +123,69 @@ impl Otps<'_> {
         consent: bool,
         now: DateTime<Utc>,
     ) -> Result<OtpCheck, StoreError> {
+        let entry = OtpEntry {
+            id,
+            premises_id,
+            code: code.clone(),
+            consent,
+            at: now,
+        };
         let mut tx = self.store.begin_write().await?;
+        let check = self.confirm_in(&mut tx, &entry, key).await?;
+        // Nothing is written for the refusals; committing them costs nothing.
+        tx.commit().await?;
+        Ok(check)
+    }
+
+    /// [`Otps::confirm_otp`] for each of `entries` (at most
+    /// [`OTP_GROUP_MAX`]), all in ONE write transaction, each under a
+    /// savepoint of its own: an entry that fails rolls back only itself and
+    /// gets its own error, in its place in the answer; a later entry sees
+    /// what the earlier ones did (one code entered twice passes once). `Err`
+    /// when the transaction itself failed: then nothing was committed.
+    pub async fn confirm_otp_group(
+        self,
+        entries: &[OtpEntry],
+        key: &OtpKey,
+    ) -> Result<Vec<Result<OtpCheck, StoreError>>, StoreError> {
+        if entries.len() > OTP_GROUP_MAX {
+            return Err(StoreError::Invalid(format!(
+                "{} code entries in one group (at most {OTP_GROUP_MAX})",
+                entries.len()
+            )));
+        }
+        let mut tx = self.store.begin_write().await?;
+        let mut checks = Vec::with_capacity(entries.len());
+        for entry in entries {
+            (*tx).execute("SAVEPOINT otp_entry").await?;
+            let check = self.confirm_in(&mut tx, entry, key).await;
+            if check.is_err() {
+                // Fails when the database rolled the whole transaction back
+                // (disk full, I/O error): then the group fails as one.
+                (*tx).execute("ROLLBACK TO otp_entry").await?;
+            }
+            (*tx).execute("RELEASE otp_entry").await?;
+            checks.push(check);
+        }
+        tx.commit().await?;
+        Ok(checks)
+    }
+
+    /// One entry of a code, inside the caller's write transaction; writes
+    /// nothing unless the answer is `Wrong` or `Confirmed`.
+    async fn confirm_in(
+        self,
+        tx: &mut AnyConnection,
+        entry: &OtpEntry,
+        key: &OtpKey,
+    ) -> Result<OtpCheck, StoreError> {
+        let OtpEntry {
+            id,
+            premises_id,
+            ref code,
+            consent,
+            at: now,
+        } = *entry;
         let select = match self.store.backend() {
             // Two entries of one code at once must not both pass.
             Backend::Postgres => format!("{OTP_SELECT} FOR UPDATE"),
@@ -139,7 +218,6 @@ impl Otps<'_> {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            tx.commit().await?;
             return Ok(OtpCheck::Wrong {
                 attempts_left: OTP_ATTEMPTS_MAX - attempts - 1,
             });
@@ -159,7 +237,7 @@ impl Otps<'_> {
         let phone = self.store.vault().open(&sealed)?;
         let phone_hash = self.store.vault().hash(&phone);
         if self.store.backend() == Backend::Postgres {
-            lock_phones(&mut tx, std::slice::from_ref(&phone_hash)).await?;
+            lock_phones(tx, std::slice::from_ref(&phone_hash)).await?;
         }
         sqlx::query("UPDATE otps SET used_at_ms = $1, attempts = attempts + 1 WHERE id = $2")
             .bind(to_ms(now))
@@ -175,9 +253,8 @@ impl Otps<'_> {
         };
         let recorded = self
             .store
-            .insert_if_new(&mut tx, &new, &phone_hash, premises)
+            .insert_if_new(tx, &new, &phone_hash, premises)
             .await?;
-        tx.commit().await?;
         Ok(OtpCheck::Confirmed { recorded, phone })
     }
 
