@@ -11,6 +11,10 @@ use checkin_core::StoreError;
 
 use crate::pages;
 
+/// What a page refused for a storage failure asks the browser to wait, in
+/// seconds (the page itself says "через минуту").
+const STORAGE_RETRY_AFTER_S: u64 = 60;
+
 /// Which limit refused an SMS code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
@@ -117,8 +121,10 @@ impl IntoResponse for WebError {
                 // StoreError carries no phone numbers or codes (they are bound
                 // parameters, never part of an error's text).
                 tracing::error!(error = %e, "web request failed on storage");
+                // Temporary by nature (the database is down or busy): 503
+                // with a Retry-After, as the page says.
                 (
-                    StatusCode::INTERNAL_SERVER_ERROR,
+                    StatusCode::SERVICE_UNAVAILABLE,
                     "Ошибка сервиса",
                     "Сервис временно недоступен. Попробуйте ещё раз через минуту.".into(),
                 )
@@ -126,8 +132,12 @@ impl IntoResponse for WebError {
         };
         let mut response =
             (status, Html(pages::message(title, &text).into_string())).into_response();
-        if let WebError::RateLimited { wait, .. } = self {
-            let seconds = wait.as_secs().max(1);
+        let retry_after_s = match &self {
+            WebError::RateLimited { wait, .. } => Some(wait.as_secs().max(1)),
+            WebError::Storage(e) if !e.is_caller_error() => Some(STORAGE_RETRY_AFTER_S),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after_s {
             if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
@@ -188,13 +198,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_storage_caller_error_is_a_400_and_a_service_error_a_500() {
+    fn a_storage_caller_error_is_a_400_and_a_service_error_a_503() {
         let caller = WebError::Storage(StoreError::Invalid("the address is empty".into()));
         assert_eq!(caller.into_response().status(), StatusCode::BAD_REQUEST);
         let service = WebError::Storage(StoreError::Database(sqlx::Error::PoolTimedOut));
-        assert_eq!(
-            service.into_response().status(),
-            StatusCode::INTERNAL_SERVER_ERROR
-        );
+        let response = service.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "60");
     }
 }
