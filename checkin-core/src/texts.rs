@@ -88,7 +88,7 @@ pub fn exposure_alert(visit_at: DateTime<Utc>, zone: &ServiceZone) -> String {
     )
 }
 
-/// The USSD screens (`crate::ussd`): each at most [`ussd::SCREEN_CHARS_MAX`]
+/// The USSD screens (the dialog's): each at most [`ussd::SCREEN_CHARS_MAX`]
 /// characters, what a network shows of a UCS2 (Cyrillic) screen. An address
 /// is shortened with `…` to fit; `dial` is what the visitor dials (`*7377#`).
 pub mod ussd {

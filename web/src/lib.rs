@@ -42,10 +42,8 @@ use tower_http::trace::TraceLayer;
 pub use authority::{ApiError, CASES_BATCH_MAX};
 pub use config::{OidcConfig, WebConfig};
 pub use error::WebError;
-pub use ops::{
-    MetricsRender, Ops, ReadinessProbe, CHECKINS, HTTP_REQUEST_SECONDS, READY_STORAGE_TIMEOUT,
-};
-pub use state::AppState;
+pub use ops::{CHECKINS, HTTP_REQUEST_SECONDS, READY_STORAGE_TIMEOUT};
+pub use state::{AppState, MetricsRender, Ops, ReadinessProbe};
 
 const STYLE_CSS: &str = include_str!("../static/style.css");
 const CLOCK_JS: &str = include_str!("../static/clock.js");

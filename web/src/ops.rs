@@ -4,9 +4,8 @@
 //! recorder), and the HTTP metrics and request-id logging every route gets.
 //!
 //! The web does not know the SMPP link nor the exporter: the owner hands both
-//! in as functions ([`Ops`]), so the web keeps depending on `checkin-core` only.
+//! in as functions (`state::Ops`), so the web keeps depending on `checkin-core` only.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
@@ -28,29 +27,6 @@ pub const CHECKINS: &str = "checkin_checkins_total";
 
 /// How long `/readyz` waits for storage's answer before calling it down.
 pub const READY_STORAGE_TIMEOUT: Duration = Duration::from_millis(1000);
-
-/// Says whether the service can do its work beyond storage (the gateway's:
-/// at least one SMPP bind up); `Err` carries the reason for `/readyz`.
-pub type ReadinessProbe = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
-/// Renders every metric as Prometheus text.
-pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
-
-/// What the owner gives the web for operations; both optional (a web alone
-/// in a test is ready when storage is, and serves no `/metrics`).
-#[derive(Clone, Default)]
-pub struct Ops {
-    pub readiness: Option<ReadinessProbe>,
-    pub metrics: Option<MetricsRender>,
-}
-
-impl std::fmt::Debug for Ops {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ops")
-            .field("readiness", &self.readiness.is_some())
-            .field("metrics", &self.metrics.is_some())
-            .finish()
-    }
-}
 
 fn text(status: StatusCode, body: String) -> Response {
     (

@@ -13,7 +13,6 @@ use tokio_util::sync::CancellationToken;
 use crate::config::WebConfig;
 use crate::limits::Limits;
 use crate::oidc::provider::Provider;
-use crate::ops::Ops;
 use crate::security::Secrets;
 
 /// What every handler shares (cheap clone).
@@ -155,5 +154,28 @@ impl AppState {
 
     pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.inner.clock.now()
+    }
+}
+
+/// Says whether the service can do its work beyond storage (the gateway's:
+/// at least one SMPP bind up); `Err` carries the reason for `/readyz`.
+pub type ReadinessProbe = std::sync::Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+/// Renders every metric as Prometheus text.
+pub type MetricsRender = std::sync::Arc<dyn Fn() -> String + Send + Sync>;
+
+/// What the owner gives the web for operations; both optional (a web alone
+/// in a test is ready when storage is, and serves no `/metrics`).
+#[derive(Clone, Default)]
+pub struct Ops {
+    pub readiness: Option<ReadinessProbe>,
+    pub metrics: Option<MetricsRender>,
+}
+
+impl std::fmt::Debug for Ops {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ops")
+            .field("readiness", &self.readiness.is_some())
+            .field("metrics", &self.metrics.is_some())
+            .finish()
     }
 }
