@@ -55,6 +55,9 @@ fn init_logging() {
 
 pub async fn serve(config: &Config) -> anyhow::Result<()> {
     init_logging();
+    // Listening before anything starts: a SIGTERM during start-up (or the
+    // moment after) stops the service gracefully instead of killing it.
+    let mut stop = std::pin::pin!(shutdown_signal());
     let options = GatewayOptions {
         purge: true,
         ..GatewayOptions::from_config(config)
@@ -90,12 +93,19 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         config.data_dir.display(),
         smsc,
     );
-    let bound = tokio::time::timeout(LINK_BIND_WAIT, gateway.link.wait_bound(1)).await;
-    if !matches!(bound, Ok(true)) {
-        tracing::warn!("the SMPP link is not bound yet; it keeps retrying");
+    let first_bind = tokio::time::timeout(LINK_BIND_WAIT, gateway.link.wait_bound(1));
+    let stopping = tokio::select! {
+        bound = first_bind => {
+            if !matches!(bound, Ok(true)) {
+                tracing::warn!("the SMPP link is not bound yet; it keeps retrying");
+            }
+            false
+        }
+        _ = &mut stop => true,
+    };
+    if !stopping {
+        stop.await;
     }
-
-    shutdown_signal().await;
     tracing::info!(
         timeout_ms = config.shutdown_timeout.as_millis() as u64,
         "shutting down"
@@ -104,28 +114,28 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+/// Ctrl-C or SIGTERM: both handlers are installed by this call (not at the
+/// first poll), so a signal arriving before the returned future is awaited
+/// is kept, not fatal.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    let ctrl_c = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    async move {
+        let wait = |signal: std::io::Result<tokio::signal::unix::Signal>, name: &'static str| async move {
+            match signal {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, signal = name, "cannot listen for the signal");
+                    std::future::pending::<()>().await;
+                }
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            _ = wait(ctrl_c, "SIGINT") => {},
+            _ = wait(terminate, "SIGTERM") => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
     }
 }
 

@@ -155,6 +155,9 @@ pub struct NotifierSettings {
     /// Alerts one recipient gets per UTC day at most, counted in storage. 0:
     /// no cap. Default 10.
     pub recipient_daily_max: u32,
+    /// How often the kill switch is read from storage (another instance may
+    /// set it). Default 250.
+    pub kill_switch_poll_ms: u64,
 }
 
 impl Default for NotifierSettings {
@@ -166,6 +169,7 @@ impl Default for NotifierSettings {
             alert_segments_per_second: None,
             alert_rate_step: 5,
             recipient_daily_max: notifier::RECIPIENT_DAILY_MAX_DEFAULT,
+            kill_switch_poll_ms: notifier::KILL_SWITCH_POLL_MS_DEFAULT,
         }
     }
 }
@@ -193,6 +197,7 @@ impl NotifierSettings {
             otp_max_age: Duration::from_millis(self.otp_max_age_ms),
             confirmation_max_age: Duration::from_millis(self.confirmation_max_age_ms),
             alert_max_age: Duration::from_millis(self.alert_max_age_ms),
+            kill_switch_poll_interval: Duration::from_millis(self.kill_switch_poll_ms),
             ..notifier::NotifierConfig::default()
         }
     }

@@ -197,6 +197,7 @@ impl LinkSender {
         let submit = SubmitOptions {
             registered_delivery: options.request_receipt,
             send_within: options.send_within,
+            withdraw: options.withdraw.clone(),
             ..SubmitOptions::default()
         };
         match self.link.submit(to.as_str(), text, submit).await {
@@ -233,6 +234,9 @@ impl LinkSender {
                 reason: e.to_string(),
             },
             Err(e @ smsc_link::Error::Expired) => SendOutcome::Expired {
+                reason: e.to_string(),
+            },
+            Err(e @ smsc_link::Error::Withdrawn) => SendOutcome::Withdrawn {
                 reason: e.to_string(),
             },
             Err(e @ smsc_link::Error::ShutDown) => SendOutcome::Interrupted {
@@ -335,8 +339,11 @@ impl SmsSender for LinkSender {
                     doubts.join("; ")
                 ),
             },
-            // A copy of this run was in doubt before the stop cut the resend.
-            SendOutcome::Interrupted { reason, .. } if !doubts.is_empty() => {
+            // A copy of this run was in doubt before the stop (or the kill
+            // switch) cut the resend.
+            SendOutcome::Interrupted { reason, .. } | SendOutcome::Withdrawn { reason }
+                if !doubts.is_empty() =>
+            {
                 SendOutcome::Interrupted {
                     reason,
                     copies_in_doubt: doubts.len() as u32,

@@ -109,26 +109,9 @@ fn org_and_premises_from_the_first_day() {
     assert!(!dup.status.success());
 }
 
-#[test]
-fn serve_creates_the_database_and_stops_on_a_signal() {
-    let root = tempfile::tempdir().unwrap();
-    let data = root.path().join("data");
-    // Port 0 everywhere: the test must not need the default ports free (a
-    // checkin already running on this machine holds them).
-    let mut child = Command::new(env!("CARGO_BIN_EXE_checkin"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("CHECKIN_DATA_DIR", &data)
-        .env("CHECKIN_HTTP", "127.0.0.1:0")
-        .env("CHECKIN_SIM_SMPP", "127.0.0.1:0")
-        .env("CHECKIN_SIM_HTTP", "127.0.0.1:0")
-        .current_dir(root.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until serve says it runs (it prints that after migrating), reading its
-    // stderr on a thread so a hang fails the test instead of blocking it.
+/// Waits until serve says it runs (it prints that after migrating), reading
+/// its stderr on a thread so a hang fails the test instead of blocking it.
+fn wait_until_running(child: &mut std::process::Child) {
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -149,6 +132,68 @@ fn serve_creates_the_database_and_stops_on_a_signal() {
         Ok(Err(stderr)) => panic!("serve stopped early:\n{stderr}"),
         Err(_) => panic!("serve did not start within 30 s"),
     }
+}
+
+#[test]
+fn a_sigterm_while_the_smsc_is_still_unreachable_stops_serve_cleanly() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    // An operator's SMSC nobody answers at: serve keeps trying to bind.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_checkin"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CHECKIN_DATA_DIR", &data)
+        .env("CHECKIN_HTTP", "127.0.0.1:0")
+        .env("CHECKIN_SMSC_HOST", "127.0.0.1")
+        .env("CHECKIN_SMSC_PORT", dead_port.to_string())
+        .env("CHECKIN_SMSC_SYSTEM_ID", "checkin")
+        .env("CHECKIN_SMSC_PASSWORD", "checkin")
+        .current_dir(root.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until_running(&mut child);
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let signalled = std::time::Instant::now();
+    let exit = child.wait().unwrap();
+    let took = signalled.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "stopped {took:?} after SIGTERM"
+    );
+    assert!(
+        exit.success(),
+        "a SIGTERM before the first bind stops serve cleanly, not by the signal: {exit:?}"
+    );
+}
+
+#[test]
+fn serve_creates_the_database_and_stops_on_a_signal() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    // Port 0 everywhere: the test must not need the default ports free (a
+    // checkin already running on this machine holds them).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_checkin"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CHECKIN_DATA_DIR", &data)
+        .env("CHECKIN_HTTP", "127.0.0.1:0")
+        .env("CHECKIN_SIM_SMPP", "127.0.0.1:0")
+        .env("CHECKIN_SIM_HTTP", "127.0.0.1:0")
+        .current_dir(root.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until_running(&mut child);
     assert!(data.join("checkin.sqlite").exists());
     // Another process using the same database meanwhile is fine.
     let purged = Command::new(env!("CARGO_BIN_EXE_checkin"))

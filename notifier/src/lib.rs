@@ -39,6 +39,9 @@ pub enum SendOutcome {
     /// Not written before the message's deadline ([`SendOptions::send_within`]):
     /// never sent late.
     Expired { reason: String },
+    /// Taken back unsent because [`SendOptions::withdraw`] was cancelled (the
+    /// kill switch): due again when alerts are released.
+    Withdrawn { reason: String },
     /// Refused for good (invalid number, barred, expired): do not retry.
     Rejected { reason: String },
     /// Sent but the answer was lost: it may have been delivered. Not retried
@@ -48,7 +51,7 @@ pub enum SendOutcome {
 }
 
 /// What a sender is told about one message besides its recipient and text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct SendOptions {
     /// The outbox row, so a receipt can be tied back to it.
     pub outbox_id: i64,
@@ -65,6 +68,10 @@ pub struct SendOptions {
     /// Copies earlier runs wrote whose answer was lost (the row's count): the
     /// in-doubt budget continues from there.
     pub copies_in_doubt: u32,
+    /// For alerts: cancelled by the kill switch. A sender takes back a
+    /// message it has not started writing ([`SendOutcome::Withdrawn`]), so
+    /// alerts already handed over stop as well. `None` for the others.
+    pub withdraw: Option<CancellationToken>,
 }
 
 impl SendOptions {
@@ -89,6 +96,7 @@ impl SendOptions {
             request_receipt: true,
             resend_unknown: urgent,
             copies_in_doubt: message.copies_in_doubt,
+            withdraw: None,
         }
     }
 }
@@ -131,6 +139,10 @@ pub struct NotifierConfig {
     pub claim_max: u32,
     /// How often the outbox is polled when nobody wakes the notifier. Default 1 s.
     pub poll_interval: Duration,
+    /// How often the kill switch is read from storage, where another
+    /// instance (or the authority's API on another process) may have set
+    /// it; one set in this process takes effect at once. Default 250 ms.
+    pub kill_switch_poll_interval: Duration,
     /// First retry delay after a temporary failure; doubles each attempt. Default 2 s.
     pub retry_delay_min: Duration,
     /// Longest retry delay. Default 5 min.
@@ -173,6 +185,7 @@ impl Default for NotifierConfig {
             in_flight_max: 256,
             claim_max: 256,
             poll_interval: Duration::from_secs(1),
+            kill_switch_poll_interval: Duration::from_millis(KILL_SWITCH_POLL_MS_DEFAULT),
             retry_delay_min: Duration::from_secs(2),
             retry_delay_max: Duration::from_secs(300),
             attempts_max: 10,
@@ -190,6 +203,9 @@ impl Default for NotifierConfig {
 /// Default ceiling of the alerts' rate: 50 segments per second, a common
 /// contract per bind.
 pub const ALERT_SEGMENTS_PER_SECOND_DEFAULT: u32 = 50;
+/// Default period of reading the kill switch from storage: 250 ms, so a
+/// pause set by another process stops alerts well within a second.
+pub const KILL_SWITCH_POLL_MS_DEFAULT: u64 = 250;
 /// Default cap of alerts per recipient per day.
 pub const RECIPIENT_DAILY_MAX_DEFAULT: u32 = 10;
 /// Default life of an OTP in the outbox: 5 min.
@@ -292,6 +308,17 @@ impl<S: SmsSender> Notifier<S> {
         ));
         let mut paused_rx = self.store.flags().watch_alerts_paused();
         self.refresh_paused().await;
+        let gate = Arc::new(AlertGate::default());
+        gate.set(*paused_rx.borrow());
+        // Reads the kill switch on its own clock: this loop may wait for the
+        // window or the rate for a while, and the switch must not.
+        let watcher_stop = shutdown.child_token();
+        let watcher = tokio::spawn(watch_kill_switch(
+            self.store.clone(),
+            gate.clone(),
+            self.config.kill_switch_poll_interval,
+            watcher_stop.clone(),
+        ));
         let mut pacer = AlertPacer::new(&self.config, self.sender.throttled_total());
         // Claimed (from the outbox or the lane) and not yet started, most
         // urgent first. Bounded: at most `carry_max` alerts waiting for their
@@ -338,13 +365,11 @@ impl<S: SmsSender> Notifier<S> {
             let room = free.min(carry_max.saturating_sub(others));
             let now = tokio::time::Instant::now();
             if room > 0 && (outbox_due || now >= next_poll) {
-                if now >= next_poll {
-                    // Another instance may have switched alerts off or on.
-                    self.refresh_paused().await;
-                }
                 // Alerts only while they may go and the carry has room for
-                // them; OTPs and confirmations always.
-                let alert_room = carry_max.saturating_sub(alerts);
+                // them; OTPs and confirmations always. The carry holds no
+                // more alerts than their rate starts in a few seconds, so
+                // instances sharing the outbox share its alerts.
+                let alert_room = pacer.carry_max(carry_max).saturating_sub(alerts);
                 let (upto, limit) = if paused || alert_room == 0 {
                     (Priority::Confirmation, room)
                 } else {
@@ -423,7 +448,7 @@ impl<S: SmsSender> Notifier<S> {
                     clock: self.clock.clone(),
                     config: self.config.clone(),
                     results: results.clone(),
-                    paused: paused_rx.clone(),
+                    gate: gate.clone(),
                 };
                 tracker.spawn(async move {
                     job.send(message).await;
@@ -459,6 +484,10 @@ impl<S: SmsSender> Notifier<S> {
         drop(feed);
         tracker.close();
         tracker.wait().await;
+        watcher_stop.cancel();
+        if let Err(e) = watcher.await {
+            tracing::error!(error = %e, "the kill-switch watcher failed");
+        }
         drop(results);
         if let Err(e) = recorder.await {
             tracing::error!(error = %e, "the send-result recorder failed");
@@ -474,6 +503,72 @@ impl<S: SmsSender> Notifier<S> {
         }
     }
 }
+
+/// The kill switch as the sends see it: while alerts may go, a live token
+/// that every alert's submit carries ([`SendOptions::withdraw`]); pausing
+/// cancels it, so alerts the sender still holds are taken back, and
+/// resuming hands out a fresh one.
+#[derive(Debug, Default)]
+struct AlertGate {
+    token: std::sync::Mutex<CancellationToken>,
+}
+
+impl AlertGate {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CancellationToken> {
+        // Only a token behind it: a panic elsewhere leaves nothing torn.
+        self.token.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set(&self, paused: bool) {
+        let mut token = self.lock();
+        if paused {
+            token.cancel();
+        } else if token.is_cancelled() {
+            *token = CancellationToken::new();
+        }
+    }
+
+    /// The token for an alert starting now (cancelled while paused).
+    fn token(&self) -> CancellationToken {
+        self.lock().clone()
+    }
+}
+
+/// Keeps `gate` in step with the kill switch: at once when this process
+/// sets it (the store's watch), within `every` when another does (read
+/// from storage). Until `stop`.
+async fn watch_kill_switch(
+    store: Store,
+    gate: Arc<AlertGate>,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    let mut paused = store.flags().watch_alerts_paused();
+    let mut tick = tokio::time::interval(every.max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        gate.set(*paused.borrow_and_update());
+        tokio::select! {
+            _ = tick.tick() => {
+                // Publishes what it read to the watch, read at the loop's top.
+                if let Err(e) = store.flags().alerts_paused().await {
+                    tracing::warn!(error = %e, "reading the kill switch failed; keeping the last value");
+                }
+            }
+            changed = paused.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
+/// Seconds of the alerts' rate the notifier holds claimed at most: enough
+/// to never starve the pacer between claims, little enough that another
+/// instance finds alerts to claim and a pause gives few back.
+pub const ALERT_CARRY_SECONDS: f64 = 2.0;
 
 /// The alerts' own rate, in SMS segments per second (the operator's contract
 /// counts segments): additive increase, multiplicative decrease. Every
@@ -515,6 +610,17 @@ impl AlertPacer {
             throttles_seen,
             adjusted_at: now,
         }
+    }
+
+    /// Alerts worth holding claimed: [`ALERT_CARRY_SECONDS`] of the rate
+    /// (as if each were one segment), at least one, at most `carry_max`
+    /// (also the bound when alerts are not paced).
+    fn carry_max(&self, carry_max: usize) -> usize {
+        if self.ceiling <= 0.0 {
+            return carry_max;
+        }
+        let worth = (self.rate * ALERT_CARRY_SECONDS).ceil() as usize;
+        worth.clamp(1, carry_max.max(1))
     }
 
     /// Takes the rate's room for `segments`, or says when it will be there.
@@ -639,8 +745,9 @@ struct SendJob<S> {
     clock: Arc<dyn Clock>,
     config: NotifierConfig,
     results: mpsc::Sender<(i64, SendResult)>,
-    /// The kill switch, looked at once more just before an alert is written.
-    paused: tokio::sync::watch::Receiver<bool>,
+    /// The kill switch, looked at once more just before an alert is handed
+    /// to the sender, and carried with it ([`SendOptions::withdraw`]).
+    gate: Arc<AlertGate>,
 }
 
 impl<S: SmsSender> SendJob<S> {
@@ -651,7 +758,7 @@ impl<S: SmsSender> SendJob<S> {
             return None;
         }
         let now = self.clock.now();
-        if *self.paused.borrow() {
+        if self.gate.token().is_cancelled() {
             return Some(SendResult::Retry {
                 reason: "alerts paused".into(),
                 next_attempt_at: now,
@@ -703,7 +810,10 @@ impl<S: SmsSender> SendJob<S> {
     }
 
     async fn send(self, message: OutboxMessage) {
-        let options = SendOptions::for_message(&message, &self.config, self.clock.now());
+        let mut options = SendOptions::for_message(&message, &self.config, self.clock.now());
+        if message.priority == Priority::Alert {
+            options.withdraw = Some(self.gate.token());
+        }
         if options.send_within != Some(Duration::ZERO) {
             if let Some(result) = self.hold_alert(&message).await {
                 if self.results.send((message.id, result)).await.is_err() {
@@ -724,6 +834,10 @@ impl<S: SmsSender> SendJob<S> {
             SendOutcome::Accepted { message_ids } => SendResult::Sent { message_ids },
             SendOutcome::Rejected { reason } => SendResult::Failed { reason },
             SendOutcome::Unknown { reason } => SendResult::Unknown { reason },
+            SendOutcome::Withdrawn { reason } => SendResult::Retry {
+                reason,
+                next_attempt_at: self.clock.now(),
+            },
             SendOutcome::Interrupted {
                 reason,
                 copies_in_doubt,

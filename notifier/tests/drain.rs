@@ -708,3 +708,155 @@ async fn the_daily_cap_holds_a_recipients_further_alerts_until_the_next_day() {
     assert!(h.calls.try_recv().is_err(), "a third alert went out today");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn only_a_few_seconds_of_alerts_are_claimed_at_once() {
+    let (store, dir) = store().await;
+    let ids = alerts(&store, 600).await;
+    let config = NotifierConfig {
+        // One segment each: 10 alerts a second, so about 20 claimed at most.
+        alert_segments_per_second: 10,
+        ..quick()
+    };
+    let mut h = start(store.clone(), dir, config, &[]);
+    h.sends(3).await;
+    let mut claimed = 0;
+    for id in &ids {
+        let m = store.outbox().message(*id).await.unwrap().unwrap();
+        if m.status == OutboxStatus::Sending {
+            claimed += 1;
+        }
+    }
+    // Another instance sharing the outbox finds the rest to claim.
+    assert!(
+        claimed <= 2 * 10 + 1,
+        "{claimed} alerts claimed at once at 10 a second"
+    );
+    h.stop().await;
+}
+
+/// What the slow sender saw: a send started, went out, or was withdrawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    Started,
+    Sent,
+    Withdrawn,
+}
+
+/// A sender far behind the alerts' rate, like a link whose queue is longer
+/// than its contract: each send waits `hold` before it goes, unless the
+/// kill switch withdraws it first.
+struct SlowSender {
+    hold: Duration,
+    calls: mpsc::UnboundedSender<Seen>,
+}
+
+impl SmsSender for SlowSender {
+    async fn send(&self, _to: &Msisdn, _text: &str, options: &SendOptions) -> SendOutcome {
+        let _ = self.calls.send(Seen::Started);
+        let withdrawn = async {
+            match &options.withdraw {
+                Some(token) => token.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(self.hold) => {
+                let _ = self.calls.send(Seen::Sent);
+                SendOutcome::Accepted { message_ids: Vec::new() }
+            }
+            _ = withdrawn => {
+                let _ = self.calls.send(Seen::Withdrawn);
+                SendOutcome::Withdrawn { reason: "withdrawn".into() }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_pause_set_by_another_process_takes_back_alerts_the_sender_still_holds() {
+    let (store, dir) = store().await;
+    let ids = alerts(&store, 40).await;
+    // Another process on the same database: its flag reaches this
+    // notifier only through storage.
+    let other = Store::open(
+        &checkin_core::store::sqlite_url_in(dir.path()),
+        PhoneVault::new(&Keys::generate()),
+        StoreConfig::default(),
+    )
+    .await
+    .unwrap();
+    let config = NotifierConfig {
+        alert_segments_per_second: 100,
+        ..quick()
+    };
+    let (tx, mut calls) = mpsc::unbounded_channel();
+    let sender = SlowSender {
+        hold: Duration::from_secs(30),
+        calls: tx,
+    };
+    let notifier = Notifier::new(store.clone(), sender, Arc::new(SystemClock), config);
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn({
+        let token = shutdown.clone();
+        async move { notifier.run(token).await.unwrap() }
+    });
+    // Every alert handed to the sender, none gone out yet.
+    let mut started = 0;
+    while started < ids.len() {
+        let seen = tokio::time::timeout(Duration::from_secs(10), calls.recv())
+            .await
+            .expect("the notifier hands alerts over")
+            .unwrap();
+        assert_eq!(seen, Seen::Started);
+        started += 1;
+    }
+    other
+        .flags()
+        .set_alerts_paused(true, chrono::Utc::now())
+        .await
+        .unwrap();
+    let paused_at = Instant::now();
+    let mut withdrawn = 0;
+    while withdrawn < ids.len() {
+        let seen = tokio::time::timeout(Duration::from_secs(1), calls.recv())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{withdrawn} of {} withdrawn after {:?}",
+                    ids.len(),
+                    paused_at.elapsed()
+                )
+            })
+            .unwrap();
+        assert_eq!(seen, Seen::Withdrawn, "nothing goes out once paused");
+        withdrawn += 1;
+    }
+    let took = paused_at.elapsed();
+    assert!(took <= Duration::from_secs(1), "withdrawn after {took:?}");
+    // Back in the outbox, not failed: they go when alerts are released.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for id in &ids {
+        loop {
+            let m = store.outbox().message(*id).await.unwrap().unwrap();
+            if m.status == OutboxStatus::Pending {
+                break;
+            }
+            assert!(Instant::now() < deadline, "alert {id} left {:?}", m.status);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    other
+        .flags()
+        .set_alerts_paused(false, chrono::Utc::now())
+        .await
+        .unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(2), calls.recv())
+        .await
+        .expect("released alerts start again")
+        .unwrap();
+    assert_eq!(seen, Seen::Started);
+    shutdown.cancel();
+    task.await.unwrap();
+    other.close().await;
+}

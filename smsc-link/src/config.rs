@@ -179,7 +179,9 @@ pub struct LinkConfig {
     /// that binds do not reconnect in lockstep. Default 0.2.
     pub reconnect_jitter: f64,
     /// Largest submit rate of one bind, in segments per second (operator
-    /// contract). `0` turns the limit off. Default 50.
+    /// contract), held strictly: segments evenly spaced with a 5 % margin
+    /// and no burst, so no one-second window holds more. `0` turns the
+    /// limit off. Default 50.
     pub segments_per_second: u32,
     /// First pause of a bind after ESME_RTHROTTLED / ESME_RMSGQFUL; doubled
     /// by each throttle after a pause ended (answers during one count once),

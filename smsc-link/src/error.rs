@@ -25,6 +25,11 @@ pub enum Error {
     /// was not sent and never will be (`Link::submit`, `Link::enqueue`).
     #[error("not sent within the time allowed")]
     Expired,
+    /// The caller withdrew the message (`SubmitOptions::withdraw` was
+    /// cancelled) before any segment was written; it was not sent
+    /// (`Link::submit`).
+    #[error("withdrawn before it was sent")]
+    Withdrawn,
     /// The SMSC refused the bind (`bind`, reported through the link state and logs).
     #[error("bind refused with status {0:?}")]
     BindRefused(CommandStatus),

@@ -125,7 +125,7 @@ pub trait MoHandler: Send + Sync + 'static {
 }
 
 /// What a handler answers an MO with, besides `Ok`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct MoAnswer {
     /// A message the link submits once the MO is acknowledged. Its
     /// outcome is logged (masked) and counted like any submit; the
@@ -134,7 +134,7 @@ pub struct MoAnswer {
 }
 
 /// A message sent back in the dialog of an MO (see [`MoAnswer`]).
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct Reply {
     /// Destination: usually the MO's `from`.
     pub to: String,
@@ -168,7 +168,7 @@ pub trait ReceiptHandler: Send + Sync + 'static {
 }
 
 /// Options of one submit.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct SubmitOptions {
     /// Ask the SMSC for a delivery receipt (`registered_delivery` 1).
     /// Default false.
@@ -193,6 +193,13 @@ pub struct SubmitOptions {
     /// 0x0F, the USSD "GSM 7-bit, language unspecified"); UCS2 segments
     /// keep 0x08. Default none.
     pub gsm7_data_coding: Option<u8>,
+    /// Lets the caller take the message back while it still waits (for a
+    /// bind, for room in the queue, or behind the rate): once cancelled, a
+    /// message no session has started writing is answered
+    /// [`Error::Withdrawn`] and never sent; one being written runs to its
+    /// normal outcome. The notifier's kill switch uses it so that alerts
+    /// already handed over stop too. Default none.
+    pub withdraw: Option<tokio_util::sync::CancellationToken>,
 }
 
 /// What became of a submitted message.

@@ -133,21 +133,50 @@ impl Link {
         text: &str,
         options: SubmitOptions,
     ) -> Result<SubmitOutcome, Error> {
-        let Some(send_within) = options.send_within else {
+        let withdraw = options.withdraw.clone();
+        if withdraw.as_ref().is_some_and(|w| w.is_cancelled()) {
+            return Err(Error::Withdrawn);
+        }
+        if options.send_within.is_none() && withdraw.is_none() {
             let reply = self.enqueue_job(to, text, &options, None, None).await?;
             return reply.await.unwrap_or(Err(Error::ShutDown));
-        };
-        let deadline = Instant::now() + send_within;
-        let claim = Arc::new(AtomicU8::new(CLAIM_QUEUED));
-        let mut reply = self
-            .enqueue_job(to, text, &options, Some(deadline), Some(Arc::clone(&claim)))
-            .await?;
-        tokio::select! {
-            outcome = &mut reply => return outcome.unwrap_or(Err(Error::ShutDown)),
-            _ = tokio::time::sleep_until(deadline) => {}
         }
-        // Not answered in time: expire it unless a session already started it.
-        let expired = claim
+        // The caller may give up (deadline, withdrawal) while the job waits:
+        // the claim decides between that and a session starting it.
+        let deadline = options.send_within.map(|d| Instant::now() + d);
+        let claim = Arc::new(AtomicU8::new(CLAIM_QUEUED));
+        let queued = self.enqueue_job(to, text, &options, deadline, Some(Arc::clone(&claim)));
+        let mut reply = match &withdraw {
+            Some(w) => tokio::select! {
+                queued = queued => queued?,
+                _ = w.cancelled() => return Err(Error::Withdrawn),
+            },
+            None => queued.await?,
+        };
+        let gave_up = async {
+            match (deadline, &withdraw) {
+                (Some(at), Some(w)) => tokio::select! {
+                    _ = tokio::time::sleep_until(at) => Error::Expired,
+                    _ = w.cancelled() => Error::Withdrawn,
+                },
+                (Some(at), None) => {
+                    tokio::time::sleep_until(at).await;
+                    Error::Expired
+                }
+                (None, Some(w)) => {
+                    w.cancelled().await;
+                    Error::Withdrawn
+                }
+                (None, None) => std::future::pending().await,
+            }
+        };
+        let why = tokio::select! {
+            outcome = &mut reply => return outcome.unwrap_or(Err(Error::ShutDown)),
+            why = gave_up => why,
+        };
+        // Given up before an answer: it is not sent unless a session
+        // already started it.
+        let given_up = claim
             .compare_exchange(
                 CLAIM_QUEUED,
                 CLAIM_EXPIRED,
@@ -155,9 +184,13 @@ impl Link {
                 Ordering::Acquire,
             )
             .is_ok();
-        if expired {
-            metrics::counter!(telemetry::SUBMITS, "outcome" => "not_sent").increment(1);
-            return Err(Error::Expired);
+        if given_up {
+            let outcome = match why {
+                Error::Withdrawn => "withdrawn",
+                _ => "not_sent",
+            };
+            metrics::counter!(telemetry::SUBMITS, "outcome" => outcome).increment(1);
+            return Err(why);
         }
         reply.await.unwrap_or(Err(Error::ShutDown))
     }

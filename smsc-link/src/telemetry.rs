@@ -9,7 +9,8 @@ use crate::{Error, SubmitOutcome};
 pub const BINDS: &str = "smsc_link_binds";
 /// Gauge: `submit_sm` written and not yet answered, all binds.
 pub const IN_FLIGHT: &str = "smsc_link_in_flight";
-/// Counter: finished submits, label `outcome` = accepted | rejected | unknown.
+/// Counter: finished submits, label `outcome` = accepted | rejected | unknown
+/// | not_sent (expired or shut down unsent) | withdrawn (taken back by its caller).
 pub const SUBMITS: &str = "smsc_link_submits_total";
 /// Counter: segments answered ESME_RTHROTTLED / ESME_RMSGQFUL.
 pub const THROTTLED: &str = "smsc_link_throttled_total";

@@ -369,6 +369,119 @@ async fn the_rate_limit_spaces_segments() {
     link.shutdown().await;
 }
 
+/// The most segments the simulator read within any one second.
+fn busiest_second(sim: &simulator::Simulator) -> usize {
+    let mut at: Vec<_> = sim
+        .messages(None, 10_000)
+        .iter()
+        .flat_map(|m| m.parts.iter().map(|p| p.submitted_at))
+        .collect();
+    at.sort();
+    let second = chrono::Duration::seconds(1);
+    let mut most = 0;
+    let mut end = 0;
+    for start in 0..at.len() {
+        while end < at.len() && at[end] < at[start] + second {
+            end += 1;
+        }
+        most = most.max(end - start);
+    }
+    most
+}
+
+#[tokio::test]
+async fn a_contract_of_thirty_segments_a_second_holds_in_every_second() {
+    let sim = start_sim(Config::default()).await;
+    let contract = 30;
+    let config = LinkConfig {
+        segments_per_second: contract,
+        window_max: 100,
+        ..link_config(sim.smpp)
+    };
+    let (link, _events) = bound_link(config).await;
+    // Offered far more than the contract at once: the rate is all that
+    // spaces them, from the very first second (no burst on top).
+    let mut replies = Vec::new();
+    for i in 0..70 {
+        let reply = link
+            .enqueue(PHONE, &format!("contract {i}"), &SubmitOptions::default())
+            .await
+            .expect("queued");
+        replies.push(reply);
+    }
+    for reply in replies {
+        accepted(reply.await.expect("answered"));
+    }
+    let busiest = busiest_second(&sim.sim);
+    assert!(
+        busiest <= contract as usize,
+        "{busiest} segments in one second, over the contract of {contract}"
+    );
+    assert!(busiest >= contract as usize - 2, "only {busiest}: too slow");
+    link.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_withdrawn_message_is_never_sent_and_one_being_written_is() {
+    let sim = start_sim(Config::default()).await;
+    let config = LinkConfig {
+        // One segment every 100 ms: the later messages wait behind the rate.
+        segments_per_second: 10,
+        ..link_config(sim.smpp)
+    };
+    let (link, _events) = bound_link(config).await;
+    let withdraw = tokio_util::sync::CancellationToken::new();
+    let mut sends = Vec::new();
+    for i in 0..20 {
+        let link = link.clone();
+        let options = SubmitOptions {
+            withdraw: Some(withdraw.clone()),
+            ..SubmitOptions::default()
+        };
+        sends.push(tokio::spawn(async move {
+            link.submit(PHONE, &format!("withdraw {i}"), options).await
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+    withdraw.cancel();
+    let mut sent = 0;
+    let mut withdrawn = 0;
+    for send in sends {
+        match tokio::time::timeout(WAIT, send)
+            .await
+            .expect("answered at once")
+            .expect("joined")
+        {
+            Ok(SubmitOutcome::Accepted { .. }) => sent += 1,
+            Err(Error::Withdrawn) => withdrawn += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // Let anything the link still held show up at the SMSC.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let stored = sim.sim.messages(Some(PHONE), 100).len();
+    assert!(
+        sent >= 2 && withdrawn >= 10,
+        "{sent} sent, {withdrawn} withdrawn"
+    );
+    assert_eq!(
+        stored, sent,
+        "the SMSC got exactly the messages reported sent"
+    );
+    let late = link
+        .submit(
+            PHONE,
+            "after the withdrawal",
+            SubmitOptions {
+                withdraw: Some(withdraw.clone()),
+                ..SubmitOptions::default()
+            },
+        )
+        .await;
+    assert!(matches!(late, Err(Error::Withdrawn)), "{late:?}");
+    link.shutdown().await;
+}
+
 #[tokio::test]
 async fn under_disconnects_and_lost_responses_no_message_vanishes_or_doubles() {
     let sim = start_sim(Config {
