@@ -271,13 +271,14 @@ const THROTTLE_PER_S: u32 = 10;
 /// outside the gateway) with a contract of 30 segments/s, which the alerts'
 /// rate follows by default, the SMSC throttling at `throttle_per_s`; queues `alerts` alerts in one
 /// case through the core, and waits until every one reached the simulator.
-/// Returns the simulator's messages and how many submits it throttled.
+/// Returns the simulator's messages, how many submits it throttled, and the
+/// most segments it read in any one second.
 async fn alerts_under(
     label: &str,
     db: Option<String>,
     alerts: usize,
     throttle_per_s: u32,
-) -> (Vec<MtMessage>, u64) {
+) -> (Vec<MtMessage>, u64, usize) {
     let dir = tempfile::tempdir().unwrap();
     let sim = Simulator::new(simulator::Config::default()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -363,6 +364,7 @@ async fn alerts_under(
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let messages = sim.messages(None, 10_000);
     let throttled = sim.stats().throttled;
+    let busiest = sim.busiest_second_segments(None);
     let segments: usize = messages.iter().map(|m| m.parts.len()).sum();
     eprintln!(
         "{label}: {alerts} alerts ({segments} segments) in {:?}, the SMSC throttling at {throttle_per_s}/s, {throttled} submits throttled",
@@ -370,7 +372,7 @@ async fn alerts_under(
     );
     gateway.shutdown().await;
     sim_stop.cancel();
-    (messages, throttled)
+    (messages, throttled, busiest)
 }
 
 /// Every message arrived whole and is the alert, each recipient exactly once.
@@ -387,33 +389,13 @@ fn assert_each_once(label: &str, messages: &[MtMessage], alerts: usize) {
     assert!(twice.is_empty(), "{label}: sent more than once: {twice:?}");
 }
 
-/// The most segments the SMSC saw within any one second (a sliding window
-/// over each segment's arrival).
-fn busiest_second(messages: &[MtMessage]) -> usize {
-    let mut at: Vec<_> = messages
-        .iter()
-        .flat_map(|m| m.parts.iter().map(|p| p.submitted_at))
-        .collect();
-    at.sort();
-    let second = chrono::Duration::seconds(1);
-    let mut most = 0;
-    let mut end = 0;
-    for start in 0..at.len() {
-        while end < at.len() && at[end] < at[start] + second {
-            end += 1;
-        }
-        most = most.max(end - start);
-    }
-    most
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_alerts_keep_to_a_contract_of_thirty_segments_a_second() {
     for (label, db) in common::backends().await {
         // The SMSC enforces the contract too: any excess would be throttled.
-        let (messages, throttled) = alerts_under(label, db, ALERTS, CONTRACT_SEGMENTS_PER_S).await;
+        let (messages, throttled, busiest) =
+            alerts_under(label, db, ALERTS, CONTRACT_SEGMENTS_PER_S).await;
         assert_each_once(label, &messages, ALERTS);
-        let busiest = busiest_second(&messages);
         eprintln!("{label}: busiest second at the SMSC: {busiest} segments");
         assert!(
             busiest <= CONTRACT_SEGMENTS_PER_S as usize,
@@ -426,7 +408,8 @@ async fn two_hundred_alerts_keep_to_a_contract_of_thirty_segments_a_second() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_alert_arrives_once_while_the_smsc_throttles_at_ten_a_second() {
     for (label, db) in common::backends().await {
-        let (messages, throttled) = alerts_under(label, db, ALERTS_THROTTLED, THROTTLE_PER_S).await;
+        let (messages, throttled, _) =
+            alerts_under(label, db, ALERTS_THROTTLED, THROTTLE_PER_S).await;
         assert!(throttled > 0, "{label}: the SMSC never throttled");
         assert_each_once(label, &messages, ALERTS_THROTTLED);
     }

@@ -109,6 +109,23 @@ fn org_and_premises_from_the_first_day() {
     assert!(!dup.status.success());
 }
 
+/// `checkin serve` on `data` (its parent the working folder), stderr piped
+/// for [`wait_until_running`]. Port 0 everywhere: the test must not need
+/// the default ports free (a checkin already running here holds them).
+fn serve_command(data: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_checkin"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CHECKIN_DATA_DIR", data)
+        .env("CHECKIN_HTTP", "127.0.0.1:0")
+        .env("CHECKIN_SIM_SMPP", "127.0.0.1:0")
+        .env("CHECKIN_SIM_HTTP", "127.0.0.1:0")
+        .current_dir(data.parent().unwrap())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
 /// Waits until serve says it runs (it prints that after migrating), reading
 /// its stderr on a thread so a hang fails the test instead of blocking it.
 fn wait_until_running(child: &mut std::process::Child) {
@@ -142,18 +159,11 @@ fn a_sigterm_while_the_smsc_is_still_unreachable_stops_serve_cleanly() {
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_port = dead.local_addr().unwrap().port();
     drop(dead);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_checkin"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("CHECKIN_DATA_DIR", &data)
-        .env("CHECKIN_HTTP", "127.0.0.1:0")
+    let mut child = serve_command(&data)
         .env("CHECKIN_SMSC_HOST", "127.0.0.1")
         .env("CHECKIN_SMSC_PORT", dead_port.to_string())
         .env("CHECKIN_SMSC_SYSTEM_ID", "checkin")
         .env("CHECKIN_SMSC_PASSWORD", "checkin")
-        .current_dir(root.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     wait_until_running(&mut child);
@@ -179,20 +189,7 @@ fn a_sigterm_while_the_smsc_is_still_unreachable_stops_serve_cleanly() {
 fn serve_creates_the_database_and_stops_on_a_signal() {
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
-    // Port 0 everywhere: the test must not need the default ports free (a
-    // checkin already running on this machine holds them).
-    let mut child = Command::new(env!("CARGO_BIN_EXE_checkin"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("CHECKIN_DATA_DIR", &data)
-        .env("CHECKIN_HTTP", "127.0.0.1:0")
-        .env("CHECKIN_SIM_SMPP", "127.0.0.1:0")
-        .env("CHECKIN_SIM_HTTP", "127.0.0.1:0")
-        .current_dir(root.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = serve_command(&data).spawn().unwrap();
     wait_until_running(&mut child);
     assert!(data.join("checkin.sqlite").exists());
     // Another process using the same database meanwhile is fine.

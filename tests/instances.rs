@@ -66,26 +66,6 @@ impl Drop for Instances {
     }
 }
 
-/// The most segments `system_id` submitted in any one-second window.
-fn peak_segments_per_second(sim: &Simulator, system_id: &str) -> usize {
-    let mut times: Vec<_> = sim
-        .messages(None, 100_000)
-        .into_iter()
-        .filter(|m| m.system_id == system_id)
-        .flat_map(|m| m.parts.into_iter().map(|p| p.submitted_at))
-        .collect();
-    times.sort();
-    let mut peak = 0;
-    let mut start = 0;
-    for end in 0..times.len() {
-        while times[end] - times[start] >= chrono::Duration::seconds(1) {
-            start += 1;
-        }
-        peak = peak.max(end + 1 - start);
-    }
-    peak
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_one_outbox_without_sending_twice() {
     let Some(pg) = common::backends()
@@ -190,7 +170,7 @@ async fn two_instances_share_one_outbox_without_sending_twice() {
     );
     for (id, rate) in SHARES {
         let sent = messages.iter().filter(|m| m.system_id == id).count();
-        let peak = peak_segments_per_second(&sim, id);
+        let peak = sim.busiest_second_segments(Some(id));
         eprintln!("{id}: {sent} alerts, at most {peak} segments in one second (share {rate})");
         // Each claims only a few seconds of its own rate, so each gets about
         // its share of the work; half of it at least.

@@ -274,6 +274,30 @@ impl Simulator {
         lock(&self.inner.store).list(to, limit)
     }
 
+    /// The most `submit_sm` segments stored within any one second (a sliding
+    /// window over each part's `submitted_at`), from `system_id` or from
+    /// every account: what an operator checks a contract in segments per
+    /// second against. Counts the messages still stored (`messages_max`).
+    pub fn busiest_second_segments(&self, system_id: Option<&str>) -> usize {
+        let mut at: Vec<_> = self
+            .messages(None, usize::MAX)
+            .into_iter()
+            .filter(|m| system_id.is_none_or(|id| m.system_id == id))
+            .flat_map(|m| m.parts.into_iter().map(|p| p.submitted_at))
+            .collect();
+        at.sort_unstable();
+        let second = chrono::Duration::seconds(1);
+        let mut most = 0;
+        let mut end = 0;
+        for start in 0..at.len() {
+            while end < at.len() && at[end] < at[start] + second {
+                end += 1;
+            }
+            most = most.max(end - start);
+        }
+        most
+    }
+
     /// Every counter.
     pub fn stats(&self) -> StatsSnapshot {
         self.inner.stats.snapshot()

@@ -369,26 +369,6 @@ async fn the_rate_limit_spaces_segments() {
     link.shutdown().await;
 }
 
-/// The most segments the simulator read within any one second.
-fn busiest_second(sim: &simulator::Simulator) -> usize {
-    let mut at: Vec<_> = sim
-        .messages(None, 10_000)
-        .iter()
-        .flat_map(|m| m.parts.iter().map(|p| p.submitted_at))
-        .collect();
-    at.sort();
-    let second = chrono::Duration::seconds(1);
-    let mut most = 0;
-    let mut end = 0;
-    for start in 0..at.len() {
-        while end < at.len() && at[end] < at[start] + second {
-            end += 1;
-        }
-        most = most.max(end - start);
-    }
-    most
-}
-
 #[tokio::test]
 async fn a_contract_of_thirty_segments_a_second_holds_in_every_second() {
     let sim = start_sim(Config::default()).await;
@@ -412,12 +392,16 @@ async fn a_contract_of_thirty_segments_a_second_holds_in_every_second() {
     for reply in replies {
         accepted(reply.await.expect("answered"));
     }
-    let busiest = busiest_second(&sim.sim);
+    let busiest = sim.sim.busiest_second_segments(None);
     assert!(
         busiest <= contract as usize,
         "{busiest} segments in one second, over the contract of {contract}"
     );
-    assert!(busiest >= contract as usize - 2, "only {busiest}: too slow");
+    // The margin costs 5 %; a loaded machine's scheduling a little more.
+    assert!(
+        busiest * 100 >= contract as usize * 85,
+        "only {busiest}: the contract is not used"
+    );
     link.shutdown().await;
 }
 
@@ -442,7 +426,10 @@ async fn a_withdrawn_message_is_never_sent_and_one_being_written_is() {
             link.submit(PHONE, &format!("withdraw {i}"), options).await
         }));
     }
-    tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+    // Two through, the rest still waiting behind the rate.
+    while sim.sim.messages(Some(PHONE), 100).len() < 2 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     withdraw.cancel();
     let mut sent = 0;
     let mut withdrawn = 0;
