@@ -9,7 +9,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use checkin::config::SmscConfig;
@@ -18,10 +17,9 @@ use checkin_core::{Channel, Msisdn, NewCase, NewCheckIn, Premises, ServiceZone};
 use chrono::Utc;
 use common::browser::Browser;
 use common::Running;
-use serde_json::{json, Value};
+use serde_json::json;
 use simulator::{FaultProfile, MtMessage, Simulator};
 use smsc_link::LinkConfig;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The seed's alert, word for word, with the visit's day and time.
 fn seed_alert(day_and_time: &str) -> String {
@@ -38,44 +36,6 @@ fn is_alert(text: &str) -> bool {
 
 fn digits(phone: &str) -> String {
     phone.chars().filter(char::is_ascii_digit).collect()
-}
-
-/// One request to the web with the authority's token; (status, JSON body).
-async fn api(
-    web: SocketAddr,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: Option<&Value>,
-) -> (u16, Value) {
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {web}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut stream = tokio::net::TcpStream::connect(web).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
-        .await
-        .expect("the web answers")
-        .unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap();
-    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        common::dechunk(rest)
-    } else {
-        rest.to_owned()
-    };
-    (
-        status,
-        serde_json::from_str(&body).unwrap_or(Value::String(body)),
-    )
 }
 
 /// The web's code way: the poster's page, phone and consent, the SMS code
@@ -168,7 +128,8 @@ async fn a_case_alerts_exactly_the_people_who_shared_the_premises_with_their_own
             .unwrap()
             .1;
         let case = json!({"phone": CASE, "confirmed_at": Utc::now().to_rfc3339()});
-        let (status, recorded) = api(web, "POST", "/api/v1/cases", &token, Some(&case)).await;
+        let (status, recorded) =
+            common::api(web, "POST", "/api/v1/cases", &token, Some(&case)).await;
         assert_eq!(status, 201, "{label}: {recorded}");
         assert_eq!(recorded["alerts_queued"], 3, "{label}: {recorded}");
         assert_eq!(recorded["visits"], 3, "{label}: {recorded}");
@@ -224,7 +185,7 @@ async fn a_case_alerts_exactly_the_people_who_shared_the_premises_with_their_own
         }
 
         // The same case again: recorded, nothing new queued or sent.
-        let (status, again) = api(web, "POST", "/api/v1/cases", &token, Some(&case)).await;
+        let (status, again) = common::api(web, "POST", "/api/v1/cases", &token, Some(&case)).await;
         assert_eq!(status, 201, "{label}: {again}");
         assert_eq!(again["alerts_queued"], 0, "{label}: {again}");
         assert_eq!(again["visits"], 3, "{label}: {again}");
@@ -237,7 +198,7 @@ async fn a_case_alerts_exactly_the_people_who_shared_the_premises_with_their_own
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let (status, report) =
-                api(web, "GET", &format!("/api/v1/cases/{id}"), &token, None).await;
+                common::api(web, "GET", &format!("/api/v1/cases/{id}"), &token, None).await;
             assert_eq!(status, 200, "{label}: {report}");
             assert_eq!(report["alerts"], 3, "{label}: {report}");
             assert_eq!(report["exposed"]["visits"], 3, "{label}: {report}");

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
@@ -15,49 +14,10 @@ use checkin_core::store::NewOtp;
 use checkin_core::{Channel, Msisdn, NewCheckIn, Premises, Store};
 use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CASE: &str = "+79161234567";
 const VISITOR: &str = "+79160000001";
 const OTP_PHONE: &str = "+79160000002";
-
-/// One request to the web with the authority's token; (status, JSON body).
-async fn api(
-    web: SocketAddr,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: Option<&Value>,
-) -> (u16, Value) {
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {web}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut stream = tokio::net::TcpStream::connect(web).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
-        .await
-        .expect("the web answers")
-        .unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap();
-    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        common::dechunk(rest)
-    } else {
-        rest.to_owned()
-    };
-    (
-        status,
-        serde_json::from_str(&body).unwrap_or(Value::String(body)),
-    )
-}
 
 async fn authority_token(store: &Store) -> String {
     store
@@ -80,10 +40,10 @@ async fn paused_alerts_wait_while_a_code_goes_out_and_resume_sends_them() {
     run.send_mo(VISITOR, &text).await;
     run.until_messages(VISITOR, 1).await;
 
-    let (status, body) = api(web, "POST", "/api/v1/alerts/pause", &token, None).await;
+    let (status, body) = common::api(web, "POST", "/api/v1/alerts/pause", &token, None).await;
     assert_eq!((status, &body), (200, &json!({"alerts_paused": true})));
     let case = json!({"phone": CASE, "confirmed_at": Utc::now().to_rfc3339()});
-    let (status, recorded) = api(web, "POST", "/api/v1/cases", &token, Some(&case)).await;
+    let (status, recorded) = common::api(web, "POST", "/api/v1/cases", &token, Some(&case)).await;
     assert_eq!(status, 201, "{recorded}");
     assert_eq!(recorded["alerts_queued"], 1, "{recorded}");
 
@@ -112,10 +72,10 @@ async fn paused_alerts_wait_while_a_code_goes_out_and_resume_sends_them() {
     let got = run.messages_to(VISITOR).await;
     assert_eq!(got.len(), 1, "only the confirmation while paused: {got:?}");
     let id = recorded["id"].as_i64().unwrap();
-    let (_, report) = api(web, "GET", &format!("/api/v1/cases/{id}"), &token, None).await;
+    let (_, report) = common::api(web, "GET", &format!("/api/v1/cases/{id}"), &token, None).await;
     assert_eq!(report["queued"], 1, "{report}");
 
-    let (status, body) = api(web, "POST", "/api/v1/alerts/resume", &token, None).await;
+    let (status, body) = common::api(web, "POST", "/api/v1/alerts/resume", &token, None).await;
     assert_eq!((status, &body), (200, &json!({"alerts_paused": false})));
     let got = run.until_messages(VISITOR, 2).await;
     assert!(
@@ -128,7 +88,8 @@ async fn paused_alerts_wait_while_a_code_goes_out_and_resume_sends_them() {
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let (_, report) = api(web, "GET", &format!("/api/v1/cases/{id}"), &token, None).await;
+        let (_, report) =
+            common::api(web, "GET", &format!("/api/v1/cases/{id}"), &token, None).await;
         if report["queued"] == 0 {
             assert_eq!(report["alerts"], 1, "{report}");
             let out = report["sent"].as_u64().unwrap() + report["delivered"].as_u64().unwrap();

@@ -143,10 +143,35 @@ pub async fn http(
     path: &str,
     body: Option<&Value>,
 ) -> (u16, Value) {
+    http_as(addr, method, path, None, body).await
+}
+
+/// One request to the web's API with a bearer `token` (an authority's or
+/// an organization's); (status, JSON body).
+pub async fn api(
+    web: SocketAddr,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    http_as(web, method, path, Some(token), body).await
+}
+
+async fn http_as(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
     let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let authorization = bearer
+        .map(|token| format!("Authorization: Bearer {token}\r\n"))
+        .unwrap_or_default();
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{authorization}\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -154,7 +179,7 @@ pub async fn http(
     let mut raw = Vec::new();
     tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut raw))
         .await
-        .expect("the control API answers")
+        .expect("the server answers")
         .unwrap();
     let text = String::from_utf8(raw).unwrap();
     let (head, rest) = text.split_once("\r\n\r\n").unwrap();
