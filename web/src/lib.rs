@@ -23,6 +23,7 @@ mod oidc;
 mod ops;
 mod org;
 mod pages;
+mod places;
 mod security;
 mod state;
 mod visitor;
