@@ -151,10 +151,10 @@ impl Otps<'_> {
     /// update: [`Otps::confirm_batched`]), not a handful per entry: on SQLite
     /// every statement is a hand-off to the connection's worker thread. An
     /// entry whose code or phone cannot be read fails alone there. When one
-    /// of those statements fails (a row the database refuses), the group is
-    /// rolled back to before it and confirmed again entry by entry, each
-    /// under a savepoint of its own, so a failing entry rolls back only
-    /// itself and gets its own error.
+    /// of those statements fails (a row the database refuses), that
+    /// transaction is rolled back and the group confirmed again in a new one,
+    /// entry by entry, each under a savepoint of its own, so a failing entry
+    /// rolls back only itself and gets its own error.
     pub async fn confirm_otp_group(
         self,
         entries: &[OtpEntry],
@@ -170,11 +170,10 @@ impl Otps<'_> {
             return Ok(Vec::new());
         }
         let mut tx = self.store.begin_write().await?;
-        (*tx).execute("SAVEPOINT otp_group").await?;
-        let checks = match self.confirm_batched(&mut tx, entries, key).await {
+        match self.confirm_batched(&mut tx, entries, key).await {
             Ok(checks) => {
-                (*tx).execute("RELEASE otp_group").await?;
-                checks
+                tx.commit().await?;
+                return Ok(checks);
             }
             Err(e) => {
                 tracing::warn!(
@@ -182,13 +181,13 @@ impl Otps<'_> {
                     group = entries.len(),
                     "a grouped code confirmation failed; confirming its entries one by one"
                 );
-                // Fails when the database rolled the whole transaction back
-                // (disk full, I/O error): then the group fails as one.
-                (*tx).execute("ROLLBACK TO otp_group").await?;
-                (*tx).execute("RELEASE otp_group").await?;
-                self.confirm_each(&mut tx, entries, key).await?
+                // Rolled back as it is dropped; the next transaction reads
+                // the codes afresh.
+                drop(tx);
             }
-        };
+        }
+        let mut tx = self.store.begin_write().await?;
+        let checks = self.confirm_each(&mut tx, entries, key).await?;
         tx.commit().await?;
         Ok(checks)
     }
@@ -230,29 +229,38 @@ impl Otps<'_> {
         let window_ms = i64::try_from(self.store.config().dedupe_window.as_millis())
             .map_err(|_| StoreError::Config("dedupe window is too long".into()))?;
 
-        // The codes' rows, locked on PostgreSQL (two entries of one code at
-        // once must not both pass), in id order (no deadlock).
+        // The codes' rows with their premises, the codes locked on PostgreSQL
+        // (two entries of one code at once must not both pass), in id order
+        // (no deadlock).
         let mut ids: Vec<i64> = entries.iter().map(|e| e.id).collect();
         ids.sort_unstable();
         ids.dedup();
         let mut params = Params::new(backend);
-        let mut sql = format!("{OTP_COLUMNS} WHERE id IN (");
+        let mut sql = format!("{OTP_WITH_PREMISES} WHERE o.id IN (");
         push_placeholders(&mut sql, &mut params, ids.len());
         sql.push(')');
         if backend == Backend::Postgres {
-            sql.push_str(" ORDER BY id FOR UPDATE");
+            sql.push_str(" ORDER BY o.id FOR UPDATE OF o");
         }
         let mut query = sqlx::query(&sql);
         for id in &ids {
             query = query.bind(*id);
         }
         let mut codes: HashMap<i64, CodeRow> = HashMap::with_capacity(ids.len());
+        let mut premises: HashMap<i64, Premises> = HashMap::new();
         for row in query.fetch_all(&mut *tx).await? {
             let used: Option<i64> = row.try_get("used_at_ms")?;
+            let premises_id: i64 = row.try_get("otp_premises_id")?;
+            // `id` is the premises' (absent when the row names none).
+            if row.try_get::<Option<i64>, _>("id")?.is_some()
+                && !premises.contains_key(&premises_id)
+            {
+                premises.insert(premises_id, premises_from_row(&row)?);
+            }
             codes.insert(
-                row.try_get("id")?,
+                row.try_get("otp_id")?,
                 CodeRow {
-                    premises_id: row.try_get("premises_id")?,
+                    premises_id,
                     sealed: row.try_get("phone_sealed")?,
                     salt: row.try_get("code_salt")?,
                     hash: row.try_get("code_hash")?,
@@ -263,26 +271,6 @@ impl Otps<'_> {
                     used_at_ms: None,
                 },
             );
-        }
-
-        // Their premises (a group usually names one).
-        let mut premises_ids: Vec<i64> = codes.values().map(|c| c.premises_id).collect();
-        premises_ids.sort_unstable();
-        premises_ids.dedup();
-        let mut premises: HashMap<i64, Premises> = HashMap::with_capacity(premises_ids.len());
-        if !premises_ids.is_empty() {
-            let mut params = Params::new(backend);
-            let mut sql = format!("{PREMISES_SELECT} WHERE id IN (");
-            push_placeholders(&mut sql, &mut params, premises_ids.len());
-            sql.push(')');
-            let mut query = sqlx::query(&sql);
-            for id in &premises_ids {
-                query = query.bind(*id);
-            }
-            for row in query.fetch_all(&mut *tx).await? {
-                let p = premises_from_row(&row)?;
-                premises.insert(p.id, p);
-            }
         }
 
         // Each entry in order, against the codes as the earlier entries left them.
@@ -653,9 +641,12 @@ impl Otps<'_> {
     }
 }
 
-/// The columns of a code's row read by a grouped confirmation.
-const OTP_COLUMNS: &str = "SELECT id, premises_id, phone_sealed, code_salt, code_hash, attempts, \
-     expires_at_ms, used_at_ms FROM otps";
+/// A code's row as a grouped confirmation reads it, with its premises' row
+/// (named as `premises_from_row` reads it; `NULL`s when there is none).
+const OTP_WITH_PREMISES: &str = "SELECT o.id AS otp_id, o.premises_id AS otp_premises_id, \
+     o.phone_sealed, o.code_salt, o.code_hash, o.attempts, o.expires_at_ms, o.used_at_ms, \
+     p.id, p.org_id, p.code, p.address, p.kind, p.stay_minutes, p.active, p.created_at_ms \
+     FROM otps o LEFT JOIN premises p ON p.id = o.premises_id";
 
 /// A code's row as a grouped confirmation reads it, and what the group's
 /// entries did to it so far.
