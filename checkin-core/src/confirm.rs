@@ -1,8 +1,8 @@
 //! The web's code confirmations, committed in groups: each entry of an SMS
 //! code waits in a bounded queue, and one committer task confirms whatever is
-//! waiting in ONE write transaction, each entry under a savepoint of its own
-//! (`Otps::confirm_otp_group`), then answers each caller with its own
-//! `OtpCheck`. On SQLite every write transaction takes the one writer in
+//! waiting in ONE write transaction, a few statements for the whole group
+//! (`Otps::confirm_otp_group`; entry by entry under savepoints only when one
+//! of those fails), then answers each caller with its own `OtpCheck`. On SQLite every write transaction takes the one writer in
 //! turn, so one transaction for many entries is what lifts the rate; on
 //! PostgreSQL, which has many writers, each entry keeps its own transaction
 //! (`Otps::confirm_otp`, straight from the caller's task) and no group waits.

@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::otp::derive_key;
-use crate::privacy::{Keys, KEY_BYTES};
+use crate::privacy::Keys;
 
 /// Format version, the first byte signed.
 const VERSION: u8 = 1;
@@ -39,9 +39,10 @@ pub enum GuardError {
     BadSignature,
 }
 
-/// Signs and opens guard tokens.
+/// Signs and opens guard tokens. Holds the HMAC already keyed (the key's
+/// two padded blocks hashed once, not per token).
 #[derive(Clone)]
-pub struct GuardKey([u8; KEY_BYTES]);
+pub struct GuardKey(Hmac<Sha256>);
 
 impl fmt::Debug for GuardKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -51,12 +52,12 @@ impl fmt::Debug for GuardKey {
 
 impl GuardKey {
     pub fn new(keys: &Keys) -> GuardKey {
-        GuardKey(derive_key(keys, "guard-token"))
+        let key = derive_key(keys, "guard-token");
+        GuardKey(<Hmac<Sha256> as Mac>::new_from_slice(&key).expect("HMAC accepts any key length"))
     }
 
     fn tag(&self, body: &[u8]) -> Hmac<Sha256> {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC accepts any key length");
+        let mut mac = self.0.clone();
         mac.update(body);
         mac
     }

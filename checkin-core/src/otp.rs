@@ -86,8 +86,9 @@ impl fmt::Debug for OtpCode {
 }
 
 /// Hashes codes for storage (HMAC-SHA256 over salt and digits).
+/// Holds the HMAC already keyed (the key's padded blocks hashed once).
 #[derive(Clone)]
-pub struct OtpKey([u8; KEY_BYTES]);
+pub struct OtpKey(Hmac<Sha256>);
 
 impl fmt::Debug for OtpKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -97,12 +98,12 @@ impl fmt::Debug for OtpKey {
 
 impl OtpKey {
     pub fn new(keys: &Keys) -> OtpKey {
-        OtpKey(derive_key(keys, "otp"))
+        let key = derive_key(keys, "otp");
+        OtpKey(<Hmac<Sha256> as Mac>::new_from_slice(&key).expect("HMAC accepts any key length"))
     }
 
     fn mac(&self, salt: &[u8], code: &OtpCode) -> Hmac<Sha256> {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC accepts any key length");
+        let mut mac = self.0.clone();
         mac.update(salt);
         mac.update(&code.0);
         mac

@@ -173,7 +173,8 @@ impl fmt::Debug for SealedPhone {
 /// Hashes and seals phone numbers with the service's keys.
 #[derive(Clone)]
 pub struct PhoneVault {
-    hash_key: [u8; KEY_BYTES],
+    /// The look-up hash's HMAC, already keyed (once, not per number).
+    hash_mac: Hmac<Sha256>,
     cipher: XChaCha20Poly1305,
 }
 
@@ -186,15 +187,15 @@ impl fmt::Debug for PhoneVault {
 impl PhoneVault {
     pub fn new(keys: &Keys) -> PhoneVault {
         PhoneVault {
-            hash_key: keys.hash_key,
+            hash_mac: <Hmac<Sha256> as Mac>::new_from_slice(&keys.hash_key)
+                .expect("HMAC accepts any key length"),
             cipher: XChaCha20Poly1305::new((&keys.encryption_key).into()),
         }
     }
 
     /// The same number always gives the same hash (under the same key).
     pub fn hash(&self, phone: &Msisdn) -> PhoneHash {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.hash_key)
-            .expect("HMAC accepts any key length");
+        let mut mac = self.hash_mac.clone();
         mac.update(phone.as_str().as_bytes());
         PhoneHash(mac.finalize().into_bytes().into())
     }

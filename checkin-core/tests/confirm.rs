@@ -1,8 +1,8 @@
 //! Code confirmations committed in groups, on both backends: each entry of a
 //! group is answered as `confirm_otp` would answer it alone (right, wrong,
 //! expired, used, exhausted, unknown, closed premises; one code entered twice
-//! in one group passes once), an entry that fails rolls back only itself, and
-//! the queue (`Confirmations`) answers every caller, then refuses once stopped.
+//! in one group passes once; a phone confirmed twice is one visit), an entry
+//! that fails rolls back only itself, and the queue (`Confirmations`) answers every caller, then refuses once stopped.
 
 mod common;
 
@@ -161,6 +161,99 @@ async fn a_mixed_group_answers_each_entry_as_alone() {
         assert_eq!(otp_column(store, mistyped, "attempts").await, Some(1));
         assert_eq!(otp_column(store, mistyped, "used_at_ms").await, None);
         assert_eq!(otp_column(store, late, "used_at_ms").await, None);
+    }
+}
+
+/// The dedupe window inside one group: a phone confirmed twice at one
+/// premises is one visit (the second entry gets the first's check-in), a
+/// visit stored before the group is returned rather than repeated, another
+/// premises is another visit, and each entry keeps its own consent.
+#[tokio::test]
+async fn one_group_dedupes_visits_as_entries_one_at_a_time_would() {
+    for db in backends(StoreConfig::default()).await {
+        let (store, label) = (&db.store, db.label);
+        let key = OtpKey::new(&Keys::generate());
+        let here = premises(store).await;
+        let there = premises(store).await;
+        let right = code("246802");
+        let at = t0() + Duration::minutes(2);
+        let first = issue(store, &key, &here, 1, &right).await;
+        let again = issue(store, &key, &here, 1, &right).await;
+        let elsewhere = issue(store, &key, &there, 1, &right).await;
+        let earlier = issue(store, &key, &here, 2, &right).await;
+        let repeat = issue(store, &key, &here, 2, &right).await;
+        let no_consent = issue(store, &key, &here, 3, &right).await;
+        let stored = match store
+            .otps()
+            .confirm_otp(
+                earlier,
+                here.id,
+                &right,
+                &key,
+                true,
+                t0() + Duration::minutes(1),
+            )
+            .await
+            .unwrap()
+        {
+            OtpCheck::Confirmed { recorded, .. } => recorded.checkin,
+            other => panic!("{label}: {other:?}"),
+        };
+        let before = checkins_count(store).await;
+        let mut refused = entry(no_consent, &here, &right, at);
+        refused.consent = false;
+        let checks: Vec<OtpCheck> = store
+            .otps()
+            .confirm_otp_group(
+                &[
+                    entry(first, &here, &right, at),
+                    entry(repeat, &here, &right, at),
+                    entry(again, &here, &right, at + Duration::seconds(1)),
+                    entry(elsewhere, &there, &right, at),
+                    refused,
+                ],
+                &key,
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        let recorded: Vec<_> = checks
+            .iter()
+            .map(|c| match c {
+                OtpCheck::Confirmed { recorded, phone } => (recorded.clone(), phone.clone()),
+                other => panic!("{label}: {other:?}"),
+            })
+            .collect();
+        let (new, _) = &recorded[0];
+        assert!(!new.duplicate, "{label}");
+        assert_eq!(new.checkin.at, at, "{label}");
+        assert_eq!(recorded[1].0.checkin, stored, "{label}: the stored visit");
+        assert!(recorded[1].0.duplicate, "{label}");
+        assert_eq!(
+            recorded[2].0.checkin, new.checkin,
+            "{label}: the group's own"
+        );
+        assert!(recorded[2].0.duplicate, "{label}");
+        assert_eq!(recorded[2].1, phone(1), "{label}");
+        assert!(!recorded[3].0.duplicate, "{label}: another premises");
+        assert_eq!(recorded[3].0.checkin.premises_id, there.id, "{label}");
+        assert_ne!(recorded[3].0.checkin.id, new.checkin.id, "{label}");
+        assert!(!recorded[4].0.checkin.consent, "{label}");
+        assert!(recorded[0].0.checkin.consent, "{label}");
+        assert_eq!(checkins_count(store).await, before + 3, "{label}");
+        // Every code of the group is spent, the duplicates' too.
+        for id in [first, again, elsewhere, repeat, no_consent] {
+            assert!(
+                otp_column(store, id, "used_at_ms").await.is_some(),
+                "{label}"
+            );
+            assert_eq!(otp_column(store, id, "attempts").await, Some(1), "{label}");
+        }
+        // The stored rows are the ones answered.
+        let by_id = store.checkins().checkins_of(&phone(3)).await.unwrap();
+        assert_eq!(by_id, vec![recorded[4].0.checkin.clone()], "{label}");
     }
 }
 

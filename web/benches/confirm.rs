@@ -690,7 +690,9 @@ fn main() {
     let client = runtime();
     let handle = server.handle().clone();
 
-    // 1. hello-world ceiling.
+    // 1. hello-world ceiling. (Each phase is announced on stderr, so a
+    // profiler can be attached to one.)
+    eprintln!("phase: hello-world ceiling");
     let hello_stop = CancellationToken::new();
     let hello_addr = server.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -712,6 +714,7 @@ fn main() {
     // `otp_life_s`, 5 min, so seeding far more than a run takes is no
     // option), then a fresh store is seeded with 1.5 times the probe's rate
     // for `duration` and offered all of it.
+    eprintln!("phase: probe");
     let web = server.block_on(start_web());
     let visitors = Arc::new(client.block_on(seed(&web, &handle, plan.probe_visitors)));
     let probe = client.block_on(closed_loop(
@@ -728,6 +731,7 @@ fn main() {
     let visitors = Arc::new(client.block_on(seed(&web, &handle, ceiling_visitors)));
     let seeded_in = seed_start.elapsed();
     let seeded = visitors.list.len();
+    eprintln!("phase: confirmation ceiling");
     let ceiling = client.block_on(closed_loop(
         web.addr,
         Load::Confirm(visitors.clone()),
@@ -748,6 +752,7 @@ fn main() {
     let count = (half_rate_per_s * plan.duration.as_secs_f64()).ceil() as usize;
     let web = server.block_on(start_web());
     let visitors = Arc::new(client.block_on(seed(&web, &handle, count)));
+    eprintln!("phase: latency at half");
     let half = client.block_on(open_loop(
         web.addr,
         Load::Confirm(visitors),
@@ -758,6 +763,7 @@ fn main() {
     web.stop.cancel();
 
     // 4. the store alone, for the breakdown.
+    eprintln!("phase: store alone");
     let store = server.block_on(store_only(seeded.min(20_000), false));
     let grouped = server.block_on(store_only(seeded.min(20_000), true));
 

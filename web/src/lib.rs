@@ -23,6 +23,7 @@ mod oidc;
 mod ops;
 mod org;
 mod pages;
+mod places;
 mod security;
 mod state;
 mod visitor;
@@ -32,7 +33,7 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
@@ -87,13 +88,24 @@ pub fn router(state: AppState) -> Router {
             }
         })
         .layer(DefaultBodyLimit::max(body_bytes_max))
-        .layer(axum::middleware::map_response(error::plain_refusals))
-        .layer(axum::middleware::map_response(security::headers))
-        .layer(axum::middleware::from_fn(ops::track))
+        .layer(axum::middleware::from_fn(finish))
         .layer(TraceLayer::new_for_http().make_span_with(ops::request_span))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// What every response goes through, in one layer (each of axum's
+/// `map_response` and `from_fn` layers boxes the request's future): axum's
+/// plain refusals become our pages (`error::plain_refusals`), the security
+/// headers are added (`security::headers`), and the request is timed under
+/// its route (`ops::RequestTimer`), in that order.
+async fn finish(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let timer = ops::RequestTimer::start(&request);
+    let response = next.run(request).await;
+    let response = security::headers(error::plain_refusals(response).await).await;
+    timer.record(&response);
+    response
 }
 
 async fn static_file(body: &'static str, kind: &'static str) -> impl IntoResponse {

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower_http::request_id::RequestId;
 
@@ -85,24 +84,36 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Records [`HTTP_REQUEST_SECONDS`] under the matched route (never the raw
-/// path: it may hold a guard's token, and its values are unbounded).
-pub(crate) async fn track(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    metrics::histogram!(
-        HTTP_REQUEST_SECONDS,
-        "route" => route,
-        "method" => method,
-        "status" => response.status().as_u16().to_string(),
-    )
-    .record(started.elapsed().as_secs_f64());
-    response
+/// Times a request for [`HTTP_REQUEST_SECONDS`], under the matched route
+/// (never the raw path: it may hold a guard's token, and its values are
+/// unbounded). Start it as the request arrives, record it with the response.
+pub(crate) struct RequestTimer {
+    route: String,
+    method: String,
+    started: Instant,
+}
+
+impl RequestTimer {
+    pub(crate) fn start(request: &Request) -> RequestTimer {
+        RequestTimer {
+            route: request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned()),
+            method: request.method().as_str().to_owned(),
+            started: Instant::now(),
+        }
+    }
+
+    pub(crate) fn record(self, response: &Response) {
+        metrics::histogram!(
+            HTTP_REQUEST_SECONDS,
+            "route" => self.route,
+            "method" => self.method,
+            "status" => response.status().as_u16().to_string(),
+        )
+        .record(self.started.elapsed().as_secs_f64());
+    }
 }
 
 /// The span every request is logged in: its id (`x-request-id`, set by the

@@ -28,17 +28,22 @@ const COOKIE_CHARS_MAX: usize = 256;
 pub(crate) const CSRF_COOKIE: &str = "csrf";
 pub(crate) const PHONE_COOKIE: &str = "phone";
 
-/// The web's keys, each for one purpose.
+/// The web's keys, each for one purpose; each HMAC is keyed once here (its
+/// padded key blocks hashed), then cloned per use.
 pub(crate) struct Secrets {
     pub guard: GuardKey,
     pub otp: OtpKey,
-    csrf: [u8; KEY_BYTES],
-    ticket: [u8; KEY_BYTES],
-    phone_cookie: [u8; KEY_BYTES],
+    csrf: Hmac<Sha256>,
+    ticket: Hmac<Sha256>,
+    phone_cookie: Hmac<Sha256>,
 }
 
-fn tag(key: &[u8; KEY_BYTES], parts: &[&[u8]]) -> [u8; TAG_BYTES] {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
+fn keyed(key: &[u8; KEY_BYTES]) -> Hmac<Sha256> {
+    <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts any key length")
+}
+
+fn tag(key: &Hmac<Sha256>, parts: &[&[u8]]) -> [u8; TAG_BYTES] {
+    let mut mac = key.clone();
     for part in parts {
         mac.update(part);
     }
@@ -48,8 +53,8 @@ fn tag(key: &[u8; KEY_BYTES], parts: &[&[u8]]) -> [u8; TAG_BYTES] {
     out
 }
 
-fn tag_ok(key: &[u8; KEY_BYTES], parts: &[&[u8]], claimed: &[u8]) -> bool {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
+fn tag_ok(key: &Hmac<Sha256>, parts: &[&[u8]], claimed: &[u8]) -> bool {
+    let mut mac = key.clone();
     for part in parts {
         mac.update(part);
     }
@@ -61,9 +66,9 @@ impl Secrets {
         Secrets {
             guard: GuardKey::new(keys),
             otp: OtpKey::new(keys),
-            csrf: derive_key(keys, "web/csrf"),
-            ticket: derive_key(keys, "web/otp-ticket"),
-            phone_cookie: derive_key(keys, "web/phone-cookie"),
+            csrf: keyed(&derive_key(keys, "web/csrf")),
+            ticket: keyed(&derive_key(keys, "web/otp-ticket")),
+            phone_cookie: keyed(&derive_key(keys, "web/phone-cookie")),
         }
     }
 

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::WebConfig;
 use crate::limits::Limits;
 use crate::oidc::provider::Provider;
+use crate::places::Places;
 use crate::security::Secrets;
 
 /// What every handler shares (cheap clone).
@@ -29,6 +30,8 @@ pub(crate) struct Inner {
     pub(crate) secrets: Secrets,
     pub(crate) config: WebConfig,
     pub(crate) limits: Limits,
+    /// The premises the code entries name, read at most every `PLACE_LIFE`.
+    pub(crate) places: Places,
     /// The city account's provider, when configured.
     pub(crate) oidc: Option<Provider>,
     /// Entries of SMS codes, committed in groups by a task of the state's
@@ -88,6 +91,7 @@ impl AppState {
                 secrets,
                 config,
                 limits,
+                places: Places::default(),
                 oidc,
                 confirmations,
                 confirm_task: std::sync::Mutex::new(confirm_task),

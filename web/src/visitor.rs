@@ -3,6 +3,8 @@
 //! remembered phone, one tap (`/v/{code}/quick`). Every form carries the CSRF
 //! field; every POST answers with a redirect or the form again with the reason.
 
+use std::sync::Arc;
+
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -18,7 +20,8 @@ use serde::Deserialize;
 
 use crate::client_ip::ClientIp;
 use crate::error::WebError;
-use crate::pages::{self, CheckinForm, CodeForm, Confirmation, Place};
+use crate::pages::{self, CheckinForm, CodeForm, Confirmation};
+use crate::places::Place;
 use crate::security::{self, CSRF_COOKIE, PHONE_COOKIE};
 use crate::state::AppState;
 
@@ -121,8 +124,28 @@ pub(crate) async fn open_premises(
     Ok((premises, org))
 }
 
-fn place<'a>(premises: &'a Premises, org: &'a Option<String>) -> Place<'a> {
-    Place {
+/// [`open_premises`] for a code entry, remembered for a moment
+/// (`places.rs` says why that is safe there).
+async fn open_premises_remembered(state: &AppState, code: &str) -> Result<Arc<Place>, WebError> {
+    let now = std::time::Instant::now();
+    if let Ok(venue) = VenueCode::parse(code) {
+        if let Some(place) = state.inner.places.get(&venue, now) {
+            if place.premises.active {
+                return Ok(place);
+            }
+        }
+    }
+    let (premises, organization) = open_premises(state, code).await?;
+    let place = Arc::new(Place {
+        premises,
+        organization,
+    });
+    state.inner.places.put(place.clone(), now);
+    Ok(place)
+}
+
+fn place<'a>(premises: &'a Premises, org: &'a Option<String>) -> pages::Place<'a> {
+    pages::Place {
         address: &premises.address,
         organization: org.as_deref(),
         code: premises.code.to_string(),
@@ -324,7 +347,8 @@ pub(crate) async fn confirm(
     headers: HeaderMap,
     body: Result<Form<CodeBody>, FormRejection>,
 ) -> Result<Response, WebError> {
-    let (premises, org) = open_premises(&state, &code).await?;
+    let remembered = open_premises_remembered(&state, &code).await?;
+    let (premises, org) = (&remembered.premises, &remembered.organization);
     let body = form(body)?;
     check_csrf(&state, &headers, &body.csrf)?;
     let id = state.inner.secrets.open_ticket(&body.t)?;
@@ -333,7 +357,7 @@ pub(crate) async fn confirm(
         Page {
             status,
             markup: pages::code_form(&CodeForm {
-                place: place(&premises, &org),
+                place: place(premises, org),
                 csrf: &csrf_field,
                 ticket: &body.t,
                 problem: Some(&problem),
@@ -394,7 +418,7 @@ pub(crate) async fn confirm(
         OtpCheck::Unknown => return Err(WebError::BadTicket),
         OtpCheck::InactivePremises => {
             return Err(WebError::ClosedPremises {
-                address: premises.address,
+                address: premises.address.clone(),
             })
         }
     })

@@ -897,6 +897,44 @@ async fn a_closed_premises_refuses_the_code_entered_after_it_closed() {
     assert!(reply.body.contains("не принимается"));
 }
 
+/// The code entry remembers its premises for a moment (`places.rs`); a
+/// premises closed meanwhile is still refused by the confirmation itself.
+#[tokio::test]
+async fn a_remembered_premises_closed_meanwhile_still_refuses_the_code() {
+    let mut app = App::new().await;
+    let sent = app.request_code(PHONE).await;
+    let code = app.last_code(PHONE).await;
+    let page = app.get(sent.location()).await;
+    let (csrf, ticket) = (page.field("csrf"), page.field("t"));
+    let path = format!("{}/otp", app.code_path());
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let reply = app
+        .post(&path, &[("csrf", &csrf), ("t", &ticket), ("code", wrong)])
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "remembered now"
+    );
+    app.store
+        .orgs()
+        .set_premises_active(app.premises.id, false)
+        .await
+        .unwrap();
+    let reply = app
+        .post(&path, &[("csrf", &csrf), ("t", &ticket), ("code", &code)])
+        .await;
+    assert_eq!(reply.status, StatusCode::GONE);
+    assert!(reply.body.contains("не принимается"));
+    let count = app
+        .store
+        .checkins()
+        .count_checkins(app.premises.id)
+        .await
+        .unwrap();
+    assert_eq!(count, 0, "no check-in at a closed premises");
+}
+
 #[tokio::test]
 async fn serve_answers_on_a_real_socket_and_stops_on_shutdown() {
     let app = App::new().await;

@@ -204,7 +204,7 @@ impl PremisesCache {
     }
 }
 
-fn checkin_from_row(row: &AnyRow) -> Result<CheckIn, StoreError> {
+pub(crate) fn checkin_from_row(row: &AnyRow) -> Result<CheckIn, StoreError> {
     let channel: String = row.try_get("channel")?;
     Ok(CheckIn {
         id: row.try_get("id")?,

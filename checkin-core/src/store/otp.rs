@@ -4,13 +4,16 @@
 //! a visit recorded twice from one code).
 
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
 use sqlx::{AnyConnection, Executor, Row};
 
-use super::checkins::lock_phones;
+use super::checkins::{checkin_from_row, lock_phones, sqlite_inserted_ids};
 use super::orgs::{premises_from_row, PREMISES_SELECT};
-use super::{time_col, to_ms, Backend, Otps, StoreError};
-use crate::model::{Channel, NewCheckIn, NewMessage, Priority, Recorded};
+use super::{time_col, to_ms, Backend, Otps, Params, StoreError};
+use crate::model::{Channel, CheckIn, NewCheckIn, NewMessage, Premises, Priority, Recorded};
 use crate::otp::{OtpCode, OtpKey, OTP_ATTEMPTS_MAX};
+use crate::privacy::PhoneHash;
 use crate::Msisdn;
 
 /// A code to issue and the SMS that carries it.
@@ -138,11 +141,20 @@ impl Otps<'_> {
     }
 
     /// [`Otps::confirm_otp`] for each of `entries` (at most
-    /// [`OTP_GROUP_MAX`]), all in ONE write transaction, each under a
-    /// savepoint of its own: an entry that fails rolls back only itself and
-    /// gets its own error, in its place in the answer; a later entry sees
-    /// what the earlier ones did (one code entered twice passes once). `Err`
-    /// when the transaction itself failed: then nothing was committed.
+    /// [`OTP_GROUP_MAX`]), all in ONE write transaction: each entry gets its
+    /// own answer, in its place; a later entry sees what the earlier ones did
+    /// (one code entered twice passes once). `Err` when the transaction
+    /// itself failed: then nothing was committed.
+    ///
+    /// The group is decided in memory over a few statements for all of it
+    /// (the codes' rows, their premises, earlier visits, one insert, one
+    /// update: [`Otps::confirm_batched`]), not a handful per entry: on SQLite
+    /// every statement is a hand-off to the connection's worker thread. An
+    /// entry whose code or phone cannot be read fails alone there. When one
+    /// of those statements fails (a row the database refuses), that
+    /// transaction is rolled back and the group confirmed again in a new one,
+    /// entry by entry, each under a savepoint of its own, so a failing entry
+    /// rolls back only itself and gets its own error.
     pub async fn confirm_otp_group(
         self,
         entries: &[OtpEntry],
@@ -154,21 +166,365 @@ impl Otps<'_> {
                 entries.len()
             )));
         }
-        let mut tx = self.store.begin_write().await?;
-        let mut checks = Vec::with_capacity(entries.len());
-        for entry in entries {
-            (*tx).execute("SAVEPOINT otp_entry").await?;
-            let check = self.confirm_in(&mut tx, entry, key).await;
-            if check.is_err() {
-                // Fails when the database rolled the whole transaction back
-                // (disk full, I/O error): then the group fails as one.
-                (*tx).execute("ROLLBACK TO otp_entry").await?;
-            }
-            (*tx).execute("RELEASE otp_entry").await?;
-            checks.push(check);
+        if entries.is_empty() {
+            return Ok(Vec::new());
         }
+        let mut tx = self.store.begin_write().await?;
+        match self.confirm_batched(&mut tx, entries, key).await {
+            Ok(checks) => {
+                tx.commit().await?;
+                return Ok(checks);
+            }
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    group = entries.len(),
+                    "a grouped code confirmation failed; confirming its entries one by one"
+                );
+                // Rolled back as it is dropped; the next transaction reads
+                // the codes afresh.
+                drop(tx);
+            }
+        }
+        let mut tx = self.store.begin_write().await?;
+        let checks = self.confirm_each(&mut tx, entries, key).await?;
         tx.commit().await?;
         Ok(checks)
+    }
+
+    /// Each entry under a savepoint of its own (the group's fallback).
+    async fn confirm_each(
+        self,
+        tx: &mut AnyConnection,
+        entries: &[OtpEntry],
+        key: &OtpKey,
+    ) -> Result<Vec<Result<OtpCheck, StoreError>>, StoreError> {
+        let mut checks = Vec::with_capacity(entries.len());
+        for entry in entries {
+            tx.execute("SAVEPOINT otp_entry").await?;
+            let check = self.confirm_in(&mut *tx, entry, key).await;
+            if check.is_err() {
+                // Fails when the database rolled the whole transaction back:
+                // then the group fails as one.
+                tx.execute("ROLLBACK TO otp_entry").await?;
+            }
+            tx.execute("RELEASE otp_entry").await?;
+            checks.push(check);
+        }
+        Ok(checks)
+    }
+
+    /// The group of [`Otps::confirm_otp_group`] in a fixed number of
+    /// statements, decided in memory in the entries' order exactly as
+    /// [`Otps::confirm_in`] decides one entry. `Err` when a statement
+    /// failed (the caller rolls back what ran).
+    async fn confirm_batched(
+        self,
+        tx: &mut AnyConnection,
+        entries: &[OtpEntry],
+        key: &OtpKey,
+    ) -> Result<Vec<Result<OtpCheck, StoreError>>, StoreError> {
+        let backend = self.store.backend();
+        let vault = self.store.vault();
+        let window_ms = i64::try_from(self.store.config().dedupe_window.as_millis())
+            .map_err(|_| StoreError::Config("dedupe window is too long".into()))?;
+
+        // The codes' rows with their premises, the codes locked on PostgreSQL
+        // (two entries of one code at once must not both pass), in id order
+        // (no deadlock).
+        let mut ids: Vec<i64> = entries.iter().map(|e| e.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut params = Params::new(backend);
+        let mut sql = format!("{OTP_WITH_PREMISES} WHERE o.id IN (");
+        push_placeholders(&mut sql, &mut params, ids.len());
+        sql.push(')');
+        if backend == Backend::Postgres {
+            sql.push_str(" ORDER BY o.id FOR UPDATE OF o");
+        }
+        let mut query = sqlx::query(&sql);
+        for id in &ids {
+            query = query.bind(*id);
+        }
+        let mut codes: HashMap<i64, CodeRow> = HashMap::with_capacity(ids.len());
+        let mut premises: HashMap<i64, Premises> = HashMap::new();
+        for row in query.fetch_all(&mut *tx).await? {
+            let used: Option<i64> = row.try_get("used_at_ms")?;
+            let premises_id: i64 = row.try_get("otp_premises_id")?;
+            // `id` is the premises' (absent when the row names none).
+            if row.try_get::<Option<i64>, _>("id")?.is_some()
+                && !premises.contains_key(&premises_id)
+            {
+                premises.insert(premises_id, premises_from_row(&row)?);
+            }
+            codes.insert(
+                row.try_get("otp_id")?,
+                CodeRow {
+                    premises_id,
+                    sealed: row.try_get("phone_sealed")?,
+                    salt: row.try_get("code_salt")?,
+                    hash: row.try_get("code_hash")?,
+                    attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+                    expires_at: time_col(&row, "expires_at_ms")?,
+                    used: used.is_some(),
+                    attempts_added: 0,
+                    used_at_ms: None,
+                },
+            );
+        }
+
+        // Each entry in order, against the codes as the earlier entries left them.
+        let mut checks: Vec<Option<Result<OtpCheck, StoreError>>> =
+            (0..entries.len()).map(|_| None).collect();
+        let mut candidates: Vec<Candidate> = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            let Some(code) = codes.get_mut(&entry.id) else {
+                checks[i] = Some(Ok(OtpCheck::Unknown));
+                continue;
+            };
+            let check = if code.premises_id != entry.premises_id {
+                OtpCheck::Unknown
+            } else if code.used {
+                OtpCheck::Used
+            } else if code.attempts >= OTP_ATTEMPTS_MAX {
+                OtpCheck::AttemptsExhausted
+            } else if code.expires_at <= entry.at {
+                OtpCheck::Expired
+            } else if !key.matches(&code.salt, &entry.code, &code.hash) {
+                let attempts_left = OTP_ATTEMPTS_MAX - code.attempts - 1;
+                code.attempts += 1;
+                code.attempts_added += 1;
+                OtpCheck::Wrong { attempts_left }
+            } else {
+                let Some(place) = premises.get(&entry.premises_id) else {
+                    checks[i] = Some(Err(StoreError::Corrupt(format!(
+                        "otp {} names no premises",
+                        entry.id
+                    ))));
+                    continue;
+                };
+                if !place.active {
+                    OtpCheck::InactivePremises
+                } else {
+                    let phone = match vault.open(&code.sealed) {
+                        Ok(phone) => phone,
+                        Err(e) => {
+                            checks[i] = Some(Err(e.into()));
+                            continue;
+                        }
+                    };
+                    code.used = true;
+                    code.used_at_ms = Some(to_ms(entry.at));
+                    code.attempts += 1;
+                    code.attempts_added += 1;
+                    candidates.push(Candidate {
+                        entry: i,
+                        sealed: code.sealed.clone(),
+                        hash: vault.hash(&phone),
+                        phone,
+                        premises: place.clone(),
+                        at_ms: to_ms(entry.at),
+                    });
+                    continue;
+                }
+            };
+            checks[i] = Some(Ok(check));
+        }
+
+        // Earlier visits of the confirmed phones inside the dedupe window.
+        let mut known: Vec<(PhoneHash, CheckIn)> = Vec::new();
+        if !candidates.is_empty() {
+            if backend == Backend::Postgres {
+                let hashes: Vec<PhoneHash> = candidates.iter().map(|c| c.hash).collect();
+                lock_phones(tx, &hashes).await?;
+            }
+            let (min_at, max_at) = candidates.iter().fold((i64::MAX, i64::MIN), |(lo, hi), c| {
+                (lo.min(c.at_ms), hi.max(c.at_ms))
+            });
+            let mut params = Params::new(backend);
+            let (from, to) = (params.next(), params.next());
+            let mut sql = format!(
+                "SELECT id, premises_id, phone_hash, channel, consent, checked_in_at_ms \
+                 FROM checkins WHERE checked_in_at_ms > {from} AND checked_in_at_ms < {to} \
+                 AND phone_hash IN ("
+            );
+            push_placeholders(&mut sql, &mut params, candidates.len());
+            sql.push(')');
+            let mut query = sqlx::query(&sql)
+                .bind(min_at.saturating_sub(window_ms))
+                .bind(max_at.saturating_add(window_ms));
+            for c in &candidates {
+                query = query.bind(&c.hash.0[..]);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                let hash: Vec<u8> = row.try_get("phone_hash")?;
+                let hash: [u8; 32] = hash
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("phone hash length".into()))?;
+                known.push((PhoneHash(hash), checkin_from_row(&row)?));
+            }
+        }
+
+        // New visit, or the earliest one inside the window (stored, or new in
+        // this group), as `insert_if_new` answers one at a time.
+        enum Visit {
+            Known(usize),
+            New,
+            SameAs(usize),
+        }
+        let mut visits: Vec<Visit> = Vec::with_capacity(candidates.len());
+        for (v, c) in candidates.iter().enumerate() {
+            let near = |at_ms: i64| at_ms > c.at_ms - window_ms && at_ms < c.at_ms + window_ms;
+            let stored = known
+                .iter()
+                .enumerate()
+                .filter(|(_, (h, k))| {
+                    *h == c.hash && k.premises_id == c.premises.id && near(to_ms(k.at))
+                })
+                .min_by_key(|(_, (_, k))| (k.at, k.id))
+                .map(|(k, (_, checkin))| (k, to_ms(checkin.at)));
+            let fresh = (0..v)
+                .filter(|&f| matches!(visits[f], Visit::New))
+                .filter(|&f| {
+                    let other = &candidates[f];
+                    other.hash == c.hash && other.premises.id == c.premises.id && near(other.at_ms)
+                })
+                .min_by_key(|&f| candidates[f].at_ms);
+            visits.push(match (stored, fresh) {
+                (Some((k, _)), None) => Visit::Known(k),
+                (None, Some(f)) => Visit::SameAs(f),
+                (Some((k, at)), Some(f)) if at <= candidates[f].at_ms => Visit::Known(k),
+                (Some(_), Some(f)) => Visit::SameAs(f),
+                (None, None) => Visit::New,
+            });
+        }
+
+        // One insert for the new visits.
+        let new_rows: Vec<usize> = (0..visits.len())
+            .filter(|&v| matches!(visits[v], Visit::New))
+            .collect();
+        let mut new_ids: Vec<i64> = vec![0; candidates.len()];
+        if !new_rows.is_empty() {
+            let mut params = Params::new(backend);
+            let mut sql = String::from(
+                "INSERT INTO checkins \
+                 (premises_id, phone_hash, phone_sealed, channel, consent, checked_in_at_ms) VALUES ",
+            );
+            for r in 0..new_rows.len() {
+                sql.push_str(if r > 0 { ",(" } else { "(" });
+                push_placeholders(&mut sql, &mut params, 6);
+                sql.push(')');
+            }
+            let sqlite = backend == Backend::Sqlite;
+            if !sqlite {
+                sql.push_str(" RETURNING id, premises_id, phone_hash, checked_in_at_ms");
+            }
+            let mut query = sqlx::query(&sql);
+            for &v in &new_rows {
+                let c = &candidates[v];
+                query = query
+                    .bind(c.premises.id)
+                    .bind(&c.hash.0[..])
+                    .bind(&c.sealed[..])
+                    .bind(Channel::Web.as_str())
+                    .bind(i64::from(entries[c.entry].consent))
+                    .bind(c.at_ms);
+            }
+            if sqlite {
+                // No RETURNING on SQLite: see `sqlite_inserted_ids`.
+                query.execute(&mut *tx).await?;
+                let ids = sqlite_inserted_ids(&mut *tx, new_rows.len()).await?;
+                for (&v, id) in new_rows.iter().zip(ids) {
+                    new_ids[v] = id;
+                }
+            } else {
+                for (r, row) in query.fetch_all(&mut *tx).await?.iter().enumerate() {
+                    let pid: i64 = row.try_get("premises_id")?;
+                    let hash: Vec<u8> = row.try_get("phone_hash")?;
+                    let at_ms: i64 = row.try_get("checked_in_at_ms")?;
+                    let fits = |v: usize| {
+                        let c = &candidates[v];
+                        c.premises.id == pid
+                            && c.hash.0[..] == hash[..]
+                            && c.at_ms == at_ms
+                            && new_ids[v] == 0
+                    };
+                    // Usually in the VALUES' order, which is not promised.
+                    let v = match new_rows.get(r) {
+                        Some(&v) if fits(v) => v,
+                        _ => new_rows.iter().copied().find(|&v| fits(v)).ok_or_else(|| {
+                            StoreError::Corrupt("an inserted check-in matches no code".into())
+                        })?,
+                    };
+                    new_ids[v] = id_of(row)?;
+                }
+            }
+        }
+
+        // One update for the codes spent or tried.
+        let touched: Vec<(i64, &CodeRow)> = codes
+            .iter()
+            .filter(|(_, c)| c.attempts_added > 0)
+            .map(|(id, c)| (*id, c))
+            .collect();
+        if !touched.is_empty() {
+            let mut params = Params::new(backend);
+            let mut sql = String::from("WITH v (id, added, used_at) AS (VALUES ");
+            for r in 0..touched.len() {
+                sql.push_str(if r > 0 { ",(" } else { "(" });
+                push_placeholders(&mut sql, &mut params, 3);
+                sql.push(')');
+            }
+            sql.push_str(
+                ") UPDATE otps SET \
+                 attempts = attempts + (SELECT v.added FROM v WHERE v.id = otps.id), \
+                 used_at_ms = COALESCE((SELECT v.used_at FROM v WHERE v.id = otps.id), used_at_ms) \
+                 WHERE id IN (SELECT id FROM v)",
+            );
+            let mut query = sqlx::query(&sql);
+            for (id, c) in &touched {
+                query = query
+                    .bind(*id)
+                    .bind(i64::from(c.attempts_added))
+                    .bind(c.used_at_ms);
+            }
+            query.execute(&mut *tx).await?;
+        }
+
+        // The row each new visit became, as `insert_if_new` returns it.
+        let new_checkin = |v: usize| {
+            let entry = &entries[candidates[v].entry];
+            CheckIn {
+                id: new_ids[v],
+                premises_id: candidates[v].premises.id,
+                channel: Channel::Web,
+                at: entry.at,
+                consent: entry.consent,
+            }
+        };
+        let recorded: Vec<(CheckIn, bool)> = visits
+            .iter()
+            .enumerate()
+            .map(|(v, visit)| match *visit {
+                Visit::Known(k) => (known[k].1.clone(), true),
+                Visit::SameAs(f) => (new_checkin(f), true),
+                Visit::New => (new_checkin(v), false),
+            })
+            .collect();
+        for (c, (checkin, duplicate)) in candidates.into_iter().zip(recorded) {
+            checks[c.entry] = Some(Ok(OtpCheck::Confirmed {
+                recorded: Recorded {
+                    checkin,
+                    premises: c.premises,
+                    duplicate,
+                },
+                phone: c.phone,
+            }));
+        }
+        checks
+            .into_iter()
+            .map(|c| c.ok_or_else(|| StoreError::Corrupt("a code entry got no answer".into())))
+            .collect()
     }
 
     /// One entry of a code, inside the caller's write transaction; writes
@@ -284,4 +640,55 @@ impl Otps<'_> {
         tx.commit().await?;
         Ok(done.rows_affected())
     }
+}
+
+/// A code's row as a grouped confirmation reads it, with its premises' row
+/// (named as `premises_from_row` reads it; `NULL`s when there is none).
+const OTP_WITH_PREMISES: &str = "SELECT o.id AS otp_id, o.premises_id AS otp_premises_id, \
+     o.phone_sealed, o.code_salt, o.code_hash, o.attempts, o.expires_at_ms, o.used_at_ms, \
+     p.id, p.org_id, p.code, p.address, p.kind, p.stay_minutes, p.active, p.created_at_ms \
+     FROM otps o LEFT JOIN premises p ON p.id = o.premises_id";
+
+/// A code's row as a grouped confirmation reads it, and what the group's
+/// entries did to it so far.
+struct CodeRow {
+    premises_id: i64,
+    sealed: Vec<u8>,
+    salt: Vec<u8>,
+    hash: Vec<u8>,
+    attempts: u32,
+    expires_at: DateTime<Utc>,
+    used: bool,
+    /// Entries of this group counted against it (wrong ones and the right one).
+    attempts_added: u32,
+    /// Set when an entry of this group spent it.
+    used_at_ms: Option<i64>,
+}
+
+/// A right code of a group: its visit to record.
+struct Candidate {
+    /// Its entry's place in the group.
+    entry: usize,
+    /// The phone as the code's row holds it, stored again with the visit: a
+    /// second ciphertext of the number would tell nothing more (the two rows
+    /// share the phone's hash anyway) and costs a sealing per visit.
+    sealed: Vec<u8>,
+    phone: Msisdn,
+    hash: PhoneHash,
+    premises: Premises,
+    at_ms: i64,
+}
+
+/// `count` placeholders, comma-separated.
+fn push_placeholders(sql: &mut String, params: &mut Params, count: usize) {
+    for k in 0..count {
+        if k > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&params.next());
+    }
+}
+
+fn id_of(row: &sqlx::any::AnyRow) -> Result<i64, StoreError> {
+    Ok(row.try_get("id")?)
 }
