@@ -11,9 +11,9 @@
 //! (`BENCH_BACKEND=postgres` with `CHECKIN_TEST_POSTGRES_URL=postgres://…` for
 //! PostgreSQL; `BENCH_SIZES=300000,3000000` to choose the sizes; `BENCH_DIR`
 //! for the SQLite files, default /var/tmp, deleted after each size, as the
-//! PostgreSQL database is dropped). The 30 M
-//! SQLite file takes about 8 GB. Without `--bench` (as `cargo test
-//! --all-targets` runs it) it does one tiny smoke run.
+//! PostgreSQL database is dropped). The 30 M SQLite file takes about 7 GB.
+//! Without `--bench` (as `cargo test --all-targets` runs it) it does one tiny
+//! smoke run.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
