@@ -7,7 +7,8 @@
 //!
 //! The alerts queue while the kill switch holds them, then are released at
 //! once; the rate is counted at the simulator, in `submit_sm` PDUs read (the
-//! seed's alert is 3 UCS2 segments), from the first to the last segment.
+//! seed's alert is 4 UCS2 segments of 67 characters, split as the link
+//! splits it), from the first to the last segment.
 //!
 //! Run: `cargo bench --bench alerts` (SQLite). Without `--bench` (as
 //! `cargo test --all-targets` runs it) it does a short smoke run.
@@ -88,10 +89,15 @@ fn alert_text() -> String {
     )
 }
 
+/// Segments of `text` on the wire, as the link splits it.
+fn segments_of(text: &str) -> u64 {
+    smsc_link::text::split(text, 0).map_or(1, |parts| parts.len() as u64)
+}
+
 /// The link's own ceiling: `n` submits of `text`, `in_flight` at once.
 async fn link_ceiling(gateway: &Gateway, sim: &Simulator, n: usize, in_flight: usize) -> f64 {
     let text = Arc::new(alert_text());
-    let segments = 3 * n as u64;
+    let segments = segments_of(&text) * n as u64;
     let base = submits(sim);
     let counting = tokio::spawn(until_submits(sim.clone(), base, segments));
     let permits = Arc::new(Semaphore::new(in_flight));
@@ -143,7 +149,11 @@ async fn whole_path(gateway: &Gateway, sim: &Simulator, n: usize, round: usize) 
     }
     let queued_in = queueing.elapsed();
     let base = submits(sim);
-    let counting = tokio::spawn(until_submits(sim.clone(), base, 3 * n as u64));
+    let counting = tokio::spawn(until_submits(
+        sim.clone(),
+        base,
+        segments_of(&text) * n as u64,
+    ));
     store
         .flags()
         .set_alerts_paused(false, chrono::Utc::now())
@@ -193,8 +203,9 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         println!(
-            "| backend | round | alerts (3 segments each) | link ceiling, messages/s | \
-             whole path, alerts/s | of ceiling | queueing took |"
+            "| backend | round | alerts ({} segments each) | link ceiling, messages/s | \
+             whole path, alerts/s | of ceiling | queueing took |",
+            segments_of(&alert_text())
         );
         println!("|---|---|---|---|---|---|---|");
         backend(plan, "SQLite", None).await;
