@@ -75,17 +75,18 @@ pub struct SendOptions {
 }
 
 impl SendOptions {
-    /// The policy by priority: every message asks for a receipt (the
-    /// authority's case view counts delivered alerts); OTPs and confirmations
-    /// are resent once when in doubt (a visitor without them waits outside);
-    /// alerts are never sent twice. Every message carries its deadline: its
+    /// The policy: every message asks for a receipt (the authority's case
+    /// view counts delivered alerts) and is resent once when in doubt unless
+    /// a receipt settled it (at least once, at most two copies): a visitor
+    /// without an OTP waits outside, and an alert lost with a dropped
+    /// connection leaves an exposed person unwarned, while a second copy of
+    /// the same advice costs little. Every message carries its deadline: its
     /// priority's life counted from when it was queued.
     pub fn for_message(
         message: &OutboxMessage,
         config: &NotifierConfig,
         now: DateTime<Utc>,
     ) -> Self {
-        let urgent = message.priority != Priority::Alert;
         let deadline = message.created_at
             + chrono::Duration::from_std(config.max_age(message.priority))
                 .unwrap_or_else(|_| chrono::Duration::weeks(52));
@@ -94,7 +95,7 @@ impl SendOptions {
             priority: message.priority,
             send_within: Some((deadline - now).to_std().unwrap_or(Duration::ZERO)),
             request_receipt: true,
-            resend_unknown: urgent,
+            resend_unknown: true,
             copies_in_doubt: message.copies_in_doubt,
             withdraw: None,
         }
