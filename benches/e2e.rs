@@ -22,17 +22,13 @@
 
 #[path = "../checkin-core/tests/common/mod.rs"]
 mod dbs;
+mod support;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use checkin_core::StoreConfig;
-use simulator::esme::{Esme, EsmeOptions};
 use simulator::load::{LoadConfig, LoadReport};
-use simulator::Simulator;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use support::{simulator, Prepared, SMSC_WINDOW};
 
 #[derive(Debug, Clone, Copy)]
 struct Plan {
@@ -67,21 +63,6 @@ const SMOKE: Plan = Plan {
 /// generator, bound what is outstanding.
 const LOAD_INFLIGHT_MAX: usize = 4000;
 
-/// `deliver_sm` the simulator keeps outstanding per bind (the SMSC-side window),
-/// for the ceiling and the gateway alike. Operators' SMSCs allow 10 to 100+.
-const SMSC_WINDOW: usize = 100;
-
-async fn simulator() -> (Simulator, u16, CancellationToken) {
-    let token = CancellationToken::new();
-    let mut config = simulator::Config::default();
-    config.limits.outbound_window_max = SMSC_WINDOW;
-    let sim = Simulator::new(config).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(sim.clone().serve_smpp(listener, token.clone()));
-    (sim, port, token)
-}
-
 fn load_config(plan: Plan, rate_per_s: f64, text: &str) -> LoadConfig {
     LoadConfig {
         rate_per_s,
@@ -98,35 +79,11 @@ fn load_config(plan: Plan, rate_per_s: f64, text: &str) -> LoadConfig {
 /// offered more than they take.
 async fn ceiling(plan: Plan) -> LoadReport {
     let (sim, port, token) = simulator().await;
-    let mut esmes = Vec::new();
-    for _ in 0..plan.binds {
-        let options = EsmeOptions {
-            reply_to_mo: true,
-            keep_delivers: false,
-            ..EsmeOptions::default()
-        };
-        esmes.push(Esme::connect(("127.0.0.1", port), options).await.unwrap());
-    }
-    assert!(sim.wait_for_receivers(plan.binds, &token).await);
+    let _esmes = support::ceiling_esmes(&sim, port, plan.binds, &token).await;
     let config = load_config(plan, plan.over_rate_per_s, "ВХОД*572-094-130");
     let report = simulator::load::run(&sim, config, &token).await;
     token.cancel();
     report
-}
-
-fn checkin(data: &Path, config: &Path) -> Command {
-    // CHECKIN_BENCH_BIN runs another build (an A/B comparison of two commits).
-    let bin = std::env::var("CHECKIN_BENCH_BIN").unwrap_or(env!("CARGO_BIN_EXE_checkin").into());
-    let mut cmd = Command::new(bin);
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("CHECKIN_DATA_DIR", data)
-        .env("CHECKIN_HTTP", "127.0.0.1:0")
-        .env("CHECKIN_SEND_RATE", "1000000")
-        .arg("--config")
-        .arg(config)
-        .stdin(Stdio::null());
-    cmd
 }
 
 fn rss_kib(pid: u32, field: &str) -> u64 {
@@ -168,63 +125,9 @@ struct Ours {
 /// folder), offered `rate_per_s`.
 async fn ours(plan: Plan, database_url: Option<String>, rate_per_s: f64) -> Ours {
     let (sim, port, token) = simulator().await;
-    let root = tempfile::tempdir().unwrap();
-    let data = root.path().join("data");
-    let config = root.path().join("checkin.toml");
-    let mut toml = String::new();
-    if let Some(url) = &database_url {
-        toml.push_str(&format!("database_url = {url:?}\n"));
-    }
-    // The link's defaults, but for the binds and the MT side: replies are not
-    // paced by a contract (the send rate is not what is measured here).
-    toml.push_str(&format!(
-        "[smsc]\nhost = \"127.0.0.1\"\nport = {port}\nsystem_id = \"checkin\"\n\
-         password = \"checkin\"\nwindow_max = 100\nsegments_per_second = 0\n\
-         binds = {}\n",
-        plan.binds
-    ));
-    std::fs::write(&config, toml).unwrap();
-    let run = |args: &[&str]| -> serde_json::Value {
-        let out = checkin(&data, &config).args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
-    let org = run(&[
-        "org",
-        "create",
-        "--name",
-        "Bench",
-        "--email",
-        "bench@example.ru",
-    ]);
-    let premises = run(&[
-        "premises",
-        "add",
-        "--org",
-        &org["id"].to_string(),
-        "--address",
-        "ул. Тверская, 13",
-    ]);
-    let text = format!("ВХОД*{}", premises["code"].as_str().unwrap());
-
-    // CHECKIN_BENCH_LOG=<file> keeps the gateway's log (CHECKIN_LOG passed on).
-    let stderr = match std::env::var_os("CHECKIN_BENCH_LOG") {
-        Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
-        None => Stdio::null(),
-    };
-    let mut gateway = checkin(&data, &config);
-    if let Ok(filter) = std::env::var("CHECKIN_LOG") {
-        gateway.env("CHECKIN_LOG", filter);
-    }
-    let mut child: Child = gateway
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
+    let prepared = Prepared::new(port, plan.binds, database_url.as_deref());
+    let text = format!("ВХОД*{}", prepared.code);
+    let child = prepared.spawn();
     assert!(sim.wait_for_receivers(plan.binds, &token).await);
     tokio::time::sleep(Duration::from_millis(500)).await; // settle before the idle reading
     let pid = child.id();
@@ -234,10 +137,7 @@ async fn ours(plan: Plan, database_url: Option<String>, rate_per_s: f64) -> Ours
     let peak_rss_kib = rss_kib(pid, "VmHWM:");
     // sysconf(_SC_CLK_TCK) is 100 on Linux.
     let cpu_ms = (cpu_ticks(pid) - cpu_before) * 10;
-    let _ = Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status();
-    let _ = child.wait();
+    support::stop(child);
     token.cancel();
     Ours {
         report,

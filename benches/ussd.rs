@@ -19,15 +19,12 @@
 //! build). Without `--bench` (as `cargo test --all-targets` runs it) it does
 //! a short smoke run.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::time::Duration;
 
-use simulator::esme::{Esme, EsmeOptions};
 use simulator::load::{LoadConfig, LoadReport, UssdLoadConfig, UssdLoadReport};
-use simulator::Simulator;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use support::{simulator, Prepared, SMSC_WINDOW};
 
 #[derive(Debug, Clone, Copy)]
 struct Plan {
@@ -61,19 +58,6 @@ const SMOKE: Plan = Plan {
 const USSD_INFLIGHT_MAX: usize = 250;
 /// MO awaiting `deliver_sm_resp` at once in the SMS run (as in `e2e.rs`).
 const MO_INFLIGHT_MAX: usize = 4000;
-/// The SMSC-side window per bind, as in `e2e.rs`.
-const SMSC_WINDOW: usize = 100;
-
-async fn simulator() -> (Simulator, u16, CancellationToken) {
-    let token = CancellationToken::new();
-    let mut config = simulator::Config::default();
-    config.limits.outbound_window_max = SMSC_WINDOW;
-    let sim = Simulator::new(config).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(sim.clone().serve_smpp(listener, token.clone()));
-    (sim, port, token)
-}
 
 fn ussd_config(plan: Plan, rate_per_s: f64, code: &str) -> UssdLoadConfig {
     UssdLoadConfig {
@@ -89,16 +73,7 @@ fn ussd_config(plan: Plan, rate_per_s: f64, code: &str) -> UssdLoadConfig {
 /// The protocol-only ceiling: ESMEs that end every dial with a screen.
 async fn ceiling(plan: Plan) -> UssdLoadReport {
     let (sim, port, token) = simulator().await;
-    let mut esmes = Vec::new();
-    for _ in 0..plan.binds {
-        let options = EsmeOptions {
-            reply_to_mo: true,
-            keep_delivers: false,
-            ..EsmeOptions::default()
-        };
-        esmes.push(Esme::connect(("127.0.0.1", port), options).await.unwrap());
-    }
-    assert!(sim.wait_for_receivers(plan.binds, &token).await);
+    let _esmes = support::ceiling_esmes(&sim, port, plan.binds, &token).await;
     let report = simulator::load::run_ussd(
         &sim,
         ussd_config(plan, plan.over_rate_per_s, "572094130"),
@@ -107,20 +82,6 @@ async fn ceiling(plan: Plan) -> UssdLoadReport {
     .await;
     token.cancel();
     report
-}
-
-fn checkin(data: &Path, config: &Path) -> Command {
-    let bin = std::env::var("CHECKIN_BENCH_BIN").unwrap_or(env!("CARGO_BIN_EXE_checkin").into());
-    let mut cmd = Command::new(bin);
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("CHECKIN_DATA_DIR", data)
-        .env("CHECKIN_HTTP", "127.0.0.1:0")
-        .env("CHECKIN_SEND_RATE", "1000000")
-        .arg("--config")
-        .arg(config)
-        .stdin(Stdio::null());
-    cmd
 }
 
 /// What one gateway run measured.
@@ -133,54 +94,9 @@ enum Load {
 /// offered `rate_per_s` dials (`ussd`) or MO.
 async fn gateway(plan: Plan, rate_per_s: f64, ussd: bool) -> Load {
     let (sim, port, token) = simulator().await;
-    let root = tempfile::tempdir().unwrap();
-    let data = root.path().join("data");
-    let config = root.path().join("checkin.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[smsc]\nhost = \"127.0.0.1\"\nport = {port}\nsystem_id = \"checkin\"\n\
-             password = \"checkin\"\nwindow_max = 100\nsegments_per_second = 0\n\
-             binds = {}\n",
-            plan.binds
-        ),
-    )
-    .unwrap();
-    let run = |args: &[&str]| -> serde_json::Value {
-        let out = checkin(&data, &config).args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
-    let org = run(&[
-        "org",
-        "create",
-        "--name",
-        "Bench",
-        "--email",
-        "bench@example.ru",
-    ]);
-    let premises = run(&[
-        "premises",
-        "add",
-        "--org",
-        &org["id"].to_string(),
-        "--address",
-        "ул. Тверская, 13",
-    ]);
-    let code = premises["code"].as_str().unwrap().to_string();
-    let stderr = match std::env::var_os("CHECKIN_BENCH_LOG") {
-        Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
-        None => Stdio::null(),
-    };
-    let mut child: Child = checkin(&data, &config)
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
+    let prepared = Prepared::new(port, plan.binds, None);
+    let code = prepared.code.clone();
+    let child = prepared.spawn();
     assert!(sim.wait_for_receivers(plan.binds, &token).await);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let load = if ussd {
@@ -199,10 +115,7 @@ async fn gateway(plan: Plan, rate_per_s: f64, ussd: bool) -> Load {
         };
         Load::Sms(simulator::load::run(&sim, config, &token).await)
     };
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    support::stop(child);
     token.cancel();
     load
 }
