@@ -108,6 +108,55 @@ pub(crate) async fn sqlite_inserted_ids(
     Ok((last - n + 1..=last).collect())
 }
 
+/// Runs a multi-row check-in `insert` of the visits `new_rows` (in its
+/// VALUES' order; on PostgreSQL with `RETURNING id` and the columns `fits`
+/// reads) and writes each new row's id at `new_ids[v]`. PostgreSQL returns
+/// the rows in no promised order, but usually in the VALUES' order: each
+/// row's own position is tried before a search (a search for every row was
+/// quadratic in the group). `what` names the group's entries in the error
+/// when a row fits none.
+pub(crate) async fn insert_checkins_with_ids(
+    conn: &mut AnyConnection,
+    insert: super::AnyQuery<'_>,
+    backend: Backend,
+    new_rows: &[usize],
+    new_ids: &mut [i64],
+    fits: impl Fn(usize, &AnyRow) -> Result<bool, StoreError>,
+    what: &str,
+) -> Result<(), StoreError> {
+    if backend == Backend::Sqlite {
+        // No RETURNING on SQLite: see `sqlite_inserted_ids`.
+        insert.execute(&mut *conn).await?;
+        let ids = sqlite_inserted_ids(conn, new_rows.len()).await?;
+        for (&v, id) in new_rows.iter().zip(ids) {
+            new_ids[v] = id;
+        }
+        return Ok(());
+    }
+    for (r, row) in insert.fetch_all(&mut *conn).await?.iter().enumerate() {
+        let open = |v: usize, ids: &[i64]| -> Result<bool, StoreError> {
+            Ok(ids[v] == 0 && fits(v, row)?)
+        };
+        let v = match new_rows.get(r) {
+            Some(&v) if open(v, new_ids)? => v,
+            _ => {
+                let mut found = None;
+                for &v in new_rows {
+                    if open(v, new_ids)? {
+                        found = Some(v);
+                        break;
+                    }
+                }
+                found.ok_or_else(|| {
+                    StoreError::Corrupt(format!("an inserted check-in matches no {what}"))
+                })?
+            }
+        };
+        new_ids[v] = row.try_get("id")?;
+    }
+    Ok(())
+}
+
 /// Serializes concurrent check-ins of the same phones on PostgreSQL, so two
 /// deliveries of one SMS cannot both pass the dedupe check. Sorted keys: no deadlock.
 pub(crate) async fn lock_phones(

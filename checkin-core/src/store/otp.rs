@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use sqlx::{AnyConnection, Executor, Row};
 
-use super::checkins::{checkin_from_row, lock_phones, sqlite_inserted_ids};
+use super::checkins::{checkin_from_row, insert_checkins_with_ids, lock_phones};
 use super::orgs::{premises_from_row, PREMISES_SELECT};
 use super::{time_col, to_ms, Backend, Otps, Params, StoreError};
 use crate::model::{Channel, CheckIn, NewCheckIn, NewMessage, Premises, Priority, Recorded};
@@ -430,35 +430,23 @@ impl Otps<'_> {
                     .bind(i64::from(entries[c.entry].consent))
                     .bind(c.at_ms);
             }
-            if sqlite {
-                // No RETURNING on SQLite: see `sqlite_inserted_ids`.
-                query.execute(&mut *tx).await?;
-                let ids = sqlite_inserted_ids(&mut *tx, new_rows.len()).await?;
-                for (&v, id) in new_rows.iter().zip(ids) {
-                    new_ids[v] = id;
-                }
-            } else {
-                for (r, row) in query.fetch_all(&mut *tx).await?.iter().enumerate() {
-                    let pid: i64 = row.try_get("premises_id")?;
-                    let hash: Vec<u8> = row.try_get("phone_hash")?;
-                    let at_ms: i64 = row.try_get("checked_in_at_ms")?;
-                    let fits = |v: usize| {
-                        let c = &candidates[v];
-                        c.premises.id == pid
-                            && c.hash.0[..] == hash[..]
-                            && c.at_ms == at_ms
-                            && new_ids[v] == 0
-                    };
-                    // Usually in the VALUES' order, which is not promised.
-                    let v = match new_rows.get(r) {
-                        Some(&v) if fits(v) => v,
-                        _ => new_rows.iter().copied().find(|&v| fits(v)).ok_or_else(|| {
-                            StoreError::Corrupt("an inserted check-in matches no code".into())
-                        })?,
-                    };
-                    new_ids[v] = id_of(row)?;
-                }
-            }
+            let fits = |v: usize, row: &sqlx::any::AnyRow| -> Result<bool, StoreError> {
+                let c = &candidates[v];
+                let hash: Vec<u8> = row.try_get("phone_hash")?;
+                Ok(c.premises.id == row.try_get::<i64, _>("premises_id")?
+                    && c.hash.0[..] == hash[..]
+                    && c.at_ms == row.try_get::<i64, _>("checked_in_at_ms")?)
+            };
+            insert_checkins_with_ids(
+                &mut *tx,
+                query,
+                backend,
+                &new_rows,
+                &mut new_ids,
+                fits,
+                "code",
+            )
+            .await?;
         }
 
         // One update for the codes spent or tried.
@@ -687,8 +675,4 @@ fn push_placeholders(sql: &mut String, params: &mut Params, count: usize) {
         }
         sql.push_str(&params.next());
     }
-}
-
-fn id_of(row: &sqlx::any::AnyRow) -> Result<i64, StoreError> {
-    Ok(row.try_get("id")?)
 }

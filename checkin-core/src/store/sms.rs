@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use parser::{CodeDigits, Command};
 use sqlx::{AnyConnection, Row};
 
-use super::checkins::{lock_phones, sqlite_inserted_ids, PremisesCache};
+use super::checkins::{insert_checkins_with_ids, lock_phones, PremisesCache};
 use super::outbox::Outgoing;
 use super::{from_ms, to_ms, AnyQuery, Backend, Params, Sms, Store, StoreError};
 use crate::model::{NewCheckIn, OutboxMessage, Priority};
@@ -347,35 +347,21 @@ impl Store {
                     }
                 }
             }
-            if sqlite {
-                // No RETURNING on SQLite: see `sqlite_inserted_ids`.
-                query.execute(&mut *tx).await?;
-                let ids = sqlite_inserted_ids(&mut *tx, rows.len()).await?;
-                for (&v, id) in new_rows.iter().zip(ids) {
-                    new_ids[v] = id;
-                }
-            } else {
-                for (r, row) in query.fetch_all(&mut *tx).await?.iter().enumerate() {
-                    let pid: i64 = row.try_get("premises_id")?;
-                    let hash: Vec<u8> = row.try_get("phone_hash")?;
-                    let id: i64 = row.try_get("id")?;
-                    let fits = |v: usize| {
-                        visits[v].1.id == pid
-                            && hashes[visits[v].0].0[..] == hash[..]
-                            && new_ids[v] == 0
-                    };
-                    // Rows come back in no promised order, but usually in the
-                    // VALUES' order: try the row's own position before searching
-                    // (a search for every row was quadratic in the group).
-                    let v = match new_rows.get(r) {
-                        Some(&v) if fits(v) => v,
-                        _ => new_rows.iter().copied().find(|&v| fits(v)).ok_or_else(|| {
-                            StoreError::Corrupt("an inserted check-in matches no SMS".into())
-                        })?,
-                    };
-                    new_ids[v] = id;
-                }
-            }
+            let fits = |v: usize, row: &sqlx::any::AnyRow| -> Result<bool, StoreError> {
+                let hash: Vec<u8> = row.try_get("phone_hash")?;
+                Ok(visits[v].1.id == row.try_get::<i64, _>("premises_id")?
+                    && hashes[visits[v].0].0[..] == hash[..])
+            };
+            insert_checkins_with_ids(
+                &mut *tx,
+                query,
+                self.backend(),
+                &new_rows,
+                &mut new_ids,
+                fits,
+                "SMS",
+            )
+            .await?;
         }
         // Answered repeats: the visit's last answer moves to theirs.
         let mut replied: Vec<(i64, i64)> = Vec::new(); // (check-in id, at)
