@@ -74,8 +74,8 @@ impl Reply {
     /// An API error: the status and the JSON's `code`.
     fn api_error(&self) -> (StatusCode, String) {
         let body = self.json();
-        assert!(body["error"].is_string(), "{body}");
-        (self.status, body["code"].as_str().unwrap().to_owned())
+        assert!(body["message"].is_string(), "{body}");
+        (self.status, body["error"].as_str().unwrap().to_owned())
     }
 }
 

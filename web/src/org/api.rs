@@ -2,7 +2,7 @@
 //! hundreds of premises: create, list (by cursor), get, statistics,
 //! deactivate. Bearer token of the organization; every query is scoped to it,
 //! so another organization's premises answers 404 exactly like a missing one.
-//! Errors are `{"error": "...", "code": "..."}`.
+//! Errors are `{"error": code, "message": text}`, as in every API.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Json, Path, Query, State};

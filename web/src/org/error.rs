@@ -1,5 +1,6 @@
 //! `ApiError`: every way an organizations' API call fails, as JSON
-//! `{"error": "...", "code": "..."}` with its 4xx status; storage trouble is
+//! `{"error": code, "message": text}` (the shape of every API refusal, the
+//! authority's too) with its 4xx status; storage trouble is
 //! logged (never with personal data) and answered 503.
 
 use axum::extract::Json;
@@ -52,7 +53,8 @@ impl IntoResponse for ApiError {
                 )
             }
         };
-        let mut response = (status, Json(json!({ "error": text, "code": code }))).into_response();
+        let mut response =
+            (status, Json(json!({ "error": code, "message": text }))).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
