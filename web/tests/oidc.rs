@@ -631,9 +631,10 @@ async fn a_browser_checks_in_with_the_city_account_and_the_guard_sees_valid() {
     let consent = client
         .wait()
         .at_most(WAIT)
-        .for_element(Locator::Css(
-            "input[name=prompt][value=consent] ~ button, form button[type=submit]",
-        ))
+        // Only the consent form's button: a catch-all for any submit button
+        // also matched the login page's own, still there for a moment after
+        // its click, and went stale in the browser's hands.
+        .for_element(Locator::Css("input[name=prompt][value=consent] ~ button"))
         .await
         .expect("the provider's consent page");
     shot("oidc-provider-consent.png").await;
