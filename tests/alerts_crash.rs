@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use checkin_core::{Keys, Msisdn, NewMessage, PhoneVault, Priority, Store, StoreConfig};
+use checkin_core::{Keys, PhoneVault, Store, StoreConfig};
 use simulator::Simulator;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -105,21 +105,6 @@ fn alerts_by_recipient(sim: &Simulator, text: &str) -> HashMap<String, usize> {
     out
 }
 
-async fn enqueue(store: &Store, text: &str, batch: usize, n: usize) {
-    for i in 0..n {
-        let new = NewMessage {
-            recipient: Msisdn::parse(&phone(batch, i)).unwrap(),
-            text: text.to_owned(),
-            priority: Priority::Alert,
-        };
-        store
-            .outbox()
-            .enqueue(&new, chrono::Utc::now())
-            .await
-            .unwrap();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_while_sending_alerts_loses_none_and_bounds_duplicates() {
     for (label, db) in common::backends().await {
@@ -150,7 +135,7 @@ async fn crash_and_restart(label: &str, db: Option<&str>) {
         chrono::Utc::now() - chrono::Duration::days(1),
         &checkin_core::ServiceZone::default(),
     );
-    enqueue(&store, &text, 1, ALERTS).await;
+    common::enqueue_alerts(&store, &text, ALERTS, |i| phone(1, i)).await;
 
     let child = serve(&data, db, smpp_port, &sim, &token).await;
     // Kill once about a third are through, with the rest still queued.
@@ -192,7 +177,7 @@ async fn crash_and_restart(label: &str, db: Option<&str>) {
     );
 
     // The kill switch, set from this process while more alerts flow.
-    enqueue(&store, &text, 2, ALERTS_AFTER).await;
+    common::enqueue_alerts(&store, &text, ALERTS_AFTER, |i| phone(2, i)).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     while sim.messages(None, 100_000).len() < got.values().sum::<usize>() + 20 {
         assert!(Instant::now() < deadline, "{label}: new alerts do not flow");

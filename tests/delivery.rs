@@ -66,18 +66,8 @@ async fn otp_behind_alerts(
         let queueing = tokio::spawn({
             let store = store.clone();
             async move {
-                for i in 0..ALERTS {
-                    let new = NewMessage {
-                        recipient: Msisdn::parse(&format!("+7916{i:07}")).unwrap(),
-                        text: alert_text.clone(),
-                        priority: Priority::Alert,
-                    };
-                    store
-                        .outbox()
-                        .enqueue(&new, chrono::Utc::now())
-                        .await
-                        .unwrap();
-                }
+                common::enqueue_alerts(&store, &alert_text, ALERTS, |i| format!("+7916{i:07}"))
+                    .await;
             }
         });
         queueing.await.unwrap();

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use checkin_core::{Keys, Msisdn, NewMessage, PhoneVault, Priority, Store, StoreConfig};
+use checkin_core::{Keys, PhoneVault, Store, StoreConfig};
 use simulator::{Account, Simulator};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -112,18 +112,7 @@ async fn two_instances_share_one_outbox_without_sending_twice() {
         chrono::Utc::now() - chrono::Duration::days(1),
         &checkin_core::ServiceZone::default(),
     );
-    for i in 0..ALERTS {
-        let new = NewMessage {
-            recipient: Msisdn::parse(&format!("+79161{i:06}")).unwrap(),
-            text: text.clone(),
-            priority: Priority::Alert,
-        };
-        store
-            .outbox()
-            .enqueue(&new, chrono::Utc::now())
-            .await
-            .unwrap();
-    }
+    common::enqueue_alerts(&store, &text, ALERTS, |i| format!("+79161{i:06}")).await;
     let mut children = Instances(Vec::new());
     for (dir, (id, rate)) in dirs.iter().zip(SHARES) {
         children.0.push(

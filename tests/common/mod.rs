@@ -210,6 +210,28 @@ pub fn dechunk(mut rest: &str) -> String {
     }
 }
 
+/// `n` alerts of `text` queued in the outbox, the i-th to `phone(i)`, one
+/// transaction each (as the notifier will find them).
+pub async fn enqueue_alerts(
+    store: &checkin_core::Store,
+    text: &str,
+    n: usize,
+    phone: impl Fn(usize) -> String,
+) {
+    for i in 0..n {
+        let new = checkin_core::NewMessage {
+            recipient: checkin_core::Msisdn::parse(&phone(i)).unwrap(),
+            text: text.to_owned(),
+            priority: checkin_core::Priority::Alert,
+        };
+        store
+            .outbox()
+            .enqueue(&new, chrono::Utc::now())
+            .await
+            .unwrap();
+    }
+}
+
 /// Premises at `address` of a fresh organization.
 pub async fn premises_in(store: &checkin_core::Store, address: &str) -> Premises {
     let now = chrono::Utc::now();
