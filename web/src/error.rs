@@ -201,7 +201,7 @@ mod tests {
     fn a_storage_caller_error_is_a_400_and_a_service_error_a_503() {
         let caller = WebError::Storage(StoreError::Invalid("the address is empty".into()));
         assert_eq!(caller.into_response().status(), StatusCode::BAD_REQUEST);
-        let service = WebError::Storage(StoreError::Database(sqlx::Error::PoolTimedOut));
+        let service = WebError::Storage(StoreError::Database(checkin_core::store::DbError::Closed));
         let response = service.into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[header::RETRY_AFTER], "60");

@@ -1,10 +1,10 @@
 //! The organization cabinet's accounts: sign-up with a password (argon2id),
 //! log-in sessions and API tokens (random secrets stored only as SHA-256).
 
+use super::db;
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use argon2::Argon2;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use super::orgs::{hash_password, new_token, token_hash, token_prefix};
 use super::{time_col, to_ms, NewOrganization, Store, StoreError};
@@ -122,13 +122,15 @@ impl Accounts<'_> {
             .orgs()
             .insert_org(&new, now, TOKEN_LABEL_SIGN_UP)
             .await?;
-        let mut tx = self.store.begin_write().await?;
-        sqlx::query("UPDATE org_tokens SET revoked_at_ms = $1 WHERE org_id = $2")
-            .bind(to_ms(now))
-            .bind(created.organization.id)
-            .execute(&mut *tx)
+        self.store
+            .write(move |tx| {
+                db::query("UPDATE org_tokens SET revoked_at_ms = $1 WHERE org_id = $2")
+                    .bind(to_ms(now))
+                    .bind(created.organization.id)
+                    .execute(&mut *tx)?;
+                Ok(())
+            })
             .await?;
-        tx.commit().await?;
         Ok(created.organization)
     }
 
@@ -136,9 +138,9 @@ impl Accounts<'_> {
     /// [`password_matches`]).
     pub async fn login_record(self, email: &str) -> Result<Option<LoginRecord>, StoreError> {
         let email = email.trim().to_lowercase();
-        let row = sqlx::query("SELECT id, password_hash FROM organizations WHERE email = $1")
+        let row = db::query("SELECT id, password_hash FROM organizations WHERE email = $1")
             .bind(&email)
-            .fetch_optional(self.store.pool())
+            .read_optional(self.store.pool())
             .await?;
         row.map(|row| {
             Ok(LoginRecord {
@@ -158,18 +160,21 @@ impl Accounts<'_> {
     ) -> Result<NewSession, StoreError> {
         let secret = new_token();
         let expires_at = now + life;
-        let mut tx = self.store.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO org_sessions (org_id, token_hash, created_at_ms, expires_at_ms) \
+        let hash = token_hash(&secret);
+        self.store
+            .write(move |tx| {
+                db::query(
+                    "INSERT INTO org_sessions (org_id, token_hash, created_at_ms, expires_at_ms) \
              VALUES ($1, $2, $3, $4)",
-        )
-        .bind(org_id)
-        .bind(token_hash(&secret))
-        .bind(to_ms(now))
-        .bind(to_ms(expires_at))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+                )
+                .bind(org_id)
+                .bind(hash)
+                .bind(to_ms(now))
+                .bind(to_ms(expires_at))
+                .execute(&mut *tx)?;
+                Ok(())
+            })
+            .await?;
         Ok(NewSession {
             secret,
             org_id,
@@ -183,13 +188,13 @@ impl Accounts<'_> {
         secret: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<SessionOrg>, StoreError> {
-        let row = sqlx::query(
+        let row = db::query(
             "SELECT o.id, o.name FROM org_sessions s JOIN organizations o ON o.id = s.org_id \
              WHERE s.token_hash = $1 AND s.expires_at_ms > $2",
         )
         .bind(token_hash(secret))
         .bind(to_ms(now))
-        .fetch_optional(self.store.pool())
+        .read_optional(self.store.pool())
         .await?;
         row.map(|r| {
             Ok(SessionOrg {
@@ -202,25 +207,32 @@ impl Accounts<'_> {
 
     /// Ends a session (log-out), and every expired one with it.
     pub async fn close_session(self, secret: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut tx = self.store.begin_write().await?;
-        sqlx::query("DELETE FROM org_sessions WHERE token_hash = $1 OR expires_at_ms <= $2")
-            .bind(token_hash(secret))
-            .bind(to_ms(now))
-            .execute(&mut *tx)
+        let hash = token_hash(secret);
+        self.store
+            .write(move |tx| {
+                db::query("DELETE FROM org_sessions WHERE token_hash = $1 OR expires_at_ms <= $2")
+                    .bind(hash)
+                    .bind(to_ms(now))
+                    .execute(&mut *tx)?;
+                Ok(())
+            })
             .await?;
-        tx.commit().await?;
         Ok(())
     }
 
     /// Deletes the sessions expired by `now` (the web does it every minute,
     /// so the table holds only live sessions); returns how many.
     pub async fn purge_sessions(self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let mut tx = self.store.begin_write().await?;
-        let done = sqlx::query("DELETE FROM org_sessions WHERE expires_at_ms <= $1")
-            .bind(to_ms(now))
-            .execute(&mut *tx)
+        let done = self
+            .store
+            .write(move |tx| {
+                Ok(
+                    db::query("DELETE FROM org_sessions WHERE expires_at_ms <= $1")
+                        .bind(to_ms(now))
+                        .execute(&mut *tx)?,
+                )
+            })
             .await?;
-        tx.commit().await?;
         Ok(done.rows_affected())
     }
 
@@ -239,32 +251,36 @@ impl Accounts<'_> {
         }
         let secret = new_token();
         let prefix = token_prefix(&secret);
-        let mut tx = self.store.begin_write().await?;
-        let live: i64 = sqlx::query(
+        let (label_owned, prefix_owned, hash) =
+            (label.to_owned(), prefix.clone(), token_hash(&secret));
+        let id = self
+            .store
+            .write(move |tx| {
+                let (label, prefix) = (&label_owned, &prefix_owned);
+                let live: i64 = db::query(
             "SELECT COUNT(*) AS n FROM org_tokens WHERE org_id = $1 AND revoked_at_ms IS NULL",
         )
         .bind(org_id)
-        .fetch_one(&mut *tx)
-        .await?
+        .fetch_one(&mut *tx)?
         .try_get("n")?;
-        if live >= TOKENS_PER_ORG_MAX {
-            return Err(StoreError::Invalid(format!(
-                "an organization may hold at most {TOKENS_PER_ORG_MAX} tokens"
-            )));
-        }
-        let row = sqlx::query(
-            "INSERT INTO org_tokens (org_id, label, prefix, token_hash, created_at_ms) \
+                if live >= TOKENS_PER_ORG_MAX {
+                    return Err(StoreError::Invalid(format!(
+                        "an organization may hold at most {TOKENS_PER_ORG_MAX} tokens"
+                    )));
+                }
+                let row = db::query(
+                    "INSERT INTO org_tokens (org_id, label, prefix, token_hash, created_at_ms) \
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(org_id)
-        .bind(label)
-        .bind(&prefix)
-        .bind(token_hash(&secret))
-        .bind(to_ms(now))
-        .fetch_one(&mut *tx)
-        .await?;
-        let id = row.try_get("id")?;
-        tx.commit().await?;
+                )
+                .bind(org_id)
+                .bind(label)
+                .bind(prefix)
+                .bind(hash)
+                .bind(to_ms(now))
+                .fetch_one(&mut *tx)?;
+                Ok(row.try_get::<i64, _>("id")?)
+            })
+            .await?;
         Ok((
             TokenInfo {
                 id,
@@ -280,13 +296,13 @@ impl Accounts<'_> {
     /// The organization's tokens, newest first, revoked ones included (bounded
     /// by [`TOKENS_PER_ORG_MAX`] live ones plus the last revoked).
     pub async fn tokens(self, org_id: i64) -> Result<Vec<TokenInfo>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT id, label, prefix, created_at_ms, revoked_at_ms FROM org_tokens \
              WHERE org_id = $1 ORDER BY id DESC LIMIT $2",
         )
         .bind(org_id)
         .bind(TOKENS_PER_ORG_MAX * 2)
-        .fetch_all(self.store.pool())
+        .read_all(self.store.pool())
         .await?;
         rows.iter()
             .map(|r| {
@@ -309,27 +325,29 @@ impl Accounts<'_> {
         id: i64,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.store.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE org_tokens SET revoked_at_ms = $1 \
+        let done = self
+            .store
+            .write(move |tx| {
+                Ok(db::query(
+                    "UPDATE org_tokens SET revoked_at_ms = $1 \
              WHERE id = $2 AND org_id = $3 AND revoked_at_ms IS NULL",
-        )
-        .bind(to_ms(now))
-        .bind(id)
-        .bind(org_id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+                )
+                .bind(to_ms(now))
+                .bind(id)
+                .bind(org_id)
+                .execute(&mut *tx)?)
+            })
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// The organization a bearer token belongs to, if it is live.
     pub async fn token_org(self, secret: &str) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query(
+        let row = db::query(
             "SELECT org_id FROM org_tokens WHERE token_hash = $1 AND revoked_at_ms IS NULL",
         )
         .bind(token_hash(secret))
-        .fetch_optional(self.store.pool())
+        .read_optional(self.store.pool())
         .await?;
         Ok(row.map(|r| r.try_get("org_id")).transpose()?)
     }

@@ -3,10 +3,11 @@
 //! queued in one transaction, and the case's report. The matching itself is
 //! in `exposure.rs`.
 
+use super::db::{self, Conn, Row};
 use chrono::{DateTime, Utc};
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 
+#[allow(unused_imports)]
+use super::db::Conn as _;
 use super::exposure::{
     self, counts, exposures, insert_alerts, queue_alert_messages, AlertStates, CaseRecorded,
     CaseReport, Exposure, ExposureCounts, Probe, CASES_BATCH_MAX,
@@ -18,16 +19,17 @@ impl Cases<'_> {
     /// Records a confirmed case without matching it.
     pub async fn add_case(self, new: &NewCase, now: DateTime<Utc>) -> Result<Case, StoreError> {
         check(new)?;
-        let mut tx = self.store.begin_write().await?;
-        let case = insert_case(&mut tx, self.store, new, ExposureCounts::default(), now).await?;
-        tx.commit().await?;
-        Ok(case)
+        let store = self.store.clone();
+        let new = new.clone();
+        self.store
+            .write(move |tx| insert_case(tx, &store, &new, ExposureCounts::default(), now))
+            .await
     }
 
     /// How many cases are stored.
     pub async fn count_cases(self) -> Result<u64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM cases")
-            .fetch_one(self.store.pool())
+        let row = db::query("SELECT COUNT(*) AS n FROM cases")
+            .read_one(self.store.pool())
             .await?;
         Ok(u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0))
     }
@@ -40,9 +42,8 @@ impl Cases<'_> {
         _now: DateTime<Utc>,
     ) -> Result<ExposureCounts, StoreError> {
         check(new)?;
-        let mut conn = self.store.pool().acquire().await?;
-        let found = self.match_case(&mut conn, new).await?;
-        Ok(counts(&found))
+        let found = self.match_cases(vec![new.clone()]).await?;
+        Ok(counts(&found[0]))
     }
 
     /// Records `new` and queues an alert for every exposed visit not alerted
@@ -78,32 +79,32 @@ impl Cases<'_> {
         for (i, new) in batch.iter().enumerate() {
             check(new).map_err(|e| StoreError::Invalid(format!("case {}: {e}", i + 1)))?;
         }
-        let mut found = Vec::with_capacity(batch.len());
-        {
-            let mut conn = self.store.pool().acquire().await?;
-            for new in batch {
-                found.push(self.match_case(&mut conn, new).await?);
-            }
-        }
+        let found = self.match_cases(batch.to_vec()).await?;
         let backend = self.store.backend();
-        let mut tx = self.store.begin_write().await?;
-        let mut recorded = Vec::with_capacity(batch.len());
-        let mut alerts = Vec::new();
-        for (new, found) in batch.iter().zip(&found) {
-            let counts = counts(found);
-            let case = insert_case(&mut tx, self.store, new, counts, now).await?;
-            let inserted = insert_alerts(&mut tx, backend, case.id, found, to_ms(now)).await?;
-            recorded.push(CaseRecorded {
-                case,
-                counts,
-                alerts_queued: inserted.len() as u64,
-            });
-            alerts.extend(inserted);
-        }
-        let zone = self.store.config().exposure.zone;
-        queue_alert_messages(&mut tx, backend, &alerts, &zone, now).await?;
-        tx.commit().await?;
-        if !alerts.is_empty() {
+        let store = self.store.clone();
+        let batch = batch.to_vec();
+        let (recorded, alerts_queued) = self
+            .store
+            .write(move |tx| {
+                let mut recorded = Vec::with_capacity(batch.len());
+                let mut alerts = Vec::new();
+                for (new, found) in batch.iter().zip(&found) {
+                    let counts = counts(found);
+                    let case = insert_case(tx, &store, new, counts, now)?;
+                    let inserted = insert_alerts(tx, backend, case.id, found, to_ms(now))?;
+                    recorded.push(CaseRecorded {
+                        case,
+                        counts,
+                        alerts_queued: inserted.len() as u64,
+                    });
+                    alerts.extend(inserted);
+                }
+                let zone = store.config().exposure.zone;
+                queue_alert_messages(tx, backend, &alerts, &zone, now)?;
+                Ok((recorded, !alerts.is_empty()))
+            })
+            .await?;
+        if alerts_queued {
             self.store.outbox().wake();
         }
         Ok(recorded)
@@ -112,12 +113,12 @@ impl Cases<'_> {
     /// The case `case_id` with its counts and where its alerts are; `None`
     /// when there is no such case.
     pub async fn report(self, case_id: i64) -> Result<Option<CaseReport>, StoreError> {
-        let Some(row) = sqlx::query(
+        let Some(row) = db::query(
             "SELECT id, authority_id, confirmed_at_ms, contagious_from_ms, contagious_to_ms, \
              created_at_ms, exposed_visits, exposed_people, unreachable FROM cases WHERE id = $1",
         )
         .bind(case_id)
-        .fetch_optional(self.store.pool())
+        .read_optional(self.store.pool())
         .await?
         else {
             return Ok(None);
@@ -131,13 +132,13 @@ impl Cases<'_> {
             people: count("exposed_people")?,
             unreachable: count("unreachable")?,
         };
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT o.status AS status, o.delivery_state AS delivery_state, COUNT(*) AS n \
              FROM alerts a JOIN outbox o ON o.id = a.outbox_id WHERE a.case_id = $1 \
              GROUP BY o.status, o.delivery_state",
         )
         .bind(case_id)
-        .fetch_all(self.store.pool())
+        .read_all(self.store.pool())
         .await?;
         let mut states = AlertStates::default();
         for row in &rows {
@@ -146,9 +147,9 @@ impl Cases<'_> {
             let n = u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
             states.add(&status, delivery.as_deref(), n);
         }
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM alerts WHERE case_id = $1")
+        let row = db::query("SELECT COUNT(*) AS n FROM alerts WHERE case_id = $1")
             .bind(case_id)
-            .fetch_one(self.store.pool())
+            .read_one(self.store.pool())
             .await?;
         Ok(Some(CaseReport {
             case,
@@ -162,19 +163,33 @@ impl Cases<'_> {
     /// that it only seeks indexes).
     #[doc(hidden)]
     pub async fn match_plan_for_tests(self, new: &NewCase) -> Result<Vec<String>, StoreError> {
-        let mut conn = self.store.pool().acquire().await?;
-        let hash = self.store.vault().hash(&new.phone);
-        let probe = self.probe(&hash, new);
-        exposure::match_plan(&mut conn, self.store.backend(), probe).await
+        let store = self.store.clone();
+        let new = new.clone();
+        self.store
+            .read(move |c| {
+                let cases = Cases { store: &store };
+                let hash = store.vault().hash(&new.phone);
+                let probe = cases.probe(&hash, &new);
+                exposure::match_plan(c, store.backend(), probe)
+            })
+            .await
     }
 
-    async fn match_case(
-        self,
-        conn: &mut AnyConnection,
-        new: &NewCase,
-    ) -> Result<Vec<Exposure>, StoreError> {
-        let hash = self.store.vault().hash(&new.phone);
-        exposures(conn, self.probe(&hash, new)).await
+    /// The exposures of each case, read in one unit on a read connection.
+    async fn match_cases(self, batch: Vec<NewCase>) -> Result<Vec<Vec<Exposure>>, StoreError> {
+        let store = self.store.clone();
+        self.store
+            .read(move |c| {
+                let cases = Cases { store: &store };
+                batch
+                    .iter()
+                    .map(|new| {
+                        let hash = store.vault().hash(&new.phone);
+                        exposures(c, cases.probe(&hash, new))
+                    })
+                    .collect()
+            })
+            .await
     }
 
     fn probe<'h>(self, hash: &'h crate::PhoneHash, new: &NewCase) -> Probe<'h> {
@@ -197,8 +212,8 @@ fn check(new: &NewCase) -> Result<(), StoreError> {
     Ok(())
 }
 
-async fn insert_case(
-    conn: &mut AnyConnection,
+fn insert_case(
+    conn: &mut Conn<'_>,
     store: &super::Store,
     new: &NewCase,
     counts: ExposureCounts,
@@ -206,7 +221,7 @@ async fn insert_case(
 ) -> Result<Case, StoreError> {
     let hash = store.vault().hash(&new.phone);
     let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-    let row = sqlx::query(
+    let row = db::query(
         "INSERT INTO cases (authority_id, phone_hash, confirmed_at_ms, contagious_from_ms, \
          contagious_to_ms, created_at_ms, exposed_visits, exposed_people, unreachable) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
@@ -220,8 +235,7 @@ async fn insert_case(
     .bind(as_i64(counts.visits))
     .bind(as_i64(counts.people))
     .bind(as_i64(counts.unreachable))
-    .fetch_one(&mut *conn)
-    .await?;
+    .fetch_one(&mut *conn)?;
     Ok(Case {
         id: row.try_get("id")?,
         authority_id: new.authority_id,
@@ -232,7 +246,7 @@ async fn insert_case(
     })
 }
 
-fn case_from_row(row: &AnyRow) -> Result<Case, StoreError> {
+fn case_from_row(row: &Row) -> Result<Case, StoreError> {
     Ok(Case {
         id: row.try_get("id")?,
         authority_id: row.try_get("authority_id")?,

@@ -3,8 +3,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use super::db::{self, Conn, Row};
 
 use super::orgs::{premises_from_row, PREMISES_SELECT};
 use super::{
@@ -33,9 +32,9 @@ const SELECT_EXISTING: &str = "SELECT id, premises_id, channel, consent, checked
 impl Store {
     /// Inserts the check-in unless the same phone checked in at the same premises
     /// inside the dedupe window; then returns that one.
-    pub(crate) async fn insert_if_new(
+    pub(crate) fn insert_if_new(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn<'_>,
         new: &NewCheckIn,
         hash: &PhoneHash,
         premises: Premises,
@@ -43,7 +42,7 @@ impl Store {
         let window = chrono::Duration::from_std(self.config().dedupe_window)
             .map_err(|_| StoreError::Config("dedupe window is too long".into()))?;
         let (from, to) = (to_ms(new.at - window), to_ms(new.at + window));
-        let inserted = sqlx::query(INSERT_IF_NEW)
+        let inserted = db::query(INSERT_IF_NEW)
             .bind(premises.id)
             .bind(&hash.0[..])
             .bind(self.vault().seal(&new.phone))
@@ -52,8 +51,7 @@ impl Store {
             .bind(to_ms(new.at))
             .bind(from)
             .bind(to)
-            .fetch_optional(&mut *conn)
-            .await?;
+            .fetch_optional(&mut *conn)?;
         if let Some(row) = inserted {
             return Ok(Recorded {
                 checkin: CheckIn {
@@ -67,13 +65,12 @@ impl Store {
                 duplicate: false,
             });
         }
-        let row = sqlx::query(SELECT_EXISTING)
+        let row = db::query(SELECT_EXISTING)
             .bind(premises.id)
             .bind(&hash.0[..])
             .bind(from)
             .bind(to)
-            .fetch_one(&mut *conn)
-            .await?;
+            .fetch_one(&mut *conn)?;
         Ok(Recorded {
             checkin: checkin_from_row(&row)?,
             premises,
@@ -83,22 +80,18 @@ impl Store {
 }
 
 /// SQLite: the ids of the rows the multi-row `INSERT` without `RETURNING`
-/// just run on `conn` added, in its `VALUES` order. Why not `RETURNING`:
-/// sqlx hands every returned row from its worker thread over a channel of
-/// 50 rows, so 512 rows parked and woke the worker a dozen times per
-/// statement (and sqlx's `Any` driver reports no last insert id, hence the
-/// one-row query). Why the ids are the `rows` ending at `last_insert_rowid()`:
+/// just run on `conn` added, in its `VALUES` order (no row values to copy
+/// out, and no search to match them back). Why the ids are the `rows` ending at `last_insert_rowid()`:
 /// the one writer inserts in a transaction, and SQLite gives each new row of
 /// an `INTEGER PRIMARY KEY` table the largest id plus one, in order; it picks
 /// ids at random only once the largest is `i64::MAX`, which a sequence from 1
 /// never reaches. A row count that disagrees fails the group.
-pub(crate) async fn sqlite_inserted_ids(
-    conn: &mut AnyConnection,
+pub(crate) fn sqlite_inserted_ids(
+    conn: &mut Conn<'_>,
     rows: usize,
 ) -> Result<Vec<i64>, StoreError> {
-    let row = sqlx::query("SELECT last_insert_rowid() AS last, changes() AS n")
-        .fetch_one(&mut *conn)
-        .await?;
+    let row =
+        db::query("SELECT last_insert_rowid() AS last, changes() AS n").fetch_one(&mut *conn)?;
     let (last, n): (i64, i64) = (row.try_get("last")?, row.try_get("n")?);
     if i64::try_from(rows).ok() != Some(n) || last < n {
         return Err(StoreError::Corrupt(format!(
@@ -115,25 +108,25 @@ pub(crate) async fn sqlite_inserted_ids(
 /// row's own position is tried before a search (a search for every row was
 /// quadratic in the group). `what` names the group's entries in the error
 /// when a row fits none.
-pub(crate) async fn insert_checkins_with_ids(
-    conn: &mut AnyConnection,
-    insert: super::AnyQuery<'_>,
+pub(crate) fn insert_checkins_with_ids(
+    conn: &mut Conn<'_>,
+    insert: db::Query<'_>,
     backend: Backend,
     new_rows: &[usize],
     new_ids: &mut [i64],
-    fits: impl Fn(usize, &AnyRow) -> Result<bool, StoreError>,
+    fits: impl Fn(usize, &Row) -> Result<bool, StoreError>,
     what: &str,
 ) -> Result<(), StoreError> {
     if backend == Backend::Sqlite {
         // No RETURNING on SQLite: see `sqlite_inserted_ids`.
-        insert.execute(&mut *conn).await?;
-        let ids = sqlite_inserted_ids(conn, new_rows.len()).await?;
+        insert.execute(&mut *conn)?;
+        let ids = sqlite_inserted_ids(conn, new_rows.len())?;
         for (&v, id) in new_rows.iter().zip(ids) {
             new_ids[v] = id;
         }
         return Ok(());
     }
-    for (r, row) in insert.fetch_all(&mut *conn).await?.iter().enumerate() {
+    for (r, row) in insert.fetch_all(&mut *conn)?.iter().enumerate() {
         let open = |v: usize, ids: &[i64]| -> Result<bool, StoreError> {
             Ok(ids[v] == 0 && fits(v, row)?)
         };
@@ -159,10 +152,7 @@ pub(crate) async fn insert_checkins_with_ids(
 
 /// Serializes concurrent check-ins of the same phones on PostgreSQL, so two
 /// deliveries of one SMS cannot both pass the dedupe check. Sorted keys: no deadlock.
-pub(crate) async fn lock_phones(
-    conn: &mut AnyConnection,
-    hashes: &[PhoneHash],
-) -> Result<(), StoreError> {
+pub(crate) fn lock_phones(conn: &mut Conn<'_>, hashes: &[PhoneHash]) -> Result<(), StoreError> {
     let mut keys: Vec<i64> = hashes
         .iter()
         .map(|h| {
@@ -181,7 +171,7 @@ pub(crate) async fn lock_phones(
         "SELECT pg_advisory_xact_lock(k) FROM (VALUES {}) AS t(k)",
         values.join(",")
     );
-    sqlx::query(&sql).execute(&mut *conn).await?;
+    db::query(&sql).execute(&mut *conn)?;
     Ok(())
 }
 
@@ -197,9 +187,9 @@ impl PremisesCache {
     /// Looks up every code not yet cached in one statement (a group of SMS
     /// names up to hundreds of premises: one statement instead of one each,
     /// and each statement is a hand-off to the connection's worker thread).
-    pub(crate) async fn load(
+    pub(crate) fn load(
         &mut self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn<'_>,
         backend: Backend,
         codes: impl IntoIterator<Item = VenueCode>,
     ) -> Result<(), StoreError> {
@@ -221,39 +211,38 @@ impl PremisesCache {
             sql.push_str(&params.next());
         }
         sql.push(')');
-        let mut query = sqlx::query(&sql);
+        let mut query = db::query(&sql);
         for code in &wanted {
             query = query.bind(code.digits());
         }
         for code in &wanted {
             self.0.insert(*code, None);
         }
-        for row in query.fetch_all(&mut *conn).await? {
+        for row in query.fetch_all(&mut *conn)? {
             let p = premises_from_row(&row)?;
             self.0.insert(p.code, Some(p));
         }
         Ok(())
     }
 
-    pub(crate) async fn get(
+    pub(crate) fn get(
         &mut self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn<'_>,
         code: &VenueCode,
     ) -> Result<Option<Premises>, StoreError> {
         if let Some(p) = self.0.get(code) {
             return Ok(p.clone());
         }
-        let row = sqlx::query(&format!("{PREMISES_SELECT} WHERE code = $1"))
+        let row = db::query(&format!("{PREMISES_SELECT} WHERE code = $1"))
             .bind(code.digits())
-            .fetch_optional(&mut *conn)
-            .await?;
+            .fetch_optional(&mut *conn)?;
         let p = row.as_ref().map(premises_from_row).transpose()?;
         self.0.insert(*code, p.clone());
         Ok(p)
     }
 }
 
-pub(crate) fn checkin_from_row(row: &AnyRow) -> Result<CheckIn, StoreError> {
+pub(crate) fn checkin_from_row(row: &Row) -> Result<CheckIn, StoreError> {
     let channel: String = row.try_get("channel")?;
     Ok(CheckIn {
         id: row.try_get("id")?,
@@ -294,44 +283,56 @@ impl Checkins<'_> {
             .iter()
             .map(|c| self.store.vault().hash(&c.phone))
             .collect();
-        let mut tx = self.store.begin_write().await?;
-        if self.store.backend() == Backend::Postgres {
-            lock_phones(&mut tx, &hashes).await?;
-        }
-        let mut premises_cache = PremisesCache::new();
-        let mut results = Vec::with_capacity(batch.len());
-        for (new, hash) in batch.iter().zip(&hashes) {
-            let outcome = match premises_cache.get(&mut tx, &new.code).await? {
-                None => Err(CheckinError::UnknownCode),
-                Some(p) if !p.active => Err(CheckinError::InactivePremises),
-                Some(p) => Ok(self.store.insert_if_new(&mut tx, new, hash, p).await?),
-            };
-            results.push(outcome);
-        }
-        tx.commit().await?;
-        Ok(results)
+        let store = self.store.clone();
+        let batch = batch.to_vec();
+        self.store
+            .write(move |tx| {
+                if tx.backend() == Backend::Postgres {
+                    lock_phones(tx, &hashes)?;
+                }
+                let mut premises_cache = PremisesCache::new();
+                let mut results = Vec::with_capacity(batch.len());
+                for (new, hash) in batch.iter().zip(&hashes) {
+                    let outcome = match premises_cache.get(tx, &new.code)? {
+                        None => Err(CheckinError::UnknownCode),
+                        Some(p) if !p.active => Err(CheckinError::InactivePremises),
+                        Some(p) => Ok(store.insert_if_new(tx, new, hash, p)?),
+                    };
+                    results.push(outcome);
+                }
+                Ok(results)
+            })
+            .await
     }
 
     /// The check-ins of `phone`, oldest first.
     pub async fn checkins_of(self, phone: &Msisdn) -> Result<Vec<CheckIn>, StoreError> {
         let hash = self.store.vault().hash(phone);
-        let rows = sqlx::query(
-            "SELECT id, premises_id, channel, consent, checked_in_at_ms FROM checkins \
-             WHERE phone_hash = $1 ORDER BY checked_in_at_ms, id",
-        )
-        .bind(&hash.0[..])
-        .fetch_all(self.store.pool())
-        .await?;
-        rows.iter().map(checkin_from_row).collect()
+        self.store
+            .read(move |c| {
+                let rows = db::query(
+                    "SELECT id, premises_id, channel, consent, checked_in_at_ms FROM checkins \
+                     WHERE phone_hash = $1 ORDER BY checked_in_at_ms, id",
+                )
+                .bind(&hash.0[..])
+                .fetch_all(c)?;
+                rows.iter().map(checkin_from_row).collect()
+            })
+            .await
     }
 
     /// How many check-ins the premises has (no personal data involved).
     pub async fn count_checkins(self, premises_id: i64) -> Result<u64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM checkins WHERE premises_id = $1")
-            .bind(premises_id)
-            .fetch_one(self.store.pool())
+        let n: i64 = self
+            .store
+            .read(move |c| {
+                Ok(
+                    db::query("SELECT COUNT(*) AS n FROM checkins WHERE premises_id = $1")
+                        .bind(premises_id)
+                        .fetch_scalar(c)?,
+                )
+            })
             .await?;
-        let n: i64 = row.try_get("n")?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 }

@@ -11,9 +11,9 @@
 
 use std::collections::HashSet;
 
+use super::db::{self, Conn};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{AnyConnection, Row};
 
 use super::{to_ms, Backend, Params, StoreError};
 use crate::model::{Case, Priority, STAY_MINUTES_MAX};
@@ -159,18 +159,17 @@ WHERE end_ms > start_ms AND end_ms > at_ms
 ORDER BY id";
 
 /// The visits `probe` exposed, each once, by check-in id.
-pub(crate) async fn exposures(
-    conn: &mut AnyConnection,
+pub(crate) fn exposures(
+    conn: &mut Conn<'_>,
     probe: Probe<'_>,
 ) -> Result<Vec<Exposure>, StoreError> {
-    let rows = sqlx::query(MATCH_SQL)
+    let rows = db::query(MATCH_SQL)
         .bind(&probe.hash.0[..])
         .bind(probe.from_ms)
         .bind(probe.to_ms)
         .bind(probe.buffer_ms)
         .bind(i64::from(STAY_MINUTES_MAX) * 60_000)
-        .fetch_all(&mut *conn)
-        .await?;
+        .fetch_all(&mut *conn)?;
     rows.iter()
         .map(|row| {
             Ok(Exposure {
@@ -185,8 +184,8 @@ pub(crate) async fn exposures(
 
 /// The plan of the matching query, one line per step (`EXPLAIN QUERY PLAN` on
 /// SQLite, `EXPLAIN` on PostgreSQL), for the test that it never scans.
-pub(crate) async fn match_plan(
-    conn: &mut AnyConnection,
+pub(crate) fn match_plan(
+    conn: &mut Conn<'_>,
     backend: Backend,
     probe: Probe<'_>,
 ) -> Result<Vec<String>, StoreError> {
@@ -194,14 +193,13 @@ pub(crate) async fn match_plan(
         Backend::Sqlite => (format!("EXPLAIN QUERY PLAN {MATCH_SQL}"), "detail"),
         Backend::Postgres => (format!("EXPLAIN {MATCH_SQL}"), "QUERY PLAN"),
     };
-    let rows = sqlx::query(&sql)
+    let rows = db::query(&sql)
         .bind(&probe.hash.0[..])
         .bind(probe.from_ms)
         .bind(probe.to_ms)
         .bind(probe.buffer_ms)
         .bind(i64::from(STAY_MINUTES_MAX) * 60_000)
-        .fetch_all(&mut *conn)
-        .await?;
+        .fetch_all(&mut *conn)?;
     rows.iter()
         .map(|row| Ok(row.try_get::<String, _>(column)?))
         .collect()
@@ -237,8 +235,8 @@ pub(crate) struct NewAlert {
 /// Inserts an alert for every consenting exposed visit of `case_id` not
 /// alerted yet: the UNIQUE key on `checkin_id` decides, and consent is read
 /// again here (a `СТОП` since the match wins). Returns the alerts inserted.
-pub(crate) async fn insert_alerts(
-    conn: &mut AnyConnection,
+pub(crate) fn insert_alerts(
+    conn: &mut Conn<'_>,
     backend: Backend,
     case_id: i64,
     exposures: &[Exposure],
@@ -260,11 +258,11 @@ pub(crate) async fn insert_alerts(
              ON CONFLICT (checkin_id) DO NOTHING RETURNING id, checkin_id",
             values.join(", ")
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = db::query(&sql);
         for e in chunk {
             query = query.bind(e.checkin_id);
         }
-        for row in query.fetch_all(&mut *conn).await? {
+        for row in query.fetch_all(&mut *conn)? {
             let checkin_id: i64 = row.try_get("checkin_id")?;
             let visit_at_ms = chunk
                 .iter()
@@ -286,8 +284,8 @@ pub(crate) async fn insert_alerts(
 /// alert. The ids are taken first (the sequence on PostgreSQL, past the
 /// largest on SQLite, whose one writer holds the lock) so that each row knows
 /// its alert without relying on the order of a multi-row insert.
-pub(crate) async fn queue_alert_messages(
-    conn: &mut AnyConnection,
+pub(crate) fn queue_alert_messages(
+    conn: &mut Conn<'_>,
     backend: Backend,
     alerts: &[NewAlert],
     zone: &ServiceZone,
@@ -296,7 +294,7 @@ pub(crate) async fn queue_alert_messages(
     if alerts.is_empty() {
         return Ok(());
     }
-    let ids = reserve_outbox_ids(conn, backend, alerts.len()).await?;
+    let ids = reserve_outbox_ids(conn, backend, alerts.len())?;
     let now_ms = to_ms(now);
     let priority = Priority::Alert.as_i64();
     for (chunk, ids) in alerts
@@ -315,7 +313,7 @@ pub(crate) async fn queue_alert_messages(
              {now_ms}, {now_ms}, {now_ms} FROM (VALUES {}) AS v JOIN checkins c ON c.id = v.column2",
             values.join(", ")
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = db::query(&sql);
         for (alert, id) in chunk.iter().zip(ids) {
             let visit_at = super::from_ms(alert.visit_at_ms)?;
             query = query
@@ -323,7 +321,7 @@ pub(crate) async fn queue_alert_messages(
                 .bind(alert.checkin_id)
                 .bind(texts::exposure_alert(visit_at, zone));
         }
-        let done = query.execute(&mut *conn).await?.rows_affected();
+        let done = query.execute(&mut *conn)?.rows_affected();
         if done != chunk.len() as u64 {
             return Err(StoreError::Corrupt(format!(
                 "{} alerts, {done} messages queued",
@@ -341,38 +339,36 @@ pub(crate) async fn queue_alert_messages(
              WHERE alerts.id = v.column2",
             values.join(", ")
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = db::query(&sql);
         for (alert, id) in chunk.iter().zip(ids) {
             query = query.bind(*id).bind(alert.alert_id);
         }
-        query.execute(&mut *conn).await?;
+        query.execute(&mut *conn)?;
     }
     Ok(())
 }
 
 /// `n` fresh outbox ids.
-async fn reserve_outbox_ids(
-    conn: &mut AnyConnection,
+fn reserve_outbox_ids(
+    conn: &mut Conn<'_>,
     backend: Backend,
     n: usize,
 ) -> Result<Vec<i64>, StoreError> {
     let n = i64::try_from(n).map_err(|_| StoreError::Invalid("too many alerts".into()))?;
     match backend {
         Backend::Sqlite => {
-            let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS last FROM outbox")
-                .fetch_one(&mut *conn)
-                .await?;
+            let row = db::query("SELECT COALESCE(MAX(id), 0) AS last FROM outbox")
+                .fetch_one(&mut *conn)?;
             let last: i64 = row.try_get("last")?;
             Ok((last + 1..=last + n).collect())
         }
         Backend::Postgres => {
-            let rows = sqlx::query(
+            let rows = db::query(
                 "SELECT nextval(pg_get_serial_sequence('outbox', 'id')) AS id \
                  FROM generate_series(1, $1)",
             )
             .bind(n)
-            .fetch_all(&mut *conn)
-            .await?;
+            .fetch_all(&mut *conn)?;
             rows.iter()
                 .map(|row| Ok(row.try_get::<i64, _>("id")?))
                 .collect()

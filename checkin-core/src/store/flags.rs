@@ -9,8 +9,8 @@
 //! every `set_alerts_paused` and every `alerts_paused` read, so a notifier
 //! that polls the flag once a second also sees another instance's switch.
 
+use super::db;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 use tokio::sync::watch;
 
 use super::{to_ms, Store, StoreError};
@@ -53,18 +53,20 @@ impl Flags<'_> {
         paused: bool,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.store.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO flags (name, value, updated_at_ms) VALUES ($1, $2, $3) \
+        self.store
+            .write(move |tx| {
+                db::query(
+                    "INSERT INTO flags (name, value, updated_at_ms) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO UPDATE SET value = excluded.value, \
              updated_at_ms = excluded.updated_at_ms",
-        )
-        .bind(ALERTS_PAUSED)
-        .bind(i64::from(paused))
-        .bind(to_ms(now))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+                )
+                .bind(ALERTS_PAUSED)
+                .bind(i64::from(paused))
+                .bind(to_ms(now))
+                .execute(tx)?;
+                Ok(())
+            })
+            .await?;
         self.store.flags_signal().alerts_paused.send_replace(paused);
         Ok(())
     }
@@ -72,9 +74,9 @@ impl Flags<'_> {
     /// Whether alerts are paused, read from storage (another instance may
     /// have switched it); the watch is updated with what was read.
     pub async fn alerts_paused(&self) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT value FROM flags WHERE name = $1")
+        let row = db::query("SELECT value FROM flags WHERE name = $1")
             .bind(ALERTS_PAUSED)
-            .fetch_optional(self.store.pool())
+            .read_optional(self.store.pool())
             .await?;
         let paused = match row {
             Some(row) => row.try_get::<i64, _>("value")? != 0,

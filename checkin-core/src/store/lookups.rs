@@ -1,13 +1,12 @@
 //! Look-ups the web's pages need: one check-in by id (the guard's check) and
 //! an organization's name (the visitor's page).
 
-use sqlx::any::AnyRow;
-use sqlx::Row;
+use super::db::{self, Row};
 
 use super::{time_col, Checkins, Orgs, StoreError};
 use crate::model::{Channel, CheckIn};
 
-fn checkin_row(row: &AnyRow) -> Result<CheckIn, StoreError> {
+fn checkin_row(row: &Row) -> Result<CheckIn, StoreError> {
     let channel: String = row.try_get("channel")?;
     Ok(CheckIn {
         id: row.try_get("id")?,
@@ -22,11 +21,11 @@ fn checkin_row(row: &AnyRow) -> Result<CheckIn, StoreError> {
 impl Checkins<'_> {
     /// One check-in by id (the guard's check), without the phone.
     pub async fn checkin_by_id(self, id: i64) -> Result<Option<CheckIn>, StoreError> {
-        let row = sqlx::query(
+        let row = db::query(
             "SELECT id, premises_id, channel, consent, checked_in_at_ms FROM checkins WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(self.store.pool())
+        .read_optional(self.store.pool())
         .await?;
         row.as_ref().map(checkin_row).transpose()
     }
@@ -35,9 +34,9 @@ impl Checkins<'_> {
 impl Orgs<'_> {
     /// The name of organization `id`.
     pub async fn organization_name(self, id: i64) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT name FROM organizations WHERE id = $1")
+        let row = db::query("SELECT name FROM organizations WHERE id = $1")
             .bind(id)
-            .fetch_optional(self.store.pool())
+            .read_optional(self.store.pool())
             .await?;
         Ok(row.map(|r| r.try_get("name")).transpose()?)
     }

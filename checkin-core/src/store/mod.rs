@@ -5,6 +5,7 @@
 mod accounts;
 mod cases;
 mod checkins;
+pub(crate) mod db;
 mod exposure;
 mod flags;
 mod handles;
@@ -15,15 +16,14 @@ mod otp;
 mod outbox;
 mod signal;
 mod sms;
-mod writer;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
+pub use db::DbError;
+use db::Row;
 
 use crate::exposure::ExposureConfig;
 use crate::privacy::{PhoneVault, PrivacyError};
@@ -50,7 +50,6 @@ pub use sms::{
     InboundSms, PreparedSms, Rejection, SmsBatch, SmsOutcome, SmsVisit, REPEAT_REPLY_INTERVAL_MS,
     SMS_BATCH_MAX,
 };
-use writer::{WriteTx, Writer};
 
 /// Which database the store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,9 +81,9 @@ pub struct StoreConfig {
     pub dedupe_window: Duration,
     /// Check-ins, cases and messages older than this are deleted by `purge`.
     pub retention: Duration,
-    /// Connections in the pool: on SQLite the readers, all opened at start
-    /// (the one writer has a connection of its own); on PostgreSQL readers and
-    /// writers alike, opened as needed.
+    /// Connections: on SQLite the reader threads, each with its connection
+    /// (the writer thread has one of its own); on PostgreSQL the pool, readers
+    /// and writers alike, opened as needed.
     pub connections_max: u32,
     /// How long a query waits for a free connection before failing.
     pub acquire_timeout: Duration,
@@ -133,7 +132,7 @@ pub enum ErrorKind {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[from] db::DbError),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database url scheme {0:?} (use sqlite: or postgres://)")]
@@ -162,6 +161,18 @@ pub enum StoreError {
     /// The caller's request is wrong (see [`ErrorKind::Caller`]).
     #[error("{0}")]
     Invalid(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Database(db::DbError::Postgres(e))
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(db::DbError::Sqlite(e))
+    }
 }
 
 impl StoreError {
@@ -249,6 +260,12 @@ impl From<CodeError> for CheckinError {
 
 impl From<sqlx::Error> for CheckinError {
     fn from(e: sqlx::Error) -> Self {
+        CheckinError::Storage(e.into())
+    }
+}
+
+impl From<db::DbError> for CheckinError {
+    fn from(e: db::DbError) -> Self {
         CheckinError::Storage(StoreError::Database(e))
     }
 }
@@ -264,11 +281,11 @@ pub struct PurgeReport {
 /// The service's storage: cheap to clone (the pool is shared).
 #[derive(Debug, Clone)]
 pub struct Store {
-    /// On SQLite the readers, opened read-only (`query_only`): every write
-    /// goes through `writer`. On PostgreSQL readers and writers alike.
-    pool: AnyPool,
-    /// Where every write transaction begins (see `writer.rs`).
-    writer: Writer,
+    /// Opened on first use by tests that peek at rows with raw SQL.
+    test_pool: Arc<std::sync::OnceLock<sqlx::AnyPool>>,
+    url: Arc<str>,
+    /// The engine: units of work on SQLite's threads or PostgreSQL's pool.
+    db: db::Db,
     backend: Backend,
     vault: PhoneVault,
     config: StoreConfig,
@@ -282,44 +299,6 @@ pub struct Store {
 /// Page cache of each SQLite connection, in KiB (SQLite's default is 2 MiB); the
 /// writer's indexes stay in memory through a busy day's check-ins.
 const SQLITE_CACHE_KIB: u32 = 16 * 1024;
-
-/// Which SQLite connection the settings are for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SqliteRole {
-    Writer,
-    Reader,
-}
-
-/// The settings of each SQLite connection.
-async fn sqlite_pragmas(
-    conn: &mut AnyConnection,
-    role: SqliteRole,
-    busy_timeout_ms: u128,
-    autocheckpoint_pages: u32,
-) -> Result<(), sqlx::Error> {
-    if role == SqliteRole::Writer {
-        // WAL: readers never block the writer; NORMAL sync is durable across
-        // process crashes (an OS crash may lose the last commits).
-        conn.execute("PRAGMA journal_mode = WAL").await?;
-        conn.execute("PRAGMA synchronous = NORMAL").await?;
-        conn.execute(format!("PRAGMA wal_autocheckpoint = {autocheckpoint_pages}").as_str())
-            .await?;
-    }
-    conn.execute("PRAGMA foreign_keys = ON").await?;
-    conn.execute(format!("PRAGMA busy_timeout = {busy_timeout_ms}").as_str())
-        .await?;
-    // Statement journals (multi-row statements inside a transaction keep one)
-    // in memory, not in a temp file.
-    conn.execute("PRAGMA temp_store = MEMORY").await?;
-    conn.execute(format!("PRAGMA cache_size = -{SQLITE_CACHE_KIB}").as_str())
-        .await?;
-    if role == SqliteRole::Reader {
-        // Every write goes through the writer; one that does not fails here
-        // (checkpoints still run: they copy pages, they change no data).
-        conn.execute("PRAGMA query_only = 1").await?;
-    }
-    Ok(())
-}
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -356,60 +335,27 @@ impl Store {
         if backend == Backend::Sqlite {
             create_sqlite_parent(url)?;
         }
-        let busy_timeout_ms = config.sqlite_busy_timeout.as_millis();
         let autocheckpoint_pages = config.sqlite_autocheckpoint_pages;
-        // SQLite: the writer first, so the file exists in WAL mode before a
-        // read-only reader opens it.
-        let sqlite_writer = match backend {
-            Backend::Sqlite => {
-                let mut conn = AnyConnection::connect(url).await?;
-                sqlite_pragmas(
-                    &mut conn,
-                    SqliteRole::Writer,
-                    busy_timeout_ms,
-                    autocheckpoint_pages,
-                )
-                .await?;
-                Some(conn)
-            }
-            Backend::Postgres => None,
-        };
-        let connections_max = config.connections_max.max(1);
-        // SQLite readers are cheap (a file handle each) and all opened now: a
-        // read then finds one idle instead of opening another while the last
-        // one is still on its way back to the pool (sqlx returns connections
-        // in a task of their own).
-        let connections_min = match backend {
-            Backend::Sqlite => connections_max,
-            Backend::Postgres => 0,
-        };
-        let pool = AnyPoolOptions::new()
-            .acquire_timeout(config.acquire_timeout)
-            .max_connections(connections_max)
-            .min_connections(connections_min)
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        sqlite_pragmas(
-                            conn,
-                            SqliteRole::Reader,
-                            busy_timeout_ms,
-                            autocheckpoint_pages,
-                        )
-                        .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(url)
-            .await?;
-        let writer = match sqlite_writer {
-            Some(conn) => Writer::sqlite(conn),
-            None => Writer::pool(pool.clone()),
+        let db = match backend {
+            Backend::Sqlite => db::Db::Sqlite(db::SqliteDb::open(db::SqliteSettings {
+                path: db::sqlite_path_of_url(url),
+                readers: usize::try_from(config.connections_max.clamp(1, 64)).unwrap_or(4),
+                busy_timeout: config.sqlite_busy_timeout,
+                autocheckpoint_pages,
+                cache_kib: SQLITE_CACHE_KIB,
+            })?),
+            Backend::Postgres => db::Db::Postgres(db::PgDb::new(
+                sqlx::postgres::PgPoolOptions::new()
+                    .acquire_timeout(config.acquire_timeout)
+                    .max_connections(config.connections_max.max(1))
+                    .connect(url)
+                    .await?,
+            )),
         };
         Ok(Store {
-            pool,
-            writer,
+            test_pool: Arc::default(),
+            url: url.into(),
+            db,
             backend,
             vault,
             config,
@@ -427,9 +373,15 @@ impl Store {
         let mut attempt = 1;
         loop {
             // SQLite: on the write connection (the readers cannot write).
-            let result = match self.writer.connection().await? {
-                Some(mut conn) => SQLITE_MIGRATIONS.run(&mut *conn).await,
-                None => POSTGRES_MIGRATIONS.run(&self.pool).await,
+            let result: Result<(), StoreError> = match &self.db {
+                db::Db::Sqlite(db) => {
+                    db.with_writer(|conn| db::migrate_sqlite(conn, &SQLITE_MIGRATIONS))
+                        .await
+                }
+                db::Db::Postgres(db) => POSTGRES_MIGRATIONS
+                    .run(db.pool())
+                    .await
+                    .map_err(StoreError::from),
             };
             match result {
                 Ok(()) => return Ok(()),
@@ -439,7 +391,7 @@ impl Store {
                         .await;
                     attempt += 1;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         }
     }
@@ -456,17 +408,23 @@ impl Store {
         &self.vault
     }
 
-    /// The reader pool (read-only on SQLite: writes go through the writer).
-    pub(crate) fn pool(&self) -> &AnyPool {
-        &self.pool
+    /// The database, for reads of one statement (`Query::read_all`).
+    pub(crate) fn pool(&self) -> &db::Db {
+        &self.db
     }
 
-    /// The reader pool for integration tests that check or stage rows with raw
-    /// SQL; not part of the API (read-only on SQLite, the areas' handles are
-    /// the way in).
+    /// A sqlx pool on the same database for integration tests that check or
+    /// stage rows with raw SQL; not part of the API (the areas' handles are
+    /// the way in), opened on first use.
     #[doc(hidden)]
-    pub fn pool_for_tests(&self) -> &AnyPool {
-        &self.pool
+    pub fn pool_for_tests(&self) -> &sqlx::AnyPool {
+        self.test_pool.get_or_init(|| {
+            sqlx::any::install_default_drivers();
+            sqlx::any::AnyPoolOptions::new()
+                .max_connections(2)
+                .connect_lazy(&self.url)
+                .expect("the store's own URL parses")
+        })
     }
 
     /// SQLite: copies what the WAL holds back into the database file, without
@@ -476,8 +434,7 @@ impl Store {
     /// Does nothing on PostgreSQL.
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
         if self.backend == Backend::Sqlite {
-            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&self.pool)
+            self.read(|c| Ok(db::query("PRAGMA wal_checkpoint(PASSIVE)").fetch_all(c)?))
                 .await?;
         }
         Ok(())
@@ -485,15 +442,29 @@ impl Store {
 
     /// Closes every connection (waits for those in use).
     pub async fn close(&self) {
-        self.writer.close().await;
-        self.pool.close().await;
+        self.db.close().await;
+        if let Some(pool) = self.test_pool.get() {
+            pool.close().await;
+        }
     }
 
-    /// A write transaction: every write of the store runs in one (see
-    /// `writer.rs`). On SQLite it waits for the one writer and takes SQLite's
-    /// write lock at once (`BEGIN IMMEDIATE`).
-    pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
-        self.writer.begin().await
+    /// Runs `unit` in a write transaction (see `db`): on SQLite one hop to
+    /// the writer thread, whose group commit it may share.
+    pub(crate) async fn write<R, F>(&self, unit: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut db::Conn<'_>) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.db.write(unit).await
+    }
+
+    /// Runs `unit` on a read connection (see `db`).
+    pub(crate) async fn read<R, F>(&self, unit: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut db::Conn<'_>) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.db.read(unit).await
     }
 
     pub(crate) fn outbox_signal(&self) -> &Arc<OutboxSignal> {
@@ -504,48 +475,39 @@ impl Store {
         &self.flags_signal
     }
 
-    /// The writer, for writes that ride along with the next transaction.
-    pub(crate) fn writer(&self) -> &Writer {
-        &self.writer
-    }
-
     /// Deletes check-ins, cases and outbox messages created before `now - retention`
     /// (strictly older; a row exactly at the limit stays).
     pub async fn purge(&self, now: DateTime<Utc>) -> Result<PurgeReport, StoreError> {
         let retention = chrono::Duration::from_std(self.config.retention)
             .map_err(|_| StoreError::Config("retention is too long".into()))?;
         let cutoff = to_ms(now - retention);
-        let mut tx = self.begin_write().await?;
-        let checkins = sqlx::query("DELETE FROM checkins WHERE checked_in_at_ms < $1")
-            .bind(cutoff)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        let cases = sqlx::query("DELETE FROM cases WHERE created_at_ms < $1")
-            .bind(cutoff)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        let messages = sqlx::query("DELETE FROM outbox WHERE created_at_ms < $1")
-            .bind(cutoff)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        // What only delivery needs: the receipts' id look-up and the daily caps.
-        sqlx::query("DELETE FROM outbox_smsc_ids WHERE created_at_ms < $1")
-            .bind(cutoff)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM recipient_days WHERE day < $1")
-            .bind(cutoff.div_euclid(24 * 3600 * 1000))
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(PurgeReport {
-            checkins,
-            cases,
-            messages,
+        self.write(move |tx| {
+            let checkins = db::query("DELETE FROM checkins WHERE checked_in_at_ms < $1")
+                .bind(cutoff)
+                .execute(&mut *tx)?
+                .rows_affected();
+            let cases = db::query("DELETE FROM cases WHERE created_at_ms < $1")
+                .bind(cutoff)
+                .execute(&mut *tx)?
+                .rows_affected();
+            let messages = db::query("DELETE FROM outbox WHERE created_at_ms < $1")
+                .bind(cutoff)
+                .execute(&mut *tx)?
+                .rows_affected();
+            // What only delivery needs: the receipts' id look-up and the daily caps.
+            db::query("DELETE FROM outbox_smsc_ids WHERE created_at_ms < $1")
+                .bind(cutoff)
+                .execute(&mut *tx)?;
+            db::query("DELETE FROM recipient_days WHERE day < $1")
+                .bind(cutoff.div_euclid(24 * 3600 * 1000))
+                .execute(&mut *tx)?;
+            Ok(PurgeReport {
+                checkins,
+                cases,
+                messages,
+            })
         })
+        .await
     }
 }
 
@@ -572,9 +534,8 @@ fn create_sqlite_parent(url: &str) -> Result<(), StoreError> {
 }
 
 /// Placeholders for statements built at run time, in binding order. SQLite
-/// gets anonymous `?` (bound by position): sqlx resolves every named `$N` by
-/// asking SQLite for its name, a linear scan, so a statement with thousands of
-/// `$N` costs O(n²). PostgreSQL needs `$N`.
+/// gets anonymous `?` (bound by position, no text to rewrite); PostgreSQL
+/// needs `$N`.
 pub(crate) struct Params {
     backend: Backend,
     count: usize,
@@ -595,9 +556,6 @@ impl Params {
     }
 }
 
-/// A query built at run time, before its binds.
-pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
-
 /// UTC milliseconds since the epoch: the storage form of every time.
 pub(crate) fn to_ms(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
@@ -608,12 +566,12 @@ pub(crate) fn from_ms(ms: i64) -> Result<DateTime<Utc>, StoreError> {
 }
 
 /// Reads a timestamp column.
-pub(crate) fn time_col(row: &AnyRow, column: &str) -> Result<DateTime<Utc>, StoreError> {
+pub(crate) fn time_col(row: &Row, column: &str) -> Result<DateTime<Utc>, StoreError> {
     from_ms(row.try_get::<i64, _>(column)?)
 }
 
 /// Reads a 0/1 flag column (integers on both backends, for one set of queries).
-pub(crate) fn flag_col(row: &AnyRow, column: &str) -> Result<bool, StoreError> {
+pub(crate) fn flag_col(row: &Row, column: &str) -> Result<bool, StoreError> {
     Ok(row.try_get::<i64, _>(column)? != 0)
 }
 
@@ -635,7 +593,7 @@ mod tests {
     #[test]
     fn service_errors_are_the_services() {
         for e in [
-            StoreError::Database(sqlx::Error::PoolTimedOut),
+            StoreError::Database(db::DbError::Closed),
             StoreError::Migrate(sqlx::migrate::MigrateError::VersionMissing(1)),
             StoreError::DataDir {
                 path: "/x".into(),

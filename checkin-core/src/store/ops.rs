@@ -2,7 +2,7 @@
 //! reachability check (`/readyz`), the outbox's depth per priority (a gauge,
 //! counted up to a bound) and bearer tokens resolved to who holds them.
 
-use sqlx::Row;
+use super::db;
 
 use super::orgs::token_hash;
 use super::{Orgs, Outbox, Store, StoreError};
@@ -45,7 +45,7 @@ impl OutboxDepth {
 impl Store {
     /// One trivial query on a reader connection: storage answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(self.pool()).await?;
+        db::query("SELECT 1").read_all(self.pool()).await?;
         Ok(())
     }
 }
@@ -58,13 +58,13 @@ impl Outbox {
         let cap = i64::try_from(count_max).unwrap_or(i64::MAX);
         let mut depth = OutboxDepth::default();
         for priority in [Priority::Otp, Priority::Confirmation, Priority::Alert] {
-            let row = sqlx::query(
+            let row = db::query(
                 "SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM outbox \
                  WHERE status = 'pending' AND priority = $1 LIMIT $2) AS waiting",
             )
             .bind(priority.as_i64())
             .bind(cap)
-            .fetch_one(self.store.pool())
+            .read_one(self.store.pool())
             .await?;
             let n = u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
             match priority {
@@ -81,9 +81,9 @@ impl Orgs<'_> {
     /// Who holds `token`: an authority, an organization, or nobody.
     pub async fn token_holder(self, token: &str) -> Result<Option<TokenHolder>, StoreError> {
         let hash = token_hash(token);
-        let row = sqlx::query("SELECT id, name FROM authorities WHERE token_hash = $1")
+        let row = db::query("SELECT id, name FROM authorities WHERE token_hash = $1")
             .bind(&hash)
-            .fetch_optional(self.store.pool())
+            .read_optional(self.store.pool())
             .await?;
         if let Some(row) = row {
             return Ok(Some(TokenHolder::Authority(Authority {
@@ -91,9 +91,9 @@ impl Orgs<'_> {
                 name: row.try_get("name")?,
             })));
         }
-        let row = sqlx::query("SELECT id FROM organizations WHERE api_token_hash = $1")
+        let row = db::query("SELECT id FROM organizations WHERE api_token_hash = $1")
             .bind(&hash)
-            .fetch_optional(self.store.pool())
+            .read_optional(self.store.pool())
             .await?;
         Ok(row
             .map(|r| r.try_get("id"))

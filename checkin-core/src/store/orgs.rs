@@ -1,12 +1,11 @@
 //! Organizations, their premises (with fresh random codes) and health authorities.
 
+use super::db::{self, Row};
 use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::Argon2;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use sqlx::any::AnyRow;
-use sqlx::Row;
 
 use super::{flag_col, time_col, to_ms, Orgs, StoreError};
 use crate::model::{Organization, Premises, STAY_MINUTES_DEFAULT, STAY_MINUTES_MAX};
@@ -76,14 +75,14 @@ pub(crate) fn hash_password(password: &str) -> Result<String, StoreError> {
     Ok(hash.to_string())
 }
 
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+pub(crate) fn is_unique_violation(e: &db::DbError) -> bool {
+    e.is_unique_violation()
 }
 
 pub(crate) const PREMISES_SELECT: &str =
     "SELECT id, org_id, code, address, kind, stay_minutes, active, created_at_ms FROM premises";
 
-pub(crate) fn premises_from_row(row: &AnyRow) -> Result<Premises, StoreError> {
+pub(crate) fn premises_from_row(row: &Row) -> Result<Premises, StoreError> {
     let code: String = row.try_get("code")?;
     let stay: i64 = row.try_get("stay_minutes")?;
     Ok(Premises {
@@ -141,18 +140,22 @@ impl Orgs<'_> {
             _ => None,
         };
         let api_token = new_token();
-        let mut tx = self.store.begin_write().await?;
-        let row = sqlx::query(
+        let (name_owned, email_owned, token) = (name.to_owned(), email.clone(), api_token.clone());
+        let label = label.to_owned();
+        let id = self
+            .store
+            .write(move |tx| {
+                let (name, email, api_token) = (&name_owned, &email_owned, &token);
+                let row = db::query(
             "INSERT INTO organizations (name, email, password_hash, api_token_hash, created_at_ms) \
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(name)
-        .bind(&email)
+        .bind(email)
         .bind(password_hash)
-        .bind(token_hash(&api_token))
+        .bind(token_hash(api_token))
         .bind(to_ms(now))
         .fetch_one(&mut *tx)
-        .await
         .map_err(|e| {
             if is_unique_violation(&e) {
                 StoreError::Invalid(format!("an organization with e-mail {email} exists"))
@@ -160,19 +163,20 @@ impl Orgs<'_> {
                 e.into()
             }
         })?;
-        let id: i64 = row.try_get("id")?;
-        sqlx::query(
-            "INSERT INTO org_tokens (org_id, label, prefix, token_hash, created_at_ms) \
+                let id: i64 = row.try_get("id")?;
+                db::query(
+                    "INSERT INTO org_tokens (org_id, label, prefix, token_hash, created_at_ms) \
              VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(id)
-        .bind(label)
-        .bind(token_prefix(&api_token))
-        .bind(token_hash(&api_token))
-        .bind(to_ms(now))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+                )
+                .bind(id)
+                .bind(label)
+                .bind(token_prefix(api_token))
+                .bind(token_hash(api_token))
+                .bind(to_ms(now))
+                .execute(&mut *tx)?;
+                Ok(id)
+            })
+            .await?;
         Ok(OrgCreated {
             organization: Organization {
                 id,
@@ -193,9 +197,9 @@ impl Orgs<'_> {
         let (address, kind, stay_minutes) =
             checked_premises(&new.address, new.kind.as_deref(), new.stay_minutes)?;
         let address = address.as_str();
-        let org_exists = sqlx::query("SELECT id FROM organizations WHERE id = $1")
+        let org_exists = db::query("SELECT id FROM organizations WHERE id = $1")
             .bind(new.org_id)
-            .fetch_optional(&self.store.pool)
+            .read_optional(self.store.pool())
             .await?
             .is_some();
         if !org_exists {
@@ -204,70 +208,79 @@ impl Orgs<'_> {
                 new.org_id
             )));
         }
-        for _ in 0..CODE_ATTEMPTS_MAX {
-            let code = VenueCode::generate(&mut rand::rngs::OsRng);
-            // A transaction per attempt: on PostgreSQL a failed statement
-            // spoils its transaction.
-            let mut tx = self.store.begin_write().await?;
-            let inserted = sqlx::query(
-                "INSERT INTO premises (org_id, code, address, kind, stay_minutes, active, created_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, 1, $6) RETURNING id",
-            )
-            .bind(new.org_id)
-            .bind(code.digits())
-            .bind(address)
-            .bind(&kind)
-            .bind(i64::from(stay_minutes))
-            .bind(to_ms(now))
-            .fetch_one(&mut *tx)
-            .await;
-            match inserted {
-                Ok(row) => {
-                    tx.commit().await?;
-                    return Ok(Premises {
-                        id: row.try_get("id")?,
-                        org_id: new.org_id,
-                        code,
-                        address: address.to_owned(),
-                        kind,
-                        stay_minutes,
-                        active: true,
-                        created_at: now,
-                    });
+        let (org_id, address) = (new.org_id, address.to_owned());
+        self.store
+            .write(move |tx| {
+                for _ in 0..CODE_ATTEMPTS_MAX {
+                    let code = VenueCode::generate(&mut rand::rngs::OsRng);
+                    // A savepoint per attempt: on PostgreSQL a failed
+                    // statement spoils its transaction.
+                    tx.execute("SAVEPOINT new_code", &[])?;
+                    let inserted = db::query(
+                        "INSERT INTO premises (org_id, code, address, kind, stay_minutes, active, created_at_ms) \
+                         VALUES ($1, $2, $3, $4, $5, 1, $6) RETURNING id",
+                    )
+                    .bind(org_id)
+                    .bind(code.digits())
+                    .bind(&address)
+                    .bind(&kind)
+                    .bind(i64::from(stay_minutes))
+                    .bind(to_ms(now))
+                    .fetch_one(tx);
+                    match inserted {
+                        Ok(row) => {
+                            tx.execute("RELEASE new_code", &[])?;
+                            return Ok(Premises {
+                                id: row.try_get("id")?,
+                                org_id,
+                                code,
+                                address: address.clone(),
+                                kind: kind.clone(),
+                                stay_minutes,
+                                active: true,
+                                created_at: now,
+                            });
+                        }
+                        Err(e) if is_unique_violation(&e) => {
+                            tx.execute("ROLLBACK TO new_code", &[])?;
+                            tx.execute("RELEASE new_code", &[])?;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
                 }
-                Err(e) if is_unique_violation(&e) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(StoreError::CodeSpaceExhausted(CODE_ATTEMPTS_MAX))
+                Err(StoreError::CodeSpaceExhausted(CODE_ATTEMPTS_MAX))
+            })
+            .await
     }
 
     /// The premises with `code`, active or not.
     pub async fn premises_by_code(self, code: &VenueCode) -> Result<Option<Premises>, StoreError> {
-        let row = sqlx::query(&format!("{PREMISES_SELECT} WHERE code = $1"))
+        let row = db::query(&format!("{PREMISES_SELECT} WHERE code = $1"))
             .bind(code.digits())
-            .fetch_optional(&self.store.pool)
+            .read_optional(self.store.pool())
             .await?;
         row.as_ref().map(premises_from_row).transpose()
     }
 
     pub async fn premises_by_id(self, id: i64) -> Result<Option<Premises>, StoreError> {
-        let row = sqlx::query(&format!("{PREMISES_SELECT} WHERE id = $1"))
+        let row = db::query(&format!("{PREMISES_SELECT} WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.store.pool)
+            .read_optional(self.store.pool())
             .await?;
         row.as_ref().map(premises_from_row).transpose()
     }
 
     /// Opens or closes premises for check-ins; false when no such premises exists.
     pub async fn set_premises_active(self, id: i64, active: bool) -> Result<bool, StoreError> {
-        let mut tx = self.store.begin_write().await?;
-        let done = sqlx::query("UPDATE premises SET active = $1 WHERE id = $2")
-            .bind(i64::from(active))
-            .bind(id)
-            .execute(&mut *tx)
+        let done = self
+            .store
+            .write(move |tx| {
+                Ok(db::query("UPDATE premises SET active = $1 WHERE id = $2")
+                    .bind(i64::from(active))
+                    .bind(id)
+                    .execute(tx)?)
+            })
             .await?;
-        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -282,17 +295,21 @@ impl Orgs<'_> {
             return Err(StoreError::Invalid("the authority name is empty".into()));
         }
         let token = new_token();
-        let mut tx = self.store.begin_write().await?;
-        let row = sqlx::query(
-            "INSERT INTO authorities (name, token_hash, created_at_ms) VALUES ($1, $2, $3) RETURNING id",
-        )
-        .bind(name)
-        .bind(token_hash(&token))
-        .bind(to_ms(now))
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok((row.try_get("id")?, token))
+        let (name, hash) = (name.to_owned(), token_hash(&token));
+        let id = self
+            .store
+            .write(move |tx| {
+                let row = db::query(
+                    "INSERT INTO authorities (name, token_hash, created_at_ms) VALUES ($1, $2, $3) RETURNING id",
+                )
+                .bind(&name)
+                .bind(hash)
+                .bind(to_ms(now))
+                .fetch_one(tx)?;
+                Ok(row.try_get::<i64, _>("id")?)
+            })
+            .await?;
+        Ok((id, token))
     }
 }
 
@@ -382,10 +399,10 @@ const HOUR_MS: i64 = 3_600_000;
 impl Orgs<'_> {
     /// Premises `id` if organization `org_id` owns it.
     pub async fn org_premises(self, org_id: i64, id: i64) -> Result<Option<Premises>, StoreError> {
-        let row = sqlx::query(&format!("{PREMISES_SELECT} WHERE id = $1 AND org_id = $2"))
+        let row = db::query(&format!("{PREMISES_SELECT} WHERE id = $1 AND org_id = $2"))
             .bind(id)
             .bind(org_id)
-            .fetch_optional(&self.store.pool)
+            .read_optional(self.store.pool())
             .await?;
         row.as_ref().map(premises_from_row).transpose()
     }
@@ -399,13 +416,13 @@ impl Orgs<'_> {
         limit: u32,
     ) -> Result<Vec<Premises>, StoreError> {
         let limit = limit.clamp(1, PREMISES_PAGE_MAX);
-        let rows = sqlx::query(&format!(
+        let rows = db::query(&format!(
             "{PREMISES_SELECT} WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3"
         ))
         .bind(org_id)
         .bind(after_id)
         .bind(i64::from(limit))
-        .fetch_all(&self.store.pool)
+        .read_all(self.store.pool())
         .await?;
         rows.iter().map(premises_from_row).collect()
     }
@@ -421,19 +438,21 @@ impl Orgs<'_> {
         stay_minutes: Option<u32>,
     ) -> Result<Option<Premises>, StoreError> {
         let (address, kind, stay_minutes) = checked_premises(address, kind, stay_minutes)?;
-        let mut tx = self.store.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE premises SET address = $1, kind = $2, stay_minutes = $3 \
+        let done = self
+            .store
+            .write(move |tx| {
+                Ok(db::query(
+                    "UPDATE premises SET address = $1, kind = $2, stay_minutes = $3 \
              WHERE id = $4 AND org_id = $5",
-        )
-        .bind(&address)
-        .bind(&kind)
-        .bind(i64::from(stay_minutes))
-        .bind(id)
-        .bind(org_id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+                )
+                .bind(&address)
+                .bind(&kind)
+                .bind(i64::from(stay_minutes))
+                .bind(id)
+                .bind(org_id)
+                .execute(&mut *tx)?)
+            })
+            .await?;
         if done.rows_affected() != 1 {
             return Ok(None);
         }
@@ -447,14 +466,18 @@ impl Orgs<'_> {
         id: i64,
         active: bool,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.store.begin_write().await?;
-        let done = sqlx::query("UPDATE premises SET active = $1 WHERE id = $2 AND org_id = $3")
-            .bind(i64::from(active))
-            .bind(id)
-            .bind(org_id)
-            .execute(&mut *tx)
+        let done = self
+            .store
+            .write(move |tx| {
+                Ok(
+                    db::query("UPDATE premises SET active = $1 WHERE id = $2 AND org_id = $3")
+                        .bind(i64::from(active))
+                        .bind(id)
+                        .bind(org_id)
+                        .execute(&mut *tx)?,
+                )
+            })
             .await?;
-        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -469,7 +492,7 @@ impl Orgs<'_> {
         to: DateTime<Utc>,
     ) -> Result<Vec<HourCount>, StoreError> {
         let from = from.max(to - chrono::Duration::days(STATS_DAYS_MAX));
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT checked_in_at_ms / 3600000 AS hour, channel, COUNT(*) AS n FROM checkins \
              WHERE premises_id = $1 AND checked_in_at_ms >= $2 AND checked_in_at_ms < $3 \
              GROUP BY checked_in_at_ms / 3600000, channel ORDER BY hour",
@@ -477,7 +500,7 @@ impl Orgs<'_> {
         .bind(premises_id)
         .bind(to_ms(from))
         .bind(to_ms(to))
-        .fetch_all(&self.store.pool)
+        .read_all(self.store.pool())
         .await?;
         rows.iter()
             .map(|row| {

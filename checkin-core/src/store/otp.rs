@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
-use sqlx::{AnyConnection, Executor, Row};
+use super::db::{self, Conn, Row};
 
 use super::checkins::{checkin_from_row, insert_checkins_with_ids, lock_phones};
 use super::orgs::{premises_from_row, PREMISES_SELECT};
@@ -91,26 +91,33 @@ impl Otps<'_> {
             text: new.text.clone(),
             priority: Priority::Otp,
         };
-        let mut tx = self.store.begin_write().await?;
-        let row = sqlx::query(
+        let phone_hash = self.store.vault().hash(new.phone);
+        let phone_sealed = self.store.vault().seal(new.phone);
+        let (premises_id, expires_at) = (new.premises_id, new.expires_at);
+        let store = self.store.clone();
+        let id = self
+            .store
+            .write(move |tx| {
+                let row = db::query(
             "INSERT INTO otps (premises_id, phone_hash, phone_sealed, code_salt, code_hash, \
              attempts, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5, 0, $6, $7) \
              RETURNING id",
         )
-        .bind(new.premises_id)
-        .bind(&self.store.vault().hash(new.phone).0[..])
-        .bind(self.store.vault().seal(new.phone))
+        .bind(premises_id)
+        .bind(&phone_hash.0[..])
+        .bind(phone_sealed)
         .bind(&salt[..])
         .bind(&hash[..])
         .bind(to_ms(now))
-        .bind(to_ms(new.expires_at))
-        .fetch_one(&mut *tx)
-        .await?;
-        self.store.enqueue_in(&mut tx, &message, now).await?;
-        tx.commit().await?;
+        .bind(to_ms(expires_at))
+        .fetch_one(&mut *tx)?;
+                store.enqueue_in(tx, &message, now)?;
+                Ok(row.try_get::<i64, _>("id")?)
+            })
+            .await?;
         // Like every producer: the sender learns of it from the outbox.
         self.store.outbox().wake();
-        Ok(row.try_get("id")?)
+        Ok(id)
     }
 
     /// Checks `code` against code `id`, issued for `premises_id` (another
@@ -133,11 +140,12 @@ impl Otps<'_> {
             consent,
             at: now,
         };
-        let mut tx = self.store.begin_write().await?;
-        let check = self.confirm_in(&mut tx, &entry, key).await?;
+        let store = self.store.clone();
+        let key = key.clone();
         // Nothing is written for the refusals; committing them costs nothing.
-        tx.commit().await?;
-        Ok(check)
+        self.store
+            .write(move |tx| Otps { store: &store }.confirm_in(tx, &entry, &key))
+            .await
     }
 
     /// [`Otps::confirm_otp`] for each of `entries` (at most
@@ -169,46 +177,51 @@ impl Otps<'_> {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.store.begin_write().await?;
-        match self.confirm_batched(&mut tx, entries, key).await {
-            Ok(checks) => {
-                tx.commit().await?;
-                return Ok(checks);
-            }
-            Err(e) => {
-                tracing::warn!(
-                    error = %e,
-                    group = entries.len(),
-                    "a grouped code confirmation failed; confirming its entries one by one"
-                );
-                // Rolled back as it is dropped; the next transaction reads
-                // the codes afresh.
-                drop(tx);
-            }
-        }
-        let mut tx = self.store.begin_write().await?;
-        let checks = self.confirm_each(&mut tx, entries, key).await?;
-        tx.commit().await?;
-        Ok(checks)
+        let store = self.store.clone();
+        let key = key.clone();
+        let entries = entries.to_vec();
+        self.store
+            .write(move |tx| {
+                let otps = Otps { store: &store };
+                tx.execute("SAVEPOINT otp_group", &[])?;
+                match otps.confirm_batched(tx, &entries, &key) {
+                    Ok(checks) => {
+                        tx.execute("RELEASE otp_group", &[])?;
+                        return Ok(checks);
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            error = %e,
+                            group = entries.len(),
+                            "a grouped code confirmation failed; confirming its entries one by one"
+                        );
+                        // The entries are read afresh after the rollback.
+                        tx.execute("ROLLBACK TO otp_group", &[])?;
+                        tx.execute("RELEASE otp_group", &[])?;
+                    }
+                }
+                otps.confirm_each(tx, &entries, &key)
+            })
+            .await
     }
 
     /// Each entry under a savepoint of its own (the group's fallback).
-    async fn confirm_each(
+    fn confirm_each(
         self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn<'_>,
         entries: &[OtpEntry],
         key: &OtpKey,
     ) -> Result<Vec<Result<OtpCheck, StoreError>>, StoreError> {
         let mut checks = Vec::with_capacity(entries.len());
         for entry in entries {
-            tx.execute("SAVEPOINT otp_entry").await?;
-            let check = self.confirm_in(&mut *tx, entry, key).await;
+            tx.execute("SAVEPOINT otp_entry", &[])?;
+            let check = self.confirm_in(&mut *tx, entry, key);
             if check.is_err() {
                 // Fails when the database rolled the whole transaction back:
                 // then the group fails as one.
-                tx.execute("ROLLBACK TO otp_entry").await?;
+                tx.execute("ROLLBACK TO otp_entry", &[])?;
             }
-            tx.execute("RELEASE otp_entry").await?;
+            tx.execute("RELEASE otp_entry", &[])?;
             checks.push(check);
         }
         Ok(checks)
@@ -218,9 +231,9 @@ impl Otps<'_> {
     /// statements, decided in memory in the entries' order exactly as
     /// [`Otps::confirm_in`] decides one entry. `Err` when a statement
     /// failed (the caller rolls back what ran).
-    async fn confirm_batched(
+    fn confirm_batched(
         self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn<'_>,
         entries: &[OtpEntry],
         key: &OtpKey,
     ) -> Result<Vec<Result<OtpCheck, StoreError>>, StoreError> {
@@ -242,13 +255,13 @@ impl Otps<'_> {
         if backend == Backend::Postgres {
             sql.push_str(" ORDER BY o.id FOR UPDATE OF o");
         }
-        let mut query = sqlx::query(&sql);
+        let mut query = db::query(&sql);
         for id in &ids {
             query = query.bind(*id);
         }
         let mut codes: HashMap<i64, CodeRow> = HashMap::with_capacity(ids.len());
         let mut premises: HashMap<i64, Premises> = HashMap::new();
-        for row in query.fetch_all(&mut *tx).await? {
+        for row in query.fetch_all(&mut *tx)? {
             let used: Option<i64> = row.try_get("used_at_ms")?;
             let premises_id: i64 = row.try_get("otp_premises_id")?;
             // `id` is the premises' (absent when the row names none).
@@ -336,7 +349,7 @@ impl Otps<'_> {
         if !candidates.is_empty() {
             if backend == Backend::Postgres {
                 let hashes: Vec<PhoneHash> = candidates.iter().map(|c| c.hash).collect();
-                lock_phones(tx, &hashes).await?;
+                lock_phones(tx, &hashes)?;
             }
             let (min_at, max_at) = candidates.iter().fold((i64::MAX, i64::MIN), |(lo, hi), c| {
                 (lo.min(c.at_ms), hi.max(c.at_ms))
@@ -350,13 +363,13 @@ impl Otps<'_> {
             );
             push_placeholders(&mut sql, &mut params, candidates.len());
             sql.push(')');
-            let mut query = sqlx::query(&sql)
+            let mut query = db::query(&sql)
                 .bind(min_at.saturating_sub(window_ms))
                 .bind(max_at.saturating_add(window_ms));
             for c in &candidates {
                 query = query.bind(&c.hash.0[..]);
             }
-            for row in query.fetch_all(&mut *tx).await? {
+            for row in query.fetch_all(&mut *tx)? {
                 let hash: Vec<u8> = row.try_get("phone_hash")?;
                 let hash: [u8; 32] = hash
                     .try_into()
@@ -419,7 +432,7 @@ impl Otps<'_> {
             if !sqlite {
                 sql.push_str(" RETURNING id, premises_id, phone_hash, checked_in_at_ms");
             }
-            let mut query = sqlx::query(&sql);
+            let mut query = db::query(&sql);
             for &v in &new_rows {
                 let c = &candidates[v];
                 query = query
@@ -430,7 +443,7 @@ impl Otps<'_> {
                     .bind(i64::from(entries[c.entry].consent))
                     .bind(c.at_ms);
             }
-            let fits = |v: usize, row: &sqlx::any::AnyRow| -> Result<bool, StoreError> {
+            let fits = |v: usize, row: &Row| -> Result<bool, StoreError> {
                 let c = &candidates[v];
                 let hash: Vec<u8> = row.try_get("phone_hash")?;
                 Ok(c.premises.id == row.try_get::<i64, _>("premises_id")?
@@ -445,8 +458,7 @@ impl Otps<'_> {
                 &mut new_ids,
                 fits,
                 "code",
-            )
-            .await?;
+            )?;
         }
 
         // One update for the codes spent or tried.
@@ -469,14 +481,14 @@ impl Otps<'_> {
                  used_at_ms = COALESCE((SELECT v.used_at FROM v WHERE v.id = otps.id), used_at_ms) \
                  WHERE id IN (SELECT id FROM v)",
             );
-            let mut query = sqlx::query(&sql);
+            let mut query = db::query(&sql);
             for (id, c) in &touched {
                 query = query
                     .bind(*id)
                     .bind(i64::from(c.attempts_added))
                     .bind(c.used_at_ms);
             }
-            query.execute(&mut *tx).await?;
+            query.execute(&mut *tx)?;
         }
 
         // The row each new visit became, as `insert_if_new` returns it.
@@ -517,9 +529,9 @@ impl Otps<'_> {
 
     /// One entry of a code, inside the caller's write transaction; writes
     /// nothing unless the answer is `Wrong` or `Confirmed`.
-    async fn confirm_in(
+    fn confirm_in(
         self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn<'_>,
         entry: &OtpEntry,
         key: &OtpKey,
     ) -> Result<OtpCheck, StoreError> {
@@ -535,11 +547,7 @@ impl Otps<'_> {
             Backend::Postgres => format!("{OTP_SELECT} FOR UPDATE"),
             Backend::Sqlite => OTP_SELECT.to_owned(),
         };
-        let Some(row) = sqlx::query(&select)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
+        let Some(row) = db::query(&select).bind(id).fetch_optional(&mut *tx)? else {
             return Ok(OtpCheck::Unknown);
         };
         if row.try_get::<i64, _>("premises_id")? != premises_id {
@@ -558,18 +566,16 @@ impl Otps<'_> {
         let salt: Vec<u8> = row.try_get("code_salt")?;
         let hash: Vec<u8> = row.try_get("code_hash")?;
         if !key.matches(&salt, code, &hash) {
-            sqlx::query("UPDATE otps SET attempts = attempts + 1 WHERE id = $1")
+            db::query("UPDATE otps SET attempts = attempts + 1 WHERE id = $1")
                 .bind(id)
-                .execute(&mut *tx)
-                .await?;
+                .execute(&mut *tx)?;
             return Ok(OtpCheck::Wrong {
                 attempts_left: OTP_ATTEMPTS_MAX - attempts - 1,
             });
         }
-        let premises = sqlx::query(&format!("{PREMISES_SELECT} WHERE id = $1"))
+        let premises = db::query(&format!("{PREMISES_SELECT} WHERE id = $1"))
             .bind(premises_id)
-            .fetch_optional(&mut *tx)
-            .await?
+            .fetch_optional(&mut *tx)?
             .as_ref()
             .map(premises_from_row)
             .transpose()?
@@ -581,13 +587,12 @@ impl Otps<'_> {
         let phone = self.store.vault().open(&sealed)?;
         let phone_hash = self.store.vault().hash(&phone);
         if self.store.backend() == Backend::Postgres {
-            lock_phones(tx, std::slice::from_ref(&phone_hash)).await?;
+            lock_phones(tx, std::slice::from_ref(&phone_hash))?;
         }
-        sqlx::query("UPDATE otps SET used_at_ms = $1, attempts = attempts + 1 WHERE id = $2")
+        db::query("UPDATE otps SET used_at_ms = $1, attempts = attempts + 1 WHERE id = $2")
             .bind(to_ms(now))
             .bind(id)
-            .execute(&mut *tx)
-            .await?;
+            .execute(&mut *tx)?;
         let new = NewCheckIn {
             phone: phone.clone(),
             code: premises.code,
@@ -595,18 +600,15 @@ impl Otps<'_> {
             at: now,
             consent,
         };
-        let recorded = self
-            .store
-            .insert_if_new(tx, &new, &phone_hash, premises)
-            .await?;
+        let recorded = self.store.insert_if_new(tx, &new, &phone_hash, premises)?;
         Ok(OtpCheck::Confirmed { recorded, phone })
     }
 
     /// The code `id` was issued for whom and where (for a resend).
     pub async fn issued_otp(self, id: i64) -> Result<Option<IssuedOtp>, StoreError> {
-        let row = sqlx::query(OTP_SELECT)
+        let row = db::query(OTP_SELECT)
             .bind(id)
-            .fetch_optional(self.store.pool())
+            .read_optional(self.store.pool())
             .await?;
         let Some(row) = row else { return Ok(None) };
         let sealed: Vec<u8> = row.try_get("phone_sealed")?;
@@ -620,12 +622,14 @@ impl Otps<'_> {
     /// Deletes codes that expired before `before` (used or not): they can
     /// never be entered again. Returns how many.
     pub async fn purge_otps(self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let mut tx = self.store.begin_write().await?;
-        let done = sqlx::query("DELETE FROM otps WHERE expires_at_ms < $1")
-            .bind(to_ms(before))
-            .execute(&mut *tx)
+        let done = self
+            .store
+            .write(move |tx| {
+                Ok(db::query("DELETE FROM otps WHERE expires_at_ms < $1")
+                    .bind(to_ms(before))
+                    .execute(tx)?)
+            })
             .await?;
-        tx.commit().await?;
         Ok(done.rows_affected())
     }
 }

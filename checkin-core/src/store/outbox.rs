@@ -1,14 +1,11 @@
 //! The outbox: every SMS the service sends is first a row here, so nothing is lost
 //! between deciding to send and the SMSC accepting it.
 
+use super::db::{self, Conn, Row};
 use chrono::{DateTime, Utc};
-use sqlx::any::AnyRow;
-use sqlx::AnyConnection;
-use sqlx::Row;
 
 use super::checkins::sqlite_inserted_ids;
-use super::writer::carried;
-use super::{time_col, to_ms, AnyQuery, Backend, Outbox, Params, Store, StoreError};
+use super::{time_col, to_ms, Backend, Outbox, Params, Store, StoreError};
 use crate::model::{NewMessage, OutboxMessage, OutboxStatus, Priority};
 use crate::privacy::{PhoneHash, SealedPhone};
 use crate::Msisdn;
@@ -66,9 +63,9 @@ pub(crate) struct Outgoing<'a> {
 }
 
 /// Where one column of an outbox insert gets its value.
-enum Value {
+enum Column {
     /// A placeholder, bound per row (the row, and the time of the insert in ms).
-    Bind(for<'q> fn(AnyQuery<'q>, &'q Outgoing<'q>, i64) -> AnyQuery<'q>),
+    Bind(for<'q> fn(db::Query<'q>, &Outgoing<'_>, i64) -> db::Query<'q>),
     /// The status the statement queues in.
     Status,
     /// The attempts the statement starts at.
@@ -80,25 +77,25 @@ enum Value {
 /// The columns of an outbox insert, each with its value: [`insert_sql`] takes
 /// the placeholders and [`bind_rows`] the binds from this one list, so the two
 /// cannot drift apart.
-const INSERT_COLUMNS: [(&str, Value); 10] = [
+const INSERT_COLUMNS: [(&str, Column); 10] = [
     (
         "recipient_hash",
-        Value::Bind(|q, m, _| q.bind(&m.hash.0[..])),
+        Column::Bind(|q, m, _| q.bind(&m.hash.0[..])),
     ),
-    ("recipient_sealed", Value::Bind(|q, m, _| q.bind(m.sealed))),
-    ("body", Value::Bind(|q, m, _| q.bind(m.text.as_str()))),
+    ("recipient_sealed", Column::Bind(|q, m, _| q.bind(m.sealed))),
+    ("body", Column::Bind(|q, m, _| q.bind(m.text.as_str()))),
     (
         "priority",
-        Value::Bind(|q, m, _| q.bind(m.priority.as_i64())),
+        Column::Bind(|q, m, _| q.bind(m.priority.as_i64())),
     ),
-    ("status", Value::Status),
-    ("attempts", Value::Attempts),
-    ("smsc_message_ids", Value::NoIds),
-    ("created_at_ms", Value::Bind(|q, _, now_ms| q.bind(now_ms))),
-    ("updated_at_ms", Value::Bind(|q, _, now_ms| q.bind(now_ms))),
+    ("status", Column::Status),
+    ("attempts", Column::Attempts),
+    ("smsc_message_ids", Column::NoIds),
+    ("created_at_ms", Column::Bind(|q, _, now_ms| q.bind(now_ms))),
+    ("updated_at_ms", Column::Bind(|q, _, now_ms| q.bind(now_ms))),
     (
         "next_attempt_at_ms",
-        Value::Bind(|q, _, now_ms| q.bind(now_ms)),
+        Column::Bind(|q, _, now_ms| q.bind(now_ms)),
     ),
 ];
 
@@ -122,10 +119,10 @@ fn insert_sql(
                 sql.push_str(", ");
             }
             match value {
-                Value::Bind(_) => sql.push_str(&params.next()),
-                Value::Status => sql.push_str(&status),
-                Value::Attempts => sql.push_str(&attempts),
-                Value::NoIds => sql.push_str("''"),
+                Column::Bind(_) => sql.push_str(&params.next()),
+                Column::Status => sql.push_str(&status),
+                Column::Attempts => sql.push_str(&attempts),
+                Column::NoIds => sql.push_str("''"),
             }
         }
         sql.push(')');
@@ -154,13 +151,13 @@ fn claimed_message(new: &Outgoing<'_>, id: i64, now: DateTime<Utc>) -> OutboxMes
 
 /// Binds the rows of [`insert_sql`].
 fn bind_rows<'q>(
-    mut query: AnyQuery<'q>,
-    rows: &'q [Outgoing<'q>],
+    mut query: db::Query<'q>,
+    rows: &[Outgoing<'_>],
     now: DateTime<Utc>,
-) -> AnyQuery<'q> {
+) -> db::Query<'q> {
     for new in rows {
         for (_, value) in &INSERT_COLUMNS {
-            if let Value::Bind(bind) = value {
+            if let Column::Bind(bind) = value {
                 query = bind(query, new, to_ms(now));
             }
         }
@@ -175,9 +172,9 @@ const MESSAGE_COLUMNS: &str =
 impl Store {
     /// Queues a message inside the caller's transaction (so a reply commits with
     /// the check-in it answers).
-    pub(crate) async fn enqueue_in(
+    pub(crate) fn enqueue_in(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn<'_>,
         new: &NewMessage,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
@@ -191,9 +188,7 @@ impl Store {
             priority: new.priority,
         }];
         let sql = insert_sql(self.backend(), 1, OutboxStatus::Pending, 0, " RETURNING id");
-        let row = bind_rows(sqlx::query(&sql), &row, now)
-            .fetch_one(&mut *conn)
-            .await?;
+        let row = bind_rows(db::query(&sql), &row, now).fetch_one(&mut *conn)?;
         Ok(row.try_get("id")?)
     }
 
@@ -202,9 +197,9 @@ impl Store {
     /// `claim_max` are queued already claimed (`sending`, first attempt) and
     /// returned, for a sender that takes them straight from the caller; the
     /// others wait as `pending` for a claim.
-    pub(crate) async fn enqueue_many_in(
+    pub(crate) fn enqueue_many_in(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn<'_>,
         messages: &[Outgoing<'_>],
         now: DateTime<Utc>,
         claim_max: usize,
@@ -222,10 +217,8 @@ impl Store {
             if sqlite {
                 // No RETURNING on SQLite: see `sqlite_inserted_ids`.
                 let sql = insert_sql(self.backend(), chunk.len(), OutboxStatus::Sending, 1, "");
-                bind_rows(sqlx::query(&sql), chunk, now)
-                    .execute(&mut *conn)
-                    .await?;
-                let ids = sqlite_inserted_ids(&mut *conn, chunk.len()).await?;
+                bind_rows(db::query(&sql), chunk, now).execute(&mut *conn)?;
+                let ids = sqlite_inserted_ids(&mut *conn, chunk.len())?;
                 for (new, id) in chunk.iter().zip(ids) {
                     out.push(claimed_message(new, id, now));
                 }
@@ -238,9 +231,7 @@ impl Store {
                 1,
                 " RETURNING id, recipient_sealed",
             );
-            let rows = bind_rows(sqlx::query(&sql), chunk, now)
-                .fetch_all(&mut *conn)
-                .await?;
+            let rows = bind_rows(db::query(&sql), chunk, now).fetch_all(&mut *conn)?;
             // Rows come back in no promised order; each sealed copy is unique
             // (a fresh nonce), so it tells which message got which id.
             let mut ids: Vec<Option<i64>> = vec![None; chunk.len()];
@@ -265,16 +256,14 @@ impl Store {
         }
         for chunk in pending.chunks(ROWS_PER_STATEMENT_MAX) {
             let sql = insert_sql(self.backend(), chunk.len(), OutboxStatus::Pending, 0, "");
-            bind_rows(sqlx::query(&sql), chunk, now)
-                .execute(&mut *conn)
-                .await?;
+            bind_rows(db::query(&sql), chunk, now).execute(&mut *conn)?;
         }
         Ok(out)
     }
 
-    async fn write_send_results(
+    fn write_send_results(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn<'_>,
         results: &[(i64, SendResult)],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -299,7 +288,7 @@ impl Store {
                 ") UPDATE outbox SET delivery_state = r.state, receipt_at_ms = {at} \
                  FROM r WHERE outbox.id = r.id"
             ));
-            let mut query = sqlx::query(&sql);
+            let mut query = db::query(&sql);
             for (id, result) in chunk {
                 let state = match result {
                     SendResult::Receipt { state } => state.as_str(),
@@ -307,7 +296,7 @@ impl Store {
                 };
                 query = query.bind(*id).bind(state);
             }
-            query.bind(to_ms(now)).execute(&mut *conn).await?;
+            query.bind(to_ms(now)).execute(&mut *conn)?;
         }
         for chunk in results.chunks(ROWS_PER_STATEMENT_MAX) {
             let mut params = Params::new(self.backend());
@@ -331,7 +320,7 @@ impl Store {
                  copies_in_doubt = outbox.copies_in_doubt + r.doubt \
                  FROM r WHERE outbox.id = r.id"
             ));
-            let mut query = sqlx::query(&sql);
+            let mut query = db::query(&sql);
             for (id, result) in chunk {
                 let (status, ids, error, next, doubt) = match result {
                     SendResult::Sent { message_ids } => {
@@ -388,7 +377,7 @@ impl Store {
                     .bind(next)
                     .bind(doubt);
             }
-            query.bind(to_ms(now)).execute(&mut *conn).await?;
+            query.bind(to_ms(now)).execute(&mut *conn)?;
         }
         // Each sent segment's SMSC id, for the receipts' look-up by key.
         let ids: Vec<(&str, i64)> = results
@@ -427,11 +416,11 @@ impl Store {
                 " ON CONFLICT (smsc_id) DO UPDATE SET outbox_id = excluded.outbox_id, \
                  created_at_ms = excluded.created_at_ms",
             );
-            let mut query = sqlx::query(&sql);
+            let mut query = db::query(&sql);
             for (smsc_id, outbox_id) in chunk {
                 query = query.bind(*smsc_id).bind(*outbox_id).bind(to_ms(now));
             }
-            query.execute(&mut *conn).await?;
+            query.execute(&mut *conn)?;
         }
         Ok(())
     }
@@ -442,7 +431,7 @@ impl Store {
         Ok(self.vault().open_phone(&message.recipient)?)
     }
 
-    fn message_from_row(row: &AnyRow) -> Result<OutboxMessage, StoreError> {
+    fn message_from_row(row: &Row) -> Result<OutboxMessage, StoreError> {
         let sealed: Vec<u8> = row.try_get("recipient_sealed")?;
         let hash: Vec<u8> = row.try_get("recipient_hash")?;
         let hash = <[u8; 32]>::try_from(hash.as_slice())
@@ -480,9 +469,12 @@ impl Outbox {
     /// Queues a message; returns its id. The sender is woken once it is
     /// committed (see [`super::Outbox`]).
     pub async fn enqueue(&self, new: &NewMessage, now: DateTime<Utc>) -> Result<i64, StoreError> {
-        let mut tx = self.store.begin_write().await?;
-        let id = self.store.enqueue_in(&mut tx, new, now).await?;
-        tx.commit().await?;
+        let store = self.store.clone();
+        let new = new.clone();
+        let id = self
+            .store
+            .write(move |tx| store.enqueue_in(tx, &new, now))
+            .await?;
         self.store.outbox_signal().wake();
         Ok(id)
     }
@@ -519,18 +511,20 @@ impl Outbox {
              AND next_attempt_at_ms <= $1 ORDER BY priority, next_attempt_at_ms, id LIMIT $2 {lock}) \
              RETURNING {MESSAGE_COLUMNS}"
         );
-        let mut tx = self.store.begin_write().await?;
-        let rows = sqlx::query(&sql)
-            .bind(to_ms(now))
-            .bind(i64::from(limit.min(CLAIM_BATCH_MAX)))
-            .bind(least_urgent.as_i64())
-            .fetch_all(&mut *tx)
+        let limit = i64::from(limit.min(CLAIM_BATCH_MAX));
+        let mut messages = self
+            .store
+            .write(move |tx| {
+                let rows = db::query(&sql)
+                    .bind(to_ms(now))
+                    .bind(limit)
+                    .bind(least_urgent.as_i64())
+                    .fetch_all(tx)?;
+                rows.iter()
+                    .map(Store::message_from_row)
+                    .collect::<Result<Vec<_>, _>>()
+            })
             .await?;
-        tx.commit().await?;
-        let mut messages = rows
-            .iter()
-            .map(Store::message_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
         // RETURNING does not keep the sub-select's order.
         messages.sort_by_key(|m| (m.priority, m.next_attempt_at, m.id));
         Ok(messages)
@@ -559,28 +553,30 @@ impl Outbox {
         max: u32,
     ) -> Result<bool, StoreError> {
         let day = now.timestamp().div_euclid(24 * 3600);
-        let mut tx = self.store.begin_write().await?;
-        let done = sqlx::query(
-            "INSERT INTO recipient_days (recipient_hash, day, messages) VALUES ($1, $2, 1) \
-             ON CONFLICT (recipient_hash, day) DO UPDATE \
-             SET messages = recipient_days.messages + 1 WHERE recipient_days.messages < $3",
-        )
-        .bind(&hash.0[..])
-        .bind(day)
-        .bind(i64::from(max))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        let hash = *hash;
+        let done = self
+            .store
+            .write(move |tx| {
+                Ok(db::query(
+                    "INSERT INTO recipient_days (recipient_hash, day, messages) VALUES ($1, $2, 1) \
+                     ON CONFLICT (recipient_hash, day) DO UPDATE \
+                     SET messages = recipient_days.messages + 1 WHERE recipient_days.messages < $3",
+                )
+                .bind(&hash.0[..])
+                .bind(day)
+                .bind(i64::from(max))
+                .execute(tx)?)
+            })
+            .await?;
         Ok(max > 0 && done.rows_affected() == 1)
     }
 
     /// Records what became of several sends (one statement, one commit for a
     /// whole window of answers).
     ///
-    /// On SQLite the results ride along with the next write transaction of
-    /// this process, usually an MO group commit, instead of a transaction of
-    /// their own (see `Writer::carry`); this call returns once they are
-    /// committed, or failed.
+    /// On SQLite the results share the writer's next group commit with
+    /// whatever else is waiting (usually an MO group); this call returns once
+    /// they are committed, or failed.
     pub async fn record_send_results(
         &self,
         results: &[(i64, SendResult)],
@@ -591,48 +587,55 @@ impl Outbox {
         }
         let store = self.store.clone();
         let results = results.to_vec();
-        let write = carried(move |conn| {
-            Box::pin(async move { store.write_send_results(conn, &results, now).await })
-        });
-        self.store.writer().carry(write).await
+        self.store
+            .write(move |tx| store.write_send_results(tx, &results, now))
+            .await
     }
 
     /// One message by id.
     pub async fn message(&self, id: i64) -> Result<Option<OutboxMessage>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(self.store.pool())
-        .await?;
-        row.map(|r| Store::message_from_row(&r)).transpose()
+        self.store
+            .read(move |c| {
+                let row = db::query(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE id = $1"
+                ))
+                .bind(id)
+                .fetch_optional(c)?;
+                row.map(|r| Store::message_from_row(&r)).transpose()
+            })
+            .await
     }
 
     /// Every message to `recipient`, oldest first (tests, support tools).
     pub async fn messages_to(&self, recipient: &Msisdn) -> Result<Vec<OutboxMessage>, StoreError> {
         let hash = self.store.vault().hash(recipient);
-        let rows = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE recipient_hash = $1 ORDER BY id"
-        ))
-        .bind(&hash.0[..])
-        .fetch_all(self.store.pool())
-        .await?;
-        rows.iter().map(Store::message_from_row).collect()
+        self.store
+            .read(move |c| {
+                let rows = db::query(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE recipient_hash = $1 ORDER BY id"
+                ))
+                .bind(&hash.0[..])
+                .fetch_all(c)?;
+                rows.iter().map(Store::message_from_row).collect()
+            })
+            .await
     }
 
     /// Puts messages a crashed sender had claimed (`sending`) back in the queue;
     /// returns how many. `Outbox::subscribe` runs it before its sender starts
     /// and before any producer may claim.
     pub async fn requeue_sending(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let mut tx = self.store.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE outbox SET status = 'pending', next_attempt_at_ms = $1, updated_at_ms = $1 \
-             WHERE status = 'sending'",
-        )
-        .bind(to_ms(now))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        let done = self
+            .store
+            .write(move |tx| {
+                Ok(db::query(
+                    "UPDATE outbox SET status = 'pending', next_attempt_at_ms = $1, updated_at_ms = $1 \
+                     WHERE status = 'sending'",
+                )
+                .bind(to_ms(now))
+                .execute(tx)?)
+            })
+            .await?;
         Ok(done.rows_affected())
     }
 
@@ -695,23 +698,30 @@ impl Outbox {
     /// primary key of `outbox_smsc_ids`: how a receipt finds its message when
     /// the gateway's in-memory map no longer has it (a restart, or an old id).
     pub async fn message_for_smsc_id(&self, smsc_id: &str) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query("SELECT outbox_id FROM outbox_smsc_ids WHERE smsc_id = $1")
-            .bind(smsc_id)
-            .fetch_optional(self.store.pool())
-            .await?;
-        Ok(row.map(|r| r.try_get::<i64, _>("outbox_id")).transpose()?)
+        let smsc_id = smsc_id.to_owned();
+        self.store
+            .read(move |c| {
+                let row = db::query("SELECT outbox_id FROM outbox_smsc_ids WHERE smsc_id = $1")
+                    .bind(&smsc_id)
+                    .fetch_optional(c)?;
+                Ok(row.map(|r| r.try_get::<i64, _>("outbox_id")).transpose()?)
+            })
+            .await
     }
 
     /// What the last delivery receipt said about message `id` (`None` until
     /// one arrived).
     pub async fn delivery_state(&self, id: i64) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT delivery_state FROM outbox WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.store.pool())
-            .await?;
-        Ok(row
-            .map(|r| r.try_get::<Option<String>, _>("delivery_state"))
-            .transpose()?
-            .flatten())
+        self.store
+            .read(move |c| {
+                let row = db::query("SELECT delivery_state FROM outbox WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(c)?;
+                Ok(row
+                    .map(|r| r.try_get::<Option<String>, _>("delivery_state"))
+                    .transpose()?
+                    .flatten())
+            })
+            .await
     }
 }

@@ -4,13 +4,13 @@
 
 use std::collections::HashMap;
 
+use super::db::{self, Conn, Row};
 use chrono::{DateTime, Utc};
 use parser::{CodeDigits, Command};
-use sqlx::{AnyConnection, Row};
 
 use super::checkins::{insert_checkins_with_ids, lock_phones, PremisesCache};
 use super::outbox::Outgoing;
-use super::{from_ms, to_ms, AnyQuery, Backend, Params, Sms, Store, StoreError};
+use super::{from_ms, to_ms, Backend, Params, Sms, Store, StoreError};
 use crate::model::{NewCheckIn, OutboxMessage, Priority};
 use crate::privacy::PhoneHash;
 use crate::{texts, Channel, CodeError, Msisdn, Premises, ServiceZone, VenueCode};
@@ -101,9 +101,9 @@ pub enum Rejection {
 
 impl Store {
     /// One SMS after the other, in arrival order (batches with an opt-out).
-    async fn handle_in_order(
+    fn handle_in_order(
         &self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn<'_>,
         batch: &[&InboundSms],
         senders: Senders<'_>,
         commands: &[Command],
@@ -117,7 +117,7 @@ impl Store {
         for (i, (sms, command)) in batch.iter().zip(commands).enumerate() {
             let hash = &senders.hashes[i];
             let mut visit = None;
-            let (outcome, reply) = match intent(&mut *tx, &mut premises, command).await? {
+            let (outcome, reply) = match intent(&mut *tx, &mut premises, command)? {
                 Intent::Reply(reason, text) => (reason.into(), Some(text)),
                 Intent::CheckIn(p, code) => {
                     let new = NewCheckIn {
@@ -128,7 +128,7 @@ impl Store {
                         // Texting a code is consenting to alerts (the poster says so).
                         consent: true,
                     };
-                    let recorded = self.insert_if_new(&mut *tx, &new, hash, p).await?;
+                    let recorded = self.insert_if_new(&mut *tx, &new, hash, p)?;
                     let id = recorded.checkin.id;
                     if senders.channels[i] == Channel::Ussd {
                         visit = Some(SmsVisit {
@@ -137,9 +137,7 @@ impl Store {
                         });
                     }
                     if recorded.duplicate {
-                        if reply_to_repeat(&mut *tx, id, recorded.checkin.at, sms.received_at)
-                            .await?
-                        {
+                        if reply_to_repeat(&mut *tx, id, recorded.checkin.at, sms.received_at)? {
                             let text = texts::already_checked_in(
                                 &recorded.premises,
                                 recorded.checkin.at,
@@ -156,10 +154,9 @@ impl Store {
                     }
                 }
                 Intent::OptOut => {
-                    sqlx::query("UPDATE checkins SET consent = 0 WHERE phone_hash = $1")
+                    db::query("UPDATE checkins SET consent = 0 WHERE phone_hash = $1")
                         .bind(&hash.0[..])
-                        .execute(&mut *tx)
-                        .await?;
+                        .execute(&mut *tx)?;
                     (SmsOutcome::OptedOut, Some(texts::opted_out()))
                 }
             };
@@ -169,9 +166,7 @@ impl Store {
             outcomes.push(outcome);
             visits.push(visit);
         }
-        let claimed = self
-            .enqueue_many_in(tx, &replies, now, senders.claim_max)
-            .await?;
+        let claimed = self.enqueue_many_in(tx, &replies, now, senders.claim_max)?;
         Ok(SmsBatch {
             outcomes,
             visits,
@@ -181,9 +176,9 @@ impl Store {
 
     /// The whole batch in a few statements: one look-up of earlier visits of its
     /// phones, one insert of the new check-ins, one insert of the replies.
-    async fn handle_grouped(
+    fn handle_grouped(
         &self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn<'_>,
         batch: &[&InboundSms],
         senders: Senders<'_>,
         commands: &[Command],
@@ -198,13 +193,13 @@ impl Store {
             Command::CheckIn { digits } => VenueCode::from_digits(&digits.values()).ok(),
             _ => None,
         });
-        premises.load(&mut *tx, self.backend(), codes).await?;
+        premises.load(&mut *tx, self.backend(), codes)?;
         // What each SMS becomes: a reply, or a check-in candidate.
         let mut outcomes: Vec<Option<SmsOutcome>> = vec![None; batch.len()];
         let mut replies: Vec<Option<String>> = vec![None; batch.len()];
         let mut candidates: Vec<(usize, Premises)> = Vec::new();
         for (i, command) in commands.iter().enumerate() {
-            let (outcome, reply) = match intent(&mut *tx, &mut premises, command).await? {
+            let (outcome, reply) = match intent(&mut *tx, &mut premises, command)? {
                 Intent::CheckIn(p, _) => {
                     candidates.push((i, p));
                     continue;
@@ -236,13 +231,13 @@ impl Store {
                 sql.push_str(&params.next());
             }
             sql.push(')');
-            let mut query = sqlx::query(&sql)
+            let mut query = db::query(&sql)
                 .bind(min_at.saturating_sub(window_ms))
                 .bind(max_at.saturating_add(window_ms));
             for (i, _) in &candidates {
                 query = query.bind(&hashes[*i].0[..]);
             }
-            for row in query.fetch_all(&mut *tx).await? {
+            for row in query.fetch_all(&mut *tx)? {
                 let hash: Vec<u8> = row.try_get("phone_hash")?;
                 let hash: [u8; 32] = hash
                     .try_into()
@@ -339,15 +334,15 @@ impl Store {
                 .collect();
             let sqlite = self.backend() == Backend::Sqlite;
             let sql = checkins_insert_sql(self.backend(), rows.len(), !sqlite);
-            let mut query = sqlx::query(&sql);
+            let mut query = db::query(&sql);
             for row in &rows {
                 for (_, value) in &CHECKIN_COLUMNS {
-                    if let Value::Bind(bind) = value {
+                    if let Column::Bind(bind) = value {
                         query = bind(query, row);
                     }
                 }
             }
-            let fits = |v: usize, row: &sqlx::any::AnyRow| -> Result<bool, StoreError> {
+            let fits = |v: usize, row: &Row| -> Result<bool, StoreError> {
                 let hash: Vec<u8> = row.try_get("phone_hash")?;
                 Ok(visits[v].1.id == row.try_get::<i64, _>("premises_id")?
                     && hashes[visits[v].0].0[..] == hash[..])
@@ -360,8 +355,7 @@ impl Store {
                 &mut new_ids,
                 fits,
                 "SMS",
-            )
-            .await?;
+            )?;
         }
         // Answered repeats: the visit's last answer moves to theirs.
         let mut replied: Vec<(i64, i64)> = Vec::new(); // (check-in id, at)
@@ -395,7 +389,7 @@ impl Store {
             });
         }
 
-        self.mark_replied(tx, &replied).await?;
+        self.mark_replied(tx, &replied)?;
 
         let messages: Vec<Outgoing> = replies
             .into_iter()
@@ -403,9 +397,7 @@ impl Store {
             .filter(|(i, _)| senders.reply_by_sms[*i])
             .filter_map(|(i, reply)| reply.map(|text| senders.reply(i, text)))
             .collect();
-        let claimed = self
-            .enqueue_many_in(tx, &messages, now, senders.claim_max)
-            .await?;
+        let claimed = self.enqueue_many_in(tx, &messages, now, senders.claim_max)?;
         let outcomes = outcomes
             .into_iter()
             .map(|o| o.ok_or_else(|| StoreError::Corrupt("an SMS got no outcome".into())))
@@ -428,9 +420,9 @@ struct NewVisit<'a> {
 }
 
 /// Where one column of the grouped check-in insert gets its value.
-enum Value {
+enum Column {
     /// A placeholder, bound per row.
-    Bind(for<'q> fn(AnyQuery<'q>, &'q NewVisit<'q>) -> AnyQuery<'q>),
+    Bind(for<'q> fn(db::Query<'q>, &NewVisit<'_>) -> db::Query<'q>),
     /// The same constant in every row.
     Literal(&'static str),
 }
@@ -438,14 +430,14 @@ enum Value {
 /// The grouped check-in insert's columns, each with its value: the
 /// placeholders and the binds come from this one list, so they cannot drift
 /// apart.
-const CHECKIN_COLUMNS: [(&str, Value); 6] = [
-    ("premises_id", Value::Bind(|q, v| q.bind(v.premises_id))),
-    ("phone_hash", Value::Bind(|q, v| q.bind(v.hash))),
-    ("phone_sealed", Value::Bind(|q, v| q.bind(v.sealed))),
-    ("channel", Value::Bind(|q, v| q.bind(v.channel))),
+const CHECKIN_COLUMNS: [(&str, Column); 6] = [
+    ("premises_id", Column::Bind(|q, v| q.bind(v.premises_id))),
+    ("phone_hash", Column::Bind(|q, v| q.bind(v.hash))),
+    ("phone_sealed", Column::Bind(|q, v| q.bind(v.sealed))),
+    ("channel", Column::Bind(|q, v| q.bind(v.channel))),
     // Texting (or dialling) a code is consenting to alerts (the poster says so).
-    ("consent", Value::Literal("1")),
-    ("checked_in_at_ms", Value::Bind(|q, v| q.bind(v.at_ms))),
+    ("consent", Column::Literal("1")),
+    ("checked_in_at_ms", Column::Bind(|q, v| q.bind(v.at_ms))),
 ];
 
 /// `INSERT` of `rows` SMS check-ins ([`CHECKIN_COLUMNS`]), returning (if
@@ -462,8 +454,8 @@ fn checkins_insert_sql(backend: Backend, rows: usize, returning: bool) -> String
                 sql.push_str(", ");
             }
             match value {
-                Value::Bind(_) => sql.push_str(&params.next()),
-                Value::Literal(literal) => sql.push_str(literal),
+                Column::Bind(_) => sql.push_str(&params.next()),
+                Column::Literal(literal) => sql.push_str(literal),
             }
         }
         sql.push(')');
@@ -487,11 +479,7 @@ struct Known {
 impl Store {
     /// Records when repeats of these visits were answered: `(check-in id, at)`;
     /// the latest time of each visit wins.
-    async fn mark_replied(
-        &self,
-        tx: &mut AnyConnection,
-        replied: &[(i64, i64)],
-    ) -> Result<(), StoreError> {
+    fn mark_replied(&self, tx: &mut Conn<'_>, replied: &[(i64, i64)]) -> Result<(), StoreError> {
         if replied.is_empty() {
             return Ok(());
         }
@@ -508,37 +496,35 @@ impl Store {
             ") UPDATE checkins SET replied_at_ms = (SELECT MAX(r.replied_at) FROM r WHERE r.id = checkins.id) \
              WHERE id IN (SELECT id FROM r)",
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = db::query(&sql);
         for (id, at) in replied {
             query = query.bind(*id).bind(*at);
         }
-        query.execute(&mut *tx).await?;
+        query.execute(&mut *tx)?;
         Ok(())
     }
 }
 
 /// Whether the repeat at `at` of the visit `checkin_id` (first at `first_at`)
 /// is answered; if so, records that it was (the in-order path).
-async fn reply_to_repeat(
-    conn: &mut AnyConnection,
+fn reply_to_repeat(
+    conn: &mut Conn<'_>,
     checkin_id: i64,
     first_at: DateTime<Utc>,
     at: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let row = sqlx::query("SELECT replied_at_ms FROM checkins WHERE id = $1")
+    let row = db::query("SELECT replied_at_ms FROM checkins WHERE id = $1")
         .bind(checkin_id)
-        .fetch_one(&mut *conn)
-        .await?;
+        .fetch_one(&mut *conn)?;
     let replied: Option<i64> = row.try_get("replied_at_ms")?;
     let last = replied.unwrap_or(to_ms(first_at));
     if to_ms(at) - last < REPEAT_REPLY_INTERVAL_MS {
         return Ok(false);
     }
-    sqlx::query("UPDATE checkins SET replied_at_ms = $1 WHERE id = $2")
+    db::query("UPDATE checkins SET replied_at_ms = $1 WHERE id = $2")
         .bind(to_ms(at))
         .bind(checkin_id)
-        .execute(&mut *conn)
-        .await?;
+        .execute(&mut *conn)?;
     Ok(true)
 }
 
@@ -576,8 +562,8 @@ enum Intent {
     OptOut,
 }
 
-async fn intent(
-    conn: &mut AnyConnection,
+fn intent(
+    conn: &mut Conn<'_>,
     premises: &mut PremisesCache,
     command: &Command,
 ) -> Result<Intent, StoreError> {
@@ -590,7 +576,7 @@ async fn intent(
             Err(CodeError::InvalidCharacter) => {
                 Intent::Reply(Rejection::Unrecognized, texts::unrecognized())
             }
-            Ok(code) => match premises.get(conn, &code).await? {
+            Ok(code) => match premises.get(conn, &code)? {
                 None => Intent::Reply(Rejection::UnknownCode, texts::code_not_found(&code)),
                 Some(p) if !p.active => {
                     Intent::Reply(Rejection::InactivePremises, texts::premises_inactive(&p))
@@ -709,39 +695,42 @@ impl Sms<'_> {
         if prepared.is_empty() {
             return Ok(SmsBatch::default());
         }
-        let batch: Vec<&InboundSms> = prepared.iter().map(|p| &p.sms).collect();
-        let hashes: Vec<PhoneHash> = prepared.iter().map(|p| p.hash).collect();
-        let sealed: Vec<&[u8]> = prepared.iter().map(|p| &p.sealed[..]).collect();
-        let commands: Vec<Command> = prepared.iter().map(|p| p.command).collect();
-        let channels: Vec<Channel> = prepared.iter().map(|p| p.channel).collect();
-        let reply_by_sms: Vec<bool> = prepared.iter().map(|p| p.reply_by_sms).collect();
-        let senders = Senders {
-            hashes: &hashes,
-            sealed: &sealed,
-            channels: &channels,
-            reply_by_sms: &reply_by_sms,
-            claim_max,
-        };
         let started = std::time::Instant::now();
-        let mut tx = self.store.begin_write().await?;
-        let locked = started.elapsed();
-        if self.store.backend() == Backend::Postgres {
-            lock_phones(&mut tx, &hashes).await?;
-        }
-        // Opt-outs must see the check-ins before them in the batch and not those
-        // after: keep their batches in arrival order, one statement at a time.
-        let result = if commands.iter().any(|c| matches!(c, Command::OptOut)) {
-            self.store
-                .handle_in_order(&mut tx, &batch, senders, &commands, zone, now)
-                .await?
-        } else {
-            self.store
-                .handle_grouped(&mut tx, &batch, senders, &commands, zone, now)
-                .await?
-        };
-        // Send results waiting for the writer commit with this group (SQLite:
-        // one writer; see `Writer::carry`).
-        let carried = tx.commit().await?;
+        let store = self.store.clone();
+        let prepared_owned = prepared.to_vec();
+        let zone = zone.clone();
+        let result = self
+            .store
+            .write(move |tx| {
+                let prepared = &prepared_owned;
+                let locked = started.elapsed();
+                let batch: Vec<&InboundSms> = prepared.iter().map(|p| &p.sms).collect();
+                let hashes: Vec<PhoneHash> = prepared.iter().map(|p| p.hash).collect();
+                let sealed: Vec<&[u8]> = prepared.iter().map(|p| &p.sealed[..]).collect();
+                let commands: Vec<Command> = prepared.iter().map(|p| p.command).collect();
+                let channels: Vec<Channel> = prepared.iter().map(|p| p.channel).collect();
+                let reply_by_sms: Vec<bool> = prepared.iter().map(|p| p.reply_by_sms).collect();
+                let senders = Senders {
+                    hashes: &hashes,
+                    sealed: &sealed,
+                    channels: &channels,
+                    reply_by_sms: &reply_by_sms,
+                    claim_max,
+                };
+                if tx.backend() == Backend::Postgres {
+                    lock_phones(tx, &hashes)?;
+                }
+                // Opt-outs must see the check-ins before them in the batch and not those
+                // after: keep their batches in arrival order, one statement at a time.
+                let result = if commands.iter().any(|c| matches!(c, Command::OptOut)) {
+                    store.handle_in_order(tx, &batch, senders, &commands, &zone, now)?
+                } else {
+                    store.handle_grouped(tx, &batch, senders, &commands, &zone, now)?
+                };
+                Ok((result, locked))
+            })
+            .await;
+        let (result, locked) = result?;
         let written = started.elapsed();
         // Replies beyond the claimed ones may wait `pending`: the sender claims
         // them once woken.
@@ -750,9 +739,8 @@ impl Sms<'_> {
         }
         tracing::debug!(
             group = prepared.len(),
-            lock_wait_us = locked.as_micros() as u64,
-            written_us = (written - locked).as_micros() as u64,
-            result_batches = carried,
+            queue_wait_us = locked.as_micros() as u64,
+            written_us = written.saturating_sub(locked).as_micros() as u64,
             "SMS group written"
         );
         Ok(result)

@@ -1,0 +1,572 @@
+//! SQLite on threads of our own: one writer thread that owns the write
+//! connection and commits the units waiting for it as one transaction (each
+//! under a savepoint, so one that fails undoes only itself), and reader
+//! threads that own read-only connections. Async callers hand a whole unit to
+//! a thread and await its answer: two thread switches per unit, whatever the
+//! number of statements and rows.
+//!
+//! Why one writer: SQLite has one writer at a time anyway; a queue of our own
+//! is far cheaper than SQLite's busy handler (which sleeps milliseconds at a
+//! time); and the only writer keeps its page cache warm.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::oneshot;
+
+use super::{Conn, DbError, Row, Value};
+use crate::store::StoreError;
+
+/// Units waiting for the writer; callers wait for room above it.
+const WRITE_QUEUE_MAX: usize = 4096;
+/// Units waiting for a reader.
+const READ_QUEUE_MAX: usize = 4096;
+/// Most units one group commit takes.
+const GROUP_UNITS_MAX: usize = 256;
+/// Prepared statements kept per connection (the store has about a hundred).
+const STATEMENT_CACHE_MAX: usize = 256;
+
+/// How the SQLite connections are set up.
+#[derive(Debug, Clone)]
+pub(crate) struct SqliteSettings {
+    pub path: PathBuf,
+    pub readers: usize,
+    pub busy_timeout: Duration,
+    pub autocheckpoint_pages: u32,
+    pub cache_kib: u32,
+}
+
+/// A unit of work waiting for the writer.
+trait WriteUnit: Send {
+    /// Runs the unit; false when it failed (its writes are to be undone).
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller once the transaction's fate is known: `Err` when the
+    /// commit failed (or the unit never ran).
+    fn finish(self: Box<Self>, commit: Result<(), &DbError>);
+}
+
+struct Unit<F, R> {
+    work: Option<F>,
+    result: Option<Result<R, StoreError>>,
+    done: oneshot::Sender<Result<R, StoreError>>,
+}
+
+impl<F, R> WriteUnit for Unit<F, R>
+where
+    F: FnOnce(&mut Conn<'_>) -> Result<R, StoreError> + Send,
+    R: Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        // A panic is a bug in the unit: it fails alone, the writer goes on.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            work(&mut Conn::Sqlite(conn))
+        }))
+        .unwrap_or_else(|_| Err(StoreError::Corrupt("a unit of work panicked".into())));
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), &DbError>) {
+        let answer = match (self.result, commit) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(r)), Ok(())) => Ok(r),
+            (_, Err(e)) => Err(StoreError::Database(e.again())),
+            (None, Ok(())) => Err(StoreError::Database(DbError::Closed)),
+        };
+        let _ = self.done.send(answer);
+    }
+}
+
+enum WriteJob {
+    Unit(Box<dyn WriteUnit>),
+    /// Work on the connection outside any transaction (migrations).
+    Raw(Box<dyn FnOnce(&mut Connection) + Send>),
+    /// Ends the thread (at close).
+    Stop,
+}
+
+/// A read, or `None` to end the reader (at close).
+type ReadJob = Option<Box<dyn FnOnce(&Connection) + Send>>;
+
+/// The SQLite database: cheap to clone.
+#[derive(Clone)]
+pub(crate) struct SqliteDb {
+    writes: flume::Sender<WriteJob>,
+    reads: flume::Sender<ReadJob>,
+    /// The threads, joined at close.
+    threads: Arc<Mutex<Vec<std::thread::JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for SqliteDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteDb").finish_non_exhaustive()
+    }
+}
+
+fn open(settings: &SqliteSettings, writer: bool) -> Result<Connection, DbError> {
+    // Readers open read-write but refuse writes (`query_only`): a passive
+    // checkpoint (copying pages, changing no data) still runs on them.
+    let flags = if writer {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+    } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(&settings.path, flags)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_MAX);
+    conn.busy_timeout(settings.busy_timeout)?;
+    if writer {
+        // WAL: readers never block the writer; NORMAL sync is durable across
+        // process crashes (an OS crash may lose the last commits).
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "wal_autocheckpoint", settings.autocheckpoint_pages)?;
+    }
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Statement journals in memory, not in a temp file.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "cache_size", -i64::from(settings.cache_kib))?;
+    if !writer {
+        conn.pragma_update(None, "query_only", 1)?;
+    }
+    Ok(conn)
+}
+
+impl SqliteDb {
+    /// Opens the file (creating it), the writer first so the file is in WAL
+    /// mode before a reader opens it, then the readers.
+    pub(crate) fn open(settings: SqliteSettings) -> Result<SqliteDb, StoreError> {
+        let mut threads = Vec::new();
+        let writer = open(&settings, true)?;
+        let (writes, write_rx) = flume::bounded::<WriteJob>(WRITE_QUEUE_MAX);
+        threads.push(spawn("sqlite-writer", move || {
+            write_loop(writer, &write_rx)
+        })?);
+        let (reads, read_rx) = flume::bounded::<ReadJob>(READ_QUEUE_MAX);
+        for i in 0..settings.readers.max(1) {
+            let conn = open(&settings, false)?;
+            let rx = read_rx.clone();
+            threads.push(spawn(&format!("sqlite-reader-{i}"), move || {
+                while let Ok(Some(job)) = rx.recv() {
+                    job(&conn);
+                }
+            })?);
+        }
+        Ok(SqliteDb {
+            writes,
+            reads,
+            threads: Arc::new(Mutex::new(threads)),
+        })
+    }
+
+    pub(crate) async fn write<R, F>(&self, work: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut Conn<'_>) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (done, answer) = oneshot::channel();
+        let unit = Unit {
+            work: Some(work),
+            result: None,
+            done,
+        };
+        self.writes
+            .send_async(WriteJob::Unit(Box::new(unit)))
+            .await
+            .map_err(|_| StoreError::Database(DbError::Closed))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Database(DbError::Closed))?
+    }
+
+    pub(crate) async fn read<R, F>(&self, work: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut Conn<'_>) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (done, answer) = oneshot::channel();
+        let job: ReadJob = Some(Box::new(move |conn| {
+            let _ = done.send(work(&mut Conn::Sqlite(conn)));
+        }));
+        self.reads
+            .send_async(job)
+            .await
+            .map_err(|_| StoreError::Database(DbError::Closed))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Database(DbError::Closed))?
+    }
+
+    /// Runs `work` on the write connection outside any transaction, between
+    /// units (migrations manage their own transactions).
+    pub(crate) async fn with_writer<R, F>(&self, work: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (done, answer) = oneshot::channel();
+        let job = WriteJob::Raw(Box::new(move |conn| {
+            let _ = done.send(work(conn));
+        }));
+        self.writes
+            .send_async(job)
+            .await
+            .map_err(|_| StoreError::Database(DbError::Closed))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Database(DbError::Closed))?
+    }
+
+    /// Lets the threads finish what is queued, then stops them; later units
+    /// fail with `DbError::Closed`.
+    pub(crate) async fn close(&self) {
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        if threads.is_empty() {
+            return;
+        }
+        let _ = self.writes.send_async(WriteJob::Stop).await;
+        for _ in 1..threads.len() {
+            let _ = self.reads.send_async(None).await;
+        }
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
+    }
+}
+
+fn spawn(
+    name: &str,
+    body: impl FnOnce() + Send + 'static,
+) -> Result<std::thread::JoinHandle<()>, StoreError> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(body)
+        .map_err(|e| StoreError::Config(format!("cannot start a SQLite thread: {e}")))
+}
+
+fn write_loop(mut conn: Connection, jobs: &flume::Receiver<WriteJob>) {
+    let mut units: Vec<Box<dyn WriteUnit>> = Vec::with_capacity(GROUP_UNITS_MAX);
+    while let Ok(first) = jobs.recv() {
+        let mut raw = None;
+        let mut stop = false;
+        match first {
+            WriteJob::Stop => stop = true,
+            WriteJob::Raw(work) => raw = Some(work),
+            WriteJob::Unit(unit) => {
+                units.push(unit);
+                // Whatever else is waiting joins this commit.
+                while units.len() < GROUP_UNITS_MAX {
+                    match jobs.try_recv() {
+                        Ok(WriteJob::Unit(unit)) => units.push(unit),
+                        Ok(WriteJob::Raw(work)) => {
+                            raw = Some(work);
+                            break;
+                        }
+                        Ok(WriteJob::Stop) => {
+                            stop = true;
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                commit_group(&conn, &mut units);
+            }
+        }
+        if let Some(work) = raw {
+            work(&mut conn);
+        }
+        if stop {
+            break;
+        }
+    }
+    // Units queued after the stop fail (their senders see the queue gone).
+    drop(conn);
+}
+
+/// Runs `units` in one transaction, each under a savepoint when there are
+/// several; commits what succeeded and answers every caller.
+fn commit_group(conn: &Connection, units: &mut Vec<Box<dyn WriteUnit>>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let e = DbError::from(e);
+        for unit in units.drain(..) {
+            unit.finish(Err(&e));
+        }
+        return;
+    }
+    let alone = units.len() == 1;
+    let mut broken: Option<DbError> = None;
+    let mut any_ok = false;
+    for unit in units.iter_mut() {
+        if broken.is_some() {
+            break;
+        }
+        if alone {
+            any_ok = unit.run(conn);
+            continue;
+        }
+        if let Err(e) = conn.execute_batch("SAVEPOINT unit") {
+            broken = Some(e.into());
+            break;
+        }
+        let ok = unit.run(conn);
+        any_ok |= ok;
+        let end = if ok {
+            conn.execute_batch("RELEASE unit")
+        } else {
+            conn.execute_batch("ROLLBACK TO unit; RELEASE unit")
+        };
+        if let Err(e) = end {
+            broken = Some(e.into());
+        }
+        // SQLite rolled the whole transaction back (disk full, I/O error).
+        if conn.is_autocommit() && broken.is_none() {
+            broken = Some(DbError::Shared(
+                "the transaction was rolled back by SQLite".into(),
+            ));
+        }
+    }
+    let outcome = match broken {
+        Some(e) => Err(e),
+        None if !any_ok => Ok(()),
+        None => conn.execute_batch("COMMIT").map_err(DbError::from),
+    };
+    let committed = outcome.is_ok() && any_ok;
+    if !committed && !conn.is_autocommit() {
+        if let Err(e) = conn.execute_batch("ROLLBACK") {
+            tracing::warn!(error = %e, "rolling back a failed group commit failed");
+        }
+    }
+    for unit in units.drain(..) {
+        unit.finish(outcome.as_ref().map(|_| ()));
+    }
+}
+
+/// `$N` placeholders as SQLite's `?N`, which bind by number whatever their
+/// order in the text.
+fn numbered(sql: &str) -> std::borrow::Cow<'_, str> {
+    if !sql.contains('$') {
+        return sql.into();
+    }
+    sql.replace('$', "?").into()
+}
+
+fn bind(stmt: &mut rusqlite::CachedStatement<'_>, params: &[Value]) -> Result<(), DbError> {
+    for (i, value) in params.iter().enumerate() {
+        stmt.raw_bind_parameter(i + 1, value)?;
+    }
+    Ok(())
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null(_) => ValueRef::Null,
+            Value::Int(v) => ValueRef::Integer(*v),
+            Value::Real(v) => ValueRef::Real(*v),
+            Value::Text(v) => ValueRef::Text(v.as_bytes()),
+            Value::Blob(v) => ValueRef::Blob(v),
+        }))
+    }
+}
+
+pub(super) fn execute(conn: &Connection, sql: &str, params: &[Value]) -> Result<u64, DbError> {
+    let mut stmt = conn.prepare_cached(&numbered(sql))?;
+    bind(&mut stmt, params)?;
+    if stmt.column_count() == 0 {
+        return Ok(stmt.raw_execute()? as u64);
+    }
+    // A statement with RETURNING: run it through.
+    let mut rows = stmt.raw_query();
+    while rows.next()?.is_some() {}
+    Ok(conn.changes())
+}
+
+pub(super) fn fetch(conn: &Connection, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
+    let mut stmt = conn.prepare_cached(&numbered(sql))?;
+    bind(&mut stmt, params)?;
+    let columns: Arc<[String]> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let width = columns.len();
+    let mut out = Vec::new();
+    let mut rows = stmt.raw_query();
+    while let Some(row) = rows.next()? {
+        let mut values = Vec::with_capacity(width);
+        for i in 0..width {
+            use rusqlite::types::ValueRef;
+            values.push(match row.get_ref(i)? {
+                ValueRef::Null => Value::Null(super::Kind::Int),
+                ValueRef::Integer(v) => Value::Int(v),
+                ValueRef::Real(v) => Value::Real(v),
+                ValueRef::Text(v) => Value::Text(String::from_utf8_lossy(v).into_owned()),
+                ValueRef::Blob(v) => Value::Blob(v.to_vec()),
+            });
+        }
+        out.push(Row::new(columns.clone(), values));
+    }
+    Ok(out)
+}
+
+/// The file a `sqlite:` URL names.
+pub(crate) fn path_of_url(url: &str) -> PathBuf {
+    let path = url
+        .trim_start_matches("sqlite:")
+        .trim_start_matches("//")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    Path::new(path).to_path_buf()
+}
+
+/// Applies `migrator`'s pending migrations, keeping sqlx's own ledger
+/// (`_sqlx_migrations`, same columns and checksums), so a database migrated
+/// by earlier versions (through sqlx) carries on, and the other way round.
+pub(crate) fn migrate_sqlite(
+    conn: &mut Connection,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS _sqlx_migrations ( \
+            version BIGINT PRIMARY KEY, \
+            description TEXT NOT NULL, \
+            installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, \
+            success BOOLEAN NOT NULL, \
+            checksum BLOB NOT NULL, \
+            execution_time BIGINT NOT NULL)",
+    )?;
+    let applied: Vec<(i64, bool, Vec<u8>)> = {
+        let mut stmt = conn
+            .prepare("SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    if let Some((version, _, _)) = applied.iter().find(|(_, ok, _)| !ok) {
+        return Err(StoreError::Config(format!(
+            "migration {version} was left partly applied; fix the database by hand"
+        )));
+    }
+    for migration in migrator.iter() {
+        if migration.migration_type.is_down_migration() {
+            continue;
+        }
+        if let Some((_, _, checksum)) = applied.iter().find(|(v, _, _)| *v == migration.version) {
+            if checksum[..] != migration.checksum[..] {
+                return Err(StoreError::Config(format!(
+                    "migration {} was changed after it was applied",
+                    migration.version
+                )));
+            }
+            continue;
+        }
+        let started = std::time::Instant::now();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Another process may have applied it meanwhile.
+        let done: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM _sqlx_migrations WHERE version = ?1",
+            [migration.version],
+            |r| r.get(0),
+        )?;
+        if done == 0 {
+            tx.execute_batch(&migration.sql)?;
+            tx.execute(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+                 VALUES (?1, ?2, 1, ?3, ?4)",
+                rusqlite::params![
+                    migration.version,
+                    migration.description.as_ref(),
+                    migration.checksum.as_ref(),
+                    i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX),
+                ],
+            )?;
+        }
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(dir: &tempfile::TempDir) -> SqliteSettings {
+        SqliteSettings {
+            path: dir.path().join("t.sqlite"),
+            readers: 2,
+            busy_timeout: Duration::from_secs(1),
+            autocheckpoint_pages: 1000,
+            cache_kib: 1024,
+        }
+    }
+
+    fn count(c: &mut Conn<'_>) -> Result<i64, StoreError> {
+        Ok(super::super::query("SELECT COUNT(*) FROM t").fetch_scalar(c)?)
+    }
+
+    #[tokio::test]
+    async fn readers_cannot_write_and_see_what_the_writer_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDb::open(settings(&dir)).unwrap();
+        db.write(|c| {
+            c.execute("CREATE TABLE t (x INTEGER)", &[])?;
+            c.execute("INSERT INTO t VALUES ($1)", &[Value::Int(1)])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let written = db
+            .read(|c| Ok(c.execute("INSERT INTO t VALUES (2)", &[])?))
+            .await;
+        assert!(written.is_err(), "a reader wrote: {written:?}");
+        assert_eq!(db.read(count).await.unwrap(), 1);
+        db.close().await;
+        assert!(db.read(count).await.is_err(), "closed");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_failing_unit_of_a_group_undoes_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDb::open(settings(&dir)).unwrap();
+        db.write(|c| Ok(c.execute("CREATE TABLE t (x INTEGER UNIQUE)", &[])?))
+            .await
+            .unwrap();
+        // Many units at once, so groups form; every third one writes and then fails.
+        let units = (0..300_i64).map(|k| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write(move |c| {
+                    c.execute("INSERT INTO t VALUES ($1)", &[Value::Int(k)])?;
+                    if k % 3 == 0 {
+                        return Err(StoreError::Invalid("refused".into()));
+                    }
+                    Ok(k)
+                })
+                .await
+            })
+        });
+        let mut ok = 0;
+        for unit in units.collect::<Vec<_>>() {
+            if unit.await.unwrap().is_ok() {
+                ok += 1;
+            }
+        }
+        assert_eq!(ok, 200);
+        assert_eq!(db.read(count).await.unwrap(), 200);
+        let refused: i64 = db
+            .read(|c| {
+                Ok(
+                    super::super::query("SELECT COUNT(*) FROM t WHERE x % 3 = 0")
+                        .fetch_scalar(c)?,
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(refused, 0, "a failed unit's row was committed");
+    }
+}
