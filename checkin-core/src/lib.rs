@@ -12,6 +12,7 @@ pub mod model;
 pub mod msisdn;
 pub mod otp;
 pub mod privacy;
+pub mod sms_decision;
 pub mod spreadsheet;
 pub mod store;
 pub mod texts;

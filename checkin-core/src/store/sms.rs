@@ -15,13 +15,11 @@ use crate::model::{NewCheckIn, OutboxMessage, Priority};
 use crate::privacy::PhoneHash;
 use crate::{texts, Channel, CodeError, Msisdn, Premises, ServiceZone, VenueCode};
 
+// The decision's types live with the decision; re-exported for the store's callers.
+pub use crate::sms_decision::{Rejection, SmsOutcome, SmsVisit, REPEAT_REPLY_INTERVAL_MS};
+
 /// Largest batch of SMS one transaction takes (group commit bound).
 pub const SMS_BATCH_MAX: usize = 1024;
-
-/// A visit is answered at most once in this interval: a repeat of its code
-/// sooner after its confirmation (or its last answered repeat) gets no SMS,
-/// so an SMSC that redelivers an MO a second later causes no second SMS.
-pub const REPEAT_REPLY_INTERVAL_MS: i64 = 60_000;
 
 /// An SMS a visitor sent to the short number, already decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,16 +44,6 @@ pub struct PreparedSms {
     reply_by_sms: bool,
 }
 
-/// The visit an outcome is about (check-in, repeat or duplicate): where and
-/// when, for a USSD final screen, which cannot wait for the SMS. Given for
-/// USSD check-ins only.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SmsVisit {
-    pub premises: Premises,
-    /// When the visit was recorded (a repeat's: the first visit's time).
-    pub at: DateTime<Utc>,
-}
-
 /// What a batch of SMS came to.
 #[derive(Debug, Default)]
 pub struct SmsBatch {
@@ -66,37 +54,6 @@ pub struct SmsBatch {
     pub visits: Vec<Option<SmsVisit>>,
     /// Replies queued already claimed, for the caller's sender to take.
     pub claimed: Vec<OutboxMessage>,
-}
-
-/// What the service did with one SMS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SmsOutcome {
-    /// A new check-in; the confirmation is queued.
-    CheckedIn { checkin_id: i64 },
-    /// The same visit again inside the dedupe window (a redelivery or a repeat)
-    /// less than [`REPEAT_REPLY_INTERVAL_MS`] after its last answer: nothing
-    /// new recorded, no SMS.
-    Duplicate { checkin_id: i64 },
-    /// The same visit again, at least [`REPEAT_REPLY_INTERVAL_MS`] after its
-    /// last answer: nothing new recorded; answered with the first visit's
-    /// address and time (`texts::already_checked_in`).
-    Repeat { checkin_id: i64 },
-    /// Consent withdrawn for this number; the confirmation is queued.
-    OptedOut,
-    /// Nothing recorded; the reply explains why (`reason`).
-    Rejected { reason: Rejection },
-}
-
-/// Why an SMS did not check anybody in; each has its own reply text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rejection {
-    UnknownCode,
-    Typo,
-    TemplateCopied,
-    WrongLength,
-    InactivePremises,
-    Help,
-    Unrecognized,
 }
 
 impl Store {
@@ -594,12 +551,6 @@ fn intent(
         Command::OptOut => Intent::OptOut,
         Command::Unrecognized => Intent::Reply(Rejection::Unrecognized, texts::unrecognized()),
     })
-}
-
-impl From<Rejection> for SmsOutcome {
-    fn from(reason: Rejection) -> Self {
-        SmsOutcome::Rejected { reason }
-    }
 }
 
 impl Sms<'_> {
