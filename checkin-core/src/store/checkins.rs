@@ -184,6 +184,11 @@ impl PremisesCache {
         PremisesCache::default()
     }
 
+    /// What was looked up: `None` for a code no premises has.
+    pub(crate) fn into_map(self) -> HashMap<VenueCode, Option<Premises>> {
+        self.0
+    }
+
     /// Looks up every code not yet cached in one statement (a group of SMS
     /// names up to hundreds of premises: one statement instead of one each,
     /// and each statement is a hand-off to the connection's worker thread).

@@ -2,18 +2,17 @@
 //! check-in (or opt-out) and the answer commit together or not at all, so the
 //! SMPP layer can acknowledge the SMSC only after both are safe.
 
-use std::collections::HashMap;
-
-use super::db::{self, Conn, Row};
 use chrono::{DateTime, Utc};
 use parser::{CodeDigits, Command};
 
 use super::checkins::{insert_checkins_with_ids, lock_phones, PremisesCache};
+use super::db::{self, Conn, Row};
 use super::outbox::Outgoing;
-use super::{from_ms, to_ms, Backend, Params, Sms, Store, StoreError};
-use crate::model::{NewCheckIn, OutboxMessage, Priority};
+use super::{to_ms, Backend, Params, Sms, Store, StoreError};
+use crate::model::{OutboxMessage, Priority};
 use crate::privacy::PhoneHash;
-use crate::{texts, Channel, CodeError, Msisdn, Premises, ServiceZone, VenueCode};
+use crate::sms_decision::{self, KnownVisit, KnownWindow, Rules, SmsFacts, SmsInput};
+use crate::{Channel, Msisdn, ServiceZone};
 
 // The decision's types live with the decision; re-exported for the store's callers.
 pub use crate::sms_decision::{Rejection, SmsOutcome, SmsVisit, REPEAT_REPLY_INTERVAL_MS};
@@ -57,314 +56,153 @@ pub struct SmsBatch {
 }
 
 impl Store {
-    /// One SMS after the other, in arrival order (batches with an opt-out).
-    fn handle_in_order(
+    /// A group of SMS as one unit of work: read the facts its decision needs
+    /// (the codes' premises, earlier visits of its phones), decide
+    /// ([`sms_decision::decide`], no I/O), write the effects (opt-outs, one
+    /// insert of the new visits, the answered repeats, the replies).
+    fn handle_group(
         &self,
         tx: &mut Conn<'_>,
-        batch: &[&InboundSms],
-        senders: Senders<'_>,
-        commands: &[Command],
+        prepared: &[PreparedSms],
         zone: &ServiceZone,
         now: DateTime<Utc>,
+        claim_max: usize,
     ) -> Result<SmsBatch, StoreError> {
-        let mut premises = PremisesCache::new();
-        let mut outcomes = Vec::with_capacity(batch.len());
-        let mut visits = Vec::with_capacity(batch.len());
-        let mut replies = Vec::new();
-        for (i, (sms, command)) in batch.iter().zip(commands).enumerate() {
-            let hash = &senders.hashes[i];
-            let mut visit = None;
-            let (outcome, reply) = match intent(&mut *tx, &mut premises, command)? {
-                Intent::Reply(reason, text) => (reason.into(), Some(text)),
-                Intent::CheckIn(p, code) => {
-                    let new = NewCheckIn {
-                        phone: sms.from.clone(),
-                        code,
-                        channel: senders.channels[i],
-                        at: sms.received_at,
-                        // Texting a code is consenting to alerts (the poster says so).
-                        consent: true,
-                    };
-                    let recorded = self.insert_if_new(&mut *tx, &new, hash, p)?;
-                    let id = recorded.checkin.id;
-                    if senders.channels[i] == Channel::Ussd {
-                        visit = Some(SmsVisit {
-                            premises: recorded.premises.clone(),
-                            at: recorded.checkin.at,
-                        });
-                    }
-                    if recorded.duplicate {
-                        if reply_to_repeat(&mut *tx, id, recorded.checkin.at, sms.received_at)? {
-                            let text = texts::already_checked_in(
-                                &recorded.premises,
-                                recorded.checkin.at,
-                                zone,
-                            );
-                            (SmsOutcome::Repeat { checkin_id: id }, Some(text))
-                        } else {
-                            (SmsOutcome::Duplicate { checkin_id: id }, None)
-                        }
-                    } else {
-                        let text =
-                            texts::confirmation(&recorded.premises, recorded.checkin.at, zone);
-                        (SmsOutcome::CheckedIn { checkin_id: id }, Some(text))
-                    }
-                }
-                Intent::OptOut => {
-                    db::query("UPDATE checkins SET consent = 0 WHERE phone_hash = $1")
-                        .bind(&hash.0[..])
-                        .execute(&mut *tx)?;
-                    (SmsOutcome::OptedOut, Some(texts::opted_out()))
-                }
-            };
-            if let Some(text) = reply.filter(|_| senders.reply_by_sms[i]) {
-                replies.push(senders.reply(i, text));
-            }
-            outcomes.push(outcome);
-            visits.push(visit);
-        }
-        let claimed = self.enqueue_many_in(tx, &replies, now, senders.claim_max)?;
-        Ok(SmsBatch {
-            outcomes,
-            visits,
-            claimed,
-        })
-    }
-
-    /// The whole batch in a few statements: one look-up of earlier visits of its
-    /// phones, one insert of the new check-ins, one insert of the replies.
-    fn handle_grouped(
-        &self,
-        tx: &mut Conn<'_>,
-        batch: &[&InboundSms],
-        senders: Senders<'_>,
-        commands: &[Command],
-        zone: &ServiceZone,
-        now: DateTime<Utc>,
-    ) -> Result<SmsBatch, StoreError> {
-        let hashes = senders.hashes;
-        let window_ms = i64::try_from(self.config().dedupe_window.as_millis())
-            .map_err(|_| StoreError::Config("dedupe window is too long".into()))?;
-        let mut premises = PremisesCache::new();
-        let codes = commands.iter().filter_map(|c| match c {
-            Command::CheckIn { digits } => VenueCode::from_digits(&digits.values()).ok(),
-            _ => None,
-        });
-        premises.load(&mut *tx, self.backend(), codes)?;
-        // What each SMS becomes: a reply, or a check-in candidate.
-        let mut outcomes: Vec<Option<SmsOutcome>> = vec![None; batch.len()];
-        let mut replies: Vec<Option<String>> = vec![None; batch.len()];
-        let mut candidates: Vec<(usize, Premises)> = Vec::new();
-        for (i, command) in commands.iter().enumerate() {
-            let (outcome, reply) = match intent(&mut *tx, &mut premises, command)? {
-                Intent::CheckIn(p, _) => {
-                    candidates.push((i, p));
-                    continue;
-                }
-                Intent::Reply(reason, text) => (reason, text),
-                // Batches with an opt-out take the in-order path.
-                Intent::OptOut => (Rejection::Unrecognized, texts::unrecognized()),
-            };
-            outcomes[i] = Some(outcome.into());
-            replies[i] = Some(reply);
-        }
-
-        // Earlier visits of these phones that a candidate may repeat.
-        let mut known: Vec<Known> = Vec::new();
-        if !candidates.is_empty() {
-            let times = candidates.iter().map(|(i, _)| to_ms(batch[*i].received_at));
-            let (min_at, max_at) =
-                times.fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
-            let mut params = Params::new(self.backend());
-            let (from, to) = (params.next(), params.next());
-            let mut sql = format!(
-                "SELECT id, premises_id, phone_hash, checked_in_at_ms, replied_at_ms FROM checkins \
-                 WHERE checked_in_at_ms > {from} AND checked_in_at_ms < {to} AND phone_hash IN ("
-            );
-            for k in 0..candidates.len() {
-                if k > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&params.next());
-            }
-            sql.push(')');
-            let mut query = db::query(&sql)
-                .bind(min_at.saturating_sub(window_ms))
-                .bind(max_at.saturating_add(window_ms));
-            for (i, _) in &candidates {
-                query = query.bind(&hashes[*i].0[..]);
-            }
-            for row in query.fetch_all(&mut *tx)? {
-                let hash: Vec<u8> = row.try_get("phone_hash")?;
-                let hash: [u8; 32] = hash
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("phone hash length".into()))?;
-                let at: i64 = row.try_get("checked_in_at_ms")?;
-                let replied: Option<i64> = row.try_get("replied_at_ms")?;
-                known.push(Known {
-                    premises_id: row.try_get("premises_id")?,
-                    hash,
-                    at,
-                    id: row.try_get("id")?,
-                    // The confirmation answered the visit itself.
-                    replied_at: replied.unwrap_or(at),
-                });
-            }
-        }
-
-        // Decide in arrival order; a repeat inside the batch points at the
-        // earlier candidate (its id is known once inserted). A repeat is
-        // answered when its visit's last answer is old enough.
-        enum Visit {
-            Known(usize),
-            New,
-            SameAs(usize),
-        }
-        // Per visit: when it was last answered (new visits: now, by their confirmation).
-        let mut new_replied_at: Vec<i64> = Vec::with_capacity(candidates.len());
-        let mut answered: Vec<bool> = Vec::with_capacity(candidates.len());
-        let mut visits: Vec<(usize, Premises, Visit)> = Vec::with_capacity(candidates.len());
-        // The new visits so far by (premises, phone), in arrival order: a
-        // search of all visits for every candidate was quadratic in the group.
-        let mut new_by_phone: HashMap<(i64, [u8; 32]), Vec<usize>> = HashMap::new();
-        for (i, p) in candidates {
-            let at = to_ms(batch[i].received_at);
-            let hash = hashes[i].0;
-            let near = |other_at: i64| (other_at - at).abs() < window_ms;
-            let visit = if let Some(k) = (0..known.len())
-                .filter(|&k| {
-                    let v = &known[k];
-                    v.premises_id == p.id && v.hash == hash && near(v.at)
-                })
-                .min_by_key(|&k| (known[k].at, known[k].id))
-            {
-                Visit::Known(k)
-            } else if let Some(first) = new_by_phone.get(&(p.id, hash)).and_then(|firsts| {
-                firsts
-                    .iter()
-                    .copied()
-                    .find(|&f| near(to_ms(batch[visits[f].0].received_at)))
-            }) {
-                Visit::SameAs(first)
-            } else {
-                new_by_phone
-                    .entry((p.id, hash))
-                    .or_default()
-                    .push(visits.len());
-                Visit::New
-            };
-            let last_reply = match visit {
-                Visit::Known(k) => Some(&mut known[k].replied_at),
-                Visit::SameAs(first) => Some(&mut new_replied_at[first]),
-                Visit::New => None,
-            };
-            let answer = match last_reply {
-                Some(last) if at - *last >= REPEAT_REPLY_INTERVAL_MS => {
-                    *last = at;
-                    true
-                }
-                _ => false,
-            };
-            new_replied_at.push(at);
-            answered.push(answer);
-            visits.push((i, p, visit));
-        }
-
-        // One insert for the new visits; ids matched back by (premises, phone).
-        let new_rows: Vec<usize> = (0..visits.len())
-            .filter(|&v| matches!(visits[v].2, Visit::New))
+        let backend = tx.backend();
+        let rules = Rules {
+            dedupe_window_ms: i64::try_from(self.config().dedupe_window.as_millis())
+                .map_err(|_| StoreError::Config("dedupe window is too long".into()))?,
+            zone: *zone,
+        };
+        let inputs: Vec<SmsInput<'_>> = prepared
+            .iter()
+            .map(|p| SmsInput {
+                command: &p.command,
+                phone_hash: p.hash.0,
+                at: p.sms.received_at,
+                channel: p.channel,
+                reply_by_sms: p.reply_by_sms,
+            })
             .collect();
-        let mut new_ids: Vec<i64> = vec![0; visits.len()];
-        if !new_rows.is_empty() {
-            let rows: Vec<NewVisit> = new_rows
+
+        // Read.
+        if backend == Backend::Postgres {
+            let hashes: Vec<PhoneHash> = prepared.iter().map(|p| p.hash).collect();
+            lock_phones(tx, &hashes)?;
+        }
+        let mut premises = PremisesCache::new();
+        premises.load(tx, backend, sms_decision::codes(&inputs))?;
+        let mut facts = SmsFacts {
+            premises: premises.into_map(),
+            known: Vec::new(),
+        };
+        if let Some(window) = sms_decision::known_window(&facts.premises, &inputs, &rules) {
+            facts.known = known_visits(tx, backend, &window)?;
+        }
+
+        // Decide.
+        let decision = sms_decision::decide(&facts, &inputs, &rules)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+
+        // Write.
+        for hash in &decision.opt_outs {
+            db::query("UPDATE checkins SET consent = 0 WHERE phone_hash = $1")
+                .bind(&hash[..])
+                .execute(tx)?;
+        }
+        let mut new_ids: Vec<i64> = vec![0; decision.new_visits.len()];
+        if !decision.new_visits.is_empty() {
+            let rows: Vec<NewVisit<'_>> = decision
+                .new_visits
                 .iter()
-                .map(|&v| {
-                    let (i, p, _) = &visits[v];
+                .map(|v| {
+                    let p = &prepared[v.input];
                     NewVisit {
-                        premises_id: p.id,
-                        hash: &hashes[*i].0[..],
-                        sealed: senders.sealed[*i],
-                        channel: senders.channels[*i].as_str(),
-                        at_ms: to_ms(batch[*i].received_at),
+                        premises_id: v.premises_id,
+                        hash: &p.hash.0[..],
+                        sealed: &p.sealed[..],
+                        channel: p.channel.as_str(),
+                        consent: v.consent,
+                        at_ms: to_ms(p.sms.received_at),
                     }
                 })
                 .collect();
-            let sqlite = self.backend() == Backend::Sqlite;
-            let sql = checkins_insert_sql(self.backend(), rows.len(), !sqlite);
+            let sql = checkins_insert_sql(backend, rows.len(), backend == Backend::Postgres);
             let mut query = db::query(&sql);
             for row in &rows {
-                for (_, value) in &CHECKIN_COLUMNS {
-                    if let Column::Bind(bind) = value {
-                        query = bind(query, row);
-                    }
+                for (_, column) in &CHECKIN_COLUMNS {
+                    query = column(query, row);
                 }
             }
+            let order: Vec<usize> = (0..rows.len()).collect();
             let fits = |v: usize, row: &Row| -> Result<bool, StoreError> {
                 let hash: Vec<u8> = row.try_get("phone_hash")?;
-                Ok(visits[v].1.id == row.try_get::<i64, _>("premises_id")?
-                    && hashes[visits[v].0].0[..] == hash[..])
+                Ok(rows[v].premises_id == row.try_get::<i64, _>("premises_id")?
+                    && rows[v].hash == &hash[..])
             };
-            insert_checkins_with_ids(
-                &mut *tx,
-                query,
-                self.backend(),
-                &new_rows,
-                &mut new_ids,
-                fits,
-                "SMS",
-            )?;
+            insert_checkins_with_ids(tx, query, backend, &order, &mut new_ids, fits, "SMS")?;
         }
-        // Answered repeats: the visit's last answer moves to theirs.
-        let mut replied: Vec<(i64, i64)> = Vec::new(); // (check-in id, at)
-        let mut seen: Vec<Option<SmsVisit>> = vec![None; batch.len()];
-        for (v, (i, p, visit)) in visits.iter().enumerate() {
-            let (checkin_id, first_at) = match visit {
-                Visit::Known(k) => (known[*k].id, from_ms(known[*k].at)?),
-                Visit::SameAs(first) => (new_ids[*first], batch[visits[*first].0].received_at),
-                Visit::New => (new_ids[v], batch[*i].received_at),
-            };
-            // Only a USSD screen needs it (an SMS's reply is its text).
-            if senders.channels[*i] == Channel::Ussd {
-                seen[*i] = Some(SmsVisit {
-                    premises: p.clone(),
-                    at: first_at,
-                });
-            }
-            outcomes[*i] = Some(match visit {
-                Visit::Known(_) | Visit::SameAs(_) if answered[v] => {
-                    replies[*i] = Some(texts::already_checked_in(p, first_at, zone));
-                    replied.push((checkin_id, to_ms(batch[*i].received_at)));
-                    SmsOutcome::Repeat { checkin_id }
-                }
-                Visit::Known(_) | Visit::SameAs(_) => SmsOutcome::Duplicate { checkin_id },
-                Visit::New => {
-                    replies[*i] = Some(texts::confirmation(p, batch[*i].received_at, zone));
-                    SmsOutcome::CheckedIn {
-                        checkin_id: new_ids[v],
-                    }
-                }
-            });
-        }
-
-        self.mark_replied(tx, &replied)?;
-
-        let messages: Vec<Outgoing> = replies
+        let resolved = sms_decision::resolve(decision, &new_ids)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.mark_replied(tx, &resolved.replied)?;
+        let messages: Vec<Outgoing<'_>> = resolved
+            .replies
             .into_iter()
-            .enumerate()
-            .filter(|(i, _)| senders.reply_by_sms[*i])
-            .filter_map(|(i, reply)| reply.map(|text| senders.reply(i, text)))
+            .map(|(i, text)| Outgoing {
+                hash: &prepared[i].hash,
+                sealed: &prepared[i].sealed,
+                text,
+                priority: Priority::Confirmation,
+            })
             .collect();
-        let claimed = self.enqueue_many_in(tx, &messages, now, senders.claim_max)?;
-        let outcomes = outcomes
-            .into_iter()
-            .map(|o| o.ok_or_else(|| StoreError::Corrupt("an SMS got no outcome".into())))
-            .collect::<Result<_, _>>()?;
+        let claimed = self.enqueue_many_in(tx, &messages, now, claim_max)?;
         Ok(SmsBatch {
-            outcomes,
-            visits: seen,
+            outcomes: resolved.outcomes,
+            visits: resolved.visits,
             claimed,
         })
     }
+}
+
+/// The stored visits of the window's phones inside it (any premises).
+fn known_visits(
+    tx: &mut Conn<'_>,
+    backend: Backend,
+    window: &KnownWindow,
+) -> Result<Vec<KnownVisit>, StoreError> {
+    let mut params = Params::new(backend);
+    let (from, to) = (params.next(), params.next());
+    let mut sql = format!(
+        "SELECT id, premises_id, phone_hash, checked_in_at_ms, replied_at_ms FROM checkins \
+         WHERE checked_in_at_ms > {from} AND checked_in_at_ms < {to} AND phone_hash IN ("
+    );
+    for k in 0..window.phones.len() {
+        if k > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&params.next());
+    }
+    sql.push(')');
+    let mut query = db::query(&sql).bind(window.after_ms).bind(window.before_ms);
+    for phone in &window.phones {
+        query = query.bind(&phone[..]);
+    }
+    query
+        .fetch_all(tx)?
+        .iter()
+        .map(|row| {
+            let hash: Vec<u8> = row.try_get("phone_hash")?;
+            Ok(KnownVisit {
+                id: row.try_get("id")?,
+                premises_id: row.try_get("premises_id")?,
+                phone_hash: hash
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("phone hash length".into()))?,
+                at_ms: row.try_get("checked_in_at_ms")?,
+                replied_at_ms: row.try_get("replied_at_ms")?,
+            })
+        })
+        .collect()
 }
 
 /// A new SMS (or USSD) check-in, as the grouped insert binds it.
@@ -373,47 +211,40 @@ struct NewVisit<'a> {
     hash: &'a [u8],
     sealed: &'a [u8],
     channel: &'static str,
+    consent: bool,
     at_ms: i64,
 }
 
-/// Where one column of the grouped check-in insert gets its value.
-enum Column {
-    /// A placeholder, bound per row.
-    Bind(for<'q> fn(db::Query<'q>, &NewVisit<'_>) -> db::Query<'q>),
-    /// The same constant in every row.
-    Literal(&'static str),
-}
+/// Binds one column of a row of the grouped check-in insert.
+type BindColumn = for<'q> fn(db::Query<'q>, &NewVisit<'_>) -> db::Query<'q>;
 
-/// The grouped check-in insert's columns, each with its value: the
+/// The grouped check-in insert's columns, each with its bind: the
 /// placeholders and the binds come from this one list, so they cannot drift
 /// apart.
-const CHECKIN_COLUMNS: [(&str, Column); 6] = [
-    ("premises_id", Column::Bind(|q, v| q.bind(v.premises_id))),
-    ("phone_hash", Column::Bind(|q, v| q.bind(v.hash))),
-    ("phone_sealed", Column::Bind(|q, v| q.bind(v.sealed))),
-    ("channel", Column::Bind(|q, v| q.bind(v.channel))),
-    // Texting (or dialling) a code is consenting to alerts (the poster says so).
-    ("consent", Column::Literal("1")),
-    ("checked_in_at_ms", Column::Bind(|q, v| q.bind(v.at_ms))),
+const CHECKIN_COLUMNS: [(&str, BindColumn); 6] = [
+    ("premises_id", |q, v| q.bind(v.premises_id)),
+    ("phone_hash", |q, v| q.bind(v.hash)),
+    ("phone_sealed", |q, v| q.bind(v.sealed)),
+    ("channel", |q, v| q.bind(v.channel)),
+    // Texting (or dialling) a code is consenting to alerts (the poster says
+    // so), unless the phone opts out later in the same group.
+    ("consent", |q, v| q.bind(v.consent)),
+    ("checked_in_at_ms", |q, v| q.bind(v.at_ms)),
 ];
 
 /// `INSERT` of `rows` SMS check-ins ([`CHECKIN_COLUMNS`]), returning (if
-/// `returning`) what
-/// matches each new id back to its SMS.
+/// `returning`) what matches each new id back to its SMS.
 fn checkins_insert_sql(backend: Backend, rows: usize, returning: bool) -> String {
     let names: Vec<&str> = CHECKIN_COLUMNS.iter().map(|(name, _)| *name).collect();
     let mut sql = format!("INSERT INTO checkins ({}) VALUES ", names.join(", "));
     let mut params = Params::new(backend);
     for i in 0..rows {
         sql.push_str(if i > 0 { ",(" } else { "(" });
-        for (k, (_, value)) in CHECKIN_COLUMNS.iter().enumerate() {
+        for k in 0..CHECKIN_COLUMNS.len() {
             if k > 0 {
                 sql.push_str(", ");
             }
-            match value {
-                Column::Bind(_) => sql.push_str(&params.next()),
-                Column::Literal(literal) => sql.push_str(literal),
-            }
+            sql.push_str(&params.next());
         }
         sql.push(')');
     }
@@ -421,16 +252,6 @@ fn checkins_insert_sql(backend: Backend, rows: usize, returning: bool) -> String
         sql.push_str(" RETURNING id, premises_id, phone_hash");
     }
     sql
-}
-
-/// An earlier visit a candidate of the batch may repeat.
-struct Known {
-    premises_id: i64,
-    hash: [u8; 32],
-    at: i64,
-    id: i64,
-    /// When the visit was last answered (its confirmation, or a repeat's answer).
-    replied_at: i64,
 }
 
 impl Store {
@@ -460,97 +281,6 @@ impl Store {
         query.execute(&mut *tx)?;
         Ok(())
     }
-}
-
-/// Whether the repeat at `at` of the visit `checkin_id` (first at `first_at`)
-/// is answered; if so, records that it was (the in-order path).
-fn reply_to_repeat(
-    conn: &mut Conn<'_>,
-    checkin_id: i64,
-    first_at: DateTime<Utc>,
-    at: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let row = db::query("SELECT replied_at_ms FROM checkins WHERE id = $1")
-        .bind(checkin_id)
-        .fetch_one(&mut *conn)?;
-    let replied: Option<i64> = row.try_get("replied_at_ms")?;
-    let last = replied.unwrap_or(to_ms(first_at));
-    if to_ms(at) - last < REPEAT_REPLY_INTERVAL_MS {
-        return Ok(false);
-    }
-    db::query("UPDATE checkins SET replied_at_ms = $1 WHERE id = $2")
-        .bind(to_ms(at))
-        .bind(checkin_id)
-        .execute(&mut *conn)?;
-    Ok(true)
-}
-
-/// The batch's senders, hashed and sealed, by position in the batch.
-#[derive(Clone, Copy)]
-struct Senders<'a> {
-    hashes: &'a [PhoneHash],
-    sealed: &'a [&'a [u8]],
-    channels: &'a [Channel],
-    /// Whether each one's reply is queued (see `PreparedSms::reply_by_sms`).
-    reply_by_sms: &'a [bool],
-    /// Replies to queue already claimed (see `handle_prepared_sms_claiming`).
-    claim_max: usize,
-}
-
-impl<'a> Senders<'a> {
-    /// The reply to the `i`th SMS.
-    fn reply(&self, i: usize, text: String) -> Outgoing<'a> {
-        Outgoing {
-            hash: &self.hashes[i],
-            sealed: self.sealed[i],
-            text,
-            priority: Priority::Confirmation,
-        }
-    }
-}
-
-/// What one SMS asks for, once its code (if any) is looked up.
-enum Intent {
-    /// Nothing to record; answer with this text.
-    Reply(Rejection, String),
-    /// A check-in at these open premises.
-    CheckIn(Premises, VenueCode),
-    /// Withdraw consent.
-    OptOut,
-}
-
-fn intent(
-    conn: &mut Conn<'_>,
-    premises: &mut PremisesCache,
-    command: &Command,
-) -> Result<Intent, StoreError> {
-    Ok(match command {
-        Command::CheckIn { digits } => match VenueCode::from_digits(&digits.values()) {
-            Err(CodeError::CheckDigit) => Intent::Reply(Rejection::Typo, texts::code_typo()),
-            Err(CodeError::WrongLength { digits }) => {
-                Intent::Reply(Rejection::WrongLength, texts::wrong_length(digits))
-            }
-            Err(CodeError::InvalidCharacter) => {
-                Intent::Reply(Rejection::Unrecognized, texts::unrecognized())
-            }
-            Ok(code) => match premises.get(conn, &code)? {
-                None => Intent::Reply(Rejection::UnknownCode, texts::code_not_found(&code)),
-                Some(p) if !p.active => {
-                    Intent::Reply(Rejection::InactivePremises, texts::premises_inactive(&p))
-                }
-                Some(p) => Intent::CheckIn(p, code),
-            },
-        },
-        Command::TemplateCopied => {
-            Intent::Reply(Rejection::TemplateCopied, texts::template_copied())
-        }
-        Command::WrongLength { digits } => {
-            Intent::Reply(Rejection::WrongLength, texts::wrong_length(*digits))
-        }
-        Command::Help => Intent::Reply(Rejection::Help, texts::help()),
-        Command::OptOut => Intent::OptOut,
-        Command::Unrecognized => Intent::Reply(Rejection::Unrecognized, texts::unrecognized()),
-    })
 }
 
 impl Sms<'_> {
@@ -653,31 +383,8 @@ impl Sms<'_> {
         let result = self
             .store
             .write(move |tx| {
-                let prepared = &prepared_owned;
                 let locked = started.elapsed();
-                let batch: Vec<&InboundSms> = prepared.iter().map(|p| &p.sms).collect();
-                let hashes: Vec<PhoneHash> = prepared.iter().map(|p| p.hash).collect();
-                let sealed: Vec<&[u8]> = prepared.iter().map(|p| &p.sealed[..]).collect();
-                let commands: Vec<Command> = prepared.iter().map(|p| p.command).collect();
-                let channels: Vec<Channel> = prepared.iter().map(|p| p.channel).collect();
-                let reply_by_sms: Vec<bool> = prepared.iter().map(|p| p.reply_by_sms).collect();
-                let senders = Senders {
-                    hashes: &hashes,
-                    sealed: &sealed,
-                    channels: &channels,
-                    reply_by_sms: &reply_by_sms,
-                    claim_max,
-                };
-                if tx.backend() == Backend::Postgres {
-                    lock_phones(tx, &hashes)?;
-                }
-                // Opt-outs must see the check-ins before them in the batch and not those
-                // after: keep their batches in arrival order, one statement at a time.
-                let result = if commands.iter().any(|c| matches!(c, Command::OptOut)) {
-                    store.handle_in_order(tx, &batch, senders, &commands, &zone, now)?
-                } else {
-                    store.handle_grouped(tx, &batch, senders, &commands, &zone, now)?
-                };
+                let result = store.handle_group(tx, &prepared_owned, &zone, now, claim_max)?;
                 Ok((result, locked))
             })
             .await;
