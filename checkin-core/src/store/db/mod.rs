@@ -114,35 +114,80 @@ impl Db {
     }
 }
 
-/// A connection inside a unit of work.
-pub(crate) enum Conn<'a> {
+/// A connection inside a unit of work; counts the unit's statements.
+pub(crate) struct Conn<'a> {
+    inner: Inner<'a>,
+    statements: u64,
+}
+
+enum Inner<'a> {
     Sqlite(&'a rusqlite::Connection),
     Postgres(postgres::PgConn<'a>),
 }
 
+impl<'a> Conn<'a> {
+    fn sqlite(conn: &'a rusqlite::Connection) -> Conn<'a> {
+        Conn {
+            inner: Inner::Sqlite(conn),
+            statements: 0,
+        }
+    }
+
+    fn postgres(conn: postgres::PgConn<'a>) -> Conn<'a> {
+        Conn {
+            inner: Inner::Postgres(conn),
+            statements: 0,
+        }
+    }
+}
+
 impl Conn<'_> {
     pub(crate) fn backend(&self) -> Backend {
-        match self {
-            Conn::Sqlite(_) => Backend::Sqlite,
-            Conn::Postgres(_) => Backend::Postgres,
+        match self.inner {
+            Inner::Sqlite(_) => Backend::Sqlite,
+            Inner::Postgres(_) => Backend::Postgres,
         }
     }
 
     /// Runs a statement; returns how many rows it changed.
     pub(crate) fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
-        match self {
-            Conn::Sqlite(conn) => sqlite::execute(conn, sql, params),
-            Conn::Postgres(conn) => conn.execute(sql, params),
+        self.statements += 1;
+        match &mut self.inner {
+            Inner::Sqlite(conn) => sqlite::execute(conn, sql, params),
+            Inner::Postgres(conn) => conn.execute(sql, params),
         }
     }
 
     /// Runs a statement; returns its rows.
     pub(crate) fn fetch(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
-        match self {
-            Conn::Sqlite(conn) => sqlite::fetch(conn, sql, params),
-            Conn::Postgres(conn) => conn.fetch(sql, params),
+        self.statements += 1;
+        match &mut self.inner {
+            Inner::Sqlite(conn) => sqlite::fetch(conn, sql, params),
+            Inner::Postgres(conn) => conn.fetch(sql, params),
         }
     }
+}
+
+/// What the engine did, as metrics: units of work by kind, the write
+/// transactions they took (a SQLite group commit is one for many units), and
+/// their statements. Cost per check-in = these ÷ `checkin_mo_total`.
+fn count_unit(backend: Backend, kind: &'static str, statements: u64) {
+    let backend = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    metrics::counter!("checkin_db_units_total", "backend" => backend, "kind" => kind).increment(1);
+    metrics::counter!("checkin_db_statements_total", "backend" => backend, "kind" => kind)
+        .increment(statements);
+}
+
+/// One write transaction committed (or rolled back).
+fn count_transaction(backend: Backend) {
+    let backend = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    metrics::counter!("checkin_db_write_transactions_total", "backend" => backend).increment(1);
 }
 
 /// A statement and its parameters (the shape of `sqlx::query`, so units read

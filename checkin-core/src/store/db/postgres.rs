@@ -10,7 +10,7 @@ use sqlx::{Column, Postgres, Row as _, TypeInfo, ValueRef};
 use tokio::runtime::Handle;
 
 use super::{Conn, DbError, Kind, Row, Value};
-use crate::store::StoreError;
+use crate::store::{Backend, StoreError};
 
 /// The PostgreSQL database: cheap to clone.
 #[derive(Debug, Clone)]
@@ -41,10 +41,13 @@ impl PgDb {
         let pool = self.pool.clone();
         blocking(move |runtime| {
             let mut tx = runtime.block_on(pool.begin()).map_err(DbError::from)?;
-            let result = work(&mut Conn::Postgres(PgConn {
+            let mut unit = Conn::postgres(PgConn {
                 conn: &mut tx,
                 runtime: runtime.clone(),
-            }));
+            });
+            let result = work(&mut unit);
+            super::count_unit(Backend::Postgres, "write", unit.statements);
+            super::count_transaction(Backend::Postgres);
             match result {
                 Ok(r) => {
                     runtime.block_on(tx.commit()).map_err(DbError::from)?;
@@ -67,10 +70,13 @@ impl PgDb {
         let pool = self.pool.clone();
         blocking(move |runtime| {
             let mut conn = runtime.block_on(pool.acquire()).map_err(DbError::from)?;
-            work(&mut Conn::Postgres(PgConn {
+            let mut unit = Conn::postgres(PgConn {
                 conn: &mut conn,
                 runtime: runtime.clone(),
-            }))
+            });
+            let result = work(&mut unit);
+            super::count_unit(Backend::Postgres, "read", unit.statements);
+            result
         })
         .await
     }

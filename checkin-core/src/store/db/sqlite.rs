@@ -17,7 +17,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
 use super::{Conn, DbError, Row, Value};
-use crate::store::StoreError;
+use crate::store::{Backend, StoreError};
 
 /// Units waiting for the writer; callers wait for room above it.
 const WRITE_QUEUE_MAX: usize = 4096;
@@ -63,10 +63,10 @@ where
             return false;
         };
         // A panic is a bug in the unit: it fails alone, the writer goes on.
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            work(&mut Conn::Sqlite(conn))
-        }))
-        .unwrap_or_else(|_| Err(StoreError::Corrupt("a unit of work panicked".into())));
+        let mut unit = Conn::sqlite(conn);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut unit)))
+            .unwrap_or_else(|_| Err(StoreError::Corrupt("a unit of work panicked".into())));
+        super::count_unit(Backend::Sqlite, "write", unit.statements);
         let ok = result.is_ok();
         self.result = Some(result);
         ok
@@ -191,7 +191,10 @@ impl SqliteDb {
     {
         let (done, answer) = oneshot::channel();
         let job: ReadJob = Some(Box::new(move |conn| {
-            let _ = done.send(work(&mut Conn::Sqlite(conn)));
+            let mut unit = Conn::sqlite(conn);
+            let result = work(&mut unit);
+            super::count_unit(Backend::Sqlite, "read", unit.statements);
+            let _ = done.send(result);
         }));
         self.reads
             .send_async(job)
@@ -301,6 +304,7 @@ fn commit_group(conn: &Connection, units: &mut Vec<Box<dyn WriteUnit>>) {
         }
         return;
     }
+    super::count_transaction(Backend::Sqlite);
     let alone = units.len() == 1;
     let mut broken: Option<DbError> = None;
     let mut any_ok = false;
