@@ -423,9 +423,14 @@ fn the_checker_catches_a_core_that_grows_a_web_dependency() {
     assert_eq!(violations("simulator", &sim, &workspace).len(), 1);
 }
 
-/// Modules of `smsc-link` that may not import each other in a circle
-/// (issue 14: `link.rs` and `session.rs` once did).
-const NO_MODULE_CIRCLES_IN: &[&str] = &["smsc-link"];
+/// Crates whose modules may not import each other in a circle (issue 14:
+/// `link.rs` and `session.rs` of `smsc-link` once did; issue 18: the store's
+/// `mod.rs` and its children did).
+const NO_MODULE_CIRCLES_IN: &[&str] = &["smsc-link", "checkin-core"];
+
+/// `checkin-core`'s storage folder: the domain (every module outside it)
+/// never imports it; storage imports the domain.
+const STORAGE_MODULE: &str = "store";
 
 /// Module path of a source file under `src` (`session/mod.rs` → `session`,
 /// `session/wire.rs` → `session::wire`, `lib.rs` → ``).
@@ -573,9 +578,56 @@ fn module_uses(
                 }
             }
         }
+        // A parent naming its own children (`use child::X;`, `child::f()`),
+        // which carries no `crate::`/`super::`/`self::`. A `pub use` of a
+        // child is the folder's face (a re-export), not an import.
+        let prefix = format!("{module}::");
+        let children: Vec<&str> = modules
+            .iter()
+            .filter_map(|m| m.strip_prefix(&prefix))
+            .filter(|rest| !rest.contains("::"))
+            .collect();
+        for line in text.lines() {
+            let trimmed = line.trim_start();
+            if trimmed.starts_with("pub use ")
+                || trimmed.starts_with("pub(crate) use ")
+                || trimmed.starts_with("mod ")
+                || trimmed.starts_with("pub mod ")
+                || trimmed.starts_with("pub(crate) mod ")
+            {
+                continue;
+            }
+            for child in &children {
+                let needle = format!("{child}::");
+                for (at, _) in line.match_indices(&needle) {
+                    let before = line[..at].chars().last();
+                    if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+                        continue;
+                    }
+                    targets.insert(format!("{module}::{child}"));
+                }
+            }
+        }
         uses.insert(module, targets);
     }
     uses
+}
+
+/// Imports of the storage folder by a module outside it: `(importer, storage module)`.
+fn domain_imports_of_storage(
+    uses: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+) -> Vec<(String, String)> {
+    let in_storage =
+        |m: &str| m == STORAGE_MODULE || m.starts_with(&format!("{STORAGE_MODULE}::"));
+    uses.iter()
+        .filter(|(module, _)| !in_storage(module))
+        .flat_map(|(module, targets)| {
+            targets
+                .iter()
+                .filter(|t| in_storage(t))
+                .map(move |t| (module.clone(), t.clone()))
+        })
+        .collect()
 }
 
 /// A circle of modules importing each other, if any.
@@ -619,15 +671,70 @@ fn no_two_modules_of_the_link_import_each_other() {
         }
         let uses = module_uses(&dir.join("src"));
         assert!(uses.len() > 5, "{name}: modules not found: {uses:?}");
+        let (importer, imported) = match name.as_str() {
+            "smsc-link" => ("supervisor", "session"),
+            _ => ("store::sms", "sms_decision"),
+        };
         assert!(
-            uses.get("supervisor")
-                .is_some_and(|u| u.contains("session")),
+            uses.get(importer).is_some_and(|u| u.contains(imported)),
             "{name}: the reader misses imports: {uses:?}"
         );
         if let Some(circle) = find_circle(&uses) {
             panic!("{name}: modules import each other: {}", circle.join(" -> "));
         }
     }
+}
+
+#[test]
+fn the_domain_never_imports_storage() {
+    let (_, dir) = members()
+        .into_iter()
+        .find(|(name, _)| name == "checkin-core")
+        .expect("checkin-core is a member");
+    let uses = module_uses(&dir.join("src"));
+    // The reader sees storage importing the domain (the direction allowed).
+    assert!(
+        uses.get("store::sms").is_some_and(|u| u.contains("sms_decision")),
+        "the reader misses imports: {uses:?}"
+    );
+    let wrong = domain_imports_of_storage(&uses);
+    assert!(wrong.is_empty(), "domain modules import storage: {wrong:?}");
+}
+
+#[test]
+fn the_checkers_catch_a_domain_that_imports_storage_and_a_parent_importing_its_child() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let src = dir.path();
+    std::fs::create_dir_all(src.join("store")).expect("dir");
+    let files = [
+        ("lib.rs", "pub mod store;\npub mod texts;\npub use store::Store;\n"),
+        // The parent uses a child's type, and the child its parent's: a circle.
+        (
+            "store/mod.rs",
+            "mod sms;\npub use sms::Reply;\nuse sms::Group;\npub struct Store;\n",
+        ),
+        ("store/sms.rs", "use super::Store;\nuse crate::texts::hello;\n"),
+        // A domain module reaching into storage.
+        ("texts.rs", "pub fn hello() { let _ = crate::Store; }\n"),
+    ];
+    for (path, text) in files {
+        std::fs::write(src.join(path), text).expect("write");
+    }
+    let uses = module_uses(src);
+    let wrong = domain_imports_of_storage(&uses);
+    assert_eq!(wrong, vec![("texts".to_string(), "store".to_string())]);
+    let circle = find_circle(&uses).expect("a circle");
+    assert!(circle.contains(&"store::sms".to_string()), "{circle:?}");
+    // A re-export alone (`pub use sms::Reply`) is the folder's face, no import.
+    std::fs::write(
+        src.join("store/mod.rs"),
+        "mod sms;\npub use sms::Reply;\npub struct Store;\n",
+    )
+    .expect("write");
+    std::fs::write(src.join("texts.rs"), "pub fn hello() {}\n").expect("write");
+    let uses = module_uses(src);
+    assert!(domain_imports_of_storage(&uses).is_empty(), "{uses:?}");
+    assert_eq!(find_circle(&uses), None, "{uses:?}");
 }
 
 #[test]

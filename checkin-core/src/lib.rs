@@ -3,11 +3,9 @@
 //! the gateway's other crates call in with valid values (`Msisdn`, `VenueCode`).
 
 pub mod clock;
-pub mod confirm;
 pub mod exposure;
 mod group;
 pub mod guard;
-pub mod inbox;
 pub mod model;
 pub mod msisdn;
 pub mod otp;
@@ -21,9 +19,7 @@ pub mod ussd;
 pub mod venue_code;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use confirm::{ConfirmCommitter, ConfirmConfig, Confirmations};
 pub use exposure::ExposureConfig;
-pub use inbox::{Committed, InboxConfig, InboxError, SmsInbox};
 pub use model::{
     Case, Channel, CheckIn, NewCase, NewCheckIn, NewMessage, Organization, OutboxMessage,
     OutboxStatus, Premises, Priority, Recorded,
@@ -31,6 +27,8 @@ pub use model::{
 pub use msisdn::{Msisdn, MsisdnError, MsisdnPolicy};
 pub use privacy::{Keys, PhoneHash, PhoneVault, PrivacyError, SealedPhone};
 pub use spreadsheet::csv_cell;
+pub use store::confirm::{self, ConfirmCommitter, ConfirmConfig, Confirmations};
+pub use store::inbox::{self, Committed, InboxConfig, InboxError, SmsInbox};
 pub use store::{Backend, CheckinError, ErrorKind, PurgeReport, Store, StoreConfig, StoreError};
 pub use time_fmt::ServiceZone;
 pub use venue_code::{CodeError, VenueCode};

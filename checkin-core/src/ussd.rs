@@ -14,7 +14,7 @@
 use parser::CodeDigits;
 
 use crate::inbox::Committed;
-use crate::store::{Rejection, SmsOutcome};
+use crate::sms_decision::{Rejection, SmsOutcome};
 use crate::texts::ussd as screens;
 use crate::{CodeError, ServiceZone, VenueCode};
 
@@ -247,7 +247,7 @@ impl Dialog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SmsVisit;
+    use crate::sms_decision::SmsVisit;
     use crate::Premises;
     use chrono::{TimeZone, Utc};
 

@@ -18,20 +18,6 @@ use super::{to_ms, Store, StoreError};
 /// The kill switch's row in `flags`.
 const ALERTS_PAUSED: &str = "alerts_paused";
 
-/// What every clone of a [`Store`] shares: the flags as last read or set.
-#[derive(Debug)]
-pub(crate) struct FlagsSignal {
-    alerts_paused: watch::Sender<bool>,
-}
-
-impl Default for FlagsSignal {
-    fn default() -> Self {
-        FlagsSignal {
-            alerts_paused: watch::Sender::new(false),
-        }
-    }
-}
-
 /// The store's switches (`store.flags()`).
 #[derive(Debug, Clone, Copy)]
 pub struct Flags<'a> {

@@ -5,15 +5,19 @@
 mod accounts;
 mod cases;
 mod checkins;
+pub mod confirm;
 pub(crate) mod db;
+mod error;
 mod exposure;
 mod flags;
 mod handles;
+pub mod inbox;
 mod lookups;
 mod ops;
 mod orgs;
 mod otp;
 mod outbox;
+mod shared;
 mod signal;
 mod sms;
 
@@ -22,12 +26,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-pub use db::DbError;
+pub use db::Backend;
 use db::Row;
+pub use error::{CheckinError, DbError, ErrorKind, StoreError};
 
 use crate::exposure::ExposureConfig;
-use crate::privacy::{PhoneVault, PrivacyError};
-use crate::CodeError;
+use crate::privacy::PhoneVault;
 
 pub use accounts::{
     check_password, password_matches, Accounts, LoginRecord, NewSession, SessionOrg, TokenInfo,
@@ -35,7 +39,6 @@ pub use accounts::{
 };
 pub use exposure::{AlertStates, CaseRecorded, CaseReport, ExposureCounts, CASES_BATCH_MAX};
 pub use flags::Flags;
-use flags::FlagsSignal;
 pub use handles::{Cases, Checkins, Orgs, Otps, Sms};
 pub use ops::{Authority, OutboxDepth, TokenHolder};
 pub use orgs::{
@@ -44,34 +47,12 @@ pub use orgs::{
 };
 pub use otp::{IssuedOtp, NewOtp, OtpCheck, OtpEntry, OTP_GROUP_MAX};
 pub use outbox::SendResult;
-use signal::OutboxSignal;
+use shared::{FlagsSignal, OutboxSignal};
 pub use signal::{FeedEvent, Outbox, OutboxFeed};
 pub use sms::{
     InboundSms, PreparedSms, Rejection, SmsBatch, SmsOutcome, SmsVisit, REPEAT_REPLY_INTERVAL_MS,
     SMS_BATCH_MAX,
 };
-
-/// Which database the store talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    /// The backend a database URL names.
-    pub fn of_url(url: &str) -> Result<Backend, StoreError> {
-        if url.starts_with("sqlite:") {
-            Ok(Backend::Sqlite)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Backend::Postgres)
-        } else {
-            Err(StoreError::UnsupportedUrl(
-                url.split(':').next().unwrap_or_default().to_owned(),
-            ))
-        }
-    }
-}
 
 /// Storage settings, with documented defaults.
 #[derive(Debug, Clone)]
@@ -112,161 +93,6 @@ impl Default for StoreConfig {
             sqlite_autocheckpoint_pages: 1000,
             exposure: ExposureConfig::default(),
         }
-    }
-}
-
-/// Whose problem a [`StoreError`] is (see [`StoreError::kind`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// The request itself is wrong (an empty name, an e-mail taken, a batch
-    /// too large): asking again unchanged fails again; the web answers 4xx.
-    Caller,
-    /// The service could not do it (database down, corrupt row, misconfigured
-    /// store): not the caller's fault; the web answers 500, SMPP a temporary
-    /// error.
-    Service,
-}
-
-/// Why a storage operation failed: either the caller's request is wrong or the
-/// service failed; [`StoreError::kind`] tells which.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database error: {0}")]
-    Database(#[from] db::DbError),
-    #[error("migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("unsupported database url scheme {0:?} (use sqlite: or postgres://)")]
-    UnsupportedUrl(String),
-    #[error("could not create the database folder {path}: {source}")]
-    DataDir {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Privacy(#[from] PrivacyError),
-    #[error("a stored row is invalid: {0}")]
-    Corrupt(String),
-    /// A write that rode along with another transaction (see `Writer::carry`,
-    /// and the grouped code confirmations of `confirm.rs`) failed, or that
-    /// transaction did, or the queue that groups them has stopped.
-    #[error("a write carried by another transaction failed: {0}")]
-    SharedWrite(String),
-    #[error("no free venue code found after {0} attempts")]
-    CodeSpaceExhausted(u32),
-    /// The store's own settings cannot be used (e.g. a window too long to
-    /// count in milliseconds).
-    #[error("the store's configuration is invalid: {0}")]
-    Config(String),
-    /// The caller's request is wrong (see [`ErrorKind::Caller`]).
-    #[error("{0}")]
-    Invalid(String),
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        StoreError::Database(db::DbError::Postgres(e))
-    }
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        StoreError::Database(db::DbError::Sqlite(e))
-    }
-}
-
-impl StoreError {
-    /// Whether the caller or the service is to blame. An exhaustive match, so
-    /// a new variant has to pick its side.
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            StoreError::Invalid(_) | StoreError::UnsupportedUrl(_) => ErrorKind::Caller,
-            StoreError::Database(_)
-            | StoreError::Migrate(_)
-            | StoreError::DataDir { .. }
-            | StoreError::Privacy(_)
-            | StoreError::Corrupt(_)
-            | StoreError::SharedWrite(_)
-            | StoreError::CodeSpaceExhausted(_)
-            | StoreError::Config(_) => ErrorKind::Service,
-        }
-    }
-
-    /// True when the request itself is wrong (`kind() == ErrorKind::Caller`).
-    pub fn is_caller_error(&self) -> bool {
-        self.kind() == ErrorKind::Caller
-    }
-}
-
-/// Why a check-in was not recorded. Each visitor-facing variant gets its own reply.
-#[derive(Debug, thiserror::Error)]
-pub enum CheckinError {
-    #[error("the code has {digits} digits instead of 9")]
-    WrongLength { digits: usize },
-    #[error("the code's check digit does not match (a typo?)")]
-    Typo,
-    #[error("the code contains characters other than digits")]
-    NotACode,
-    #[error("no premises has this code")]
-    UnknownCode,
-    #[error("the premises is not accepting check-ins")]
-    InactivePremises,
-    #[error(transparent)]
-    Storage(#[from] StoreError),
-}
-
-impl CheckinError {
-    /// True when retrying later may succeed (the SMSC should redeliver): every
-    /// storage failure, whatever its [`ErrorKind`], since the visit was not
-    /// stored and the house rule answers that with a temporary error.
-    pub fn is_temporary(&self) -> bool {
-        matches!(self, CheckinError::Storage(_))
-    }
-
-    /// The visitor's mistakes are the caller's; storage trouble is classified
-    /// by [`StoreError::kind`].
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            CheckinError::Storage(e) => e.kind(),
-            _ => ErrorKind::Caller,
-        }
-    }
-
-    /// The visitor-facing reason, in the SMS path's terms ([`Rejection`]):
-    /// one taxonomy for what a visitor is told, whichever way they came in.
-    /// `None` for storage trouble (the service's problem, not theirs).
-    pub fn rejection(&self) -> Option<Rejection> {
-        Some(match self {
-            CheckinError::WrongLength { .. } => Rejection::WrongLength,
-            CheckinError::Typo => Rejection::Typo,
-            // The SMS path answers a code with other characters as unrecognized.
-            CheckinError::NotACode => Rejection::Unrecognized,
-            CheckinError::UnknownCode => Rejection::UnknownCode,
-            CheckinError::InactivePremises => Rejection::InactivePremises,
-            CheckinError::Storage(_) => return None,
-        })
-    }
-}
-
-impl From<CodeError> for CheckinError {
-    fn from(e: CodeError) -> Self {
-        match e {
-            CodeError::WrongLength { digits } => CheckinError::WrongLength { digits },
-            CodeError::CheckDigit => CheckinError::Typo,
-            CodeError::InvalidCharacter => CheckinError::NotACode,
-        }
-    }
-}
-
-impl From<sqlx::Error> for CheckinError {
-    fn from(e: sqlx::Error) -> Self {
-        CheckinError::Storage(e.into())
-    }
-}
-
-impl From<db::DbError> for CheckinError {
-    fn from(e: db::DbError) -> Self {
-        CheckinError::Storage(StoreError::Database(e))
     }
 }
 
@@ -573,71 +399,4 @@ pub(crate) fn time_col(row: &Row, column: &str) -> Result<DateTime<Utc>, StoreEr
 /// Reads a 0/1 flag column (integers on both backends, for one set of queries).
 pub(crate) fn flag_col(row: &Row, column: &str) -> Result<bool, StoreError> {
     Ok(row.try_get::<i64, _>(column)? != 0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn caller_errors_are_the_callers() {
-        for e in [
-            StoreError::Invalid("the organization name is empty".into()),
-            StoreError::UnsupportedUrl("mysql://x".into()),
-        ] {
-            assert_eq!(e.kind(), ErrorKind::Caller, "{e:?}");
-            assert!(e.is_caller_error(), "{e:?}");
-        }
-    }
-
-    #[test]
-    fn service_errors_are_the_services() {
-        for e in [
-            StoreError::Database(db::DbError::Closed),
-            StoreError::Migrate(sqlx::migrate::MigrateError::VersionMissing(1)),
-            StoreError::DataDir {
-                path: "/x".into(),
-                source: std::io::Error::other("denied"),
-            },
-            StoreError::Privacy(PrivacyError::Decrypt),
-            StoreError::Corrupt("channel".into()),
-            StoreError::SharedWrite("rolled back".into()),
-            StoreError::CodeSpaceExhausted(100),
-            StoreError::Config("retention is too long".into()),
-        ] {
-            assert_eq!(e.kind(), ErrorKind::Service, "{e:?}");
-            assert!(!e.is_caller_error(), "{e:?}");
-        }
-    }
-
-    #[test]
-    fn a_visitors_mistake_is_the_callers_and_storage_keeps_its_kind() {
-        assert_eq!(CheckinError::Typo.kind(), ErrorKind::Caller);
-        assert_eq!(CheckinError::InactivePremises.kind(), ErrorKind::Caller);
-        let service = CheckinError::Storage(StoreError::Corrupt("x".into()));
-        assert_eq!(service.kind(), ErrorKind::Service);
-        assert!(service.is_temporary());
-    }
-
-    #[test]
-    fn every_visitor_error_has_its_rejection_and_storage_has_none() {
-        let cases = [
-            (
-                CheckinError::WrongLength { digits: 8 },
-                Some(Rejection::WrongLength),
-            ),
-            (CheckinError::Typo, Some(Rejection::Typo)),
-            (CheckinError::NotACode, Some(Rejection::Unrecognized)),
-            (CheckinError::UnknownCode, Some(Rejection::UnknownCode)),
-            (
-                CheckinError::InactivePremises,
-                Some(Rejection::InactivePremises),
-            ),
-            (CheckinError::Storage(StoreError::Invalid("x".into())), None),
-        ];
-        for (error, rejection) in cases {
-            assert_eq!(error.rejection(), rejection, "{error:?}");
-            assert_eq!(error.is_temporary(), rejection.is_none());
-        }
-    }
 }

@@ -75,7 +75,7 @@ pub(crate) fn hash_password(password: &str) -> Result<String, StoreError> {
     Ok(hash.to_string())
 }
 
-pub(crate) fn is_unique_violation(e: &db::DbError) -> bool {
+pub(crate) fn is_unique_violation(e: &super::DbError) -> bool {
     e.is_unique_violation()
 }
 

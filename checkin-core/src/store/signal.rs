@@ -9,42 +9,15 @@
 //! recovery, whatever order the parts are started in.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::Context;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 
+use super::shared::OutboxSignal;
 use super::{SendResult, Store, StoreError};
 use crate::model::OutboxMessage;
-
-/// What every clone of a [`Store`] shares: the wake-up and the lane's
-/// producer end (`None` until a sender subscribes).
-#[derive(Debug, Default)]
-pub(crate) struct OutboxSignal {
-    notify: Notify,
-    lane: Mutex<Option<mpsc::Sender<OutboxMessage>>>,
-    /// Held across a subscription's check, recovery and opening, so two
-    /// subscriptions cannot interleave.
-    subscribing: tokio::sync::Mutex<()>,
-}
-
-impl OutboxSignal {
-    fn lane(&self) -> MutexGuard<'_, Option<mpsc::Sender<OutboxMessage>>> {
-        // The guarded value is a plain `Option`; a panic elsewhere cannot
-        // leave it half-written.
-        self.lane.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The open lane, if a sender is subscribed.
-    fn open_lane(&self) -> Option<mpsc::Sender<OutboxMessage>> {
-        self.lane().as_ref().filter(|tx| !tx.is_closed()).cloned()
-    }
-
-    pub(crate) fn wake(&self) {
-        self.notify.notify_one();
-    }
-}
 
 /// The outbox as producers and the sender see it: a cheap handle from
 /// [`Store::outbox`].

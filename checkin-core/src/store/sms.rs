@@ -379,7 +379,7 @@ impl Sms<'_> {
         let started = std::time::Instant::now();
         let store = self.store.clone();
         let prepared_owned = prepared.to_vec();
-        let zone = zone.clone();
+        let zone = *zone;
         let result = self
             .store
             .write(move |tx| {

@@ -9,8 +9,9 @@ use sqlx::postgres::{PgArguments, PgPool, PgRow};
 use sqlx::{Column, Postgres, Row as _, TypeInfo, ValueRef};
 use tokio::runtime::Handle;
 
-use super::{Conn, DbError, Kind, Row, Value};
-use crate::store::{Backend, StoreError};
+use super::conn::{count_transaction, count_unit, Backend, Conn, Row, Statements};
+use super::value::{Kind, Value};
+use crate::store::error::{DbError, StoreError};
 
 /// The PostgreSQL database: cheap to clone.
 #[derive(Debug, Clone)]
@@ -19,7 +20,7 @@ pub(crate) struct PgDb {
 }
 
 /// A PostgreSQL connection inside a unit.
-pub(crate) struct PgConn<'a> {
+struct PgConn<'a> {
     conn: &'a mut sqlx::PgConnection,
     runtime: Handle,
 }
@@ -41,13 +42,14 @@ impl PgDb {
         let pool = self.pool.clone();
         blocking(move |runtime| {
             let mut tx = runtime.block_on(pool.begin()).map_err(DbError::from)?;
-            let mut unit = Conn::postgres(PgConn {
+            let mut statements = PgConn {
                 conn: &mut tx,
                 runtime: runtime.clone(),
-            });
+            };
+            let mut unit = Conn::new(&mut statements);
             let result = work(&mut unit);
-            super::count_unit(Backend::Postgres, "write", unit.statements);
-            super::count_transaction(Backend::Postgres);
+            count_unit(Backend::Postgres, "write", unit.statements);
+            count_transaction(Backend::Postgres);
             match result {
                 Ok(r) => {
                     runtime.block_on(tx.commit()).map_err(DbError::from)?;
@@ -70,12 +72,13 @@ impl PgDb {
         let pool = self.pool.clone();
         blocking(move |runtime| {
             let mut conn = runtime.block_on(pool.acquire()).map_err(DbError::from)?;
-            let mut unit = Conn::postgres(PgConn {
+            let mut statements = PgConn {
                 conn: &mut conn,
                 runtime: runtime.clone(),
-            });
+            };
+            let mut unit = Conn::new(&mut statements);
             let result = work(&mut unit);
-            super::count_unit(Backend::Postgres, "read", unit.statements);
+            count_unit(Backend::Postgres, "read", unit.statements);
             result
         })
         .await
@@ -116,14 +119,18 @@ fn arguments<'q>(
     query
 }
 
-impl PgConn<'_> {
-    pub(super) fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
+impl Statements for PgConn<'_> {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
         let query = arguments(sqlx::query(sql), params);
         let done = self.runtime.block_on(query.execute(&mut *self.conn))?;
         Ok(done.rows_affected())
     }
 
-    pub(super) fn fetch(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
+    fn fetch(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
         let query = arguments(sqlx::query(sql), params);
         let rows = self.runtime.block_on(query.fetch_all(&mut *self.conn))?;
         let Some(first) = rows.first() else {

@@ -16,8 +16,9 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
-use super::{Conn, DbError, Row, Value};
-use crate::store::{Backend, StoreError};
+use super::conn::{count_transaction, count_unit, Backend, Conn, Row, Statements};
+use super::value::{Kind, Value};
+use crate::store::error::{DbError, StoreError};
 
 /// Units waiting for the writer; callers wait for room above it.
 const WRITE_QUEUE_MAX: usize = 4096;
@@ -63,10 +64,11 @@ where
             return false;
         };
         // A panic is a bug in the unit: it fails alone, the writer goes on.
-        let mut unit = Conn::sqlite(conn);
+        let mut statements = SqliteStatements(conn);
+        let mut unit = Conn::new(&mut statements);
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut unit)))
             .unwrap_or_else(|_| Err(StoreError::Corrupt("a unit of work panicked".into())));
-        super::count_unit(Backend::Sqlite, "write", unit.statements);
+        count_unit(Backend::Sqlite, "write", unit.statements);
         let ok = result.is_ok();
         self.result = Some(result);
         ok
@@ -191,9 +193,10 @@ impl SqliteDb {
     {
         let (done, answer) = oneshot::channel();
         let job: ReadJob = Some(Box::new(move |conn| {
-            let mut unit = Conn::sqlite(conn);
+            let mut statements = SqliteStatements(conn);
+            let mut unit = Conn::new(&mut statements);
             let result = work(&mut unit);
-            super::count_unit(Backend::Sqlite, "read", unit.statements);
+            count_unit(Backend::Sqlite, "read", unit.statements);
             let _ = done.send(result);
         }));
         self.reads
@@ -304,7 +307,7 @@ fn commit_group(conn: &Connection, units: &mut Vec<Box<dyn WriteUnit>>) {
         }
         return;
     }
-    super::count_transaction(Backend::Sqlite);
+    count_transaction(Backend::Sqlite);
     let alone = units.len() == 1;
     let mut broken: Option<DbError> = None;
     let mut any_ok = false;
@@ -353,6 +356,23 @@ fn commit_group(conn: &Connection, units: &mut Vec<Box<dyn WriteUnit>>) {
     }
 }
 
+/// A unit's statements on the SQLite connection of its thread.
+struct SqliteStatements<'c>(&'c Connection);
+
+impl Statements for SqliteStatements<'_> {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
+        execute(self.0, sql, params)
+    }
+
+    fn fetch(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
+        fetch(self.0, sql, params)
+    }
+}
+
 /// `$N` placeholders as SQLite's `?N`, which bind by number whatever their
 /// order in the text.
 fn numbered(sql: &str) -> std::borrow::Cow<'_, str> {
@@ -382,7 +402,7 @@ impl rusqlite::ToSql for Value {
     }
 }
 
-pub(super) fn execute(conn: &Connection, sql: &str, params: &[Value]) -> Result<u64, DbError> {
+fn execute(conn: &Connection, sql: &str, params: &[Value]) -> Result<u64, DbError> {
     let mut stmt = conn.prepare_cached(&numbered(sql))?;
     bind(&mut stmt, params)?;
     if stmt.column_count() == 0 {
@@ -394,7 +414,7 @@ pub(super) fn execute(conn: &Connection, sql: &str, params: &[Value]) -> Result<
     Ok(conn.changes())
 }
 
-pub(super) fn fetch(conn: &Connection, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
+fn fetch(conn: &Connection, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
     let mut stmt = conn.prepare_cached(&numbered(sql))?;
     bind(&mut stmt, params)?;
     let columns: Arc<[String]> = stmt.column_names().into_iter().map(str::to_owned).collect();
@@ -406,7 +426,7 @@ pub(super) fn fetch(conn: &Connection, sql: &str, params: &[Value]) -> Result<Ve
         for i in 0..width {
             use rusqlite::types::ValueRef;
             values.push(match row.get_ref(i)? {
-                ValueRef::Null => Value::Null(super::Kind::Int),
+                ValueRef::Null => Value::Null(Kind::Int),
                 ValueRef::Integer(v) => Value::Int(v),
                 ValueRef::Real(v) => Value::Real(v),
                 ValueRef::Text(v) => Value::Text(String::from_utf8_lossy(v).into_owned()),
@@ -510,7 +530,7 @@ mod tests {
     }
 
     fn count(c: &mut Conn<'_>) -> Result<i64, StoreError> {
-        Ok(super::super::query("SELECT COUNT(*) FROM t").fetch_scalar(c)?)
+        Ok(crate::store::db::query("SELECT COUNT(*) FROM t").fetch_scalar(c)?)
     }
 
     #[tokio::test]
@@ -565,7 +585,7 @@ mod tests {
         let refused: i64 = db
             .read(|c| {
                 Ok(
-                    super::super::query("SELECT COUNT(*) FROM t WHERE x % 3 = 0")
+                    crate::store::db::query("SELECT COUNT(*) FROM t WHERE x % 3 = 0")
                         .fetch_scalar(c)?,
                 )
             })

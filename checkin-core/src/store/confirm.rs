@@ -11,10 +11,9 @@ use std::future::Future;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::{Backend, OtpCheck, OtpEntry, Store, StoreError, OTP_GROUP_MAX};
 use crate::group::{run_groups, Group};
 use crate::otp::OtpKey;
-use crate::store::{Backend, OtpCheck, OtpEntry, StoreError, OTP_GROUP_MAX};
-use crate::Store;
 
 /// Bounds of the confirmation queue.
 #[derive(Debug, Clone, Copy)]

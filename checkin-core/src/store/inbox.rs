@@ -13,11 +13,10 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::Store;
+use super::{InboundSms, Outbox, PreparedSms, SmsOutcome, SmsVisit, StoreError, SMS_BATCH_MAX};
 use crate::group::{run_groups, Group};
-use crate::store::{
-    InboundSms, Outbox, PreparedSms, SmsOutcome, SmsVisit, StoreError, SMS_BATCH_MAX,
-};
-use crate::{Clock, Msisdn, ServiceZone, Store};
+use crate::{Clock, Msisdn, ServiceZone};
 use chrono::{DateTime, Utc};
 use parser::CodeDigits;
 
