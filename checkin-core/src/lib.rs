@@ -17,6 +17,7 @@ pub mod texts;
 pub mod time_fmt;
 pub mod ussd;
 pub mod venue_code;
+pub mod visits;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use exposure::ExposureConfig;

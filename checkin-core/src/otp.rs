@@ -128,6 +128,88 @@ pub fn sms_text(code: &OtpCode) -> String {
     format!("Код для входа: {}. Никому не сообщайте", code.as_str())
 }
 
+/// A stored code as an entry sees it, with what the entries of one group did
+/// to it (the effects storage writes back: attempts added, spent when).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeState {
+    /// The premises the code was issued for.
+    pub premises_id: i64,
+    pub salt: Vec<u8>,
+    pub hash: Vec<u8>,
+    pub attempts: u32,
+    pub expires_at_ms: i64,
+    pub used: bool,
+    /// Entries of this group counted against it (wrong ones and the right one).
+    pub attempts_added: u32,
+    /// Set when an entry of this group spent it.
+    pub used_at_ms: Option<i64>,
+}
+
+/// What one entry of a code comes to, before any visit is placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryVerdict {
+    /// The right code, now spent: record the visit.
+    Right,
+    /// Wrong; this many tries remain.
+    Wrong {
+        attempts_left: u32,
+    },
+    Expired,
+    AttemptsExhausted,
+    Used,
+    /// No such code here (another premises' code counts as none).
+    Unknown,
+    /// The right code, but the premises stopped taking check-ins after it
+    /// was sent: nothing spent, no try counted.
+    InactivePremises,
+    /// The right code for premises that no longer exist: a broken row.
+    NoPremises,
+}
+
+/// The rule of a code entry, once: the code must be this premises', unused,
+/// with tries left, alive at `at_ms`, and match; a wrong entry costs a try,
+/// the right one spends the code (and counts as a try) if its premises
+/// (`premises_open`: `None` when it has no row) still takes check-ins.
+/// Updates `code` as the entry leaves it, so a later entry of the group sees it.
+pub fn enter_code(
+    code: &mut CodeState,
+    premises_id: i64,
+    premises_open: Option<bool>,
+    entered: &OtpCode,
+    at_ms: i64,
+    key: &OtpKey,
+) -> EntryVerdict {
+    if code.premises_id != premises_id {
+        return EntryVerdict::Unknown;
+    }
+    if code.used {
+        return EntryVerdict::Used;
+    }
+    if code.attempts >= OTP_ATTEMPTS_MAX {
+        return EntryVerdict::AttemptsExhausted;
+    }
+    if code.expires_at_ms <= at_ms {
+        return EntryVerdict::Expired;
+    }
+    if !key.matches(&code.salt, entered, &code.hash) {
+        code.attempts += 1;
+        code.attempts_added += 1;
+        return EntryVerdict::Wrong {
+            attempts_left: OTP_ATTEMPTS_MAX - code.attempts,
+        };
+    }
+    match premises_open {
+        None => return EntryVerdict::NoPremises,
+        Some(false) => return EntryVerdict::InactivePremises,
+        Some(true) => {}
+    }
+    code.attempts += 1;
+    code.attempts_added += 1;
+    code.used = true;
+    code.used_at_ms = Some(at_ms);
+    EntryVerdict::Right
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,5 +243,187 @@ mod tests {
         assert_ne!(key.hash_new(&code).1, hash, "a fresh salt each time");
         assert!(!OtpKey::new(&Keys::generate()).matches(&salt, &code, &hash));
         assert_ne!(derive_key(&keys, "a"), derive_key(&keys, "b"));
+    }
+
+    #[test]
+    fn each_entry_comes_to_what_the_code_rule_says() {
+        let key = OtpKey::new(&Keys {
+            hash_key: [3; KEY_BYTES],
+            encryption_key: [4; KEY_BYTES],
+        });
+        let right = OtpCode::parse("123456").unwrap();
+        let wrong = OtpCode::parse("654321").unwrap();
+        let (salt, hash) = key.hash_new(&right);
+        let fresh = CodeState {
+            premises_id: 1,
+            salt: salt.to_vec(),
+            hash: hash.to_vec(),
+            attempts: 0,
+            expires_at_ms: 1_000,
+            used: false,
+            attempts_added: 0,
+            used_at_ms: None,
+        };
+        let with = |f: &dyn Fn(&mut CodeState)| {
+            let mut c = fresh.clone();
+            f(&mut c);
+            c
+        };
+        let open = Some(true);
+        // (name, code, premises, open, entered, at, verdict, attempts after, spent)
+        let cases = [
+            (
+                "right",
+                fresh.clone(),
+                1,
+                open,
+                &right,
+                10,
+                EntryVerdict::Right,
+                1,
+                true,
+            ),
+            (
+                "another premises' code",
+                fresh.clone(),
+                2,
+                open,
+                &right,
+                10,
+                EntryVerdict::Unknown,
+                0,
+                false,
+            ),
+            (
+                "wrong",
+                fresh.clone(),
+                1,
+                open,
+                &wrong,
+                10,
+                EntryVerdict::Wrong {
+                    attempts_left: OTP_ATTEMPTS_MAX - 1,
+                },
+                1,
+                false,
+            ),
+            (
+                "last try wrong",
+                with(&|c| c.attempts = OTP_ATTEMPTS_MAX - 1),
+                1,
+                open,
+                &wrong,
+                10,
+                EntryVerdict::Wrong { attempts_left: 0 },
+                OTP_ATTEMPTS_MAX,
+                false,
+            ),
+            (
+                "no try left",
+                with(&|c| c.attempts = OTP_ATTEMPTS_MAX),
+                1,
+                open,
+                &right,
+                10,
+                EntryVerdict::AttemptsExhausted,
+                OTP_ATTEMPTS_MAX,
+                false,
+            ),
+            (
+                "expired at its expiry",
+                fresh.clone(),
+                1,
+                open,
+                &right,
+                1_000,
+                EntryVerdict::Expired,
+                0,
+                false,
+            ),
+            (
+                "used",
+                with(&|c| c.used = true),
+                1,
+                open,
+                &right,
+                10,
+                EntryVerdict::Used,
+                0,
+                true,
+            ),
+            (
+                "premises closed: nothing spent",
+                fresh.clone(),
+                1,
+                Some(false),
+                &right,
+                10,
+                EntryVerdict::InactivePremises,
+                0,
+                false,
+            ),
+            (
+                "premises closed, wrong code: a try",
+                fresh.clone(),
+                1,
+                Some(false),
+                &wrong,
+                10,
+                EntryVerdict::Wrong {
+                    attempts_left: OTP_ATTEMPTS_MAX - 1,
+                },
+                1,
+                false,
+            ),
+            (
+                "premises gone",
+                fresh.clone(),
+                1,
+                None,
+                &right,
+                10,
+                EntryVerdict::NoPremises,
+                0,
+                false,
+            ),
+        ];
+        for (name, mut code, premises, open, entered, at, verdict, attempts, spent) in cases {
+            assert_eq!(
+                enter_code(&mut code, premises, open, entered, at, &key),
+                verdict,
+                "{name}"
+            );
+            assert_eq!(code.attempts, attempts, "{name}: attempts");
+            assert_eq!(code.used, spent, "{name}: spent");
+        }
+    }
+
+    #[test]
+    fn a_code_entered_twice_in_a_group_passes_once() {
+        let key = OtpKey::new(&Keys {
+            hash_key: [3; KEY_BYTES],
+            encryption_key: [4; KEY_BYTES],
+        });
+        let right = OtpCode::parse("123456").unwrap();
+        let (salt, hash) = key.hash_new(&right);
+        let mut code = CodeState {
+            premises_id: 1,
+            salt: salt.to_vec(),
+            hash: hash.to_vec(),
+            attempts: 0,
+            expires_at_ms: 1_000,
+            used: false,
+            attempts_added: 0,
+            used_at_ms: None,
+        };
+        assert_eq!(
+            enter_code(&mut code, 1, Some(true), &right, 5, &key),
+            EntryVerdict::Right
+        );
+        assert_eq!(
+            enter_code(&mut code, 1, Some(true), &right, 6, &key),
+            EntryVerdict::Used
+        );
+        assert_eq!((code.attempts_added, code.used_at_ms), (1, Some(5)));
     }
 }

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use parser::{CodeDigits, Command};
 
+use crate::visits::{Seen, Visits};
 use crate::{texts, Channel, CodeError, Premises, ServiceZone, VenueCode};
 
 /// A visit is answered at most once in this interval: a repeat of its code
@@ -255,9 +256,6 @@ pub fn decide(
     inputs: &[SmsInput<'_>],
     rules: &Rules,
 ) -> Result<SmsDecision, DecisionError> {
-    let window = u64::try_from(rules.dedupe_window_ms).unwrap_or(0);
-    let near = |a: i64, b: i64| a.abs_diff(b) < window;
-
     // Each phone's last opt-out: its new visits before it get no consent.
     let mut last_opt_out: HashMap<[u8; 32], usize> = HashMap::new();
     let mut opt_outs = Vec::new();
@@ -269,14 +267,14 @@ pub fn decide(
         }
     }
 
-    // Stored visits by (premises, phone).
-    let mut known_by: HashMap<(i64, [u8; 32]), Vec<usize>> = HashMap::new();
-    for (k, v) in facts.known.iter().enumerate() {
-        known_by
-            .entry((v.premises_id, v.phone_hash))
-            .or_default()
-            .push(k);
-    }
+    // The dedupe rule (`visits.rs`) over the stored visits.
+    let mut visits = Visits::new(
+        rules.dedupe_window_ms,
+        facts
+            .known
+            .iter()
+            .map(|v| (v.id, v.premises_id, v.phone_hash, v.at_ms)),
+    );
     // When each visit was last answered (its confirmation, or its latest
     // answered repeat): the stored ones at 0.., the new ones appended.
     let mut last_answer: Vec<i64> = facts
@@ -286,8 +284,6 @@ pub fn decide(
         .collect();
 
     let mut new_visits: Vec<NewVisit> = Vec::new();
-    // The new visits so far by (premises, phone), in arrival order.
-    let mut new_by: HashMap<(i64, [u8; 32]), Vec<usize>> = HashMap::new();
     let mut replied = Vec::new();
     let mut decided = Vec::with_capacity(inputs.len());
 
@@ -312,32 +308,20 @@ pub fn decide(
             }
         };
         let at = input.at.timestamp_millis();
-        let key = (p.id, input.phone_hash);
-        // The earliest stored visit in the window (ties by id) wins; else the
-        // group's first new one in the window: (visit, its last_answer slot,
-        // its time).
-        let stored = known_by.get(&key).and_then(|ks| {
-            ks.iter()
-                .copied()
-                .filter(|&k| near(facts.known[k].at_ms, at))
-                .min_by_key(|&k| (facts.known[k].at_ms, facts.known[k].id))
-        });
-        let again = match stored {
-            Some(k) => Some((
+        // The visit this one repeats, if any: (visit, its last_answer slot,
+        // its first time).
+        let again = match visits.find(p.id, &input.phone_hash, at) {
+            Some(Seen::Stored(k)) => Some((
                 VisitRef::Known(facts.known[k].id),
                 k,
                 from_ms(facts.known[k].at_ms)?,
             )),
-            None => new_by.get(&key).and_then(|ns| {
-                ns.iter().copied().find_map(|n| {
-                    let first_at = inputs[new_visits[n].input].at;
-                    near(first_at.timestamp_millis(), at).then_some((
-                        VisitRef::New(n),
-                        facts.known.len() + n,
-                        first_at,
-                    ))
-                })
-            }),
+            Some(Seen::New(n)) => Some((
+                VisitRef::New(n),
+                facts.known.len() + n,
+                inputs[new_visits[n].input].at,
+            )),
+            None => None,
         };
         let (outcome, first_at, text) = match again {
             // Answered when its last answer is old enough; it then moves here.
@@ -359,7 +343,7 @@ pub fn decide(
                     consent: last_opt_out.get(&input.phone_hash).is_none_or(|&o| o < i),
                 });
                 last_answer.push(at);
-                new_by.entry(key).or_default().push(n);
+                visits.add(p.id, &input.phone_hash, at);
                 let text = texts::confirmation(p, input.at, &rules.zone);
                 (
                     InputOutcome::CheckedIn(VisitRef::New(n)),

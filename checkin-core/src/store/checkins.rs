@@ -11,72 +11,196 @@ use super::{
 };
 use crate::model::{Channel, CheckIn, NewCheckIn, Premises, Recorded};
 use crate::privacy::PhoneHash;
+use crate::visits::{Seen, Visits};
 use crate::{Msisdn, VenueCode};
 
 /// Largest batch one transaction takes; callers split bigger ones. Bounds the
 /// transaction's lock time and memory.
 pub const CHECKIN_BATCH_MAX: usize = 1024;
 
-const INSERT_IF_NEW: &str = "INSERT INTO checkins \
-     (premises_id, phone_hash, phone_sealed, channel, consent, checked_in_at_ms) \
-     SELECT $1, $2, $3, $4, $5, $6 \
-     WHERE NOT EXISTS (SELECT 1 FROM checkins WHERE premises_id = $1 AND phone_hash = $2 \
-     AND checked_in_at_ms > $7 AND checked_in_at_ms < $8) \
-     RETURNING id";
-
-const SELECT_EXISTING: &str = "SELECT id, premises_id, channel, consent, checked_in_at_ms \
-     FROM checkins WHERE premises_id = $1 AND phone_hash = $2 \
-     AND checked_in_at_ms > $3 AND checked_in_at_ms < $4 \
-     ORDER BY checked_in_at_ms LIMIT 1";
-
 impl Store {
-    /// Inserts the check-in unless the same phone checked in at the same premises
-    /// inside the dedupe window; then returns that one.
-    pub(crate) fn insert_if_new(
+    /// A batch of check-ins as one unit: read the codes' premises and the
+    /// stored visits of the batch's phones in its window, place each
+    /// check-in by the dedupe rule (`visits.rs`), insert the new ones in one
+    /// statement.
+    fn record_in(
         &self,
-        conn: &mut Conn<'_>,
-        new: &NewCheckIn,
-        hash: &PhoneHash,
-        premises: Premises,
-    ) -> Result<Recorded, StoreError> {
-        let window = chrono::Duration::from_std(self.config().dedupe_window)
+        tx: &mut Conn<'_>,
+        batch: &[NewCheckIn],
+        hashes: &[PhoneHash],
+    ) -> Result<Vec<Result<Recorded, CheckinError>>, StoreError> {
+        let backend = tx.backend();
+        let window_ms = i64::try_from(self.config().dedupe_window.as_millis())
             .map_err(|_| StoreError::Config("dedupe window is too long".into()))?;
-        let (from, to) = (to_ms(new.at - window), to_ms(new.at + window));
-        let inserted = db::query(INSERT_IF_NEW)
-            .bind(premises.id)
-            .bind(&hash.0[..])
-            .bind(self.vault().seal(&new.phone))
-            .bind(new.channel.as_str())
-            .bind(i64::from(new.consent))
-            .bind(to_ms(new.at))
-            .bind(from)
-            .bind(to)
-            .fetch_optional(&mut *conn)?;
-        if let Some(row) = inserted {
-            return Ok(Recorded {
-                checkin: CheckIn {
-                    id: row.try_get("id")?,
-                    premises_id: premises.id,
-                    channel: new.channel,
-                    at: new.at,
-                    consent: new.consent,
-                },
-                premises,
-                duplicate: false,
-            });
+        if backend == Backend::Postgres {
+            lock_phones(tx, hashes)?;
         }
-        let row = db::query(SELECT_EXISTING)
-            .bind(premises.id)
-            .bind(&hash.0[..])
-            .bind(from)
-            .bind(to)
-            .fetch_one(&mut *conn)?;
-        Ok(Recorded {
-            checkin: checkin_from_row(&row)?,
-            premises,
-            duplicate: true,
-        })
+        let mut premises = PremisesCache::new();
+        premises.load(tx, backend, batch.iter().map(|c| c.code))?;
+        let known = stored_visits(tx, backend, batch, hashes, window_ms)?;
+        let mut ledger = Visits::new(
+            window_ms,
+            known
+                .iter()
+                .map(|(h, k)| (k.id, k.premises_id, *h, to_ms(k.at))),
+        );
+        enum Place {
+            Refused(CheckinError),
+            Known(usize),
+            New(usize),
+        }
+        // Batch index of each new visit, in the ledger's order.
+        let mut new_rows: Vec<usize> = Vec::new();
+        let mut places = Vec::with_capacity(batch.len());
+        let mut found = Vec::with_capacity(batch.len());
+        for (i, (new, hash)) in batch.iter().zip(hashes).enumerate() {
+            let p = match premises.get(tx, &new.code)? {
+                None => {
+                    places.push(Place::Refused(CheckinError::UnknownCode));
+                    found.push(None);
+                    continue;
+                }
+                Some(p) if !p.active => {
+                    places.push(Place::Refused(CheckinError::InactivePremises));
+                    found.push(None);
+                    continue;
+                }
+                Some(p) => p,
+            };
+            places.push(match ledger.visit(p.id, &hash.0, to_ms(new.at)) {
+                (Seen::Stored(k), _) => Place::Known(k),
+                (Seen::New(n), false) => Place::New(new_rows[n]),
+                (Seen::New(_), true) => {
+                    new_rows.push(i);
+                    Place::New(i)
+                }
+            });
+            found.push(Some(p));
+        }
+        let mut new_ids = vec![0_i64; batch.len()];
+        if !new_rows.is_empty() {
+            let mut params = Params::new(backend);
+            let mut sql = String::from(
+                "INSERT INTO checkins \
+                 (premises_id, phone_hash, phone_sealed, channel, consent, checked_in_at_ms) VALUES ",
+            );
+            for r in 0..new_rows.len() {
+                sql.push_str(if r > 0 { ",(" } else { "(" });
+                let row: Vec<String> = (0..6).map(|_| params.next()).collect();
+                sql.push_str(&row.join(", "));
+                sql.push(')');
+            }
+            if backend == Backend::Postgres {
+                sql.push_str(" RETURNING id, premises_id, phone_hash, checked_in_at_ms");
+            }
+            let mut query = db::query(&sql);
+            for &i in &new_rows {
+                let (new, p) = (&batch[i], found[i].as_ref());
+                query = query
+                    .bind(p.map_or(0, |p| p.id))
+                    .bind(&hashes[i].0[..])
+                    .bind(self.vault().seal(&new.phone))
+                    .bind(new.channel.as_str())
+                    .bind(new.consent)
+                    .bind(to_ms(new.at));
+            }
+            let fits = |i: usize, row: &Row| -> Result<bool, StoreError> {
+                let hash: Vec<u8> = row.try_get("phone_hash")?;
+                Ok(
+                    found[i].as_ref().map(|p| p.id) == Some(row.try_get::<i64, _>("premises_id")?)
+                        && hashes[i].0[..] == hash[..]
+                        && to_ms(batch[i].at) == row.try_get::<i64, _>("checked_in_at_ms")?,
+                )
+            };
+            insert_checkins_with_ids(
+                tx,
+                query,
+                backend,
+                &new_rows,
+                &mut new_ids,
+                fits,
+                "check-in",
+            )?;
+        }
+        Ok(places
+            .into_iter()
+            .zip(found)
+            .enumerate()
+            .map(|(i, (place, premises))| {
+                let premises = match (place, premises) {
+                    (Place::Refused(e), _) => return Err(e),
+                    (place, Some(p)) => (place, p),
+                    (_, None) => {
+                        return Err(
+                            StoreError::Corrupt("a check-in lost its premises".into()).into()
+                        )
+                    }
+                };
+                Ok(match premises {
+                    (Place::Known(k), premises) => Recorded {
+                        checkin: known[k].1.clone(),
+                        premises,
+                        duplicate: true,
+                    },
+                    (Place::New(first), premises) => Recorded {
+                        checkin: CheckIn {
+                            id: new_ids[first],
+                            premises_id: premises.id,
+                            channel: batch[first].channel,
+                            at: batch[first].at,
+                            consent: batch[first].consent,
+                        },
+                        premises,
+                        duplicate: first != i,
+                    },
+                    (Place::Refused(_), _) => unreachable!("answered above"),
+                })
+            })
+            .collect())
     }
+}
+
+/// The stored check-ins of the batch's phones inside the batch's window.
+fn stored_visits(
+    tx: &mut Conn<'_>,
+    backend: Backend,
+    batch: &[NewCheckIn],
+    hashes: &[PhoneHash],
+    window_ms: i64,
+) -> Result<Vec<([u8; 32], CheckIn)>, StoreError> {
+    let times = batch.iter().map(|c| to_ms(c.at));
+    let (Some(min_at), Some(max_at)) = (times.clone().min(), times.max()) else {
+        return Ok(Vec::new());
+    };
+    let mut phones: Vec<&[u8; 32]> = hashes.iter().map(|h| &h.0).collect();
+    phones.sort_unstable();
+    phones.dedup();
+    let mut params = Params::new(backend);
+    let (from, to) = (params.next(), params.next());
+    let mut sql = format!(
+        "SELECT id, premises_id, phone_hash, channel, consent, checked_in_at_ms FROM checkins \
+         WHERE checked_in_at_ms > {from} AND checked_in_at_ms < {to} AND phone_hash IN ("
+    );
+    let marks: Vec<String> = phones.iter().map(|_| params.next()).collect();
+    sql.push_str(&marks.join(","));
+    sql.push(')');
+    let mut query = db::query(&sql)
+        .bind(min_at.saturating_sub(window_ms))
+        .bind(max_at.saturating_add(window_ms));
+    for phone in phones {
+        query = query.bind(&phone[..]);
+    }
+    query
+        .fetch_all(tx)?
+        .iter()
+        .map(|row| {
+            let hash: Vec<u8> = row.try_get("phone_hash")?;
+            let hash: [u8; 32] = hash
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("phone hash length".into()))?;
+            Ok((hash, checkin_from_row(row)?))
+        })
+        .collect()
 }
 
 /// SQLite: the ids of the rows the multi-row `INSERT` without `RETURNING`
@@ -291,22 +415,7 @@ impl Checkins<'_> {
         let store = self.store.clone();
         let batch = batch.to_vec();
         self.store
-            .write(move |tx| {
-                if tx.backend() == Backend::Postgres {
-                    lock_phones(tx, &hashes)?;
-                }
-                let mut premises_cache = PremisesCache::new();
-                let mut results = Vec::with_capacity(batch.len());
-                for (new, hash) in batch.iter().zip(&hashes) {
-                    let outcome = match premises_cache.get(tx, &new.code)? {
-                        None => Err(CheckinError::UnknownCode),
-                        Some(p) if !p.active => Err(CheckinError::InactivePremises),
-                        Some(p) => Ok(store.insert_if_new(tx, new, hash, p)?),
-                    };
-                    results.push(outcome);
-                }
-                Ok(results)
-            })
+            .write(move |tx| store.record_in(tx, &batch, &hashes))
             .await
     }
 

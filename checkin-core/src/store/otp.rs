@@ -9,11 +9,12 @@ use std::collections::HashMap;
 use super::db::{self, Conn, Row};
 
 use super::checkins::{checkin_from_row, insert_checkins_with_ids, lock_phones};
-use super::orgs::{premises_from_row, PREMISES_SELECT};
-use super::{time_col, to_ms, Backend, Otps, Params, StoreError};
-use crate::model::{Channel, CheckIn, NewCheckIn, NewMessage, Premises, Priority, Recorded};
-use crate::otp::{OtpCode, OtpKey, OTP_ATTEMPTS_MAX};
+use super::orgs::premises_from_row;
+use super::{to_ms, Backend, Otps, Params, StoreError};
+use crate::model::{Channel, CheckIn, NewMessage, Premises, Priority, Recorded};
+use crate::otp::{enter_code, CodeState, EntryVerdict, OtpCode, OtpKey};
 use crate::privacy::PhoneHash;
+use crate::visits::{Seen, Visits};
 use crate::Msisdn;
 
 /// A code to issue and the SMS that carries it.
@@ -140,12 +141,10 @@ impl Otps<'_> {
             consent,
             at: now,
         };
-        let store = self.store.clone();
-        let key = key.clone();
-        // Nothing is written for the refusals; committing them costs nothing.
-        self.store
-            .write(move |tx| Otps { store: &store }.confirm_in(tx, &entry, &key))
-            .await
+        self.confirm_otp_group(std::slice::from_ref(&entry), key)
+            .await?
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Corrupt("a code entry got no answer".into())))
     }
 
     /// [`Otps::confirm_otp`] for each of `entries` (at most
@@ -215,7 +214,13 @@ impl Otps<'_> {
         let mut checks = Vec::with_capacity(entries.len());
         for entry in entries {
             tx.execute("SAVEPOINT otp_entry", &[])?;
-            let check = self.confirm_in(&mut *tx, entry, key);
+            let check = self
+                .confirm_batched(&mut *tx, std::slice::from_ref(entry), key)
+                .and_then(|mut one| {
+                    one.pop().unwrap_or_else(|| {
+                        Err(StoreError::Corrupt("a code entry got no answer".into()))
+                    })
+                });
             if check.is_err() {
                 // Fails when the database rolled the whole transaction back:
                 // then the group fails as one.
@@ -273,20 +278,24 @@ impl Otps<'_> {
             codes.insert(
                 row.try_get("otp_id")?,
                 CodeRow {
-                    premises_id,
                     sealed: row.try_get("phone_sealed")?,
-                    salt: row.try_get("code_salt")?,
-                    hash: row.try_get("code_hash")?,
-                    attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
-                    expires_at: time_col(&row, "expires_at_ms")?,
-                    used: used.is_some(),
-                    attempts_added: 0,
-                    used_at_ms: None,
+                    state: CodeState {
+                        premises_id,
+                        salt: row.try_get("code_salt")?,
+                        hash: row.try_get("code_hash")?,
+                        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?)
+                            .unwrap_or(u32::MAX),
+                        expires_at_ms: row.try_get("expires_at_ms")?,
+                        used: used.is_some(),
+                        attempts_added: 0,
+                        used_at_ms: None,
+                    },
                 },
             );
         }
 
-        // Each entry in order, against the codes as the earlier entries left them.
+        // Each entry in order, against the codes as the earlier entries left
+        // them (the rule: `otp::enter_code`).
         let mut checks: Vec<Option<Result<OtpCheck, StoreError>>> =
             (0..entries.len()).map(|_| None).collect();
         let mut candidates: Vec<Candidate> = Vec::new();
@@ -295,53 +304,55 @@ impl Otps<'_> {
                 checks[i] = Some(Ok(OtpCheck::Unknown));
                 continue;
             };
-            let check = if code.premises_id != entry.premises_id {
-                OtpCheck::Unknown
-            } else if code.used {
-                OtpCheck::Used
-            } else if code.attempts >= OTP_ATTEMPTS_MAX {
-                OtpCheck::AttemptsExhausted
-            } else if code.expires_at <= entry.at {
-                OtpCheck::Expired
-            } else if !key.matches(&code.salt, &entry.code, &code.hash) {
-                let attempts_left = OTP_ATTEMPTS_MAX - code.attempts - 1;
-                code.attempts += 1;
-                code.attempts_added += 1;
-                OtpCheck::Wrong { attempts_left }
-            } else {
-                let Some(place) = premises.get(&entry.premises_id) else {
+            let place = premises.get(&entry.premises_id);
+            let verdict = enter_code(
+                &mut code.state,
+                entry.premises_id,
+                place.map(|p| p.active),
+                &entry.code,
+                to_ms(entry.at),
+                key,
+            );
+            checks[i] = Some(Ok(match verdict {
+                EntryVerdict::Unknown => OtpCheck::Unknown,
+                EntryVerdict::Used => OtpCheck::Used,
+                EntryVerdict::AttemptsExhausted => OtpCheck::AttemptsExhausted,
+                EntryVerdict::Expired => OtpCheck::Expired,
+                EntryVerdict::Wrong { attempts_left } => OtpCheck::Wrong { attempts_left },
+                EntryVerdict::InactivePremises => OtpCheck::InactivePremises,
+                EntryVerdict::NoPremises => {
                     checks[i] = Some(Err(StoreError::Corrupt(format!(
                         "otp {} names no premises",
                         entry.id
                     ))));
                     continue;
-                };
-                if !place.active {
-                    OtpCheck::InactivePremises
-                } else {
-                    let phone = match vault.open(&code.sealed) {
-                        Ok(phone) => phone,
-                        Err(e) => {
-                            checks[i] = Some(Err(e.into()));
-                            continue;
+                }
+                EntryVerdict::Right => {
+                    let Some(place) = place else { continue };
+                    match vault.open(&code.sealed) {
+                        Ok(phone) => {
+                            candidates.push(Candidate {
+                                entry: i,
+                                sealed: code.sealed.clone(),
+                                hash: vault.hash(&phone),
+                                phone,
+                                premises: place.clone(),
+                                at_ms: to_ms(entry.at),
+                            });
+                            checks[i] = None;
                         }
-                    };
-                    code.used = true;
-                    code.used_at_ms = Some(to_ms(entry.at));
-                    code.attempts += 1;
-                    code.attempts_added += 1;
-                    candidates.push(Candidate {
-                        entry: i,
-                        sealed: code.sealed.clone(),
-                        hash: vault.hash(&phone),
-                        phone,
-                        premises: place.clone(),
-                        at_ms: to_ms(entry.at),
-                    });
+                        Err(e) => {
+                            // Not spent after all: the entry fails alone.
+                            code.state.used = false;
+                            code.state.used_at_ms = None;
+                            code.state.attempts -= 1;
+                            code.state.attempts_added -= 1;
+                            checks[i] = Some(Err(e.into()));
+                        }
+                    }
                     continue;
                 }
-            };
-            checks[i] = Some(Ok(check));
+            }));
         }
 
         // Earlier visits of the confirmed phones inside the dedupe window.
@@ -378,37 +389,29 @@ impl Otps<'_> {
             }
         }
 
-        // New visit, or the earliest one inside the window (stored, or new in
-        // this group), as `insert_if_new` answers one at a time.
+        // Each right entry's visit (the dedupe rule: `visits.rs`).
         enum Visit {
             Known(usize),
             New,
             SameAs(usize),
         }
+        let mut ledger = Visits::new(
+            window_ms,
+            known
+                .iter()
+                .map(|(h, k)| (k.id, k.premises_id, h.0, to_ms(k.at))),
+        );
+        // Candidate index of each new visit, in the ledger's order.
+        let mut new_candidate: Vec<usize> = Vec::new();
         let mut visits: Vec<Visit> = Vec::with_capacity(candidates.len());
         for (v, c) in candidates.iter().enumerate() {
-            let near = |at_ms: i64| at_ms > c.at_ms - window_ms && at_ms < c.at_ms + window_ms;
-            let stored = known
-                .iter()
-                .enumerate()
-                .filter(|(_, (h, k))| {
-                    *h == c.hash && k.premises_id == c.premises.id && near(to_ms(k.at))
-                })
-                .min_by_key(|(_, (_, k))| (k.at, k.id))
-                .map(|(k, (_, checkin))| (k, to_ms(checkin.at)));
-            let fresh = (0..v)
-                .filter(|&f| matches!(visits[f], Visit::New))
-                .filter(|&f| {
-                    let other = &candidates[f];
-                    other.hash == c.hash && other.premises.id == c.premises.id && near(other.at_ms)
-                })
-                .min_by_key(|&f| candidates[f].at_ms);
-            visits.push(match (stored, fresh) {
-                (Some((k, _)), None) => Visit::Known(k),
-                (None, Some(f)) => Visit::SameAs(f),
-                (Some((k, at)), Some(f)) if at <= candidates[f].at_ms => Visit::Known(k),
-                (Some(_), Some(f)) => Visit::SameAs(f),
-                (None, None) => Visit::New,
+            visits.push(match ledger.visit(c.premises.id, &c.hash.0, c.at_ms) {
+                (Seen::Stored(k), _) => Visit::Known(k),
+                (Seen::New(n), false) => Visit::SameAs(new_candidate[n]),
+                (Seen::New(_), true) => {
+                    new_candidate.push(v);
+                    Visit::New
+                }
             });
         }
 
@@ -462,10 +465,10 @@ impl Otps<'_> {
         }
 
         // One update for the codes spent or tried.
-        let touched: Vec<(i64, &CodeRow)> = codes
+        let touched: Vec<(i64, &CodeState)> = codes
             .iter()
-            .filter(|(_, c)| c.attempts_added > 0)
-            .map(|(id, c)| (*id, c))
+            .filter(|(_, c)| c.state.attempts_added > 0)
+            .map(|(id, c)| (*id, &c.state))
             .collect();
         if !touched.is_empty() {
             let mut params = Params::new(backend);
@@ -527,83 +530,6 @@ impl Otps<'_> {
             .collect()
     }
 
-    /// One entry of a code, inside the caller's write transaction; writes
-    /// nothing unless the answer is `Wrong` or `Confirmed`.
-    fn confirm_in(
-        self,
-        tx: &mut Conn<'_>,
-        entry: &OtpEntry,
-        key: &OtpKey,
-    ) -> Result<OtpCheck, StoreError> {
-        let OtpEntry {
-            id,
-            premises_id,
-            ref code,
-            consent,
-            at: now,
-        } = *entry;
-        let select = match self.store.backend() {
-            // Two entries of one code at once must not both pass.
-            Backend::Postgres => format!("{OTP_SELECT} FOR UPDATE"),
-            Backend::Sqlite => OTP_SELECT.to_owned(),
-        };
-        let Some(row) = db::query(&select).bind(id).fetch_optional(&mut *tx)? else {
-            return Ok(OtpCheck::Unknown);
-        };
-        if row.try_get::<i64, _>("premises_id")? != premises_id {
-            return Ok(OtpCheck::Unknown);
-        }
-        let attempts = u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX);
-        if row.try_get::<Option<i64>, _>("used_at_ms")?.is_some() {
-            return Ok(OtpCheck::Used);
-        }
-        if attempts >= OTP_ATTEMPTS_MAX {
-            return Ok(OtpCheck::AttemptsExhausted);
-        }
-        if time_col(&row, "expires_at_ms")? <= now {
-            return Ok(OtpCheck::Expired);
-        }
-        let salt: Vec<u8> = row.try_get("code_salt")?;
-        let hash: Vec<u8> = row.try_get("code_hash")?;
-        if !key.matches(&salt, code, &hash) {
-            db::query("UPDATE otps SET attempts = attempts + 1 WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)?;
-            return Ok(OtpCheck::Wrong {
-                attempts_left: OTP_ATTEMPTS_MAX - attempts - 1,
-            });
-        }
-        let premises = db::query(&format!("{PREMISES_SELECT} WHERE id = $1"))
-            .bind(premises_id)
-            .fetch_optional(&mut *tx)?
-            .as_ref()
-            .map(premises_from_row)
-            .transpose()?
-            .ok_or_else(|| StoreError::Corrupt(format!("otp {id} names no premises")))?;
-        if !premises.active {
-            return Ok(OtpCheck::InactivePremises);
-        }
-        let sealed: Vec<u8> = row.try_get("phone_sealed")?;
-        let phone = self.store.vault().open(&sealed)?;
-        let phone_hash = self.store.vault().hash(&phone);
-        if self.store.backend() == Backend::Postgres {
-            lock_phones(tx, std::slice::from_ref(&phone_hash))?;
-        }
-        db::query("UPDATE otps SET used_at_ms = $1, attempts = attempts + 1 WHERE id = $2")
-            .bind(to_ms(now))
-            .bind(id)
-            .execute(&mut *tx)?;
-        let new = NewCheckIn {
-            phone: phone.clone(),
-            code: premises.code,
-            channel: Channel::Web,
-            at: now,
-            consent,
-        };
-        let recorded = self.store.insert_if_new(tx, &new, &phone_hash, premises)?;
-        Ok(OtpCheck::Confirmed { recorded, phone })
-    }
-
     /// The code `id` was issued for whom and where (for a resend).
     pub async fn issued_otp(self, id: i64) -> Result<Option<IssuedOtp>, StoreError> {
         let row = db::query(OTP_SELECT)
@@ -644,17 +570,10 @@ const OTP_WITH_PREMISES: &str = "SELECT o.id AS otp_id, o.premises_id AS otp_pre
 /// A code's row as a grouped confirmation reads it, and what the group's
 /// entries did to it so far.
 struct CodeRow {
-    premises_id: i64,
+    /// The phone as the code's row holds it.
     sealed: Vec<u8>,
-    salt: Vec<u8>,
-    hash: Vec<u8>,
-    attempts: u32,
-    expires_at: DateTime<Utc>,
-    used: bool,
-    /// Entries of this group counted against it (wrong ones and the right one).
-    attempts_added: u32,
-    /// Set when an entry of this group spent it.
-    used_at_ms: Option<i64>,
+    /// What the entries of the group did to it (`otp::enter_code`).
+    state: CodeState,
 }
 
 /// A right code of a group: its visit to record.
