@@ -3,6 +3,7 @@
 //! the gateway's other crates call in with valid values (`Msisdn`, `VenueCode`).
 
 pub mod clock;
+pub mod delivery;
 pub mod exposure;
 mod group;
 pub mod guard;

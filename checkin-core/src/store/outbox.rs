@@ -10,34 +10,8 @@ use crate::model::{NewMessage, OutboxMessage, OutboxStatus, Priority};
 use crate::privacy::{PhoneHash, SealedPhone};
 use crate::Msisdn;
 
-/// What became of one send, as the outbox records it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SendResult {
-    /// Accepted by the SMSC; one id per segment.
-    Sent { message_ids: Vec<String> },
-    /// Given up for good.
-    Failed { reason: String },
-    /// May have gone out (the answer was lost): never resent.
-    Unknown { reason: String },
-    /// Not sent; due again at `next_attempt_at`.
-    Retry {
-        reason: String,
-        next_attempt_at: DateTime<Utc>,
-    },
-    /// Not settled because the sender stopped: due again at once, with
-    /// `copies_in_doubt` more copies that may have reached the SMSC (added
-    /// to the row's count, which the next run continues).
-    Interrupted {
-        reason: String,
-        copies_in_doubt: u32,
-    },
-    /// Not sent: older than its life (see [`OutboxStatus::Expired`]).
-    Expired { reason: String },
-    /// The SMSC's delivery receipt for a sent message (`delivered`,
-    /// `undeliverable`, …): sets only `delivery_state`, whatever the status,
-    /// so it may arrive before or after the send's own result.
-    Receipt { state: String },
-}
+pub use crate::delivery::SendResult;
+use crate::delivery::{settle, Settled};
 
 /// Longest message body accepted (a concatenated SMS of 10 UCS2 segments).
 pub const MESSAGE_CHARS_MAX: usize = 670;
@@ -270,9 +244,28 @@ impl Store {
         // One statement per chunk; 6 parameters a row keeps a chunk far below
         // both backends' parameter limits.
         const ROWS_PER_STATEMENT_MAX: usize = 1000;
-        let (receipts, results): (Vec<_>, Vec<_>) = results
-            .iter()
-            .partition(|(_, r)| matches!(r, SendResult::Receipt { .. }));
+        // Each result as its row takes it (`delivery::settle`).
+        let mut receipts: Vec<(i64, String)> = Vec::new();
+        let mut rows = Vec::new();
+        for (id, result) in results {
+            match settle(result, to_ms(now)) {
+                Settled::Receipt { state } => receipts.push((*id, state)),
+                Settled::Row {
+                    status,
+                    ids,
+                    error,
+                    next_attempt_at_ms,
+                    copies_in_doubt_added,
+                } => rows.push((
+                    *id,
+                    status,
+                    ids,
+                    error,
+                    next_attempt_at_ms,
+                    copies_in_doubt_added,
+                )),
+            }
+        }
         for chunk in receipts.chunks(ROWS_PER_STATEMENT_MAX) {
             let mut params = Params::new(self.backend());
             let mut sql = String::from("WITH r (id, state) AS (VALUES ");
@@ -289,16 +282,12 @@ impl Store {
                  FROM r WHERE outbox.id = r.id"
             ));
             let mut query = db::query(&sql);
-            for (id, result) in chunk {
-                let state = match result {
-                    SendResult::Receipt { state } => state.as_str(),
-                    _ => "",
-                };
+            for (id, state) in chunk {
                 query = query.bind(*id).bind(state);
             }
             query.bind(to_ms(now)).execute(&mut *conn)?;
         }
-        for chunk in results.chunks(ROWS_PER_STATEMENT_MAX) {
+        for chunk in rows.chunks(ROWS_PER_STATEMENT_MAX) {
             let mut params = Params::new(self.backend());
             let mut sql =
                 String::from("WITH r (id, status, ids, error, next_at, doubt) AS (VALUES ");
@@ -321,61 +310,14 @@ impl Store {
                  FROM r WHERE outbox.id = r.id"
             ));
             let mut query = db::query(&sql);
-            for (id, result) in chunk {
-                let (status, ids, error, next, doubt) = match result {
-                    SendResult::Sent { message_ids } => {
-                        (OutboxStatus::Sent, message_ids.join(","), None, None, 0)
-                    }
-                    SendResult::Failed { reason } => (
-                        OutboxStatus::Failed,
-                        String::new(),
-                        Some(reason.clone()),
-                        None,
-                        0,
-                    ),
-                    SendResult::Unknown { reason } => (
-                        OutboxStatus::Unknown,
-                        String::new(),
-                        Some(reason.clone()),
-                        None,
-                        0,
-                    ),
-                    SendResult::Expired { reason } => (
-                        OutboxStatus::Expired,
-                        String::new(),
-                        Some(reason.clone()),
-                        None,
-                        0,
-                    ),
-                    SendResult::Retry {
-                        reason,
-                        next_attempt_at,
-                    } => (
-                        OutboxStatus::Pending,
-                        String::new(),
-                        Some(reason.clone()),
-                        Some(to_ms(*next_attempt_at)),
-                        0,
-                    ),
-                    SendResult::Interrupted {
-                        reason,
-                        copies_in_doubt,
-                    } => (
-                        OutboxStatus::Pending,
-                        String::new(),
-                        Some(reason.clone()),
-                        Some(to_ms(now)),
-                        i64::from(*copies_in_doubt),
-                    ),
-                    SendResult::Receipt { .. } => unreachable!("receipts are written above"),
-                };
+            for (id, status, ids, error, next, doubt) in chunk {
                 query = query
                     .bind(*id)
                     .bind(status.as_str())
                     .bind(ids)
-                    .bind(error)
-                    .bind(next)
-                    .bind(doubt);
+                    .bind(error.as_ref())
+                    .bind(*next)
+                    .bind(*doubt);
             }
             query.bind(to_ms(now)).execute(&mut *conn)?;
         }
