@@ -169,6 +169,7 @@ impl Store {
                 busy_timeout: config.sqlite_busy_timeout,
                 autocheckpoint_pages,
                 cache_kib: SQLITE_CACHE_KIB,
+                carry_wait: db::CARRY_WAIT_MAX,
             })?),
             Backend::Postgres => db::Db::Postgres(db::PgDb::new(
                 sqlx::postgres::PgPoolOptions::new()
@@ -282,6 +283,16 @@ impl Store {
         R: Send + 'static,
     {
         self.db.write(unit).await
+    }
+
+    /// [`Store::write`] for a unit that may wait for the next group commit
+    /// (see `Db::write_carried`).
+    pub(crate) async fn write_carried<R, F>(&self, unit: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut db::Conn<'_>) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.db.write_carried(unit).await
     }
 
     /// Runs `unit` on a read connection (see `db`).

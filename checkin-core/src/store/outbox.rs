@@ -530,7 +530,7 @@ impl Outbox {
         let store = self.store.clone();
         let results = results.to_vec();
         self.store
-            .write(move |tx| store.write_send_results(tx, &results, now))
+            .write_carried(move |tx| store.write_send_results(tx, &results, now))
             .await
     }
 

@@ -23,7 +23,7 @@ pub use conn::Backend;
 pub(crate) use conn::{query, Conn, Query, Row};
 pub(crate) use postgres::PgDb;
 pub(crate) use sqlite::{
-    migrate_sqlite, path_of_url as sqlite_path_of_url, SqliteDb, SqliteSettings,
+    migrate_sqlite, path_of_url as sqlite_path_of_url, SqliteDb, SqliteSettings, CARRY_WAIT_MAX,
 };
 
 use super::error::StoreError;
@@ -45,6 +45,20 @@ impl Db {
     {
         match self {
             Db::Sqlite(db) => db.write(unit).await,
+            Db::Postgres(db) => db.write(unit).await,
+        }
+    }
+
+    /// [`Db::write`] for a unit nobody waits on urgently (send results,
+    /// receipts): on SQLite it rides in the next group commit instead of
+    /// starting one (see `sqlite.rs`); on PostgreSQL the same as `write`.
+    pub(crate) async fn write_carried<R, F>(&self, unit: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut Conn<'_>) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        match self {
+            Db::Sqlite(db) => db.write_carried(unit).await,
             Db::Postgres(db) => db.write(unit).await,
         }
     }

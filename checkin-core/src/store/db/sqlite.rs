@@ -26,6 +26,9 @@ const WRITE_QUEUE_MAX: usize = 4096;
 const READ_QUEUE_MAX: usize = 4096;
 /// Most units one group commit takes.
 const GROUP_UNITS_MAX: usize = 256;
+/// How long a carried unit waits for a unit to ride with (send results and
+/// receipts: nothing a visitor waits for).
+pub(crate) const CARRY_WAIT_MAX: Duration = Duration::from_millis(50);
 /// Prepared statements kept per connection (the store has about a hundred).
 const STATEMENT_CACHE_MAX: usize = 256;
 
@@ -37,6 +40,9 @@ pub(crate) struct SqliteSettings {
     pub busy_timeout: Duration,
     pub autocheckpoint_pages: u32,
     pub cache_kib: u32,
+    /// How long a carried unit waits for a unit to ride with
+    /// (`CARRY_WAIT_MAX` by default).
+    pub carry_wait: Duration,
 }
 
 /// A unit of work waiting for the writer.
@@ -87,6 +93,9 @@ where
 
 enum WriteJob {
     Unit(Box<dyn WriteUnit>),
+    /// A unit that starts no transaction of its own: it rides in the next
+    /// group commit, or in one of its own after [`CARRY_WAIT_MAX`].
+    Carried(Box<dyn WriteUnit>),
     /// Work on the connection outside any transaction (migrations).
     Raw(Box<dyn FnOnce(&mut Connection) + Send>),
     /// Ends the thread (at close).
@@ -101,6 +110,8 @@ type ReadJob = Option<Box<dyn FnOnce(&Connection) + Send>>;
 pub(crate) struct SqliteDb {
     writes: flume::Sender<WriteJob>,
     reads: flume::Sender<ReadJob>,
+    /// Write transactions begun (for tests).
+    transactions: Arc<std::sync::atomic::AtomicU64>,
     /// The threads, joined at close.
     threads: Arc<Mutex<Vec<std::thread::JoinHandle<()>>>>,
 }
@@ -146,8 +157,10 @@ impl SqliteDb {
         let mut threads = Vec::new();
         let writer = open(&settings, true)?;
         let (writes, write_rx) = flume::bounded::<WriteJob>(WRITE_QUEUE_MAX);
+        let transactions = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (counted, carry_wait) = (transactions.clone(), settings.carry_wait);
         threads.push(spawn("sqlite-writer", move || {
-            write_loop(writer, &write_rx)
+            write_loop(writer, &write_rx, carry_wait, &counted)
         })?);
         let (reads, read_rx) = flume::bounded::<ReadJob>(READ_QUEUE_MAX);
         for i in 0..settings.readers.max(1) {
@@ -162,6 +175,7 @@ impl SqliteDb {
         Ok(SqliteDb {
             writes,
             reads,
+            transactions,
             threads: Arc::new(Mutex::new(threads)),
         })
     }
@@ -179,6 +193,29 @@ impl SqliteDb {
         };
         self.writes
             .send_async(WriteJob::Unit(Box::new(unit)))
+            .await
+            .map_err(|_| StoreError::Database(DbError::Closed))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Database(DbError::Closed))?
+    }
+
+    /// [`SqliteDb::write`] for a unit nobody waits on urgently: it starts no
+    /// transaction of its own, but rides in the next group commit (or one of
+    /// its own after [`CARRY_WAIT_MAX`]).
+    pub(crate) async fn write_carried<R, F>(&self, work: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut Conn<'_>) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (done, answer) = oneshot::channel();
+        let unit = Unit {
+            work: Some(work),
+            result: None,
+            done,
+        };
+        self.writes
+            .send_async(WriteJob::Carried(Box::new(unit)))
             .await
             .map_err(|_| StoreError::Database(DbError::Closed))?;
         answer
@@ -228,6 +265,12 @@ impl SqliteDb {
             .map_err(|_| StoreError::Database(DbError::Closed))?
     }
 
+    /// Write transactions begun so far (for tests).
+    #[cfg(test)]
+    fn transactions(&self) -> u64 {
+        self.transactions.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Lets the threads finish what is queued, then stops them; later units
     /// fail with `DbError::Closed`.
     pub(crate) async fn close(&self) {
@@ -258,33 +301,53 @@ fn spawn(
         .map_err(|e| StoreError::Config(format!("cannot start a SQLite thread: {e}")))
 }
 
-fn write_loop(mut conn: Connection, jobs: &flume::Receiver<WriteJob>) {
+fn write_loop(
+    mut conn: Connection,
+    jobs: &flume::Receiver<WriteJob>,
+    carry_wait: Duration,
+    transactions: &std::sync::atomic::AtomicU64,
+) {
     let mut units: Vec<Box<dyn WriteUnit>> = Vec::with_capacity(GROUP_UNITS_MAX);
     while let Ok(first) = jobs.recv() {
         let mut raw = None;
         let mut stop = false;
+        // Only carried units so far: wait (a little) for one that is not.
+        let mut carried_only = false;
         match first {
             WriteJob::Stop => stop = true,
             WriteJob::Raw(work) => raw = Some(work),
-            WriteJob::Unit(unit) => {
+            WriteJob::Unit(unit) => units.push(unit),
+            WriteJob::Carried(unit) => {
                 units.push(unit);
-                // Whatever else is waiting joins this commit.
-                while units.len() < GROUP_UNITS_MAX {
-                    match jobs.try_recv() {
-                        Ok(WriteJob::Unit(unit)) => units.push(unit),
-                        Ok(WriteJob::Raw(work)) => {
-                            raw = Some(work);
-                            break;
-                        }
-                        Ok(WriteJob::Stop) => {
-                            stop = true;
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                commit_group(&conn, &mut units);
+                carried_only = true;
             }
+        }
+        let deadline = std::time::Instant::now() + carry_wait;
+        // Whatever else is waiting joins this commit.
+        while !units.is_empty() && units.len() < GROUP_UNITS_MAX && raw.is_none() && !stop {
+            let next = if carried_only {
+                match jobs.recv_deadline(deadline) {
+                    Ok(job) => Some(job),
+                    Err(flume::RecvTimeoutError::Timeout) => None,
+                    Err(flume::RecvTimeoutError::Disconnected) => None,
+                }
+            } else {
+                jobs.try_recv().ok()
+            };
+            match next {
+                Some(WriteJob::Unit(unit)) => {
+                    units.push(unit);
+                    carried_only = false;
+                }
+                Some(WriteJob::Carried(unit)) => units.push(unit),
+                Some(WriteJob::Raw(work)) => raw = Some(work),
+                Some(WriteJob::Stop) => stop = true,
+                None => break,
+            }
+        }
+        if !units.is_empty() {
+            transactions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            commit_group(&conn, &mut units);
         }
         if let Some(work) = raw {
             work(&mut conn);
@@ -526,6 +589,7 @@ mod tests {
             busy_timeout: Duration::from_secs(1),
             autocheckpoint_pages: 1000,
             cache_kib: 1024,
+            carry_wait: Duration::from_secs(30),
         }
     }
 
@@ -592,5 +656,51 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(refused, 0, "a failed unit's row was committed");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_carried_unit_rides_in_the_next_commit_and_alone_after_its_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDb::open(settings(&dir)).unwrap();
+        db.write(|c| Ok(c.execute("CREATE TABLE t (x INTEGER)", &[])?))
+            .await
+            .unwrap();
+        let before = db.transactions();
+        let carried = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write_carried(|c| Ok(c.execute("INSERT INTO t VALUES (1)", &[])?))
+                    .await
+            })
+        };
+        // The carried unit waits (30 s here) for this one, and commits with it.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            !carried.is_finished(),
+            "a carried unit committed alone at once"
+        );
+        db.write(|c| Ok(c.execute("INSERT INTO t VALUES (2)", &[])?))
+            .await
+            .unwrap();
+        carried.await.unwrap().unwrap();
+        assert_eq!(db.transactions() - before, 1, "one commit for both");
+        assert_eq!(db.read(count).await.unwrap(), 2);
+
+        // Alone, it waits only its carry wait.
+        let dir = tempfile::tempdir().unwrap();
+        let mut quick = settings(&dir);
+        quick.carry_wait = Duration::from_millis(20);
+        let db = SqliteDb::open(quick).unwrap();
+        db.write(|c| Ok(c.execute("CREATE TABLE t (x INTEGER)", &[])?))
+            .await
+            .unwrap();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            db.write_carried(|c| Ok(c.execute("INSERT INTO t VALUES (1)", &[])?)),
+        )
+        .await
+        .expect("a lone carried unit commits after its wait")
+        .unwrap();
+        assert_eq!(db.read(count).await.unwrap(), 1);
     }
 }
