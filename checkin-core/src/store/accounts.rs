@@ -25,14 +25,7 @@ const TOKEN_LABEL_SIGN_UP: &str = "sign-up";
 /// Accounts, sessions and tokens of organizations (`store.accounts()`).
 #[derive(Debug, Clone, Copy)]
 pub struct Accounts<'a> {
-    store: &'a Store,
-}
-
-impl Store {
-    /// Organization accounts (see [`Accounts`]).
-    pub fn accounts(&self) -> Accounts<'_> {
-        Accounts { store: self }
-    }
+    pub(crate) store: &'a Store,
 }
 
 /// A new log-in session: the secret for the cookie (shown once) and its expiry.

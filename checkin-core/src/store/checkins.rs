@@ -18,146 +18,142 @@ use crate::{Msisdn, VenueCode};
 /// transaction's lock time and memory.
 pub const CHECKIN_BATCH_MAX: usize = 1024;
 
-impl Store {
-    /// A batch of check-ins as one unit: read the codes' premises and the
-    /// stored visits of the batch's phones in its window, place each
-    /// check-in by the dedupe rule (`visits.rs`), insert the new ones in one
-    /// statement.
-    fn record_in(
-        &self,
-        tx: &mut Conn<'_>,
-        batch: &[NewCheckIn],
-        hashes: &[PhoneHash],
-    ) -> Result<Vec<Result<Recorded, CheckinError>>, StoreError> {
-        let backend = tx.backend();
-        let window_ms = i64::try_from(self.config().dedupe_window.as_millis())
-            .map_err(|_| StoreError::Config("dedupe window is too long".into()))?;
-        if backend == Backend::Postgres {
-            lock_phones(tx, hashes)?;
-        }
-        let mut premises = PremisesCache::new();
-        premises.load(tx, backend, batch.iter().map(|c| c.code))?;
-        let known = stored_visits(tx, backend, batch, hashes, window_ms)?;
-        let mut ledger = Visits::new(
-            window_ms,
-            known
-                .iter()
-                .map(|(h, k)| (k.id, k.premises_id, *h, to_ms(k.at))),
-        );
-        enum Place {
-            Refused(CheckinError),
-            Known(usize),
-            New(usize),
-        }
-        // Batch index of each new visit, in the ledger's order.
-        let mut new_rows: Vec<usize> = Vec::new();
-        let mut places = Vec::with_capacity(batch.len());
-        let mut found = Vec::with_capacity(batch.len());
-        for (i, (new, hash)) in batch.iter().zip(hashes).enumerate() {
-            let p = match premises.get(tx, &new.code)? {
-                None => {
-                    places.push(Place::Refused(CheckinError::UnknownCode));
-                    found.push(None);
-                    continue;
-                }
-                Some(p) if !p.active => {
-                    places.push(Place::Refused(CheckinError::InactivePremises));
-                    found.push(None);
-                    continue;
-                }
-                Some(p) => p,
-            };
-            places.push(match ledger.visit(p.id, &hash.0, to_ms(new.at)) {
-                (Seen::Stored(k), _) => Place::Known(k),
-                (Seen::New(n), false) => Place::New(new_rows[n]),
-                (Seen::New(_), true) => {
-                    new_rows.push(i);
-                    Place::New(i)
-                }
-            });
-            found.push(Some(p));
-        }
-        let mut new_ids = vec![0_i64; batch.len()];
-        if !new_rows.is_empty() {
-            let mut params = Params::new(backend);
-            let mut sql = String::from(
+/// A batch of check-ins as one unit: read the codes' premises and the
+/// stored visits of the batch's phones in its window, place each
+/// check-in by the dedupe rule (`visits.rs`), insert the new ones in one
+/// statement.
+fn record_in(
+    store: &Store,
+    tx: &mut Conn<'_>,
+    batch: &[NewCheckIn],
+    hashes: &[PhoneHash],
+) -> Result<Vec<Result<Recorded, CheckinError>>, StoreError> {
+    let backend = tx.backend();
+    let window_ms = i64::try_from(store.config().dedupe_window.as_millis())
+        .map_err(|_| StoreError::Config("dedupe window is too long".into()))?;
+    if backend == Backend::Postgres {
+        lock_phones(tx, hashes)?;
+    }
+    let mut premises = PremisesCache::new();
+    premises.load(tx, backend, batch.iter().map(|c| c.code))?;
+    let known = stored_visits(tx, backend, batch, hashes, window_ms)?;
+    let mut ledger = Visits::new(
+        window_ms,
+        known
+            .iter()
+            .map(|(h, k)| (k.id, k.premises_id, *h, to_ms(k.at))),
+    );
+    enum Place {
+        Refused(CheckinError),
+        Known(usize),
+        New(usize),
+    }
+    // Batch index of each new visit, in the ledger's order.
+    let mut new_rows: Vec<usize> = Vec::new();
+    let mut places = Vec::with_capacity(batch.len());
+    let mut found = Vec::with_capacity(batch.len());
+    for (i, (new, hash)) in batch.iter().zip(hashes).enumerate() {
+        let p = match premises.get(tx, &new.code)? {
+            None => {
+                places.push(Place::Refused(CheckinError::UnknownCode));
+                found.push(None);
+                continue;
+            }
+            Some(p) if !p.active => {
+                places.push(Place::Refused(CheckinError::InactivePremises));
+                found.push(None);
+                continue;
+            }
+            Some(p) => p,
+        };
+        places.push(match ledger.visit(p.id, &hash.0, to_ms(new.at)) {
+            (Seen::Stored(k), _) => Place::Known(k),
+            (Seen::New(n), false) => Place::New(new_rows[n]),
+            (Seen::New(_), true) => {
+                new_rows.push(i);
+                Place::New(i)
+            }
+        });
+        found.push(Some(p));
+    }
+    let mut new_ids = vec![0_i64; batch.len()];
+    if !new_rows.is_empty() {
+        let mut params = Params::new(backend);
+        let mut sql = String::from(
                 "INSERT INTO checkins \
                  (premises_id, phone_hash, phone_sealed, channel, consent, checked_in_at_ms) VALUES ",
             );
-            for r in 0..new_rows.len() {
-                sql.push_str(if r > 0 { ",(" } else { "(" });
-                let row: Vec<String> = (0..6).map(|_| params.next()).collect();
-                sql.push_str(&row.join(", "));
-                sql.push(')');
-            }
-            if backend == Backend::Postgres {
-                sql.push_str(" RETURNING id, premises_id, phone_hash, checked_in_at_ms");
-            }
-            let mut query = db::query(&sql);
-            for &i in &new_rows {
-                let (new, p) = (&batch[i], found[i].as_ref());
-                query = query
-                    .bind(p.map_or(0, |p| p.id))
-                    .bind(&hashes[i].0[..])
-                    .bind(self.vault().seal(&new.phone))
-                    .bind(new.channel.as_str())
-                    .bind(new.consent)
-                    .bind(to_ms(new.at));
-            }
-            let fits = |i: usize, row: &Row| -> Result<bool, StoreError> {
-                let hash: Vec<u8> = row.try_get("phone_hash")?;
-                Ok(
-                    found[i].as_ref().map(|p| p.id) == Some(row.try_get::<i64, _>("premises_id")?)
-                        && hashes[i].0[..] == hash[..]
-                        && to_ms(batch[i].at) == row.try_get::<i64, _>("checked_in_at_ms")?,
-                )
-            };
-            insert_checkins_with_ids(
-                tx,
-                query,
-                backend,
-                &new_rows,
-                &mut new_ids,
-                fits,
-                "check-in",
-            )?;
+        for r in 0..new_rows.len() {
+            sql.push_str(if r > 0 { ",(" } else { "(" });
+            let row: Vec<String> = (0..6).map(|_| params.next()).collect();
+            sql.push_str(&row.join(", "));
+            sql.push(')');
         }
-        Ok(places
-            .into_iter()
-            .zip(found)
-            .enumerate()
-            .map(|(i, (place, premises))| {
-                let premises = match (place, premises) {
-                    (Place::Refused(e), _) => return Err(e),
-                    (place, Some(p)) => (place, p),
-                    (_, None) => {
-                        return Err(
-                            StoreError::Corrupt("a check-in lost its premises".into()).into()
-                        )
-                    }
-                };
-                Ok(match premises {
-                    (Place::Known(k), premises) => Recorded {
-                        checkin: known[k].1.clone(),
-                        premises,
-                        duplicate: true,
-                    },
-                    (Place::New(first), premises) => Recorded {
-                        checkin: CheckIn {
-                            id: new_ids[first],
-                            premises_id: premises.id,
-                            channel: batch[first].channel,
-                            at: batch[first].at,
-                            consent: batch[first].consent,
-                        },
-                        premises,
-                        duplicate: first != i,
-                    },
-                    (Place::Refused(_), _) => unreachable!("answered above"),
-                })
-            })
-            .collect())
+        if backend == Backend::Postgres {
+            sql.push_str(" RETURNING id, premises_id, phone_hash, checked_in_at_ms");
+        }
+        let mut query = db::query(&sql);
+        for &i in &new_rows {
+            let (new, p) = (&batch[i], found[i].as_ref());
+            query = query
+                .bind(p.map_or(0, |p| p.id))
+                .bind(&hashes[i].0[..])
+                .bind(store.vault().seal(&new.phone))
+                .bind(new.channel.as_str())
+                .bind(new.consent)
+                .bind(to_ms(new.at));
+        }
+        let fits = |i: usize, row: &Row| -> Result<bool, StoreError> {
+            let hash: Vec<u8> = row.try_get("phone_hash")?;
+            Ok(
+                found[i].as_ref().map(|p| p.id) == Some(row.try_get::<i64, _>("premises_id")?)
+                    && hashes[i].0[..] == hash[..]
+                    && to_ms(batch[i].at) == row.try_get::<i64, _>("checked_in_at_ms")?,
+            )
+        };
+        insert_checkins_with_ids(
+            tx,
+            query,
+            backend,
+            &new_rows,
+            &mut new_ids,
+            fits,
+            "check-in",
+        )?;
     }
+    Ok(places
+        .into_iter()
+        .zip(found)
+        .enumerate()
+        .map(|(i, (place, premises))| {
+            let premises = match (place, premises) {
+                (Place::Refused(e), _) => return Err(e),
+                (place, Some(p)) => (place, p),
+                (_, None) => {
+                    return Err(StoreError::Corrupt("a check-in lost its premises".into()).into())
+                }
+            };
+            Ok(match premises {
+                (Place::Known(k), premises) => Recorded {
+                    checkin: known[k].1.clone(),
+                    premises,
+                    duplicate: true,
+                },
+                (Place::New(first), premises) => Recorded {
+                    checkin: CheckIn {
+                        id: new_ids[first],
+                        premises_id: premises.id,
+                        channel: batch[first].channel,
+                        at: batch[first].at,
+                        consent: batch[first].consent,
+                    },
+                    premises,
+                    duplicate: first != i,
+                },
+                (Place::Refused(_), _) => unreachable!("answered above"),
+            })
+        })
+        .collect())
 }
 
 /// The stored check-ins of the batch's phones inside the batch's window.
@@ -415,7 +411,7 @@ impl Checkins<'_> {
         let store = self.store.clone();
         let batch = batch.to_vec();
         self.store
-            .write(move |tx| store.record_in(tx, &batch, &hashes))
+            .write(move |tx| record_in(&store, tx, &batch, &hashes))
             .await
     }
 

@@ -24,13 +24,6 @@ pub struct Flags<'a> {
     pub(crate) store: &'a Store,
 }
 
-impl Store {
-    /// Service-wide switches (see [`Flags`]).
-    pub fn flags(&self) -> Flags<'_> {
-        Flags { store: self }
-    }
-}
-
 impl Flags<'_> {
     /// Sets or clears the kill switch: persisted, then published to this
     /// process's watchers (the notifier stops starting alerts at once).

@@ -3,7 +3,7 @@
 //! `signal.rs`), so each area's methods live on their own type instead of one
 //! grab bag on [`Store`]. Each borrows the store; they are free to make.
 
-use super::Store;
+use super::{Accounts, Flags, Outbox, Store};
 
 /// Check-ins: recording visits and reading them back (`checkins.rs`, `lookups.rs`).
 #[derive(Debug, Clone, Copy)]
@@ -59,5 +59,22 @@ impl Store {
     /// One-time passwords (see [`Otps`]).
     pub fn otps(&self) -> Otps<'_> {
         Otps { store: self }
+    }
+
+    /// Organization accounts (see [`Accounts`]).
+    pub fn accounts(&self) -> Accounts<'_> {
+        Accounts { store: self }
+    }
+
+    /// Service-wide switches (see [`Flags`]).
+    pub fn flags(&self) -> Flags<'_> {
+        Flags { store: self }
+    }
+
+    /// The outbox's signal and hand-off lane (see [`Outbox`]).
+    pub fn outbox(&self) -> Outbox {
+        Outbox {
+            store: self.clone(),
+        }
     }
 }

@@ -32,6 +32,7 @@ pub use error::{CheckinError, DbError, ErrorKind, StoreError};
 
 use crate::exposure::ExposureConfig;
 use crate::privacy::PhoneVault;
+use crate::{Msisdn, OutboxMessage};
 
 pub use accounts::{
     check_password, password_matches, Accounts, LoginRecord, NewSession, SessionOrg, TokenInfo,
@@ -310,6 +311,18 @@ impl Store {
 
     pub(crate) fn flags_signal(&self) -> &Arc<FlagsSignal> {
         &self.flags_signal
+    }
+
+    /// One trivial query on a reader connection: storage answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        db::query("SELECT 1").read_all(self.pool()).await?;
+        Ok(())
+    }
+
+    /// The number a message goes to, opened: for tests and support tools (the
+    /// sender opens each one itself, right before the submit).
+    pub fn open_recipient(&self, message: &OutboxMessage) -> Result<Msisdn, StoreError> {
+        Ok(self.vault().open_phone(&message.recipient)?)
     }
 
     /// Deletes check-ins, cases and outbox messages created before `now - retention`

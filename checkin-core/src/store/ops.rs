@@ -5,7 +5,7 @@
 use super::db;
 
 use super::orgs::token_hash;
-use super::{Orgs, Outbox, Store, StoreError};
+use super::{Orgs, Outbox, StoreError};
 use crate::model::Priority;
 
 /// An authority, as its bearer token names it.
@@ -39,14 +39,6 @@ impl OutboxDepth {
             (Priority::Confirmation, self.confirmation),
             (Priority::Alert, self.alert),
         ]
-    }
-}
-
-impl Store {
-    /// One trivial query on a reader connection: storage answers.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        db::query("SELECT 1").read_all(self.pool()).await?;
-        Ok(())
     }
 }
 

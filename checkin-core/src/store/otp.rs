@@ -10,6 +10,7 @@ use super::db::{self, Conn, Row};
 
 use super::checkins::{checkin_from_row, insert_checkins_with_ids, lock_phones};
 use super::orgs::premises_from_row;
+use super::outbox::enqueue_in;
 use super::{to_ms, Backend, Otps, Params, StoreError};
 use crate::model::{Channel, CheckIn, NewMessage, Premises, Priority, Recorded};
 use crate::otp::{enter_code, CodeState, EntryVerdict, OtpCode, OtpKey};
@@ -112,7 +113,7 @@ impl Otps<'_> {
         .bind(to_ms(now))
         .bind(to_ms(expires_at))
         .fetch_one(&mut *tx)?;
-                store.enqueue_in(tx, &message, now)?;
+                enqueue_in(&store, tx, &message, now)?;
                 Ok(row.try_get::<i64, _>("id")?)
             })
             .await?;

@@ -143,268 +143,255 @@ const MESSAGE_COLUMNS: &str =
     "id, recipient_hash, recipient_sealed, body, priority, status, attempts, \
      smsc_message_ids, copies_in_doubt, created_at_ms, updated_at_ms, next_attempt_at_ms";
 
-impl Store {
-    /// Queues a message inside the caller's transaction (so a reply commits with
-    /// the check-in it answers).
-    pub(crate) fn enqueue_in(
-        &self,
-        conn: &mut Conn<'_>,
-        new: &NewMessage,
-        now: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
-        check_text(&new.text)?;
-        let hash = self.vault().hash(&new.recipient);
-        let sealed = self.vault().seal(&new.recipient);
-        let row = [Outgoing {
-            hash: &hash,
-            sealed: &sealed,
-            text: new.text.clone(),
-            priority: new.priority,
-        }];
-        let sql = insert_sql(self.backend(), 1, OutboxStatus::Pending, 0, " RETURNING id");
-        let row = bind_rows(db::query(&sql), &row, now).fetch_one(&mut *conn)?;
-        Ok(row.try_get("id")?)
-    }
+/// Queues a message inside the caller's transaction (so a reply commits with
+/// the check-in it answers).
+pub(crate) fn enqueue_in(
+    store: &Store,
+    conn: &mut Conn<'_>,
+    new: &NewMessage,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    check_text(&new.text)?;
+    let hash = store.vault().hash(&new.recipient);
+    let sealed = store.vault().seal(&new.recipient);
+    let row = [Outgoing {
+        hash: &hash,
+        sealed: &sealed,
+        text: new.text.clone(),
+        priority: new.priority,
+    }];
+    let sql = insert_sql(conn.backend(), 1, OutboxStatus::Pending, 0, " RETURNING id");
+    let row = bind_rows(db::query(&sql), &row, now).fetch_one(&mut *conn)?;
+    Ok(row.try_get("id")?)
+}
 
-    /// Queues several messages inside the caller's transaction; the recipients
-    /// come hashed and sealed (the SMS path has both already). The first
-    /// `claim_max` are queued already claimed (`sending`, first attempt) and
-    /// returned, for a sender that takes them straight from the caller; the
-    /// others wait as `pending` for a claim.
-    pub(crate) fn enqueue_many_in(
-        &self,
-        conn: &mut Conn<'_>,
-        messages: &[Outgoing<'_>],
-        now: DateTime<Utc>,
-        claim_max: usize,
-    ) -> Result<Vec<OutboxMessage>, StoreError> {
-        for new in messages {
-            check_text(&new.text)?;
-        }
-        let (claimed, pending) = messages.split_at(claim_max.min(messages.len()));
-        let mut out = Vec::with_capacity(claimed.len());
-        // 7 parameters a row; this keeps a statement far below both backends'
-        // parameter limits.
-        const ROWS_PER_STATEMENT_MAX: usize = 1000;
-        let sqlite = self.backend() == Backend::Sqlite;
-        for chunk in claimed.chunks(ROWS_PER_STATEMENT_MAX) {
-            if sqlite {
-                // No RETURNING on SQLite: see `sqlite_inserted_ids`.
-                let sql = insert_sql(self.backend(), chunk.len(), OutboxStatus::Sending, 1, "");
-                bind_rows(db::query(&sql), chunk, now).execute(&mut *conn)?;
-                let ids = sqlite_inserted_ids(&mut *conn, chunk.len())?;
-                for (new, id) in chunk.iter().zip(ids) {
-                    out.push(claimed_message(new, id, now));
-                }
-                continue;
-            }
-            let sql = insert_sql(
-                self.backend(),
-                chunk.len(),
-                OutboxStatus::Sending,
-                1,
-                " RETURNING id, recipient_sealed",
-            );
-            let rows = bind_rows(db::query(&sql), chunk, now).fetch_all(&mut *conn)?;
-            // Rows come back in no promised order; each sealed copy is unique
-            // (a fresh nonce), so it tells which message got which id.
-            let mut ids: Vec<Option<i64>> = vec![None; chunk.len()];
-            for (r, row) in rows.iter().enumerate() {
-                let sealed: Vec<u8> = row.try_get("recipient_sealed")?;
-                let fits = |k: usize| ids[k].is_none() && chunk[k].sealed == &sealed[..];
-                // Usually the VALUES' order: the row's own position first (a
-                // search for every row was quadratic in the group).
-                let k = if r < chunk.len() && fits(r) {
-                    r
-                } else {
-                    (0..chunk.len()).find(|&k| fits(k)).ok_or_else(|| {
-                        StoreError::Corrupt("a queued message matches no reply".into())
-                    })?
-                };
-                ids[k] = Some(row.try_get("id")?);
-            }
+/// Queues several messages inside the caller's transaction; the recipients
+/// come hashed and sealed (the SMS path has both already). The first
+/// `claim_max` are queued already claimed (`sending`, first attempt) and
+/// returned, for a sender that takes them straight from the caller; the
+/// others wait as `pending` for a claim.
+pub(crate) fn enqueue_many_in(
+    conn: &mut Conn<'_>,
+    messages: &[Outgoing<'_>],
+    now: DateTime<Utc>,
+    claim_max: usize,
+) -> Result<Vec<OutboxMessage>, StoreError> {
+    for new in messages {
+        check_text(&new.text)?;
+    }
+    let (claimed, pending) = messages.split_at(claim_max.min(messages.len()));
+    let mut out = Vec::with_capacity(claimed.len());
+    // 7 parameters a row; this keeps a statement far below both backends'
+    // parameter limits.
+    const ROWS_PER_STATEMENT_MAX: usize = 1000;
+    let sqlite = conn.backend() == Backend::Sqlite;
+    for chunk in claimed.chunks(ROWS_PER_STATEMENT_MAX) {
+        if sqlite {
+            // No RETURNING on SQLite: see `sqlite_inserted_ids`.
+            let sql = insert_sql(conn.backend(), chunk.len(), OutboxStatus::Sending, 1, "");
+            bind_rows(db::query(&sql), chunk, now).execute(&mut *conn)?;
+            let ids = sqlite_inserted_ids(&mut *conn, chunk.len())?;
             for (new, id) in chunk.iter().zip(ids) {
-                let id = id.ok_or_else(|| StoreError::Corrupt("a reply got no id".into()))?;
                 out.push(claimed_message(new, id, now));
             }
+            continue;
         }
-        for chunk in pending.chunks(ROWS_PER_STATEMENT_MAX) {
-            let sql = insert_sql(self.backend(), chunk.len(), OutboxStatus::Pending, 0, "");
-            bind_rows(db::query(&sql), chunk, now).execute(&mut *conn)?;
+        let sql = insert_sql(
+            conn.backend(),
+            chunk.len(),
+            OutboxStatus::Sending,
+            1,
+            " RETURNING id, recipient_sealed",
+        );
+        let rows = bind_rows(db::query(&sql), chunk, now).fetch_all(&mut *conn)?;
+        // Rows come back in no promised order; each sealed copy is unique
+        // (a fresh nonce), so it tells which message got which id.
+        let mut ids: Vec<Option<i64>> = vec![None; chunk.len()];
+        for (r, row) in rows.iter().enumerate() {
+            let sealed: Vec<u8> = row.try_get("recipient_sealed")?;
+            let fits = |k: usize| ids[k].is_none() && chunk[k].sealed == &sealed[..];
+            // Usually the VALUES' order: the row's own position first (a
+            // search for every row was quadratic in the group).
+            let k = if r < chunk.len() && fits(r) {
+                r
+            } else {
+                (0..chunk.len()).find(|&k| fits(k)).ok_or_else(|| {
+                    StoreError::Corrupt("a queued message matches no reply".into())
+                })?
+            };
+            ids[k] = Some(row.try_get("id")?);
         }
-        Ok(out)
+        for (new, id) in chunk.iter().zip(ids) {
+            let id = id.ok_or_else(|| StoreError::Corrupt("a reply got no id".into()))?;
+            out.push(claimed_message(new, id, now));
+        }
     }
+    for chunk in pending.chunks(ROWS_PER_STATEMENT_MAX) {
+        let sql = insert_sql(conn.backend(), chunk.len(), OutboxStatus::Pending, 0, "");
+        bind_rows(db::query(&sql), chunk, now).execute(&mut *conn)?;
+    }
+    Ok(out)
+}
 
-    fn write_send_results(
-        &self,
-        conn: &mut Conn<'_>,
-        results: &[(i64, SendResult)],
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        // One statement per chunk; 6 parameters a row keeps a chunk far below
-        // both backends' parameter limits.
-        const ROWS_PER_STATEMENT_MAX: usize = 1000;
-        // Each result as its row takes it (`delivery::settle`).
-        let mut receipts: Vec<(i64, String)> = Vec::new();
-        let mut rows = Vec::new();
-        for (id, result) in results {
-            match settle(result, to_ms(now)) {
-                Settled::Receipt { state } => receipts.push((*id, state)),
-                Settled::Row {
-                    status,
-                    ids,
-                    error,
-                    next_attempt_at_ms,
-                    copies_in_doubt_added,
-                } => rows.push((
-                    *id,
-                    status,
-                    ids,
-                    error,
-                    next_attempt_at_ms,
-                    copies_in_doubt_added,
-                )),
-            }
+fn write_send_results(
+    conn: &mut Conn<'_>,
+    results: &[(i64, SendResult)],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    // One statement per chunk; 6 parameters a row keeps a chunk far below
+    // both backends' parameter limits.
+    const ROWS_PER_STATEMENT_MAX: usize = 1000;
+    // Each result as its row takes it (`delivery::settle`).
+    let mut receipts: Vec<(i64, String)> = Vec::new();
+    let mut rows = Vec::new();
+    for (id, result) in results {
+        match settle(result, to_ms(now)) {
+            Settled::Receipt { state } => receipts.push((*id, state)),
+            Settled::Row {
+                status,
+                ids,
+                error,
+                next_attempt_at_ms,
+                copies_in_doubt_added,
+            } => rows.push((
+                *id,
+                status,
+                ids,
+                error,
+                next_attempt_at_ms,
+                copies_in_doubt_added,
+            )),
         }
-        for chunk in receipts.chunks(ROWS_PER_STATEMENT_MAX) {
-            let mut params = Params::new(self.backend());
-            let mut sql = String::from("WITH r (id, state) AS (VALUES ");
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                let [id, state] = std::array::from_fn(|_| params.next());
-                sql.push_str(&format!("({id}, {state})"));
+    }
+    for chunk in receipts.chunks(ROWS_PER_STATEMENT_MAX) {
+        let mut params = Params::new(conn.backend());
+        let mut sql = String::from("WITH r (id, state) AS (VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push(',');
             }
-            let at = params.next();
+            let [id, state] = std::array::from_fn(|_| params.next());
+            sql.push_str(&format!("({id}, {state})"));
+        }
+        let at = params.next();
+        sql.push_str(&format!(
+            ") UPDATE outbox SET delivery_state = r.state, receipt_at_ms = {at} \
+             FROM r WHERE outbox.id = r.id"
+        ));
+        let mut query = db::query(&sql);
+        for (id, state) in chunk {
+            query = query.bind(*id).bind(state);
+        }
+        query.bind(to_ms(now)).execute(&mut *conn)?;
+    }
+    for chunk in rows.chunks(ROWS_PER_STATEMENT_MAX) {
+        let mut params = Params::new(conn.backend());
+        let mut sql = String::from("WITH r (id, status, ids, error, next_at, doubt) AS (VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            let [id, status, ids, error, next_at, doubt] = std::array::from_fn(|_| params.next());
             sql.push_str(&format!(
-                ") UPDATE outbox SET delivery_state = r.state, receipt_at_ms = {at} \
-                 FROM r WHERE outbox.id = r.id"
+                "({id}, {status}, {ids}, {error}, {next_at}, {doubt})"
             ));
-            let mut query = db::query(&sql);
-            for (id, state) in chunk {
-                query = query.bind(*id).bind(state);
-            }
-            query.bind(to_ms(now)).execute(&mut *conn)?;
         }
-        for chunk in rows.chunks(ROWS_PER_STATEMENT_MAX) {
-            let mut params = Params::new(self.backend());
-            let mut sql =
-                String::from("WITH r (id, status, ids, error, next_at, doubt) AS (VALUES ");
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                let [id, status, ids, error, next_at, doubt] =
-                    std::array::from_fn(|_| params.next());
-                sql.push_str(&format!(
-                    "({id}, {status}, {ids}, {error}, {next_at}, {doubt})"
-                ));
-            }
-            let updated = params.next();
-            sql.push_str(&format!(
-                ") UPDATE outbox SET status = r.status, smsc_message_ids = r.ids, \
-                 last_error = r.error, updated_at_ms = {updated}, \
-                 next_attempt_at_ms = COALESCE(r.next_at, outbox.next_attempt_at_ms), \
-                 copies_in_doubt = outbox.copies_in_doubt + r.doubt \
-                 FROM r WHERE outbox.id = r.id"
-            ));
-            let mut query = db::query(&sql);
-            for (id, status, ids, error, next, doubt) in chunk {
-                query = query
-                    .bind(*id)
-                    .bind(status.as_str())
-                    .bind(ids)
-                    .bind(error.as_ref())
-                    .bind(*next)
-                    .bind(*doubt);
-            }
-            query.bind(to_ms(now)).execute(&mut *conn)?;
+        let updated = params.next();
+        sql.push_str(&format!(
+            ") UPDATE outbox SET status = r.status, smsc_message_ids = r.ids, \
+             last_error = r.error, updated_at_ms = {updated}, \
+             next_attempt_at_ms = COALESCE(r.next_at, outbox.next_attempt_at_ms), \
+             copies_in_doubt = outbox.copies_in_doubt + r.doubt \
+             FROM r WHERE outbox.id = r.id"
+        ));
+        let mut query = db::query(&sql);
+        for (id, status, ids, error, next, doubt) in chunk {
+            query = query
+                .bind(*id)
+                .bind(status.as_str())
+                .bind(ids)
+                .bind(error.as_ref())
+                .bind(*next)
+                .bind(*doubt);
         }
-        // Each sent segment's SMSC id, for the receipts' look-up by key.
-        let ids: Vec<(&str, i64)> = results
-            .iter()
-            .filter_map(|(id, r)| match r {
-                SendResult::Sent { message_ids } => Some((*id, message_ids)),
-                _ => None,
-            })
-            .flat_map(|(id, ids)| ids.iter().map(move |s| (s.as_str(), id)))
-            .collect();
-        // One row per id: an SMSC may reuse an id (a new session may count
-        // from the start again), and PostgreSQL refuses a statement whose
-        // `ON CONFLICT DO UPDATE` meets the same key twice. The latest wins.
-        let mut seen = std::collections::HashSet::new();
-        let mut ids: Vec<(&str, i64)> = ids
-            .into_iter()
-            .rev()
-            .filter(|(smsc_id, _)| seen.insert(*smsc_id))
-            .collect();
-        ids.reverse();
-        for chunk in ids.chunks(ROWS_PER_STATEMENT_MAX) {
-            let mut params = Params::new(self.backend());
-            let mut sql = String::from(
-                "INSERT INTO outbox_smsc_ids (smsc_id, outbox_id, created_at_ms) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                // Each its own placeholder: SQLite's `?` are positional.
-                let [smsc_id, outbox_id, at] = std::array::from_fn(|_| params.next());
-                sql.push_str(&format!("({smsc_id}, {outbox_id}, {at})"));
-            }
-            // An SMSC may reuse an id after a while: the latest message has it.
-            sql.push_str(
-                " ON CONFLICT (smsc_id) DO UPDATE SET outbox_id = excluded.outbox_id, \
-                 created_at_ms = excluded.created_at_ms",
-            );
-            let mut query = db::query(&sql);
-            for (smsc_id, outbox_id) in chunk {
-                query = query.bind(*smsc_id).bind(*outbox_id).bind(to_ms(now));
-            }
-            query.execute(&mut *conn)?;
-        }
-        Ok(())
+        query.bind(to_ms(now)).execute(&mut *conn)?;
     }
-
-    /// The number a message goes to, opened: for tests and support tools (the
-    /// sender opens each one itself, right before the submit).
-    pub fn open_recipient(&self, message: &OutboxMessage) -> Result<Msisdn, StoreError> {
-        Ok(self.vault().open_phone(&message.recipient)?)
-    }
-
-    fn message_from_row(row: &Row) -> Result<OutboxMessage, StoreError> {
-        let sealed: Vec<u8> = row.try_get("recipient_sealed")?;
-        let hash: Vec<u8> = row.try_get("recipient_hash")?;
-        let hash = <[u8; 32]>::try_from(hash.as_slice())
-            .map_err(|_| StoreError::Corrupt("a recipient hash of the wrong length".into()))?;
-        let priority: i64 = row.try_get("priority")?;
-        let status: String = row.try_get("status")?;
-        let attempts: i64 = row.try_get("attempts")?;
-        let ids: String = row.try_get("smsc_message_ids")?;
-        let copies: i64 = row.try_get("copies_in_doubt")?;
-        Ok(OutboxMessage {
-            id: row.try_get("id")?,
-            // Left sealed: the sender opens it at the submit.
-            recipient: SealedPhone::from_stored(sealed),
-            recipient_hash: PhoneHash(hash),
-            text: row.try_get("body")?,
-            priority: Priority::from_i64(priority)
-                .ok_or_else(|| StoreError::Corrupt(format!("priority {priority}")))?,
-            status: OutboxStatus::parse(&status)
-                .ok_or_else(|| StoreError::Corrupt(format!("status {status:?}")))?,
-            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-            smsc_message_ids: ids
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            copies_in_doubt: u32::try_from(copies).unwrap_or(u32::MAX),
-            created_at: time_col(row, "created_at_ms")?,
-            updated_at: time_col(row, "updated_at_ms")?,
-            next_attempt_at: time_col(row, "next_attempt_at_ms")?,
+    // Each sent segment's SMSC id, for the receipts' look-up by key.
+    let ids: Vec<(&str, i64)> = results
+        .iter()
+        .filter_map(|(id, r)| match r {
+            SendResult::Sent { message_ids } => Some((*id, message_ids)),
+            _ => None,
         })
+        .flat_map(|(id, ids)| ids.iter().map(move |s| (s.as_str(), id)))
+        .collect();
+    // One row per id: an SMSC may reuse an id (a new session may count
+    // from the start again), and PostgreSQL refuses a statement whose
+    // `ON CONFLICT DO UPDATE` meets the same key twice. The latest wins.
+    let mut seen = std::collections::HashSet::new();
+    let mut ids: Vec<(&str, i64)> = ids
+        .into_iter()
+        .rev()
+        .filter(|(smsc_id, _)| seen.insert(*smsc_id))
+        .collect();
+    ids.reverse();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT_MAX) {
+        let mut params = Params::new(conn.backend());
+        let mut sql =
+            String::from("INSERT INTO outbox_smsc_ids (smsc_id, outbox_id, created_at_ms) VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            // Each its own placeholder: SQLite's `?` are positional.
+            let [smsc_id, outbox_id, at] = std::array::from_fn(|_| params.next());
+            sql.push_str(&format!("({smsc_id}, {outbox_id}, {at})"));
+        }
+        // An SMSC may reuse an id after a while: the latest message has it.
+        sql.push_str(
+            " ON CONFLICT (smsc_id) DO UPDATE SET outbox_id = excluded.outbox_id, \
+             created_at_ms = excluded.created_at_ms",
+        );
+        let mut query = db::query(&sql);
+        for (smsc_id, outbox_id) in chunk {
+            query = query.bind(*smsc_id).bind(*outbox_id).bind(to_ms(now));
+        }
+        query.execute(&mut *conn)?;
     }
+    Ok(())
+}
+
+pub(crate) fn message_from_row(row: &Row) -> Result<OutboxMessage, StoreError> {
+    let sealed: Vec<u8> = row.try_get("recipient_sealed")?;
+    let hash: Vec<u8> = row.try_get("recipient_hash")?;
+    let hash = <[u8; 32]>::try_from(hash.as_slice())
+        .map_err(|_| StoreError::Corrupt("a recipient hash of the wrong length".into()))?;
+    let priority: i64 = row.try_get("priority")?;
+    let status: String = row.try_get("status")?;
+    let attempts: i64 = row.try_get("attempts")?;
+    let ids: String = row.try_get("smsc_message_ids")?;
+    let copies: i64 = row.try_get("copies_in_doubt")?;
+    Ok(OutboxMessage {
+        id: row.try_get("id")?,
+        // Left sealed: the sender opens it at the submit.
+        recipient: SealedPhone::from_stored(sealed),
+        recipient_hash: PhoneHash(hash),
+        text: row.try_get("body")?,
+        priority: Priority::from_i64(priority)
+            .ok_or_else(|| StoreError::Corrupt(format!("priority {priority}")))?,
+        status: OutboxStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("status {status:?}")))?,
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        smsc_message_ids: ids
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        copies_in_doubt: u32::try_from(copies).unwrap_or(u32::MAX),
+        created_at: time_col(row, "created_at_ms")?,
+        updated_at: time_col(row, "updated_at_ms")?,
+        next_attempt_at: time_col(row, "next_attempt_at_ms")?,
+    })
 }
 
 impl Outbox {
@@ -415,7 +402,7 @@ impl Outbox {
         let new = new.clone();
         let id = self
             .store
-            .write(move |tx| store.enqueue_in(tx, &new, now))
+            .write(move |tx| enqueue_in(&store, tx, &new, now))
             .await?;
         self.store.outbox_signal().wake();
         Ok(id)
@@ -463,7 +450,7 @@ impl Outbox {
                     .bind(least_urgent.as_i64())
                     .fetch_all(tx)?;
                 rows.iter()
-                    .map(Store::message_from_row)
+                    .map(message_from_row)
                     .collect::<Result<Vec<_>, _>>()
             })
             .await?;
@@ -527,10 +514,9 @@ impl Outbox {
         if results.is_empty() {
             return Ok(());
         }
-        let store = self.store.clone();
         let results = results.to_vec();
         self.store
-            .write_carried(move |tx| store.write_send_results(tx, &results, now))
+            .write_carried(move |tx| write_send_results(tx, &results, now))
             .await
     }
 
@@ -543,7 +529,7 @@ impl Outbox {
                 ))
                 .bind(id)
                 .fetch_optional(c)?;
-                row.map(|r| Store::message_from_row(&r)).transpose()
+                row.map(|r| message_from_row(&r)).transpose()
             })
             .await
     }
@@ -558,7 +544,7 @@ impl Outbox {
                 ))
                 .bind(&hash.0[..])
                 .fetch_all(c)?;
-                rows.iter().map(Store::message_from_row).collect()
+                rows.iter().map(message_from_row).collect()
             })
             .await
     }

@@ -26,15 +26,6 @@ pub struct Outbox {
     pub(crate) store: Store,
 }
 
-impl Store {
-    /// The outbox's signal and hand-off lane (see [`Outbox`]).
-    pub fn outbox(&self) -> Outbox {
-        Outbox {
-            store: self.clone(),
-        }
-    }
-}
-
 impl Outbox {
     /// Tells the subscribed sender that messages are waiting (kept for it if
     /// it is busy or not subscribed yet).

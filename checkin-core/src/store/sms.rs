@@ -7,7 +7,7 @@ use parser::{CodeDigits, Command};
 
 use super::checkins::{insert_checkins_with_ids, lock_phones, PremisesCache};
 use super::db::{self, Conn, Row};
-use super::outbox::Outgoing;
+use super::outbox::{enqueue_many_in, Outgoing};
 use super::{to_ms, Backend, Params, Sms, Store, StoreError};
 use crate::model::{OutboxMessage, Priority};
 use crate::privacy::PhoneHash;
@@ -55,113 +55,111 @@ pub struct SmsBatch {
     pub claimed: Vec<OutboxMessage>,
 }
 
-impl Store {
-    /// A group of SMS as one unit of work: read the facts its decision needs
-    /// (the codes' premises, earlier visits of its phones), decide
-    /// ([`sms_decision::decide`], no I/O), write the effects (opt-outs, one
-    /// insert of the new visits, the answered repeats, the replies).
-    fn handle_group(
-        &self,
-        tx: &mut Conn<'_>,
-        prepared: &[PreparedSms],
-        zone: &ServiceZone,
-        now: DateTime<Utc>,
-        claim_max: usize,
-    ) -> Result<SmsBatch, StoreError> {
-        let backend = tx.backend();
-        let rules = Rules {
-            dedupe_window_ms: i64::try_from(self.config().dedupe_window.as_millis())
-                .map_err(|_| StoreError::Config("dedupe window is too long".into()))?,
-            zone: *zone,
-        };
-        let inputs: Vec<SmsInput<'_>> = prepared
-            .iter()
-            .map(|p| SmsInput {
-                command: &p.command,
-                phone_hash: p.hash.0,
-                at: p.sms.received_at,
-                channel: p.channel,
-                reply_by_sms: p.reply_by_sms,
-            })
-            .collect();
-
-        // Read.
-        if backend == Backend::Postgres {
-            let hashes: Vec<PhoneHash> = prepared.iter().map(|p| p.hash).collect();
-            lock_phones(tx, &hashes)?;
-        }
-        let mut premises = PremisesCache::new();
-        premises.load(tx, backend, sms_decision::codes(&inputs))?;
-        let mut facts = SmsFacts {
-            premises: premises.into_map(),
-            known: Vec::new(),
-        };
-        if let Some(window) = sms_decision::known_window(&facts.premises, &inputs, &rules) {
-            facts.known = known_visits(tx, backend, &window)?;
-        }
-
-        // Decide.
-        let decision = sms_decision::decide(&facts, &inputs, &rules)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-
-        // Write.
-        for hash in &decision.opt_outs {
-            db::query("UPDATE checkins SET consent = 0 WHERE phone_hash = $1")
-                .bind(&hash[..])
-                .execute(tx)?;
-        }
-        let mut new_ids: Vec<i64> = vec![0; decision.new_visits.len()];
-        if !decision.new_visits.is_empty() {
-            let rows: Vec<NewVisit<'_>> = decision
-                .new_visits
-                .iter()
-                .map(|v| {
-                    let p = &prepared[v.input];
-                    NewVisit {
-                        premises_id: v.premises_id,
-                        hash: &p.hash.0[..],
-                        sealed: &p.sealed[..],
-                        channel: p.channel.as_str(),
-                        consent: v.consent,
-                        at_ms: to_ms(p.sms.received_at),
-                    }
-                })
-                .collect();
-            let sql = checkins_insert_sql(backend, rows.len(), backend == Backend::Postgres);
-            let mut query = db::query(&sql);
-            for row in &rows {
-                for (_, column) in &CHECKIN_COLUMNS {
-                    query = column(query, row);
-                }
-            }
-            let order: Vec<usize> = (0..rows.len()).collect();
-            let fits = |v: usize, row: &Row| -> Result<bool, StoreError> {
-                let hash: Vec<u8> = row.try_get("phone_hash")?;
-                Ok(rows[v].premises_id == row.try_get::<i64, _>("premises_id")?
-                    && rows[v].hash == &hash[..])
-            };
-            insert_checkins_with_ids(tx, query, backend, &order, &mut new_ids, fits, "SMS")?;
-        }
-        let resolved = sms_decision::resolve(decision, &new_ids)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.mark_replied(tx, &resolved.replied)?;
-        let messages: Vec<Outgoing<'_>> = resolved
-            .replies
-            .into_iter()
-            .map(|(i, text)| Outgoing {
-                hash: &prepared[i].hash,
-                sealed: &prepared[i].sealed,
-                text,
-                priority: Priority::Confirmation,
-            })
-            .collect();
-        let claimed = self.enqueue_many_in(tx, &messages, now, claim_max)?;
-        Ok(SmsBatch {
-            outcomes: resolved.outcomes,
-            visits: resolved.visits,
-            claimed,
+/// A group of SMS as one unit of work: read the facts its decision needs
+/// (the codes' premises, earlier visits of its phones), decide
+/// ([`sms_decision::decide`], no I/O), write the effects (opt-outs, one
+/// insert of the new visits, the answered repeats, the replies).
+fn handle_group(
+    store: &Store,
+    tx: &mut Conn<'_>,
+    prepared: &[PreparedSms],
+    zone: &ServiceZone,
+    now: DateTime<Utc>,
+    claim_max: usize,
+) -> Result<SmsBatch, StoreError> {
+    let backend = tx.backend();
+    let rules = Rules {
+        dedupe_window_ms: i64::try_from(store.config().dedupe_window.as_millis())
+            .map_err(|_| StoreError::Config("dedupe window is too long".into()))?,
+        zone: *zone,
+    };
+    let inputs: Vec<SmsInput<'_>> = prepared
+        .iter()
+        .map(|p| SmsInput {
+            command: &p.command,
+            phone_hash: p.hash.0,
+            at: p.sms.received_at,
+            channel: p.channel,
+            reply_by_sms: p.reply_by_sms,
         })
+        .collect();
+
+    // Read.
+    if backend == Backend::Postgres {
+        let hashes: Vec<PhoneHash> = prepared.iter().map(|p| p.hash).collect();
+        lock_phones(tx, &hashes)?;
     }
+    let mut premises = PremisesCache::new();
+    premises.load(tx, backend, sms_decision::codes(&inputs))?;
+    let mut facts = SmsFacts {
+        premises: premises.into_map(),
+        known: Vec::new(),
+    };
+    if let Some(window) = sms_decision::known_window(&facts.premises, &inputs, &rules) {
+        facts.known = known_visits(tx, backend, &window)?;
+    }
+
+    // Decide.
+    let decision = sms_decision::decide(&facts, &inputs, &rules)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+
+    // Write.
+    for hash in &decision.opt_outs {
+        db::query("UPDATE checkins SET consent = 0 WHERE phone_hash = $1")
+            .bind(&hash[..])
+            .execute(tx)?;
+    }
+    let mut new_ids: Vec<i64> = vec![0; decision.new_visits.len()];
+    if !decision.new_visits.is_empty() {
+        let rows: Vec<NewVisit<'_>> = decision
+            .new_visits
+            .iter()
+            .map(|v| {
+                let p = &prepared[v.input];
+                NewVisit {
+                    premises_id: v.premises_id,
+                    hash: &p.hash.0[..],
+                    sealed: &p.sealed[..],
+                    channel: p.channel.as_str(),
+                    consent: v.consent,
+                    at_ms: to_ms(p.sms.received_at),
+                }
+            })
+            .collect();
+        let sql = checkins_insert_sql(backend, rows.len(), backend == Backend::Postgres);
+        let mut query = db::query(&sql);
+        for row in &rows {
+            for (_, column) in &CHECKIN_COLUMNS {
+                query = column(query, row);
+            }
+        }
+        let order: Vec<usize> = (0..rows.len()).collect();
+        let fits = |v: usize, row: &Row| -> Result<bool, StoreError> {
+            let hash: Vec<u8> = row.try_get("phone_hash")?;
+            Ok(rows[v].premises_id == row.try_get::<i64, _>("premises_id")?
+                && rows[v].hash == &hash[..])
+        };
+        insert_checkins_with_ids(tx, query, backend, &order, &mut new_ids, fits, "SMS")?;
+    }
+    let resolved = sms_decision::resolve(decision, &new_ids)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    mark_replied(tx, &resolved.replied)?;
+    let messages: Vec<Outgoing<'_>> = resolved
+        .replies
+        .into_iter()
+        .map(|(i, text)| Outgoing {
+            hash: &prepared[i].hash,
+            sealed: &prepared[i].sealed,
+            text,
+            priority: Priority::Confirmation,
+        })
+        .collect();
+    let claimed = enqueue_many_in(tx, &messages, now, claim_max)?;
+    Ok(SmsBatch {
+        outcomes: resolved.outcomes,
+        visits: resolved.visits,
+        claimed,
+    })
 }
 
 /// The stored visits of the window's phones inside it (any premises).
@@ -254,33 +252,31 @@ fn checkins_insert_sql(backend: Backend, rows: usize, returning: bool) -> String
     sql
 }
 
-impl Store {
-    /// Records when repeats of these visits were answered: `(check-in id, at)`;
-    /// the latest time of each visit wins.
-    fn mark_replied(&self, tx: &mut Conn<'_>, replied: &[(i64, i64)]) -> Result<(), StoreError> {
-        if replied.is_empty() {
-            return Ok(());
+/// Records when repeats of these visits were answered: `(check-in id, at)`;
+/// the latest time of each visit wins.
+fn mark_replied(tx: &mut Conn<'_>, replied: &[(i64, i64)]) -> Result<(), StoreError> {
+    if replied.is_empty() {
+        return Ok(());
+    }
+    let mut params = Params::new(tx.backend());
+    let mut sql = String::from("WITH r (id, replied_at) AS (VALUES ");
+    for k in 0..replied.len() {
+        if k > 0 {
+            sql.push(',');
         }
-        let mut params = Params::new(self.backend());
-        let mut sql = String::from("WITH r (id, replied_at) AS (VALUES ");
-        for k in 0..replied.len() {
-            if k > 0 {
-                sql.push(',');
-            }
-            let [id, at] = std::array::from_fn(|_| params.next());
-            sql.push_str(&format!("({id}, {at})"));
-        }
-        sql.push_str(
+        let [id, at] = std::array::from_fn(|_| params.next());
+        sql.push_str(&format!("({id}, {at})"));
+    }
+    sql.push_str(
             ") UPDATE checkins SET replied_at_ms = (SELECT MAX(r.replied_at) FROM r WHERE r.id = checkins.id) \
              WHERE id IN (SELECT id FROM r)",
         );
-        let mut query = db::query(&sql);
-        for (id, at) in replied {
-            query = query.bind(*id).bind(*at);
-        }
-        query.execute(&mut *tx)?;
-        Ok(())
+    let mut query = db::query(&sql);
+    for (id, at) in replied {
+        query = query.bind(*id).bind(*at);
     }
+    query.execute(&mut *tx)?;
+    Ok(())
 }
 
 impl Sms<'_> {
@@ -384,7 +380,7 @@ impl Sms<'_> {
             .store
             .write(move |tx| {
                 let locked = started.elapsed();
-                let result = store.handle_group(tx, &prepared_owned, &zone, now, claim_max)?;
+                let result = handle_group(&store, tx, &prepared_owned, &zone, now, claim_max)?;
                 Ok((result, locked))
             })
             .await;
