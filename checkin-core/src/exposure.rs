@@ -12,7 +12,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::model::NewCase;
-use crate::{Msisdn, ServiceZone};
+use crate::msisdn::Msisdn;
+use crate::time_fmt::ServiceZone;
 
 /// The matching's defaults. A case may carry its own contagious window (the
 /// authority's `contagious_from` / `contagious_to`); the buffer and the zone

@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::{Msisdn, VenueCode};
+use crate::msisdn::Msisdn;
+use crate::venue_code::VenueCode;
 
 /// Stay length assumed when an organization does not set one: long enough for a
 /// shop visit or a meal, short enough not to flood alerts.

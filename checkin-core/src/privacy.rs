@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 
-use crate::Msisdn;
+use crate::msisdn::Msisdn;
 
 /// Length of each key in bytes.
 pub const KEY_BYTES: usize = 32;
@@ -235,7 +235,7 @@ impl PhoneVault {
             .map_err(|_| PrivacyError::Decrypt)?;
         let text = String::from_utf8(plain).map_err(|_| PrivacyError::Decrypt)?;
         // Sealed numbers were valid when sealed; accept whatever E.164 they hold.
-        let policy = crate::MsisdnPolicy {
+        let policy = crate::msisdn::MsisdnPolicy {
             allow_international: true,
         };
         Msisdn::parse_with(&text, &policy).map_err(|_| PrivacyError::Decrypt)

@@ -10,8 +10,11 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use parser::{CodeDigits, Command};
 
+use crate::model::{Channel, Premises};
+use crate::texts;
+use crate::time_fmt::ServiceZone;
+use crate::venue_code::{CodeError, VenueCode};
 use crate::visits::{Seen, Visits};
-use crate::{texts, Channel, CodeError, Premises, ServiceZone, VenueCode};
 
 /// A visit is answered at most once in this interval: a repeat of its code
 /// sooner after its confirmation (or its last answered repeat) gets no SMS,
@@ -63,6 +66,15 @@ impl From<Rejection> for SmsOutcome {
     fn from(reason: Rejection) -> Self {
         SmsOutcome::Rejected { reason }
     }
+}
+
+/// What one message came to once its group committed: what the SMS inbox
+/// answers its submitter, and what the USSD dialog reads (`ussd::Dialog::stored`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub outcome: SmsOutcome,
+    /// The visit, for a USSD check-in (see `InputDecision::visit`).
+    pub visit: Option<SmsVisit>,
 }
 
 /// What the decision needs to know, read by storage beforehand (in the

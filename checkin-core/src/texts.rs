@@ -1,7 +1,9 @@
 //! Every SMS text the service sends, in Russian, each from its own tested
 //! function. Short on purpose: a UCS2 segment holds 70 characters.
 
-use crate::{Premises, ServiceZone, VenueCode};
+use crate::model::Premises;
+use crate::time_fmt::ServiceZone;
+use crate::venue_code::VenueCode;
 use chrono::{DateTime, Utc};
 
 /// The short number visitors text.

@@ -13,10 +13,10 @@
 
 use parser::CodeDigits;
 
-use crate::inbox::Committed;
-use crate::sms_decision::{Rejection, SmsOutcome};
+use crate::sms_decision::{Committed, Rejection, SmsOutcome};
 use crate::texts::ussd as screens;
-use crate::{CodeError, ServiceZone, VenueCode};
+use crate::time_fmt::ServiceZone;
+use crate::venue_code::{CodeError, VenueCode};
 
 /// How many times a dialog asks again after a wrong code; the next wrong
 /// code ends it.
@@ -247,8 +247,8 @@ impl Dialog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Premises;
     use crate::sms_decision::SmsVisit;
-    use crate::Premises;
     use chrono::{TimeZone, Utc};
 
     const CODE: &str = "572094130";

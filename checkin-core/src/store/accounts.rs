@@ -6,8 +6,11 @@ use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use argon2::Argon2;
 use chrono::{DateTime, Utc};
 
+use super::base::{time_col, to_ms};
+use super::error::StoreError;
+use super::handles::Accounts;
+use super::orgs::NewOrganization;
 use super::orgs::{hash_password, new_token, token_hash, token_prefix};
-use super::{time_col, to_ms, NewOrganization, Store, StoreError};
 use crate::model::Organization;
 
 /// Shortest password accepted at sign-up.
@@ -21,12 +24,6 @@ pub const TOKENS_PER_ORG_MAX: i64 = 100;
 /// The label of the token every sign-up starts with, revoked at once: the
 /// cabinet shows tokens only when they are created on purpose.
 const TOKEN_LABEL_SIGN_UP: &str = "sign-up";
-
-/// Accounts, sessions and tokens of organizations (`store.accounts()`).
-#[derive(Debug, Clone, Copy)]
-pub struct Accounts<'a> {
-    pub(crate) store: &'a Store,
-}
 
 /// A new log-in session: the secret for the cookie (shown once) and its expiry.
 #[derive(Debug, Clone)]

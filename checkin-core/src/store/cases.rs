@@ -6,13 +6,15 @@
 use super::db::{self, Conn, Row};
 use chrono::{DateTime, Utc};
 
+use super::base::{time_col, to_ms};
 #[allow(unused_imports)]
 use super::db::Conn as _;
+use super::error::StoreError;
 use super::exposure::{
     self, counts, exposures, insert_alerts, queue_alert_messages, AlertStates, CaseRecorded,
     CaseReport, Exposure, ExposureCounts, Probe, CASES_BATCH_MAX,
 };
-use super::{time_col, to_ms, Cases, StoreError};
+use super::handles::Cases;
 use crate::model::{Case, NewCase};
 
 impl Cases<'_> {
@@ -192,7 +194,7 @@ impl Cases<'_> {
             .await
     }
 
-    fn probe<'h>(self, hash: &'h crate::PhoneHash, new: &NewCase) -> Probe<'h> {
+    fn probe<'h>(self, hash: &'h crate::privacy::PhoneHash, new: &NewCase) -> Probe<'h> {
         Probe {
             hash,
             from_ms: to_ms(new.contagious_from),
@@ -214,7 +216,7 @@ fn check(new: &NewCase) -> Result<(), StoreError> {
 
 fn insert_case(
     conn: &mut Conn<'_>,
-    store: &super::Store,
+    store: &super::base::Store,
     new: &NewCase,
     counts: ExposureCounts,
     now: DateTime<Utc>,

@@ -5,14 +5,16 @@ use std::collections::HashMap;
 
 use super::db::{self, Conn, Row};
 
+use super::base::{flag_col, time_col, to_ms, Params, Store};
+use super::db::Backend;
+use super::error::{CheckinError, StoreError};
+use super::handles::Checkins;
 use super::orgs::{premises_from_row, PREMISES_SELECT};
-use super::{
-    flag_col, time_col, to_ms, Backend, CheckinError, Checkins, Params, Store, StoreError,
-};
 use crate::model::{Channel, CheckIn, NewCheckIn, Premises, Recorded};
+use crate::msisdn::Msisdn;
 use crate::privacy::PhoneHash;
+use crate::venue_code::VenueCode;
 use crate::visits::{Seen, Visits};
-use crate::{Msisdn, VenueCode};
 
 /// Largest batch one transaction takes; callers split bigger ones. Bounds the
 /// transaction's lock time and memory.

@@ -11,7 +11,10 @@ use std::future::Future;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Backend, OtpCheck, OtpEntry, Store, StoreError, OTP_GROUP_MAX};
+use super::base::Store;
+use super::db::Backend;
+use super::error::StoreError;
+use super::otp::{OtpCheck, OtpEntry, OTP_GROUP_MAX};
 use crate::group::{run_groups, Group};
 use crate::otp::OtpKey;
 

@@ -5,7 +5,7 @@
 
 use crate::privacy::PrivacyError;
 use crate::sms_decision::Rejection;
-use crate::CodeError;
+use crate::venue_code::CodeError;
 
 /// Why a statement failed, on either backend.
 #[derive(Debug, thiserror::Error)]

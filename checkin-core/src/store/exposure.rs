@@ -15,11 +15,13 @@ use super::db::{self, Conn};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{to_ms, Backend, Params, StoreError};
+use super::base::{to_ms, Params};
+use super::db::Backend;
+use super::error::StoreError;
 use crate::model::{Case, Priority, STAY_MINUTES_MAX};
 use crate::privacy::PhoneHash;
 use crate::texts;
-use crate::ServiceZone;
+use crate::time_fmt::ServiceZone;
 
 /// Most cases one `record_and_match_batch` takes (one transaction: the SQLite
 /// writer is held for all of them; about ten seconds at this size).
@@ -315,7 +317,7 @@ pub(crate) fn queue_alert_messages(
         );
         let mut query = db::query(&sql);
         for (alert, id) in chunk.iter().zip(ids) {
-            let visit_at = super::from_ms(alert.visit_at_ms)?;
+            let visit_at = super::base::from_ms(alert.visit_at_ms)?;
             query = query
                 .bind(*id)
                 .bind(alert.checkin_id)

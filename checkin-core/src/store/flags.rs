@@ -13,16 +13,12 @@ use super::db;
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
-use super::{to_ms, Store, StoreError};
+use super::base::to_ms;
+use super::error::StoreError;
+use super::handles::Flags;
 
 /// The kill switch's row in `flags`.
 const ALERTS_PAUSED: &str = "alerts_paused";
-
-/// The store's switches (`store.flags()`).
-#[derive(Debug, Clone, Copy)]
-pub struct Flags<'a> {
-    pub(crate) store: &'a Store,
-}
 
 impl Flags<'_> {
     /// Sets or clears the kill switch: persisted, then published to this

@@ -3,7 +3,7 @@
 //! `signal.rs`), so each area's methods live on their own type instead of one
 //! grab bag on [`Store`]. Each borrows the store; they are free to make.
 
-use super::{Accounts, Flags, Outbox, Store};
+use super::base::Store;
 
 /// Check-ins: recording visits and reading them back (`checkins.rs`, `lookups.rs`).
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +33,26 @@ pub struct Cases<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Otps<'a> {
     pub(crate) store: &'a Store,
+}
+
+/// Accounts, sessions and tokens of organizations (`store.accounts()`).
+#[derive(Debug, Clone, Copy)]
+pub struct Accounts<'a> {
+    pub(crate) store: &'a Store,
+}
+
+/// The store's switches (`store.flags()`).
+#[derive(Debug, Clone, Copy)]
+pub struct Flags<'a> {
+    pub(crate) store: &'a Store,
+}
+
+/// The outbox as producers and the sender see it: a cheap handle from
+/// [`Store::outbox`]; its methods are in `signal.rs`, `outbox.rs`
+/// and `ops.rs`.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    pub(crate) store: Store,
 }
 
 impl Store {

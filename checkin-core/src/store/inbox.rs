@@ -13,10 +13,14 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::Store;
-use super::{InboundSms, Outbox, PreparedSms, SmsOutcome, SmsVisit, StoreError, SMS_BATCH_MAX};
+use super::base::Store;
+use super::error::StoreError;
+use super::handles::Outbox;
+use super::sms::{InboundSms, PreparedSms, SmsOutcome, SMS_BATCH_MAX};
+use crate::clock::Clock;
 use crate::group::{run_groups, Group};
-use crate::{Clock, Msisdn, ServiceZone};
+use crate::msisdn::Msisdn;
+use crate::time_fmt::ServiceZone;
 use chrono::{DateTime, Utc};
 use parser::CodeDigits;
 
@@ -57,13 +61,7 @@ struct Job {
     done: oneshot::Sender<Result<Committed, InboxError>>,
 }
 
-/// What a submitter learns once its group committed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Committed {
-    pub outcome: SmsOutcome,
-    /// The visit, for a USSD check-in (see `SmsBatch::visits`).
-    pub visit: Option<SmsVisit>,
-}
+pub use crate::sms_decision::Committed;
 
 /// Where SMS are submitted: a cheap clone per receiver.
 #[derive(Clone)]

@@ -3,7 +3,9 @@
 
 use super::db::{self, Row};
 
-use super::{time_col, Checkins, Orgs, StoreError};
+use super::base::time_col;
+use super::error::StoreError;
+use super::handles::{Checkins, Orgs};
 use crate::model::{Channel, CheckIn};
 
 fn checkin_row(row: &Row) -> Result<CheckIn, StoreError> {
@@ -13,7 +15,7 @@ fn checkin_row(row: &Row) -> Result<CheckIn, StoreError> {
         premises_id: row.try_get("premises_id")?,
         channel: Channel::parse(&channel)
             .ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))?,
-        consent: super::flag_col(row, "consent")?,
+        consent: super::base::flag_col(row, "consent")?,
         at: time_col(row, "checked_in_at_ms")?,
     })
 }

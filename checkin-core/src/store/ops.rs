@@ -4,8 +4,10 @@
 
 use super::db;
 
+use super::error::StoreError;
+use super::handles::Orgs;
+use super::handles::Outbox;
 use super::orgs::token_hash;
-use super::{Orgs, Outbox, StoreError};
 use crate::model::Priority;
 
 /// An authority, as its bearer token names it.

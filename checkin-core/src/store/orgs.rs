@@ -7,9 +7,11 @@ use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use super::{flag_col, time_col, to_ms, Orgs, StoreError};
+use super::base::{flag_col, time_col, to_ms};
+use super::error::StoreError;
+use super::handles::Orgs;
 use crate::model::{Organization, Premises, STAY_MINUTES_DEFAULT, STAY_MINUTES_MAX};
-use crate::VenueCode;
+use crate::venue_code::VenueCode;
 
 /// How many random codes to try before giving up; with 10^8 codes a collision is
 /// rare, eight in a row means something is wrong.
@@ -75,7 +77,7 @@ pub(crate) fn hash_password(password: &str) -> Result<String, StoreError> {
     Ok(hash.to_string())
 }
 
-pub(crate) fn is_unique_violation(e: &super::DbError) -> bool {
+pub(crate) fn is_unique_violation(e: &super::error::DbError) -> bool {
     e.is_unique_violation()
 }
 

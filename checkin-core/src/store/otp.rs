@@ -8,15 +8,18 @@ use std::collections::HashMap;
 
 use super::db::{self, Conn, Row};
 
+use super::base::{to_ms, Params};
 use super::checkins::{checkin_from_row, insert_checkins_with_ids, lock_phones};
+use super::db::Backend;
+use super::error::StoreError;
+use super::handles::Otps;
 use super::orgs::premises_from_row;
 use super::outbox::enqueue_in;
-use super::{to_ms, Backend, Otps, Params, StoreError};
 use crate::model::{Channel, CheckIn, NewMessage, Premises, Priority, Recorded};
+use crate::msisdn::Msisdn;
 use crate::otp::{enter_code, CodeState, EntryVerdict, OtpCode, OtpKey};
 use crate::privacy::PhoneHash;
 use crate::visits::{Seen, Visits};
-use crate::Msisdn;
 
 /// A code to issue and the SMS that carries it.
 #[derive(Debug, Clone)]

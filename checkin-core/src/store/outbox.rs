@@ -4,11 +4,14 @@
 use super::db::{self, Conn, Row};
 use chrono::{DateTime, Utc};
 
+use super::base::{time_col, to_ms, Params, Store};
 use super::checkins::sqlite_inserted_ids;
-use super::{time_col, to_ms, Backend, Outbox, Params, Store, StoreError};
+use super::db::Backend;
+use super::error::StoreError;
+use super::handles::Outbox;
 use crate::model::{NewMessage, OutboxMessage, OutboxStatus, Priority};
+use crate::msisdn::Msisdn;
 use crate::privacy::{PhoneHash, SealedPhone};
-use crate::Msisdn;
 
 pub use crate::delivery::SendResult;
 use crate::delivery::{settle, Settled};

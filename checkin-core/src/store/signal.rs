@@ -15,16 +15,11 @@ use std::task::Context;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
+use super::error::StoreError;
+use super::handles::Outbox;
+use super::outbox::SendResult;
 use super::shared::OutboxSignal;
-use super::{SendResult, Store, StoreError};
 use crate::model::OutboxMessage;
-
-/// The outbox as producers and the sender see it: a cheap handle from
-/// [`Store::outbox`].
-#[derive(Debug, Clone)]
-pub struct Outbox {
-    pub(crate) store: Store,
-}
 
 impl Outbox {
     /// Tells the subscribed sender that messages are waiting (kept for it if

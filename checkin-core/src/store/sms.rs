@@ -5,14 +5,19 @@
 use chrono::{DateTime, Utc};
 use parser::{CodeDigits, Command};
 
+use super::base::{to_ms, Params, Store};
 use super::checkins::{insert_checkins_with_ids, lock_phones, PremisesCache};
+use super::db::Backend;
 use super::db::{self, Conn, Row};
+use super::error::StoreError;
+use super::handles::Sms;
 use super::outbox::{enqueue_many_in, Outgoing};
-use super::{to_ms, Backend, Params, Sms, Store, StoreError};
+use crate::model::Channel;
 use crate::model::{OutboxMessage, Priority};
+use crate::msisdn::Msisdn;
 use crate::privacy::PhoneHash;
 use crate::sms_decision::{self, KnownVisit, KnownWindow, Rules, SmsFacts, SmsInput};
-use crate::{Channel, Msisdn, ServiceZone};
+use crate::time_fmt::ServiceZone;
 
 // The decision's types live with the decision; re-exported for the store's callers.
 pub use crate::sms_decision::{Rejection, SmsOutcome, SmsVisit, REPEAT_REPLY_INTERVAL_MS};
