@@ -63,6 +63,9 @@ struct Plan {
     burst_runs: usize,
     /// Gateway configurations of those latency runs.
     burst_configs: &'static [GatewayConfig],
+    /// Before each steady run, how long the idle gateway's CPU and thread
+    /// switches are read (what it spends doing nothing, per second).
+    idle_window: Duration,
 }
 
 const FULL: Plan = Plan {
@@ -79,6 +82,7 @@ const FULL: Plan = Plan {
     burst_duration: Duration::from_secs(5),
     burst_runs: 5,
     burst_configs: &[GatewayConfig::Defaults, GatewayConfig::Bench { binds: 1 }],
+    idle_window: Duration::from_secs(3),
 };
 const SMOKE: Plan = Plan {
     over_rate_per_s: 400.0,
@@ -93,6 +97,7 @@ const SMOKE: Plan = Plan {
     burst_duration: Duration::from_millis(500),
     burst_runs: 1,
     burst_configs: &[GatewayConfig::Defaults],
+    idle_window: Duration::from_millis(200),
 };
 
 /// p99 MO → `deliver_sm_resp` the latency runs of section 3 are held to.
@@ -235,6 +240,11 @@ struct Ours {
     /// meanwhile (their switches are lost).
     switches: u64,
     threads_lost: usize,
+    /// Wall time of that span, in seconds.
+    span_s: f64,
+    /// The idle gateway's CPU (ms) and thread switches per second, read
+    /// over [`Plan::idle_window`] before the run (None: not read).
+    idle: Option<(f64, f64)>,
     /// `/metrics` just before and just after that span.
     metrics_before: Metrics,
     metrics_after: Metrics,
@@ -268,6 +278,7 @@ async fn ours(
     rate_per_s: f64,
     duration: Duration,
     receipts: bool,
+    idle_window: Duration,
 ) -> Ours {
     let (sim, port, token) = simulator().await;
     let prepared = gateway.prepare(port, database_url.as_deref());
@@ -277,10 +288,21 @@ async fn ours(
     tokio::time::sleep(Duration::from_millis(500)).await; // settle before the idle reading
     let pid = child.pid();
     let idle_rss_kib = rss_kib(pid, "VmRSS:");
+    let idle = if idle_window.is_zero() {
+        None
+    } else {
+        let (cpu, switches) = (cpu_ticks(pid), support::thread_switches(pid));
+        tokio::time::sleep(idle_window).await;
+        let cpu_ms = (cpu_ticks(pid) - cpu) as f64 * 10.0;
+        let (n, _) = support::switches_between(&switches, &support::thread_switches(pid));
+        let s = idle_window.as_secs_f64();
+        Some((cpu_ms / s, n as f64 / s))
+    };
     // Scraped outside the measured span: serving it costs CPU and switches.
     let metrics_before = child.metrics().await;
     let switches_before = support::thread_switches(pid);
     let cpu_before = cpu_ticks(pid);
+    let span_start = std::time::Instant::now();
     let mut config = load_config(plan, rate_per_s, duration, &text);
     if !receipts {
         // Replies are paced (the default contract): not waited for.
@@ -296,6 +318,7 @@ async fn ours(
     let cpu_ms = (cpu_ticks(pid) - cpu_before) * 10;
     let (switches, threads_lost) =
         support::switches_between(&switches_before, &support::thread_switches(pid));
+    let span_s = span_start.elapsed().as_secs_f64();
     let peak_rss_kib = rss_kib(pid, "VmHWM:");
     let metrics_after = child.metrics().await;
     child.stop();
@@ -307,6 +330,8 @@ async fn ours(
         cpu_ms,
         switches,
         threads_lost,
+        span_s,
+        idle,
         metrics_before,
         metrics_after,
         receipts,
@@ -392,6 +417,7 @@ async fn capacity(plan: Plan, backend: Backend, binds: usize) -> Capacity {
         plan.over_rate_per_s,
         plan.duration,
         true,
+        Duration::ZERO,
     )
     .await;
     let half_rate_per_s = (acked_per_s(&over.report) / 2.0).max(1.0);
@@ -402,6 +428,7 @@ async fn capacity(plan: Plan, backend: Backend, binds: usize) -> Capacity {
         half_rate_per_s,
         plan.duration,
         true,
+        Duration::ZERO,
     )
     .await;
     Capacity {
@@ -417,8 +444,17 @@ fn steady_row(backend: Backend, rate: f64, o: &Ours) -> String {
     let per = |name: &str, labels: &[&str]| o.metric_delta(name, labels) / n;
     let tx = "checkin_db_write_transactions_total";
     let st = "checkin_db_statements_total";
+    let idle = match o.idle {
+        Some((cpu_ms, switches)) => format!(
+            "{cpu_ms:.1} ms/s, {switches:.0}/s over a {:.1} s span: {:.1} µs, {:.2} switches",
+            o.span_s,
+            cpu_ms * o.span_s * 1000.0 / n,
+            switches * o.span_s / n
+        ),
+        None => "—".into(),
+    };
     format!(
-        "| {} | {rate:.0} | {:.0} | {} / {} | {} / {} | {:.1} | {:.2} ({} exited) | {:.3} | {:.2} ({:.2} / {:.2}) | {:.2} / {:.2} |",
+        "| {} | {rate:.0} | {:.0} | {} / {} | {} / {} | {:.1} | {:.2} ({} exited) | {:.3} | {:.2} ({:.2} / {:.2}) | {:.2} / {:.2} | {idle} |",
         backend.name,
         acked_per_s(&o.report),
         o.report.delivered,
@@ -480,7 +516,16 @@ fn main() {
             for &rate in plan.steady_rates {
                 let gateway = GatewayConfig::Bench { binds: 1 };
                 let db = fresh_db(backend).await;
-                let o = ours(plan, gateway, db, rate, plan.steady_duration, true).await;
+                let o = ours(
+                    plan,
+                    gateway,
+                    db,
+                    rate,
+                    plan.steady_duration,
+                    true,
+                    plan.idle_window,
+                )
+                .await;
                 steady.push((backend, rate, o));
             }
         }
@@ -493,7 +538,16 @@ fn main() {
                 for _ in 0..plan.burst_runs {
                     let db = fresh_db(backend).await;
                     let rate = plan.burst_rate_per_s;
-                    runs.push(ours(plan, gateway, db, rate, plan.burst_duration, false).await);
+                    let o = ours(
+                        plan,
+                        gateway,
+                        db,
+                        rate,
+                        plan.burst_duration,
+                        false,
+                        Duration::ZERO,
+                    );
+                    runs.push(o.await);
                 }
                 bursts.push((gateway, backend, runs));
             }
@@ -581,8 +635,8 @@ fn main() {
              acknowledged), over the run until its receipts are acknowledged:\n",
             plan.steady_duration
         );
-        println!("| gateway | offered MO/s | MO acked/s | MO acked / replies | receipts acked / produced | CPU µs | thread switches (threads exited) | write transactions | statements (write / read) | MO→resp p50 / p99 ms |");
-        println!("|---|---|---|---|---|---|---|---|---|---|");
+        println!("| gateway | offered MO/s | MO acked/s | MO acked / replies | receipts acked / produced | CPU µs | thread switches (threads exited) | write transactions | statements (write / read) | MO→resp p50 / p99 ms | idle gateway: CPU, switches; their share per check-in over the span |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|");
         for (backend, rate, o) in &steady {
             println!("{}", steady_row(*backend, *rate, o));
         }
