@@ -1,24 +1,35 @@
-//! End-to-end SMS check-in capacity and latency: the simulator's load
+//! End-to-end SMS check-in capacity, cost and latency: the simulator's load
 //! generator sends `ВХОД*<code>` from distinct phones to a real `checkin`
 //! process (release build, its own SMPP binds) and measures MO →
 //! `deliver_sm_resp` (the row is committed by then) and MO → confirmation
-//! `submit_sm`.
+//! `submit_sm`. The gateway asks for a delivery receipt with every reply,
+//! and acknowledges it.
 //!
-//! Each figure is what a thing does when offered more than it can take,
-//! never the offered rate:
-//! 1. the protocol-only ceiling: the simulator's own ESME (as many binds as
-//!    the gateway) acking and replying with no storage, offered
-//!    [`Plan::over_rate_per_s`];
-//! 2. the gateway offered the same rate: what it achieves (acked, and
-//!    replies), and its ratio to the ceiling of the same run;
-//! 3. latency: a fresh gateway offered half of what it achieved in 2.
-//!
-//! Also the gateway's resident memory idle and at its peak, and its CPU per MO.
+//! 1. Capacity, with one bind and with four: each figure is what a thing
+//!    does when offered more than it can take, never the offered rate:
+//!    - the protocol-only ceiling: the simulator's own ESME (as many binds
+//!      as the gateway) acking each MO, replying with a `submit_sm` that asks
+//!      for a receipt (as the gateway's replies do) and acking the receipt,
+//!      with no storage, offered [`Plan::over_rate_per_s`];
+//!    - the gateway offered the same rate: what it achieves (acked, replies,
+//!      receipts acked), and its ratio to the ceiling of the same run;
+//!    - latency: a fresh gateway offered half of what it achieved;
+//!    - its resident memory idle and at its peak, and its CPU per MO.
+//! 2. Steady load on one bind (window 100): exactly [`Plan::steady_rates`]
+//!    offered, and what each check-in costs: gateway CPU, thread switches
+//!    (`/proc/PID/task/*/status`), write transactions and statements (the
+//!    gateway's `/metrics`), per MO acknowledged; and MO → resp latency.
+//! 3. Latency at [`Plan::burst_rate_per_s`]: the gateway's default
+//!    configuration but for the SMSC address (one bind, window 100), SMSC
+//!    window 100, [`Plan::burst_runs`] runs, each on a fresh gateway: p99
+//!    MO → `deliver_sm_resp` of each run.
 //!
 //! Run: `cargo bench --bench e2e` (add `CHECKIN_TEST_POSTGRES_URL=postgres://…`
 //! for PostgreSQL; `./scripts/pg-test-server` starts one; `CHECKIN_BENCH_BIN=…`
-//! measures another build of the `checkin` binary). Without `--bench`
-//! (as `cargo test --all-targets` runs it) it does a short smoke run on SQLite.
+//! measures another build of the `checkin` binary; `CHECKIN_BENCH_LOG=<file>`
+//! keeps the last gateway's log). Without `--bench` (as `cargo test
+//! --all-targets` runs it) it does a short smoke run on SQLite through every
+//! section.
 
 #[path = "../checkin-core/tests/common/mod.rs"]
 mod dbs;
@@ -28,17 +39,33 @@ use std::time::Duration;
 
 use checkin_core::StoreConfig;
 use simulator::load::{LoadConfig, LoadReport};
-use support::{simulator, Prepared, SMSC_WINDOW};
+use simulator::stats::ReceiptStats;
+use simulator::Simulator;
+use support::{simulator, Metrics, Prepared, SMSC_WINDOW};
 
 #[derive(Debug, Clone, Copy)]
 struct Plan {
     /// Offered MO rate of the capacity runs: above what anything here takes.
     over_rate_per_s: f64,
+    /// Length of the capacity runs (and of the latency runs at half of it).
     duration: Duration,
     phones: usize,
     with_postgres: bool,
-    /// Binds of the gateway, and ESME connections of the ceiling.
-    binds: usize,
+    /// Binds of the gateway, and ESME connections of the ceiling, of each
+    /// capacity run.
+    capacity_binds: &'static [usize],
+    /// Offered MO rates of the steady runs (one bind).
+    steady_rates: &'static [f64],
+    steady_duration: Duration,
+    /// Offered MO rate of the latency runs on the default configuration.
+    burst_rate_per_s: f64,
+    burst_duration: Duration,
+    burst_runs: usize,
+    /// Gateway configurations of those latency runs.
+    burst_configs: &'static [GatewayConfig],
+    /// Before each steady run, how long the idle gateway's CPU and thread
+    /// switches are read (what it spends doing nothing, per second).
+    idle_window: Duration,
 }
 
 const FULL: Plan = Plan {
@@ -48,25 +75,84 @@ const FULL: Plan = Plan {
     // check-in, none a repeat (which would be cheaper).
     phones: 500_000,
     with_postgres: true,
-    binds: 4,
+    capacity_binds: &[1, 4],
+    steady_rates: &[300.0, 3_000.0],
+    steady_duration: Duration::from_secs(10),
+    burst_rate_per_s: 6_000.0,
+    burst_duration: Duration::from_secs(5),
+    burst_runs: 5,
+    burst_configs: &[GatewayConfig::Defaults, GatewayConfig::Bench { binds: 1 }],
+    idle_window: Duration::from_secs(3),
 };
 const SMOKE: Plan = Plan {
-    over_rate_per_s: 200.0,
-    duration: Duration::from_secs(1),
+    over_rate_per_s: 400.0,
+    duration: Duration::from_millis(500),
     phones: 1_000,
     with_postgres: false,
-    binds: 2,
+    capacity_binds: &[1],
+    steady_rates: &[100.0],
+    steady_duration: Duration::from_millis(500),
+    // Below the default contract (50 segments/s): the replies keep up.
+    burst_rate_per_s: 40.0,
+    burst_duration: Duration::from_millis(500),
+    burst_runs: 1,
+    burst_configs: &[GatewayConfig::Defaults],
+    idle_window: Duration::from_millis(200),
 };
+
+/// p99 MO → `deliver_sm_resp` the latency runs of section 3 are held to.
+const P99_TARGET_MS: f64 = 20.0;
 
 /// MO the load generator keeps waiting for `deliver_sm_resp` at once. Above
 /// the SMSC's windows (binds × [`SMSC_WINDOW`]), so the windows, not the
 /// generator, bound what is outstanding.
 const LOAD_INFLIGHT_MAX: usize = 4000;
 
-fn load_config(plan: Plan, rate_per_s: f64, text: &str) -> LoadConfig {
+/// Longest wait, after a run, for the receipts of its replies to be
+/// produced and acknowledged.
+const RECEIPTS_WAIT: Duration = Duration::from_secs(5);
+
+/// How the gateway is configured.
+#[derive(Debug, Clone, Copy)]
+enum GatewayConfig {
+    /// [`Prepared::new`]: `binds` binds, window 100, replies not paced
+    /// (`segments_per_second = 0`, a send rate of 1 000 000/s).
+    Bench { binds: usize },
+    /// [`Prepared::with_defaults`]: the default configuration but for the
+    /// SMSC address: one bind, window 100, 50 segments/s per bind, a send
+    /// rate of 100/s.
+    Defaults,
+}
+
+impl GatewayConfig {
+    fn binds(self) -> usize {
+        match self {
+            GatewayConfig::Bench { binds } => binds,
+            GatewayConfig::Defaults => 1,
+        }
+    }
+
+    fn name(self) -> String {
+        match self {
+            GatewayConfig::Bench { binds } => {
+                format!("{binds} bind(s), replies unpaced (segments_per_second 0)")
+            }
+            GatewayConfig::Defaults => "defaults but the SMSC address (1 bind)".into(),
+        }
+    }
+
+    fn prepare(self, port: u16, database_url: Option<&str>) -> Prepared {
+        match self {
+            GatewayConfig::Bench { binds } => Prepared::new(port, binds, database_url),
+            GatewayConfig::Defaults => Prepared::with_defaults(port, database_url),
+        }
+    }
+}
+
+fn load_config(plan: Plan, rate_per_s: f64, duration: Duration, text: &str) -> LoadConfig {
     LoadConfig {
         rate_per_s,
-        duration: plan.duration,
+        duration,
         phones: plan.phones,
         text: text.to_owned(),
         inflight_max: LOAD_INFLIGHT_MAX,
@@ -75,15 +161,44 @@ fn load_config(plan: Plan, rate_per_s: f64, text: &str) -> LoadConfig {
     }
 }
 
-/// The protocol-only ceiling: ESMEs that ack every MO and reply, no storage,
-/// offered more than they take.
-async fn ceiling(plan: Plan) -> LoadReport {
+/// Waits (at most [`RECEIPTS_WAIT`]) until every `submit_sm` the simulator
+/// took has its receipt produced and every receipt produced is answered;
+/// the receipt counters then.
+async fn settle_receipts(sim: &Simulator) -> ReceiptStats {
+    let end = tokio::time::Instant::now() + RECEIPTS_WAIT;
+    loop {
+        let stats = sim.stats();
+        let submits = stats.pdus_in.get("submit_sm").copied().unwrap_or(0);
+        let r = stats.receipts;
+        let settled = r.produced >= submits && r.delivered + r.failed >= r.produced;
+        if settled || tokio::time::Instant::now() >= end {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+struct Ceiling {
+    report: LoadReport,
+    receipts: ReceiptStats,
+}
+
+/// The protocol-only ceiling: `binds` ESMEs that ack every MO and reply
+/// asking for a receipt (and ack it), no storage, offered more than they
+/// take.
+async fn ceiling(plan: Plan, binds: usize) -> Ceiling {
     let (sim, port, token) = simulator().await;
-    let _esmes = support::ceiling_esmes(&sim, port, plan.binds, &token).await;
-    let config = load_config(plan, plan.over_rate_per_s, "ВХОД*572-094-130");
+    let _esmes = support::ceiling_esmes_with(&sim, port, binds, true, &token).await;
+    let config = load_config(
+        plan,
+        plan.over_rate_per_s,
+        plan.duration,
+        "ВХОД*572-094-130",
+    );
     let report = simulator::load::run(&sim, config, &token).await;
+    let receipts = settle_receipts(&sim).await;
     token.cancel();
-    report
+    Ceiling { report, receipts }
 }
 
 fn rss_kib(pid: u32, field: &str) -> u64 {
@@ -113,37 +228,113 @@ fn cpu_ticks(pid: u32) -> u64 {
     field(11) + field(12) // utime, stime (fields 14 and 15 of stat)
 }
 
+/// One gateway run.
 struct Ours {
     report: LoadReport,
     idle_rss_kib: u64,
     peak_rss_kib: u64,
-    /// Gateway CPU (user + system) over the load run, in milliseconds.
+    /// Gateway CPU (user + system) over the load run and the receipts'
+    /// settling, in milliseconds.
     cpu_ms: u64,
+    /// Thread switches over the same span, and the threads that exited
+    /// meanwhile (their switches are lost).
+    switches: u64,
+    threads_lost: usize,
+    /// Wall time of that span, in seconds.
+    span_s: f64,
+    /// The idle gateway's CPU (ms) and thread switches per second, read
+    /// over [`Plan::idle_window`] before the run (None: not read).
+    idle: Option<(f64, f64)>,
+    /// `/metrics` just before and just after that span.
+    metrics_before: Metrics,
+    metrics_after: Metrics,
+    receipts: ReceiptStats,
 }
 
-/// The real gateway process on `database_url` (None: SQLite in its data
-/// folder), offered `rate_per_s`.
-async fn ours(plan: Plan, database_url: Option<String>, rate_per_s: f64) -> Ours {
+impl Ours {
+    /// Growth of counter `name` (summed over the series with `labels`).
+    fn metric_delta(&self, name: &str, labels: &[&str]) -> f64 {
+        self.metrics_after.sum(name, labels) - self.metrics_before.sum(name, labels)
+    }
+
+    /// MO acknowledged: the check-ins.
+    fn checkins(&self) -> f64 {
+        self.report.delivered.max(1) as f64
+    }
+
+    fn cpu_us_per_checkin(&self) -> f64 {
+        self.cpu_ms as f64 * 1000.0 / self.checkins()
+    }
+}
+
+/// The real gateway process configured by `gateway` on `database_url`
+/// (None: SQLite in its data folder), offered `rate_per_s` for `duration`.
+/// With `receipts`, the measured span ends when the receipts of its replies
+/// are acknowledged (at most [`RECEIPTS_WAIT`] after the replies).
+async fn ours(
+    plan: Plan,
+    gateway: GatewayConfig,
+    database_url: Option<String>,
+    rate_per_s: f64,
+    duration: Duration,
+    receipts: bool,
+    idle_window: Duration,
+) -> Ours {
     let (sim, port, token) = simulator().await;
-    let prepared = Prepared::new(port, plan.binds, database_url.as_deref());
+    let prepared = gateway.prepare(port, database_url.as_deref());
     let text = format!("ВХОД*{}", prepared.code);
-    let child = prepared.spawn();
-    assert!(sim.wait_for_receivers(plan.binds, &token).await);
+    let child = prepared.spawn_watched();
+    assert!(sim.wait_for_receivers(gateway.binds(), &token).await);
     tokio::time::sleep(Duration::from_millis(500)).await; // settle before the idle reading
-    let pid = child.id();
+    let pid = child.pid();
     let idle_rss_kib = rss_kib(pid, "VmRSS:");
+    let idle = if idle_window.is_zero() {
+        None
+    } else {
+        let (cpu, switches) = (cpu_ticks(pid), support::thread_switches(pid));
+        tokio::time::sleep(idle_window).await;
+        let cpu_ms = (cpu_ticks(pid) - cpu) as f64 * 10.0;
+        let (n, _) = support::switches_between(&switches, &support::thread_switches(pid));
+        let s = idle_window.as_secs_f64();
+        Some((cpu_ms / s, n as f64 / s))
+    };
+    // Scraped outside the measured span: serving it costs CPU and switches.
+    let metrics_before = child.metrics().await;
+    let switches_before = support::thread_switches(pid);
     let cpu_before = cpu_ticks(pid);
-    let report = simulator::load::run(&sim, load_config(plan, rate_per_s, &text), &token).await;
-    let peak_rss_kib = rss_kib(pid, "VmHWM:");
+    let span_start = std::time::Instant::now();
+    let mut config = load_config(plan, rate_per_s, duration, &text);
+    if !receipts {
+        // Replies are paced (the default contract): not waited for.
+        config.reply_grace = Duration::ZERO;
+    }
+    let report = simulator::load::run(&sim, config, &token).await;
+    let receipts = if receipts {
+        settle_receipts(&sim).await
+    } else {
+        sim.stats().receipts
+    };
     // sysconf(_SC_CLK_TCK) is 100 on Linux.
     let cpu_ms = (cpu_ticks(pid) - cpu_before) * 10;
-    support::stop(child);
+    let (switches, threads_lost) =
+        support::switches_between(&switches_before, &support::thread_switches(pid));
+    let span_s = span_start.elapsed().as_secs_f64();
+    let peak_rss_kib = rss_kib(pid, "VmHWM:");
+    let metrics_after = child.metrics().await;
+    child.stop();
     token.cancel();
     Ours {
         report,
         idle_rss_kib,
         peak_rss_kib,
         cpu_ms,
+        switches,
+        threads_lost,
+        span_s,
+        idle,
+        metrics_before,
+        metrics_after,
+        receipts,
     }
 }
 
@@ -152,22 +343,30 @@ fn acked_per_s(r: &LoadReport) -> f64 {
     r.delivered as f64 / r.elapsed_s.max(f64::EPSILON)
 }
 
-fn capacity_row(name: &str, r: &LoadReport, ceiling: Option<&LoadReport>) -> String {
+fn capacity_row(
+    binds: usize,
+    name: &str,
+    r: &LoadReport,
+    receipts: &ReceiptStats,
+    ceiling: Option<&LoadReport>,
+) -> String {
     let ratio = ceiling
         .map(|c| format!("{:.0} %", 100.0 * acked_per_s(r) / acked_per_s(c)))
         .unwrap_or_else(|| "—".into());
     format!(
-        "| {name} | {:.0} | {:.0} | {} / {} | {ratio} |",
+        "| {binds} | {name} | {:.0} | {:.0} | {} / {} | {} / {} | {ratio} |",
         r.achieved_rate_per_s,
         acked_per_s(r),
         r.delivered,
         r.replies,
+        receipts.delivered,
+        receipts.produced,
     )
 }
 
-fn latency_row(name: &str, offered: f64, r: &LoadReport) -> String {
+fn latency_row(binds: usize, name: &str, offered: f64, r: &LoadReport) -> String {
     format!(
-        "| {name} | {offered:.0} | {:.0} | {} / {} | {:.2} / {:.2} / {:.2} | {:.2} / {:.2} |",
+        "| {binds} | {name} | {offered:.0} | {:.0} | {} / {} | {:.2} / {:.2} / {:.2} | {:.2} / {:.2} |",
         acked_per_s(r),
         r.delivered,
         r.replies,
@@ -179,18 +378,16 @@ fn latency_row(name: &str, offered: f64, r: &LoadReport) -> String {
     )
 }
 
-/// One backend's two runs: above capacity, then at half of what it achieved.
+#[derive(Debug, Clone, Copy)]
 struct Backend {
     name: &'static str,
-    over: Ours,
-    half_rate_per_s: f64,
-    half: Ours,
+    postgres: bool,
 }
 
 /// A fresh database for one run: `None` for SQLite (each run has its own
 /// data folder), a new PostgreSQL database otherwise.
-async fn fresh_db(postgres: bool) -> Option<String> {
-    if !postgres {
+async fn fresh_db(backend: Backend) -> Option<String> {
+    if !backend.postgres {
         return None;
     }
     let db = dbs::postgres(StoreConfig::default())
@@ -200,18 +397,80 @@ async fn fresh_db(postgres: bool) -> Option<String> {
     Some(db.url)
 }
 
-/// Both runs on fresh databases: the half-load run's phones must not be
-/// repeats of the first run's (a repeat costs less and gets another reply).
-async fn backend(plan: Plan, name: &'static str, postgres: bool) -> Backend {
-    let over = ours(plan, fresh_db(postgres).await, plan.over_rate_per_s).await;
+/// One backend's capacity runs on `binds` binds: above capacity, then at
+/// half of what it achieved, each on a fresh database (the half-load run's
+/// phones must not be repeats of the first run's: a repeat costs less and
+/// gets another reply).
+struct Capacity {
+    backend: Backend,
+    over: Ours,
+    half_rate_per_s: f64,
+    half: Ours,
+}
+
+async fn capacity(plan: Plan, backend: Backend, binds: usize) -> Capacity {
+    let gateway = GatewayConfig::Bench { binds };
+    let over = ours(
+        plan,
+        gateway,
+        fresh_db(backend).await,
+        plan.over_rate_per_s,
+        plan.duration,
+        true,
+        Duration::ZERO,
+    )
+    .await;
     let half_rate_per_s = (acked_per_s(&over.report) / 2.0).max(1.0);
-    let half = ours(plan, fresh_db(postgres).await, half_rate_per_s).await;
-    Backend {
-        name,
+    let half = ours(
+        plan,
+        gateway,
+        fresh_db(backend).await,
+        half_rate_per_s,
+        plan.duration,
+        true,
+        Duration::ZERO,
+    )
+    .await;
+    Capacity {
+        backend,
         over,
         half_rate_per_s,
         half,
     }
+}
+
+fn steady_row(backend: Backend, rate: f64, o: &Ours) -> String {
+    let n = o.checkins();
+    let per = |name: &str, labels: &[&str]| o.metric_delta(name, labels) / n;
+    let tx = "checkin_db_write_transactions_total";
+    let st = "checkin_db_statements_total";
+    let idle = match o.idle {
+        Some((cpu_ms, switches)) => format!(
+            "{cpu_ms:.1} ms/s, {switches:.0}/s over a {:.1} s span: {:.1} µs, {:.2} switches",
+            o.span_s,
+            cpu_ms * o.span_s * 1000.0 / n,
+            switches * o.span_s / n
+        ),
+        None => "—".into(),
+    };
+    format!(
+        "| {} | {rate:.0} | {:.0} | {} / {} | {} / {} | {:.1} | {:.2} ({} exited) | {:.3} | {:.2} ({:.2} / {:.2}) | {:.2} / {:.2} | {idle} |",
+        backend.name,
+        acked_per_s(&o.report),
+        o.report.delivered,
+        o.report.replies,
+        o.receipts.delivered,
+        o.receipts.produced,
+        o.cpu_us_per_checkin(),
+        o.switches as f64 / n,
+        o.threads_lost,
+        per(tx, &[]),
+        per(st, &[]),
+        per(st, &["kind=\"write\""]),
+        per(st, &["kind=\"read\""]),
+        o.report.deliver_latency.p50_ms,
+        o.report.deliver_latency.p99_ms,
+    )
 }
 
 fn main() {
@@ -226,52 +485,239 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let ceiling = ceiling(plan).await;
-        let mut backends = vec![backend(plan, "SQLite", false).await];
+        let mut backends = vec![Backend {
+            name: "SQLite",
+            postgres: false,
+        }];
         if plan.with_postgres {
             if let Some(db) = dbs::postgres(StoreConfig::default()).await {
                 db.store.close().await;
-                backends.push(backend(plan, "PostgreSQL", true).await);
+                backends.push(Backend {
+                    name: "PostgreSQL",
+                    postgres: true,
+                });
             }
         }
-        println!(
-            "offered {} MO/s for {:?} (capacity runs), {} distinct phones, {} binds, \
-             SMSC window {SMSC_WINDOW} per bind, {LOAD_INFLIGHT_MAX} MO in flight at most\n",
-            plan.over_rate_per_s, plan.duration, plan.phones, plan.binds
-        );
-        println!("Capacity (offered more than it takes):\n");
-        println!("| ESME | offered, achieved MO/s | MO acked/s | MO acked / replies | of ceiling |");
-        println!("|---|---|---|---|---|");
-        println!(
-            "{}",
-            capacity_row("protocol-only ceiling (simulator's ESME)", &ceiling, None)
-        );
-        for b in &backends {
-            let name = format!("checkin on {}", b.name);
-            println!("{}", capacity_row(&name, &b.over.report, Some(&ceiling)));
+
+        // 1. Capacity, beside the ceiling of the same binds.
+        let mut capacities = Vec::new();
+        for &binds in plan.capacity_binds {
+            let ceiling = ceiling(plan, binds).await;
+            let mut runs = Vec::new();
+            for &backend in &backends {
+                runs.push(capacity(plan, backend, binds).await);
+            }
+            capacities.push((binds, ceiling, runs));
         }
-        println!("\nLatency at half of the gateway's capacity (a fresh gateway):\n");
-        println!("| gateway | offered MO/s | MO acked/s | MO acked / replies | MO→resp p50 / p99 / max ms | MO→reply p50 / p99 ms |");
-        println!("|---|---|---|---|---|---|");
-        for b in &backends {
-            println!("{}", latency_row(b.name, b.half_rate_per_s, &b.half.report));
+
+        // 2. Steady load, one bind.
+        let mut steady = Vec::new();
+        for &backend in &backends {
+            for &rate in plan.steady_rates {
+                let gateway = GatewayConfig::Bench { binds: 1 };
+                let db = fresh_db(backend).await;
+                let o = ours(
+                    plan,
+                    gateway,
+                    db,
+                    rate,
+                    plan.steady_duration,
+                    true,
+                    plan.idle_window,
+                )
+                .await;
+                steady.push((backend, rate, o));
+            }
         }
-        println!("\n| gateway (capacity run) | RSS idle | RSS peak (VmHWM) | CPU per MO (µs) |\n|---|---|---|---|");
-        for b in &backends {
+
+        // 3. Latency at a fixed high rate, fresh gateways.
+        let mut bursts = Vec::new();
+        for &gateway in plan.burst_configs {
+            for &backend in &backends {
+                let mut runs = Vec::new();
+                for _ in 0..plan.burst_runs {
+                    let db = fresh_db(backend).await;
+                    let rate = plan.burst_rate_per_s;
+                    let o = ours(
+                        plan,
+                        gateway,
+                        db,
+                        rate,
+                        plan.burst_duration,
+                        false,
+                        Duration::ZERO,
+                    );
+                    runs.push(o.await);
+                }
+                bursts.push((gateway, backend, runs));
+            }
+        }
+
+        println!(
+            "Plan: capacity runs offered {} MO/s for {:?} on {:?} bind(s), latency at half of \
+             it for as long; steady runs {:?} MO/s for {:?} on 1 bind; {} runs at {} MO/s for \
+             {:?}; {} distinct phones, SMSC window {SMSC_WINDOW} per bind, gateway window 100 \
+             per bind, receipts asked for every reply (gateway and ceiling), \
+             {LOAD_INFLIGHT_MAX} MO in flight at most; a fresh gateway and database per run; \
+             backends: {}.\n",
+            plan.over_rate_per_s,
+            plan.duration,
+            plan.capacity_binds,
+            plan.steady_rates,
+            plan.steady_duration,
+            plan.burst_runs,
+            plan.burst_rate_per_s,
+            plan.burst_duration,
+            plan.phones,
+            backends
+                .iter()
+                .map(|b| b.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+
+        println!("Capacity (offered more than it takes), beside the protocol-only ceiling of the same binds:\n");
+        println!("| binds | ESME | offered, achieved MO/s | MO acked/s | MO acked / replies | receipts acked / produced | of ceiling |");
+        println!("|---|---|---|---|---|---|---|");
+        for (binds, ceiling, runs) in &capacities {
             println!(
-                "| {} | {:.1} MiB | {:.1} MiB | {:.0} |",
-                b.name,
-                b.over.idle_rss_kib as f64 / 1024.0,
-                b.over.peak_rss_kib as f64 / 1024.0,
-                b.over.cpu_ms as f64 * 1000.0 / b.over.report.delivered.max(1) as f64
+                "{}",
+                capacity_row(
+                    *binds,
+                    "protocol-only ceiling (simulator's ESME, receipts asked)",
+                    &ceiling.report,
+                    &ceiling.receipts,
+                    None
+                )
+            );
+            for c in runs {
+                let name = format!("checkin on {}", c.backend.name);
+                println!(
+                    "{}",
+                    capacity_row(
+                        *binds,
+                        &name,
+                        &c.over.report,
+                        &c.over.receipts,
+                        Some(&ceiling.report)
+                    )
+                );
+            }
+        }
+
+        println!("\nLatency at half of the gateway's capacity (a fresh gateway):\n");
+        println!("| binds | gateway | offered MO/s | MO acked/s | MO acked / replies | MO→resp p50 / p99 / max ms | MO→reply p50 / p99 ms |");
+        println!("|---|---|---|---|---|---|---|");
+        for (binds, _, runs) in &capacities {
+            for c in runs {
+                println!(
+                    "{}",
+                    latency_row(*binds, c.backend.name, c.half_rate_per_s, &c.half.report)
+                );
+            }
+        }
+
+        println!("\n| binds | gateway (capacity run) | RSS idle | RSS peak (VmHWM) | CPU per MO (µs) |\n|---|---|---|---|---|");
+        for (binds, _, runs) in &capacities {
+            for c in runs {
+                println!(
+                    "| {binds} | {} | {:.1} MiB | {:.1} MiB | {:.0} |",
+                    c.backend.name,
+                    c.over.idle_rss_kib as f64 / 1024.0,
+                    c.over.peak_rss_kib as f64 / 1024.0,
+                    c.over.cpu_us_per_checkin(),
+                );
+            }
+        }
+
+        println!(
+            "\nSteady load, 1 bind, window 100, receipts on, {:?} a run; per check-in (MO \
+             acknowledged), over the run until its receipts are acknowledged:\n",
+            plan.steady_duration
+        );
+        println!("| gateway | offered MO/s | MO acked/s | MO acked / replies | receipts acked / produced | CPU µs | thread switches (threads exited) | write transactions | statements (write / read) | MO→resp p50 / p99 ms | idle gateway: CPU, switches; their share per check-in over the span |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|");
+        for (backend, rate, o) in &steady {
+            println!("{}", steady_row(*backend, *rate, o));
+        }
+
+        println!(
+            "\nLatency at {} MO/s for {:?}, SMSC window {SMSC_WINDOW}, a fresh gateway each run:\n",
+            plan.burst_rate_per_s, plan.burst_duration
+        );
+        println!("| gateway configuration | backend | run | MO acked/s | MO acked / replies | MO→resp p50 / p99 / max ms | p99 ≤ {P99_TARGET_MS} ms |");
+        println!("|---|---|---|---|---|---|---|");
+        let mut summaries = Vec::new();
+        for (gateway, backend, runs) in &bursts {
+            for (i, o) in runs.iter().enumerate() {
+                let r = &o.report;
+                println!(
+                    "| {} | {} | {} | {:.0} | {} / {} | {:.2} / {:.2} / {:.2} | {} |",
+                    gateway.name(),
+                    backend.name,
+                    i + 1,
+                    acked_per_s(r),
+                    r.delivered,
+                    r.replies,
+                    r.deliver_latency.p50_ms,
+                    r.deliver_latency.p99_ms,
+                    r.deliver_latency.max_ms,
+                    if r.deliver_latency.p99_ms <= P99_TARGET_MS {
+                        "yes"
+                    } else {
+                        "no"
+                    },
+                );
+            }
+            let met = runs
+                .iter()
+                .filter(|o| o.report.deliver_latency.p99_ms <= P99_TARGET_MS)
+                .count();
+            summaries.push(format!(
+                "{}, {}: p99 ≤ {P99_TARGET_MS} ms in {met} of {} runs",
+                gateway.name(),
+                backend.name,
+                runs.len()
+            ));
+        }
+        println!();
+        for s in summaries {
+            println!("- {s}");
+        }
+
+        // Every measurement took place, whatever the figures.
+        for (binds, ceiling, runs) in &capacities {
+            assert!(
+                ceiling.report.delivered > 0 && ceiling.receipts.delivered > 0,
+                "the ceiling on {binds} bind(s) acked no MO or no receipt"
+            );
+            for c in runs {
+                assert!(
+                    c.over.report.delivered > 0 && c.half.report.delivered > 0,
+                    "the gateway on {} acknowledged no MO",
+                    c.backend.name
+                );
+            }
+        }
+        for (backend, rate, o) in &steady {
+            assert!(
+                o.report.delivered > 0
+                    && o.receipts.delivered > 0
+                    && o.switches > 0
+                    && o.metric_delta("checkin_db_write_transactions_total", &[]) > 0.0
+                    && o.metric_delta("checkin_db_statements_total", &[]) > 0.0,
+                "the steady run at {rate} MO/s on {} measured nothing",
+                backend.name
             );
         }
-        for b in &backends {
-            assert!(
-                b.over.report.delivered > 0 && b.half.report.delivered > 0,
-                "the gateway on {} acknowledged no MO",
-                b.name
-            );
+        for (_, backend, runs) in &bursts {
+            for o in runs {
+                assert!(
+                    o.report.delivered > 0,
+                    "the gateway on {} acknowledged no MO",
+                    backend.name
+                );
+            }
         }
     });
 }

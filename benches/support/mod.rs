@@ -5,12 +5,17 @@
 
 #![allow(dead_code)] // each bench uses a different part
 
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use simulator::esme::{Esme, EsmeOptions};
 use simulator::Simulator;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 /// `deliver_sm` the simulator keeps outstanding per bind (the SMSC-side
@@ -39,11 +44,25 @@ pub async fn ceiling_esmes(
     binds: usize,
     token: &CancellationToken,
 ) -> Vec<Esme> {
+    ceiling_esmes_with(sim, port, binds, false, token).await
+}
+
+/// [`ceiling_esmes`] whose replies ask for a delivery receipt when
+/// `reply_receipt` (as the gateway's confirmations do); the receipts are
+/// acknowledged like any `deliver_sm`.
+pub async fn ceiling_esmes_with(
+    sim: &Simulator,
+    port: u16,
+    binds: usize,
+    reply_receipt: bool,
+    token: &CancellationToken,
+) -> Vec<Esme> {
     let mut esmes = Vec::new();
     for _ in 0..binds {
         let options = EsmeOptions {
             reply_to_mo: true,
             keep_delivers: false,
+            reply_receipt,
             ..EsmeOptions::default()
         };
         esmes.push(Esme::connect(("127.0.0.1", port), options).await.unwrap());
@@ -76,6 +95,9 @@ pub struct Prepared {
     pub config: PathBuf,
     /// The premises' code, `123-456-789`.
     pub code: String,
+    /// The gateway runs with the default configuration but for the SMSC
+    /// address ([`Prepared::with_defaults`]).
+    defaults: bool,
 }
 
 impl Prepared {
@@ -83,6 +105,18 @@ impl Prepared {
     /// defaults but for the binds and the MT side: replies are not paced by
     /// a contract (the send rate is not what is measured).
     pub fn new(port: u16, binds: usize, database_url: Option<&str>) -> Prepared {
+        let link = format!("window_max = 100\nsegments_per_second = 0\nbinds = {binds}\n");
+        Prepared::with_link(port, &link, database_url, false)
+    }
+
+    /// The gateway's default configuration but for the SMSC address (and
+    /// its credentials): one bind, the default window (100), contract
+    /// (`segments_per_second`) and send rate.
+    pub fn with_defaults(port: u16, database_url: Option<&str>) -> Prepared {
+        Prepared::with_link(port, "", database_url, true)
+    }
+
+    fn with_link(port: u16, link: &str, database_url: Option<&str>, defaults: bool) -> Prepared {
         let root = tempfile::tempdir().unwrap();
         let data = root.path().join("data");
         let config = root.path().join("checkin.toml");
@@ -92,8 +126,7 @@ impl Prepared {
         }
         toml.push_str(&format!(
             "[smsc]\nhost = \"127.0.0.1\"\nport = {port}\nsystem_id = \"checkin\"\n\
-             password = \"checkin\"\nwindow_max = 100\nsegments_per_second = 0\n\
-             binds = {binds}\n"
+             password = \"checkin\"\n{link}"
         ));
         std::fs::write(&config, toml).unwrap();
         let run = |args: &[&str]| -> serde_json::Value {
@@ -127,6 +160,7 @@ impl Prepared {
             data,
             config,
             code,
+            defaults,
         }
     }
 
@@ -137,16 +171,162 @@ impl Prepared {
             Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
             None => Stdio::null(),
         };
+        self.command().stderr(stderr).spawn().unwrap()
+    }
+
+    fn command(&self) -> Command {
         let mut gateway = checkin(&self.data, &self.config);
+        if self.defaults {
+            gateway.env_remove("CHECKIN_SEND_RATE");
+        }
         if let Ok(filter) = std::env::var("CHECKIN_LOG") {
             gateway.env("CHECKIN_LOG", filter);
         }
+        gateway.stdout(Stdio::null());
         gateway
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .unwrap()
     }
+
+    /// Starts the gateway and reads where its web listens from the line
+    /// `web: http://ADDR/…` it prints on stderr at start. A thread keeps
+    /// draining its stderr (into `CHECKIN_BENCH_LOG=<file>` when set).
+    pub fn spawn_watched(&self) -> Gateway {
+        let mut log =
+            std::env::var_os("CHECKIN_BENCH_LOG").map(|p| std::fs::File::create(p).unwrap());
+        let mut child = self.command().stderr(Stdio::piped()).spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(log) = &mut log {
+                    let _ = writeln!(log, "{line}");
+                }
+                if let Some(addr) = web_addr(&line) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(addr);
+                    }
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(web) => Gateway { child, web },
+            Err(_) => {
+                stop(child);
+                panic!("the gateway printed no `web: http://ADDR/` line (CHECKIN_BENCH_LOG=<file> keeps its log)");
+            }
+        }
+    }
+}
+
+/// `ADDR` of the gateway's start line `  web: http://ADDR/v/<code> …`.
+fn web_addr(line: &str) -> Option<SocketAddr> {
+    let rest = line.trim_start().strip_prefix("web: http://")?;
+    rest.split('/').next()?.parse().ok()
+}
+
+/// A started gateway and where its web listens.
+#[derive(Debug)]
+pub struct Gateway {
+    pub child: Child,
+    pub web: SocketAddr,
+}
+
+impl Gateway {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its `GET /metrics` (Prometheus text).
+    pub async fn metrics(&self) -> Metrics {
+        let text = http_get(self.web, "/metrics").await;
+        Metrics(text)
+    }
+
+    /// Stops it as an operator does.
+    pub fn stop(self) {
+        stop(self.child)
+    }
+}
+
+/// The body of `GET path` (HTTP/1.0, so neither chunked nor kept alive);
+/// panics unless it is a 200.
+async fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let response = String::from_utf8_lossy(&response);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    assert!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "GET {path}: {head}"
+    );
+    body.to_owned()
+}
+
+/// Prometheus text.
+#[derive(Debug, Clone, Default)]
+pub struct Metrics(pub String);
+
+impl Metrics {
+    /// The sum of counter `name` over the series whose labels hold every
+    /// `label="value"` of `labels`.
+    pub fn sum(&self, name: &str, labels: &[&str]) -> f64 {
+        self.0
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (series, value) = l.rsplit_once(' ')?;
+                let (metric, rest) = match series.split_once('{') {
+                    Some((m, rest)) => (m, rest),
+                    None => (series, ""),
+                };
+                (metric == name && labels.iter().all(|want| rest.contains(want)))
+                    .then(|| value.parse::<f64>().ok())?
+            })
+            .sum()
+    }
+}
+
+/// Context switches of each thread of `pid` (voluntary + nonvoluntary, from
+/// `/proc/PID/task/*/status`), by thread id.
+pub fn thread_switches(pid: u32) -> HashMap<u32, u64> {
+    let mut switches = HashMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return switches;
+    };
+    for task in tasks.flatten() {
+        let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+            continue; // exited meanwhile
+        };
+        let n: u64 = status
+            .lines()
+            .filter(|l| {
+                l.starts_with("voluntary_ctxt_switches:")
+                    || l.starts_with("nonvoluntary_ctxt_switches:")
+            })
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum();
+        switches.insert(tid, n);
+    }
+    switches
+}
+
+/// Switches between two [`thread_switches`] readings: over the threads
+/// alive at `after` (a new one counts from 0), and the threads alive at
+/// `before` but gone at `after`, whose switches since `before` are lost.
+pub fn switches_between(before: &HashMap<u32, u64>, after: &HashMap<u32, u64>) -> (u64, usize) {
+    let counted = after
+        .iter()
+        .map(|(tid, n)| n.saturating_sub(before.get(tid).copied().unwrap_or(0)))
+        .sum();
+    let lost = before.keys().filter(|tid| !after.contains_key(tid)).count();
+    (counted, lost)
 }
 
 /// Stops the gateway as an operator does (SIGINT) and waits for it.

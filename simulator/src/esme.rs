@@ -63,6 +63,10 @@ pub struct EsmeOptions {
     /// Keep received `deliver_sm` for [`Esme::next_deliver`]. Default true;
     /// a benchmark turns it off.
     pub keep_delivers: bool,
+    /// With [`Self::reply_to_mo`]: the SMS replies ask for a delivery
+    /// receipt (`registered_delivery` 1), as a gateway's confirmations do;
+    /// the receipts are acknowledged like every `deliver_sm`. Default false.
+    pub reply_receipt: bool,
 }
 
 impl Default for EsmeOptions {
@@ -73,6 +77,7 @@ impl Default for EsmeOptions {
             bind: Bind::Transceiver,
             reply_to_mo: false,
             keep_delivers: true,
+            reply_receipt: false,
         }
     }
 }
@@ -117,7 +122,10 @@ impl Esme {
             requests_rx,
             delivers_tx,
             deliver_status.clone(),
-            options.reply_to_mo,
+            Replies {
+                to_mo: options.reply_to_mo,
+                receipt: options.reply_receipt,
+            },
             options.keep_delivers,
         ));
         let esme = Self {
@@ -254,12 +262,20 @@ pub fn ussd_final_screen(deliver: &DeliverSm) -> Option<SubmitSm> {
     Some(submit)
 }
 
+/// How the socket task answers MOs ([`EsmeOptions::reply_to_mo`],
+/// [`EsmeOptions::reply_receipt`]).
+#[derive(Debug, Clone, Copy)]
+struct Replies {
+    to_mo: bool,
+    receipt: bool,
+}
+
 async fn run(
     mut framed: Framed<TcpStream, SmppCodec>,
     mut requests: mpsc::Receiver<Request>,
     delivers: mpsc::Sender<DeliverSm>,
     deliver_status: Arc<AtomicU32>,
-    reply_to_mo: bool,
+    replies: Replies,
     keep_delivers: bool,
 ) {
     let mut pending: HashMap<u32, oneshot::Sender<Command>> = HashMap::new();
@@ -293,8 +309,8 @@ async fn run(
                         let is_receipt = u8::from(deliver.esm_class) & 0x04 != 0;
                         let ussd = ussd_final_screen(deliver);
                         let dialog_end = ussd.is_none() && has_ussd_op(deliver);
-                        if reply_to_mo && !is_receipt && !dialog_end && status == CommandStatus::EsmeRok {
-                            let submit = ussd.unwrap_or_else(|| simple_submit(deliver.destination_addr.as_str(), deliver.source_addr.as_str(), b"OK", false));
+                        if replies.to_mo && !is_receipt && !dialog_end && status == CommandStatus::EsmeRok {
+                            let submit = ussd.unwrap_or_else(|| simple_submit(deliver.destination_addr.as_str(), deliver.source_addr.as_str(), b"OK", replies.receipt));
                             seq = seq.wrapping_add(1).max(1);
                             if framed.send(&Command::new(CommandStatus::EsmeRok, seq, submit)).await.is_err() {
                                 break;
@@ -316,6 +332,62 @@ async fn run(
                     break;
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::net::TcpListener;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::{Config, MoRequest, Simulator};
+
+    /// Replies to MOs, asking for receipts or not: the simulator sends a
+    /// receipt only for the receipted ones, and the ESME acknowledges it.
+    #[tokio::test]
+    async fn reply_receipt_asks_for_a_receipt_and_acks_it() {
+        for reply_receipt in [false, true] {
+            let mut config = Config::default();
+            config.receipts.delay_ms = 10;
+            let sim = Simulator::new(config).unwrap();
+            let shutdown = CancellationToken::new();
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(sim.clone().serve_smpp(listener, shutdown.clone()));
+            let options = EsmeOptions {
+                reply_to_mo: true,
+                keep_delivers: false,
+                reply_receipt,
+                ..EsmeOptions::default()
+            };
+            let _esme = Esme::connect(addr, options).await.unwrap();
+            let report = sim
+                .inject_mo(MoRequest::new("+79161234567", "ВХОД*123-456-789"))
+                .await
+                .unwrap();
+            assert!(report.delivered);
+            let want = u64::from(reply_receipt);
+            let mut receipts = sim.stats().receipts;
+            for _ in 0..200 {
+                if receipts.delivered >= want && receipts.produced >= want {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                receipts = sim.stats().receipts;
+            }
+            if !reply_receipt {
+                // Give a receipt that should not come the time to come.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                receipts = sim.stats().receipts;
+            }
+            assert_eq!(receipts.produced, want, "{receipts:?}");
+            assert_eq!(receipts.delivered, want, "{receipts:?}");
+            assert_eq!(receipts.failed, 0, "{receipts:?}");
+            shutdown.cancel();
         }
     }
 }
