@@ -27,7 +27,9 @@
 //! Run: `cargo bench --bench e2e` (add `CHECKIN_TEST_POSTGRES_URL=postgres://…`
 //! for PostgreSQL; `./scripts/pg-test-server` starts one; `CHECKIN_BENCH_BIN=…`
 //! measures another build of the `checkin` binary; `CHECKIN_BENCH_LOG=<file>`
-//! keeps the last gateway's log). Without `--bench` (as `cargo test
+//! keeps the last gateway's log; `CHECKIN_BENCH_ONLY=capacity|steady|burst` one
+//! section, with a `phase:` line on stderr naming the gateway's pid for a
+//! profiler). Without `--bench` (as `cargo test
 //! --all-targets` runs it) it does a short smoke run on SQLite through every
 //! section.
 
@@ -303,6 +305,8 @@ async fn ours(
     let switches_before = support::thread_switches(pid);
     let cpu_before = cpu_ticks(pid);
     let span_start = std::time::Instant::now();
+    // For a profiler to attach (`perf record -g -p PID`).
+    eprintln!("phase: {rate_per_s} MO/s for {duration:?}, gateway pid {pid}");
     let mut config = load_config(plan, rate_per_s, duration, &text);
     if !receipts {
         // Replies are paced (the default contract): not waited for.
@@ -499,9 +503,14 @@ fn main() {
             }
         }
 
+        // `CHECKIN_BENCH_ONLY=capacity|steady|burst` runs one section (to
+        // profile it); the others print empty tables.
+        let only = std::env::var("CHECKIN_BENCH_ONLY").ok();
+        let runs = |section: &str| only.as_deref().is_none_or(|o| o == section);
+
         // 1. Capacity, beside the ceiling of the same binds.
         let mut capacities = Vec::new();
-        for &binds in plan.capacity_binds {
+        for &binds in plan.capacity_binds.iter().filter(|_| runs("capacity")) {
             let ceiling = ceiling(plan, binds).await;
             let mut runs = Vec::new();
             for &backend in &backends {
@@ -512,7 +521,7 @@ fn main() {
 
         // 2. Steady load, one bind.
         let mut steady = Vec::new();
-        for &backend in &backends {
+        for &backend in backends.iter().filter(|_| runs("steady")) {
             for &rate in plan.steady_rates {
                 let gateway = GatewayConfig::Bench { binds: 1 };
                 let db = fresh_db(backend).await;
@@ -532,7 +541,7 @@ fn main() {
 
         // 3. Latency at a fixed high rate, fresh gateways.
         let mut bursts = Vec::new();
-        for &gateway in plan.burst_configs {
+        for &gateway in plan.burst_configs.iter().filter(|_| runs("burst")) {
             for &backend in &backends {
                 let mut runs = Vec::new();
                 for _ in 0..plan.burst_runs {
