@@ -81,6 +81,8 @@ pub fn checkin(data: &Path, config: &Path) -> Command {
         .env("CHECKIN_DATA_DIR", data)
         .env("CHECKIN_HTTP", "127.0.0.1:0")
         .env("CHECKIN_SEND_RATE", "1000000")
+        // tokio's own knob, passed on for an A/B of the gateway's workers.
+        .envs(std::env::var("TOKIO_WORKER_THREADS").map(|v| ("TOKIO_WORKER_THREADS", v)))
         .arg("--config")
         .arg(config)
         .stdin(Stdio::null());
