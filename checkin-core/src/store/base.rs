@@ -325,19 +325,11 @@ impl Store {
 }
 
 fn create_sqlite_parent(url: &str) -> Result<(), StoreError> {
-    let path = url
-        .trim_start_matches("sqlite:")
-        .trim_start_matches("//")
-        .split('?')
-        .next()
-        .unwrap_or_default();
-    if path.is_empty() || path == ":memory:" {
+    let path = db::sqlite_path_of_url(url);
+    if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
         return Ok(());
     }
-    if let Some(parent) = Path::new(path)
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-    {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|source| StoreError::DataDir {
             path: parent.display().to_string(),
             source,

@@ -80,20 +80,7 @@ fn record_in(
     }
     let mut new_ids = vec![0_i64; batch.len()];
     if !new_rows.is_empty() {
-        let mut params = Params::new(backend);
-        let mut sql = String::from(
-                "INSERT INTO checkins \
-                 (premises_id, phone_hash, phone_sealed, channel, consent, checked_in_at_ms) VALUES ",
-            );
-        for r in 0..new_rows.len() {
-            sql.push_str(if r > 0 { ",(" } else { "(" });
-            let row: Vec<String> = (0..6).map(|_| params.next()).collect();
-            sql.push_str(&row.join(", "));
-            sql.push(')');
-        }
-        if backend == Backend::Postgres {
-            sql.push_str(" RETURNING id, premises_id, phone_hash, checked_in_at_ms");
-        }
+        let sql = checkins_insert_sql(backend, new_rows.len());
         let mut query = db::query(&sql);
         for &i in &new_rows {
             let (new, p) = (&batch[i], found[i].as_ref());
@@ -156,6 +143,27 @@ fn record_in(
             })
         })
         .collect())
+}
+
+/// `INSERT` of `rows` check-ins, six binds a row in this order: premises id,
+/// phone hash, sealed phone, channel, consent, time (ms); on PostgreSQL with
+/// `RETURNING` what [`insert_checkins_with_ids`] matches each id back by.
+pub(crate) fn checkins_insert_sql(backend: Backend, rows: usize) -> String {
+    let mut params = Params::new(backend);
+    let mut sql = String::from(
+        "INSERT INTO checkins \
+         (premises_id, phone_hash, phone_sealed, channel, consent, checked_in_at_ms) VALUES ",
+    );
+    for r in 0..rows {
+        sql.push_str(if r > 0 { ",(" } else { "(" });
+        let row: Vec<String> = (0..6).map(|_| params.next()).collect();
+        sql.push_str(&row.join(", "));
+        sql.push(')');
+    }
+    if backend == Backend::Postgres {
+        sql.push_str(" RETURNING id, premises_id, phone_hash, checked_in_at_ms");
+    }
+    sql
 }
 
 /// The stored check-ins of the batch's phones inside the batch's window.

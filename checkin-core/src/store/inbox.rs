@@ -197,7 +197,7 @@ impl Group for MoGroup {
         let room = outbox.room().min(batch.len());
         match store
             .sms()
-            .handle_prepared_sms_claiming(&batch, zone, clock.now(), room)
+            .handle_owned_sms_claiming(batch, zone, clock.now(), room)
             .await
         {
             Ok(done) => {

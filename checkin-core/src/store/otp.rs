@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use super::db::{self, Conn, Row};
 
 use super::base::{to_ms, Params};
-use super::checkins::{checkin_from_row, insert_checkins_with_ids, lock_phones};
+use super::checkins::{
+    checkin_from_row, checkins_insert_sql, insert_checkins_with_ids, lock_phones,
+};
 use super::db::Backend;
 use super::error::StoreError;
 use super::handles::Otps;
@@ -425,20 +427,7 @@ impl Otps<'_> {
             .collect();
         let mut new_ids: Vec<i64> = vec![0; candidates.len()];
         if !new_rows.is_empty() {
-            let mut params = Params::new(backend);
-            let mut sql = String::from(
-                "INSERT INTO checkins \
-                 (premises_id, phone_hash, phone_sealed, channel, consent, checked_in_at_ms) VALUES ",
-            );
-            for r in 0..new_rows.len() {
-                sql.push_str(if r > 0 { ",(" } else { "(" });
-                push_placeholders(&mut sql, &mut params, 6);
-                sql.push(')');
-            }
-            let sqlite = backend == Backend::Sqlite;
-            if !sqlite {
-                sql.push_str(" RETURNING id, premises_id, phone_hash, checked_in_at_ms");
-            }
+            let sql = checkins_insert_sql(backend, new_rows.len());
             let mut query = db::query(&sql);
             for &v in &new_rows {
                 let c = &candidates[v];

@@ -369,7 +369,22 @@ impl Sms<'_> {
         now: DateTime<Utc>,
         claim_max: usize,
     ) -> Result<SmsBatch, StoreError> {
-        if prepared.len() > SMS_BATCH_MAX {
+        self.handle_owned_sms_claiming(prepared.to_vec(), zone, now, claim_max)
+            .await
+    }
+
+    /// [`Sms::handle_prepared_sms_claiming`] taking the group by value: the
+    /// SMS inbox's committer owns its group, and the unit of work moves it to
+    /// the writer thread without a copy.
+    pub async fn handle_owned_sms_claiming(
+        self,
+        prepared: Vec<PreparedSms>,
+        zone: &ServiceZone,
+        now: DateTime<Utc>,
+        claim_max: usize,
+    ) -> Result<SmsBatch, StoreError> {
+        let group = prepared.len();
+        if group > SMS_BATCH_MAX {
             return Err(StoreError::Invalid(format!(
                 "a batch holds at most {SMS_BATCH_MAX} messages"
             )));
@@ -379,13 +394,12 @@ impl Sms<'_> {
         }
         let started = std::time::Instant::now();
         let store = self.store.clone();
-        let prepared_owned = prepared.to_vec();
         let zone = *zone;
         let result = self
             .store
             .write(move |tx| {
                 let locked = started.elapsed();
-                let result = handle_group(&store, tx, &prepared_owned, &zone, now, claim_max)?;
+                let result = handle_group(&store, tx, &prepared, &zone, now, claim_max)?;
                 Ok((result, locked))
             })
             .await;
@@ -393,11 +407,11 @@ impl Sms<'_> {
         let written = started.elapsed();
         // Replies beyond the claimed ones may wait `pending`: the sender claims
         // them once woken.
-        if claim_max < prepared.len() {
+        if claim_max < group {
             self.store.outbox_signal().wake();
         }
         tracing::debug!(
-            group = prepared.len(),
+            group,
             queue_wait_us = locked.as_micros() as u64,
             written_us = written.saturating_sub(locked).as_micros() as u64,
             "SMS group written"

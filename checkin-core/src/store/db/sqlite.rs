@@ -186,25 +186,26 @@ impl SqliteDb {
         F: FnOnce(&mut Conn<'_>) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
     {
-        let (done, answer) = oneshot::channel();
-        let unit = Unit {
-            work: Some(work),
-            result: None,
-            done,
-        };
-        self.writes
-            .send_async(WriteJob::Unit(Box::new(unit)))
-            .await
-            .map_err(|_| StoreError::Database(DbError::Closed))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Database(DbError::Closed))?
+        self.send_unit(work, WriteJob::Unit).await
     }
 
     /// [`SqliteDb::write`] for a unit nobody waits on urgently: it starts no
     /// transaction of its own, but rides in the next group commit (or one of
     /// its own after [`CARRY_WAIT_MAX`]).
     pub(crate) async fn write_carried<R, F>(&self, work: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut Conn<'_>) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.send_unit(work, WriteJob::Carried).await
+    }
+
+    /// Queues `work` for the writer as `job` and waits for its answer.
+    async fn send_unit<R, F>(
+        &self,
+        work: F,
+        job: fn(Box<dyn WriteUnit>) -> WriteJob,
+    ) -> Result<R, StoreError>
     where
         F: FnOnce(&mut Conn<'_>) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
@@ -216,7 +217,7 @@ impl SqliteDb {
             done,
         };
         self.writes
-            .send_async(WriteJob::Carried(Box::new(unit)))
+            .send_async(job(Box::new(unit)))
             .await
             .map_err(|_| StoreError::Database(DbError::Closed))?;
         answer
