@@ -41,6 +41,9 @@ pub struct Overrides {
     /// Database URL: sqlite://FILE or postgres://… [default: a SQLite file in the data folder].
     #[arg(long, env = "CHECKIN_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
+    /// SQLite commits: "full" (each group commit is fsynced: survives a power loss) or "normal" (survives a crash of the process only) [default: full].
+    #[arg(long, env = "CHECKIN_SQLITE_SYNCHRONOUS", global = true)]
+    pub sqlite_synchronous: Option<String>,
     /// Address of the web server [default: 127.0.0.1:8080].
     #[arg(long, env = "CHECKIN_HTTP", global = true)]
     pub http: Option<SocketAddr>,
@@ -109,6 +112,7 @@ pub struct Overrides {
 pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
+    pub sqlite_synchronous: Option<String>,
     pub http: Option<SocketAddr>,
     pub sim_smpp: Option<SocketAddr>,
     pub sim_http: Option<SocketAddr>,
@@ -291,6 +295,9 @@ impl Config {
                 bail!("retention_days must be at least 1");
             }
             store.retention = Duration::from_secs(u64::from(days) * 24 * 3600);
+        }
+        if let Some(sync) = cli.sqlite_synchronous.or(file.sqlite_synchronous) {
+            store.sqlite_synchronous = sync.parse().map_err(anyhow::Error::msg)?;
         }
         if let Some(minutes) = cli.dedupe_minutes.or(file.dedupe_minutes) {
             store.dedupe_window = Duration::from_secs(u64::from(minutes) * 60);
@@ -484,6 +491,34 @@ mod tests {
         assert!(!config.msisdn_policy.allow_international);
         assert_eq!(config.send_rate.get(), 100);
         assert_eq!(config.shutdown_timeout, Duration::from_secs(10));
+        assert_eq!(
+            config.store.sqlite_synchronous,
+            checkin_core::store::SqliteSync::Full,
+            "acknowledged MOs survive a power loss by default"
+        );
+    }
+
+    #[test]
+    fn sqlite_synchronous_comes_from_the_file_or_a_flag_and_refuses_other_words() {
+        use checkin_core::store::SqliteSync;
+        let file: FileConfig = toml::from_str(r#"sqlite_synchronous = "normal""#).unwrap();
+        let config = Config::merge(Overrides::default(), file.clone()).unwrap();
+        assert_eq!(config.store.sqlite_synchronous, SqliteSync::Normal);
+        let cli = Overrides {
+            sqlite_synchronous: Some("FULL".into()),
+            ..Overrides::default()
+        };
+        let config = Config::merge(cli, file).unwrap();
+        assert_eq!(config.store.sqlite_synchronous, SqliteSync::Full);
+        let cli = Overrides {
+            sqlite_synchronous: Some("off".into()),
+            ..Overrides::default()
+        };
+        let refused = Config::merge(cli, FileConfig::default()).unwrap_err();
+        assert!(
+            refused.to_string().contains("\"full\" or \"normal\""),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use checkin_core::store::{NewOrganization, OutboxDepth, TokenHolder};
+use checkin_core::store::{NewOrganization, OutboxDepth, SqliteSync, TokenHolder};
 use checkin_core::{Msisdn, NewMessage, Priority, StoreConfig};
 use common::{backends, t0};
 
@@ -80,5 +80,53 @@ async fn ping_depth_and_token_holders() {
         );
         store.close().await;
         assert!(store.ping().await.is_err(), "{label}");
+    }
+}
+
+/// The durability promise: SQLite syncs every commit by default, and a store
+/// whose settings would lose acknowledged commits names them (the gateway
+/// logs them at start).
+#[tokio::test]
+async fn durability_warnings_name_the_settings_that_lose_commits() {
+    let full = common::sqlite(StoreConfig::default()).await;
+    assert_eq!(full.store.durability_warnings(), &[] as &[String]);
+    let normal = common::sqlite(StoreConfig {
+        sqlite_synchronous: SqliteSync::Normal,
+        ..StoreConfig::default()
+    })
+    .await;
+    let warnings = normal.store.durability_warnings().join("\n");
+    assert!(
+        warnings.contains("sqlite_synchronous = normal"),
+        "{warnings}"
+    );
+    if let Some(pg) = common::postgres(StoreConfig::default()).await {
+        let mut expected = Vec::new();
+        for setting in ["fsync", "synchronous_commit"] {
+            let value: String = sqlx::query_scalar(&format!("SHOW {setting}"))
+                .fetch_one(pg.store.pool_for_tests())
+                .await
+                .unwrap();
+            if value == "off" {
+                expected.push(format!("{setting} = off"));
+            }
+        }
+        let warnings = pg.store.durability_warnings();
+        assert_eq!(warnings.len(), expected.len(), "{warnings:?}");
+        for (warning, setting) in warnings.iter().zip(&expected) {
+            assert!(warning.contains(setting.as_str()), "{warning}");
+        }
+    }
+}
+
+/// `/readyz`'s storage probe writes: it answers while storage can commit, and
+/// fails once it cannot (here: closed).
+#[tokio::test]
+async fn ping_write_commits_a_small_write() {
+    for db in backends(StoreConfig::default()).await {
+        db.store.ping_write(t0()).await.unwrap();
+        db.store.ping_write(t0()).await.unwrap();
+        db.store.close().await;
+        assert!(db.store.ping_write(t0()).await.is_err(), "{}", db.label);
     }
 }

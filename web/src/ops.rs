@@ -1,6 +1,7 @@
 //! Operations: `GET /healthz` (the process answers), `GET /readyz` (storage
-//! answers a cheap query in time and the owner's probe says at least one SMPP
-//! bind is up), `GET /metrics` (Prometheus text rendered by the owner's
+//! commits a small write in time — a full disk or a locked file refuses
+//! writes while reads still answer — and the owner's probe says at least one
+//! SMPP bind is up), `GET /metrics` (Prometheus text rendered by the owner's
 //! recorder), and the HTTP metrics and request-id logging every route gets.
 //!
 //! The web does not know the SMPP link nor the exporter: the owner hands both
@@ -26,6 +27,9 @@ pub const CHECKINS: &str = "checkin_checkins_total";
 
 /// How long `/readyz` waits for storage's answer before calling it down.
 pub const READY_STORAGE_TIMEOUT: Duration = Duration::from_millis(1000);
+/// How long a write storage refused keeps `/readyz` at 503 after it: a
+/// nearly full disk takes the probe's one page and refuses every check-in.
+pub const READY_WRITE_FAILURE_WINDOW: Duration = Duration::from_secs(10);
 
 fn text(status: StatusCode, body: String) -> Response {
     (
@@ -47,9 +51,20 @@ pub(crate) async fn healthz() -> Response {
 /// `GET /readyz`: 200 "ready", or 503 with one line per reason.
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     let mut reasons = Vec::new();
-    match tokio::time::timeout(READY_STORAGE_TIMEOUT, state.store().ping()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => reasons.push(format!("storage: {e}")),
+    let probe = state.store().ping_write(state.now());
+    match tokio::time::timeout(READY_STORAGE_TIMEOUT, probe).await {
+        Ok(Ok(())) => {
+            if let Some((ago, e)) = state
+                .store()
+                .recent_write_failure(READY_WRITE_FAILURE_WINDOW)
+            {
+                reasons.push(format!(
+                    "storage: a write failed {} ms ago: {e}",
+                    ago.as_millis()
+                ));
+            }
+        }
+        Ok(Err(e)) => reasons.push(format!("storage: cannot write: {e}")),
         Err(_) => reasons.push(format!(
             "storage: no answer within {} ms",
             READY_STORAGE_TIMEOUT.as_millis()

@@ -91,6 +91,38 @@ async fn readyz_names_storage_down_and_both_reasons_together() {
     assert_eq!(lines[1], "smpp: no SMPP bind up (0 of 1)");
 }
 
+/// A full disk or a file another process holds locked refuse every write
+/// while reads still answer: readiness is a write, not a read. Here another
+/// connection holds SQLite's write lock.
+#[tokio::test]
+async fn readyz_says_storage_is_down_while_it_cannot_write() {
+    use sqlx::Connection;
+    let app = App::new().await;
+    assert_eq!(app.get("/readyz", None).await.status, StatusCode::OK);
+    let url = checkin_core::store::sqlite_url_in(app._dir.path());
+    let mut locker = sqlx::sqlite::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    app.store.ping().await.expect("reads still answer");
+    let reply = app.get("/readyz", None).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(reply.body.starts_with("storage: "), "{}", reply.body);
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    // Ready again by itself once the lock is gone (the probe stuck behind it
+    // ends within the busy timeout).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let reply = app.get("/readyz", None).await;
+        if reply.status == StatusCode::OK {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", reply.body);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn readyz_without_a_probe_checks_storage_only() {
     let app = App::new().await;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::db::{self, Backend, Row};
+use super::db::{self, Backend, Row, SqliteSync};
 use super::error::StoreError;
 use super::shared::{FlagsSignal, OutboxSignal};
 use crate::exposure::ExposureConfig;
@@ -41,6 +41,9 @@ pub struct StoreConfig {
     /// high, so commits stop paying for checkpoints and this is only the bound
     /// on the WAL's size should the background checkpoints fall behind.
     pub sqlite_autocheckpoint_pages: u32,
+    /// SQLite: when a commit is on disk, hence what an acknowledged MO
+    /// survives (see [`SqliteSync`]). Default `Full`.
+    pub sqlite_synchronous: SqliteSync,
     /// Exposure matching: the default contagious window, the buffer, the
     /// alert's time zone (see [`ExposureConfig`]).
     pub exposure: ExposureConfig,
@@ -55,6 +58,7 @@ impl Default for StoreConfig {
             acquire_timeout: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_secs(5),
             sqlite_autocheckpoint_pages: 1000,
+            sqlite_synchronous: SqliteSync::Full,
             exposure: ExposureConfig::default(),
         }
     }
@@ -84,6 +88,13 @@ pub struct Store {
     outbox_signal: Arc<OutboxSignal>,
     /// The switches as last read or set (see `flags.rs`), shared by every clone.
     flags_signal: Arc<FlagsSignal>,
+    /// What acknowledged writes would not survive with these settings (see
+    /// [`Store::durability_warnings`]), found at connect.
+    durability_warnings: Arc<[String]>,
+    /// The last write storage refused (a full disk, a lock, the server gone)
+    /// and when, shared by every clone: readiness reports it for a while
+    /// (see [`Store::recent_write_failure`]).
+    write_failure: Arc<std::sync::Mutex<Option<(std::time::Instant, String)>>>,
 }
 
 /// Page cache of each SQLite connection, in KiB (SQLite's default is 2 MiB); the
@@ -92,6 +103,31 @@ const SQLITE_CACHE_KIB: u32 = 16 * 1024;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// What a PostgreSQL server's settings would lose of acknowledged commits.
+async fn postgres_durability_warnings(pool: &sqlx::PgPool) -> Result<Vec<String>, StoreError> {
+    let mut warnings = Vec::new();
+    for (setting, consequence) in [
+        (
+            "fsync",
+            "a crash of the server's machine may lose or corrupt committed data",
+        ),
+        (
+            "synchronous_commit",
+            "a crash of the server may undo the last commits, whose MOs were already acknowledged",
+        ),
+    ] {
+        let value: String = sqlx::query_scalar(&format!("SHOW {setting}"))
+            .fetch_one(pool)
+            .await?;
+        if value.eq_ignore_ascii_case("off") {
+            warnings.push(format!(
+                "PostgreSQL runs with {setting} = off: {consequence}"
+            ));
+        }
+    }
+    Ok(warnings)
+}
 
 /// The SQLite URL of the database file in `data_dir`.
 pub fn sqlite_url_in(data_dir: &Path) -> String {
@@ -126,23 +162,37 @@ impl Store {
             create_sqlite_parent(url)?;
         }
         let autocheckpoint_pages = config.sqlite_autocheckpoint_pages;
+        let mut durability_warnings = Vec::new();
         let db = match backend {
             Backend::Sqlite => db::Db::Sqlite(db::SqliteDb::open(db::SqliteSettings {
                 path: db::sqlite_path_of_url(url),
+                synchronous: config.sqlite_synchronous,
                 readers: usize::try_from(config.connections_max.clamp(1, 64)).unwrap_or(4),
                 busy_timeout: config.sqlite_busy_timeout,
                 autocheckpoint_pages,
                 cache_kib: SQLITE_CACHE_KIB,
                 carry_wait: db::CARRY_WAIT_MAX,
             })?),
-            Backend::Postgres => db::Db::Postgres(db::PgDb::new(
-                sqlx::postgres::PgPoolOptions::new()
+            Backend::Postgres => {
+                let pool = sqlx::postgres::PgPoolOptions::new()
                     .acquire_timeout(config.acquire_timeout)
                     .max_connections(config.connections_max.max(1))
                     .connect(url)
-                    .await?,
-            )),
+                    .await?;
+                durability_warnings = postgres_durability_warnings(&pool).await?;
+                db::Db::Postgres(db::PgDb::new(pool))
+            }
         };
+        if backend == Backend::Sqlite && config.sqlite_synchronous == SqliteSync::Normal {
+            durability_warnings.push(
+                "SQLite runs with sqlite_synchronous = normal: a power loss or an OS crash \
+                 may undo the last commits, whose MOs were already acknowledged"
+                    .to_owned(),
+            );
+        }
+        for warning in &durability_warnings {
+            tracing::warn!("{warning}");
+        }
         Ok(Store {
             test_pool: Arc::default(),
             url: url.into(),
@@ -152,7 +202,17 @@ impl Store {
             config,
             outbox_signal: Arc::default(),
             flags_signal: Arc::default(),
+            durability_warnings: durability_warnings.into(),
+            write_failure: Arc::default(),
         })
+    }
+
+    /// What an acknowledged write would not survive with this database's
+    /// settings, one sentence each (logged at connect): SQLite with
+    /// `synchronous = normal`, a PostgreSQL server with `fsync` or
+    /// `synchronous_commit` off. Empty when commits are durable.
+    pub fn durability_warnings(&self) -> &[String] {
+        &self.durability_warnings
     }
 
     /// Applies pending migrations (idempotent). Two processes starting together
@@ -246,7 +306,9 @@ impl Store {
         F: FnOnce(&mut db::Conn<'_>) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
     {
-        self.db.write(unit).await
+        let result = self.db.write(unit).await;
+        self.note_write(&result);
+        result
     }
 
     /// [`Store::write`] for a unit that may wait for the next group commit
@@ -256,7 +318,37 @@ impl Store {
         F: FnOnce(&mut db::Conn<'_>) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
     {
-        self.db.write_carried(unit).await
+        let result = self.db.write_carried(unit).await;
+        self.note_write(&result);
+        result
+    }
+
+    /// Remembers a write that failed for storage's reasons (not a unit's own
+    /// refusal, nor a duplicate row a caller handles).
+    fn note_write<R>(&self, result: &Result<R, StoreError>) {
+        let failure = match result {
+            Err(StoreError::Database(e)) if !e.is_unique_violation() => e.to_string(),
+            Err(StoreError::SharedWrite(e)) => e.clone(),
+            _ => return,
+        };
+        *self
+            .write_failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((std::time::Instant::now(), failure));
+    }
+
+    /// The last write storage refused within `window`, and how long ago:
+    /// a nearly full disk may still take a small write (the readiness probe's)
+    /// while it refuses every check-in, so readiness also asks this.
+    pub fn recent_write_failure(&self, window: Duration) -> Option<(Duration, String)> {
+        let last = self
+            .write_failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()?;
+        let ago = last.0.elapsed();
+        (ago <= window).then_some((ago, last.1))
     }
 
     /// Runs `unit` on a read connection (see `db`).
@@ -280,6 +372,23 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         db::query("SELECT 1").read_all(self.pool()).await?;
         Ok(())
+    }
+
+    /// One small committed write, of a row of its own in `flags`: storage can
+    /// write, not only answer reads. A full disk, a file locked by another
+    /// process or a server in recovery fail it, as they fail every MO.
+    pub async fn ping_write(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let now_ms = to_ms(now);
+        self.write(move |tx| {
+            db::query(
+                "INSERT INTO flags (name, value, updated_at_ms) VALUES ('write_probe', 0, $1) \
+                 ON CONFLICT (name) DO UPDATE SET updated_at_ms = excluded.updated_at_ms",
+            )
+            .bind(now_ms)
+            .execute(tx)?;
+            Ok(())
+        })
+        .await
     }
 
     /// The number a message goes to, opened: for tests and support tools (the

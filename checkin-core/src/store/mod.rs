@@ -24,7 +24,7 @@ mod signal;
 mod sms;
 
 pub use base::{sqlite_url_in, PurgeReport, Store, StoreConfig};
-pub use db::Backend;
+pub use db::{Backend, SqliteSync};
 pub use error::{CheckinError, DbError, ErrorKind, StoreError};
 
 pub use accounts::{

@@ -22,6 +22,7 @@ mod value;
 pub use conn::Backend;
 pub(crate) use conn::{query, Conn, Query, Row};
 pub(crate) use postgres::PgDb;
+pub use sqlite::SqliteSync;
 pub(crate) use sqlite::{
     migrate_sqlite, path_of_url as sqlite_path_of_url, SqliteDb, SqliteSettings, CARRY_WAIT_MAX,
 };

@@ -32,10 +32,58 @@ pub(crate) const CARRY_WAIT_MAX: Duration = Duration::from_millis(50);
 /// Prepared statements kept per connection (the store has about a hundred).
 const STATEMENT_CACHE_MAX: usize = 256;
 
+/// When a SQLite commit is on disk (`PRAGMA synchronous` of the writer, in
+/// WAL mode). An MO is acknowledged after its commit, so this decides what
+/// an acknowledged MO survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SqliteSync {
+    /// Each commit waits for the WAL's `fsync` (one per group commit, shared
+    /// by every unit in it): a commit survives a power loss or an OS crash.
+    #[default]
+    Full,
+    /// No `fsync` at commit (only at checkpoints): a commit survives the
+    /// process's crash, but a power loss or an OS crash may undo the last
+    /// ones, whose MOs the SMSC already counts as delivered.
+    Normal,
+}
+
+impl SqliteSync {
+    /// The setting's name in configuration (`full`, `normal`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SqliteSync::Full => "full",
+            SqliteSync::Normal => "normal",
+        }
+    }
+
+    fn pragma(self) -> &'static str {
+        match self {
+            SqliteSync::Full => "FULL",
+            SqliteSync::Normal => "NORMAL",
+        }
+    }
+}
+
+impl std::str::FromStr for SqliteSync {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "full" => Ok(SqliteSync::Full),
+            "normal" => Ok(SqliteSync::Normal),
+            other => Err(format!(
+                "sqlite_synchronous must be \"full\" or \"normal\", not {other:?}"
+            )),
+        }
+    }
+}
+
 /// How the SQLite connections are set up.
 #[derive(Debug, Clone)]
 pub(crate) struct SqliteSettings {
     pub path: PathBuf,
+    /// The writer's `synchronous` (readers never commit).
+    pub synchronous: SqliteSync,
     pub readers: usize,
     pub busy_timeout: Duration,
     pub autocheckpoint_pages: u32,
@@ -135,10 +183,10 @@ fn open(settings: &SqliteSettings, writer: bool) -> Result<Connection, DbError> 
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_MAX);
     conn.busy_timeout(settings.busy_timeout)?;
     if writer {
-        // WAL: readers never block the writer; NORMAL sync is durable across
-        // process crashes (an OS crash may lose the last commits).
+        // WAL: readers never block the writer; `synchronous` decides what a
+        // commit survives (see `SqliteSync`).
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "synchronous", settings.synchronous.pragma())?;
         conn.pragma_update(None, "wal_autocheckpoint", settings.autocheckpoint_pages)?;
     }
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -587,6 +635,7 @@ mod tests {
     fn settings(dir: &tempfile::TempDir) -> SqliteSettings {
         SqliteSettings {
             path: dir.path().join("t.sqlite"),
+            synchronous: SqliteSync::default(),
             readers: 2,
             busy_timeout: Duration::from_secs(1),
             autocheckpoint_pages: 1000,
@@ -704,5 +753,31 @@ mod tests {
         .expect("a lone carried unit commits after its wait")
         .unwrap();
         assert_eq!(db.read(count).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_writer_syncs_as_set_and_full_by_default() {
+        for (sync, expected) in [
+            (SqliteSync::default(), 2_i64),
+            (SqliteSync::Full, 2),
+            (SqliteSync::Normal, 1),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let db = SqliteDb::open(SqliteSettings {
+                synchronous: sync,
+                ..settings(&dir)
+            })
+            .unwrap();
+            let got: i64 = db
+                .write(|c| Ok(crate::store::db::query("PRAGMA synchronous").fetch_scalar(c)?))
+                .await
+                .unwrap();
+            assert_eq!(got, expected, "{sync:?}");
+            db.close().await;
+        }
+        assert_eq!("FULL".parse(), Ok(SqliteSync::Full));
+        assert_eq!(" normal".parse(), Ok(SqliteSync::Normal));
+        let refused = "off".parse::<SqliteSync>().unwrap_err();
+        assert!(refused.contains("\"full\" or \"normal\""), "{refused}");
     }
 }
