@@ -242,11 +242,13 @@ fn random_bytes_in_random_chunks_never_panic_nor_pile_up() {
 
 #[test]
 fn a_long_frame_arriving_in_pieces_is_held_below_the_limit() {
-    // A header promising up to a limit's worth (or more), then up to three
-    // limits' worth of filler: at most one frame short of the limit stays.
+    // A header promising up to a limit's worth, just over it, or far over
+    // it, then up to three limits' worth of filler: at most one frame short
+    // of the limit stays.
     let mut runner = TestRunner::new(config(48));
+    let limit = u32::try_from(PDU_LEN_MAX).expect("fits");
     let strategy = (
-        16..=(PDU_LEN_MAX as u32 + 16),
+        prop_oneof![16..=limit, limit + 1..=limit * 2, limit * 2..=u32::MAX],
         0..(3 * PDU_LEN_MAX),
         any::<u8>(),
         chunks(),
