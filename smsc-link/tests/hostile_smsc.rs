@@ -98,6 +98,22 @@ async fn garbage_bytes_get_generic_nack_rinvcmdlen_an_unbind_and_a_new_bind() {
 }
 
 #[tokio::test]
+async fn garbage_for_a_bind_resp_gets_generic_nack_and_a_new_bind() {
+    let fake = Fake::start().await;
+    let link = start(link_config(fake.addr));
+    let (mut conn, _bind) = fake.accept_unanswered().await;
+    conn.write_raw(&header(3, 0x8000_0009, 1)).await;
+    // Not bound, so no unbind: the answer, then the close.
+    let frames: Vec<_> = conn.until_closed().await.iter().map(seen).collect();
+    assert_eq!(
+        frames,
+        [(CommandId::GenericNack, CommandStatus::EsmeRinvcmdlen, 1)]
+    );
+    binds_again(&fake, &link).await;
+    link.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_command_length_over_the_limit_gets_generic_nack_without_being_buffered() {
     // The header promises one octet more than the limit and nothing follows:
     // the link must answer from the header, not wait for 64 KiB.
@@ -209,8 +225,8 @@ async fn a_bind_never_answered_times_out_within_the_response_timeout_and_binds_a
     link.shutdown().await;
 }
 
-/// Writes `bytes` one octet every `pace` on `socket` until the peer closes
-/// it; the frames the link wrote meanwhile and how long it took.
+/// Writes `bytes` to the link one octet every `pace`, then nothing, until
+/// the link closes `conn`; the frames it wrote meanwhile and how long it took.
 async fn trickle(conn: Conn, bytes: &[u8], pace: Duration) -> (Vec<Frame>, Duration) {
     let (read, mut write) = conn.framed.into_inner().into_split();
     let started = Instant::now();
@@ -349,7 +365,8 @@ async fn a_flood_whose_answers_are_never_read_is_held_by_tcp_and_ended_by_the_wr
     let conn = fake.accept(CommandStatus::EsmeRok).await;
     // The SMSC writes and never reads: the link's answers back up.
     let (read, mut write) = conn.framed.into_inner().into_split();
-    let chunk: Vec<u8> = (1..=4_096).flat_map(enquire_link).collect();
+    // Small chunks: the last one written dates the stall closely.
+    let chunk: Vec<u8> = (1..=1_024).flat_map(enquire_link).collect();
     let flood = async {
         let mut written = 0;
         let mut progress_at = Instant::now();
