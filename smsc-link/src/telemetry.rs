@@ -45,8 +45,8 @@ pub enum Refused {
     /// `stalled_read`: a PDU begun and not whole within
     /// `response_timeout_ms` (a trickling SMSC): `unbind`, closed.
     StalledRead,
-    /// `stalled_write`: the SMSC took none of the link's bytes within
-    /// `response_timeout_ms` (it does not read): closed.
+    /// `stalled_write`: the SMSC did not take a write of the link within
+    /// `response_timeout_ms` (it stopped reading): closed.
     StalledWrite,
 }
 

@@ -18,7 +18,7 @@ use crate::{codec::LinkCodec, telemetry::Refused, Error};
 const SEQUENCE_MAX: u32 = 0x7fff_ffff;
 
 /// Writes one command (responses, enquire_link, bind, unbind), giving up
-/// when the SMSC takes none of it within `limit`: one that stops reading
+/// when the SMSC has not taken it all within `limit`: one that stops reading
 /// would otherwise hold the session in this write for good (TCP pushes
 /// back, and nothing else of the session runs meanwhile).
 pub(crate) async fn write<IO>(
@@ -44,7 +44,7 @@ where
         Ok(written) => written.map_err(Error::from),
         Err(_) => {
             Refused::StalledWrite.count();
-            Err(Error::Stalled("it read nothing the link wrote"))
+            Err(Error::Stalled("it stopped reading what the link writes"))
         }
     }
 }
