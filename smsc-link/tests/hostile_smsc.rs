@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 
 use common::{link_config, recorder, Conn, Fake, WAIT};
 use futures::StreamExt;
-use rusmpp::{pdus::SubmitSmResp, types::COctetString, Command, CommandId, CommandStatus, Pdu};
+use rusmpp::{
+    pdus::{AlertNotification, SubmitSmResp},
+    types::COctetString,
+    Command, CommandId, CommandStatus, Pdu,
+};
 use smsc_link::{
     codec::{encode_to_vec, Frame, LinkCodec},
     Link, LinkConfig, SubmitOptions, SubmitOutcome,
@@ -129,13 +133,19 @@ async fn a_command_length_under_16_gets_generic_nack_an_unbind_and_a_new_bind() 
 }
 
 #[tokio::test]
-async fn an_unknown_command_id_gets_generic_nack_rinvcmdid_and_the_bind_stays() {
+async fn an_unknown_command_id_gets_generic_nack_rinvcmdid_an_alert_notification_nothing() {
     let fake = Fake::start().await;
     let link = start(link_config(fake.addr));
     let mut conn = fake.accept(CommandStatus::EsmeRok).await;
-    let mut unknown = header(20, 0x0000_0555, 11);
-    unknown.extend_from_slice(b"\x01\x02\x03\x04");
-    conn.write_raw(&unknown).await;
+    // alert_notification first: SMPP gives it no response, not even a nack.
+    let alert = AlertNotification::builder()
+        .source_addr(COctetString::from_string("79161234567".into()).expect("addr"))
+        .esme_addr(COctetString::from_string("7377".into()).expect("addr"))
+        .build();
+    let mut bytes = encode_to_vec(&Command::new(CommandStatus::EsmeRok, 10, alert));
+    bytes.extend(header(20, 0x0000_0555, 11));
+    bytes.extend_from_slice(b"\x01\x02\x03\x04");
+    conn.write_raw(&bytes).await;
     let nack = conn.command().await;
     assert_eq!(
         (nack.id(), nack.status(), nack.sequence_number()),
