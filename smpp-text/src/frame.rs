@@ -52,10 +52,11 @@ impl Header {
 pub enum BadLength {
     /// Report it as a [`Cut`] and go on: an over-long frame is skipped
     /// without being buffered; after a length below the header the stream
-    /// cannot be resynchronized, so what is buffered is dropped (an SMSC
-    /// answers and closes).
+    /// cannot be resynchronized, so what is buffered is dropped. Both
+    /// sides answer `generic_nack`; the simulator goes on after an
+    /// over-long frame, the link closes after either.
     Report,
-    /// Fail the stream with [`Error::CommandLength`] (an ESME reconnects).
+    /// Fail the stream with [`Error::CommandLength`], with no answer.
     Fail,
 }
 

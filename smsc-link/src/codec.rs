@@ -1,9 +1,12 @@
 //! Bytes ⇄ `rusmpp` commands for the ESME side. `smpp-text`'s [`Framing`]
 //! cuts each frame by `command_length` first and only then `rusmpp`'s codec
 //! decodes it, so a body `rusmpp` refuses is skipped whole (and answered)
-//! instead of desynchronizing the stream; a length out of range fails the
-//! connection. `submit_sm_resp`, one per segment sent, is decoded by
-//! `rusmpp`'s borrowed PDU in place instead ([`Frame::SubmitSmResp`]).
+//! instead of desynchronizing the stream. A length out of range is
+//! reported once ([`Frame::BadLength`], so the session can answer it) and
+//! every later byte is dropped: the stream cannot be resynchronized, and
+//! nothing is buffered for it. `submit_sm_resp`, one per segment sent, is
+//! decoded by `rusmpp`'s borrowed PDU in place instead
+//! ([`Frame::SubmitSmResp`]).
 
 use bytes::{Buf, BytesMut};
 use rusmpp::{Command, CommandId, CommandStatus};
@@ -17,7 +20,8 @@ use tokio_util::codec::{Decoder, Encoder};
 pub use smpp_text::HEADER_LEN;
 
 /// Largest `command_length` accepted from the SMSC; a longer one means the
-/// stream is broken and the connection is closed.
+/// stream is broken and the connection is closed. It also bounds what the
+/// codec buffers: at most one frame short of this.
 pub const PDU_LEN_MAX: usize = 65_536;
 
 /// Longest `message_id` of a `submit_sm_resp` (`COctetString<1, 65>`
@@ -88,18 +92,33 @@ pub enum Frame {
         /// `sequence_number` from the header.
         sequence_number: u32,
     },
+    /// A `command_length` under [`HEADER_LEN`] or over [`PDU_LEN_MAX`]
+    /// (garbage, or a broken SMSC): answered `generic_nack`
+    /// ESME_RINVCMDLEN, and the connection closed. The codec yields nothing
+    /// after it and drops every byte it is given.
+    BadLength {
+        /// `command_length` from the header.
+        command_length: usize,
+        /// `command_id` from the header.
+        command_id: u32,
+        /// `sequence_number` from the header.
+        sequence_number: u32,
+    },
 }
 
 /// The framing codec of the link.
 #[derive(Debug)]
 pub struct LinkCodec {
     framing: Framing,
+    /// A bad length was read: the stream is lost for good.
+    lost: bool,
 }
 
 impl Default for LinkCodec {
     fn default() -> Self {
         Self {
-            framing: Framing::new(PDU_LEN_MAX, BadLength::Fail),
+            framing: Framing::new(PDU_LEN_MAX, BadLength::Report),
+            lost: false,
         }
     }
 }
@@ -109,15 +128,25 @@ impl Decoder for LinkCodec {
     type Error = std::io::Error;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, std::io::Error> {
+        if self.lost {
+            src.clear();
+            return Ok(None);
+        }
         let header = match self.framing.cut(src) {
             Ok(Some(Cut::Frame(header))) => header,
             Ok(None) => return Ok(None),
-            // BadLength::Fail reports every bad length as an error.
+            // Reported once; an over-long frame is not skipped either: its
+            // length is as likely garbage as the rest.
             Ok(Some(Cut::OverLong(h) | Cut::Lost(h))) => {
-                return Err(bad_length(smpp_text::Error::CommandLength {
+                self.lost = true;
+                src.clear();
+                return Ok(Some(Frame::BadLength {
                     command_length: h.command_length,
-                }))
+                    command_id: h.command_id,
+                    sequence_number: h.sequence_number,
+                }));
             }
+            // BadLength::Report never fails; kept as the stream's error.
             Err(e) => return Err(bad_length(e)),
         };
         if header.command_id == u32::from(CommandId::SubmitSmResp) {
@@ -138,7 +167,7 @@ impl Decoder for LinkCodec {
     }
 }
 
-/// A `command_length` out of range: the stream is broken.
+/// A framing error: the stream is broken.
 fn bad_length(error: smpp_text::Error) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, error.to_string())
 }
@@ -246,6 +275,7 @@ mod tests {
                 } => format!("{sequence_number} {status:?} {message_id:?}"),
                 Frame::Command(c) => format!("command {:?}", c.id()),
                 Frame::Undecodable { command_id, .. } => format!("undecodable {command_id:x}"),
+                Frame::BadLength { .. } => "bad length".into(),
             })
             .collect();
         assert_eq!(
@@ -269,6 +299,31 @@ mod tests {
         match &decode_all(&bytes)[..] {
             [Frame::Command(c)] => assert!(matches!(c.pdu(), Some(Pdu::SubmitSmResp(_)))),
             other => panic!("expected the owned path, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bad_length_is_reported_once_and_the_rest_dropped() {
+        for length in [0u32, 15, 65_537, u32::MAX] {
+            let mut src = BytesMut::from(&[0, 0, 0, 0, 0, 0, 0, 0x15, 0, 0, 0, 0, 0, 0, 0, 9][..]);
+            src[..4].copy_from_slice(&length.to_be_bytes());
+            let mut codec = LinkCodec::default();
+            match codec.decode(&mut src) {
+                Ok(Some(Frame::BadLength {
+                    command_length,
+                    sequence_number: 9,
+                    ..
+                })) => assert_eq!(command_length, length as usize),
+                other => panic!("length {length}: {other:?}"),
+            }
+            // A valid frame after it is not read: the stream is lost.
+            src.extend_from_slice(&encode_to_vec(&Command::new(
+                CommandStatus::EsmeRok,
+                10,
+                Pdu::EnquireLink,
+            )));
+            assert!(matches!(codec.decode(&mut src), Ok(None)));
+            assert!(src.is_empty());
         }
     }
 }

@@ -162,7 +162,9 @@ pub struct LinkConfig {
     /// leave in doubt (see the outcome policy in the README).
     pub window_max: usize,
     /// Time to wait for any response (`submit_sm_resp`, `bind_resp`,
-    /// `unbind_resp`) before the request counts as unanswered. Default 10 000 ms.
+    /// `unbind_resp`) before the request counts as unanswered; also the
+    /// longest a PDU begun may take to arrive whole, and the SMSC to take a
+    /// write, before the connection is closed. Default 10 000 ms.
     pub response_timeout_ms: u64,
     /// Time between `enquire_link`s on an idle-or-busy bind. Default 30 000 ms.
     pub enquire_link_interval_ms: u64,

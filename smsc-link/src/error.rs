@@ -39,6 +39,11 @@ pub enum Error {
     /// The SMSC broke the protocol (`bind`, sessions).
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// The SMSC stalled the stream for `response_timeout_ms`: it stopped
+    /// reading the link's writes, or sent a PDU only in part (`bind`,
+    /// sessions).
+    #[error("the smsc stalled: {0}")]
+    Stalled(&'static str),
     /// Socket I/O failed (`bind`, sessions).
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

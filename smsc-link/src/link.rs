@@ -327,6 +327,7 @@ pub async fn bind_once(config: &LinkConfig) -> Result<(), Error> {
     write(
         &mut framed,
         Command::new(CommandStatus::EsmeRok, 2, rusmpp::Pdu::Unbind),
+        config.response_timeout(),
     )
     .await?;
     let _ = tokio::time::timeout(

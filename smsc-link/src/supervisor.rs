@@ -21,7 +21,8 @@ use crate::{
     pdu::{self, BindKind},
     session::{wire::write, Session},
     shared::Shared,
-    telemetry, Error,
+    telemetry::{self, Refused},
+    Error,
 };
 
 /// Where one bind stands.
@@ -77,8 +78,11 @@ where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     let pdu = pdu::bind(config, kind)?;
-    write(framed, Command::new(CommandStatus::EsmeRok, 1, pdu)).await?;
-    let deadline = tokio::time::sleep(config.response_timeout());
+    let limit = config.response_timeout();
+    write(framed, Command::new(CommandStatus::EsmeRok, 1, pdu), limit).await?;
+    // One deadline for the whole answer: an SMSC trickling its bind_resp
+    // (or anything else) does not stretch it.
+    let deadline = tokio::time::sleep(limit);
     tokio::pin!(deadline);
     loop {
         let frame = tokio::select! {
@@ -105,6 +109,23 @@ where
                     "undecodable pdu 0x{command_id:08x} before bind_resp"
                 )))
             }
+            Some(Ok(Frame::BadLength {
+                command_length,
+                sequence_number,
+                ..
+            })) => {
+                Refused::BadLength.count();
+                // Not bound yet, so no unbind: the answer, then the close.
+                let nack = Command::new(
+                    CommandStatus::EsmeRinvcmdlen,
+                    sequence_number,
+                    Pdu::GenericNack,
+                );
+                write(framed, nack, limit).await?;
+                return Err(Error::Protocol(format!(
+                    "command_length {command_length} before bind_resp"
+                )));
+            }
             Some(Ok(Frame::SubmitSmResp { .. })) => continue,
             Some(Ok(Frame::Command(command))) => command,
         };
@@ -124,7 +145,7 @@ where
                     command.sequence_number(),
                     Pdu::EnquireLinkResp,
                 );
-                write(framed, resp).await?;
+                write(framed, resp, limit).await?;
             }
             _ => {}
         }

@@ -22,6 +22,52 @@ pub const MO: &str = "smsc_link_mo_total";
 pub const RECEIPTS: &str = "smsc_link_receipts_total";
 /// Counter: reconnect attempts after a failure.
 pub const RECONNECTS: &str = "smsc_link_reconnects_total";
+/// Counter: what the link refused from the SMSC, label `kind` (see
+/// [`Refused`]).
+pub const PROTOCOL_ERRORS: &str = "smsc_link_protocol_errors_total";
+
+/// What the link refused from the SMSC and how it answered: the `kind`
+/// label of [`PROTOCOL_ERRORS`]. Rare by nature, so counted by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// `bad_length`: a `command_length` under 16 or over the limit
+    /// (garbage): `generic_nack` ESME_RINVCMDLEN, `unbind`, closed.
+    BadLength,
+    /// `undecodable`: a well-framed body `rusmpp` refused: `generic_nack`
+    /// ESME_RINVCMDLEN (a response: its submit is in doubt).
+    Undecodable,
+    /// `unknown_command`: a request an ESME does not serve:
+    /// `generic_nack` ESME_RINVCMDID.
+    UnknownCommand,
+    /// `unexpected_response`: a response to a sequence number not
+    /// outstanding (never sent, or already timed out): dropped unanswered.
+    UnexpectedResponse,
+    /// `stalled_read`: a PDU begun and not whole within
+    /// `response_timeout_ms` (a trickling SMSC): `unbind`, closed.
+    StalledRead,
+    /// `stalled_write`: the SMSC did not take a write of the link within
+    /// `response_timeout_ms` (it stopped reading): closed.
+    StalledWrite,
+}
+
+impl Refused {
+    /// The `kind` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::BadLength => "bad_length",
+            Self::Undecodable => "undecodable",
+            Self::UnknownCommand => "unknown_command",
+            Self::UnexpectedResponse => "unexpected_response",
+            Self::StalledRead => "stalled_read",
+            Self::StalledWrite => "stalled_write",
+        }
+    }
+
+    /// Counts one.
+    pub(crate) fn count(self) {
+        metrics::counter!(PROTOCOL_ERRORS, "kind" => self.label()).increment(1);
+    }
+}
 
 /// Handles to the metrics touched once per segment or message. The
 /// `metrics::counter!` family looks its key up in the recorder on every

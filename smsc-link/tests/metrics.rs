@@ -1,6 +1,6 @@
 //! The link's metrics through the `metrics` facade: a recording recorder
 //! (global, so this file holds one test) sees binds, in-flight, outcomes,
-//! throttle events and round-trip latencies.
+//! throttle events, round-trip latencies, and what a hostile SMSC sent.
 
 mod common;
 
@@ -12,12 +12,16 @@ use std::{
     },
 };
 
-use common::{link_config, recorder, start_sim, WAIT};
+use common::{link_config, recorder, start_sim, Fake, WAIT};
 use metrics::{
     Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
 };
+use rusmpp::CommandStatus;
 use simulator::{Config, FaultProfile};
-use smsc_link::{telemetry, Link, LinkConfig, SubmitOptions, SubmitOutcome};
+use smsc_link::{
+    telemetry::{self, Refused},
+    Link, LinkConfig, SubmitOptions, SubmitOutcome,
+};
 
 /// Counts histogram samples.
 #[derive(Debug, Default)]
@@ -142,4 +146,44 @@ async fn metrics_count_binds_outcomes_throttles_and_latency() {
 
     link.shutdown().await;
     assert_eq!(recording.gauge(telemetry::BINDS), 0.0);
+
+    // A hostile SMSC: a stray response, an unknown request, then garbage.
+    let refused = |kind: Refused| {
+        recording.counter(&format!(
+            "{}{{kind={}}}",
+            telemetry::PROTOCOL_ERRORS,
+            kind.label()
+        ))
+    };
+    let before = [
+        Refused::UnexpectedResponse,
+        Refused::UnknownCommand,
+        Refused::BadLength,
+    ]
+    .map(refused);
+    let fake = Fake::start().await;
+    let (handler, _events) = recorder(0);
+    let link = Link::start(link_config(fake.addr), handler.clone(), handler).expect("config");
+    let mut conn = fake.accept(CommandStatus::EsmeRok).await;
+    let words = |w: [u32; 4]| w.iter().flat_map(|w| w.to_be_bytes()).collect::<Vec<u8>>();
+    let mut bytes = words([16, 0x8000_0000, 0, 4_242]);
+    bytes.extend(words([16, 0x0000_0555, 0, 4_243]));
+    bytes.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
+    conn.write_raw(&bytes).await;
+    conn.until_closed().await;
+    let after = [
+        Refused::UnexpectedResponse,
+        Refused::UnknownCommand,
+        Refused::BadLength,
+    ]
+    .map(refused);
+    assert_eq!(
+        [
+            after[0] - before[0],
+            after[1] - before[1],
+            after[2] - before[2]
+        ],
+        [1, 1, 1]
+    );
+    link.shutdown().await;
 }

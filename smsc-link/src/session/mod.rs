@@ -26,7 +26,7 @@ use tokio_util::{codec::Framed, sync::CancellationToken};
 use self::{
     inbound::Inbound,
     outbound::Outbound,
-    wire::{write, Sequence},
+    wire::{within, write, Sequence},
 };
 use crate::{
     codec::{Frame, LinkCodec},
@@ -34,6 +34,7 @@ use crate::{
     gate::AckKind,
     pdu::{self, BindKind},
     shared::Shared,
+    telemetry::Refused,
     Error,
 };
 
@@ -60,6 +61,9 @@ pub(crate) struct Session {
     next_enquire_at: Instant,
     /// Since when reading is paused because every delivery slot is taken.
     reading_paused_since: Option<Instant>,
+    /// Since when part of a PDU waits in the read buffer with no whole
+    /// frame read (seen by the tick).
+    partial_since: Option<Instant>,
     queue_closed: bool,
     /// When the link is shutting down: the end of the whole shutdown,
     /// which bounds the wait for `unbind_resp`.
@@ -87,6 +91,7 @@ impl Session {
             sequence: Sequence::default(),
             enquire: None,
             reading_paused_since: None,
+            partial_since: None,
             queue_closed: false,
             closing_end: None,
         }
@@ -125,9 +130,10 @@ impl Session {
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut close_deadline: Option<Instant> = None;
         let window_max = self.config().window_max;
+        let limit = self.config().response_timeout();
         loop {
             let now = Instant::now();
-            self.out.pump(framed, now, &mut self.sequence).await?;
+            within(limit, self.out.pump(framed, now, &mut self.sequence)).await?;
             if let Some(deadline) = close_deadline {
                 let idle = self.out.window.is_empty()
                     && self.out.unsent.is_empty()
@@ -189,6 +195,8 @@ impl Session {
                     ))),
                     Some(Err(error)) => return Err(error.into()),
                     Some(Ok(frame)) => {
+                        // A whole frame: whatever is buffered now is new.
+                        self.partial_since = None;
                         // One clock read for the batch: the responses
                         // buffered with this one arrived with it.
                         let read_at = Instant::now();
@@ -225,7 +233,7 @@ impl Session {
                             Command::new(ack.status, ack.seq, DataSmResp::builder().build())
                         }
                     };
-                    write(framed, resp).await?;
+                    write(framed, resp, limit).await?;
                     if let Some(written) = ack.written {
                         let _ = written.send(());
                     }
@@ -307,6 +315,7 @@ impl Session {
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
+        let limit = self.config().response_timeout();
         let command = match frame {
             Frame::SubmitSmResp {
                 sequence_number,
@@ -331,17 +340,46 @@ impl Session {
                         .on_submit_resp(sequence_number, status, "", read_at);
                 } else if command_id & 0x8000_0000 != 0 {
                     tracing::warn!(command_id, "undecodable response: submit in doubt");
+                    Refused::Undecodable.count();
                     self.out.forget(sequence_number, None);
                 } else {
                     tracing::warn!(command_id, "undecodable request");
+                    Refused::Undecodable.count();
                     let nack = Command::new(
                         CommandStatus::EsmeRinvcmdlen,
                         sequence_number,
                         Pdu::GenericNack,
                     );
-                    write(framed, nack).await?;
+                    write(framed, nack, limit).await?;
                 }
                 return Ok(Flow::Continue);
+            }
+            Frame::BadLength {
+                command_length,
+                command_id,
+                sequence_number,
+            } => {
+                // The next PDU cannot be found: answer this one as a
+                // strict peer does, unbind, and close without waiting for
+                // an unbind_resp that could not be read.
+                tracing::warn!(command_length, command_id, "command_length out of range");
+                Refused::BadLength.count();
+                let nack = Command::new(
+                    CommandStatus::EsmeRinvcmdlen,
+                    sequence_number,
+                    Pdu::GenericNack,
+                );
+                write(framed, nack, limit).await?;
+                let seq = self.sequence.next();
+                write(
+                    framed,
+                    Command::new(CommandStatus::EsmeRok, seq, Pdu::Unbind),
+                    limit,
+                )
+                .await?;
+                return Err(Error::Protocol(format!(
+                    "command_length {command_length} out of range"
+                )));
             }
         };
         let seq = command.sequence_number();
@@ -370,7 +408,7 @@ impl Session {
             }
             Some(Pdu::EnquireLink) => {
                 let resp = Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLinkResp);
-                write(framed, resp).await?;
+                write(framed, resp, limit).await?;
             }
             Some(Pdu::EnquireLinkResp) if self.enquire.is_some_and(|(s, _)| s == seq) => {
                 self.enquire = None;
@@ -378,15 +416,28 @@ impl Session {
             Some(Pdu::Unbind) => {
                 tracing::info!("smsc unbinds");
                 let resp = Command::new(CommandStatus::EsmeRok, seq, Pdu::UnbindResp);
-                write(framed, resp).await?;
+                write(framed, resp, limit).await?;
                 return Ok(Flow::Stop);
             }
-            Some(Pdu::UnbindResp | Pdu::GenericNack) => {}
+            // The one request SMPP answers with nothing.
+            Some(Pdu::AlertNotification(_)) => {}
             _ if u32::from(command.id()) & 0x8000_0000 == 0 => {
+                tracing::warn!(command_id = u32::from(command.id()), "request not served");
+                Refused::UnknownCommand.count();
                 let nack = Command::new(CommandStatus::EsmeRinvcmdid, seq, Pdu::GenericNack);
-                write(framed, nack).await?;
+                write(framed, nack, limit).await?;
             }
-            _ => {}
+            // A response to nothing outstanding (a generic_nack, an
+            // enquire_link_resp, an unbind_resp…) is dropped: answering a
+            // response could start a loop of nacks between two peers.
+            _ => {
+                tracing::debug!(
+                    seq,
+                    command_id = u32::from(command.id()),
+                    "unexpected response"
+                );
+                Refused::UnexpectedResponse.count();
+            }
         }
         Ok(Flow::Continue)
     }
@@ -400,11 +451,36 @@ impl Session {
         IO: AsyncRead + AsyncWrite + Unpin,
     {
         let config = self.shared.config.clone();
+        let limit = config.response_timeout();
         // While reading is paused, what the SMSC sent waits unread: its
         // clocks stop (see `may_read`).
         let reading = self.reading_paused_since.is_none();
         if reading {
             self.out.expire(now);
+        }
+        // A PDU begun must arrive whole within the response timeout: an
+        // SMSC sending a byte a second would otherwise hold the session on
+        // a half PDU for as long as it likes (enquire_link cannot tell, its
+        // answer queues behind the half PDU).
+        if reading && !framed.read_buffer().is_empty() {
+            let since = *self.partial_since.get_or_insert(now);
+            if now.saturating_duration_since(since) >= limit {
+                tracing::warn!(
+                    octets = framed.read_buffer().len(),
+                    "a pdu begun and not whole within the response timeout"
+                );
+                Refused::StalledRead.count();
+                let seq = self.sequence.next();
+                write(
+                    framed,
+                    Command::new(CommandStatus::EsmeRok, seq, Pdu::Unbind),
+                    limit,
+                )
+                .await?;
+                return Err(Error::Stalled("a pdu begun and not finished"));
+            }
+        } else {
+            self.partial_since = None;
         }
         match self.enquire {
             _ if !reading => {}
@@ -421,6 +497,7 @@ impl Session {
                 write(
                     framed,
                     Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLink),
+                    limit,
                 )
                 .await?;
             }
@@ -438,12 +515,14 @@ impl Session {
         IO: AsyncRead + AsyncWrite + Unpin,
     {
         let seq = self.sequence.next();
+        let limit = self.config().response_timeout();
         write(
             framed,
             Command::new(CommandStatus::EsmeRok, seq, Pdu::Unbind),
+            limit,
         )
         .await?;
-        let mut until = Instant::now() + self.config().response_timeout();
+        let mut until = Instant::now() + limit;
         if let Some(end) = self.closing_end {
             until = until.min(end);
         }
@@ -453,7 +532,8 @@ impl Session {
             tokio::select! {
                 _ = &mut deadline => return Ok(()),
                 frame = framed.next() => match frame {
-                    None | Some(Err(_)) => return Ok(()),
+                    // A bad length: nothing more can be read.
+                    None | Some(Err(_)) | Some(Ok(Frame::BadLength { .. })) => return Ok(()),
                     Some(Ok(Frame::Command(c))) if c.id() == CommandId::UnbindResp => return Ok(()),
                     Some(Ok(Frame::SubmitSmResp { sequence_number, status, message_id })) => {
                         let read_at = Instant::now();

@@ -29,7 +29,7 @@ use crate::{
     job::{Job, SegState},
     receipt::normalize_id,
     shared::{lock, Shared},
-    telemetry::SubmitMeters,
+    telemetry::{Refused, SubmitMeters},
     Error, Receipt, SubmitOutcome,
 };
 
@@ -241,6 +241,7 @@ impl Outbound {
     ) {
         let Some(sent) = self.window.remove(&seq) else {
             tracing::warn!(seq, "response to no pending submit (late or unknown)");
+            Refused::UnexpectedResponse.count();
             return;
         };
         self.meters.in_flight.decrement(1.0);

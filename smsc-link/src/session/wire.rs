@@ -1,5 +1,6 @@
-//! What both halves of a session use on the wire: writing a command,
-//! the session's sequence numbers, and a map keyed by counters.
+//! What both halves of a session use on the wire: writing a command
+//! within a deadline, the session's sequence numbers, and a map keyed by
+//! counters.
 
 use std::{
     collections::HashMap,
@@ -8,22 +9,44 @@ use std::{
 
 use futures::SinkExt;
 use rusmpp::Command;
+use tokio::time::Duration;
 use tokio_util::codec::Framed;
 
-use crate::{codec::LinkCodec, Error};
+use crate::{codec::LinkCodec, telemetry::Refused, Error};
 
 /// Largest sequence number before wrapping back to 1.
 const SEQUENCE_MAX: u32 = 0x7fff_ffff;
 
-/// Writes one command (responses, enquire_link, bind, unbind).
+/// Writes one command (responses, enquire_link, bind, unbind), giving up
+/// when the SMSC has not taken it all within `limit`: one that stops reading
+/// would otherwise hold the session in this write for good (TCP pushes
+/// back, and nothing else of the session runs meanwhile).
 pub(crate) async fn write<IO>(
     framed: &mut Framed<IO, LinkCodec>,
     command: Command,
+    limit: Duration,
 ) -> Result<(), Error>
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    framed.send(command).await.map_err(Error::from)
+    within(limit, framed.send(command)).await
+}
+
+/// `write` (one command, or the pump's batch) bounded by `limit`.
+pub(crate) async fn within<T, E>(
+    limit: Duration,
+    write: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, Error>
+where
+    Error: From<E>,
+{
+    match tokio::time::timeout(limit, write).await {
+        Ok(written) => written.map_err(Error::from),
+        Err(_) => {
+            Refused::StalledWrite.count();
+            Err(Error::Stalled("it stopped reading what the link writes"))
+        }
+    }
 }
 
 /// The sequence numbers of one session's requests (the bind took 1).

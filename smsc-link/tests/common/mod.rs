@@ -1,7 +1,8 @@
 //! Helpers shared by the integration tests: the bundled simulator on
 //! 127.0.0.1:0, handlers that record what they get, a scriptable fake
 //! SMSC (for what the simulator cannot do: 16-bit references, SAR TLVs,
-//! receipts before responses, silent windows) and a freezable TCP proxy.
+//! receipts before responses, silent windows, raw bytes of a hostile
+//! peer) and a freezable TCP proxy.
 
 #![allow(dead_code)]
 
@@ -161,6 +162,20 @@ impl Fake {
             .await;
         conn
     }
+
+    /// Accepts one connection and reads its bind without answering it.
+    pub async fn accept_unanswered(&self) -> (Conn, Command) {
+        let (socket, _) = tokio::time::timeout(WAIT, self.listener.accept())
+            .await
+            .expect("a connection in time")
+            .expect("accept");
+        let mut conn = Conn {
+            framed: Framed::new(socket, LinkCodec::default()),
+            seq: 1000,
+        };
+        let bind = conn.read().await;
+        (conn, bind)
+    }
 }
 
 /// One connection of the fake SMSC.
@@ -192,6 +207,9 @@ impl Conn {
                     panic!("undecodable pdu 0x{command_id:08x}")
                 }
                 Frame::SubmitSmResp { .. } => panic!("submit_sm_resp sent to the smsc"),
+                Frame::BadLength { command_length, .. } => {
+                    panic!("command_length {command_length} from the link")
+                }
             }
         }
     }
@@ -217,6 +235,39 @@ impl Conn {
                 return c.status();
             }
         }
+    }
+
+    /// Writes `bytes` as they are (a hostile or broken SMSC).
+    pub async fn write_raw(&mut self, bytes: &[u8]) {
+        let socket = self.framed.get_mut();
+        socket.write_all(bytes).await.expect("write");
+        socket.flush().await.expect("flush");
+    }
+
+    /// The next frame as read, `None` once the link closed the connection.
+    pub async fn frame(&mut self) -> Option<Frame> {
+        match tokio::time::timeout(WAIT, self.framed.next()).await {
+            Ok(Some(Ok(frame))) => Some(frame),
+            Ok(None | Some(Err(_))) => None,
+            Err(_) => panic!("neither a pdu nor a close within {WAIT:?}"),
+        }
+    }
+
+    /// The next frame, which must be a command.
+    pub async fn command(&mut self) -> Command {
+        match self.frame().await {
+            Some(Frame::Command(c)) => *c,
+            other => panic!("expected a command, got {other:?}"),
+        }
+    }
+
+    /// Waits for the link to close the connection; what it wrote meanwhile.
+    pub async fn until_closed(&mut self) -> Vec<Frame> {
+        let mut frames = Vec::new();
+        while let Some(frame) = self.frame().await {
+            frames.push(frame);
+        }
+        frames
     }
 
     pub async fn close(self) {
