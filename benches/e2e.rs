@@ -273,17 +273,20 @@ impl Ours {
 /// (None: SQLite in its data folder), offered `rate_per_s` for `duration`.
 /// With `receipts`, the measured span ends when the receipts of its replies
 /// are acknowledged (at most [`RECEIPTS_WAIT`] after the replies).
+#[allow(clippy::too_many_arguments)]
 async fn ours(
     plan: Plan,
     gateway: GatewayConfig,
     database_url: Option<String>,
+    sync: Option<&'static str>,
     rate_per_s: f64,
     duration: Duration,
     receipts: bool,
     idle_window: Duration,
 ) -> Ours {
     let (sim, port, token) = simulator().await;
-    let prepared = gateway.prepare(port, database_url.as_deref());
+    let mut prepared = gateway.prepare(port, database_url.as_deref());
+    prepared.sqlite_synchronous = sync;
     let text = format!("ВХОД*{}", prepared.code);
     let child = prepared.spawn_watched();
     assert!(sim.wait_for_receivers(gateway.binds(), &token).await);
@@ -386,6 +389,8 @@ fn latency_row(binds: usize, name: &str, offered: f64, r: &LoadReport) -> String
 struct Backend {
     name: &'static str,
     postgres: bool,
+    /// SQLite's `sqlite_synchronous` (`None`: the default, `full`).
+    sync: Option<&'static str>,
 }
 
 /// A fresh database for one run: `None` for SQLite (each run has its own
@@ -418,6 +423,7 @@ async fn capacity(plan: Plan, backend: Backend, binds: usize) -> Capacity {
         plan,
         gateway,
         fresh_db(backend).await,
+        backend.sync,
         plan.over_rate_per_s,
         plan.duration,
         true,
@@ -429,6 +435,7 @@ async fn capacity(plan: Plan, backend: Backend, binds: usize) -> Capacity {
         plan,
         gateway,
         fresh_db(backend).await,
+        backend.sync,
         half_rate_per_s,
         plan.duration,
         true,
@@ -492,6 +499,7 @@ fn main() {
         let mut backends = vec![Backend {
             name: "SQLite",
             postgres: false,
+            sync: None,
         }];
         if plan.with_postgres {
             if let Some(db) = dbs::postgres(StoreConfig::default()).await {
@@ -499,6 +507,7 @@ fn main() {
                 backends.push(Backend {
                     name: "PostgreSQL",
                     postgres: true,
+                    sync: None,
                 });
             }
         }
@@ -521,7 +530,29 @@ fn main() {
 
         // 2. Steady load, one bind.
         let mut steady = Vec::new();
-        for &backend in backends.iter().filter(|_| runs("steady")) {
+        // SQLite twice: the durable default beside `normal` (no fsync).
+        let steady_backends: Vec<Backend> = backends
+            .iter()
+            .flat_map(|&b| {
+                if b.postgres {
+                    vec![b]
+                } else {
+                    vec![
+                        Backend {
+                            name: "SQLite, synchronous full (default)",
+                            sync: Some("full"),
+                            ..b
+                        },
+                        Backend {
+                            name: "SQLite, synchronous normal",
+                            sync: Some("normal"),
+                            ..b
+                        },
+                    ]
+                }
+            })
+            .collect();
+        for &backend in steady_backends.iter().filter(|_| runs("steady")) {
             for &rate in plan.steady_rates {
                 let gateway = GatewayConfig::Bench { binds: 1 };
                 let db = fresh_db(backend).await;
@@ -529,6 +560,7 @@ fn main() {
                     plan,
                     gateway,
                     db,
+                    backend.sync,
                     rate,
                     plan.steady_duration,
                     true,
@@ -551,6 +583,7 @@ fn main() {
                         plan,
                         gateway,
                         db,
+                        backend.sync,
                         rate,
                         plan.burst_duration,
                         false,

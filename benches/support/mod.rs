@@ -100,6 +100,9 @@ pub struct Prepared {
     /// The gateway runs with the default configuration but for the SMSC
     /// address ([`Prepared::with_defaults`]).
     defaults: bool,
+    /// `sqlite_synchronous` for the gateway (`CHECKIN_SQLITE_SYNCHRONOUS`);
+    /// `None`: its default.
+    pub sqlite_synchronous: Option<&'static str>,
 }
 
 impl Prepared {
@@ -163,6 +166,7 @@ impl Prepared {
             config,
             code,
             defaults,
+            sqlite_synchronous: None,
         }
     }
 
@@ -180,6 +184,9 @@ impl Prepared {
         let mut gateway = checkin(&self.data, &self.config);
         if self.defaults {
             gateway.env_remove("CHECKIN_SEND_RATE");
+        }
+        if let Some(sync) = self.sqlite_synchronous {
+            gateway.env("CHECKIN_SQLITE_SYNCHRONOUS", sync);
         }
         if let Ok(filter) = std::env::var("CHECKIN_LOG") {
             gateway.env("CHECKIN_LOG", filter);
