@@ -1,0 +1,341 @@
+//! The soak: the whole product (gateway, web, notifier, bundled simulator
+//! with a fault profile) under mixed load for `CHECKIN_SOAK_SECONDS`
+//! (default 120, what CI runs; `CHECKIN_SOAK_SECONDS=1800` is the long one):
+//! SMS check-ins, web check-ins with an SMS code, and a stream of cases with
+//! their alerts. Memory, file descriptors and tasks stay flat after the
+//! warm-up, the MO round trip's p99 does not drift, every visitor is
+//! confirmed, every alert arrives, none more than twice. The figures are
+//! printed (`--nocapture`) for BENCHMARKS.md.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use checkin_core::Premises;
+use chrono::Utc;
+use common::browser::Browser;
+use common::Running;
+use serde_json::json;
+use simulator::{FaultProfile, MoRequest, Simulator};
+
+/// SMS check-ins offered per second (new phones, a few premises).
+const SMS_PER_S: u64 = 40;
+/// A web check-in (poster page, code by SMS, code entered) every this long.
+const WEB_EVERY: Duration = Duration::from_secs(2);
+/// A case every this long, at fresh premises with `CASE_VISITORS` visitors:
+/// the case's own visit and `CASE_VISITORS - 1` alerts.
+const CASE_EVERY: Duration = Duration::from_secs(10);
+const CASE_VISITORS: usize = 4;
+/// How often the process is sampled.
+const SAMPLE_EVERY: Duration = Duration::from_secs(5);
+/// MOs waiting for their answer at once.
+const MO_IN_FLIGHT_MAX: usize = 64;
+
+fn faults() -> FaultProfile {
+    serde_json::from_value(json!({
+        "seed": 19,
+        "drop_response_share": 0.001,
+        "disconnect_share": 0.0005,
+        "submit_error_share": 0.002,
+    }))
+    .unwrap()
+}
+
+fn is_alert(text: &str) -> bool {
+    text.contains("с подтвержденным COVID-19")
+}
+
+fn phone(kind: u32, i: usize) -> String {
+    format!("+79{kind}{i:07}")
+}
+
+/// One sample of the process (every field is printed).
+#[derive(Debug, Clone, Copy)]
+#[allow(dead_code)]
+struct Sample {
+    at_s: f64,
+    rss_kib: u64,
+    fds: usize,
+    tasks: usize,
+    mo_p99_ms: f64,
+    mos: usize,
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
+}
+
+fn p99(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    v[(v.len() * 99 / 100).min(v.len() - 1)]
+}
+
+/// Delivers an MO as an SMSC would: again while no bind is up.
+async fn deliver(sim: &Simulator, from: &str, text: &str) -> Option<Duration> {
+    for _ in 0..400 {
+        let started = Instant::now();
+        match sim.inject_mo(MoRequest::new(from, text)).await {
+            Err(simulator::Error::NoReceiver) => {
+                tokio::time::sleep(Duration::from_millis(25)).await
+            }
+            Ok(report) if report.delivered => return Some(started.elapsed()),
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// The web's code way (poster, phone and consent, the SMS code, the code).
+async fn web_checkin(run: &Running, premises: &Premises, phone: &str) -> bool {
+    let mut browser = Browser {
+        addr: run.gateway.web_addr,
+        jar: BTreeMap::new(),
+    };
+    let poster = format!("/v/{}", premises.code.to_string().replace('-', ""));
+    let page = browser.request("GET", &poster, &[]).await;
+    let csrf = page.field("csrf");
+    let sent = browser
+        .request(
+            "POST",
+            &poster,
+            &[("csrf", &csrf), ("phone", phone), ("consent", "1")],
+        )
+        .await;
+    if sent.status != 303 {
+        return false;
+    }
+    let texts = run.until_messages(phone, 1).await;
+    let code: String = texts[0].chars().filter(char::is_ascii_digit).collect();
+    let form = browser.request("GET", &sent.location, &[]).await;
+    let (csrf, ticket) = (form.field("csrf"), form.field("t"));
+    let done = browser
+        .request(
+            "POST",
+            &format!("{poster}/otp"),
+            &[("csrf", &csrf), ("t", &ticket), ("code", &code)],
+        )
+        .await;
+    done.status == 303 && done.location.starts_with("/ok/")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_product_stays_flat_under_a_long_mixed_load() {
+    let seconds: u64 = std::env::var("CHECKIN_SOAK_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(120);
+    let span = Duration::from_secs(seconds);
+    let run = Arc::new(common::start("soak", None).await);
+    let sim = run.gateway.simulator.clone().unwrap().simulator;
+    let web = run.gateway.web_addr;
+    let token = run
+        .gateway
+        .store
+        .orgs()
+        .create_authority("Роспотребнадзор", Utc::now())
+        .await
+        .unwrap()
+        .1;
+    let mut venues = Vec::new();
+    for address in ["ул. Тверская, 13", "Кутузовский пр., 30", "ул. Арбат, 10"]
+    {
+        venues.push(run.premises(address).await);
+    }
+    sim.set_faults(faults()).unwrap();
+
+    let latencies = Arc::new(Mutex::new(Vec::<f64>::new()));
+    let sms_sent = Arc::new(AtomicUsize::new(0));
+    let unacked = Arc::new(AtomicUsize::new(0));
+    let window = Arc::new(tokio::sync::Semaphore::new(MO_IN_FLIGHT_MAX));
+    let started = Instant::now();
+    let mut samples = Vec::new();
+    let mut web_visitors = Vec::new();
+    let mut web_failed = 0;
+    let mut cases = 0;
+    let mut case_visitors = Vec::new();
+    let mut next = (Instant::now(), Instant::now(), Instant::now() + CASE_EVERY);
+    let mut next_sample = Instant::now() + SAMPLE_EVERY;
+    let tick = Duration::from_millis(1000 / SMS_PER_S);
+    let mut i = 0_usize;
+    while started.elapsed() < span {
+        let now = Instant::now();
+        if now >= next.0 {
+            // SMS check-ins, each its own phone.
+            next.0 += tick;
+            let permit = window.clone().acquire_owned().await.unwrap();
+            let text = format!("ВХОД*{}", venues[i % venues.len()].code);
+            let from = phone(16, i);
+            let (sim, latencies, unacked) = (sim.clone(), latencies.clone(), unacked.clone());
+            tokio::spawn(async move {
+                match deliver(&sim, &from, &text).await {
+                    Some(took) => latencies.lock().unwrap().push(took.as_secs_f64() * 1e3),
+                    None => {
+                        unacked.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                drop(permit);
+            });
+            sms_sent.fetch_add(1, Ordering::Relaxed);
+            i += 1;
+        }
+        if now >= next.1 {
+            next.1 += WEB_EVERY;
+            let visitor = phone(26, web_visitors.len());
+            if web_checkin(&run, &venues[web_visitors.len() % venues.len()], &visitor).await {
+                web_visitors.push(visitor);
+            } else {
+                web_failed += 1;
+            }
+        }
+        if now >= next.2 {
+            // A case at fresh premises: its visitors first, then the case.
+            next.2 += CASE_EVERY;
+            let premises = run
+                .premises(&format!("ул. Новый Арбат, {}", 100 + cases))
+                .await;
+            let text = format!("ВХОД*{}", premises.code);
+            let visitors: Vec<String> = (0..CASE_VISITORS)
+                .map(|k| phone(36, cases * CASE_VISITORS + k))
+                .collect();
+            for v in &visitors {
+                assert!(
+                    deliver(&sim, v, &text).await.is_some(),
+                    "a case visitor's MO"
+                );
+            }
+            let case = json!({"phone": visitors[0], "confirmed_at": Utc::now().to_rfc3339()});
+            let (status, body) =
+                common::api(web, "POST", "/api/v1/cases", &token, Some(&case)).await;
+            assert_eq!(status, 201, "{body}");
+            assert_eq!(body["alerts_queued"], CASE_VISITORS - 1, "{body}");
+            case_visitors.extend(visitors.into_iter().skip(1));
+            cases += 1;
+        }
+        if now >= next_sample {
+            next_sample += SAMPLE_EVERY;
+            let lat = std::mem::take(&mut *latencies.lock().unwrap());
+            samples.push(Sample {
+                at_s: started.elapsed().as_secs_f64(),
+                rss_kib: rss_kib(),
+                fds: fds(),
+                tasks: tokio::runtime::Handle::current()
+                    .metrics()
+                    .num_alive_tasks(),
+                mo_p99_ms: p99(lat.clone()),
+                mos: lat.len(),
+            });
+        }
+        let wake = next.0.min(next.1).min(next.2).min(next_sample);
+        tokio::time::sleep_until(tokio::time::Instant::from_std(wake)).await;
+    }
+    // Every MO answered.
+    let _ = window.acquire_many(MO_IN_FLIGHT_MAX as u32).await.unwrap();
+
+    // Flat after the warm-up (the first quarter): the last quarter's peak
+    // against the second quarter's.
+    let quarter = samples.len() / 4;
+    assert!(
+        quarter >= 1,
+        "too short a soak to judge: {} samples",
+        samples.len()
+    );
+    let peak = |range: &[Sample], f: fn(&Sample) -> f64| range.iter().map(f).fold(0.0, f64::max);
+    let (warm, late) = (
+        &samples[quarter..2 * quarter],
+        &samples[samples.len() - quarter..],
+    );
+    let growth = |f: fn(&Sample) -> f64| (peak(warm, f), peak(late, f));
+    let (rss_warm, rss_late) = growth(|s| s.rss_kib as f64);
+    let (fds_warm, fds_late) = growth(|s| s.fds as f64);
+    let (tasks_warm, tasks_late) = growth(|s| s.tasks as f64);
+    // The MO round trip's p99 per sample, as the median over each quarter:
+    // one dropped response (the fault profile's) costs a sample's p99 the
+    // link's response timeout, and must not read as a drift.
+    let median = |range: &[Sample]| {
+        let mut v: Vec<f64> = range.iter().map(|s| s.mo_p99_ms).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (p99_warm, p99_late) = (median(warm), median(late));
+    for s in &samples {
+        eprintln!("soak: {s:?}");
+    }
+    eprintln!(
+        "soak: {seconds} s, {} SMS check-ins ({} not acknowledged), {} web check-ins ({web_failed} \
+         refused), {cases} cases; RSS {:.1} → {:.1} MiB, fds {fds_warm} → {fds_late}, tasks \
+         {tasks_warm} → {tasks_late} (peaks of the second and the last quarter), MO p99 \
+         {p99_warm:.1} → {p99_late:.1} ms (their medians)",
+        sms_sent.load(Ordering::Relaxed),
+        unacked.load(Ordering::Relaxed),
+        web_visitors.len(),
+        rss_warm / 1024.0,
+        rss_late / 1024.0,
+    );
+    assert!(
+        rss_late <= rss_warm * 1.25 + 8.0 * 1024.0,
+        "memory grows: {rss_warm} → {rss_late} KiB"
+    );
+    assert!(
+        fds_late <= fds_warm + 16.0,
+        "descriptors grow: {fds_warm} → {fds_late}"
+    );
+    assert!(
+        tasks_late <= tasks_warm * 1.5 + 64.0,
+        "tasks grow: {tasks_warm} → {tasks_late}"
+    );
+    assert!(
+        p99_late <= (p99_warm * 3.0).max(200.0),
+        "the MO p99 drifts: {p99_warm} → {p99_late} ms"
+    );
+    assert_eq!(web_failed, 0, "web check-ins refused");
+
+    // Every visitor confirmed, every alert arrived, none more than twice.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let count = |to: &str, alert: bool| {
+        sim.messages(Some(to), 10)
+            .iter()
+            .filter(|m| m.complete && is_alert(&m.text) == alert)
+            .count()
+    };
+    let sms_visitors: Vec<String> = (0..i).map(|k| phone(16, k)).collect();
+    loop {
+        // (A web visitor's confirmation is the page `web_checkin` reached.)
+        let unconfirmed = sms_visitors
+            .iter()
+            .chain(&case_visitors)
+            .filter(|p| count(p, false) == 0)
+            .count();
+        let unalerted = case_visitors.iter().filter(|p| count(p, true) == 0).count();
+        if unconfirmed <= unacked.load(Ordering::Relaxed) && unalerted == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{unconfirmed} visitors unconfirmed, {unalerted} alerts missing"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for p in sms_visitors.iter().chain(&case_visitors) {
+        assert!(count(p, false) <= 2, "{p}: more than two confirmations");
+    }
+    for p in &case_visitors {
+        assert!(count(p, true) <= 2, "{p}: more than two alerts");
+    }
+    Arc::try_unwrap(run).ok().unwrap().stop().await;
+}
