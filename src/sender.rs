@@ -15,7 +15,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::segments::{SegmentMeters, Written};
 use checkin_core::store::SendResult;
 use checkin_core::{Clock, Msisdn, Store};
 use notifier::{SendOptions, SendOutcome, SmsSender};
@@ -26,6 +25,8 @@ use smsc_link::{
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+use crate::segments::{SegmentMeters, Written};
 
 /// SMSC ids remembered for receipts: about a quarter of an hour of sends at
 /// 100/s, a few MiB.
