@@ -682,6 +682,29 @@ fn main() {
         for (backend, rate, o) in &steady {
             println!("{}", steady_row(*backend, *rate, o));
         }
+        // Issue 23: what a check-in costs at the operator, in segments.
+        println!(
+            "\nSMS segments per check-in (`checkin_sms_segments_total{{outcome=\"accepted\"}}` \
+             over the run ÷ MO acknowledged):\n"
+        );
+        for (backend, rate, o) in &steady {
+            let per = |kind: &str| {
+                let kind = format!("kind=\"{kind}\"");
+                o.metric_delta(
+                    "checkin_sms_segments_total",
+                    &["outcome=\"accepted\"", kind.as_str()],
+                ) / o.checkins()
+            };
+            println!(
+                "- {} at {rate:.0} MO/s: {:.3} (confirmation {:.3}, repeat {:.3}, other {:.3})",
+                backend.name,
+                o.metric_delta("checkin_sms_segments_total", &["outcome=\"accepted\""])
+                    / o.checkins(),
+                per("confirmation"),
+                per("repeat"),
+                per("other"),
+            );
+        }
 
         println!(
             "\nLatency at {} MO/s for {:?}, SMSC window {SMSC_WINDOW}, a fresh gateway each run:\n",

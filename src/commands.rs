@@ -190,26 +190,41 @@ pub async fn org_create(
 
 pub async fn premises_add(
     config: &Config,
-    org_id: i64,
-    address: String,
-    kind: Option<String>,
-    stay_minutes: Option<u32>,
+    new: NewPremises,
+    sms_label: Option<String>,
 ) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     let premises = store
         .orgs()
-        .add_premises(
-            &NewPremises {
-                org_id,
-                address,
-                kind,
-                stay_minutes,
-            },
-            chrono::Utc::now(),
-        )
+        .add_premises_labelled(&new, sms_label.as_deref(), chrono::Utc::now())
         .await
         .context("adding the premises")?;
     print_json(json!({ "id": premises.id, "code": premises.code.to_string() }));
+    store.close().await;
+    Ok(())
+}
+
+/// `checkin premises label --id ID [--sms-label L]`: the SMS name set (or
+/// cleared), and the confirmation a visitor now gets.
+pub async fn premises_label(
+    config: &Config,
+    id: i64,
+    sms_label: Option<String>,
+) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let premises = store
+        .orgs()
+        .set_sms_label(None, id, sms_label.as_deref())
+        .await
+        .context("setting the SMS name")?
+        .with_context(|| format!("no premises {id}"))?;
+    let confirmation =
+        checkin_core::texts::confirmation(&premises, chrono::Utc::now(), &config.zone);
+    print_json(json!({
+        "id": premises.id,
+        "sms_label": premises.sms_label,
+        "confirmation": confirmation,
+    }));
     store.close().await;
     Ok(())
 }

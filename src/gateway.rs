@@ -23,6 +23,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::pipeline::{MoInbox, PipelineConfig};
+use crate::segments::SegmentMeters;
 use crate::sender::{self, LinkSender, ReceiptBook};
 use crate::ussd::{MoRouter, Ussd};
 
@@ -502,6 +503,7 @@ impl Gateway {
                 receipt_grace,
                 response_timeout,
                 stop: link_stop,
+                meters: SegmentMeters::register(),
             },
             options.clock.clone(),
             options.notifier,

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod gateway;
 mod pipeline;
+mod segments;
 mod sender;
 mod ussd;
 

@@ -6,6 +6,7 @@ mod import;
 
 use anyhow::Context;
 use checkin::config::{Config, Overrides};
+use checkin_core::store::NewPremises;
 use clap::{Parser, Subcommand};
 
 /// Venue check-in and exposure alerts: SMS to 7377 (SMPP) and the poster's QR code.
@@ -90,6 +91,19 @@ enum PremisesCommand {
         /// How long a visit is assumed to last, for exposure matching [default: 60].
         #[arg(long)]
         stay_minutes: Option<u32>,
+        /// Short name SMS texts use instead of the address (at most 25
+        /// characters, so the confirmation is one SMS) [default: the address, shortened].
+        #[arg(long)]
+        sms_label: Option<String>,
+    },
+    /// Set or clear the SMS name of premises; prints {"id":…,"sms_label":…,"confirmation":…}.
+    Label {
+        /// The premises' id (from `checkin premises add`).
+        #[arg(long)]
+        id: i64,
+        /// The short name (at most 25 characters); left out: cleared.
+        #[arg(long)]
+        sms_label: Option<String>,
     },
 }
 
@@ -146,7 +160,19 @@ fn main() -> anyhow::Result<()> {
                 address,
                 kind,
                 stay_minutes,
-            }) => commands::premises_add(&config, org, address, kind, stay_minutes).await,
+                sms_label,
+            }) => {
+                let new = NewPremises {
+                    org_id: org,
+                    address,
+                    kind,
+                    stay_minutes,
+                };
+                commands::premises_add(&config, new, sms_label).await
+            }
+            Command::Premises(PremisesCommand::Label { id, sms_label }) => {
+                commands::premises_label(&config, id, sms_label).await
+            }
             Command::Authority(AuthorityCommand::Create { name }) => {
                 commands::authority_create(&config, name).await
             }

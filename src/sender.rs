@@ -26,6 +26,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::segments::{SegmentMeters, Written};
+
 /// SMSC ids remembered for receipts: about a quarter of an hour of sends at
 /// 100/s, a few MiB.
 pub const RECEIPT_IDS_MAX: usize = 100_000;
@@ -146,6 +148,8 @@ pub(crate) struct LinkSender {
     /// Cancelled when the gateway stops: a resend still waiting gives up
     /// and the message is due again at the next start.
     pub stop: CancellationToken,
+    /// `checkin_sms_segments_total`: what each submit wrote, by kind.
+    pub meters: SegmentMeters,
 }
 
 /// The SMPP statuses that will not change by retrying the same message
@@ -200,7 +204,21 @@ impl LinkSender {
             withdraw: options.withdraw.clone(),
             ..SubmitOptions::default()
         };
-        match self.link.submit(to.as_str(), text, submit).await {
+        let result = self.link.submit(to.as_str(), text, submit).await;
+        let (written, segments) = match &result {
+            // One id per segment accepted: no second split on the hot path.
+            Ok(SubmitOutcome::Accepted { message_ids }) => (Written::Accepted, message_ids.len()),
+            Ok(SubmitOutcome::Rejected { status }) if is_permanent(*status) => {
+                (Written::Refused, self.segments(text) as usize)
+            }
+            Ok(SubmitOutcome::Rejected { .. }) => {
+                (Written::Temporary, self.segments(text) as usize)
+            }
+            Ok(SubmitOutcome::Unknown { .. }) => (Written::Unknown, self.segments(text) as usize),
+            Err(_) => (Written::NotSent, self.segments(text) as usize),
+        };
+        self.meters.count(options.priority, text, written, segments);
+        match result {
             Ok(SubmitOutcome::Accepted { message_ids }) => {
                 if options.request_receipt {
                     self.book.remember(&message_ids, options.outbox_id);

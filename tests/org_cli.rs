@@ -39,3 +39,102 @@ fn an_administrator_sets_a_cabinet_password_by_the_sign_up_rule() {
         serde_json::from_slice(ok.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
     assert_eq!(line["api_token"].as_str().unwrap().len(), 64);
 }
+
+/// `checkin` with `args` on the data folder `data_dir`.
+fn checkin(data_dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_checkin"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CHECKIN_DATA_DIR", data_dir)
+        .current_dir(data_dir.parent().unwrap())
+        .output()
+        .unwrap()
+}
+
+fn json_line(output: &Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(output.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap()
+}
+
+/// Issue 23: the SMS name from the command line, refused over the limit
+/// (naming it) on `premises add` and `premises label`; a name accepted is
+/// what the confirmation says.
+#[test]
+fn the_cli_sets_an_sms_name_and_refuses_one_over_the_limit_naming_it() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let org = json_line(&org_create(&data, "sms@example.ru", None));
+    let org_id = org["id"].to_string();
+    let address = "Кутузовский пр., д. 57, ТРЦ «Океания», 3 этаж";
+    let too_long = "Ж".repeat(checkin_core::texts::SMS_LABEL_UNITS_MAX + 1);
+
+    let refused = checkin(
+        &data,
+        &[
+            "premises",
+            "add",
+            "--org",
+            &org_id,
+            "--address",
+            address,
+            "--sms-label",
+            &too_long,
+        ],
+    );
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("longer than 25 characters"), "{stderr}");
+
+    let added = json_line(&checkin(
+        &data,
+        &[
+            "premises",
+            "add",
+            "--org",
+            &org_id,
+            "--address",
+            address,
+            "--sms-label",
+            "Океания",
+        ],
+    ));
+    let id = added["id"].to_string();
+    let refused = checkin(
+        &data,
+        &["premises", "label", "--id", &id, "--sms-label", &too_long],
+    );
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("longer than 25 characters"), "{stderr}");
+
+    let set = json_line(&checkin(
+        &data,
+        &[
+            "premises",
+            "label",
+            "--id",
+            &id,
+            "--sms-label",
+            "Океания, 3 этаж",
+        ],
+    ));
+    assert_eq!(set["sms_label"], "Океания, 3 этаж");
+    let text = set["confirmation"].as_str().unwrap();
+    assert!(
+        text.starts_with("Вход отмечен: Океания, 3 этаж, "),
+        "{text}"
+    );
+
+    let cleared = json_line(&checkin(&data, &["premises", "label", "--id", &id]));
+    assert!(cleared["sms_label"].is_null());
+    let text = cleared["confirmation"].as_str().unwrap();
+    assert!(
+        text.starts_with("Вход отмечен: Кутузовский пр., д. 57, "),
+        "{text}"
+    );
+}

@@ -157,7 +157,9 @@ impl Prepared {
             "--org",
             &org["id"].to_string(),
             "--address",
-            "ул. Тверская, 13",
+            // A usual Moscow address (issue 23's example): longer than one
+            // SMS allows, so the segments per check-in show the shortening.
+            "Кутузовский пр., д. 57, ТРЦ «Океания»",
         ]);
         let code = premises["code"].as_str().unwrap().to_owned();
         Prepared {

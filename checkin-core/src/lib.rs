@@ -11,6 +11,7 @@ pub mod model;
 pub mod msisdn;
 pub mod otp;
 pub mod privacy;
+pub mod short_address;
 pub mod sms_decision;
 pub mod spreadsheet;
 pub mod store;

@@ -29,6 +29,10 @@ pub struct Premises {
     pub org_id: i64,
     pub code: VenueCode,
     pub address: String,
+    /// The short name SMS texts use instead of the address (the confirmation
+    /// must fit one segment, see `texts::SMS_LABEL_UNITS_MAX`); `None`: the
+    /// address shortened by `texts::sms_place`. Web pages keep the address.
+    pub sms_label: Option<String>,
     /// Free text such as `магазин`, `бар`, `офис`.
     pub kind: String,
     /// How long a visit is assumed to last, for exposure matching.

@@ -528,6 +528,7 @@ mod tests {
             org_id: 1,
             code: code(body),
             address: address.into(),
+            sms_label: None,
             kind: "кафе".into(),
             stay_minutes: 60,
             active,

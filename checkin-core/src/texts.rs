@@ -1,41 +1,206 @@
 //! Every SMS text the service sends, in Russian, each from its own tested
-//! function. Short on purpose: a UCS2 segment holds 70 characters.
+//! function. Short on purpose: a UCS2 segment holds 70 characters, and the
+//! operator bills every segment.
 
-use crate::model::Premises;
-use crate::time_fmt::ServiceZone;
+use std::borrow::Cow;
+
+use crate::model::{Premises, Priority};
+use crate::short_address;
+use crate::time_fmt::{ServiceZone, DAY_AND_TIME_CHARS_MAX};
 use crate::venue_code::VenueCode;
 use chrono::{DateTime, Utc};
 
 /// The short number visitors text.
 pub const SHORT_NUMBER: &str = "7377";
 
-/// The check-in is recorded. With an address of up to about 20 characters it
-/// fits one UCS2 segment (70 characters): the reply every SMS visitor gets is
-/// the one the operator bills most, so it is kept to one part where it can be.
-/// The opt-out word is answered to this very number, so it needs no number.
+/// One UCS2 short message: 140 octets, 70 UTF-16 units. Every reply naming a
+/// place is Cyrillic, so UCS2 is the alphabet its length is counted in.
+pub const UCS2_SEGMENT_UNITS: usize = 70;
+
+/// A reply `head` + place + `, ` + day and time + `tail`: the two replies
+/// every SMS visitor gets, kept to one segment.
+struct Template {
+    head: &'static str,
+    tail: &'static str,
+}
+
+/// Between the place and the time.
+const PLACE_TIME: &str = ", ";
+
+/// The confirmation. Its opt-out tail is short («Отказ: СТОП», not «Отказ
+/// от SMS: СТОП») so a place of [`SMS_LABEL_UNITS_MAX`] fits: the opt-out
+/// word is answered to this very number, so it needs no number either.
+const CONFIRMATION: Template = Template {
+    head: "Вход отмечен: ",
+    tail: ". Отказ: СТОП",
+};
+
+/// The repeat answer: it starts differently from the confirmation (the
+/// metric tells them apart by it) and leaves the place as much room.
+const REPEAT: Template = Template {
+    head: "Уже отмечен: ",
+    tail: ". Отказ: СТОП",
+};
+
+/// UTF-16 units of `s` in a `const` context: what a UCS2 segment counts (a
+/// character beyond the BMP, four UTF-8 bytes, takes two).
+const fn utf16_units_const(s: &str) -> usize {
+    let bytes = s.as_bytes();
+    let (mut i, mut units) = (0, 0);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b & 0xC0 != 0x80 {
+            units += if b >= 0xF0 { 2 } else { 1 };
+        }
+        i += 1;
+    }
+    units
+}
+
+impl Template {
+    /// Units left for the place in one UCS2 segment on the widest date
+    /// (every date character is in the BMP: one unit each).
+    const fn room(&self) -> usize {
+        UCS2_SEGMENT_UNITS
+            - (utf16_units_const(self.head)
+                + utf16_units_const(PLACE_TIME)
+                + DAY_AND_TIME_CHARS_MAX
+                + utf16_units_const(self.tail))
+    }
+
+    fn render(&self, place: &str, day_and_time: &str) -> String {
+        format!(
+            "{}{place}{PLACE_TIME}{day_and_time}{}",
+            self.head, self.tail
+        )
+    }
+
+    fn made(&self, text: &str) -> bool {
+        text.starts_with(self.head) && text.ends_with(self.tail)
+    }
+}
+
+/// The longest SMS name (label) of premises, in UTF-16 units (characters; an
+/// emoji counts two): what the confirmation and the repeat answer leave for
+/// the place in one UCS2 segment on the widest date, computed from the
+/// templates: 70 − (14 + 2 + 16 + 13) = 25 for the confirmation, 26 for the
+/// repeat; the smaller holds. A shortened address never exceeds it either.
+pub const SMS_LABEL_UNITS_MAX: usize = if CONFIRMATION.room() < REPEAT.room() {
+    CONFIRMATION.room()
+} else {
+    REPEAT.room()
+};
+
+/// Why an SMS name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SmsLabelError {
+    #[error("the SMS name is longer than {max} characters ({units} given)", max = SMS_LABEL_UNITS_MAX)]
+    TooLong { units: usize },
+    #[error("the SMS name contains control characters")]
+    ControlCharacters,
+}
+
+/// An SMS name as stored: trimmed, inner runs of spaces made one; `None`
+/// when empty (no label: the address, shortened). Refused when longer than
+/// [`SMS_LABEL_UNITS_MAX`] or holding control characters (a line break would
+/// break the one-line text).
+pub fn sms_label(text: &str) -> Result<Option<String>, SmsLabelError> {
+    if text.chars().any(|c| c.is_control() && !c.is_whitespace()) || text.contains(['\n', '\r']) {
+        return Err(SmsLabelError::ControlCharacters);
+    }
+    let label = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let units = short_address::utf16_units(&label);
+    if units > SMS_LABEL_UNITS_MAX {
+        return Err(SmsLabelError::TooLong { units });
+    }
+    Ok((!label.is_empty()).then_some(label))
+}
+
+/// What SMS texts call the premises: its label, else its address shortened
+/// to [`SMS_LABEL_UNITS_MAX`] by [`short_address::shorten`].
+pub fn sms_place(premises: &Premises) -> Cow<'_, str> {
+    match premises.sms_label.as_deref() {
+        Some(label) if !label.is_empty() => Cow::Borrowed(label),
+        _ => short_address::shorten(&premises.address, SMS_LABEL_UNITS_MAX),
+    }
+}
+
+/// [`sms_place`] of an address and label not stored yet (the cabinet's
+/// preview of a form).
+pub fn sms_place_of(address: &str, label: Option<&str>) -> String {
+    match label.map(str::trim) {
+        Some(label) if !label.is_empty() => label.split_whitespace().collect::<Vec<_>>().join(" "),
+        _ => short_address::shorten(address, SMS_LABEL_UNITS_MAX).into_owned(),
+    }
+}
+
+/// The check-in is recorded: the place ([`sms_place`]) and the time, in one
+/// UCS2 segment for every accepted label and every address: the reply every
+/// SMS visitor gets is the one the operator bills most.
 pub fn confirmation(premises: &Premises, at: DateTime<Utc>, zone: &ServiceZone) -> String {
-    format!(
-        "Вход отмечен: {}, {}. Отказ от SMS: СТОП",
-        premises.address,
-        zone.day_and_time(at)
-    )
+    confirmation_at(&sms_place(premises), at, zone)
+}
+
+/// [`confirmation`] with the place already chosen (the cabinet's preview).
+pub fn confirmation_at(place: &str, at: DateTime<Utc>, zone: &ServiceZone) -> String {
+    CONFIRMATION.render(place, &zone.day_and_time(at))
 }
 
 /// The same code again while the visit is recorded (see
-/// `store::REPEAT_REPLY_INTERVAL_MS`): the first visit's address and time, so
+/// `store::REPEAT_REPLY_INTERVAL_MS`): the first visit's place and time, so
 /// a visitor whose confirmation went missing gets it by asking again. One
-/// UCS2 segment with an address of up to about 20 characters, like the
-/// confirmation.
+/// UCS2 segment, like the confirmation.
 pub fn already_checked_in(
     premises: &Premises,
     first_at: DateTime<Utc>,
     zone: &ServiceZone,
 ) -> String {
-    format!(
-        "Вход уже отмечен: {}, {}. Отказ: СТОП",
-        premises.address,
-        zone.day_and_time(first_at)
-    )
+    REPEAT.render(&sms_place(premises), &zone.day_and_time(first_at))
+}
+
+/// What a message is, for the segments metric (`checkin_sms_segments_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SmsKind {
+    Confirmation,
+    Repeat,
+    Otp,
+    Alert,
+    /// Every other reply (errors, help, opt-out).
+    Other,
+}
+
+impl SmsKind {
+    pub const ALL: [SmsKind; 5] = [
+        SmsKind::Confirmation,
+        SmsKind::Repeat,
+        SmsKind::Otp,
+        SmsKind::Alert,
+        SmsKind::Other,
+    ];
+
+    /// The metric's `kind` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmsKind::Confirmation => "confirmation",
+            SmsKind::Repeat => "repeat",
+            SmsKind::Otp => "otp",
+            SmsKind::Alert => "alert",
+            SmsKind::Other => "other",
+        }
+    }
+
+    /// A queued message's kind: its priority says OTP or alert; among the
+    /// replies (one priority) the templates tell the confirmation and the
+    /// repeat from the rest, so the outbox needs no column for it.
+    pub fn of(priority: Priority, text: &str) -> SmsKind {
+        match priority {
+            Priority::Otp => SmsKind::Otp,
+            Priority::Alert => SmsKind::Alert,
+            Priority::Confirmation if CONFIRMATION.made(text) => SmsKind::Confirmation,
+            Priority::Confirmation if REPEAT.made(text) => SmsKind::Repeat,
+            Priority::Confirmation => SmsKind::Other,
+        }
+    }
 }
 
 /// A valid code nobody registered.
@@ -58,11 +223,12 @@ pub fn wrong_length(digits: usize) -> String {
     format!("В коде должно быть 9 цифр, а у вас {digits}. Проверьте код на плакате у входа")
 }
 
-/// The premises exists but does not take check-ins now.
+/// The premises exists but does not take check-ins now (named as every SMS
+/// names it, [`sms_place`]).
 pub fn premises_inactive(premises: &Premises) -> String {
     format!(
         "{}: отметка по этому коду сейчас не принимается. Обратитесь к охране",
-        premises.address
+        sms_place(premises)
     )
 }
 
@@ -210,6 +376,7 @@ mod tests {
             org_id: 1,
             code: VenueCode::parse("572-094-130").unwrap(),
             address: "ул. Тверская, 13".into(),
+            sms_label: None,
             kind: "кафе".into(),
             stay_minutes: 60,
             active: true,
@@ -234,7 +401,7 @@ mod tests {
         let text = confirmation(&premises(), at, &ServiceZone::default());
         assert_eq!(
             text,
-            "Вход отмечен: ул. Тверская, 13, 18 окт. в 20:13. Отказ от SMS: СТОП"
+            "Вход отмечен: ул. Тверская, 13, 18 окт. в 20:13. Отказ: СТОП"
         );
         // One UCS2 segment, even on the longest date ("28 февр. в 23:59").
         let long_date = Utc.with_ymd_and_hms(2021, 2, 28, 20, 59, 0).unwrap();
@@ -253,7 +420,7 @@ mod tests {
         let text = already_checked_in(&premises(), first, &ServiceZone::default());
         assert_eq!(
             text,
-            "Вход уже отмечен: ул. Тверская, 13, 18 окт. в 20:13. Отказ: СТОП"
+            "Уже отмечен: ул. Тверская, 13, 18 окт. в 20:13. Отказ: СТОП"
         );
         // One UCS2 segment, even on the longest date ("28 февр. в 23:59").
         let long_date = Utc.with_ymd_and_hms(2021, 2, 28, 20, 59, 0).unwrap();
@@ -295,6 +462,98 @@ mod tests {
         // The example code in the instructions is itself a valid code.
         assert!(VenueCode::parse("572-094-130").is_ok());
         assert!(help().contains("572-094-130"));
+    }
+
+    /// The limit is what the templates leave on the widest date: a label of
+    /// exactly the limit makes a 70-unit text, one more unit is refused.
+    #[test]
+    fn a_label_of_the_limit_fills_one_segment_and_one_more_is_refused() {
+        assert_eq!(SMS_LABEL_UNITS_MAX, 25);
+        let long_date = Utc.with_ymd_and_hms(2021, 2, 28, 20, 59, 0).unwrap();
+        let zone = ServiceZone::default();
+        let mut p = premises();
+        let longest = "Ж".repeat(SMS_LABEL_UNITS_MAX);
+        p.sms_label = sms_label(&longest).unwrap();
+        let confirmation = confirmation(&p, long_date, &zone);
+        let repeat = already_checked_in(&p, long_date, &zone);
+        assert_eq!(confirmation.encode_utf16().count(), UCS2_SEGMENT_UNITS);
+        assert!(repeat.encode_utf16().count() <= UCS2_SEGMENT_UNITS);
+        assert!(confirmation.contains(&longest) && repeat.contains(&longest));
+        let refused = sms_label(&"Ж".repeat(SMS_LABEL_UNITS_MAX + 1)).unwrap_err();
+        assert_eq!(refused, SmsLabelError::TooLong { units: 26 });
+        assert!(refused.to_string().contains("25"), "{refused}");
+        // An emoji is two UCS2 units: 24 letters and one emoji are 26.
+        let emoji = format!("{}🙂", "Ж".repeat(SMS_LABEL_UNITS_MAX - 1));
+        assert!(sms_label(&emoji).is_err());
+        assert_eq!(
+            sms_label("  Кафе   «Ромашка» ").unwrap().as_deref(),
+            Some("Кафе «Ромашка»")
+        );
+        assert_eq!(sms_label("   ").unwrap(), None);
+        assert_eq!(
+            sms_label("Кафе\nРомашка"),
+            Err(SmsLabelError::ControlCharacters)
+        );
+    }
+
+    #[test]
+    fn the_label_replaces_the_address_in_sms_only() {
+        let at = Utc.with_ymd_and_hms(2020, 10, 18, 17, 13, 0).unwrap();
+        let zone = ServiceZone::default();
+        let mut p = premises();
+        p.address = "Кутузовский пр., д. 57, ТРЦ «Океания», 3 этаж".into();
+        p.sms_label = Some("Океания, фудкорт".into());
+        assert_eq!(
+            confirmation(&p, at, &zone),
+            "Вход отмечен: Океания, фудкорт, 18 окт. в 20:13. Отказ: СТОП"
+        );
+        assert!(already_checked_in(&p, at, &zone).contains("Океания, фудкорт"));
+        assert!(premises_inactive(&p).starts_with("Океания, фудкорт:"));
+        p.sms_label = None;
+        assert_eq!(
+            confirmation(&p, at, &zone),
+            "Вход отмечен: Кутузовский пр., д. 57, 18 окт. в 20:13. Отказ: СТОП"
+        );
+        assert_eq!(
+            sms_place_of(&p.address, Some(" ")),
+            "Кутузовский пр., д. 57"
+        );
+        assert_eq!(sms_place_of(&p.address, Some("Океания")), "Океания");
+    }
+
+    #[test]
+    fn kinds_are_told_by_priority_and_template() {
+        let at = Utc.with_ymd_and_hms(2020, 10, 18, 17, 13, 0).unwrap();
+        let zone = ServiceZone::default();
+        let p = premises();
+        let cases = [
+            (
+                Priority::Confirmation,
+                confirmation(&p, at, &zone),
+                SmsKind::Confirmation,
+            ),
+            (
+                Priority::Confirmation,
+                already_checked_in(&p, at, &zone),
+                SmsKind::Repeat,
+            ),
+            (Priority::Confirmation, help(), SmsKind::Other),
+            (Priority::Confirmation, code_typo(), SmsKind::Other),
+            (
+                Priority::Confirmation,
+                premises_inactive(&p),
+                SmsKind::Other,
+            ),
+            (
+                Priority::Otp,
+                "Код для входа: 123456".to_owned(),
+                SmsKind::Otp,
+            ),
+            (Priority::Alert, exposure_alert(at, &zone), SmsKind::Alert),
+        ];
+        for (priority, text, kind) in cases {
+            assert_eq!(SmsKind::of(priority, &text), kind, "{text}");
+        }
     }
 
     /// Every USSD screen, with short and very long addresses and the longest

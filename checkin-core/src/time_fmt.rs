@@ -35,6 +35,12 @@ impl ServiceZone {
     }
 }
 
+/// The widest [`ServiceZone::day_and_time`] in characters: a two-digit day,
+/// a five-character month (`февр.`, `сент.`, `нояб.`) and `23:59`, as in
+/// `28 февр. в 23:59`. The SMS templates reserve this much for the time, so a
+/// text that fits on one date fits on every date (a test walks the months).
+pub const DAY_AND_TIME_CHARS_MAX: usize = 16;
+
 /// Short month names in the genitive, as the seed's alert writes them.
 const MONTHS_SHORT: [&str; 12] = [
     "янв.",
@@ -97,6 +103,20 @@ mod tests {
                 format!("15 {month} в 12:00")
             );
         }
+    }
+
+    #[test]
+    fn no_day_and_time_is_wider_than_the_templates_reserve() {
+        let zone = ServiceZone::default();
+        let mut widest = 0;
+        for month in 1..=12 {
+            for day in [1, 9, 10, 28] {
+                // 23:59 Moscow time, whatever the UTC offset that day.
+                let at = Utc.with_ymd_and_hms(2021, month, day, 20, 59, 0).unwrap();
+                widest = widest.max(zone.day_and_time(at).chars().count());
+            }
+        }
+        assert_eq!(widest, DAY_AND_TIME_CHARS_MAX);
     }
 
     #[test]

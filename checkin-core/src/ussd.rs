@@ -272,6 +272,7 @@ mod tests {
                 org_id: 1,
                 code: VenueCode::parse(CODE).unwrap(),
                 address: "ул. Тверская, 13".into(),
+                sms_label: None,
                 kind: "кафе".into(),
                 stay_minutes: 60,
                 active: true,

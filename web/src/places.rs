@@ -66,6 +66,7 @@ mod tests {
                 org_id: 1,
                 code: VenueCode::generate(&mut rand::thread_rng()),
                 address: "Тверская ул., 1".into(),
+                sms_label: None,
                 kind: String::new(),
                 stay_minutes: 60,
                 active: true,

@@ -192,11 +192,13 @@ pub(crate) fn set_cookie(name: &str, value: &str, max_age_s: i64, secure: bool) 
 /// Adds the security headers to every response.
 pub(crate) async fn headers(mut response: Response) -> Response {
     let h = response.headers_mut();
-    // No inline script or style: the only script is /static/clock.js.
+    // No inline script or style: the scripts are /static/clock.js and the
+    // cabinet's /static/org-sms.js, which asks this origin for its preview.
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; \
              form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );

@@ -74,7 +74,7 @@ async fn every_curl_line_of_the_readme_works() {
     let base = served.base.clone();
 
     let lines = readme_curl_lines();
-    assert_eq!(lines.len(), 6, "{lines:#?}");
+    assert_eq!(lines.len(), 7, "{lines:#?}");
     let work = tempfile::tempdir().unwrap();
     let json = |bytes: Vec<u8>| -> Value { serde_json::from_slice(&bytes).unwrap() };
 
@@ -108,6 +108,11 @@ async fn every_curl_line_of_the_readme_works() {
         } else if line.contains("/deactivate\"") {
             assert_eq!(json(out)["active"], false);
             seen.push("deactivate");
+        } else if line.contains("-X PATCH") {
+            let view = json(out);
+            assert_eq!(view["sms_label"], "Кафе на Тверской");
+            assert_eq!(view["sms_confirmation"]["segments"], 1);
+            seen.push("sms_label");
         } else if line.contains("/api/v1/premises/$ID\"") {
             assert_eq!(json(out)["code"], code.as_str());
             seen.push("get");
@@ -116,7 +121,10 @@ async fn every_curl_line_of_the_readme_works() {
         }
     }
     seen.sort_unstable();
-    assert_eq!(seen, ["deactivate", "get", "list", "qr", "stats"]);
+    assert_eq!(
+        seen,
+        ["deactivate", "get", "list", "qr", "sms_label", "stats"]
+    );
     let premises = store
         .orgs()
         .premises_by_id(id.parse().unwrap())

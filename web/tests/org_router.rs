@@ -1176,3 +1176,171 @@ async fn an_organization_can_neither_see_nor_change_another_s_premises() {
         StatusCode::OK
     );
 }
+
+/// Issue 23: the premises' SMS name in the cabinet (previewed with its
+/// segment count without script, refused over the limit naming it, stored)
+/// and in the API (`sms_label` on create and `PATCH`, 422 naming the limit).
+#[tokio::test]
+async fn the_sms_name_is_previewed_set_and_refused_over_the_limit() {
+    let service = Service::new().await;
+    let address = "Кутузовский пр., д. 57, ТРЦ «Океания», 3 этаж";
+    let (mut b, p) = service.org("a@example.ru", address).await;
+    let path = format!("/org/premises/{}", p.id);
+    let too_long = "Ж".repeat(checkin_core::texts::SMS_LABEL_UNITS_MAX + 1);
+
+    // The saved premises: no name, the address shortened, one segment.
+    let page = b.get(&path).await.text();
+    assert!(
+        page.contains("Вход отмечен: Кутузовский пр., д. 57, 30 нояб. в 12:00. Отказ: СТОП"),
+        "{page}"
+    );
+    assert!(page.contains("data-segments=\"1\""), "{page}");
+    assert!(page.contains("src=\"/static/org-sms.js\""));
+
+    // «Показать SMS» without script: the text and its two segments, the
+    // reason, nothing stored.
+    let form = |csrf: &str, label: &str, preview: bool| {
+        let mut form = vec![
+            ("csrf".to_owned(), csrf.to_owned()),
+            ("address".to_owned(), address.to_owned()),
+            ("kind".to_owned(), "магазин".to_owned()),
+            ("stay_minutes".to_owned(), String::new()),
+            ("sms_label".to_owned(), label.to_owned()),
+        ];
+        if preview {
+            form.push(("preview".to_owned(), "1".to_owned()));
+        }
+        form
+    };
+    let csrf = b.csrf(&path).await;
+    let fields = form(&csrf, &too_long, true);
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = b.post(&path, &fields).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r
+        .text()
+        .contains(&format!("Вход отмечен: {too_long}, 30 нояб.")));
+    assert!(r.text().contains("data-segments=\"2\""), "{}", r.text());
+    assert!(r.text().contains("не длиннее 25 знаков"), "{}", r.text());
+
+    // Saved over the limit: 422 with the limit, the premises unchanged.
+    let fields = form(&csrf, &too_long, false);
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = b.post(&path, &fields).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert!(r.text().contains("не длиннее 25 знаков"), "{}", r.text());
+    let stored = service
+        .store
+        .orgs()
+        .premises_by_id(p.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.sms_label, None);
+    let csrf_add = b.csrf("/org").await;
+    let r = b
+        .post(
+            "/org/premises",
+            &[
+                ("csrf", &csrf_add),
+                ("address", "Арбат, 5"),
+                ("kind", "бар"),
+                ("stay_minutes", ""),
+                ("sms_label", &too_long),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert!(r.text().contains("не длиннее 25 знаков"), "{}", r.text());
+
+    // Saved within the limit: stored, and what the page previews.
+    let fields = form(&csrf, "Океания, фудкорт", false);
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = b.post(&path, &fields).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let stored = service
+        .store
+        .orgs()
+        .premises_by_id(p.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.sms_label.as_deref(), Some("Океания, фудкорт"));
+    assert_eq!(stored.address, address, "the web keeps the full address");
+    let page = b.get(&path).await.text();
+    assert!(page.contains("Вход отмечен: Океания, фудкорт, 30 нояб. в 12:00. Отказ: СТОП"));
+
+    // The script's preview: the same text and count as JSON.
+    let r = b
+        .get(&format!(
+            "/org/sms-preview?address={}&label={}",
+            encode(address),
+            encode(&too_long)
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let preview = r.json();
+    assert_eq!(preview["segments"], 2);
+    assert!(preview["refused"].as_str().unwrap().contains("25"));
+    let r = b
+        .get(&format!(
+            "/org/sms-preview?address={}&label=",
+            encode(address)
+        ))
+        .await;
+    assert_eq!(r.json()["segments"], 1);
+    assert_eq!(
+        r.json()["text"],
+        "Вход отмечен: Кутузовский пр., д. 57, 30 нояб. в 12:00. Отказ: СТОП"
+    );
+
+    // The API: refused with 422 naming the limit, on create and on PATCH.
+    let body = json!({ "address": "Арбат, 5", "sms_label": too_long }).to_string();
+    let r = b.api("POST", "/api/v1/premises", Some(&body)).await;
+    assert_eq!(
+        r.api_error(),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid".into())
+    );
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("longer than 25 characters"));
+    let one = format!("/api/v1/premises/{}", p.id);
+    let body = json!({ "sms_label": too_long }).to_string();
+    let r = b.api("PATCH", &one, Some(&body)).await;
+    assert_eq!(
+        r.api_error(),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid".into())
+    );
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("longer than 25 characters"));
+    let r = b
+        .api("PATCH", &one, Some(r#"{"sms_label":"Океания"}"#))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let view = r.json();
+    assert_eq!(view["sms_label"], "Океания");
+    assert_eq!(view["address"], address);
+    assert_eq!(
+        view["sms_confirmation"]["text"],
+        "Вход отмечен: Океания, 30 нояб. в 12:00. Отказ: СТОП"
+    );
+    assert_eq!(view["sms_confirmation"]["segments"], 1);
+    let r = b.api("PATCH", &one, Some(r#"{"sms_label":null}"#)).await;
+    assert!(r.json()["sms_label"].is_null());
+    let body = json!({ "address": "Арбат, 5", "sms_label": "Бар на Арбате" }).to_string();
+    let r = b.api("POST", "/api/v1/premises", Some(&body)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["sms_label"], "Бар на Арбате");
+}

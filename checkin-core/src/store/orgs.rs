@@ -82,7 +82,7 @@ pub(crate) fn is_unique_violation(e: &super::error::DbError) -> bool {
 }
 
 pub(crate) const PREMISES_SELECT: &str =
-    "SELECT id, org_id, code, address, kind, stay_minutes, active, created_at_ms FROM premises";
+    "SELECT id, org_id, code, address, sms_label, kind, stay_minutes, active, created_at_ms FROM premises";
 
 pub(crate) fn premises_from_row(row: &Row) -> Result<Premises, StoreError> {
     let code: String = row.try_get("code")?;
@@ -93,6 +93,7 @@ pub(crate) fn premises_from_row(row: &Row) -> Result<Premises, StoreError> {
         code: VenueCode::parse(&code)
             .map_err(|e| StoreError::Corrupt(format!("premises code {code:?}: {e}")))?,
         address: row.try_get("address")?,
+        sms_label: row.try_get("sms_label")?,
         kind: row.try_get("kind")?,
         stay_minutes: u32::try_from(stay)
             .map_err(|_| StoreError::Corrupt(format!("stay {stay}")))?,
@@ -196,8 +197,20 @@ impl Orgs<'_> {
         new: &NewPremises,
         now: DateTime<Utc>,
     ) -> Result<Premises, StoreError> {
+        self.add_premises_labelled(new, None, now).await
+    }
+
+    /// Registers premises with an SMS name (`texts::sms_label`: refused over
+    /// `texts::SMS_LABEL_UNITS_MAX` before anything is written).
+    pub async fn add_premises_labelled(
+        self,
+        new: &NewPremises,
+        sms_label: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Premises, StoreError> {
         let (address, kind, stay_minutes) =
             checked_premises(&new.address, new.kind.as_deref(), new.stay_minutes)?;
+        let sms_label = checked_label(sms_label)?;
         let address = address.as_str();
         let org_exists = db::query("SELECT id FROM organizations WHERE id = $1")
             .bind(new.org_id)
@@ -219,12 +232,13 @@ impl Orgs<'_> {
                     // statement spoils its transaction.
                     tx.execute("SAVEPOINT new_code", &[])?;
                     let inserted = db::query(
-                        "INSERT INTO premises (org_id, code, address, kind, stay_minutes, active, created_at_ms) \
-                         VALUES ($1, $2, $3, $4, $5, 1, $6) RETURNING id",
+                        "INSERT INTO premises (org_id, code, address, sms_label, kind, stay_minutes, active, created_at_ms) \
+                         VALUES ($1, $2, $3, $4, $5, $6, 1, $7) RETURNING id",
                     )
                     .bind(org_id)
                     .bind(code.digits())
                     .bind(&address)
+                    .bind(sms_label.clone())
                     .bind(&kind)
                     .bind(i64::from(stay_minutes))
                     .bind(to_ms(now))
@@ -237,6 +251,7 @@ impl Orgs<'_> {
                                 org_id,
                                 code,
                                 address: address.clone(),
+                                sms_label: sms_label.clone(),
                                 kind: kind.clone(),
                                 stay_minutes,
                                 active: true,
@@ -379,6 +394,17 @@ pub fn checked_premises(
     Ok((address.to_owned(), kind.to_owned(), stay_minutes))
 }
 
+/// An SMS name checked by `texts::sms_label` (`None`: none, the address
+/// shortened), its refusal a caller error naming the limit.
+fn checked_label(label: Option<&str>) -> Result<Option<String>, StoreError> {
+    match label {
+        None => Ok(None),
+        Some(label) => {
+            crate::texts::sms_label(label).map_err(|e| StoreError::Invalid(e.to_string()))
+        }
+    }
+}
+
 /// Most premises one page of [`Orgs::list_premises`] returns.
 pub const PREMISES_PAGE_MAX: u32 = 500;
 /// Longest statistics range [`Orgs::premises_hourly_counts`] reads.
@@ -459,6 +485,40 @@ impl Orgs<'_> {
             return Ok(None);
         }
         self.org_premises(org_id, id).await
+    }
+
+    /// Sets (or with `None` or an empty text, clears) the SMS name of the
+    /// organization's premises (`org_id`; `None`: any, for the command
+    /// line); refused over `texts::SMS_LABEL_UNITS_MAX`. `None` back when
+    /// there is no such premises.
+    pub async fn set_sms_label(
+        self,
+        org_id: Option<i64>,
+        id: i64,
+        label: Option<&str>,
+    ) -> Result<Option<Premises>, StoreError> {
+        let label = checked_label(label)?;
+        let done = self
+            .store
+            .write(move |tx| {
+                let query = match org_id {
+                    Some(org_id) => db::query(
+                        "UPDATE premises SET sms_label = $1 WHERE id = $2 AND org_id = $3",
+                    )
+                    .bind(label.clone())
+                    .bind(id)
+                    .bind(org_id),
+                    None => db::query("UPDATE premises SET sms_label = $1 WHERE id = $2")
+                        .bind(label.clone())
+                        .bind(id),
+                };
+                Ok(query.execute(&mut *tx)?)
+            })
+            .await?;
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+        self.premises_by_id(id).await
     }
 
     /// Opens or closes the organization's premises; false when it owns no such premises.

@@ -557,7 +557,7 @@ impl Otps<'_> {
 /// (named as `premises_from_row` reads it; `NULL`s when there is none).
 const OTP_WITH_PREMISES: &str = "SELECT o.id AS otp_id, o.premises_id AS otp_premises_id, \
      o.phone_sealed, o.code_salt, o.code_hash, o.attempts, o.expires_at_ms, o.used_at_ms, \
-     p.id, p.org_id, p.code, p.address, p.kind, p.stay_minutes, p.active, p.created_at_ms \
+     p.id, p.org_id, p.code, p.address, p.sms_label, p.kind, p.stay_minutes, p.active, p.created_at_ms \
      FROM otps o LEFT JOIN premises p ON p.id = o.premises_id";
 
 /// A code's row as a grouped confirmation reads it, and what the group's

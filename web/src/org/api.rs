@@ -1,6 +1,6 @@
 //! The organizations' JSON API under `/api/v1/premises`, for chains with
-//! hundreds of premises: create, list (by cursor), get, statistics,
-//! deactivate. Bearer token of the organization; every query is scoped to it,
+//! hundreds of premises: create, list (by cursor), get, set the SMS name
+//! (`PATCH`), statistics, deactivate. Bearer token of the organization; every query is scoped to it,
 //! so another organization's premises answers 404 exactly like a missing one.
 //! Errors are `{"error": code, "message": text}`, as in every API.
 
@@ -9,12 +9,13 @@ use axum::extract::{Json, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use checkin_core::store::{NewPremises, PREMISES_PAGE_MAX};
-use checkin_core::Premises;
+use checkin_core::{texts, Premises};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::auth::ApiOrg;
 use super::error::ApiError;
+use super::sms_preview;
 use super::stats;
 use crate::state::AppState;
 
@@ -36,6 +37,10 @@ pub(crate) struct PremisesView {
     id: i64,
     code: String,
     address: String,
+    /// The short name SMS texts use (`null`: the address, shortened).
+    sms_label: Option<String>,
+    /// The confirmation a visitor gets now, and its segments.
+    sms_confirmation: SmsConfirmation,
     kind: String,
     stay_minutes: u32,
     active: bool,
@@ -55,11 +60,24 @@ pub(crate) fn urls(state: &AppState, id: i64) -> (String, String, String) {
     )
 }
 
+/// The confirmation as the visitor reads it.
+#[derive(Debug, Serialize)]
+pub(crate) struct SmsConfirmation {
+    text: String,
+    segments: usize,
+}
+
 fn view(state: &AppState, p: Premises) -> PremisesView {
     let (poster_url, qr_url, qr_png_url) = urls(state, p.id);
+    let text = texts::confirmation(&p, state.now(), &state.inner.zone);
     PremisesView {
         id: p.id,
         code: p.code.to_string(),
+        sms_confirmation: SmsConfirmation {
+            segments: sms_preview::segments(&text),
+            text,
+        },
+        sms_label: p.sms_label,
         address: p.address,
         kind: p.kind,
         stay_minutes: p.stay_minutes,
@@ -79,6 +97,9 @@ pub(crate) struct CreateBody {
     kind: Option<String>,
     #[serde(default)]
     stay_minutes: Option<u32>,
+    /// At most `texts::SMS_LABEL_UNITS_MAX` characters (else 422 naming it).
+    #[serde(default)]
+    sms_label: Option<String>,
 }
 
 /// `POST /api/v1/premises` → 201 with the premises, its code and URLs.
@@ -91,13 +112,14 @@ pub(crate) async fn create(
     let premises = state
         .store()
         .orgs()
-        .add_premises(
+        .add_premises_labelled(
             &NewPremises {
                 org_id: org.org_id,
                 address: body.address,
                 kind: body.kind,
                 stay_minutes: body.stay_minutes,
             },
+            body.sms_label.as_deref(),
             state.now(),
         )
         .await?;
@@ -158,6 +180,33 @@ pub(crate) async fn get_one(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let premises = own(&state, org, &id).await?;
+    Ok(Json(view(&state, premises)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpdateBody {
+    /// The SMS name; `null` or `""` clears it (the address, shortened).
+    sms_label: Option<String>,
+}
+
+/// `PATCH /api/v1/premises/{id}` `{"sms_label": …}` → the premises; a name
+/// over `texts::SMS_LABEL_UNITS_MAX` is 422 `invalid`, naming the limit.
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    org: ApiOrg,
+    Path(id): Path<String>,
+    body: Result<Json<UpdateBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let premises = own(&state, org, &id).await?;
+    let body = json_body(body)?;
+    let premises = state
+        .store()
+        .orgs()
+        .set_sms_label(Some(org.org_id), premises.id, body.sms_label.as_deref())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    tracing::info!(premises_id = premises.id, "SMS name set by API");
     Ok(Json(view(&state, premises)).into_response())
 }
 

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use super::auth::{session_cookie, CabinetOrg, SESSION_COOKIE};
 use super::pages::{self, PremisesValues, SignUpValues};
+use super::sms_preview;
 use super::stats;
 use crate::client_ip::ClientIp;
 use crate::error::WebError;
@@ -43,7 +44,13 @@ fn refusal(e: StoreError) -> Result<String, WebError> {
         return Err(e.into());
     }
     let text = e.to_string();
-    let reason = if text.contains("address is empty") {
+    let reason = if text.contains("SMS name") {
+        // The store refused it (the form checks first): the same words.
+        format!(
+            "Название для SMS — не длиннее {} знаков, чтобы подтверждение уместилось в одно SMS.",
+            checkin_core::texts::SMS_LABEL_UNITS_MAX
+        )
+    } else if text.contains("address is empty") {
         "Укажите адрес.".to_owned()
     } else if text.contains("address is longer") {
         format!(
@@ -298,6 +305,11 @@ pub(crate) struct PremisesForm {
     kind: String,
     #[serde(default)]
     stay_minutes: String,
+    #[serde(default)]
+    sms_label: String,
+    /// «Показать SMS»: render the preview, store nothing.
+    #[serde(default)]
+    preview: Option<String>,
 }
 
 /// The stay field: empty is the kind's default; anything but a number is refused.
@@ -322,24 +334,32 @@ pub(crate) async fn add_premises(
 ) -> Result<Response, WebError> {
     let body = form(body)?;
     check_csrf(&state, &headers, &body.csrf)?;
+    let preview = sms_preview::preview(&state, &body.address, &body.sms_label);
     let values = PremisesValues {
         address: &body.address,
         kind: &body.kind,
         stay: &body.stay_minutes,
+        sms_label: &body.sms_label,
+        preview: Some(&preview),
     };
-    let refused = match stay_field(&body.stay_minutes) {
-        Err(why) => why,
-        Ok(stay_minutes) => {
+    if body.preview.is_some() {
+        return dashboard(&state, &org, &headers, 0, StatusCode::OK, values, None).await;
+    }
+    let refused = match (stay_field(&body.stay_minutes), &preview.refused) {
+        (_, Some(why)) => why.clone(),
+        (Err(why), None) => why,
+        (Ok(stay_minutes), None) => {
             let added = state
                 .store()
                 .orgs()
-                .add_premises(
+                .add_premises_labelled(
                     &NewPremises {
                         org_id: org.org_id,
                         address: body.address.clone(),
                         kind: Some(body.kind.clone()),
                         stay_minutes,
                     },
+                    Some(&body.sms_label),
                     state.now(),
                 )
                 .await;
@@ -394,10 +414,14 @@ pub(crate) async fn premises_page(
 ) -> Result<Response, WebError> {
     let premises = own(&state, &org, &id).await?;
     let stay = premises.stay_minutes.to_string();
+    let label = premises.sms_label.clone().unwrap_or_default();
+    let preview = sms_preview::preview(&state, &premises.address, &label);
     let values = PremisesValues {
         address: &premises.address,
         kind: &premises.kind,
         stay: &stay,
+        sms_label: &label,
+        preview: Some(&preview),
     };
     Ok(edit_page(
         &state,
@@ -420,12 +444,33 @@ pub(crate) async fn edit_premises(
     let premises = own(&state, &org, &id).await?;
     let body = form(body)?;
     check_csrf(&state, &headers, &body.csrf)?;
-    let refused = match stay_field(&body.stay_minutes) {
-        Err(why) => why,
-        Ok(stay_minutes) => {
-            let updated = state
-                .store()
-                .orgs()
+    let preview = sms_preview::preview(&state, &body.address, &body.sms_label);
+    let values = PremisesValues {
+        address: &body.address,
+        kind: &body.kind,
+        stay: &body.stay_minutes,
+        sms_label: &body.sms_label,
+        preview: Some(&preview),
+    };
+    if body.preview.is_some() {
+        return Ok(edit_page(
+            &state,
+            &org,
+            &headers,
+            &premises,
+            StatusCode::OK,
+            values,
+            None,
+        ));
+    }
+    // The label is checked (in the preview) before anything is written, so
+    // a refused one leaves the address as it was too.
+    let refused = match (stay_field(&body.stay_minutes), &preview.refused) {
+        (_, Some(why)) => why.clone(),
+        (Err(why), None) => why,
+        (Ok(stay_minutes), None) => {
+            let orgs = state.store().orgs();
+            let updated = match orgs
                 .update_premises(
                     org.org_id,
                     premises.id,
@@ -433,7 +478,14 @@ pub(crate) async fn edit_premises(
                     Some(&body.kind),
                     stay_minutes,
                 )
-                .await;
+                .await
+            {
+                Ok(Some(_)) => {
+                    orgs.set_sms_label(Some(org.org_id), premises.id, Some(&body.sms_label))
+                        .await
+                }
+                other => other,
+            };
             match updated {
                 Ok(Some(p)) => {
                     tracing::info!(premises_id = p.id, "premises edited");
@@ -443,11 +495,6 @@ pub(crate) async fn edit_premises(
                 Err(e) => refusal(e)?,
             }
         }
-    };
-    let values = PremisesValues {
-        address: &body.address,
-        kind: &body.kind,
-        stay: &body.stay_minutes,
     };
     Ok(edit_page(
         &state,

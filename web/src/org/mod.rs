@@ -1,7 +1,8 @@
 //! The organization cabinet (HTML, Russian) and the organizations' JSON API:
 //! accounts and sessions (`auth.rs`), premises, tokens and statistics pages
 //! (`cabinet.rs`), posters and QR files (`poster.rs`), check-in counts and
-//! their SVG charts (`stats.rs`), the bearer-token API (`api.rs`) and its
+//! their SVG charts (`stats.rs`), the SMS a visitor will read with its
+//! segment count (`sms_preview.rs`), the bearer-token API (`api.rs`) and its
 //! errors (`error.rs`), the
 //! markup (`pages.rs`). Everything an organization reaches is scoped to its
 //! own id in the store's queries: another's premises is never found.
@@ -12,6 +13,7 @@ mod cabinet;
 mod error;
 mod pages;
 mod poster;
+mod sms_preview;
 mod stats;
 
 use axum::routing::{get, post};
@@ -20,6 +22,7 @@ use axum::Router;
 use crate::state::AppState;
 
 const ORG_CSS: &str = include_str!("../../static/org.css");
+const ORG_SMS_JS: &str = include_str!("../../static/org-sms.js");
 
 /// Every route of the cabinet and the organizations' API.
 pub(crate) fn routes() -> Router<AppState> {
@@ -35,6 +38,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/org/logout", post(cabinet::log_out))
         .route("/org/premises", post(cabinet::add_premises))
+        .route("/org/sms-preview", get(sms_preview::sms_preview))
         .route(
             "/org/premises/{id}",
             get(cabinet::premises_page).post(cabinet::edit_premises),
@@ -51,11 +55,18 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/org/tokens/{id}/revoke", post(cabinet::revoke_token))
         .route("/api/v1/premises", get(api::list).post(api::create))
-        .route("/api/v1/premises/{id}", get(api::get_one))
+        .route(
+            "/api/v1/premises/{id}",
+            get(api::get_one).patch(api::update),
+        )
         .route("/api/v1/premises/{id}/stats", get(api::stats))
         .route("/api/v1/premises/{id}/deactivate", post(api::deactivate))
         .route(
             "/static/org.css",
             get(|| crate::static_file(ORG_CSS, "text/css")),
+        )
+        .route(
+            "/static/org-sms.js",
+            get(|| crate::static_file(ORG_SMS_JS, "text/javascript")),
         )
 }

@@ -1,12 +1,15 @@
 //! The cabinet's pages (maud, Russian): sign-up, log-in, the premises list
 //! with the add form, a premises' edit page, its statistics, API tokens, and
 //! the printable posters. The look is `/static/style.css` plus
-//! `/static/org.css` (wide tables, A4 print rules); no inline style or script.
+//! `/static/org.css` (wide tables, A4 print rules); no inline style or script
+//! (the premises form's live SMS preview is `/static/org-sms.js`).
 
 use checkin_core::store::{TokenInfo, ADDRESS_CHARS_MAX, PASSWORD_CHARS_MIN, PREMISES_KINDS};
+use checkin_core::texts::SMS_LABEL_UNITS_MAX;
 use checkin_core::Premises;
 use maud::{html, Markup, PreEscaped};
 
+use super::sms_preview::SmsPreview;
 use crate::pages::{csrf_input, layout_with};
 
 pub(crate) const ORG_CSS: &str = "/static/org.css";
@@ -93,6 +96,9 @@ pub(crate) struct PremisesValues<'a> {
     pub address: &'a str,
     pub kind: &'a str,
     pub stay: &'a str,
+    pub sms_label: &'a str,
+    /// The confirmation these values make (none on an empty form).
+    pub preview: Option<&'a SmsPreview>,
 }
 
 fn premises_fields(v: &PremisesValues<'_>) -> Markup {
@@ -111,6 +117,44 @@ fn premises_fields(v: &PremisesValues<'_>) -> Markup {
         }
         label for="stay" { "Время пребывания, мин (пусто — по типу)" }
         input #stay type="text" name="stay_minutes" inputmode="numeric" value=(v.stay);
+        label for="sms_label" {
+            "Короткое название для SMS (до " (SMS_LABEL_UNITS_MAX) " знаков; пусто — сокращённый адрес)"
+        }
+        // No maxlength: a longer name is shown with its cost and refused with the reason.
+        input #sms_label type="text" name="sms_label" value=(v.sms_label);
+    }
+}
+
+/// After the form's own button (the first, which Enter presses): the
+/// preview without script, and the preview itself.
+fn preview_part(preview: Option<&SmsPreview>) -> Markup {
+    html! {
+        button.secondary type="submit" name="preview" value="1" formnovalidate { "Показать SMS" }
+        (sms_preview(preview))
+    }
+}
+
+/// The confirmation as the visitor will read it, and its segments; filled
+/// by the server (a saved form, «Показать SMS») and kept live by the script.
+fn sms_preview(preview: Option<&SmsPreview>) -> Markup {
+    let segments = preview.map_or(0, |p| p.segments);
+    let over = preview.is_some_and(|p| p.segments > 1 || p.refused.is_some());
+    html! {
+        div #sms-preview .sms-preview .over[over] aria-live="polite" {
+            p.small { "Так посетитель прочтёт подтверждение:" }
+            p #sms-preview-text .sms-text {
+                @if let Some(p) = preview { (p.text) } @else { "—" }
+            }
+            p.small {
+                "SMS-сегментов: "
+                strong #sms-preview-segments data-segments=(segments) { (segments) }
+                " (один сегмент — до 70 знаков кириллицей)"
+            }
+            p #sms-preview-refused .problem-inline {
+                @if let Some(why) = preview.and_then(|p| p.refused.as_deref()) { (why) }
+            }
+        }
+        script src="/static/org-sms.js" {}
     }
 }
 
@@ -141,7 +185,7 @@ pub(crate) fn dashboard(d: &Dashboard<'_>) -> Markup {
                                 tr data-premises=(p.id) {
                                     td { @if p.active { input type="checkbox" name="ids" value=(p.id) aria-label="выбрать"; } }
                                     td.code { (p.code) }
-                                    td { (p.address) }
+                                    td { (p.address) @if let Some(l) = &p.sms_label { br; small { "SMS: " (l) } } }
                                     td { (p.kind) }
                                     td { (p.stay_minutes) }
                                     td { @if p.active { "принимает отметки" } @else { "отключено" } }
@@ -167,6 +211,7 @@ pub(crate) fn dashboard(d: &Dashboard<'_>) -> Markup {
                 (csrf_input(d.csrf))
                 (premises_fields(&d.values))
                 button type="submit" { "Добавить" }
+                (preview_part(d.values.preview))
             }
         },
     )
@@ -197,6 +242,7 @@ pub(crate) fn edit(e: &EditPage<'_>) -> Markup {
                 (csrf_input(e.csrf))
                 (premises_fields(&e.values))
                 button type="submit" { "Сохранить" }
+                (preview_part(e.values.preview))
             }
             @if e.premises.active {
                 form method="post" action=(format!("{base}/deactivate")) {
