@@ -43,6 +43,22 @@ pub struct WebConfig {
     /// Serve `GET /metrics` (Prometheus text; the gateway installs the
     /// recorder only then). Default true.
     pub metrics: bool,
+    /// A request head must be complete this long after its first byte, or
+    /// the connection is closed (a client sending headers a byte a second).
+    /// Default 10 000 ms.
+    pub header_read_timeout_ms: u64,
+    /// A connection with no byte from the client this long (between
+    /// requests, or mid-body) is closed. Longer than the proxy's keep-alive
+    /// to us (nginx's upstream `keepalive_timeout` is 60 s), so the proxy
+    /// drops an idle connection first and never sends on one we are
+    /// closing. Default 75 000 ms.
+    pub idle_timeout_ms: u64,
+    /// Largest request head (request line and headers); larger is answered
+    /// 431 and the connection closed. Default 16 384 bytes.
+    pub header_bytes_max: usize,
+    /// Most connections open at once; one more is accepted and closed at
+    /// once. Default 10 000.
+    pub connections_max: usize,
     /// The city account (OpenID Connect) instead of the SMS code
     /// (`[web.oidc]`); off while its `issuer_url` is empty.
     pub oidc: OidcConfig,
@@ -65,6 +81,10 @@ impl Default for WebConfig {
             login_per_ip_minute: 10,
             org_session_h: 12,
             metrics: true,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 75_000,
+            header_bytes_max: 16 * 1024,
+            connections_max: 10_000,
             oidc: OidcConfig::default(),
         }
     }

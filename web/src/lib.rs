@@ -16,6 +16,7 @@
 mod authority;
 mod client_ip;
 mod config;
+mod conn;
 mod error;
 mod guard;
 mod limits;
@@ -28,7 +29,6 @@ mod security;
 mod state;
 mod visitor;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
@@ -43,7 +43,10 @@ use tower_http::trace::TraceLayer;
 pub use authority::{ApiError, CASES_BATCH_MAX};
 pub use config::{OidcConfig, WebConfig};
 pub use error::WebError;
-pub use ops::{CHECKINS, HTTP_REQUEST_SECONDS, READY_STORAGE_TIMEOUT};
+pub use ops::{
+    CHECKINS, HTTP_CONNECTIONS_CLOSED, HTTP_CONNECTIONS_OPEN, HTTP_REQUEST_SECONDS,
+    READY_STORAGE_TIMEOUT,
+};
 pub use state::{AppState, MetricsRender, Ops, ReadinessProbe};
 
 const STYLE_CSS: &str = include_str!("../static/style.css");
@@ -129,7 +132,8 @@ const EXPIRED_OTP_KEEP: chrono::Duration = chrono::Duration::hours(1);
 
 /// Serves the web on `listener` until `shutdown`, then finishes the requests
 /// in flight and stops the state's code-confirmation committer. Also prunes the rate limiters and deletes expired codes and
-/// cabinet sessions.
+/// cabinet sessions. Each connection is bounded as `conn.rs` says (header
+/// and idle timeouts, header size, at most `connections_max` at once).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -137,15 +141,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let housekeeping = tokio::spawn(housekeeping(state.clone(), shutdown.clone()));
     let confirmations = state.clone();
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await;
+    let limits = conn::ConnLimits::from_config(state.config());
+    conn::accept_loop(listener, router(state), limits, shutdown.clone()).await;
     shutdown.cancel();
     // The requests are answered: nothing more joins the confirmation queue.
     confirmations.stop_confirmations().await;
     let _ = housekeeping.await;
-    served
+    Ok(())
 }
 
 async fn housekeeping(state: AppState, shutdown: CancellationToken) {

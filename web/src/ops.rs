@@ -20,6 +20,14 @@ use crate::state::AppState;
 /// labels `route` (the matched route, e.g. `/v/{code}`; `unmatched` for the
 /// fallback), `method`, `status`.
 pub const HTTP_REQUEST_SECONDS: &str = "checkin_http_request_seconds";
+/// Gauge: HTTP connections open now (at most `[web] connections_max`).
+pub const HTTP_CONNECTIONS_OPEN: &str = "checkin_http_connections_open";
+/// Counter: HTTP connections the web closed or refused, label `reason` =
+/// header_timeout (the request head not complete in time) | idle_timeout
+/// (no byte for `idle_timeout_ms`) | too_large (head over
+/// `header_bytes_max`, answered 431) | over_limit (past `connections_max`,
+/// closed on accept).
+pub const HTTP_CONNECTIONS_CLOSED: &str = "checkin_http_connections_closed_total";
 /// Counter: check-ins recorded, labels `channel` = sms | web and `outcome`
 /// (sms: checked_in | duplicate | repeat | opted_out | rejected; web:
 /// checked_in | duplicate).
