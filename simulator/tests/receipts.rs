@@ -276,3 +276,45 @@ async fn receipts_expire_after_their_validity() {
     assert_eq!(run.sim.stats().receipts.delivered, 0);
     run.shutdown.cancel();
 }
+
+/// A receipt answered with a temporary error is retried until the ESME
+/// takes it; one refused for good (ESME_RX_P_APPN) is not retried.
+#[tokio::test]
+async fn temporary_refusals_are_retried_and_permanent_ones_are_not() {
+    let mut config = quick();
+    config.receipts.delay_ms = 0;
+    let run = start(config).await;
+    let esme = Esme::connect(run.smpp, esme(Bind::Transceiver))
+        .await
+        .unwrap();
+    let errors =
+        |s: &simulator::StatsSnapshot, name: &str| s.esme_errors.get(name).copied().unwrap_or(0);
+    esme.set_deliver_status(CommandStatus::EsmeRxTAppn);
+    esme.submit_text("7377", "79161234567", "x", true)
+        .await
+        .unwrap();
+    until(&run.sim, Duration::from_secs(5), |s| {
+        errors(s, "ESME_RX_T_APPN") >= 3
+    })
+    .await;
+    esme.set_deliver_status(CommandStatus::EsmeRok);
+    until(&run.sim, Duration::from_secs(5), |s| {
+        s.receipts.delivered == 1 && s.receipts.delivered_late == 1 && s.receipts.pending == 0
+    })
+    .await;
+
+    esme.set_deliver_status(CommandStatus::EsmeRxPAppn);
+    esme.submit_text("7377", "79161234568", "x", true)
+        .await
+        .unwrap();
+    until(&run.sim, Duration::from_secs(5), |s| {
+        s.receipts.failed == 1 && s.receipts.pending == 0
+    })
+    .await;
+    // A retry would come within the backoff (at most 50 ms): an enquire_link
+    // round trip after 100 ms shows none came.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    esme.request(Pdu::EnquireLink).await.unwrap();
+    assert_eq!(errors(&run.sim.stats(), "ESME_RX_P_APPN"), 1);
+    run.shutdown.cancel();
+}
