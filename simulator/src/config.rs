@@ -110,13 +110,14 @@ impl Default for Limits {
     }
 }
 
-/// How MO messages (and receipts) are delivered to ESMEs.
+/// How MO messages (and receipts: timeout and backoff) are delivered to ESMEs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DeliveryConfig {
     /// Destination of an injected MO when the caller names none. Default `7377`.
     pub default_to: String,
-    /// Attempts per `deliver_sm` (first try included) before giving up. Default 5.
+    /// Attempts per MO `deliver_sm` (first try included) before giving up;
+    /// receipts retry until `receipts.validity_ms`. Default 5.
     pub attempts_max: u32,
     /// Time to wait for `deliver_sm_resp` (time queued behind a full window
     /// included) before the attempt counts as unanswered. Default 5000 ms.
@@ -152,6 +153,18 @@ pub struct ReceiptConfig {
     /// Share (percent) of messages that end EXPIRED. Default 0.
     /// The three shares are normalized if they do not sum to 100.
     pub expired_pct: f64,
+    /// Receipts kept per `system_id` while they wait for a receiver or
+    /// transceiver bind, or for a retry after no answer or a temporary
+    /// error; when full the oldest is dropped (counted `dropped`).
+    /// Default 100 000.
+    pub pending_max: usize,
+    /// How long a waiting receipt is kept before it is given up (counted
+    /// `expired`), like a real SMSC's validity period. Default 48 h
+    /// (172 800 000 ms).
+    pub validity_ms: u64,
+    /// Receipts of one `system_id` sent at once without an answer yet
+    /// (oldest first). Default 100.
+    pub in_flight_max: usize,
 }
 
 impl Default for ReceiptConfig {
@@ -161,6 +174,9 @@ impl Default for ReceiptConfig {
             delivered_pct: 100.0,
             undeliverable_pct: 0.0,
             expired_pct: 0.0,
+            pending_max: 100_000,
+            validity_ms: 48 * 3600 * 1000,
+            in_flight_max: 100,
         }
     }
 }

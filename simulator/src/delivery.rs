@@ -1,6 +1,7 @@
-//! Simulator → ESME traffic: injected MO messages and delivery receipts,
-//! each `deliver_sm` retried with exponential backoff when the ESME answers
-//! an error or does not answer, up to `attempts_max`.
+//! Simulator → ESME traffic: injected MO messages, each `deliver_sm`
+//! retried with exponential backoff when the ESME answers an error or does
+//! not answer, up to `attempts_max`; and receipts produced after their
+//! delay, handed to their account's queue in `receipts.rs`.
 
 use std::{sync::atomic::Ordering, time::Duration};
 
@@ -83,6 +84,17 @@ pub struct MoReport {
     pub encoding: Encoding,
 }
 
+/// Outcome of one try of a `deliver_sm`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Attempt {
+    /// No session that can receive (of the wanted `system_id`) is bound.
+    NoReceiver,
+    /// The ESME answered with this status.
+    Answered(CommandStatus),
+    /// No answer within the timeout, or the session closed first.
+    NoAnswer,
+}
+
 /// Outcome of delivering one `deliver_sm`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DeliveryReport {
@@ -123,29 +135,23 @@ impl Simulator {
             attempts: 0,
         };
         for attempt in 1..=attempts_max {
-            let target = lock(&self.inner.registry).pick(system_id);
-            match target {
-                None if attempt == 1 => return Err(Error::NoReceiver),
-                None => {}
-                Some(tx) => {
+            let outcome = tokio::select! {
+                _ = self.inner.stopping.cancelled() => return Ok(report),
+                outcome = self.attempt(system_id, pdu.clone(), timeout) => outcome,
+            };
+            match outcome {
+                Attempt::NoReceiver if attempt == 1 => return Err(Error::NoReceiver),
+                Attempt::NoReceiver => {}
+                Attempt::Answered(status) => {
                     report.attempts = attempt;
-                    let (reply, answer) = oneshot::channel();
-                    let delivery = Delivery {
-                        pdu: pdu.clone(),
-                        reply,
-                    };
-                    // Queueing behind a full window counts against the timeout.
-                    let exchange = async {
-                        tx.send(delivery).await.ok()?;
-                        answer.await.ok()
-                    };
-                    report.status = tokio::select! {
-                        _ = self.inner.stopping.cancelled() => return Ok(report),
-                        status = tokio::time::timeout(timeout, exchange) => status.ok().flatten(),
-                    };
-                    if report.status == Some(CommandStatus::EsmeRok) {
+                    report.status = Some(status);
+                    if status == CommandStatus::EsmeRok {
                         return Ok(report);
                     }
+                }
+                Attempt::NoAnswer => {
+                    report.attempts = attempt;
+                    report.status = None;
                 }
             }
             if attempt < attempts_max {
@@ -157,6 +163,31 @@ impl Simulator {
             }
         }
         Ok(report)
+    }
+
+    /// One try: hands `pdu` to a session that can receive (bound as
+    /// `system_id` when given) and waits up to `timeout` for its answer.
+    pub(crate) async fn attempt(
+        &self,
+        system_id: Option<&str>,
+        pdu: DeliverSm,
+        timeout: Duration,
+    ) -> Attempt {
+        let Some(tx) = lock(&self.inner.registry).pick(system_id) else {
+            return Attempt::NoReceiver;
+        };
+        let (reply, answer) = oneshot::channel();
+        let delivery = Delivery { pdu, reply };
+        // Queueing behind a full window counts against the timeout; a
+        // session that closes drops `reply`, which ends the wait at once.
+        let exchange = async {
+            tx.send(delivery).await.ok()?;
+            answer.await.ok()
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(Some(status)) => Attempt::Answered(status),
+            _ => Attempt::NoAnswer,
+        }
     }
 
     /// Delivers an MO to a bound receiver or transceiver and reports the
@@ -244,8 +275,8 @@ impl Simulator {
     }
 
     /// Schedules the receipt of one submitted part: after the configured
-    /// delay it is recorded in the store and delivered to a session bound
-    /// as `system_id` (when `send` is true).
+    /// delay it is recorded in the store and (when `send` is true) queued
+    /// for the sessions bound as `system_id` (`receipts.rs`).
     pub(crate) fn schedule_receipt(&self, system_id: String, facts: ReceiptFacts, send: bool) {
         let sim = self.clone();
         let delay = Duration::from_millis(self.inner.config.receipts.delay_ms);
@@ -265,23 +296,11 @@ impl Simulator {
                 Ok(pdu) => pdu,
                 Err(error) => {
                     tracing::warn!(%error, message_id = %facts.message_id, "receipt not built");
+                    sim.inner.stats.update(|s| s.receipts.failed += 1);
                     return;
                 }
             };
-            let ok = matches!(
-                sim.deliver(Some(&system_id), pdu).await,
-                Ok(DeliveryReport {
-                    status: Some(CommandStatus::EsmeRok),
-                    ..
-                })
-            );
-            sim.inner.stats.update(|s| {
-                if ok {
-                    s.receipts.delivered += 1;
-                } else {
-                    s.receipts.failed += 1;
-                }
-            });
+            sim.enqueue_receipt(&system_id, pdu);
         });
     }
 

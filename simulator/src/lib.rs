@@ -31,6 +31,7 @@ mod http;
 mod journal;
 pub mod load;
 pub mod pdu;
+mod receipts;
 mod session;
 pub mod stats;
 pub mod store;
@@ -57,7 +58,7 @@ pub use stats::StatsSnapshot;
 pub use store::MtMessage;
 pub use ussd::{UssdClosed, UssdDial, UssdScreen};
 
-use crate::{journal::Journal, session::Registry, stats::Stats, store::Store};
+use crate::{journal::Journal, receipts::Receipts, session::Registry, stats::Stats, store::Store};
 
 /// Errors of the simulator library; each names the call that returns it.
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +113,8 @@ struct Inner {
     faults: watch::Sender<FaultProfile>,
     registry: Mutex<Registry>,
     store: Mutex<Store>,
+    /// Receipts waiting for a bind or a retry, per `system_id`.
+    receipts: Mutex<Receipts>,
     ussd: Mutex<ussd::Dialogs>,
     stats: Stats,
     journal: Option<Journal>,
@@ -120,7 +123,8 @@ struct Inner {
     session_no: AtomicU64,
     connections: AtomicUsize,
     mt_events: broadcast::Sender<MtMessage>,
-    /// Receipts and MO deliveries in flight.
+    /// Receipts and MO deliveries in flight, and each account's receipt
+    /// forwarder.
     tasks: TaskTracker,
     /// Cancelled when the SMPP server stops: receipts stop waiting.
     stopping: CancellationToken,
@@ -156,6 +160,7 @@ impl Simulator {
         Ok(Self {
             inner: Arc::new(Inner {
                 store: Mutex::new(Store::new(config.limits.messages_max)),
+                receipts: Mutex::new(Receipts::default()),
                 ussd: Mutex::new(ussd::Dialogs::default()),
                 config,
                 faults,

@@ -120,6 +120,13 @@ impl Registry {
             .count()
     }
 
+    /// True when a session bound as `system_id` can receive.
+    pub(crate) fn can_receive(&self, system_id: &str) -> bool {
+        self.sessions
+            .values()
+            .any(|e| e.kind.can_receive() && e.system_id == system_id)
+    }
+
     fn changed(&self) {
         self.changes.send_modify(|n| *n += 1);
     }

@@ -36,7 +36,17 @@ pub struct ReceiptStats {
     pub produced: u64,
     /// Receipts an ESME acknowledged with ESME_ROK.
     pub delivered: u64,
-    /// Receipts given up on.
+    /// Of `delivered`, those acknowledged only after waiting: no bind of
+    /// their `system_id` when due, or an earlier try unanswered or refused.
+    pub delivered_late: u64,
+    /// Receipts waiting now (queued for a bind or a retry, or sent and not
+    /// answered yet).
+    pub pending: u64,
+    /// Receipts given up after `receipts.validity_ms` without delivery.
+    pub expired: u64,
+    /// Receipts dropped because their queue held `receipts.pending_max`.
+    pub dropped: u64,
+    /// Receipts refused for good (ESME_RX_P_APPN, ESME_RX_R_APPN) or not built.
     pub failed: u64,
 }
 

@@ -563,6 +563,7 @@ async fn receipt_mix_and_failure_only_receipts() {
         delivered_pct: 0.0,
         undeliverable_pct: 100.0,
         expired_pct: 0.0,
+        ..ReceiptConfig::default()
     };
     config.message_id_format = simulator::MessageIdFormat::Decimal;
     let run = start(config).await;
