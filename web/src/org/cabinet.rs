@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::auth::{session_cookie, CabinetOrg, SESSION_COOKIE};
 use super::pages::{self, PremisesValues, SignUpValues};
-use super::sms_preview;
+use super::sms_preview::{self, SmsPreview};
 use super::stats;
 use crate::client_ip::ClientIp;
 use crate::error::WebError;
@@ -312,6 +312,19 @@ pub(crate) struct PremisesForm {
     preview: Option<String>,
 }
 
+impl PremisesForm {
+    /// The form's values as the page shows them back, with their preview.
+    fn values<'a>(&'a self, preview: &'a SmsPreview) -> PremisesValues<'a> {
+        PremisesValues {
+            address: &self.address,
+            kind: &self.kind,
+            stay: &self.stay_minutes,
+            sms_label: &self.sms_label,
+            preview: Some(preview),
+        }
+    }
+}
+
 /// The stay field: empty is the kind's default; anything but a number is refused.
 fn stay_field(text: &str) -> Result<Option<u32>, String> {
     let text = text.trim();
@@ -335,13 +348,7 @@ pub(crate) async fn add_premises(
     let body = form(body)?;
     check_csrf(&state, &headers, &body.csrf)?;
     let preview = sms_preview::preview(&state, &body.address, &body.sms_label);
-    let values = PremisesValues {
-        address: &body.address,
-        kind: &body.kind,
-        stay: &body.stay_minutes,
-        sms_label: &body.sms_label,
-        preview: Some(&preview),
-    };
+    let values = body.values(&preview);
     if body.preview.is_some() {
         return dashboard(&state, &org, &headers, 0, StatusCode::OK, values, None).await;
     }
@@ -445,13 +452,7 @@ pub(crate) async fn edit_premises(
     let body = form(body)?;
     check_csrf(&state, &headers, &body.csrf)?;
     let preview = sms_preview::preview(&state, &body.address, &body.sms_label);
-    let values = PremisesValues {
-        address: &body.address,
-        kind: &body.kind,
-        stay: &body.stay_minutes,
-        sms_label: &body.sms_label,
-        preview: Some(&preview),
-    };
+    let values = body.values(&preview);
     if body.preview.is_some() {
         return Ok(edit_page(
             &state,
