@@ -372,6 +372,8 @@ pub struct GatewayOptions {
     /// Run the retention purge (hourly, the first at start). `serve` does;
     /// the test harness does not.
     pub purge: bool,
+    /// The bundled simulator's settings (when there is no `[smsc]`).
+    pub simulator: simulator::Config,
 }
 
 impl GatewayOptions {
@@ -383,6 +385,7 @@ impl GatewayOptions {
                 .notifier
                 .notifier_config(config.send_rate, config.smsc.as_ref()),
             purge: false,
+            simulator: simulator::Config::default(),
         }
     }
 }
@@ -435,7 +438,8 @@ impl Gateway {
         let (link_config, simulator) = match &config.smsc {
             Some(smsc) => (smsc.0.clone(), None),
             None => {
-                let embedded = start_simulator(config, &mut services).await?;
+                let embedded =
+                    start_simulator(config, options.simulator.clone(), &mut services).await?;
                 let mut link = LinkConfig::new(
                     "127.0.0.1",
                     embedded.smpp_addr.port(),
@@ -594,6 +598,7 @@ impl Gateway {
 
 async fn start_simulator(
     config: &Config,
+    settings: simulator::Config,
     services: &mut Services,
 ) -> anyhow::Result<EmbeddedSimulator> {
     let smpp = TcpListener::bind(config.sim_smpp)
@@ -604,8 +609,7 @@ async fn start_simulator(
         .with_context(|| format!("listening for the simulator's HTTP on {}", config.sim_http))?;
     let smpp_addr = smpp.local_addr()?;
     let http_addr = http.local_addr()?;
-    let sim = simulator::Simulator::new(simulator::Config::default())
-        .context("configuring the bundled simulator")?;
+    let sim = simulator::Simulator::new(settings).context("configuring the bundled simulator")?;
     let (a, b) = (sim.clone(), sim.clone());
     services.spawn(Service::Simulator, move |stop| async move {
         if let Err(e) = a.serve_smpp(smpp, stop).await {

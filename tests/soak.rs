@@ -4,16 +4,19 @@
 //! SMS check-ins, web check-ins with an SMS code, and a stream of cases with
 //! their alerts. Memory, file descriptors and tasks stay flat after the
 //! warm-up, the MO round trip's p99 does not drift, every visitor is
-//! confirmed, every alert arrives, none more than twice. The figures are
-//! printed (`--nocapture`) for BENCHMARKS.md.
+//! confirmed, every alert arrives, none more than twice (checked as the soak
+//! goes, `CHECK_AFTER` after each visit, so the simulator keeps only a few
+//! minutes of messages and its memory is full before the warm-up ends). The
+//! figures are printed (`--nocapture`) for BENCHMARKS.md.
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use checkin::gateway::GatewayOptions;
 use checkin_core::Premises;
 use chrono::Utc;
 use common::browser::Browser;
@@ -33,6 +36,12 @@ const CASE_VISITORS: usize = 4;
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 /// MOs waiting for their answer at once.
 const MO_IN_FLIGHT_MAX: usize = 64;
+/// A visitor's confirmation (and a case visitor's alert) is checked this long
+/// after the MO was acknowledged (the case recorded).
+const CHECK_AFTER: Duration = Duration::from_secs(90);
+/// MT messages the simulator keeps: about five minutes of the soak's, well
+/// beyond `CHECK_AFTER`, so its store is full before the warm-up ends.
+const SIM_MESSAGES_MAX: usize = 15_000;
 
 fn faults() -> FaultProfile {
     serde_json::from_value(json!({
@@ -62,6 +71,8 @@ struct Sample {
     tasks: usize,
     mo_p99_ms: f64,
     mos: usize,
+    /// The SMSC's disconnects (the fault profile's) since the last sample.
+    disconnects: u64,
 }
 
 fn rss_kib() -> u64 {
@@ -134,6 +145,66 @@ async fn web_checkin(run: &Running, premises: &Premises, phone: &str) -> bool {
     done.status == 303 && done.location.starts_with("/ok/")
 }
 
+/// Visitors whose confirmation (or alert) is to be checked, oldest first.
+#[derive(Default)]
+struct Due {
+    confirmations: VecDeque<(Instant, String)>,
+    alerts: VecDeque<(Instant, String)>,
+    confirmations_checked: usize,
+    alerts_checked: usize,
+}
+
+impl Due {
+    fn is_empty(&self) -> bool {
+        self.confirmations.is_empty() && self.alerts.is_empty()
+    }
+
+    /// Checks every entry older than `CHECK_AFTER` at `now`: one or two
+    /// copies arrived. One still missing stays due until `OVERDUE_MAX` later,
+    /// then fails the soak.
+    fn check(&mut self, sim: &Simulator, now: Instant) {
+        for (queue, alert, checked) in [
+            (
+                &mut self.confirmations,
+                false,
+                &mut self.confirmations_checked,
+            ),
+            (&mut self.alerts, true, &mut self.alerts_checked),
+        ] {
+            let mut missing = VecDeque::new();
+            while let Some((at, phone)) = queue.pop_front() {
+                if now < at + CHECK_AFTER {
+                    queue.push_front((at, phone));
+                    break;
+                }
+                let copies = sim
+                    .messages(Some(&phone), 10)
+                    .iter()
+                    .filter(|m| m.complete && is_alert(&m.text) == alert)
+                    .count();
+                assert!(copies <= 2, "{phone}: {copies} copies (alert: {alert})");
+                if copies > 0 {
+                    *checked += 1;
+                    continue;
+                }
+                assert!(
+                    Instant::now() < at + CHECK_AFTER + OVERDUE_MAX,
+                    "{phone}: nothing arrived in {:?} (alert: {alert})",
+                    CHECK_AFTER + OVERDUE_MAX
+                );
+                missing.push_back((at, phone));
+            }
+            // Still missing: checked again next time, first.
+            while let Some(entry) = missing.pop_back() {
+                queue.push_front(entry);
+            }
+        }
+    }
+}
+
+/// How much longer than `CHECK_AFTER` a missing message may take.
+const OVERDUE_MAX: Duration = Duration::from_secs(150);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_product_stays_flat_under_a_long_mixed_load() {
     let seconds: u64 = std::env::var("CHECKIN_SOAK_SECONDS")
@@ -147,7 +218,9 @@ async fn the_product_stays_flat_under_a_long_mixed_load() {
     // (a defence against one address asking codes for many phones) would
     // refuse them after its hourly count.
     config.web.sms_per_ip_hour = 1_000_000;
-    let run = Arc::new(common::start_with("soak", config, dir).await);
+    let mut options = GatewayOptions::from_config(&config);
+    options.simulator.limits.messages_max = SIM_MESSAGES_MAX;
+    let run = Arc::new(common::start_with_options("soak", config, options, dir).await);
     let sim = run.gateway.simulator.clone().unwrap().simulator;
     let web = run.gateway.web_addr;
     let token = run
@@ -168,15 +241,18 @@ async fn the_product_stays_flat_under_a_long_mixed_load() {
     let latencies = Arc::new(Mutex::new(Vec::<f64>::new()));
     let sms_sent = Arc::new(AtomicUsize::new(0));
     let unacked = Arc::new(AtomicUsize::new(0));
+    // Acknowledged visitors and alerted case visitors, waiting to be checked.
+    let acked = Arc::new(Mutex::new(VecDeque::<(Instant, String)>::new()));
+    let mut due = Due::default();
     let window = Arc::new(tokio::sync::Semaphore::new(MO_IN_FLIGHT_MAX));
     let started = Instant::now();
     let mut samples = Vec::new();
     let mut web_visitors = Vec::new();
     let mut web_failed = 0;
     let mut cases = 0;
-    let mut case_visitors = Vec::new();
     let mut next = (Instant::now(), Instant::now(), Instant::now() + CASE_EVERY);
     let mut next_sample = Instant::now() + SAMPLE_EVERY;
+    let mut disconnects_seen = sim.stats().disconnects;
     let tick = Duration::from_millis(1000 / SMS_PER_S);
     let mut i = 0_usize;
     while started.elapsed() < span {
@@ -187,10 +263,18 @@ async fn the_product_stays_flat_under_a_long_mixed_load() {
             let permit = window.clone().acquire_owned().await.unwrap();
             let text = format!("ВХОД*{}", venues[i % venues.len()].code);
             let from = phone(16, i);
-            let (sim, latencies, unacked) = (sim.clone(), latencies.clone(), unacked.clone());
+            let (sim, latencies, unacked, acked) = (
+                sim.clone(),
+                latencies.clone(),
+                unacked.clone(),
+                acked.clone(),
+            );
             tokio::spawn(async move {
                 match deliver(&sim, &from, &text).await {
-                    Some(took) => latencies.lock().unwrap().push(took.as_secs_f64() * 1e3),
+                    Some(took) => {
+                        latencies.lock().unwrap().push(took.as_secs_f64() * 1e3);
+                        acked.lock().unwrap().push_back((Instant::now(), from));
+                    }
                     None => {
                         unacked.fetch_add(1, Ordering::Relaxed);
                     }
@@ -230,12 +314,21 @@ async fn the_product_stays_flat_under_a_long_mixed_load() {
                 common::api(web, "POST", "/api/v1/cases", &token, Some(&case)).await;
             assert_eq!(status, 201, "{body}");
             assert_eq!(body["alerts_queued"], CASE_VISITORS - 1, "{body}");
-            case_visitors.extend(visitors.into_iter().skip(1));
+            let at = Instant::now();
+            due.alerts
+                .extend(visitors.iter().skip(1).map(|v| (at, v.clone())));
+            due.confirmations
+                .extend(visitors.into_iter().map(|v| (at, v)));
             cases += 1;
         }
         if now >= next_sample {
             next_sample += SAMPLE_EVERY;
+            due.confirmations.extend(acked.lock().unwrap().drain(..));
+            due.check(&sim, Instant::now());
+
             let lat = std::mem::take(&mut *latencies.lock().unwrap());
+            let disconnects = sim.stats().disconnects;
+            let since = disconnects - std::mem::replace(&mut disconnects_seen, disconnects);
             samples.push(Sample {
                 at_s: started.elapsed().as_secs_f64(),
                 rss_kib: rss_kib(),
@@ -245,6 +338,7 @@ async fn the_product_stays_flat_under_a_long_mixed_load() {
                     .num_alive_tasks(),
                 mo_p99_ms: p99(lat.clone()),
                 mos: lat.len(),
+                disconnects: since,
             });
         }
         let wake = next.0.min(next.1).min(next.2).min(next_sample);
@@ -253,8 +347,12 @@ async fn the_product_stays_flat_under_a_long_mixed_load() {
     // Every MO answered.
     let _ = window.acquire_many(MO_IN_FLIGHT_MAX as u32).await.unwrap();
 
-    // Flat after the warm-up (the first quarter): the last quarter's peak
-    // against the second quarter's.
+    // Flat after the warm-up (the first quarter): the last quarter against
+    // the second. Memory by its peak (a leak only adds); descriptors, tasks
+    // and the MO round trip's p99 by their medians: a reconnect under the
+    // fault profile parks MOs and tasks for seconds, which is a spike, not a
+    // leak, while a leak raises the median too. (One dropped response costs
+    // a sample's p99 the link's response timeout.)
     let quarter = samples.len() / 4;
     assert!(
         quarter >= 1,
@@ -262,31 +360,54 @@ async fn the_product_stays_flat_under_a_long_mixed_load() {
         samples.len()
     );
     let peak = |range: &[Sample], f: fn(&Sample) -> f64| range.iter().map(f).fold(0.0, f64::max);
+    let median = |range: &[Sample], f: fn(&Sample) -> f64| {
+        let mut v: Vec<f64> = range.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
     let (warm, late) = (
         &samples[quarter..2 * quarter],
         &samples[samples.len() - quarter..],
     );
-    let growth = |f: fn(&Sample) -> f64| (peak(warm, f), peak(late, f));
-    let (rss_warm, rss_late) = growth(|s| s.rss_kib as f64);
-    let (fds_warm, fds_late) = growth(|s| s.fds as f64);
-    let (tasks_warm, tasks_late) = growth(|s| s.tasks as f64);
-    // The MO round trip's p99 per sample, as the median over each quarter:
-    // one dropped response (the fault profile's) costs a sample's p99 the
-    // link's response timeout, and must not read as a drift.
-    let median = |range: &[Sample]| {
-        let mut v: Vec<f64> = range.iter().map(|s| s.mo_p99_ms).collect();
+    let (rss_warm, rss_late) = (
+        peak(warm, |s| s.rss_kib as f64),
+        peak(late, |s| s.rss_kib as f64),
+    );
+    let (fds_warm, fds_late) = (
+        median(warm, |s| s.fds as f64),
+        median(late, |s| s.fds as f64),
+    );
+    let (tasks_warm, tasks_late) = (
+        median(warm, |s| s.tasks as f64),
+        median(late, |s| s.tasks as f64),
+    );
+    // The p99 of windows the SMSC did not disconnect in (nor in the one
+    // before, whose MOs may finish in it): an MO in flight at a disconnect
+    // waits for the reconnect, and how many disconnects a quarter draws is
+    // chance, not drift.
+    let calm: Vec<bool> = (0..samples.len())
+        .map(|k| samples[k].disconnects == 0 && (k == 0 || samples[k - 1].disconnects == 0))
+        .collect();
+    let calm_median = |from: usize, to: usize| {
+        let mut v: Vec<f64> = (from..to)
+            .filter(|&k| calm[k])
+            .map(|k| samples[k].mo_p99_ms)
+            .collect();
         v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
+        v.get(v.len() / 2).copied()
     };
-    let (p99_warm, p99_late) = (median(warm), median(late));
+    let (p99_warm, p99_late) = (
+        calm_median(quarter, 2 * quarter),
+        calm_median(samples.len() - quarter, samples.len()),
+    );
     for s in &samples {
         eprintln!("soak: {s:?}");
     }
     eprintln!(
         "soak: {seconds} s, {} SMS check-ins ({} not acknowledged), {} web check-ins ({web_failed} \
          refused), {cases} cases; RSS {:.1} → {:.1} MiB, fds {fds_warm} → {fds_late}, tasks \
-         {tasks_warm} → {tasks_late} (peaks of the second and the last quarter), MO p99 \
-         {p99_warm:.1} → {p99_late:.1} ms (their medians)",
+         {tasks_warm} → {tasks_late} (medians of the second and the last quarter; RSS their \
+         peaks), MO p99 {p99_warm:?} → {p99_late:?} ms (medians of windows without a disconnect)",
         sms_sent.load(Ordering::Relaxed),
         unacked.load(Ordering::Relaxed),
         web_visitors.len(),
@@ -305,43 +426,31 @@ async fn the_product_stays_flat_under_a_long_mixed_load() {
         tasks_late <= tasks_warm * 1.5 + 64.0,
         "tasks grow: {tasks_warm} → {tasks_late}"
     );
-    assert!(
-        p99_late <= (p99_warm * 3.0).max(200.0),
-        "the MO p99 drifts: {p99_warm} → {p99_late} ms"
-    );
+    if let (Some(warm), Some(late)) = (p99_warm, p99_late) {
+        assert!(
+            late <= (warm * 3.0).max(200.0),
+            "the MO p99 drifts: {warm} → {late} ms"
+        );
+    }
     assert_eq!(web_failed, 0, "web check-ins refused");
 
-    // Every visitor confirmed, every alert arrived, none more than twice.
+    // Every visitor confirmed, every alert arrived, none more than twice:
+    // the last ones (bounded wait).
     let deadline = Instant::now() + Duration::from_secs(120);
-    let count = |to: &str, alert: bool| {
-        sim.messages(Some(to), 10)
-            .iter()
-            .filter(|m| m.complete && is_alert(&m.text) == alert)
-            .count()
-    };
-    let sms_visitors: Vec<String> = (0..i).map(|k| phone(16, k)).collect();
-    loop {
-        // (A web visitor's confirmation is the page `web_checkin` reached.)
-        let unconfirmed = sms_visitors
-            .iter()
-            .chain(&case_visitors)
-            .filter(|p| count(p, false) == 0)
-            .count();
-        let unalerted = case_visitors.iter().filter(|p| count(p, true) == 0).count();
-        if unconfirmed <= unacked.load(Ordering::Relaxed) && unalerted == 0 {
-            break;
-        }
+    due.confirmations.extend(acked.lock().unwrap().drain(..));
+    while !due.is_empty() {
+        due.check(&sim, Instant::now() + CHECK_AFTER);
         assert!(
-            Instant::now() < deadline,
-            "{unconfirmed} visitors unconfirmed, {unalerted} alerts missing"
+            Instant::now() < deadline || due.is_empty(),
+            "{} visitors unconfirmed, {} alerts missing",
+            due.confirmations.len(),
+            due.alerts.len()
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    for p in sms_visitors.iter().chain(&case_visitors) {
-        assert!(count(p, false) <= 2, "{p}: more than two confirmations");
-    }
-    for p in &case_visitors {
-        assert!(count(p, true) <= 2, "{p}: more than two alerts");
-    }
+    eprintln!(
+        "soak: {} confirmations and {} alerts checked (at most two copies each)",
+        due.confirmations_checked, due.alerts_checked
+    );
     Arc::try_unwrap(run).ok().unwrap().stop().await;
 }

@@ -56,9 +56,17 @@ pub async fn start_with(
     config: Config,
     data_dir: tempfile::TempDir,
 ) -> Running {
-    let gateway = Gateway::start(&config, GatewayOptions::from_config(&config))
-        .await
-        .unwrap();
+    let options = GatewayOptions::from_config(&config);
+    start_with_options(label, config, options, data_dir).await
+}
+
+pub async fn start_with_options(
+    label: &'static str,
+    config: Config,
+    options: GatewayOptions,
+    data_dir: tempfile::TempDir,
+) -> Running {
+    let gateway = Gateway::start(&config, options).await.unwrap();
     let sim = gateway
         .simulator
         .clone()

@@ -97,9 +97,13 @@ pub struct Store {
     write_failure: Arc<std::sync::Mutex<Option<(std::time::Instant, String)>>>,
 }
 
-/// Page cache of each SQLite connection, in KiB (SQLite's default is 2 MiB); the
-/// writer's indexes stay in memory through a busy day's check-ins.
+/// The SQLite writer's page cache, in KiB (SQLite's default is 2 MiB): its
+/// indexes stay in memory through a busy day's check-ins.
 const SQLITE_CACHE_KIB: u32 = 16 * 1024;
+/// Each SQLite reader's page cache, in KiB: readers do point look-ups and the
+/// OS's page cache holds the file anyway, so with 8 readers SQLite's caches
+/// stay within 48 MiB however large the file grows.
+const SQLITE_READER_CACHE_KIB: u32 = 4 * 1024;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -171,6 +175,7 @@ impl Store {
                 busy_timeout: config.sqlite_busy_timeout,
                 autocheckpoint_pages,
                 cache_kib: SQLITE_CACHE_KIB,
+                reader_cache_kib: SQLITE_READER_CACHE_KIB,
                 carry_wait: db::CARRY_WAIT_MAX,
             })?),
             Backend::Postgres => {
