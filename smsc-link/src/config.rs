@@ -36,8 +36,12 @@ pub enum DefaultAlphabet {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IdRadix {
-    /// Decimal when every character is a digit, hex when every character
-    /// is a hex digit, text otherwise (default).
+    /// As written, compared case-insensitively without leading zeros
+    /// (default): the SMSC writes an id the same way in `submit_sm_resp` and
+    /// in its receipt, in whatever radix. (A guess per id cannot work: hex
+    /// `00000010` would read as decimal 10, the same as hex `0000000a`.) An
+    /// SMSC that writes hex in one and decimal in the other needs `hex` and
+    /// `decimal` set.
     #[default]
     Auto,
     /// Always decimal.

@@ -163,9 +163,9 @@ pub fn normalize_id(raw: &str, radix: IdRadix) -> String {
     let value = match radix {
         IdRadix::Decimal => parse_id(id, 10),
         IdRadix::Hex => parse_id(id, 16),
-        IdRadix::Auto if id.bytes().all(|b| b.is_ascii_digit()) => parse_id(id, 10),
-        IdRadix::Auto => parse_id(id, 16),
-        IdRadix::Text => None,
+        // Guessing the radix id by id would read hex `00000010` (16) as
+        // decimal 10, the same as hex `0000000a`: two messages, one key.
+        IdRadix::Auto | IdRadix::Text => None,
     };
     match value {
         // u64 formats faster than u128; most ids fit.
@@ -228,6 +228,20 @@ mod tests {
             );
         }
         assert_ne!(normalize_id("10", Decimal), normalize_id("10", Hex));
+    }
+
+    #[test]
+    fn distinct_ids_of_one_smsc_stay_distinct() {
+        // An SMSC writing hex ids: `0000000a` is 10 and `00000010` is 16,
+        // whether or not an id happens to hold a letter.
+        let keys: std::collections::HashSet<String> = (1..=4096_u32)
+            .map(|n| normalize_id(&format!("{n:08x}"), IdRadix::Auto))
+            .collect();
+        assert_eq!(keys.len(), 4096);
+        let keys: std::collections::HashSet<String> = (1..=4096_u32)
+            .map(|n| normalize_id(&n.to_string(), IdRadix::Auto))
+            .collect();
+        assert_eq!(keys.len(), 4096);
     }
 
     #[test]

@@ -651,7 +651,8 @@ mod tests {
         assert_eq!(
             outcome.expect("in time").expect("answered").expect("sent"),
             SubmitOutcome::Accepted {
-                message_ids: vec!["255".into()]
+                // As written, without its leading zeros (`IdRadix::Auto`).
+                message_ids: vec!["ff".into()]
             }
         );
 
