@@ -573,8 +573,18 @@ fn main() {
 
         // 3. Latency at a fixed high rate, fresh gateways.
         let mut bursts = Vec::new();
+        // The default (SQLite `full`) and, beside it, `normal` (no fsync).
+        let mut burst_backends = backends.clone();
+        burst_backends.insert(
+            1,
+            Backend {
+                name: "SQLite, synchronous normal",
+                sync: Some("normal"),
+                ..backends[0]
+            },
+        );
         for &gateway in plan.burst_configs.iter().filter(|_| runs("burst")) {
-            for &backend in &backends {
+            for &backend in &burst_backends {
                 let mut runs = Vec::new();
                 for _ in 0..plan.burst_runs {
                     let db = fresh_db(backend).await;

@@ -374,6 +374,8 @@ pub struct GatewayOptions {
     pub purge: bool,
     /// The bundled simulator's settings (when there is no `[smsc]`).
     pub simulator: simulator::Config,
+    /// SMSC ids remembered for receipts (`sender::RECEIPT_IDS_MAX`).
+    pub receipt_ids_max: usize,
 }
 
 impl GatewayOptions {
@@ -386,6 +388,7 @@ impl GatewayOptions {
                 .notifier_config(config.send_rate, config.smsc.as_ref()),
             purge: false,
             simulator: simulator::Config::default(),
+            receipt_ids_max: sender::RECEIPT_IDS_MAX,
         }
     }
 }
@@ -483,7 +486,7 @@ impl Gateway {
             sms: MoInbox::new(inbox, config.msisdn_policy, options.clock.clone()),
             ussd,
         };
-        let book = Arc::new(ReceiptBook::default());
+        let book = Arc::new(ReceiptBook::with_ids_max(options.receipt_ids_max));
         let (receipts, receipt_writer) =
             sender::receipts(store.clone(), options.clock.clone(), book.clone());
         services.spawn(Service::Receipts, move |stop| receipt_writer.run(stop));

@@ -44,9 +44,17 @@ const RECEIPTS_BATCH_MAX: usize = 1024;
 const RECEIPTS_LINGER: Duration = Duration::from_millis(50);
 
 /// Recent SMSC ids → outbox ids, and recipients of receipts nobody claimed.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ReceiptBook {
     inner: Mutex<Book>,
+    /// Ids remembered at most (`RECEIPT_IDS_MAX` by default).
+    ids_max: usize,
+}
+
+impl Default for ReceiptBook {
+    fn default() -> Self {
+        ReceiptBook::with_ids_max(RECEIPT_IDS_MAX)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -64,6 +72,14 @@ fn digits(address: &str) -> String {
 }
 
 impl ReceiptBook {
+    /// A book remembering at most `ids_max` ids.
+    pub fn with_ids_max(ids_max: usize) -> Self {
+        ReceiptBook {
+            inner: Mutex::default(),
+            ids_max: ids_max.max(1),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Book> {
         // A panic while holding the lock leaves only a map behind: keep going.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -77,7 +93,7 @@ impl ReceiptBook {
                 book.order.push_back(id.clone());
             }
         }
-        while book.order.len() > RECEIPT_IDS_MAX {
+        while book.order.len() > self.ids_max {
             if let Some(old) = book.order.pop_front() {
                 book.by_id.remove(&old);
             }
