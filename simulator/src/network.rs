@@ -531,6 +531,32 @@ mod tests {
         assert_eq!(span.to_string(), "+79161000000-+79161000009");
     }
 
+    /// The README's example is a valid configuration.
+    #[test]
+    fn readme_example_parses() {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("## Several operators")
+            .nth(1)
+            .expect("section");
+        let example = section
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("toml block");
+        let config: Config = toml::from_str(example).expect("parses");
+        let net = Network::new(config, SocketAddr::from(([127, 0, 0, 1], 0))).expect("valid");
+        assert_eq!(net.names(), ["mts", "beeline"]);
+        assert_eq!(net.route("+79051234567").0, "beeline");
+        let beeline = net.simulator("beeline").expect("beeline");
+        assert_eq!(beeline.faults().disconnect_share, 0.01);
+        assert_eq!(beeline.config().receipts.delay_ms, 1000);
+        assert_eq!(
+            net.simulator("mts").expect("mts").config().accounts[0].system_id,
+            "checkin"
+        );
+    }
+
     #[test]
     fn bad_configs_name_the_operator_and_key() {
         let e = network(vec![operator("a", &["+79x"])]).unwrap_err();

@@ -375,3 +375,29 @@ async fn cli_starts_every_operator_and_spreads_the_load() {
     assert!(!output.status.success());
     assert!(stderr.contains("operator \"B\": ranges"), "{stderr}");
 }
+
+#[tokio::test]
+async fn ussd_dials_through_the_operator_of_the_number() {
+    let run = start().await;
+    let _a = run.esme("A", true).await;
+    let _b = run.esme("B", true).await;
+    let body = r##"{"from":"+79031234567","dial":"*7377*123456789#"}"##;
+    let (status, screen) = http(run.http, "POST", "/api/ussd", Some(body)).await;
+    assert_eq!(status, 200, "{screen}");
+    let screen = json(&screen);
+    assert_eq!(screen["operator"], "B", "{screen}");
+    assert_eq!(screen["screen"], "OK", "{screen}");
+    assert!(
+        screen["dialog"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("B.")),
+        "{screen}"
+    );
+    let sim = |name| run.net.simulator(name).expect("operator");
+    assert_eq!(sim("B").stats().ussd.completed, 1);
+    assert_eq!(sim("A").stats().ussd.opened, 0);
+    for dialog in ["B.ussd-99", "ussd-1", "Z.ussd-1"] {
+        let (status, _) = http(run.http, "DELETE", &format!("/api/ussd/{dialog}"), None).await;
+        assert_eq!(status, 404, "{dialog}");
+    }
+}
