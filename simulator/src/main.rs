@@ -139,6 +139,13 @@ fn build_config(cli: &Cli) -> anyhow::Result<Config> {
     }
     if cli.seed.is_some() {
         config.faults.seed = cli.seed;
+        for faults in config
+            .operators
+            .iter_mut()
+            .filter_map(|o| o.faults.as_mut())
+        {
+            faults.seed = cli.seed;
+        }
     }
     Ok(config)
 }

@@ -123,7 +123,8 @@ impl NumberRange {
                 format!("+{p}{:0width$}", i % modulus)
             }
             Self::Span { from, to, len } => {
-                let n = from + i % (to - from).saturating_add(1);
+                // Saturating: a hand-built span may be empty or huge.
+                let n = from.saturating_add(i % to.saturating_sub(*from).saturating_add(1));
                 format!("+{n:0len$}")
             }
         }
