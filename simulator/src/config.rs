@@ -4,7 +4,7 @@
 //! Every struct deserializes from TOML/JSON with every field optional; the
 //! defaults are documented next to each field.
 
-use std::path::PathBuf;
+use std::{net::SocketAddr, path::PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -351,8 +351,41 @@ pub struct Config {
     pub faults: FaultProfile,
     /// The USSD gateway role.
     pub ussd: UssdConfig,
-    /// When set, every PDU in and out is appended to this file as one JSON line.
+    /// When set, every PDU in and out is appended to this file as one JSON
+    /// line (with several operators, one file each: the path plus `.NAME`).
     pub journal_path: Option<PathBuf>,
+    /// The operators this process plays (`[[operator]]` in TOML), each its
+    /// own SMSC; none: one operator configured by the fields above. Read by
+    /// [`crate::Network::new`]; [`crate::Simulator::new`] ignores it.
+    #[serde(rename = "operator", skip_serializing_if = "Vec::is_empty")]
+    pub operators: Vec<OperatorConfig>,
+}
+
+/// One operator's SMSC when the simulator plays several (`[[operator]]`).
+/// Everything not named here (limits, delivery, USSD) is the top level's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorConfig {
+    /// Unique name, e.g. `mts`: 1..=32 ASCII letters, digits, `-`, `_`.
+    pub name: String,
+    /// Listen address of its SMPP server. Default `127.0.0.1:0` (any free port).
+    #[serde(default)]
+    pub smpp: Option<SocketAddr>,
+    /// Accounts allowed to bind, `SYSTEM_ID:PASSWORD`. Default: the top-level `accounts`.
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    /// Numbers it serves: prefixes (`+7916`) or ranges of equal-length
+    /// numbers (`+79030000000-+79030999999`). A sender goes to the operator
+    /// with the longest matching prefix (a range counts as its full length);
+    /// numbers matching none go to the first operator.
+    #[serde(default)]
+    pub ranges: Vec<String>,
+    /// Fault profile at start. Default: the top-level `faults`.
+    #[serde(default)]
+    pub faults: Option<FaultProfile>,
+    /// Receipt delay and outcome mix. Default: the top-level `receipts`.
+    #[serde(default)]
+    pub receipts: Option<ReceiptConfig>,
 }
 
 impl Default for Config {
@@ -367,6 +400,7 @@ impl Default for Config {
             faults: FaultProfile::default(),
             ussd: UssdConfig::default(),
             journal_path: None,
+            operators: Vec::new(),
         }
     }
 }

@@ -30,6 +30,7 @@ pub mod faults;
 mod http;
 mod journal;
 pub mod load;
+pub mod network;
 pub mod pdu;
 mod receipts;
 mod session;
@@ -51,9 +52,12 @@ use tokio::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use codec::{encode_to_vec, Inbound, SmppCodec};
-pub use config::{Account, Config, MessageIdFormat, UssdConfig, UssdProfile, UssdSessionKey};
+pub use config::{
+    Account, Config, MessageIdFormat, OperatorConfig, UssdConfig, UssdProfile, UssdSessionKey,
+};
 pub use delivery::{MoEncoding, MoReport, MoRequest};
 pub use faults::FaultProfile;
+pub use network::{Network, NumberRange};
 pub use stats::StatsSnapshot;
 pub use store::MtMessage;
 pub use ussd::{UssdClosed, UssdDial, UssdScreen};
@@ -98,6 +102,9 @@ pub enum Error {
     /// all (`ussd_dial`, `ussd_answer`).
     #[error("the esme refused the ussd dialog: {0}")]
     EsmeRefused(String),
+    /// No operator has this name (`Network` calls taking one).
+    #[error("no operator {0:?}")]
+    UnknownOperator(String),
     /// Socket or file I/O failed (`serve_smpp`, `serve_http`, `Simulator::new`).
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
@@ -316,6 +323,11 @@ impl Simulator {
     /// Number of sessions bound as receiver or transceiver.
     pub fn receivers_bound(&self) -> usize {
         lock(&self.inner.registry).receivers()
+    }
+
+    /// `(system_id, bind kind)` of every bound session (`GET /api/operators`).
+    pub fn bound_esmes(&self) -> Vec<(String, &'static str)> {
+        lock(&self.inner.registry).bound()
     }
 
     /// Waits until at least `n` sessions can receive, or `shutdown`.

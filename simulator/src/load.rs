@@ -16,7 +16,7 @@ use serde::Serialize;
 use tokio::{sync::Semaphore, time::Instant};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::{lock, store::digits, MoRequest, Simulator, UssdDial};
+use crate::{lock, network::Network, store::digits, MoRequest, Simulator, UssdDial};
 
 /// Latency samples kept per kind; later samples are not recorded.
 pub const SAMPLES_MAX: usize = 1_000_000;
@@ -34,6 +34,9 @@ pub struct LoadConfig {
     pub duration: Duration,
     /// Distinct sender numbers (`+7900…`), used round-robin.
     pub phones: usize,
+    /// Sender numbers used round-robin instead of `phones` generated ones
+    /// (a spread over operators draws them from each one's ranges).
+    pub numbers: Vec<String>,
     /// Text of every MO.
     pub text: String,
     /// MOs waiting for their `deliver_sm_resp` at once; a tick finding
@@ -51,6 +54,7 @@ impl Default for LoadConfig {
             rate_per_s: 100.0,
             duration: Duration::from_secs(10),
             phones: 1000,
+            numbers: Vec::new(),
             text: "ВХОД*123-456-789".into(),
             inflight_max: 1000,
             reply_grace: Duration::from_secs(2),
@@ -136,10 +140,26 @@ fn push_sample(samples: &mut Vec<u64>, d: Duration) {
 
 /// Runs the load until `config.duration` has passed or `shutdown` is cancelled.
 pub async fn run(sim: &Simulator, config: LoadConfig, shutdown: &CancellationToken) -> LoadReport {
+    let (mut report, deliver_us, reply_us) = run_samples(sim, config, shutdown).await;
+    report.deliver_latency = Percentiles::of(deliver_us);
+    report.reply_latency = Percentiles::of(reply_us);
+    report
+}
+
+/// [`run`], returning the latency samples (µs) instead of their percentiles.
+async fn run_samples(
+    sim: &Simulator,
+    config: LoadConfig,
+    shutdown: &CancellationToken,
+) -> (LoadReport, Vec<u64>, Vec<u64>) {
     let shared = Arc::new(Mutex::new(Shared::default()));
-    let phones: Vec<String> = (0..config.phones.max(1))
-        .map(|i| format!("+7900{i:07}"))
-        .collect();
+    let phones: Vec<String> = if config.numbers.is_empty() {
+        (0..config.phones.max(1))
+            .map(|i| format!("+7900{i:07}"))
+            .collect()
+    } else {
+        config.numbers.clone()
+    };
     let stop_replies = CancellationToken::new();
     let mut mt = sim.subscribe_mt();
     let replies = {
@@ -248,9 +268,100 @@ pub async fn run(sim: &Simulator, config: LoadConfig, shutdown: &CancellationTok
     let mut report = std::mem::take(&mut s.report);
     report.elapsed_s = elapsed.as_secs_f64();
     report.achieved_rate_per_s = report.sent as f64 / report.elapsed_s.max(0.001);
-    report.deliver_latency = Percentiles::of(std::mem::take(&mut s.deliver_us));
-    report.reply_latency = Percentiles::of(std::mem::take(&mut s.reply_us));
-    report
+    (
+        report,
+        std::mem::take(&mut s.deliver_us),
+        std::mem::take(&mut s.reply_us),
+    )
+}
+
+/// Outcome of a load spread over operators: the totals (the fields of a
+/// [`LoadReport`]) and each operator's own.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SpreadReport {
+    /// Every operator together.
+    #[serde(flatten)]
+    pub total: LoadReport,
+    /// Per operator, by name.
+    pub operators: std::collections::BTreeMap<String, LoadReport>,
+}
+
+/// Runs `config` spread over `operators` of `net` (all when empty): each
+/// gets an equal share of the rate and of the phones, whose numbers come
+/// from its ranges (numbers another operator would take are skipped), and
+/// its MOs go through its own SMSC. An operator that owns no number of its
+/// own (a default without ranges, shadowed by the others) sends nothing.
+pub async fn run_spread(
+    net: &Network,
+    operators: &[String],
+    config: LoadConfig,
+    shutdown: &CancellationToken,
+) -> SpreadReport {
+    let names: Vec<String> = if operators.is_empty() {
+        net.names()
+    } else {
+        operators.to_vec()
+    };
+    let share = names.len().max(1);
+    let phones = config.phones.max(1).div_ceil(share);
+    let mut runs = Vec::new();
+    for name in &names {
+        let Some(sim) = net.simulator(name) else {
+            continue;
+        };
+        let numbers = operator_numbers(net, name, phones);
+        if numbers.is_empty() {
+            continue;
+        }
+        let config = LoadConfig {
+            rate_per_s: config.rate_per_s / share as f64,
+            numbers,
+            progress: false,
+            ..config.clone()
+        };
+        runs.push(async move { (name.clone(), run_samples(sim, config, shutdown).await) });
+    }
+    let mut out = SpreadReport::default();
+    let (mut deliver_us, mut reply_us) = (Vec::new(), Vec::new());
+    for (name, (mut report, d, r)) in futures::future::join_all(runs).await {
+        let t = &mut out.total;
+        t.sent += report.sent;
+        t.delivered += report.delivered;
+        t.failed += report.failed;
+        t.skipped += report.skipped;
+        t.replies += report.replies;
+        t.elapsed_s = t.elapsed_s.max(report.elapsed_s);
+        report.deliver_latency = Percentiles::of(d.clone());
+        report.reply_latency = Percentiles::of(r.clone());
+        deliver_us.extend(d);
+        reply_us.extend(r);
+        out.operators.insert(name, report);
+    }
+    out.total.achieved_rate_per_s = out.total.sent as f64 / out.total.elapsed_s.max(0.001);
+    out.total.deliver_latency = Percentiles::of(deliver_us);
+    out.total.reply_latency = Percentiles::of(reply_us);
+    out
+}
+
+/// `n` numbers operator `name` serves, round-robin over its ranges; the
+/// first operator without ranges gets `+7900…` numbers no range claims.
+fn operator_numbers(net: &Network, name: &str, n: usize) -> Vec<String> {
+    let ranges = net.ranges(name);
+    let candidate = |i: usize| -> String {
+        if ranges.is_empty() {
+            format!("+7900{i:07}")
+        } else {
+            ranges[i % ranges.len()].number((i / ranges.len()) as u64)
+        }
+    };
+    // Bounded: a range mostly shadowed by another operator's yields few.
+    (0..n.saturating_mul(4))
+        .map(candidate)
+        .filter(|number| net.route(number).0 == name)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .take(n)
+        .collect()
 }
 
 /// What [`run_ussd`] generates: one-shot dials from distinct phones.

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use simulator::{
     esme::{Esme, EsmeOptions},
     load::{self, LoadConfig},
-    Account, Config, MessageIdFormat, Simulator,
+    network, Account, Config, MessageIdFormat, Network, Simulator,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -85,6 +85,12 @@ enum Command {
         /// Operator profile of the dials (default: the configured one).
         #[arg(long, requires = "ussd")]
         ussd_profile: Option<String>,
+        /// With `[[operator]]` sections: spread the load over these
+        /// operators (comma-separated names, or `all`); each gets an equal
+        /// share of the rate and phones numbered from its ranges. Default:
+        /// the first operator.
+        #[arg(long, value_delimiter = ',', conflicts_with = "ussd")]
+        operators: Vec<String>,
     },
 }
 
@@ -133,6 +139,13 @@ fn build_config(cli: &Cli) -> anyhow::Result<Config> {
     }
     if cli.seed.is_some() {
         config.faults.seed = cli.seed;
+        for faults in config
+            .operators
+            .iter_mut()
+            .filter_map(|o| o.faults.as_mut())
+        {
+            faults.seed = cli.seed;
+        }
     }
     Ok(config)
 }
@@ -149,6 +162,9 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let config = build_config(&cli)?;
+    if !config.operators.is_empty() {
+        return run_network(cli, config).await;
+    }
     let sim = Simulator::new(config).context("starting the simulator")?;
     let shutdown = CancellationToken::new();
     let smpp = TcpListener::bind(cli.smpp)
@@ -184,7 +200,14 @@ async fn main() -> anyhow::Result<()> {
             self_esme,
             ussd,
             ussd_profile,
+            operators,
         }) => {
+            anyhow::ensure!(
+                operators
+                    .iter()
+                    .all(|o| o == "all" || o == network::DEFAULT_OPERATOR),
+                "--operators names operators of [[operator]] sections; the configuration has none"
+            );
             let _esme = if self_esme {
                 let options = EsmeOptions {
                     reply_to_mo: true,
@@ -259,6 +282,129 @@ async fn main() -> anyhow::Result<()> {
                 report.reply_latency.p90_ms,
                 report.reply_latency.p99_ms,
                 report.reply_latency.max_ms
+            );
+            println!("{}", serde_json::to_string(&report)?);
+            shutdown.cancel();
+        }
+    }
+    smpp_task.await.context("smpp server task")??;
+    http_task.await.context("http server task")??;
+    Ok(())
+}
+
+/// Runs several operators (`[[operator]]`): one SMPP server each, one
+/// control API; `load` spreads over the operators asked for.
+async fn run_network(cli: Cli, config: Config) -> anyhow::Result<()> {
+    let net = Network::new(config, cli.smpp).context("starting the simulator")?;
+    let shutdown = CancellationToken::new();
+    let listeners = net.bind_smpp().await.context("binding the smpp servers")?;
+    let http = TcpListener::bind(cli.http)
+        .await
+        .with_context(|| format!("binding {}", cli.http))?;
+    let http_addr = http.local_addr().context("http address")?;
+    for name in net.names() {
+        if let Some(smpp) = net.smpp_addr(&name) {
+            tracing::info!(operator = %name, smpp = %smpp, "operator listening");
+        }
+    }
+    tracing::info!(http = %http_addr, operators = net.names().len(), "simulator listening");
+    let smpp_task = tokio::spawn(net.clone().serve_smpp(listeners, shutdown.clone()));
+    let http_task = tokio::spawn(net.clone().serve_http(http, shutdown.clone()));
+    {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::info!("shutting down");
+            }
+            shutdown.cancel();
+        });
+    }
+    match cli.command {
+        None => shutdown.cancelled().await,
+        Some(Command::Load {
+            rate,
+            duration,
+            phones,
+            text,
+            inflight_max,
+            bind_wait,
+            self_esme,
+            ussd,
+            operators,
+            ..
+        }) => {
+            anyhow::ensure!(
+                ussd.is_none(),
+                "load --ussd does not run over [[operator]] sections yet"
+            );
+            let names = match operators.as_slice() {
+                [] => net.names().into_iter().take(1).collect(),
+                [all] if all == "all" => net.names(),
+                names => {
+                    for name in names {
+                        anyhow::ensure!(
+                            net.simulator(name).is_some(),
+                            "--operators: no operator {name:?} (have {})",
+                            net.names().join(", ")
+                        );
+                    }
+                    names.to_vec()
+                }
+            };
+            let mut esmes = Vec::new();
+            for name in &names {
+                let (Some(sim), Some(addr)) = (net.simulator(name), net.smpp_addr(name)) else {
+                    continue;
+                };
+                if self_esme {
+                    let options = EsmeOptions {
+                        reply_to_mo: true,
+                        system_id: sim.config().accounts[0].system_id.clone(),
+                        password: sim.config().accounts[0].password.clone(),
+                        ..EsmeOptions::default()
+                    };
+                    esmes.push(
+                        Esme::connect(addr, options)
+                            .await
+                            .with_context(|| format!("starting the esme of operator {name}"))?,
+                    );
+                }
+                eprintln!(
+                    "waiting up to {bind_wait:?} for an ESME to bind to {name} at {addr} ..."
+                );
+                let bound =
+                    tokio::time::timeout(bind_wait, sim.wait_for_receivers(1, &shutdown)).await;
+                anyhow::ensure!(
+                    matches!(bound, Ok(true)),
+                    "no ESME bound as receiver or transceiver to operator {name}"
+                );
+            }
+            let config = LoadConfig {
+                rate_per_s: rate,
+                duration,
+                phones,
+                text,
+                inflight_max,
+                ..LoadConfig::default()
+            };
+            let report = load::run_spread(&net, &names, config, &shutdown).await;
+            for (name, r) in &report.operators {
+                eprintln!(
+                    "operator {name}: sent {} ({:.1} MO/s) delivered {} failed {} replies {}; MO -> deliver_sm_resp p99 {:.2} ms",
+                    r.sent, r.achieved_rate_per_s, r.delivered, r.failed, r.replies, r.deliver_latency.p99_ms
+                );
+            }
+            let t = &report.total;
+            eprintln!(
+                "total: sent {} in {:.1}s: {:.1} MO/s achieved (target {rate}/s); delivered {} failed {} replies {}",
+                t.sent, t.elapsed_s, t.achieved_rate_per_s, t.delivered, t.failed, t.replies
+            );
+            eprintln!(
+                "MO -> deliver_sm_resp ms: p50 {:.2} p90 {:.2} p99 {:.2} max {:.2}",
+                t.deliver_latency.p50_ms,
+                t.deliver_latency.p90_ms,
+                t.deliver_latency.p99_ms,
+                t.deliver_latency.max_ms
             );
             println!("{}", serde_json::to_string(&report)?);
             shutdown.cancel();

@@ -120,6 +120,14 @@ impl Registry {
             .count()
     }
 
+    /// `(system_id, bind kind)` of every bound session, oldest first.
+    pub(crate) fn bound(&self) -> Vec<(String, &'static str)> {
+        self.sessions
+            .values()
+            .map(|e| (e.system_id.clone(), e.kind.name()))
+            .collect()
+    }
+
     /// True when a session bound as `system_id` can receive.
     pub(crate) fn can_receive(&self, system_id: &str) -> bool {
         self.sessions
