@@ -156,6 +156,7 @@ fn load_config(plan: Plan, rate_per_s: f64, duration: Duration, text: &str) -> L
         rate_per_s,
         duration,
         phones: plan.phones,
+        numbers: Vec::new(),
         text: text.to_owned(),
         inflight_max: LOAD_INFLIGHT_MAX,
         reply_grace: Duration::from_secs(5),

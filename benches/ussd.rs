@@ -108,6 +108,7 @@ async fn gateway(plan: Plan, rate_per_s: f64, ussd: bool) -> Load {
             rate_per_s,
             duration: plan.duration,
             phones: plan.phones,
+            numbers: Vec::new(),
             text: format!("ВХОД*{code}"),
             inflight_max: MO_INFLIGHT_MAX,
             reply_grace: Duration::from_secs(5),
