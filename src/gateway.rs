@@ -489,6 +489,7 @@ impl Gateway {
         let book = Arc::new(ReceiptBook::with_ids_max(options.receipt_ids_max));
         let (receipts, receipt_writer) =
             sender::receipts(store.clone(), options.clock.clone(), book.clone());
+        let receipt_states = receipts.states();
         services.spawn(Service::Receipts, move |stop| receipt_writer.run(stop));
         // A message in doubt is resent only after its receipt had its chance.
         let receipt_grace = Duration::from_millis(link_config.receipt_hold_ms);
@@ -511,6 +512,7 @@ impl Gateway {
                 response_timeout,
                 stop: link_stop,
                 meters: SegmentMeters::register(),
+                receipt_states,
             },
             options.clock.clone(),
             options.notifier,

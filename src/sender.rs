@@ -62,8 +62,18 @@ struct Book {
     by_id: HashMap<String, i64>,
     order: VecDeque<String>,
     /// Recipient digits → when a receipt for an id we did not know arrived.
-    unmatched: HashMap<String, Instant>,
+    unmatched: HashMap<String, Unmatched>,
     unmatched_order: VecDeque<String>,
+}
+
+/// A receipt whose id matched no message: when it came, the id and state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unmatched {
+    at: Instant,
+    /// The SMSC's id of the copy it reports on.
+    pub(crate) message_id: String,
+    /// As written in `delivery_state`.
+    pub(crate) state: String,
 }
 
 /// The digits of an address, so `+7916…` and `7916…` compare equal.
@@ -121,9 +131,14 @@ impl ReceiptBook {
     fn note_unmatched(&self, receipt: &Receipt) {
         let mut book = self.lock();
         let recipient = digits(&receipt.recipient);
+        let unmatched = Unmatched {
+            at: Instant::now(),
+            message_id: receipt.message_id.clone(),
+            state: state_text(&receipt.state),
+        };
         if book
             .unmatched
-            .insert(recipient.clone(), Instant::now())
+            .insert(recipient.clone(), unmatched)
             .is_none()
         {
             book.unmatched_order.push_back(recipient);
@@ -135,15 +150,16 @@ impl ReceiptBook {
         }
     }
 
-    /// Whether a receipt with an id we never learned arrived for `to` since
+    /// The receipt with an id we never learned that arrived for `to` since
     /// `since`: the message whose answer was lost reached the SMSC after all.
     /// Only a heuristic for one recipient with two messages in doubt at once;
     /// it errs towards not resending, which such a recipient tolerates.
-    fn settled_since(&self, to: &Msisdn, since: Instant) -> bool {
+    fn settled_since(&self, to: &Msisdn, since: Instant) -> Option<Unmatched> {
         self.lock()
             .unmatched
             .get(&digits(to.as_str()))
-            .is_some_and(|at| *at >= since)
+            .filter(|u| u.at >= since)
+            .cloned()
     }
 }
 
@@ -166,6 +182,8 @@ pub(crate) struct LinkSender {
     pub stop: CancellationToken,
     /// `checkin_sms_segments_total`: what each submit wrote, by kind.
     pub meters: SegmentMeters,
+    /// The receipt writer's queue (see [`ReceiptRecorder::states`]).
+    pub receipt_states: mpsc::Sender<(i64, SendResult)>,
 }
 
 /// The SMPP statuses that will not change by retrying the same message
@@ -343,11 +361,17 @@ impl SmsSender for LinkSender {
                 bound = waited => bound,
                 _ = self.stop.cancelled() => false,
             };
-            if self.book.settled_since(to, started) {
+            if let Some(settled) = self.book.settled_since(to, started) {
                 metrics::counter!("checkin_unknown_total", "fate" => "settled_by_receipt")
                     .increment(1);
+                // The receipt names the copy the SMSC took: its id and its
+                // state go on the row like any receipt's.
+                let state = SendResult::Receipt {
+                    state: settled.state,
+                };
+                let _ = self.receipt_states.send((options.outbox_id, state)).await;
                 return SendOutcome::Accepted {
-                    message_ids: Vec::new(),
+                    message_ids: vec![settled.message_id],
                 };
             }
             if !bound {
@@ -438,6 +462,14 @@ impl ReceiptHandler for ReceiptRecorder {
             .send((outbox_id, result))
             .await
             .map_err(|_| HandlerError("the receipt recorder has stopped".into()))
+    }
+}
+
+impl ReceiptRecorder {
+    /// Where receipt states wait for the writer: a message settled by a
+    /// receipt nobody claimed puts that receipt's state there too.
+    pub(crate) fn states(&self) -> mpsc::Sender<(i64, SendResult)> {
+        self.states.clone()
     }
 }
 
@@ -548,13 +580,17 @@ mod tests {
         let to = Msisdn::parse("+79161234567").unwrap();
         let before = Instant::now();
         assert!(
-            !book.settled_since(&to, before),
+            book.settled_since(&to, before).is_none(),
             "a known id settles nothing"
         );
         assert_eq!(book.look_up(&receipt("zz", "79161234567")), None);
-        assert!(book.settled_since(&to, before));
+        let settled = book.settled_since(&to, before).expect("settled");
+        assert_eq!(
+            (settled.message_id.as_str(), settled.state.as_str()),
+            ("zz", "delivered")
+        );
         let other = Msisdn::parse("+79161234568").unwrap();
-        assert!(!book.settled_since(&other, before));
+        assert!(book.settled_since(&other, before).is_none());
     }
 
     #[test]

@@ -200,7 +200,7 @@ async fn run(
     // simulator holds each a second, keeps those it could not deliver while
     // no bind was up and delivers them after the reconnect (bounded wait).
     let first: Vec<_> = stored.iter().take(100).collect();
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(30);
     let (with_receipt, rows, missing) = loop {
         let (mut with_receipt, mut rows, mut missing) = (0, 0, Vec::new());
         for p in &first {
