@@ -194,6 +194,19 @@ async fn the_segments_metric_counts_what_the_simulator_receives_by_kind() {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        if label == "sqlite" {
+            // The durable default: the check-ins' commits were synced by the
+            // syncer thread, each sync timed.
+            let (_, body) = http(run.gateway.web_addr, "GET", "/metrics", None).await;
+            let syncs = body
+                .as_str()
+                .unwrap_or("")
+                .lines()
+                .find_map(|l| l.strip_prefix("checkin_db_wal_sync_seconds_count "))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(0.0);
+            assert!(syncs >= 1.0, "{label}: no WAL sync timed");
+        }
         run.stop().await;
     }
 }

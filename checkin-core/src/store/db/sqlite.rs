@@ -500,7 +500,9 @@ fn sync_loop(
     while let Ok(first) = groups.recv() {
         let mut batch = vec![first];
         batch.extend(groups.try_iter());
+        let started = std::time::Instant::now();
         let synced = sync_wal(wal, &mut file);
+        metrics::histogram!("checkin_db_wal_sync_seconds").record(started.elapsed());
         if synced.is_ok() {
             syncs.fetch_add(1, std::sync::atomic::Ordering::Release);
         }
