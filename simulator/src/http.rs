@@ -183,7 +183,27 @@ async fn delete_ussd(
 }
 
 /// The router of several operators: the same calls, routed by number.
-pub(crate) fn network_router(net: Network) -> Router {
+impl Network {
+    /// Serves the control API and virtual phone of every operator on
+    /// `listener` until `shutdown` is cancelled.
+    pub async fn serve_http(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Result<(), crate::Error> {
+        axum::serve(listener, self.http_router())
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await?;
+        Ok(())
+    }
+
+    /// The control API router of every operator.
+    pub fn http_router(&self) -> Router {
+        network_router(self.clone())
+    }
+}
+
+fn network_router(net: Network) -> Router {
     Router::new()
         .route("/", get(phone))
         .route("/api/mo", axum::routing::post(net_post_mo))

@@ -167,26 +167,14 @@ async fn main() -> anyhow::Result<()> {
     }
     let sim = Simulator::new(config).context("starting the simulator")?;
     let shutdown = CancellationToken::new();
-    let smpp = TcpListener::bind(cli.smpp)
-        .await
-        .with_context(|| format!("binding {}", cli.smpp))?;
-    let http = TcpListener::bind(cli.http)
-        .await
-        .with_context(|| format!("binding {}", cli.http))?;
+    let smpp = bind(cli.smpp).await?;
+    let http = bind(cli.http).await?;
     let smpp_addr = smpp.local_addr().context("smpp address")?;
     let http_addr = http.local_addr().context("http address")?;
     tracing::info!(smpp = %smpp_addr, http = %http_addr, "simulator listening");
     let smpp_task = tokio::spawn(sim.clone().serve_smpp(smpp, shutdown.clone()));
     let http_task = tokio::spawn(sim.clone().serve_http(http, shutdown.clone()));
-    {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                tracing::info!("shutting down");
-            }
-            shutdown.cancel();
-        });
-    }
+    cancel_on_ctrl_c(&shutdown);
 
     match cli.command {
         None => shutdown.cancelled().await,
@@ -298,9 +286,7 @@ async fn run_network(cli: Cli, config: Config) -> anyhow::Result<()> {
     let net = Network::new(config, cli.smpp).context("starting the simulator")?;
     let shutdown = CancellationToken::new();
     let listeners = net.bind_smpp().await.context("binding the smpp servers")?;
-    let http = TcpListener::bind(cli.http)
-        .await
-        .with_context(|| format!("binding {}", cli.http))?;
+    let http = bind(cli.http).await?;
     let http_addr = http.local_addr().context("http address")?;
     for name in net.names() {
         if let Some(smpp) = net.smpp_addr(&name) {
@@ -310,15 +296,7 @@ async fn run_network(cli: Cli, config: Config) -> anyhow::Result<()> {
     tracing::info!(http = %http_addr, operators = net.names().len(), "simulator listening");
     let smpp_task = tokio::spawn(net.clone().serve_smpp(listeners, shutdown.clone()));
     let http_task = tokio::spawn(net.clone().serve_http(http, shutdown.clone()));
-    {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                tracing::info!("shutting down");
-            }
-            shutdown.cancel();
-        });
-    }
+    cancel_on_ctrl_c(&shutdown);
     match cli.command {
         None => shutdown.cancelled().await,
         Some(Command::Load {
@@ -413,6 +391,24 @@ async fn run_network(cli: Cli, config: Config) -> anyhow::Result<()> {
     smpp_task.await.context("smpp server task")??;
     http_task.await.context("http server task")??;
     Ok(())
+}
+
+/// Listens on `addr` (port 0 picks one).
+async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))
+}
+
+/// Cancels `shutdown` at Ctrl-C.
+fn cancel_on_ctrl_c(shutdown: &CancellationToken) {
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::info!("shutting down");
+        }
+        shutdown.cancel();
+    });
 }
 
 #[cfg(test)]

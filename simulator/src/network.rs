@@ -453,24 +453,6 @@ impl Network {
             .collect()
     }
 
-    /// Serves the control API and virtual phone of every operator on
-    /// `listener` until `shutdown` is cancelled.
-    pub async fn serve_http(
-        self,
-        listener: TcpListener,
-        shutdown: CancellationToken,
-    ) -> Result<(), Error> {
-        axum::serve(listener, self.http_router())
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await?;
-        Ok(())
-    }
-
-    /// The control API router of every operator.
-    pub fn http_router(&self) -> axum::Router {
-        crate::http::network_router(self.clone())
-    }
-
     /// Waits until every operator has a session that can receive, or `shutdown`.
     pub async fn wait_for_receivers(&self, shutdown: &CancellationToken) -> bool {
         for o in self.operators.iter() {
