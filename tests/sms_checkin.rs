@@ -329,7 +329,7 @@ async fn a_storage_outage_answers_temporary_errors_and_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeat_is_answered_with_the_first_visit_and_a_redelivery_is_not() {
-    use checkin::gateway::{Gateway, GatewayOptions};
+    use checkin::gateway::GatewayOptions;
     for (label, url) in backends().await {
         // The gateway's clock is the test's: "two minutes later" without waiting.
         let clock = checkin_core::ManualClock::new(chrono::Utc::now());
@@ -339,21 +339,7 @@ async fn a_repeat_is_answered_with_the_first_visit_and_a_redelivery_is_not() {
             clock: std::sync::Arc::new(clock.clone()),
             ..GatewayOptions::from_config(&config)
         };
-        let gateway = Gateway::start(&config, options).await.unwrap();
-        let http = gateway.simulator.as_ref().unwrap().http_addr;
-        tokio::time::timeout(
-            std::time::Duration::from_secs(20),
-            gateway.link.wait_bound(1),
-        )
-        .await
-        .expect("the link binds to the simulator");
-        let run = Running {
-            label,
-            gateway,
-            http,
-            database_url: config.database_url.clone(),
-            data_dir: dir,
-        };
+        let run = common::start_with_options(label, config, options, dir).await;
         let p = run.premises("ул. Тверская, 13").await;
         let phone = "+79161234567";
         let text = format!("ВХОД*{}", p.code);

@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use checkin::gateway::{Gateway, GatewayOptions};
+use checkin::gateway::GatewayOptions;
 use checkin_core::otp::{sms_text, OtpCode};
 use checkin_core::{texts, Clock, Msisdn, NewMessage, Priority, ServiceZone};
 use common::{backends, http, Running};
@@ -79,18 +79,7 @@ async fn the_segments_metric_counts_what_the_simulator_receives_by_kind() {
             clock: std::sync::Arc::new(clock.clone()),
             ..GatewayOptions::from_config(&config)
         };
-        let gateway = Gateway::start(&config, options).await.unwrap();
-        let http_addr = gateway.simulator.as_ref().unwrap().http_addr;
-        tokio::time::timeout(Duration::from_secs(20), gateway.link.wait_bound(1))
-            .await
-            .expect("the link binds to the simulator");
-        let run = Running {
-            label,
-            gateway,
-            http: http_addr,
-            database_url: config.database_url.clone(),
-            data_dir: dir,
-        };
+        let run = common::start_with_options(label, config, options, dir).await;
         let before = accepted_by_kind(&run).await;
 
         let long = run
