@@ -4,35 +4,15 @@
 //! phone, the rejects file safe to open in a spreadsheet, and a dry run that
 //! records nothing.
 
+mod common;
+
+use common::cli::{checkin, json_line};
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use checkin::config::{Config, Overrides};
 use checkin_core::{Channel, Msisdn, NewCheckIn, PhoneVault, Store, VenueCode};
 use chrono::{TimeZone, Utc};
-
-fn checkin(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_checkin"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("CHECKIN_DATA_DIR", data_dir)
-        .current_dir(data_dir.parent().unwrap())
-        .output()
-        .unwrap()
-}
-
-fn json_line(output: &Output) -> serde_json::Value {
-    assert!(
-        output.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout.clone()).unwrap();
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 1, "one JSON line expected, got {stdout:?}");
-    serde_json::from_str(lines[0]).unwrap()
-}
 
 /// The store the binary uses, opened in the test to seed visits and count.
 async fn open(data: &Path) -> Store {

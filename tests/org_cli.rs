@@ -2,6 +2,10 @@
 //! 10 characters) holds for an administrator too, and the password may come
 //! from `CHECKIN_ORG_PASSWORD` (out of the shell history).
 
+mod common;
+
+use common::cli::{checkin, json_line};
+
 use std::process::{Command, Output};
 
 fn org_create(data_dir: &std::path::Path, email: &str, password: Option<&str>) -> Output {
@@ -38,27 +42,6 @@ fn an_administrator_sets_a_cabinet_password_by_the_sign_up_rule() {
     let line: serde_json::Value =
         serde_json::from_slice(ok.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
     assert_eq!(line["api_token"].as_str().unwrap().len(), 64);
-}
-
-/// `checkin` with `args` on the data folder `data_dir`.
-fn checkin(data_dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_checkin"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("CHECKIN_DATA_DIR", data_dir)
-        .current_dir(data_dir.parent().unwrap())
-        .output()
-        .unwrap()
-}
-
-fn json_line(output: &Output) -> serde_json::Value {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(output.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap()
 }
 
 /// Issue 23: the SMS name from the command line, refused over the limit

@@ -8,6 +8,7 @@
 mod dbs;
 
 pub mod browser;
+pub mod cli;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
