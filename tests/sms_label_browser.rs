@@ -66,8 +66,8 @@ async fn preview_showing(client: &Client, part: &str) -> (String, usize) {
     }
 }
 
-/// The premises id of the page the browser is on (`/org/premises/{id}`).
-async fn premises_id(client: &Client) -> i64 {
+/// The premises whose page the browser is on (`/org/premises/{id}`), as stored.
+async fn saved_premises(client: &Client, run: &Running) -> checkin_core::Premises {
     client
         .wait()
         .at_most(WAIT)
@@ -75,7 +75,14 @@ async fn premises_id(client: &Client) -> i64 {
         .await
         .expect("the premises page");
     let url = client.current_url().await.unwrap();
-    url.path().rsplit('/').next().unwrap().parse().unwrap()
+    let id: i64 = url.path().rsplit('/').next().unwrap().parse().unwrap();
+    run.gateway
+        .store
+        .orgs()
+        .premises_by_id(id)
+        .await
+        .unwrap()
+        .expect("the premises saved")
 }
 
 /// What the simulator received for a check-in at `code` from `phone`:
@@ -168,15 +175,7 @@ async fn the_cabinet_preview_counts_the_segments_the_simulator_receives() {
     fill(&client, "input[name=sms_label]", &longest).await;
     preview_showing(&client, &format!("{longest},")).await;
     click(&client, "form[action='/org/premises'] button[type=submit]").await;
-    let id = premises_id(&client).await;
-    let named = run
-        .gateway
-        .store
-        .orgs()
-        .premises_by_id(id)
-        .await
-        .unwrap()
-        .unwrap();
+    let named = saved_premises(&client, &run).await;
     assert_eq!(named.sms_label.as_deref(), Some(longest.as_str()));
 
     let (received, segments) = sms_check_in(&run, "+79161230001", &named.code.to_string()).await;
@@ -191,15 +190,7 @@ async fn the_cabinet_preview_counts_the_segments_the_simulator_receives() {
     click(&client, "button[name=preview]").await;
     let (shown, shown_segments) = preview_showing(&client, "Сыромятниче…").await;
     click(&client, "form[action='/org/premises'] button[type=submit]").await;
-    let id = premises_id(&client).await;
-    let plain = run
-        .gateway
-        .store
-        .orgs()
-        .premises_by_id(id)
-        .await
-        .unwrap()
-        .unwrap();
+    let plain = saved_premises(&client, &run).await;
     assert_eq!(plain.sms_label, None);
     assert_eq!(plain.address, address, "the web keeps the full address");
 
