@@ -48,19 +48,37 @@ async fn text_of(client: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// The preview (text, segments) as the page shows it now; an error while a
+/// «Показать SMS» submit is replacing the page (a stale or missing element).
+async fn preview_now(client: &Client) -> Result<(String, String), fantoccini::error::CmdError> {
+    let text = client
+        .find(Locator::Css("#sms-preview-text"))
+        .await?
+        .text()
+        .await?;
+    let segments = client
+        .find(Locator::Css("#sms-preview-segments"))
+        .await?
+        .text()
+        .await?;
+    Ok((text, segments))
+}
+
 /// Waits (bounded) until the preview's text contains `part`; returns the
-/// preview (text, segments).
+/// preview (text, segments). The page may be reloading meanwhile (the
+/// no-script button submits the form), so a stale element means "not yet".
 async fn preview_showing(client: &Client, part: &str) -> (String, usize) {
     let deadline = Instant::now() + WAIT;
     loop {
-        let text = text_of(client, "#sms-preview-text").await;
-        if text.contains(part) {
-            let segments = text_of(client, "#sms-preview-segments").await;
-            return (text, segments.trim().parse().unwrap());
+        let shown = preview_now(client).await;
+        if let Ok((text, segments)) = &shown {
+            if text.contains(part) {
+                return (text.clone(), segments.trim().parse().unwrap());
+            }
         }
         assert!(
             Instant::now() < deadline,
-            "the preview shows {text:?}, not {part:?}"
+            "the preview shows {shown:?}, not {part:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
