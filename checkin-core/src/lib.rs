@@ -11,6 +11,7 @@ pub mod model;
 pub mod msisdn;
 pub mod otp;
 pub mod privacy;
+pub mod routing;
 pub mod short_address;
 pub mod sms_decision;
 pub mod spreadsheet;
@@ -29,6 +30,7 @@ pub use model::{
 };
 pub use msisdn::{Msisdn, MsisdnError, MsisdnPolicy};
 pub use privacy::{Keys, PhoneHash, PhoneVault, PrivacyError, SealedPhone};
+pub use routing::OperatorName;
 pub use spreadsheet::csv_cell;
 pub use store::confirm::{self, ConfirmCommitter, ConfirmConfig, Confirmations};
 pub use store::inbox::{self, Committed, InboxConfig, InboxError, SmsInbox};

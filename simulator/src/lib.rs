@@ -57,7 +57,8 @@ pub use config::{
 };
 pub use delivery::{MoEncoding, MoReport, MoRequest};
 pub use faults::FaultProfile;
-pub use network::{Network, NumberRange};
+pub use network::Network;
+pub use smpp_text::range::NumberRange;
 pub use stats::StatsSnapshot;
 pub use store::MtMessage;
 pub use ussd::{UssdClosed, UssdDial, UssdScreen};

@@ -14,6 +14,8 @@
 //! * [`parts`] — a text encoded and split into concatenated short messages.
 //! * [`frame`] — frames cut by `command_length` (with a length limit) and
 //!   handed whole to `rusmpp`'s codec.
+//! * [`range`] — ranges of phone numbers (a prefix or a span), as operators
+//!   and numbering plans write them.
 //!
 //! What `rusmpp` and `rusmpp-extra` do is used, not redone: every PDU is
 //! encoded and decoded by `rusmpp`; GSM 7-bit and Latin-1 text is encoded and
@@ -39,6 +41,7 @@ mod error;
 pub mod frame;
 pub mod gsm7;
 pub mod parts;
+pub mod range;
 pub mod udh;
 
 pub use alphabet::{
