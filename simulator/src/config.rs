@@ -359,6 +359,12 @@ pub struct Config {
     /// [`crate::Network::new`]; [`crate::Simulator::new`] ignores it.
     #[serde(rename = "operator", skip_serializing_if = "Vec::is_empty")]
     pub operators: Vec<OperatorConfig>,
+    /// Set by [`crate::Network::new`] for an operator with `foreign =
+    /// "refuse"`: the numbers it serves; a `submit_sm` to any other is
+    /// answered ESME_RINVDSTADR (an SMSC without interconnect for them).
+    /// Empty: every number is delivered.
+    #[serde(skip)]
+    pub serves_only: Vec<crate::NumberRange>,
 }
 
 /// One operator's SMSC when the simulator plays several (`[[operator]]`).
@@ -386,6 +392,22 @@ pub struct OperatorConfig {
     /// Receipt delay and outcome mix. Default: the top-level `receipts`.
     #[serde(default)]
     pub receipts: Option<ReceiptConfig>,
+    /// What it does with a `submit_sm` to a number outside its `ranges`:
+    /// `deliver` (default: interconnect) or `refuse` (ESME_RINVDSTADR, as an
+    /// SMSC that reaches only its own subscribers).
+    #[serde(default)]
+    pub foreign: Foreign,
+}
+
+/// An operator's answer to a message for another operator's number.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Foreign {
+    /// Delivered as any other.
+    #[default]
+    Deliver,
+    /// Answered ESME_RINVDSTADR.
+    Refuse,
 }
 
 impl Default for Config {
@@ -401,6 +423,7 @@ impl Default for Config {
             ussd: UssdConfig::default(),
             journal_path: None,
             operators: Vec::new(),
+            serves_only: Vec::new(),
         }
     }
 }

@@ -53,7 +53,8 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use codec::{encode_to_vec, Inbound, SmppCodec};
 pub use config::{
-    Account, Config, MessageIdFormat, OperatorConfig, UssdConfig, UssdProfile, UssdSessionKey,
+    Account, Config, Foreign, MessageIdFormat, OperatorConfig, UssdConfig, UssdProfile,
+    UssdSessionKey,
 };
 pub use delivery::{MoEncoding, MoReport, MoRequest};
 pub use faults::FaultProfile;

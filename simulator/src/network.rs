@@ -149,6 +149,9 @@ impl Network {
             if let Some(receipts) = spec.receipts {
                 config.receipts = receipts;
             }
+            if spec.foreign == crate::Foreign::Refuse {
+                config.serves_only = ranges.clone();
+            }
             if let Some(path) = &base.journal_path {
                 // One writer per file: each operator journals to its own.
                 let mut path = path.clone().into_os_string();
@@ -376,6 +379,7 @@ mod tests {
             ranges: ranges.iter().map(ToString::to_string).collect(),
             faults: None,
             receipts: None,
+            foreign: crate::Foreign::default(),
         }
     }
 

@@ -844,6 +844,13 @@ impl Session {
         if submit.destination_addr.is_empty() {
             return Err(CommandStatus::EsmeRinvdstadr);
         }
+        let serves_only = &self.sim.config().serves_only;
+        if !serves_only.is_empty() {
+            let to = crate::store::digits(submit.destination_addr.as_str());
+            if !serves_only.iter().any(|r| r.specificity(&to).is_some()) {
+                return Err(CommandStatus::EsmeRinvdstadr);
+            }
+        }
         let data_coding = u8::from(submit.data_coding);
         let encoding = Encoding::from_data_coding(data_coding).ok_or(CommandStatus::EsmeRinvdcs)?;
         let mut payload = None;

@@ -401,3 +401,42 @@ async fn ussd_dials_through_the_operator_of_the_number() {
         assert_eq!(status, 404, "{dialog}");
     }
 }
+
+/// `foreign = "refuse"`: an SMSC that reaches only its own subscribers
+/// answers a message for another operator's number ESME_RINVDSTADR, and
+/// delivers its own; the default delivers both (interconnect).
+#[tokio::test]
+async fn an_operator_that_refuses_foreign_numbers_says_invalid_destination() {
+    let config = CONFIG.replace(
+        "accounts = [\"gwb:pwb\"]",
+        "accounts = [\"gwb:pwb\"]\nforeign = \"refuse\"",
+    );
+    let config: Config = toml::from_str(&config).expect("config parses");
+    let net = Network::new(config, "127.0.0.1:0".parse().expect("addr")).expect("network");
+    let shutdown = CancellationToken::new();
+    let listeners = net.bind_smpp().await.expect("bind smpp");
+    tokio::spawn(net.clone().serve_smpp(listeners, shutdown.clone()));
+    let run = Running {
+        net,
+        http: "127.0.0.1:9".parse().expect("addr"),
+        shutdown,
+    };
+    let b = run.esme("B", false).await;
+    let own = b
+        .submit_text("7377", "+79031110001", "свой", false)
+        .await
+        .expect("submit");
+    assert_eq!(own.status(), CommandStatus::EsmeRok);
+    let foreign = b
+        .submit_text("7377", "+79161110001", "чужой", false)
+        .await
+        .expect("submit");
+    assert_eq!(foreign.status(), CommandStatus::EsmeRinvdstadr);
+    // A delivers another operator's number (the default).
+    let a = run.esme("A", false).await;
+    let across = a
+        .submit_text("7377", "+79031110002", "через", false)
+        .await
+        .expect("submit");
+    assert_eq!(across.status(), CommandStatus::EsmeRok);
+}
