@@ -52,6 +52,20 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
         "SMPP text and framing is a leaf both SMPP sides share: nothing of ours",
     ),
     (
+        "number-range",
+        &[
+            "checkin-core",
+            "parser",
+            "smpp-text",
+            "smsc-link",
+            "notifier",
+            "web",
+            "simulator",
+            "checkin",
+        ],
+        "number ranges are a leaf the core and the simulator share: nothing of ours",
+    ),
+    (
         "smsc-link",
         &[
             "checkin-core",

@@ -30,7 +30,7 @@ pub use model::{
 };
 pub use msisdn::{Msisdn, MsisdnError, MsisdnPolicy};
 pub use privacy::{Keys, PhoneHash, PhoneVault, PrivacyError, SealedPhone};
-pub use routing::OperatorName;
+pub use routing::{NumberPlan, NumberRange, OperatorName, PlanRowError, Route, RouteSource};
 pub use spreadsheet::csv_cell;
 pub use store::confirm::{self, ConfirmCommitter, ConfirmConfig, Confirmations};
 pub use store::inbox::{self, Committed, InboxConfig, InboxError, SmsInbox};

@@ -41,7 +41,9 @@ mod error;
 pub mod frame;
 pub mod gsm7;
 pub mod parts;
-pub mod range;
+/// Ranges of phone numbers: the `number-range` leaf, re-exported under the
+/// path the simulator knows.
+pub use number_range as range;
 pub mod udh;
 
 pub use alphabet::{

@@ -1,6 +1,8 @@
 //! Ranges of phone numbers: a prefix (`+7916`) or a span of numbers of one
 //! length (`+79030000000-+79030999999`), as operators and numbering plans
 //! write them; the simulator routes its MO by them and the gateway its MT.
+//! A leaf of its own (no dependencies): `checkin-core` may not depend on
+//! `smpp-text` (it pulls `rusmpp`), and `smpp-text` re-exports it as `range`.
 
 use std::str::FromStr;
 
