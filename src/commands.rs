@@ -155,6 +155,7 @@ pub async fn purge(config: &Config) -> anyhow::Result<()> {
         "checkins": report.checkins,
         "cases": report.cases,
         "messages": report.messages,
+        "routes": report.routes,
     }));
     store.close().await;
     Ok(())

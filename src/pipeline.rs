@@ -48,6 +48,8 @@ impl MoHandler for MoInbox {
             from,
             text: mo.text,
             received_at: self.clock.now(),
+            // The link does not say yet which operator it is.
+            operator: None,
         };
         match self.inbox.submit(sms).await {
             Ok(outcome) => {

@@ -350,6 +350,8 @@ impl Ussd {
                             digits,
                             self.clock.now(),
                             self.config.confirm_by_sms,
+                            // The link does not say yet which operator it is.
+                            None,
                         )
                         .await;
                     match committed {

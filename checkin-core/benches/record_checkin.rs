@@ -124,6 +124,7 @@ async fn measure(store: &Store, plan: Plan, only_sms: bool, claim: bool) -> (f64
                 from: v.phone,
                 text: format!("ВХОД*{}", v.code),
                 received_at: v.at,
+                operator: None,
             })
             .collect();
         let zone = ServiceZone::default();

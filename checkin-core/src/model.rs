@@ -223,6 +223,11 @@ pub struct OutboxMessage {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub next_attempt_at: DateTime<Utc>,
+    /// The operator it goes through as far as storage knows: the row's own
+    /// (a reply: its MO's), else the operator the recipient was last learned
+    /// through, else `None` (the sender asks the numbering plan, then the
+    /// default: `routing::route`).
+    pub route: Option<crate::routing::OperatorName>,
 }
 
 /// A message to put in the outbox.

@@ -174,7 +174,7 @@ async fn a_ussd_check_in_is_an_sms_check_in_with_its_visit() {
         let (inbox, stop, task) = inbox(store);
         let phone = Msisdn::parse("+79160000021").unwrap();
         let done = inbox
-            .submit_ussd(phone.clone(), digits, t0(), true)
+            .submit_ussd(phone.clone(), digits, t0(), true, None)
             .await
             .unwrap();
         assert!(
@@ -202,7 +202,7 @@ async fn a_ussd_check_in_is_an_sms_check_in_with_its_visit() {
         // Without the SMS confirmation: recorded, nothing queued.
         let quiet = Msisdn::parse("+79160000022").unwrap();
         let done = inbox
-            .submit_ussd(quiet.clone(), digits, t0(), false)
+            .submit_ussd(quiet.clone(), digits, t0(), false, None)
             .await
             .unwrap();
         assert!(

@@ -413,6 +413,7 @@ async fn a_repeat_is_answered_at_most_once_a_minute_with_the_first_visits_time()
             from: Msisdn::parse(phone).unwrap(),
             text: text.clone(),
             received_at: t0() + chrono::Duration::seconds(secs),
+            operator: None,
         };
         let phone = "+79161234567";
         let replies = || async {

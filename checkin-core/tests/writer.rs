@@ -59,6 +59,7 @@ async fn claimed_replies(store: &Store, round: usize, count: usize) -> Vec<i64> 
                 from: Msisdn::parse(&format!("+7916{round:03}{k:04}")).unwrap(),
                 text: "ПОМОЩЬ".into(),
                 received_at: t0(),
+                operator: None,
             })
         })
         .collect();
@@ -181,6 +182,7 @@ async fn a_refused_send_result_fails_alone() {
                         from: Msisdn::parse(&format!("+7926{round:03}{k:04}")).unwrap(),
                         text: "ПОМОЩЬ".into(),
                         received_at: t0(),
+                        operator: None,
                     })
                 })
                 .collect();

@@ -70,6 +70,8 @@ pub struct PurgeReport {
     pub checkins: u64,
     pub cases: u64,
     pub messages: u64,
+    /// Learned routes not refreshed within the retention period.
+    pub routes: u64,
 }
 
 /// The service's storage: cheap to clone (the pool is shared).
@@ -402,7 +404,8 @@ impl Store {
         Ok(self.vault().open_phone(&message.recipient)?)
     }
 
-    /// Deletes check-ins, cases and outbox messages created before `now - retention`
+    /// Deletes check-ins, cases, outbox messages and learned routes created
+    /// (routes: last refreshed) before `now - retention`
     /// (strictly older; a row exactly at the limit stays).
     pub async fn purge(&self, now: DateTime<Utc>) -> Result<PurgeReport, StoreError> {
         let retention = chrono::Duration::from_std(self.config.retention)
@@ -421,6 +424,10 @@ impl Store {
                 .bind(cutoff)
                 .execute(&mut *tx)?
                 .rows_affected();
+            let routes = db::query("DELETE FROM phone_routes WHERE learned_at_ms < $1")
+                .bind(cutoff)
+                .execute(&mut *tx)?
+                .rows_affected();
             // What only delivery needs: the receipts' id look-up and the daily caps.
             db::query("DELETE FROM outbox_smsc_ids WHERE created_at_ms < $1")
                 .bind(cutoff)
@@ -432,6 +439,7 @@ impl Store {
                 checkins,
                 cases,
                 messages,
+                routes,
             })
         })
         .await

@@ -41,6 +41,12 @@ pub struct Accounts<'a> {
     pub(crate) store: &'a Store,
 }
 
+/// Learned routes and the numbering plan (`store.routes()`, `routes.rs`).
+#[derive(Debug, Clone, Copy)]
+pub struct Routes<'a> {
+    pub(crate) store: &'a Store,
+}
+
 /// The store's switches (`store.flags()`).
 #[derive(Debug, Clone, Copy)]
 pub struct Flags<'a> {
@@ -89,6 +95,11 @@ impl Store {
     /// Service-wide switches (see [`Flags`]).
     pub fn flags(&self) -> Flags<'_> {
         Flags { store: self }
+    }
+
+    /// Learned routes and the numbering plan (see [`Routes`]).
+    pub fn routes(&self) -> Routes<'_> {
+        Routes { store: self }
     }
 
     /// The outbox's signal and hand-off lane (see [`Outbox`]).

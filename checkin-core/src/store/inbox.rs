@@ -20,6 +20,7 @@ use super::sms::{InboundSms, PreparedSms, SmsOutcome, SMS_BATCH_MAX};
 use crate::clock::Clock;
 use crate::group::{run_groups, Group};
 use crate::msisdn::Msisdn;
+use crate::routing::OperatorName;
 use crate::time_fmt::ServiceZone;
 use chrono::{DateTime, Utc};
 use parser::CodeDigits;
@@ -106,18 +107,20 @@ impl SmsInbox {
     }
 
     /// A USSD check-in of `digits` dialled by `from`, committed with the SMS
-    /// of its group (see `Sms::prepare_ussd`); its outcome and visit.
+    /// of its group (see `Sms::prepare_ussd`: `operator` is the one the dial
+    /// came through, if known); its outcome and visit.
     pub async fn submit_ussd(
         &self,
         from: Msisdn,
         digits: CodeDigits,
         received_at: DateTime<Utc>,
         confirm_by_sms: bool,
+        operator: Option<OperatorName>,
     ) -> Result<Committed, InboxError> {
-        let prepared = self
-            .store
-            .sms()
-            .prepare_ussd(from, digits, received_at, confirm_by_sms);
+        let prepared =
+            self.store
+                .sms()
+                .prepare_ussd(from, digits, received_at, confirm_by_sms, operator);
         self.submit_prepared(prepared).await
     }
 

@@ -19,6 +19,7 @@ mod ops;
 mod orgs;
 mod otp;
 mod outbox;
+mod routes;
 mod shared;
 mod signal;
 mod sms;
@@ -32,7 +33,7 @@ pub use accounts::{
     PASSWORD_CHARS_MAX, PASSWORD_CHARS_MIN, TOKENS_PER_ORG_MAX,
 };
 pub use exposure::{AlertStates, CaseRecorded, CaseReport, ExposureCounts, CASES_BATCH_MAX};
-pub use handles::{Accounts, Cases, Checkins, Flags, Orgs, Otps, Outbox, Sms};
+pub use handles::{Accounts, Cases, Checkins, Flags, Orgs, Otps, Outbox, Routes, Sms};
 pub use ops::{Authority, OutboxDepth, TokenHolder};
 pub use orgs::{
     checked_premises, stay_minutes_default, HourCount, NewOrganization, NewPremises, OrgCreated,
@@ -40,6 +41,7 @@ pub use orgs::{
 };
 pub use otp::{IssuedOtp, NewOtp, OtpCheck, OtpEntry, OTP_GROUP_MAX};
 pub use outbox::SendResult;
+pub use routes::ROUTE_REFRESH_MS;
 pub use signal::{FeedEvent, OutboxFeed};
 pub use sms::{
     InboundSms, PreparedSms, Rejection, SmsBatch, SmsOutcome, SmsVisit, REPEAT_REPLY_INTERVAL_MS,

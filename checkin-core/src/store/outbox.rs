@@ -12,6 +12,7 @@ use super::handles::Outbox;
 use crate::model::{NewMessage, OutboxMessage, OutboxStatus, Priority};
 use crate::msisdn::Msisdn;
 use crate::privacy::{PhoneHash, SealedPhone};
+use crate::routing::OperatorName;
 
 pub use crate::delivery::SendResult;
 use crate::delivery::{settle, Settled};
@@ -37,6 +38,8 @@ pub(crate) struct Outgoing<'a> {
     pub sealed: &'a [u8],
     pub text: String,
     pub priority: Priority,
+    /// The operator it must go through (a reply: its MO's), if any.
+    pub operator: Option<&'a OperatorName>,
 }
 
 /// Where one column of an outbox insert gets its value.
@@ -54,7 +57,7 @@ enum Column {
 /// The columns of an outbox insert, each with its value: [`insert_sql`] takes
 /// the placeholders and [`bind_rows`] the binds from this one list, so the two
 /// cannot drift apart.
-const INSERT_COLUMNS: [(&str, Column); 10] = [
+const INSERT_COLUMNS: [(&str, Column); 11] = [
     (
         "recipient_hash",
         Column::Bind(|q, m, _| q.bind(&m.hash.0[..])),
@@ -73,6 +76,10 @@ const INSERT_COLUMNS: [(&str, Column); 10] = [
     (
         "next_attempt_at_ms",
         Column::Bind(|q, _, now_ms| q.bind(now_ms)),
+    ),
+    (
+        "operator",
+        Column::Bind(|q, m, _| q.bind(m.operator.map(OperatorName::as_str))),
     ),
 ];
 
@@ -123,6 +130,7 @@ fn claimed_message(new: &Outgoing<'_>, id: i64, now: DateTime<Utc>) -> OutboxMes
         created_at: now,
         updated_at: now,
         next_attempt_at: now,
+        route: new.operator.cloned(),
     }
 }
 
@@ -142,9 +150,14 @@ fn bind_rows<'q>(
     query
 }
 
+/// A message's columns, and its route: the row's operator, else the
+/// recipient's learned route (one look-up by primary key a row, inside the
+/// statement that reads or claims it).
 const MESSAGE_COLUMNS: &str =
     "id, recipient_hash, recipient_sealed, body, priority, status, attempts, \
-     smsc_message_ids, copies_in_doubt, created_at_ms, updated_at_ms, next_attempt_at_ms";
+     smsc_message_ids, copies_in_doubt, created_at_ms, updated_at_ms, next_attempt_at_ms, \
+     COALESCE(operator, (SELECT phone_routes.operator FROM phone_routes \
+     WHERE phone_routes.phone_hash = outbox.recipient_hash)) AS route";
 
 /// Queues a message inside the caller's transaction (so a reply commits with
 /// the check-in it answers).
@@ -162,6 +175,7 @@ pub(crate) fn enqueue_in(
         sealed: &sealed,
         text: new.text.clone(),
         priority: new.priority,
+        operator: None,
     }];
     let sql = insert_sql(conn.backend(), 1, OutboxStatus::Pending, 0, " RETURNING id");
     let row = bind_rows(db::query(&sql), &row, now).fetch_one(&mut *conn)?;
@@ -184,7 +198,7 @@ pub(crate) fn enqueue_many_in(
     }
     let (claimed, pending) = messages.split_at(claim_max.min(messages.len()));
     let mut out = Vec::with_capacity(claimed.len());
-    // 7 parameters a row; this keeps a statement far below both backends'
+    // 8 parameters a row; this keeps a statement far below both backends'
     // parameter limits.
     const ROWS_PER_STATEMENT_MAX: usize = 1000;
     let sqlite = conn.backend() == Backend::Sqlite;
@@ -374,6 +388,7 @@ pub(crate) fn message_from_row(row: &Row) -> Result<OutboxMessage, StoreError> {
     let attempts: i64 = row.try_get("attempts")?;
     let ids: String = row.try_get("smsc_message_ids")?;
     let copies: i64 = row.try_get("copies_in_doubt")?;
+    let route: Option<String> = row.try_get("route")?;
     Ok(OutboxMessage {
         id: row.try_get("id")?,
         // Left sealed: the sender opens it at the submit.
@@ -394,6 +409,10 @@ pub(crate) fn message_from_row(row: &Row) -> Result<OutboxMessage, StoreError> {
         created_at: time_col(row, "created_at_ms")?,
         updated_at: time_col(row, "updated_at_ms")?,
         next_attempt_at: time_col(row, "next_attempt_at_ms")?,
+        route: route
+            .map(|name| OperatorName::new(&name))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
     })
 }
 

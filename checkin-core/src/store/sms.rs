@@ -12,10 +12,12 @@ use super::db::{self, Conn, Row};
 use super::error::StoreError;
 use super::handles::Sms;
 use super::outbox::{enqueue_many_in, Outgoing};
+use super::routes::learn_in;
 use crate::model::Channel;
 use crate::model::{OutboxMessage, Priority};
 use crate::msisdn::Msisdn;
 use crate::privacy::PhoneHash;
+use crate::routing::OperatorName;
 use crate::sms_decision::{self, KnownVisit, KnownWindow, Rules, SmsFacts, SmsInput};
 use crate::time_fmt::ServiceZone;
 
@@ -31,6 +33,9 @@ pub struct InboundSms {
     pub from: Msisdn,
     pub text: String,
     pub received_at: DateTime<Utc>,
+    /// The operator it came through (`None`: not known, one operator): the
+    /// phone's route is learned from it and its reply goes back through it.
+    pub operator: Option<OperatorName>,
 }
 
 /// An SMS ready for the group commit (see [`Sms::prepare_sms`]), or a
@@ -149,6 +154,12 @@ fn handle_group(
     let resolved = sms_decision::resolve(decision, &new_ids)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     mark_replied(tx, &resolved.replied)?;
+    // The operators the group's phones came through, in one statement.
+    let routes: Vec<(PhoneHash, &OperatorName)> = prepared
+        .iter()
+        .filter_map(|p| Some((p.hash, p.sms.operator.as_ref()?)))
+        .collect();
+    learn_in(tx, &routes, to_ms(now))?;
     let messages: Vec<Outgoing<'_>> = resolved
         .replies
         .into_iter()
@@ -157,6 +168,7 @@ fn handle_group(
             sealed: &prepared[i].sealed,
             text,
             priority: Priority::Confirmation,
+            operator: prepared[i].sms.operator.as_ref(),
         })
         .collect();
     let claimed = enqueue_many_in(tx, &messages, now, claim_max)?;
@@ -321,13 +333,16 @@ impl Sms<'_> {
 
     /// A USSD check-in of the code `digits` dialled by `from`, prepared for
     /// the same group commit as the SMS (same dedupe, privacy and replies;
-    /// the reply is queued as an SMS only when `confirm_by_sms`).
+    /// the reply is queued as an SMS only when `confirm_by_sms`). `operator`:
+    /// the one the dial came through, learned as the phone's route and the
+    /// SMS confirmation's way out (`None`: not known).
     pub fn prepare_ussd(
         self,
         from: Msisdn,
         digits: CodeDigits,
         received_at: DateTime<Utc>,
         confirm_by_sms: bool,
+        operator: Option<OperatorName>,
     ) -> PreparedSms {
         PreparedSms {
             hash: self.store.vault().hash(&from),
@@ -337,6 +352,7 @@ impl Sms<'_> {
                 from,
                 text: digits.as_str().to_owned(),
                 received_at,
+                operator,
             },
             channel: Channel::Ussd,
             reply_by_sms: confirm_by_sms,

@@ -151,5 +151,6 @@ pub fn sms(from: &str, text: &str) -> InboundSms {
         from: Msisdn::parse(from).unwrap(),
         text: text.into(),
         received_at: t0(),
+        operator: None,
     }
 }
