@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use checkin_core::store::{NewOrganization, NewPremises};
-use checkin_core::{PhoneVault, Store};
+use checkin_core::{NumberPlan, PhoneVault, Store};
 use serde_json::json;
 
 use checkin::config::Config;
@@ -247,6 +247,37 @@ pub async fn cases_import(config: &Config, args: &crate::import::ImportArgs) -> 
     let summary = crate::import::import(&store, args).await;
     store.close().await;
     print_json(summary?);
+    Ok(())
+}
+
+/// `checkin routes import FILE`: the numbering plan replaced by the file's,
+/// or, if any line is bad, each bad line on stderr and nothing changed.
+pub async fn routes_import(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading the numbering plan {}", file.display()))?;
+    let plan = match NumberPlan::parse_csv(&text) {
+        Ok(plan) => plan,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{}:{}: {}", file.display(), e.line, e.reason);
+            }
+            anyhow::bail!(
+                "{}: {} bad line(s); nothing imported",
+                file.display(),
+                errors.len()
+            );
+        }
+    };
+    let store = open_store(config).await?;
+    let imported = store.routes().import_plan(&plan, chrono::Utc::now()).await;
+    store.close().await;
+    let ranges = imported?;
+    let operators: serde_json::Map<String, serde_json::Value> = plan
+        .ranges_per_operator()
+        .into_iter()
+        .map(|(operator, n)| (operator.as_str().to_owned(), n.into()))
+        .collect();
+    print_json(json!({ "ranges": ranges, "operators": operators }));
     Ok(())
 }
 

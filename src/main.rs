@@ -39,6 +39,21 @@ enum Command {
     /// Confirmed cases: bulk upload.
     #[command(subcommand)]
     Cases(CasesCommand),
+    /// Routes to operators: the numbering plan.
+    #[command(subcommand)]
+    Routes(RoutesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum RoutesCommand {
+    /// Replace the numbering plan with a CSV file (header range,operator; a
+    /// range is +7916 or +79030000000-+79030999999); prints
+    /// {"ranges":N,"operators":{"mts":K,…}}. A file with a bad line is
+    /// refused whole (each bad line on stderr) and nothing changes.
+    Import {
+        /// The CSV file (e.g. data/numbering-plan/ru-mobile.csv).
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,6 +204,9 @@ fn main() -> anyhow::Result<()> {
                     rejects,
                 };
                 commands::cases_import(&config, &args).await
+            }
+            Command::Routes(RoutesCommand::Import { file }) => {
+                commands::routes_import(&config, &file).await
             }
         }
     });
