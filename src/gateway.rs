@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
-use checkin_core::{Clock, PhoneVault, Priority, SmsInbox, Store, SystemClock};
+use checkin_core::{Clock, OperatorName, PhoneVault, Priority, SmsInbox, Store, SystemClock};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use notifier::{Notifier, NotifierConfig};
 use smsc_link::{Link, LinkConfig};
@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::operators::{self, OperatorLink, Plan, RoutedSender};
 use crate::pipeline::{MoInbox, PipelineConfig};
 use crate::segments::SegmentMeters;
 use crate::sender::{self, LinkSender, ReceiptBook};
@@ -77,6 +78,8 @@ pub enum Service {
     Metrics,
     /// The bundled simulator (no `[smsc]`).
     Simulator,
+    /// Re-reads the numbering plan when another process imported one.
+    Routes,
 }
 
 /// One step of the shutdown: cancel these services and, when `join`, wait
@@ -132,6 +135,7 @@ pub const SHUTDOWN_ORDER: &[Step] = &[
             Service::Purge,
             Service::Metrics,
             Service::Simulator,
+            Service::Routes,
         ],
         join: true,
     },
@@ -312,35 +316,37 @@ async fn metrics_upkeep(store: Store, handle: PrometheusHandle, stop: Cancellati
     }
 }
 
-/// `/readyz`'s SMPP half: ready while at least one bind is up, otherwise
-/// the binds' last errors.
-fn link_readiness(link: &Link) -> web::ReadinessProbe {
-    let state = link.state();
-    Arc::new(move || {
-        let state = state.borrow();
-        if state.bound() > 0 {
-            return Ok(());
-        }
-        let errors: Vec<&str> = state
-            .last_errors
-            .iter()
-            .flatten()
-            .map(String::as_str)
-            .collect();
-        if errors.is_empty() {
-            Err(format!("no SMPP bind up (0 of {})", state.binds.len()))
-        } else {
-            Err(format!(
-                "no SMPP bind up (0 of {}): {}",
-                state.binds.len(),
-                errors.join("; ")
-            ))
-        }
-    })
-}
-
 /// The account the embedded simulator accepts and the link binds with.
 const EMBEDDED_ACCOUNT: (&str, &str) = ("checkin", "checkin");
+
+/// The name of the one operator of a configuration with a single `[smsc]`
+/// (or the bundled simulator), as the simulator names its own.
+pub const DEFAULT_OPERATOR: &str = "default";
+
+/// One operator to start: its link, USSD profile and configured ranges.
+struct OperatorSpec {
+    name: OperatorName,
+    link: LinkConfig,
+    ussd: crate::ussd::UssdConfig,
+    ranges: Vec<smpp_text::range::NumberRange>,
+}
+
+/// The link to the simulator the gateway started in-process.
+fn embedded_link(embedded: &EmbeddedSimulator) -> LinkConfig {
+    let mut link = LinkConfig::new(
+        "127.0.0.1",
+        embedded.smpp_addr.port(),
+        EMBEDDED_ACCOUNT.0,
+        EMBEDDED_ACCOUNT.1,
+    );
+    // On loopback the notifier's rate limit is the only pacing needed.
+    link.window_max = 64;
+    link.segments_per_second = 0;
+    // Let a burst of MO reach the pipeline together: bigger groups
+    // per commit instead of ESME_RX_T_APPN and redeliveries.
+    link.deliveries_in_flight_max = 1024;
+    link
+}
 
 /// The simulator the gateway started in-process.
 #[derive(Debug, Clone)]
@@ -354,7 +360,10 @@ pub struct EmbeddedSimulator {
 #[derive(Debug)]
 pub struct Gateway {
     pub store: Store,
+    /// The first operator's link (the only one with a single operator).
     pub link: Link,
+    /// Every operator's link, in configuration order.
+    pub links: Vec<(OperatorName, Link)>,
     /// `Some` when no `[smsc]` is configured.
     pub simulator: Option<EmbeddedSimulator>,
     /// Where the web (visitor pages, guard's check) listens.
@@ -438,24 +447,28 @@ impl Gateway {
             });
         }
 
-        let (link_config, simulator) = match &config.smsc {
-            Some(smsc) => (smsc.0.clone(), None),
+        let (specs, simulator) = match config.smsc.as_ref() {
+            Some(smsc) => (
+                vec![OperatorSpec {
+                    name: OperatorName::new(DEFAULT_OPERATOR).expect("a valid name"),
+                    link: smsc.0.clone(),
+                    ussd: config.ussd.clone(),
+                    ranges: Vec::new(),
+                }],
+                None,
+            ),
             None => {
                 let embedded =
                     start_simulator(config, options.simulator.clone(), &mut services).await?;
-                let mut link = LinkConfig::new(
-                    "127.0.0.1",
-                    embedded.smpp_addr.port(),
-                    EMBEDDED_ACCOUNT.0,
-                    EMBEDDED_ACCOUNT.1,
-                );
-                // On loopback the notifier's rate limit is the only pacing needed.
-                link.window_max = 64;
-                link.segments_per_second = 0;
-                // Let a burst of MO reach the pipeline together: bigger groups
-                // per commit instead of ESME_RX_T_APPN and redeliveries.
-                link.deliveries_in_flight_max = 1024;
-                (link, Some(embedded))
+                (
+                    vec![OperatorSpec {
+                        name: OperatorName::new(DEFAULT_OPERATOR).expect("a valid name"),
+                        link: embedded_link(&embedded),
+                        ussd: config.ussd.clone(),
+                        ranges: Vec::new(),
+                    }],
+                    Some(embedded),
+                )
             }
         };
 
@@ -471,49 +484,97 @@ impl Gateway {
         services.spawn(Service::MoPath, move |stop| {
             committer.run(stop.cancelled_owned())
         });
-        let ussd = Arc::new(Ussd::new(
-            config.ussd.clone(),
-            config.zone,
-            inbox.clone(),
-            config.msisdn_policy,
-            options.clock.clone(),
-        ));
-        services.spawn(Service::Ussd, {
-            let ussd = ussd.clone();
-            move |stop| ussd.sweep_until(stop)
-        });
-        let inbox = MoRouter {
-            sms: MoInbox::new(inbox, config.msisdn_policy, options.clock.clone()),
-            ussd,
-        };
-        let book = Arc::new(ReceiptBook::with_ids_max(options.receipt_ids_max));
+        let first_book = Arc::new(ReceiptBook::with_ids_max(options.receipt_ids_max));
         let (receipts, receipt_writer) =
-            sender::receipts(store.clone(), options.clock.clone(), book.clone());
+            sender::receipts(store.clone(), options.clock.clone(), first_book.clone());
         let receipt_states = receipts.states();
         services.spawn(Service::Receipts, move |stop| receipt_writer.run(stop));
-        // A message in doubt is resent only after its receipt had its chance.
-        let receipt_grace = Duration::from_millis(link_config.receipt_hold_ms);
-        let response_timeout = Duration::from_millis(link_config.response_timeout_ms);
-        let link = Link::start(link_config, inbox, receipts).context("starting the SMPP link")?;
-        services.spawn(Service::Link, {
-            let link = link.clone();
-            move |stop| async move {
-                stop.cancelled().await;
-                link.shutdown().await;
-            }
-        });
         let link_stop = services.token(Service::Link);
+        let configured_ranges: Vec<_> = specs
+            .iter()
+            .flat_map(|s| s.ranges.iter().map(|r| (r.clone(), s.name.clone())))
+            .collect();
+        let mut operators = Vec::with_capacity(specs.len());
+        for (position, spec) in specs.into_iter().enumerate() {
+            let ussd = Arc::new(Ussd::new(
+                spec.ussd,
+                config.zone,
+                inbox.clone(),
+                config.msisdn_policy,
+                options.clock.clone(),
+                spec.name.clone(),
+            ));
+            services.spawn(Service::Ussd, {
+                let ussd = ussd.clone();
+                move |stop| ussd.sweep_until(stop)
+            });
+            let router = MoRouter {
+                sms: MoInbox::new(
+                    inbox.clone(),
+                    config.msisdn_policy,
+                    options.clock.clone(),
+                    spec.name.clone(),
+                ),
+                ussd,
+            };
+            let book = match position {
+                0 => first_book.clone(),
+                _ => Arc::new(ReceiptBook::with_ids_max(options.receipt_ids_max)),
+            };
+            let id_prefix = operators::id_prefix(position, &spec.name);
+            let recorder = receipts.for_operator(book.clone(), id_prefix.clone());
+            // A message in doubt is resent only after its receipt had its chance.
+            let receipt_grace = Duration::from_millis(spec.link.receipt_hold_ms);
+            let response_timeout = Duration::from_millis(spec.link.response_timeout_ms);
+            let mut link_config = spec.link;
+            link_config.operator = spec.name.to_string();
+            let link = match Link::start(link_config, router, recorder) {
+                Ok(link) => link,
+                Err(e) => {
+                    services.stop_in_order().await;
+                    return Err(e).with_context(|| {
+                        format!("starting the SMPP link of operator {}", spec.name)
+                    });
+                }
+            };
+            services.spawn(Service::Link, {
+                let link = link.clone();
+                move |stop| async move {
+                    stop.cancelled().await;
+                    link.shutdown().await;
+                }
+            });
+            operators.push(OperatorLink {
+                sender: LinkSender {
+                    link: link.clone(),
+                    book,
+                    receipt_grace,
+                    response_timeout,
+                    stop: link_stop.clone(),
+                    meters: SegmentMeters::register(spec.name.as_str()),
+                    receipt_states: receipt_states.clone(),
+                },
+                name: spec.name,
+                link,
+                id_prefix,
+            });
+        }
+        drop(receipts);
+        let links: Vec<(OperatorName, Link)> = operators
+            .iter()
+            .map(|o| (o.name.clone(), o.link.clone()))
+            .collect();
+        let plan = Arc::new(Plan::new(configured_ranges));
+        if let Err(e) = plan.refresh(&store).await {
+            tracing::warn!(error = %e, "the numbering plan was not read; routes fall back to the default operator until it is");
+        }
+        services.spawn(Service::Routes, {
+            let (plan, store) = (plan.clone(), store.clone());
+            move |stop| plan.keep_fresh(store, stop)
+        });
         let notifier = Notifier::new(
             store.clone(),
-            LinkSender {
-                link: link.clone(),
-                book,
-                receipt_grace,
-                response_timeout,
-                stop: link_stop,
-                meters: SegmentMeters::register(),
-                receipt_states,
-            },
+            RoutedSender::new(operators, None, plan, store.clone(), options.clock.clone()),
             options.clock.clone(),
             options.notifier,
         );
@@ -541,7 +602,7 @@ impl Gateway {
             web_config,
         )
         .with_ops(web::Ops {
-            readiness: Some(link_readiness(&link)),
+            readiness: Some(operators::readiness(&links)),
             metrics: metrics
                 .map(|handle| -> web::MetricsRender { Arc::new(move || handle.render()) }),
         });
@@ -552,7 +613,8 @@ impl Gateway {
         });
         Ok(Gateway {
             store,
-            link,
+            link: links[0].1.clone(),
+            links,
             simulator,
             web_addr,
             services,

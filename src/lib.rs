@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod gateway;
+mod operators;
 mod pipeline;
 mod segments;
 mod sender;

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use checkin_core::store::{InboundSms, SmsOutcome};
-use checkin_core::{Clock, Msisdn, MsisdnPolicy, SmsInbox};
+use checkin_core::{Clock, Msisdn, MsisdnPolicy, OperatorName, SmsInbox};
 use smsc_link::{HandlerError, Mo, MoHandler};
 
 /// Bounds of the MO path: the core inbox's (`queue_max`, `batch_max`).
@@ -20,14 +20,23 @@ pub(crate) struct MoInbox {
     inbox: SmsInbox,
     policy: MsisdnPolicy,
     clock: Arc<dyn Clock>,
+    /// The operator whose link delivers these MO: the reply goes back
+    /// through it and the sender's route is learned.
+    operator: OperatorName,
 }
 
 impl MoInbox {
-    pub(crate) fn new(inbox: SmsInbox, policy: MsisdnPolicy, clock: Arc<dyn Clock>) -> MoInbox {
+    pub(crate) fn new(
+        inbox: SmsInbox,
+        policy: MsisdnPolicy,
+        clock: Arc<dyn Clock>,
+        operator: OperatorName,
+    ) -> MoInbox {
         MoInbox {
             inbox,
             policy,
             clock,
+            operator,
         }
     }
 }
@@ -48,8 +57,7 @@ impl MoHandler for MoInbox {
             from,
             text: mo.text,
             received_at: self.clock.now(),
-            // The link does not say yet which operator it is.
-            operator: None,
+            operator: Some(self.operator.clone()),
         };
         match self.inbox.submit(sms).await {
             Ok(outcome) => {

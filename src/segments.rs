@@ -1,4 +1,4 @@
-//! What the SMS cost (issue 23): `checkin_sms_segments_total{kind, outcome}`,
+//! What the SMS cost (issue 23): `checkin_sms_segments_total{kind, outcome, operator}`,
 //! the segments every submit wrote, by what the message is
 //! (`texts::SmsKind`: confirmation, repeat, otp, alert, other) and how the
 //! SMSC answered. Operators bill per accepted segment, so
@@ -10,7 +10,7 @@ use checkin_core::model::Priority;
 use checkin_core::texts::SmsKind;
 use metrics::Counter;
 
-/// Counter: segments submitted, labels `kind` and `outcome`.
+/// Counter: segments submitted, labels `kind`, `outcome` and `operator`.
 pub const SEGMENTS: &str = "checkin_sms_segments_total";
 
 /// How one submit ended, as the segments metric's `outcome` label.
@@ -64,8 +64,9 @@ impl std::fmt::Debug for SegmentMeters {
 }
 
 impl SegmentMeters {
-    /// Registers every series with the process's recorder (install it first).
-    pub(crate) fn register() -> SegmentMeters {
+    /// Registers every series of `operator` with the process's recorder
+    /// (install it first).
+    pub(crate) fn register(operator: &str) -> SegmentMeters {
         metrics::describe_counter!(
             SEGMENTS,
             "SMS segments submitted, by kind of message and outcome"
@@ -76,7 +77,8 @@ impl SegmentMeters {
                 counters.push(metrics::counter!(
                     SEGMENTS,
                     "kind" => kind.as_str(),
-                    "outcome" => written.as_str()
+                    "outcome" => written.as_str(),
+                    "operator" => operator.to_owned()
                 ));
             }
         }

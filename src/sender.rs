@@ -231,7 +231,13 @@ fn status_text(status: CommandStatus) -> String {
 }
 
 impl LinkSender {
-    async fn submit_once(&self, to: &Msisdn, text: &str, options: &SendOptions) -> SendOutcome {
+    /// One submit: the outcome, and the SMSC's status when it refused it.
+    async fn submit_once(
+        &self,
+        to: &Msisdn,
+        text: &str,
+        options: &SendOptions,
+    ) -> (SendOutcome, Option<CommandStatus>) {
         let submit = SubmitOptions {
             registered_delivery: options.request_receipt,
             send_within: options.send_within,
@@ -252,7 +258,11 @@ impl LinkSender {
             Err(_) => (Written::NotSent, self.segments(text) as usize),
         };
         self.meters.count(options.priority, text, written, segments);
-        match result {
+        let refused = match &result {
+            Ok(SubmitOutcome::Rejected { status }) => Some(*status),
+            _ => None,
+        };
+        let outcome = match result {
             Ok(SubmitOutcome::Accepted { message_ids }) => {
                 if options.request_receipt {
                     self.book.remember(&message_ids, options.outbox_id);
@@ -298,32 +308,18 @@ impl LinkSender {
             Err(e) => SendOutcome::Temporary {
                 reason: e.to_string(),
             },
-        }
-    }
-}
-
-/// Sends of one message in doubt at most, within one run: the first, the
-/// resend, and one last try when the resend was in doubt too, cut off with
-/// its connection (not timed out: a stalled SMSC read it), and no receipt
-/// showed that either copy reached the SMSC.
-pub const IN_DOUBT_SENDS_MAX: u32 = 3;
-/// Copies in doubt at most over several runs: a run that finds copies of an
-/// earlier run in doubt (the row's `copies_in_doubt`) has lost the receipts
-/// that justify a last try, so it tops the count up to two and stops.
-pub const IN_DOUBT_COPIES_ACROSS_RUNS_MAX: u32 = 2;
-
-impl SmsSender for LinkSender {
-    fn segments(&self, text: &str) -> u32 {
-        // The link splits the same way when it submits.
-        smsc_link::text::split(text, 0)
-            .map_or(1, |parts| u32::try_from(parts.len()).unwrap_or(u32::MAX))
+        };
+        (outcome, refused)
     }
 
-    fn throttled_total(&self) -> u64 {
-        self.link.throttled_total()
-    }
-
-    async fn send(&self, to: &Msisdn, text: &str, options: &SendOptions) -> SendOutcome {
+    /// [`SmsSender::send`] with the SMSC's status of a final refusal (the
+    /// router moves a message refused `ESME_RINVDSTADR` to the next operator).
+    pub(crate) async fn send_with_status(
+        &self,
+        to: &Msisdn,
+        text: &str,
+        options: &SendOptions,
+    ) -> (SendOutcome, Option<CommandStatus>) {
         let earlier = options.copies_in_doubt;
         // Copies in doubt this run may add before the message is left `unknown`.
         let budget = match (earlier, options.resend_unknown) {
@@ -335,12 +331,13 @@ impl SmsSender for LinkSender {
         if budget == 0 {
             metrics::counter!("checkin_unknown_total", "fate" => "not_resent_after_restart")
                 .increment(1);
-            return SendOutcome::Unknown {
+            let outcome = SendOutcome::Unknown {
                 reason: format!("{earlier} copy(ies) in doubt from an earlier run; not resent"),
             };
+            return (outcome, None);
         }
         let started = Instant::now();
-        let mut outcome = self.submit_once(to, text, options).await;
+        let (mut outcome, mut refused) = self.submit_once(to, text, options).await;
         let mut took = started.elapsed();
         let mut sends = 1;
         let mut doubts = Vec::new();
@@ -370,26 +367,28 @@ impl SmsSender for LinkSender {
                     state: settled.state,
                 };
                 let _ = self.receipt_states.send((options.outbox_id, state)).await;
-                return SendOutcome::Accepted {
+                let outcome = SendOutcome::Accepted {
                     message_ids: vec![settled.message_id],
                 };
+                return (outcome, None);
             }
             if !bound {
                 // Stopping: due again at the next start, which continues
                 // the count of copies in doubt from the row.
-                return SendOutcome::Interrupted {
+                let outcome = SendOutcome::Interrupted {
                     reason: format!("{}; resend pending at shutdown", doubts.join("; ")),
                     copies_in_doubt: sends,
                 };
+                return (outcome, None);
             }
             metrics::counter!("checkin_unknown_total", "fate" => "resent").increment(1);
             tracing::debug!(outbox_id = options.outbox_id, sends, "in doubt: resending");
             let resent = Instant::now();
-            outcome = self.submit_once(to, text, options).await;
+            (outcome, refused) = self.submit_once(to, text, options).await;
             took = resent.elapsed();
             sends += 1;
         }
-        match outcome {
+        let outcome = match outcome {
             SendOutcome::Unknown { .. } => SendOutcome::Unknown {
                 reason: format!(
                     "in doubt after {} send(s): {}",
@@ -408,7 +407,34 @@ impl SmsSender for LinkSender {
                 }
             }
             other => other,
-        }
+        };
+        (outcome, refused)
+    }
+}
+
+/// Sends of one message in doubt at most, within one run: the first, the
+/// resend, and one last try when the resend was in doubt too, cut off with
+/// its connection (not timed out: a stalled SMSC read it), and no receipt
+/// showed that either copy reached the SMSC.
+pub const IN_DOUBT_SENDS_MAX: u32 = 3;
+/// Copies in doubt at most over several runs: a run that finds copies of an
+/// earlier run in doubt (the row's `copies_in_doubt`) has lost the receipts
+/// that justify a last try, so it tops the count up to two and stops.
+pub const IN_DOUBT_COPIES_ACROSS_RUNS_MAX: u32 = 2;
+
+impl SmsSender for LinkSender {
+    fn segments(&self, text: &str) -> u32 {
+        // The link splits the same way when it submits.
+        smsc_link::text::split(text, 0)
+            .map_or(1, |parts| u32::try_from(parts.len()).unwrap_or(u32::MAX))
+    }
+
+    fn throttled_total(&self) -> u64 {
+        self.link.throttled_total()
+    }
+
+    async fn send(&self, to: &Msisdn, text: &str, options: &SendOptions) -> SendOutcome {
+        self.send_with_status(to, text, options).await.0
     }
 }
 
@@ -420,6 +446,8 @@ pub(crate) struct ReceiptRecorder {
     /// Where an id the book does not know is looked up (`outbox_smsc_ids`).
     store: Store,
     states: mpsc::Sender<(i64, SendResult)>,
+    /// How this operator's ids are keyed there (`operators::id_prefix`).
+    id_prefix: Option<String>,
 }
 
 /// How a receipt's state is written in `delivery_state`.
@@ -446,7 +474,10 @@ impl ReceiptHandler for ReceiptRecorder {
             None => self
                 .store
                 .outbox()
-                .message_for_smsc_id(&receipt.message_id)
+                .message_for_smsc_id(&match &self.id_prefix {
+                    Some(prefix) => format!("{prefix}{}", receipt.message_id),
+                    None => receipt.message_id.clone(),
+                })
                 .await
                 .map_err(|e| HandlerError(format!("looking up a receipt's message: {e}")))?,
         };
@@ -471,6 +502,21 @@ impl ReceiptRecorder {
     pub(crate) fn states(&self) -> mpsc::Sender<(i64, SendResult)> {
         self.states.clone()
     }
+
+    /// The handler of another operator's link: its own book of ids, its ids
+    /// keyed with `id_prefix` in storage, the same writer.
+    pub(crate) fn for_operator(
+        &self,
+        book: Arc<ReceiptBook>,
+        id_prefix: Option<String>,
+    ) -> ReceiptRecorder {
+        ReceiptRecorder {
+            book,
+            store: self.store.clone(),
+            states: self.states.clone(),
+            id_prefix,
+        }
+    }
 }
 
 /// Writes the receipt states the [`ReceiptRecorder`] queues, in batches.
@@ -493,6 +539,7 @@ pub(crate) fn receipts(
             book,
             states,
             store: store.clone(),
+            id_prefix: None,
         },
         ReceiptWriter { store, clock, rx },
     )

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use checkin_core::ussd::{Dialog, Ending, Menu, Step};
-use checkin_core::{Clock, Msisdn, MsisdnPolicy, ServiceZone, SmsInbox};
+use checkin_core::{Clock, Msisdn, MsisdnPolicy, OperatorName, ServiceZone, SmsInbox};
 use serde::Deserialize;
 use smsc_link::{HandlerError, Mo, MoAnswer, MoHandler, Reply, SubmitOptions, Tlv};
 use tokio_util::sync::CancellationToken;
@@ -225,6 +225,9 @@ pub(crate) struct Ussd {
     inbox: SmsInbox,
     policy: MsisdnPolicy,
     clock: Arc<dyn Clock>,
+    /// The operator whose link carries these dialogs (its subscribers'
+    /// routes are learned from them).
+    operator: OperatorName,
 }
 
 impl Ussd {
@@ -234,6 +237,7 @@ impl Ussd {
         inbox: SmsInbox,
         policy: MsisdnPolicy,
         clock: Arc<dyn Clock>,
+        operator: OperatorName,
     ) -> Ussd {
         let menu = Menu {
             short_code: config.short_code.clone(),
@@ -252,6 +256,7 @@ impl Ussd {
             inbox,
             policy,
             clock,
+            operator,
         }
     }
 
@@ -350,8 +355,7 @@ impl Ussd {
                             digits,
                             self.clock.now(),
                             self.config.confirm_by_sms,
-                            // The link does not say yet which operator it is.
-                            None,
+                            Some(self.operator.clone()),
                         )
                         .await;
                     match committed {

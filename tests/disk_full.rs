@@ -62,11 +62,6 @@ fn fill(path: &Path) {
     }
 }
 
-async fn readyz(addr: std::net::SocketAddr) -> (u16, String) {
-    let (status, body) = common::http(addr, "GET", "/readyz", None).await;
-    (status, body.as_str().unwrap_or_default().to_owned())
-}
-
 fn phone(i: usize) -> String {
     format!("+7916{:07}", 3_000_000 + i)
 }
@@ -87,7 +82,7 @@ async fn a_full_disk_refuses_mos_for_redelivery_and_the_service_resumes_when_spa
     let premises = run.premises("Тверская ул., 1").await;
     let text = format!("ВХОД*{}", premises.code);
     let web = run.gateway.web_addr;
-    assert_eq!(readyz(web).await.0, 200);
+    assert_eq!(common::readyz(web).await.0, 200);
 
     let mut acknowledged = Vec::new();
     assert_eq!(run.send_mo(&phone(0), &text).await["status"], "ESME_ROK");
@@ -112,7 +107,7 @@ async fn a_full_disk_refuses_mos_for_redelivery_and_the_service_resumes_when_spa
         }
     }
     let refused = refused.expect("a full disk refused no MO");
-    let (status, body) = readyz(web).await;
+    let (status, body) = common::readyz(web).await;
     assert_eq!(status, 503, "{body}");
     assert!(body.starts_with("storage: "), "{body}");
 
@@ -120,7 +115,7 @@ async fn a_full_disk_refuses_mos_for_redelivery_and_the_service_resumes_when_spa
     std::fs::remove_file(&filler).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let (status, body) = readyz(web).await;
+        let (status, body) = common::readyz(web).await;
         if status == 200 {
             break;
         }

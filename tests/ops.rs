@@ -205,9 +205,10 @@ async fn every_readme_example_runs_as_documented() {
         "checkin_checkins_total{channel=\"sms\",outcome=\"checked_in\"}",
         "checkin_outbox_depth{priority=\"alert\"}",
         "checkin_http_request_seconds_bucket{route=\"/api/v1/cases\"",
-        "smsc_link_submits_total{outcome=\"accepted\"}",
-        "smsc_link_throttled_total",
-        "smsc_link_submit_rtt_seconds_bucket",
+        "smsc_link_submits_total{outcome=\"accepted\",operator=\"default\"}",
+        "smsc_link_throttled_total{operator=\"default\"}",
+        "smsc_link_submit_rtt_seconds_bucket{operator=\"default\"",
+        "smsc_link_binds{operator=\"default\"}",
         "checkin_mo_total{outcome=\"committed\"}",
     ] {
         assert!(metrics.contains(name), "{name} missing:\n{metrics}");

@@ -7,56 +7,16 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
 
 use checkin::config::SmscConfig;
 use checkin::gateway::{Gateway, GatewayOptions};
 use checkin_core::texts::ussd as screens;
+use common::node::{line, node_dir, npm_ci_once};
 use serde_json::Value;
 use smsc_link::LinkConfig;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{ChildStdout, Command};
-
-const WAIT: Duration = Duration::from_secs(30);
-
-fn node_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node")
-}
-
-async fn npm_ci_once() {
-    let dir = node_dir();
-    if dir.join("node_modules/smpp").exists() {
-        return;
-    }
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(&dir)
-        .stdin(Stdio::null())
-        .status()
-        .await
-        .expect("npm runs");
-    assert!(status.success(), "npm ci failed");
-}
-
-/// The peer's next line starting with `prefix`, without it.
-async fn line(lines: &mut Lines<BufReader<ChildStdout>>, prefix: &str) -> String {
-    loop {
-        let next = tokio::time::timeout(WAIT, lines.next_line())
-            .await
-            .expect("peer output in time")
-            .expect("readable")
-            .expect("peer still running");
-        assert!(
-            !next.starts_with("UNMATCHED") && !next.starts_with("REFUSED"),
-            "{next}"
-        );
-        if let Some(rest) = next.strip_prefix(prefix) {
-            return rest.trim().to_string();
-        }
-    }
-}
 
 async fn screen(lines: &mut Lines<BufReader<ChildStdout>>) -> Value {
     serde_json::from_str(&line(lines, "SCREEN ").await).expect("json")

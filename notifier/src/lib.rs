@@ -42,6 +42,11 @@ pub enum SendOutcome {
     /// Taken back unsent because [`SendOptions::withdraw`] was cancelled (the
     /// kill switch): due again when alerts are released.
     Withdrawn { reason: String },
+    /// Not tried: the way out it needs is down (with several operators, its
+    /// operator has no bind). Due again after `retry_delay_min` whatever its
+    /// attempts, so an operator's outage costs its messages only time,
+    /// within their max age.
+    Deferred { reason: String },
     /// Refused for good (invalid number, barred, expired): do not retry.
     Rejected { reason: String },
     /// Sent but the answer was lost: it may have been delivered. Not retried
@@ -68,6 +73,13 @@ pub struct SendOptions {
     /// Copies earlier runs wrote whose answer was lost (the row's count): the
     /// in-doubt budget continues from there.
     pub copies_in_doubt: u32,
+    /// The operator to send through, when the row names one (a reply: the
+    /// operator its MO came through) or the phone's route was learned;
+    /// `None`: the sender's numbering plan or default decides.
+    pub route: Option<checkin_core::OperatorName>,
+    /// The recipient's look-up hash: a sender that learns a route (a
+    /// refusal answered by another operator) stores it by this.
+    pub recipient_hash: Option<checkin_core::PhoneHash>,
     /// For alerts: cancelled by the kill switch. A sender takes back a
     /// message it has not started writing ([`SendOutcome::Withdrawn`]), so
     /// alerts already handed over stop as well. `None` for the others.
@@ -97,6 +109,8 @@ impl SendOptions {
             request_receipt: true,
             resend_unknown: true,
             copies_in_doubt: message.copies_in_doubt,
+            route: message.route.clone(),
+            recipient_hash: Some(message.recipient_hash),
             withdraw: None,
         }
     }
@@ -838,6 +852,12 @@ impl<S: SmsSender> SendJob<S> {
             SendOutcome::Withdrawn { reason } => SendResult::Retry {
                 reason,
                 next_attempt_at: self.clock.now(),
+            },
+            SendOutcome::Deferred { reason } => SendResult::Retry {
+                reason,
+                next_attempt_at: self.clock.now()
+                    + chrono::Duration::from_std(self.config.retry_delay_min)
+                        .unwrap_or(chrono::Duration::zero()),
             },
             SendOutcome::Interrupted {
                 reason,

@@ -234,6 +234,28 @@ async fn temporary_failures_are_retried_then_given_up() {
     h.stop().await;
 }
 
+/// An operator's outage (`Deferred`) costs a message time, not attempts:
+/// deferred past `attempts_max`, it still goes out once its way is back.
+#[tokio::test]
+async fn a_deferred_message_waits_past_attempts_max_and_goes_out() {
+    let (store, dir) = store().await;
+    let waiting = enqueue(&store, "waiting", Priority::Alert).await;
+    let down = (0..5)
+        .map(|_| SendOutcome::Deferred {
+            reason: "operator beeline: no bind up".into(),
+        })
+        .collect::<Vec<_>>();
+    let config = NotifierConfig {
+        attempts_max: 3,
+        ..quick()
+    };
+    let mut h = start(store, dir, config, &[("waiting", down)]);
+    assert_eq!(h.sends(6).await, ["waiting"; 6]);
+    let sent = h.until_status(waiting, OutboxStatus::Sent).await;
+    assert_eq!(sent.attempts, 6);
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn rejected_and_unknown_are_not_resent() {
     let (store, dir) = store().await;

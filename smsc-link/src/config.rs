@@ -234,6 +234,11 @@ pub struct LinkConfig {
     /// fifths of it (at most `response_timeout_ms`), `unbind` the rest.
     /// Default 5 000 ms.
     pub shutdown_timeout_ms: u64,
+    /// The `operator` label of this link's metrics (a gateway with several
+    /// SMSCs names each link after its operator). Not a configuration key:
+    /// the owner sets it. Default `default`.
+    #[serde(skip)]
+    pub operator: String,
 }
 
 impl Default for LinkConfig {
@@ -276,6 +281,7 @@ impl Default for LinkConfig {
             receipts_held_max: 1_000,
             receipt_hold_ms: 5_000,
             shutdown_timeout_ms: 5_000,
+            operator: "default".into(),
         }
     }
 }

@@ -47,6 +47,8 @@ pub(crate) struct Job {
     pub(crate) states: Vec<SegState>,
     pub(crate) throttles: u32,
     reply: Option<oneshot::Sender<Result<SubmitOutcome, Error>>>,
+    /// Its link's `operator` label, for counting an outcome on drop.
+    operator: Arc<str>,
 }
 
 impl Job {
@@ -57,8 +59,10 @@ impl Job {
         wire: Vec<u8>,
         count: usize,
         reply: oneshot::Sender<Result<SubmitOutcome, Error>>,
+        operator: Arc<str>,
     ) -> Self {
         Self {
+            operator,
             id,
             claim: None,
             started: false,
@@ -148,7 +152,8 @@ impl Drop for Job {
                 Err(Error::ShutDown)
             };
             // Off the hot path: only jobs a session could not finish.
-            self.reply(outcome, &SubmitMeters::register());
+            let meters = SubmitMeters::register(&self.operator);
+            self.reply(outcome, &meters);
         }
     }
 }

@@ -98,13 +98,18 @@ impl Link {
         let supervisors = TaskTracker::new();
         let state_tx = Arc::new(state_tx);
         for (slot, kind) in kinds.into_iter().enumerate() {
-            supervisors.spawn(supervise(
-                Arc::clone(&shared),
-                slot,
-                kind,
-                Arc::clone(&state_tx),
-                cancel.clone(),
-                abort.clone(),
+            // The refusals a session counts deep in its reads and writes
+            // carry the link's operator through the task.
+            supervisors.spawn(telemetry::OPERATOR.scope(
+                Arc::clone(&shared.operator),
+                supervise(
+                    Arc::clone(&shared),
+                    slot,
+                    kind,
+                    Arc::clone(&state_tx),
+                    cancel.clone(),
+                    abort.clone(),
+                ),
             ));
         }
         supervisors.close();
@@ -189,7 +194,8 @@ impl Link {
                 Error::Withdrawn => "withdrawn",
                 _ => "not_sent",
             };
-            metrics::counter!(telemetry::SUBMITS, "outcome" => outcome).increment(1);
+            metrics::counter!(telemetry::SUBMITS, "outcome" => outcome, "operator" => self.inner.shared.config.operator.clone())
+                .increment(1);
             return Err(why);
         }
         reply.await.unwrap_or(Err(Error::ShutDown))

@@ -39,6 +39,8 @@ pub(crate) type OutcomeRx = oneshot::Receiver<Result<SubmitOutcome, Error>>;
 /// What every session of a link shares.
 pub(crate) struct Shared {
     pub(crate) config: LinkConfig,
+    /// `config.operator`, shared by every job (the metrics' label).
+    pub(crate) operator: Arc<str>,
     queue: tokio::sync::Mutex<mpsc::Receiver<Job>>,
     /// The queue's sending side, for the handlers' replies; weak, so that
     /// the queue closes when every `Link` handle is gone.
@@ -127,6 +129,7 @@ impl Shared {
             on_receipt,
             tasks: TaskTracker::new(),
             closing: Mutex::new(None),
+            operator: Arc::from(config.operator.as_str()),
             config,
         }
     }
@@ -198,6 +201,7 @@ impl Shared {
             wire,
             segments.len(),
             reply,
+            Arc::clone(&self.operator),
         );
         job.deadline = deadline;
         job.claim = claim;

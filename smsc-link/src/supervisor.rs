@@ -228,7 +228,8 @@ pub(crate) async fn supervise(
                 tracing::info!(slot, host = %host.host, port = host.port, ?kind, "bound");
                 set_error(&state, slot, None);
                 set_state(&state, slot, BindState::Bound);
-                metrics::gauge!(telemetry::BINDS).increment(1.0);
+                metrics::gauge!(telemetry::BINDS, "operator" => config.operator.clone())
+                    .increment(1.0);
                 backoff = backoff_min;
                 let session = Session::new(Arc::clone(&shared), kind).run(framed, cancel.clone());
                 // The session bounds its own closing; `abort` is the
@@ -237,7 +238,8 @@ pub(crate) async fn supervise(
                     result = session => result,
                     _ = abort.cancelled() => Err(Error::Timeout),
                 };
-                metrics::gauge!(telemetry::BINDS).decrement(1.0);
+                metrics::gauge!(telemetry::BINDS, "operator" => config.operator.clone())
+                    .decrement(1.0);
                 match result {
                     Ok(()) => tracing::info!(slot, "session ended"),
                     Err(error) => {
@@ -256,7 +258,8 @@ pub(crate) async fn supervise(
             break;
         }
         set_state(&state, slot, BindState::Reconnecting);
-        metrics::counter!(telemetry::RECONNECTS).increment(1);
+        metrics::counter!(telemetry::RECONNECTS, "operator" => config.operator.clone())
+            .increment(1);
         let wait = jittered(backoff, config.reconnect_jitter);
         backoff = (backoff * 2).min(backoff_max);
         tokio::select! {

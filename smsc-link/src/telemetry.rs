@@ -1,7 +1,18 @@
 //! Metric names (through the `metrics` facade; the binary installs the
-//! recorder/exporter). Labels never carry phone numbers or text.
+//! recorder/exporter). Labels never carry phone numbers or text; every
+//! series carries `operator` ([`crate::LinkConfig::operator`]), so a gateway
+//! with several SMSCs tells them apart.
+
+use std::sync::Arc;
 
 use metrics::{Counter, Gauge, Histogram};
+
+tokio::task_local! {
+    /// The operator label of the link a supervisor task (and the sessions
+    /// it runs) belongs to: the refusals are counted deep in the session's
+    /// reading and writing, where only the task knows its link.
+    pub(crate) static OPERATOR: Arc<str>;
+}
 
 use crate::{Error, SubmitOutcome};
 
@@ -63,9 +74,14 @@ impl Refused {
         }
     }
 
-    /// Counts one.
+    /// Counts one, under the operator of the link whose task this is
+    /// ([`OPERATOR`]; `default` outside one).
     pub(crate) fn count(self) {
-        metrics::counter!(PROTOCOL_ERRORS, "kind" => self.label()).increment(1);
+        let operator = OPERATOR
+            .try_with(|o| o.clone())
+            .unwrap_or_else(|_| Arc::from("default"));
+        metrics::counter!(PROTOCOL_ERRORS, "kind" => self.label(), "operator" => operator.to_string())
+            .increment(1);
     }
 }
 
@@ -91,15 +107,16 @@ impl std::fmt::Debug for SubmitMeters {
 
 impl SubmitMeters {
     /// Registers the handles with the recorder installed now.
-    pub(crate) fn register() -> Self {
+    pub(crate) fn register(operator: &str) -> Self {
+        let op = || ("operator", operator.to_owned());
         Self {
-            accepted: metrics::counter!(SUBMITS, "outcome" => "accepted"),
-            rejected: metrics::counter!(SUBMITS, "outcome" => "rejected"),
-            unknown: metrics::counter!(SUBMITS, "outcome" => "unknown"),
-            not_sent: metrics::counter!(SUBMITS, "outcome" => "not_sent"),
-            throttled: metrics::counter!(THROTTLED),
-            in_flight: metrics::gauge!(IN_FLIGHT),
-            rtt: metrics::histogram!(SUBMIT_RTT),
+            accepted: metrics::counter!(SUBMITS, "outcome" => "accepted", op().0 => op().1),
+            rejected: metrics::counter!(SUBMITS, "outcome" => "rejected", op().0 => op().1),
+            unknown: metrics::counter!(SUBMITS, "outcome" => "unknown", op().0 => op().1),
+            not_sent: metrics::counter!(SUBMITS, "outcome" => "not_sent", op().0 => op().1),
+            throttled: metrics::counter!(THROTTLED, op().0 => op().1),
+            in_flight: metrics::gauge!(IN_FLIGHT, op().0 => op().1),
+            rtt: metrics::histogram!(SUBMIT_RTT, op().0 => op().1),
         }
     }
 

@@ -9,6 +9,7 @@ mod dbs;
 
 pub mod browser;
 pub mod cli;
+pub mod node;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -153,6 +154,12 @@ pub async fn http(
     body: Option<&Value>,
 ) -> (u16, Value) {
     http_as(addr, method, path, None, body).await
+}
+
+/// `GET /readyz`: (status, the text).
+pub async fn readyz(web: SocketAddr) -> (u16, String) {
+    let (status, body) = http(web, "GET", "/readyz", None).await;
+    (status, body.as_str().unwrap_or_default().to_owned())
 }
 
 /// One request to the web's API with a bearer `token` (an authority's or

@@ -78,13 +78,20 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
             READY_STORAGE_TIMEOUT.as_millis()
         )),
     }
+    // Ready with notes: e.g. one operator of several without a bind.
+    let mut notes = String::new();
     if let Some(probe) = &state.ops().readiness {
-        if let Err(reason) = probe() {
-            reasons.push(format!("smpp: {reason}"));
+        match probe() {
+            Ok(lines) => {
+                for line in lines {
+                    notes.push_str(&format!("smpp: {line}\n"));
+                }
+            }
+            Err(reason) => reasons.push(format!("smpp: {reason}")),
         }
     }
     if reasons.is_empty() {
-        text(StatusCode::OK, "ready\n".into())
+        text(StatusCode::OK, format!("ready\n{notes}"))
     } else {
         tracing::warn!(reasons = %reasons.join("; "), "not ready");
         text(StatusCode::SERVICE_UNAVAILABLE, reasons.join("\n") + "\n")

@@ -162,8 +162,9 @@ impl AppState {
 }
 
 /// Says whether the service can do its work beyond storage (the gateway's:
-/// at least one SMPP bind up); `Err` carries the reason for `/readyz`.
-pub type ReadinessProbe = std::sync::Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+/// at least one SMPP bind up); `Err` carries the reason for `/readyz`, `Ok`
+/// notes shown under "ready" (an operator of several without a bind).
+pub type ReadinessProbe = std::sync::Arc<dyn Fn() -> Result<Vec<String>, String> + Send + Sync>;
 /// Renders every metric as Prometheus text.
 pub type MetricsRender = std::sync::Arc<dyn Fn() -> String + Send + Sync>;
 

@@ -21,9 +21,12 @@ fn recorder() -> PrometheusHandle {
         .clone()
 }
 
+/// What a probe answers: ready with notes, or the reason it is not.
+type Answer = Arc<Mutex<Result<Vec<String>, String>>>;
+
 /// A probe whose answer the test sets.
-fn probe() -> (ReadinessProbe, Arc<Mutex<Result<(), String>>>) {
-    let answer = Arc::new(Mutex::new(Ok(())));
+fn probe() -> (ReadinessProbe, Answer) {
+    let answer = Arc::new(Mutex::new(Ok(Vec::new())));
     let read = answer.clone();
     (Arc::new(move || read.lock().unwrap().clone()), answer)
 }
@@ -65,8 +68,16 @@ async fn readyz_names_a_link_without_binds() {
         "smpp: no SMPP bind up (0 of 1): connection refused\n"
     );
     // Back once a bind is up.
-    *answer.lock().unwrap() = Ok(());
+    *answer.lock().unwrap() = Ok(Vec::new());
     assert_eq!(app.get("/readyz", None).await.status, StatusCode::OK);
+    // Ready, with a note: one operator of several has no bind.
+    *answer.lock().unwrap() = Ok(vec!["operator beeline: no bind up (0 of 1)".into()]);
+    let reply = app.get("/readyz", None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.body,
+        "ready\nsmpp: operator beeline: no bind up (0 of 1)\n"
+    );
 }
 
 #[tokio::test]

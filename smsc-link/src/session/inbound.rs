@@ -186,7 +186,8 @@ impl Inbound {
                     (CommandStatus::EsmeRxTAppn, "error")
                 }
             };
-            metrics::counter!(telemetry::MO, "result" => label).increment(1);
+            metrics::counter!(telemetry::MO, "result" => label, "operator" => shared.config.operator.clone())
+                .increment(1);
             let reply = match result {
                 Ok(MoAnswer { reply }) => reply,
                 Err(_) => None,
@@ -220,7 +221,8 @@ impl Inbound {
                     (CommandStatus::EsmeRxTAppn, "error")
                 }
             };
-            metrics::counter!(telemetry::RECEIPTS, "result" => label).increment(1);
+            metrics::counter!(telemetry::RECEIPTS, "result" => label, "operator" => shared.config.operator.clone())
+                .increment(1);
             token.answer(status).await;
         });
     }

@@ -632,7 +632,7 @@ mod tests {
             .expect("fits");
 
         let (reply, outcome) = oneshot::channel();
-        jobs.send(Job::new(0, wire, 1, reply))
+        jobs.send(Job::new(0, wire, 1, reply, "default".into()))
             .await
             .expect("queued");
         let submit = smsc_read(&mut smsc).await;

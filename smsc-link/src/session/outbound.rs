@@ -134,6 +134,7 @@ impl Outbound {
     pub(super) fn new(shared: Arc<Shared>) -> Self {
         let config = &shared.config;
         let limiter = NonZeroU32::new(config.segments_per_second).map(contract_limiter);
+        let meters = SubmitMeters::register(&config.operator);
         Self {
             throttle_backoff: Duration::from_millis(config.throttle_backoff_min_ms),
             shared,
@@ -143,7 +144,7 @@ impl Outbound {
             paused_until: None,
             limiter,
             rate_wait_until: None,
-            meters: SubmitMeters::register(),
+            meters,
             released: Vec::new(),
         }
     }

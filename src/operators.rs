@@ -1,0 +1,298 @@
+//! Several operators at once (issue 20): one SMPP link per operator, each
+//! MO tagged with the operator it came through (its reply goes back that
+//! way and its phone's route is learned), and every message that starts
+//! with us sent through its route — pinned (a reply: its MO's operator),
+//! learned (the operator the phone last texted us through), the numbering
+//! plan, else the default operator ([`checkin_core::routing::route`]). A
+//! refusal that means "not ours" (`ESME_RINVDSTADR`) moves the message once
+//! to the next operator, and a copy taken there teaches the route.
+//!
+//! Each operator holds only its own traffic: with several, a send whose
+//! operator has no bind waits [`BIND_WAIT_MS`] and is handed back
+//! (`SendOutcome::Deferred`: its row waits `pending`, not counted as an
+//! attempt, within its max age) instead of holding one of the notifier's
+//! slots for the others.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use checkin_core::routing::{self, NumberPlan, OperatorName, RouteSource};
+use checkin_core::{Clock, Msisdn, Store};
+use chrono::{DateTime, Utc};
+use notifier::{SendOptions, SendOutcome, SmsSender};
+use smpp_text::range::NumberRange;
+use smsc_link::{CommandStatus, Link};
+use tokio_util::sync::CancellationToken;
+
+use crate::sender::LinkSender;
+
+/// How long a send waits for its operator's bind (with several operators)
+/// before the message is handed back to wait `pending`.
+pub const BIND_WAIT_MS: u64 = 1_000;
+/// How often the numbering plan's import time is read from storage, so a
+/// `checkin routes import` by another process reaches a running gateway.
+pub const PLAN_POLL_MS: u64 = 10_000;
+/// Counter: messages routed, labels `operator` and `source` = pinned |
+/// learned | plan | default | fallback.
+pub const ROUTED: &str = "checkin_routed_total";
+
+/// One operator's link and sender.
+#[derive(Debug)]
+pub(crate) struct OperatorLink {
+    pub name: OperatorName,
+    pub link: Link,
+    pub sender: LinkSender,
+    /// How this operator's SMSC ids are written on the outbox rows (and
+    /// keyed in `outbox_smsc_ids`): as the SMSC wrote them for the first
+    /// operator (as a gateway of one operator always has), `name:id` for
+    /// the others, since two SMSCs may hand out the same id.
+    pub id_prefix: Option<String>,
+}
+
+impl OperatorLink {
+    fn stored_ids(&self, outcome: SendOutcome) -> SendOutcome {
+        match (outcome, &self.id_prefix) {
+            (SendOutcome::Accepted { message_ids }, Some(prefix)) => SendOutcome::Accepted {
+                message_ids: message_ids
+                    .into_iter()
+                    .map(|id| format!("{prefix}{id}"))
+                    .collect(),
+            },
+            (outcome, _) => outcome,
+        }
+    }
+}
+
+/// The key prefix of the operator at `position` in configuration order.
+pub(crate) fn id_prefix(position: usize, name: &OperatorName) -> Option<String> {
+    (position > 0).then(|| format!("{name}:"))
+}
+
+/// The numbering plan in use: imported ranges (`checkin routes import`)
+/// with the configured operators' `ranges` over them, swapped whole when
+/// storage says a new one was imported.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    configured: Vec<(NumberRange, OperatorName)>,
+    current: RwLock<Arc<NumberPlan>>,
+    imported_at: Mutex<Option<DateTime<Utc>>>,
+}
+
+impl Plan {
+    pub(crate) fn new(configured: Vec<(NumberRange, OperatorName)>) -> Plan {
+        let current = NumberPlan::default().merged_with(&configured);
+        Plan {
+            configured,
+            current: RwLock::new(Arc::new(current)),
+            imported_at: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn current(&self) -> Arc<NumberPlan> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reads the imported plan again when storage has a newer one.
+    pub(crate) async fn refresh(&self, store: &Store) -> Result<bool, checkin_core::StoreError> {
+        let imported_at = store.routes().plan_imported_at().await?;
+        {
+            let seen = self.imported_at.lock().unwrap_or_else(|e| e.into_inner());
+            if *seen == imported_at {
+                return Ok(false);
+            }
+        }
+        let plan = store.routes().plan().await?.merged_with(&self.configured);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(plan);
+        *self.imported_at.lock().unwrap_or_else(|e| e.into_inner()) = imported_at;
+        Ok(true)
+    }
+
+    /// Re-reads the plan every [`PLAN_POLL_MS`] until `stop`.
+    pub(crate) async fn keep_fresh(self: Arc<Self>, store: Store, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(Duration::from_millis(PLAN_POLL_MS));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.cancelled() => return,
+            }
+            match self.refresh(&store).await {
+                Ok(true) => tracing::info!("numbering plan reloaded"),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "numbering plan not read; the next tick retries")
+                }
+            }
+        }
+    }
+}
+
+/// The notifier's sender over every operator.
+#[derive(Debug)]
+pub(crate) struct RoutedSender {
+    operators: Vec<OperatorLink>,
+    names: Vec<OperatorName>,
+    default: usize,
+    plan: Arc<Plan>,
+    store: Store,
+    clock: Arc<dyn Clock>,
+}
+
+impl RoutedSender {
+    /// `operators` in configuration order (at least one); `default` names
+    /// one of them (else the first is the default).
+    pub(crate) fn new(
+        operators: Vec<OperatorLink>,
+        default: Option<&OperatorName>,
+        plan: Arc<Plan>,
+        store: Store,
+        clock: Arc<dyn Clock>,
+    ) -> RoutedSender {
+        let names: Vec<OperatorName> = operators.iter().map(|o| o.name.clone()).collect();
+        let default = default
+            .and_then(|d| names.iter().position(|n| n == d))
+            .unwrap_or(0);
+        RoutedSender {
+            operators,
+            names,
+            default,
+            plan,
+            store,
+            clock,
+        }
+    }
+
+    fn position(&self, name: &OperatorName) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+
+    /// Sends through operator `at`: the outcome with its ids as stored, and
+    /// whether the SMSC said the number is not its own.
+    async fn send_via(
+        &self,
+        at: usize,
+        to: &Msisdn,
+        text: &str,
+        options: &SendOptions,
+    ) -> (SendOutcome, bool) {
+        let operator = &self.operators[at];
+        if self.operators.len() > 1 {
+            let wait = Duration::from_millis(BIND_WAIT_MS);
+            let bound = tokio::time::timeout(wait, operator.link.wait_bound(1)).await;
+            if !matches!(bound, Ok(true)) {
+                let reason = format!("operator {}: no bind up", operator.name);
+                // Its deadline passed while it waited: as the link would say.
+                let outcome = if options.send_within.is_some_and(|left| left <= wait) {
+                    SendOutcome::Expired { reason }
+                } else {
+                    SendOutcome::Deferred { reason }
+                };
+                return (outcome, false);
+            }
+        }
+        let (outcome, status) = operator.sender.send_with_status(to, text, options).await;
+        let not_ours = status == Some(CommandStatus::EsmeRinvdstadr);
+        (operator.stored_ids(outcome), not_ours)
+    }
+}
+
+fn source_label(source: RouteSource) -> &'static str {
+    match source {
+        RouteSource::Pinned => "pinned",
+        RouteSource::Learned => "learned",
+        RouteSource::Plan => "plan",
+        RouteSource::Default => "default",
+    }
+}
+
+impl SmsSender for RoutedSender {
+    fn segments(&self, text: &str) -> u32 {
+        self.operators[self.default].sender.segments(text)
+    }
+
+    fn throttled_total(&self) -> u64 {
+        self.operators
+            .iter()
+            .map(|o| o.sender.throttled_total())
+            .sum()
+    }
+
+    async fn send(&self, to: &Msisdn, text: &str, options: &SendOptions) -> SendOutcome {
+        // A route to an operator no longer configured counts as none.
+        let given = options
+            .route
+            .as_ref()
+            .filter(|r| self.position(r).is_some());
+        let plan = self.plan.current();
+        let route = routing::route(given, None, &plan, to, &self.names[self.default]);
+        let at = self.position(&route.operator).unwrap_or(self.default);
+        metrics::counter!(ROUTED, "operator" => self.names[at].to_string(), "source" => source_label(route.source))
+            .increment(1);
+        let (outcome, not_ours) = self.send_via(at, to, text, options).await;
+        if !not_ours {
+            return outcome;
+        }
+        let Some(next) =
+            routing::next_operator(&self.names[at], &self.names).and_then(|n| self.position(n))
+        else {
+            return outcome;
+        };
+        metrics::counter!(ROUTED, "operator" => self.names[next].to_string(), "source" => "fallback")
+            .increment(1);
+        tracing::info!(from = %self.names[at], to = %self.names[next], outbox_id = options.outbox_id, "not this operator's number: trying the next once");
+        let (second, _) = self.send_via(next, to, text, options).await;
+        if matches!(second, SendOutcome::Accepted { .. }) {
+            if let Some(hash) = &options.recipient_hash {
+                let learned = [(*hash, self.names[next].clone())];
+                if let Err(e) = self.store.routes().learn(&learned, self.clock.now()).await {
+                    tracing::warn!(error = %e, "a route learned from a refusal was not stored");
+                }
+            }
+        }
+        second
+    }
+}
+
+/// `/readyz`'s SMPP half over every operator: ready while at least one
+/// operator has a bind up; the others are named as notes. One operator
+/// reads as before: its binds' errors.
+pub(crate) fn readiness(operators: &[(OperatorName, Link)]) -> web::ReadinessProbe {
+    let states: Vec<_> = operators
+        .iter()
+        .map(|(name, link)| (name.clone(), link.state()))
+        .collect();
+    Arc::new(move || {
+        let mut down = Vec::new();
+        let mut up = 0;
+        for (name, state) in &states {
+            let state = state.borrow();
+            if state.bound() > 0 {
+                up += 1;
+                continue;
+            }
+            let errors: Vec<&str> = state
+                .last_errors
+                .iter()
+                .flatten()
+                .map(String::as_str)
+                .collect();
+            let mut line = format!("no SMPP bind up (0 of {})", state.binds.len());
+            if !errors.is_empty() {
+                line.push_str(": ");
+                line.push_str(&errors.join("; "));
+            }
+            if states.len() > 1 {
+                line = format!("operator {name}: {line}");
+            }
+            down.push(line);
+        }
+        if up > 0 {
+            Ok(down)
+        } else {
+            Err(down.join("; "))
+        }
+    })
+}
