@@ -385,7 +385,7 @@ impl GatewayOptions {
             pipeline: PipelineConfig::default(),
             notifier: config
                 .notifier
-                .notifier_config(config.send_rate, config.smsc.as_ref()),
+                .notifier_config(config.send_rate, &config.operators),
             purge: false,
             simulator: simulator::Config::default(),
             receipt_ids_max: sender::RECEIPT_IDS_MAX,
@@ -438,8 +438,8 @@ impl Gateway {
             });
         }
 
-        let (link_config, simulator) = match &config.smsc {
-            Some(smsc) => (smsc.0.clone(), None),
+        let (link_config, simulator) = match config.operators.first() {
+            Some(operator) => (operator.link.clone(), None),
             None => {
                 let embedded =
                     start_simulator(config, options.simulator.clone(), &mut services).await?;
@@ -472,7 +472,10 @@ impl Gateway {
             committer.run(stop.cancelled_owned())
         });
         let ussd = Arc::new(Ussd::new(
-            config.ussd.clone(),
+            config
+                .operators
+                .first()
+                .map_or_else(|| config.simulator_ussd.clone(), |o| o.ussd.clone()),
             config.zone,
             inbox.clone(),
             config.msisdn_policy,

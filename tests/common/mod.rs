@@ -13,7 +13,7 @@ pub mod cli;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use checkin::config::{Config, Overrides};
+use checkin::config::{Config, OperatorConfig, Overrides};
 use checkin::gateway::{Gateway, GatewayOptions};
 use checkin_core::store::{NewOrganization, NewPremises};
 use checkin_core::{Premises, StoreConfig};
@@ -50,6 +50,19 @@ pub fn config(data_dir: &std::path::Path, database_url: Option<&str>) -> Config 
         ..Overrides::default()
     };
     Config::resolve(&overrides).unwrap()
+}
+
+/// Makes `link` the configuration's one operator, `default` (what a
+/// `[smsc]` section gives), with the simulator's USSD profile.
+pub fn one_operator(config: &mut Config, link: smsc_link::LinkConfig) {
+    let name = checkin_core::OperatorName::new("default").unwrap();
+    config.operators = vec![OperatorConfig {
+        name: name.clone(),
+        link,
+        ranges: Vec::new(),
+        ussd: config.simulator_ussd.clone(),
+    }];
+    config.default_operator = Some(name);
 }
 
 pub async fn start_with(
