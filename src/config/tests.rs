@@ -1,4 +1,5 @@
 use super::*;
+use std::collections::BTreeSet;
 
 /// The configuration of a `checkin.toml` with this text under these flags.
 fn merge(cli: Overrides, file: &str) -> anyhow::Result<Config> {
@@ -438,4 +439,204 @@ fn the_file_layer_is_named_in_its_errors() {
         Config::resolve(&missing).is_err(),
         "a named file must exist"
     );
+}
+
+/// Every key the typed layer accepts, with its section (`web.oidc.issuer_url`),
+/// from the field names of each section's type.
+fn accepted_keys() -> BTreeSet<String> {
+    use serde_aux::serde_introspection::serde_introspect;
+    let mut keys = BTreeSet::new();
+    let mut add = |prefix: &str, fields: &[&str], skip: &[&str]| {
+        for field in fields.iter().filter(|f| !skip.contains(f)) {
+            keys.insert(format!("{prefix}{field}"));
+        }
+    };
+    // A new top-level field is a key unless it is named here as a section
+    // (and then read below).
+    let sections = ["web", "smsc", "operator", "ussd", "routing", "notifier"];
+    let top = serde_introspect::<Settings>();
+    for section in sections {
+        assert!(top.contains(&section), "Settings has no {section}");
+    }
+    add("", top, &sections);
+    let web = serde_introspect::<web::WebConfig>();
+    assert!(web.contains(&"oidc"));
+    add("web.", web, &["oidc"]);
+    add("web.oidc.", serde_introspect::<web::OidcConfig>(), &[]);
+    let own = serde_introspect::<OperatorKeys>();
+    assert!(own.contains(&"ussd"));
+    for section in ["operator.", "smsc."] {
+        add(section, own, &["ussd"]);
+        add(section, serde_introspect::<LinkConfig>(), &[]);
+        add(
+            &format!("{section}ussd."),
+            serde_introspect::<UssdConfig>(),
+            &[],
+        );
+    }
+    add("ussd.", serde_introspect::<UssdConfig>(), &[]);
+    add("routing.", serde_introspect::<RoutingSection>(), &[]);
+    add("notifier.", serde_introspect::<NotifierSettings>(), &[]);
+    keys
+}
+
+/// A row of the reference's table: its keys, variables and flags.
+struct Row {
+    keys: Vec<String>,
+    env: Vec<String>,
+    flags: Vec<String>,
+}
+
+/// The rows of `docs/configuration.md`'s table ("## Every key").
+fn reference_rows(doc: &str) -> Vec<Row> {
+    let ticked = |cell: &str| -> Vec<String> {
+        cell.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    };
+    let table = doc.split_once("## Every key").map_or("", |(_, rest)| rest);
+    table
+        .lines()
+        .take_while(|l| l.is_empty() || !l.starts_with("## "))
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| key "))
+        .map(|line| {
+            let cells: Vec<&str> = line.split(" | ").collect();
+            let cell = |i: usize| cells.get(i).copied().unwrap_or("");
+            Row {
+                keys: ticked(cell(0).trim_start_matches("| ")),
+                env: ticked(cell(1))
+                    .into_iter()
+                    .filter(|v| v.starts_with("CHECKIN_"))
+                    .collect(),
+                flags: ticked(cell(2))
+                    .into_iter()
+                    .filter(|f| f.starts_with("--"))
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// What the reference `doc` gets wrong against the typed layer and the
+/// command line: each mistake in words, none when it is right.
+fn reference_mistakes(doc: &str) -> Vec<String> {
+    use clap::Args;
+    let rows = reference_rows(doc);
+    let mut mistakes = Vec::new();
+    let documented: BTreeSet<String> = rows.iter().flat_map(|r| r.keys.clone()).collect();
+    let accepted = accepted_keys();
+    for key in accepted.difference(&documented) {
+        mistakes.push(format!("read but not documented: {key}"));
+    }
+    for key in documented.difference(&accepted) {
+        mistakes.push(format!("documented but not read: {key}"));
+    }
+    let command = Overrides::augment_args(clap::Command::new("checkin"));
+    // The file key an argument stands for: `smsc_port` is `smsc.port`.
+    let key_of = |id: &str| match id.strip_prefix("smsc_") {
+        Some(rest) => format!("smsc.{rest}"),
+        None => id.to_owned(),
+    };
+    for arg in command.get_arguments() {
+        let id = arg.get_id().as_str();
+        let (Some(long), Some(env)) = (arg.get_long(), arg.get_env()) else {
+            mistakes.push(format!("--{id} has no long flag or no variable"));
+            continue;
+        };
+        let (flag, env) = (format!("--{long}"), env.to_string_lossy().into_owned());
+        let key = key_of(id);
+        let found = rows.iter().find(|r| r.flags.contains(&flag));
+        match found {
+            None => mistakes.push(format!("flag not documented: {flag}")),
+            Some(row) => {
+                if !row.env.contains(&env) {
+                    mistakes.push(format!("{flag}'s variable {env} not in its row"));
+                }
+                let keyless = id == "config" && row.keys.is_empty();
+                if !keyless && !row.keys.contains(&key) {
+                    mistakes.push(format!("{flag} documented on a row without {key}"));
+                }
+            }
+        }
+    }
+    for row in &rows {
+        for flag in &row.flags {
+            let exists = command
+                .get_arguments()
+                .any(|a| a.get_long().is_some_and(|l| format!("--{l}") == *flag));
+            if !exists {
+                mistakes.push(format!("documented flag does not exist: {flag}"));
+            }
+        }
+        for env in &row.env {
+            let exists = command.get_arguments().any(|a| {
+                a.get_env()
+                    .is_some_and(|e| e.to_string_lossy() == env.as_str())
+            });
+            if !exists {
+                mistakes.push(format!("documented variable does not exist: {env}"));
+            }
+        }
+    }
+    mistakes
+}
+
+const REFERENCE: &str = include_str!("../../docs/configuration.md");
+
+#[test]
+fn the_reference_documents_every_key_flag_and_variable_read_and_no_other() {
+    let rows = reference_rows(REFERENCE);
+    assert!(
+        rows.len() > 80,
+        "the table was not found: {} rows",
+        rows.len()
+    );
+    let mistakes = reference_mistakes(REFERENCE);
+    assert!(
+        mistakes.is_empty(),
+        "docs/configuration.md and the configuration disagree:\n{}",
+        mistakes.join("\n")
+    );
+}
+
+#[test]
+fn the_reference_check_catches_each_kind_of_mistake() {
+    let cases = [
+        // A key read but its row gone.
+        (
+            REFERENCE.replace("| `routing.default_operator` |", "| removed |"),
+            "read but not documented: routing.default_operator",
+        ),
+        // A key documented that nothing reads.
+        (
+            REFERENCE.replace(
+                "| `web.cookie_secure` |",
+                "| `web.cookie_secure` / `web.cookies` |",
+            ),
+            "documented but not read: web.cookies",
+        ),
+        // A variable or flag the program does not have.
+        (
+            REFERENCE.replace("`CHECKIN_SEND_RATE`", "`CHECKIN_SEND_RATE_PER_S`"),
+            "documented variable does not exist: CHECKIN_SEND_RATE_PER_S",
+        ),
+        (
+            REFERENCE.replace("`--send-rate`", "`--rate`"),
+            "documented flag does not exist: --rate",
+        ),
+        (
+            REFERENCE.replace("`--send-rate`", "—"),
+            "flag not documented: --send-rate",
+        ),
+    ];
+    for (doc, expected) in cases {
+        assert_ne!(doc, REFERENCE, "the edit for {expected:?} changed nothing");
+        let mistakes = reference_mistakes(&doc);
+        assert!(
+            mistakes.iter().any(|m| m == expected),
+            "{expected:?} not caught: {mistakes:?}"
+        );
+    }
 }
