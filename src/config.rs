@@ -236,8 +236,8 @@ struct Settings {
     #[serde(default)]
     web: web::WebConfig,
     /// The single operator of before issue 20: an [`OperatorSection`] whose
-    /// `host`, `system_id` and `password` have flags too. Without them (only
-    /// `[smsc.ussd]`), the bundled simulator's USSD profile.
+    /// `host`, `port`, `system_id` and `password` have flags too. Holding
+    /// only `[smsc.ussd]` (no SMSC): `[ussd]` by its older name.
     smsc: Option<Dict>,
     /// `[[operator]]`: [`OperatorSection`]s.
     #[serde(default)]
@@ -451,9 +451,9 @@ pub struct Config {
     /// Where a message goes when neither a learned route nor the numbering plan names an operator.
     /// `None` with no operators (the bundled simulator).
     pub default_operator: Option<checkin_core::OperatorName>,
-    /// The bundled simulator's USSD profile, used while `operators` is
-    /// empty: the top-level `[ussd]` (or `[smsc.ussd]` without an SMSC),
-    /// else `UssdConfig::default()`.
+    /// The top-level USSD profile (`[ussd]`, or `[smsc.ussd]` without an
+    /// SMSC; else `UssdConfig::default()`): every operator's without its own,
+    /// and the bundled simulator's while `operators` is empty.
     pub simulator_ussd: UssdConfig,
     /// Longest time a stop takes; past it the process exits anyway.
     pub shutdown_timeout: Duration,
@@ -533,8 +533,7 @@ impl Config {
             }
             None => None,
         };
-        let (operators, simulator_ussd) =
-            operators(settings.smsc, settings.operator, top_ussd.as_ref())?;
+        let (operators, simulator_ussd) = operators(settings.smsc, settings.operator, top_ussd)?;
         let default_operator = default_operator(settings.routing, &operators)?;
         let send_rate = std::num::NonZeroU32::new(settings.send_rate)
             .context("send_rate must be at least 1")?;
@@ -592,43 +591,46 @@ impl Config {
 }
 
 /// `[smsc]` or `[[operator]]` into operators, and the bundled simulator's
-/// USSD profile.
+/// USSD profile. `top_ussd` is `[ussd]`; a `[smsc]` holding only
+/// `[smsc.ussd]` (no SMSC) is the same profile under its older name.
 fn operators(
     smsc: Option<Dict>,
     sections: Vec<Dict>,
-    top_ussd: Option<&UssdConfig>,
+    top_ussd: Option<UssdConfig>,
 ) -> anyhow::Result<(Vec<OperatorConfig>, UssdConfig)> {
-    let default_ussd = top_ussd.cloned().unwrap_or_default();
+    let (smsc, smsc_ussd) = match smsc.filter(|s| !s.is_empty()) {
+        Some(only_ussd) if only_ussd.keys().all(|k| k == "ussd") => {
+            (None, only_ussd.get("ussd").cloned())
+        }
+        smsc => (smsc, None),
+    };
+    let default_ussd = match (top_ussd, smsc_ussd) {
+        (Some(_), Some(_)) => {
+            bail!("[ussd] and [smsc.ussd] (without an SMSC) are the same profile: keep one")
+        }
+        (Some(ussd), None) => ussd,
+        (None, Some(ussd)) => ussd_profile("[smsc]", ussd)?,
+        (None, None) => UssdConfig::default(),
+    };
     let mut operators = Vec::new();
-    let mut simulator_ussd = default_ussd.clone();
-    if let Some(smsc) = smsc.filter(|s| !s.is_empty()) {
+    if let Some(smsc) = smsc {
         if !sections.is_empty() {
             bail!(
                 "[smsc] (or --smsc-* / CHECKIN_SMSC_*) and [[operator]] sections cannot be \
                  used together: write the [smsc] operator as one more [[operator]]"
             );
         }
-        let only_ussd = smsc.keys().all(|k| k == "ussd");
-        if only_ussd {
-            // No SMSC: `[smsc.ussd]` is the bundled simulator's profile.
-            let label = format!("operator {SMSC_OPERATOR_NAME_DEFAULT:?} ([smsc])");
-            if let Some(ussd) = smsc.get("ussd") {
-                simulator_ussd = ussd_profile(&label, ussd.clone())?;
-            }
-        } else {
-            operators.push(operator(smsc, None, &default_ussd)?);
-        }
-    } else {
-        for (i, section) in sections.into_iter().enumerate() {
-            operators.push(operator(section, Some(i + 1), &default_ussd)?);
-        }
+        operators.push(operator(smsc, None, &default_ussd)?);
+    }
+    for (i, section) in sections.into_iter().enumerate() {
+        operators.push(operator(section, Some(i + 1), &default_ussd)?);
     }
     for (i, op) in operators.iter().enumerate() {
         if operators[..i].iter().any(|o| o.name == op.name) {
             bail!("operator {:?} is configured twice", op.name.as_str());
         }
     }
-    Ok((operators, simulator_ussd))
+    Ok((operators, default_ussd))
 }
 
 /// One operator section: `number` is its place among the `[[operator]]`

@@ -294,6 +294,14 @@ fn the_single_smsc_of_flags_or_a_section_is_one_operator() {
     let config = merge(Overrides::default(), "[smsc.ussd]\nshort_code = \"7379\"\n").unwrap();
     assert!(config.operators.is_empty());
     assert_eq!(config.simulator_ussd.short_code, "7379");
+    // [smsc.ussd] alone is [ussd] by its older name: every operator's default.
+    let shared = format!("[smsc.ussd]\nshort_code = \"7380\"\n{TWO_OPERATORS}")
+        .replace("[ussd]\nshort_code = \"7378\"\n", "");
+    let config = merge(Overrides::default(), &shared).unwrap();
+    assert_eq!(config.operators[1].ussd.short_code, "7380");
+    assert_eq!(config.simulator_ussd.short_code, "7380");
+    let twice = format!("[smsc.ussd]\nshort_code = \"7380\"\n{TWO_OPERATORS}");
+    assert!(refusal(&twice).contains("keep one"), "{}", refusal(&twice));
     // Flags with [[operator]] sections: which would be which?
     let cli = Overrides {
         smsc_port: Some(2000),
