@@ -71,13 +71,13 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         send_rate = config.send_rate.get(),
         "storage ready, migrations applied"
     );
-    let smsc = match (&config.smsc, &gateway.simulator) {
-        (Some(smsc), _) => format!(
-            "the operator's SMSC at {}:{} (system_id {})",
-            smsc.0.host, smsc.0.port, smsc.0.system_id
+    let smsc = match (config.operators.first(), &gateway.simulator) {
+        (Some(operator), _) => format!(
+            "operator {}'s SMSC at {}:{} (system_id {})",
+            operator.name, operator.link.host, operator.link.port, operator.link.system_id
         ),
         (None, Some(sim)) => format!(
-            "the bundled simulator (SMPP {}, no [smsc] configured)\n  \
+            "the bundled simulator (SMPP {}, no operator configured)\n  \
              virtual phone: http://{}/  (text ВХОД*<code> to 7377 there)",
             sim.smpp_addr, sim.http_addr
         ),

@@ -1,14 +1,39 @@
-//! Configuration: parsed once in `main` from flags, `CHECKIN_*` environment
-//! variables and an optional `checkin.toml`, in that order of precedence, into
-//! typed structs that the rest of the program receives.
+//! Configuration: parsed once in `main` into typed structs that the rest of
+//! the program receives.
+//!
+//! One typed layer (`figment`): the defaults (serde's, in [`Settings`]) <
+//! `checkin.toml` (or `--config` / `CHECKIN_CONFIG`) < `CHECKIN_*`
+//! environment < flags, merged key by key (`--smsc-port` over `[smsc] port`
+//! keeps the file's other `[smsc]` keys), then extracted once into
+//! [`Settings`] and checked into a [`Config`]. Every key is listed in
+//! `docs/configuration.md`, and a test holds that list and the typed layer
+//! equal.
+//!
+//! The environment is read by clap, not by figment's `Env`: every
+//! `CHECKIN_*` variable is the twin of a flag ([`Overrides`]), so one
+//! declaration gives the flag, its variable, its `--help` line and the rank
+//! flag > variable; figment's `Env` would need a hand-kept map of names that
+//! do not follow the keys (`CHECKIN_SMSC_HOST` is `[smsc] host`) and would
+//! read variables that are not configuration keys (`CHECKIN_LOG`,
+//! `CHECKIN_ORG_PASSWORD`). [`Overrides`] is the figment provider of both.
+//!
+//! Operators: each `[[operator]]` section is one operator's SMSC (every key
+//! of `smsc_link::LinkConfig`), its number `ranges` and its `[operator.ussd]`
+//! profile. The single `[smsc]` section of before issue 20 (and its flags) is
+//! one operator, named by its `name` (default `default`). Their mistakes are
+//! reported naming the operator and the key, before anything binds.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context};
-use checkin_core::{Keys, MsisdnPolicy, ServiceZone, StoreConfig};
-use serde::Deserialize;
+use anyhow::{anyhow, bail, Context};
+use checkin_core::{Keys, MsisdnPolicy, OperatorName, ServiceZone, StoreConfig};
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Serialize};
+use smpp_text::range::NumberRange;
 use smsc_link::LinkConfig;
 
 use crate::ussd::UssdConfig;
@@ -27,40 +52,56 @@ pub const SEND_RATE_DEFAULT: u32 = 100;
 /// Longest time `serve` takes to stop after SIGTERM / Ctrl-C, whatever the
 /// link is doing.
 pub const SHUTDOWN_TIMEOUT_MS_DEFAULT: u64 = 10_000;
+/// The time zone of times shown to people unless told otherwise.
+pub const TIME_ZONE_DEFAULT: &str = "Europe/Moscow";
+/// The name of the operator a `[smsc]` section (or `--smsc-host`) configures
+/// when its `name` is not given.
+pub const SMSC_OPERATOR_NAME_DEFAULT: &str = "default";
 
 /// Values given on the command line or in the environment (clap fills both);
-/// `None` means "not given here".
-#[derive(Debug, Clone, Default, clap::Args)]
+/// `None` means "not given here". The top layer of the configuration (a
+/// figment [`Provider`]): `smsc_*` land in `[smsc]`, the rest at the top.
+#[derive(Debug, Clone, Default, clap::Args, Serialize)]
 pub struct Overrides {
     /// Configuration file (TOML). Default: ./checkin.toml when it exists.
     #[arg(long, env = "CHECKIN_CONFIG", global = true)]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// Folder for the SQLite database and the key file [default: ./checkin-data].
     #[arg(long, env = "CHECKIN_DATA_DIR", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
     /// Database URL: sqlite://FILE or postgres://… [default: a SQLite file in the data folder].
     #[arg(long, env = "CHECKIN_DATABASE_URL", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
     /// SQLite commits: "full" (each group commit is fsynced: survives a power loss) or "normal" (survives a crash of the process only) [default: full].
     #[arg(long, env = "CHECKIN_SQLITE_SYNCHRONOUS", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sqlite_synchronous: Option<String>,
     /// Address of the web server [default: 127.0.0.1:8080].
     #[arg(long, env = "CHECKIN_HTTP", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<SocketAddr>,
-    /// SMPP address of the bundled simulator, used when no [smsc] is configured [default: 127.0.0.1:2775].
+    /// SMPP address of the bundled simulator, used when no operator is configured [default: 127.0.0.1:2775].
     #[arg(long, env = "CHECKIN_SIM_SMPP", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sim_smpp: Option<SocketAddr>,
     /// HTTP address of the bundled simulator's control API and virtual phone [default: 127.0.0.1:2776].
     #[arg(long, env = "CHECKIN_SIM_HTTP", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sim_http: Option<SocketAddr>,
     /// Time zone for times shown to people [default: Europe/Moscow].
     #[arg(long, env = "CHECKIN_TIME_ZONE", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
     /// Days check-ins, cases and messages are kept [default: 28].
     #[arg(long, env = "CHECKIN_RETENTION_DAYS", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub retention_days: Option<u32>,
     /// Minutes within which a repeated check-in (same phone, same premises) is the same visit [default: 10].
     #[arg(long, env = "CHECKIN_DEDUPE_MINUTES", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dedupe_minutes: Option<u32>,
     /// Phone look-up hash key, 64 hex digits [default: generated into DATA_DIR/keys.toml].
     #[arg(
@@ -69,6 +110,7 @@ pub struct Overrides {
         global = true,
         hide_env_values = true
     )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_hash_key: Option<String>,
     /// Phone encryption key, 64 hex digits [default: generated into DATA_DIR/keys.toml].
     #[arg(
@@ -77,63 +119,197 @@ pub struct Overrides {
         global = true,
         hide_env_values = true
     )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_encryption_key: Option<String>,
-    /// SMS this instance sends per second, its share of the operator's contract [default: 100].
+    /// SMS this instance sends per second, its share of the operators' contracts [default: 100].
     #[arg(long, env = "CHECKIN_SEND_RATE", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub send_rate: Option<u32>,
     /// Accept phone numbers outside Russia (+7) [default: false].
     #[arg(long, env = "CHECKIN_ALLOW_INTERNATIONAL", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub allow_international: Option<bool>,
     /// Longest time a stop (SIGTERM, Ctrl-C) takes, in milliseconds [default: 10000].
     #[arg(long, env = "CHECKIN_SHUTDOWN_TIMEOUT_MS", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub shutdown_timeout_ms: Option<u64>,
-    /// SMSC host; setting it (or an [smsc] section) replaces the bundled simulator.
+    /// SMSC host of the single operator ([smsc] host); setting it replaces the bundled simulator.
     #[arg(long, env = "CHECKIN_SMSC_HOST", global = true)]
+    #[serde(skip)]
     pub smsc_host: Option<String>,
-    /// SMSC port [default: 2775].
+    /// SMSC port of the single operator ([smsc] port) [default: 2775].
     #[arg(long, env = "CHECKIN_SMSC_PORT", global = true)]
+    #[serde(skip)]
     pub smsc_port: Option<u16>,
-    /// SMPP system_id for the bind.
+    /// SMPP system_id for the single operator's bind ([smsc] system_id).
     #[arg(long, env = "CHECKIN_SMSC_SYSTEM_ID", global = true)]
+    #[serde(skip)]
     pub smsc_system_id: Option<String>,
-    /// SMPP password for the bind.
+    /// SMPP password for the single operator's bind ([smsc] password).
     #[arg(
         long,
         env = "CHECKIN_SMSC_PASSWORD",
         global = true,
         hide_env_values = true
     )]
+    #[serde(skip)]
     pub smsc_password: Option<String>,
 }
 
-/// `checkin.toml`: every key optional.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The `[smsc]` keys [`Overrides`] sets, as the layer emits them.
+#[derive(Serialize)]
+struct SmscOverrides<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port: &'a Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system_id: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password: &'a Option<String>,
+}
+
+impl Provider for Overrides {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("flags and CHECKIN_* environment")
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut data = Serialized::defaults(self).data()?;
+        let smsc = SmscOverrides {
+            host: &self.smsc_host,
+            port: &self.smsc_port,
+            system_id: &self.smsc_system_id,
+            password: &self.smsc_password,
+        };
+        if [
+            smsc.host.is_some(),
+            smsc.port.is_some(),
+            smsc.system_id.is_some(),
+            smsc.password.is_some(),
+        ]
+        .contains(&true)
+        {
+            let smsc = Serialized::default("smsc", smsc).data()?;
+            for (profile, dict) in smsc {
+                data.entry(profile).or_default().extend(dict);
+            }
+        }
+        Ok(data)
+    }
+}
+
+/// The typed layer: every key of `checkin.toml` (and of the layers above it)
+/// with its default. Sections whose mistakes must name an operator stay
+/// untyped here and are read by [`operator`].
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    pub data_dir: Option<PathBuf>,
-    pub database_url: Option<String>,
-    pub sqlite_synchronous: Option<String>,
-    pub http: Option<SocketAddr>,
-    pub sim_smpp: Option<SocketAddr>,
-    pub sim_http: Option<SocketAddr>,
-    pub time_zone: Option<String>,
-    pub retention_days: Option<u32>,
-    pub dedupe_minutes: Option<u32>,
-    pub phone_hash_key: Option<String>,
-    pub phone_encryption_key: Option<String>,
-    pub allow_international: Option<bool>,
-    pub send_rate: Option<u32>,
-    pub shutdown_timeout_ms: Option<u64>,
-    /// The `[web]` section: every key of `web::WebConfig` (see web/README.md),
-    /// all optional.
-    pub web: Option<toml::Table>,
-    /// The `[smsc]` section: every key of `smsc_link::LinkConfig` (see
-    /// smsc-link/README.md), `host`, `system_id` and `password` required;
-    /// and `[smsc.ussd]`, the operator's USSD profile (`UssdConfig`), which
-    /// applies to the bundled simulator too.
-    pub smsc: Option<toml::Table>,
-    /// The `[notifier]` section: [`NotifierSettings`], all optional.
-    pub notifier: Option<NotifierSettings>,
+struct Settings {
+    #[serde(default = "data_dir_default")]
+    data_dir: PathBuf,
+    /// Default: a SQLite file in `data_dir`.
+    database_url: Option<String>,
+    /// Default: `StoreConfig`'s (full).
+    sqlite_synchronous: Option<String>,
+    #[serde(default = "http_default")]
+    http: SocketAddr,
+    #[serde(default = "sim_smpp_default")]
+    sim_smpp: SocketAddr,
+    #[serde(default = "sim_http_default")]
+    sim_http: SocketAddr,
+    #[serde(default = "time_zone_default")]
+    time_zone: String,
+    /// Default: `StoreConfig`'s (28).
+    retention_days: Option<u32>,
+    /// Default: `StoreConfig`'s (10).
+    dedupe_minutes: Option<u32>,
+    phone_hash_key: Option<String>,
+    phone_encryption_key: Option<String>,
+    #[serde(default)]
+    allow_international: bool,
+    #[serde(default = "send_rate_default")]
+    send_rate: u32,
+    #[serde(default = "shutdown_timeout_ms_default")]
+    shutdown_timeout_ms: u64,
+    /// `[web]` and `[web.oidc]`: every key of `web::WebConfig` (see
+    /// web/README.md).
+    #[serde(default)]
+    web: web::WebConfig,
+    /// The single operator of before issue 20: an [`OperatorSection`] whose
+    /// `host`, `port`, `system_id` and `password` have flags too. Holding
+    /// only `[smsc.ussd]` (no SMSC): `[ussd]` by its older name.
+    smsc: Option<Dict>,
+    /// `[[operator]]`: [`OperatorSection`]s.
+    #[serde(default)]
+    operator: Vec<Dict>,
+    /// The USSD profile of every operator without its own, and of the
+    /// bundled simulator.
+    ussd: Option<UssdConfig>,
+    #[serde(default)]
+    routing: RoutingSection,
+    #[serde(default)]
+    notifier: NotifierSettings,
+}
+
+fn data_dir_default() -> PathBuf {
+    PathBuf::from(DATA_DIR_DEFAULT)
+}
+fn http_default() -> SocketAddr {
+    parse_addr(HTTP_DEFAULT)
+}
+fn sim_smpp_default() -> SocketAddr {
+    parse_addr(SIM_SMPP_DEFAULT)
+}
+fn sim_http_default() -> SocketAddr {
+    parse_addr(SIM_HTTP_DEFAULT)
+}
+fn time_zone_default() -> String {
+    TIME_ZONE_DEFAULT.to_owned()
+}
+fn send_rate_default() -> u32 {
+    SEND_RATE_DEFAULT
+}
+fn shutdown_timeout_ms_default() -> u64 {
+    SHUTDOWN_TIMEOUT_MS_DEFAULT
+}
+
+/// An `[[operator]]` (or `[smsc]`) section: these keys, and every other key
+/// is one of `smsc_link::LinkConfig`'s (see smsc-link/README.md).
+#[derive(Debug, Deserialize)]
+struct OperatorSection {
+    #[serde(flatten)]
+    own: OperatorKeys,
+    /// The rest: `LinkConfig`'s keys, or mistakes.
+    #[serde(flatten)]
+    link: Dict,
+}
+
+/// The keys of an operator section that are not the link's.
+#[derive(Debug, Deserialize)]
+struct OperatorKeys {
+    /// Required in `[[operator]]`; `[smsc]` defaults to `default`. Read
+    /// from the section before the rest (see [`operator`]), so that every
+    /// later mistake names the operator; here for its type and its place in
+    /// the key list.
+    #[allow(dead_code)]
+    name: Option<String>,
+    /// Number ranges the operator serves: `+7916` or `+79030000000-+79030999999`.
+    #[serde(default)]
+    ranges: Vec<String>,
+    /// `[operator.ussd]`: a `UssdConfig`.
+    ussd: Option<Dict>,
+}
+
+/// The link keys an operator section must have.
+const OPERATOR_REQUIRED: [&str; 3] = ["host", "system_id", "password"];
+
+/// `[routing]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoutingSection {
+    /// The operator of a message that no learned route and no range places.
+    /// Default: the first operator.
+    default_operator: Option<String>,
 }
 
 /// The `[notifier]` section: how messages are delivered. Every key optional,
@@ -180,22 +356,33 @@ impl Default for NotifierSettings {
 
 impl NotifierSettings {
     /// The notifier's configuration: these settings over its defaults, at
-    /// `send_rate` messages per second, under the `smsc` contract.
+    /// `send_rate` messages per second, under the operators' contracts (the
+    /// alerts' default ceiling is their sum, `segments_per_second` × `binds`
+    /// each; an operator without a limit, or none at all, counts
+    /// `notifier::ALERT_SEGMENTS_PER_SECOND_DEFAULT`).
     pub fn notifier_config(
         &self,
         send_rate: std::num::NonZeroU32,
-        smsc: Option<&SmscConfig>,
+        operators: &[OperatorConfig],
     ) -> notifier::NotifierConfig {
-        let contract = smsc
-            .map(|s| {
-                s.0.segments_per_second
-                    .saturating_mul(u32::try_from(s.0.binds).unwrap_or(u32::MAX))
-            })
+        let contract = |link: &LinkConfig| {
+            Some(
+                link.segments_per_second
+                    .saturating_mul(u32::try_from(link.binds).unwrap_or(u32::MAX)),
+            )
+            .filter(|&c| c > 0)
+            .unwrap_or(notifier::ALERT_SEGMENTS_PER_SECOND_DEFAULT)
+        };
+        let contracts = operators
+            .iter()
+            .map(|o| contract(&o.link))
+            .fold(0u32, u32::saturating_add);
+        let contracts = Some(contracts)
             .filter(|&c| c > 0)
             .unwrap_or(notifier::ALERT_SEGMENTS_PER_SECOND_DEFAULT);
         notifier::NotifierConfig {
             messages_per_second: send_rate,
-            alert_segments_per_second: self.alert_segments_per_second.unwrap_or(contract),
+            alert_segments_per_second: self.alert_segments_per_second.unwrap_or(contracts),
             alert_rate_step: self.alert_rate_step,
             recipient_daily_max: self.recipient_daily_max,
             otp_max_age: Duration::from_millis(self.otp_max_age_ms),
@@ -207,18 +394,31 @@ impl NotifierSettings {
     }
 }
 
-/// The operator's SMSC, when one is configured. `Debug` hides the password.
+/// One operator's SMSC and what it serves. `Debug` hides the password.
 #[derive(Clone, PartialEq)]
-pub struct SmscConfig(pub LinkConfig);
+pub struct OperatorConfig {
+    pub name: checkin_core::OperatorName,
+    pub link: smsc_link::LinkConfig,
+    /// Number ranges this operator serves (`ranges`), part of the numbering plan.
+    pub ranges: Vec<smpp_text::range::NumberRange>,
+    /// Its USSD profile.
+    pub ussd: crate::ussd::UssdConfig,
+}
 
-impl std::fmt::Debug for SmscConfig {
+impl std::fmt::Debug for OperatorConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SmscConfig")
-            .field("host", &self.0.host)
-            .field("port", &self.0.port)
-            .field("system_id", &self.0.system_id)
+        let ranges: Vec<String> = self.ranges.iter().map(ToString::to_string).collect();
+        f.debug_struct("OperatorConfig")
+            .field("name", &self.name.as_str())
+            .field("host", &self.link.host)
+            .field("port", &self.link.port)
+            .field("failover_hosts", &self.link.failover_hosts)
+            .field("system_id", &self.link.system_id)
             .field("password", &"…")
-            .finish()
+            .field("binds", &self.link.binds)
+            .field("ranges", &ranges)
+            .field("ussd", &self.ussd)
+            .finish_non_exhaustive()
     }
 }
 
@@ -246,10 +446,15 @@ pub struct Config {
     pub msisdn_policy: MsisdnPolicy,
     /// SMS sent per second by this instance.
     pub send_rate: std::num::NonZeroU32,
-    /// `None`: the bundled simulator stands in for the operator.
-    pub smsc: Option<SmscConfig>,
-    /// The operator's USSD profile (`[smsc.ussd]`).
-    pub ussd: UssdConfig,
+    /// In configuration order; empty: the bundled simulator stands in for the operator.
+    pub operators: Vec<OperatorConfig>,
+    /// Where a message goes when neither a learned route nor the numbering plan names an operator.
+    /// `None` with no operators (the bundled simulator).
+    pub default_operator: Option<checkin_core::OperatorName>,
+    /// The top-level USSD profile (`[ussd]`, or `[smsc.ussd]` without an
+    /// SMSC; else `UssdConfig::default()`): every operator's without its own,
+    /// and the bundled simulator's while `operators` is empty.
+    pub simulator_ussd: UssdConfig,
     /// Longest time a stop takes; past it the process exits anyway.
     pub shutdown_timeout: Duration,
     /// Delivery settings (`[notifier]`).
@@ -264,47 +469,54 @@ impl Config {
     /// Resolves flags/env over the config file over defaults.
     pub fn resolve(cli: &Overrides) -> anyhow::Result<Config> {
         let file = match &cli.config {
-            Some(path) => read_file(path)?,
-            None if Path::new(CONFIG_FILE_DEFAULT).exists() => {
-                read_file(Path::new(CONFIG_FILE_DEFAULT))?
+            Some(path) => {
+                if !path.is_file() {
+                    bail!("reading config file {}: no such file", path.display());
+                }
+                Some(path.clone())
             }
-            None => FileConfig::default(),
+            None if Path::new(CONFIG_FILE_DEFAULT).is_file() => {
+                Some(PathBuf::from(CONFIG_FILE_DEFAULT))
+            }
+            None => None,
         };
-        Self::merge(cli.clone(), file)
+        let mut layers = Figment::new();
+        if let Some(path) = &file {
+            layers = layers.merge(Toml::file_exact(path));
+        }
+        Self::from_layers(layers.merge(cli.clone())).with_context(|| match &file {
+            Some(path) => format!("configuration (file {})", path.display()),
+            None => "configuration (no file)".to_owned(),
+        })
     }
 
-    fn merge(cli: Overrides, file: FileConfig) -> anyhow::Result<Config> {
-        let data_dir = cli
-            .data_dir
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from(DATA_DIR_DEFAULT));
-        let database_url = cli
+    /// Checks the merged layers into a `Config`.
+    fn from_layers(layers: Figment) -> anyhow::Result<Config> {
+        let settings: Settings = layers.extract().map_err(explain)?;
+        let data_dir = settings.data_dir;
+        let database_url = settings
             .database_url
-            .or(file.database_url)
             .unwrap_or_else(|| checkin_core::store::sqlite_url_in(&data_dir));
-        let zone_name = cli
-            .time_zone
-            .or(file.time_zone)
-            .unwrap_or_else(|| "Europe/Moscow".to_owned());
-        let zone = ServiceZone::parse(&zone_name).map_err(anyhow::Error::msg)?;
+        let zone =
+            ServiceZone::parse(&settings.time_zone).map_err(|e| anyhow!("time_zone: {e}"))?;
         let mut store = StoreConfig::default();
         // The alerts name the visit's time in the service's zone.
         store.exposure.zone = zone;
-        if let Some(days) = cli.retention_days.or(file.retention_days) {
+        if let Some(days) = settings.retention_days {
             if days == 0 {
                 bail!("retention_days must be at least 1");
             }
             store.retention = Duration::from_secs(u64::from(days) * 24 * 3600);
         }
-        if let Some(sync) = cli.sqlite_synchronous.or(file.sqlite_synchronous) {
-            store.sqlite_synchronous = sync.parse().map_err(anyhow::Error::msg)?;
+        if let Some(sync) = settings.sqlite_synchronous {
+            store.sqlite_synchronous = sync
+                .parse()
+                .map_err(|e| anyhow!("sqlite_synchronous: {e}"))?;
         }
-        if let Some(minutes) = cli.dedupe_minutes.or(file.dedupe_minutes) {
+        if let Some(minutes) = settings.dedupe_minutes {
             store.dedupe_window = Duration::from_secs(u64::from(minutes) * 60);
         }
-        let hash_key = cli.phone_hash_key.or(file.phone_hash_key);
-        let encryption_key = cli.phone_encryption_key.or(file.phone_encryption_key);
-        let keys = match (hash_key, encryption_key) {
+        let keys = match (settings.phone_hash_key, settings.phone_encryption_key) {
             (Some(h), Some(e)) => KeySource::Given(Keys {
                 hash_key: checkin_core::privacy::parse_key(&h).context("phone_hash_key")?,
                 encryption_key: checkin_core::privacy::parse_key(&e)
@@ -313,59 +525,28 @@ impl Config {
             (None, None) => KeySource::File(data_dir.join("keys.toml")),
             _ => bail!("set both phone_hash_key and phone_encryption_key, or neither"),
         };
-        let mut table = file.smsc.unwrap_or_default();
-        let ussd: UssdConfig = match table.remove("ussd") {
-            Some(section) => section
-                .try_into()
-                .context("parsing the [smsc.ussd] section")?,
-            None => UssdConfig::default(),
-        };
-        ussd.validate().map_err(anyhow::Error::msg)?;
-        let mut set = |key: &str, value: Option<toml::Value>| {
-            if let Some(value) = value {
-                table.insert(key.to_owned(), value);
+        let top_ussd = match settings.ussd {
+            Some(ussd) => {
+                ussd.validate()
+                    .map_err(|e| anyhow!("[ussd]: {}", bare(&e)))?;
+                Some(ussd)
             }
+            None => None,
         };
-        set("host", cli.smsc_host.map(toml::Value::String));
-        set(
-            "port",
-            cli.smsc_port.map(|p| toml::Value::Integer(i64::from(p))),
-        );
-        set("system_id", cli.smsc_system_id.map(toml::Value::String));
-        set("password", cli.smsc_password.map(toml::Value::String));
-        let smsc = if table.contains_key("host") {
-            for key in ["system_id", "password"] {
-                if !table.contains_key(key) {
-                    bail!("[smsc] needs {key} (CHECKIN_SMSC_{})", key.to_uppercase());
-                }
-            }
-            let link: LinkConfig = toml::Value::Table(table)
-                .try_into()
-                .context("parsing the [smsc] section")?;
-            link.validate().context("checking the [smsc] section")?;
-            Some(SmscConfig(link))
-        } else if !table.is_empty() {
-            bail!("[smsc] needs host (CHECKIN_SMSC_HOST)");
-        } else {
-            None
-        };
-        let send_rate = cli
-            .send_rate
-            .or(file.send_rate)
-            .unwrap_or(SEND_RATE_DEFAULT);
-        let send_rate =
-            std::num::NonZeroU32::new(send_rate).context("send_rate must be at least 1")?;
-        let shutdown_timeout_ms = cli
-            .shutdown_timeout_ms
-            .or(file.shutdown_timeout_ms)
-            .unwrap_or(SHUTDOWN_TIMEOUT_MS_DEFAULT);
-        if shutdown_timeout_ms == 0 {
+        let (operators, simulator_ussd) = operators(settings.smsc, settings.operator, top_ussd)?;
+        let default_operator = default_operator(settings.routing, &operators)?;
+        let send_rate = std::num::NonZeroU32::new(settings.send_rate)
+            .context("send_rate must be at least 1")?;
+        if settings.shutdown_timeout_ms == 0 {
             bail!("shutdown_timeout_ms must be at least 1");
         }
-        let shutdown_timeout = Duration::from_millis(shutdown_timeout_ms);
-        let http = cli.http.or(file.http).unwrap_or(parse_addr(HTTP_DEFAULT));
-        let web = web_config(file.web.clone())?;
-        let notifier = file.notifier.clone().unwrap_or_default();
+        let shutdown_timeout = Duration::from_millis(settings.shutdown_timeout_ms);
+        let mut web = settings.web;
+        if !layers.contains("web.public_base_url") {
+            web.public_base_url = String::new();
+        }
+        check_oidc(&web.oidc).context("reading the [web.oidc] section")?;
+        let notifier = settings.notifier;
         if notifier.otp_max_age_ms == 0
             || notifier.confirmation_max_age_ms == 0
             || notifier.alert_max_age_ms == 0
@@ -375,27 +556,19 @@ impl Config {
         Ok(Config {
             data_dir,
             database_url,
-            http,
-            sim_smpp: cli
-                .sim_smpp
-                .or(file.sim_smpp)
-                .unwrap_or(parse_addr(SIM_SMPP_DEFAULT)),
-            sim_http: cli
-                .sim_http
-                .or(file.sim_http)
-                .unwrap_or(parse_addr(SIM_HTTP_DEFAULT)),
+            http: settings.http,
+            sim_smpp: settings.sim_smpp,
+            sim_http: settings.sim_http,
             zone,
             store,
             keys,
             msisdn_policy: MsisdnPolicy {
-                allow_international: cli
-                    .allow_international
-                    .or(file.allow_international)
-                    .unwrap_or(false),
+                allow_international: settings.allow_international,
             },
             send_rate,
-            smsc,
-            ussd,
+            operators,
+            default_operator,
+            simulator_ussd,
             shutdown_timeout,
             notifier,
             web,
@@ -417,30 +590,201 @@ impl Config {
     }
 }
 
+/// `[smsc]` or `[[operator]]` into operators, and the bundled simulator's
+/// USSD profile. `top_ussd` is `[ussd]`; a `[smsc]` holding only
+/// `[smsc.ussd]` (no SMSC) is the same profile under its older name.
+fn operators(
+    smsc: Option<Dict>,
+    sections: Vec<Dict>,
+    top_ussd: Option<UssdConfig>,
+) -> anyhow::Result<(Vec<OperatorConfig>, UssdConfig)> {
+    let (smsc, smsc_ussd) = match smsc.filter(|s| !s.is_empty()) {
+        Some(only_ussd) if only_ussd.keys().all(|k| k == "ussd") => {
+            (None, only_ussd.get("ussd").cloned())
+        }
+        smsc => (smsc, None),
+    };
+    let default_ussd = match (top_ussd, smsc_ussd) {
+        (Some(_), Some(_)) => {
+            bail!("[ussd] and [smsc.ussd] (without an SMSC) are the same profile: keep one")
+        }
+        (Some(ussd), None) => ussd,
+        (None, Some(ussd)) => ussd_profile("[smsc]", ussd)?,
+        (None, None) => UssdConfig::default(),
+    };
+    let mut operators = Vec::new();
+    if let Some(smsc) = smsc {
+        if !sections.is_empty() {
+            bail!(
+                "[smsc] (or --smsc-* / CHECKIN_SMSC_*) and [[operator]] sections cannot be \
+                 used together: write the [smsc] operator as one more [[operator]]"
+            );
+        }
+        operators.push(operator(smsc, None, &default_ussd)?);
+    }
+    for (i, section) in sections.into_iter().enumerate() {
+        operators.push(operator(section, Some(i + 1), &default_ussd)?);
+    }
+    for (i, op) in operators.iter().enumerate() {
+        if operators[..i].iter().any(|o| o.name == op.name) {
+            bail!("operator {:?} is configured twice", op.name.as_str());
+        }
+    }
+    Ok((operators, default_ussd))
+}
+
+/// One operator section: `number` is its place among the `[[operator]]`
+/// sections, `None` for `[smsc]`.
+fn operator(
+    section: Dict,
+    number: Option<usize>,
+    default_ussd: &UssdConfig,
+) -> anyhow::Result<OperatorConfig> {
+    // The name first: every later mistake names it.
+    let name = match section.get("name") {
+        Some(Value::String(_, name)) => name.clone(),
+        Some(_) => bail!("{}: name must be a string", unnamed(number)),
+        None => match number {
+            None => SMSC_OPERATOR_NAME_DEFAULT.to_owned(),
+            Some(_) => bail!("{}: name is required", unnamed(number)),
+        },
+    };
+    let label = match number {
+        Some(_) => format!("operator {name:?}"),
+        None => format!("operator {name:?} ([smsc])"),
+    };
+    let name = OperatorName::new(&name).map_err(|e| anyhow!("{label}: {e}"))?;
+    let OperatorSection { own, link } = Value::from(section)
+        .deserialize()
+        .map_err(|e| anyhow!("{label}: {}", explain_plain(e)))?;
+    let link_config: LinkConfig = Value::from(link.clone())
+        .deserialize()
+        .map_err(|e| anyhow!("{label}: {}", explain_plain(e)))?;
+    for key in OPERATOR_REQUIRED {
+        if !link.contains_key(key) {
+            let hint = match number {
+                Some(_) => String::new(),
+                None => format!(
+                    " (--smsc-{}, CHECKIN_SMSC_{})",
+                    key.replace('_', "-"),
+                    key.to_uppercase()
+                ),
+            };
+            bail!("{label}: {key} is required{hint}");
+        }
+    }
+    link_config
+        .validate()
+        .map_err(|e| anyhow!("{label}: {}", bare(&e.to_string())))?;
+    let ranges = own
+        .ranges
+        .iter()
+        .map(|r| r.parse::<NumberRange>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow!("{label}: ranges: {e}"))?;
+    let ussd = match own.ussd {
+        Some(ussd) => ussd_profile(&label, Value::from(ussd))?,
+        None => default_ussd.clone(),
+    };
+    Ok(OperatorConfig {
+        name,
+        link: link_config,
+        ranges,
+        ussd,
+    })
+}
+
+/// An operator section before its name is known.
+fn unnamed(number: Option<usize>) -> String {
+    match number {
+        Some(n) => format!("[[operator]] #{n}"),
+        None => "[smsc]".to_owned(),
+    }
+}
+
+/// An operator's `ussd` section, read and checked.
+fn ussd_profile(label: &str, section: Value) -> anyhow::Result<UssdConfig> {
+    let ussd: UssdConfig = section.deserialize().map_err(|e| {
+        let mut e = e;
+        e.path.insert(0, "ussd".into());
+        anyhow!("{label}: {}", explain_plain(e))
+    })?;
+    ussd.validate()
+        .map_err(|e| anyhow!("{label}: ussd: {}", bare(&e)))?;
+    Ok(ussd)
+}
+
+/// `[routing] default_operator`, which must name an operator; the first by
+/// default.
+fn default_operator(
+    routing: RoutingSection,
+    operators: &[OperatorConfig],
+) -> anyhow::Result<Option<OperatorName>> {
+    let Some(name) = routing.default_operator else {
+        return Ok(operators.first().map(|o| o.name.clone()));
+    };
+    let configured: Vec<&str> = operators.iter().map(|o| o.name.as_str()).collect();
+    if configured.is_empty() {
+        bail!(
+            "[routing] default_operator {name:?}: no operator is configured \
+             (the bundled simulator stands in)"
+        );
+    }
+    if !configured.contains(&name.as_str()) {
+        bail!("[routing] default_operator {name:?}: no such operator (configured: {configured:?})");
+    }
+    Ok(Some(OperatorName::new(&name)?))
+}
+
+/// A check's message without the section it was written for (`[smsc.ussd]
+/// short_code …`, `configuration: …`): the caller names the section.
+fn bare(message: &str) -> &str {
+    let message = message.strip_prefix("[smsc.ussd] ").unwrap_or(message);
+    message
+        .strip_prefix("configuration: ")
+        .or_else(|| message.strip_prefix("invalid configuration: "))
+        .unwrap_or(message)
+}
+
+/// Figment's errors, each naming the key and, where known, the layer it
+/// came from (`unknown key "web.oidc.issuer" (TOML file checkin.toml)`).
+fn explain(error: figment::Error) -> anyhow::Error {
+    let lines: Vec<String> = error
+        .into_iter()
+        .map(|e| {
+            let from = e.metadata.as_ref().map(|m| match &m.source {
+                Some(source) => format!(" ({} {source})", m.name),
+                None => format!(" ({})", m.name),
+            });
+            format!("{}{}", explain_plain(e), from.unwrap_or_default())
+        })
+        .collect();
+    anyhow!(lines.join("; "))
+}
+
+/// One figment error: the dotted key and what is wrong with it.
+fn explain_plain(e: figment::Error) -> String {
+    use figment::error::Kind;
+    // Figment's path ends with the key at fault for some kinds, not others.
+    let key = |last: &str| {
+        let mut path = e.path.clone();
+        if path.last().map(String::as_str) != Some(last) {
+            path.push(last.to_owned());
+        }
+        path.join(".")
+    };
+    match &e.kind {
+        Kind::UnknownField(field, _) => format!("unknown key {:?}", key(field)),
+        Kind::MissingField(field) => format!("{} is required", key(field)),
+        Kind::DuplicateField(field) => format!("{} is given twice", key(field)),
+        kind if e.path.is_empty() => kind.to_string(),
+        kind => format!("{}: {kind}", e.path.join(".")),
+    }
+}
+
 fn parse_addr(text: &str) -> SocketAddr {
     text.parse()
         .expect("the built-in default addresses are valid")
-}
-
-fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
-}
-
-/// The `[web]` section over the web's defaults; without a `public_base_url`
-/// the gateway fills in the address it bound.
-fn web_config(section: Option<toml::Table>) -> anyhow::Result<web::WebConfig> {
-    let section = section.unwrap_or_default();
-    let named_base = section.contains_key("public_base_url");
-    let mut web: web::WebConfig = toml::Value::Table(section)
-        .try_into()
-        .context("reading the [web] section")?;
-    if !named_base {
-        web.public_base_url = String::new();
-    }
-    check_oidc(&web.oidc).context("reading the [web.oidc] section")?;
-    Ok(web)
 }
 
 /// `[web.oidc]`: off without an `issuer_url`; with one, an http(s) URL and a
@@ -464,185 +808,4 @@ fn check_oidc(oidc: &web::OidcConfig) -> anyhow::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const KEY_A: &str = "0101010101010101010101010101010101010101010101010101010101010101";
-    const KEY_B: &str = "0202020202020202020202020202020202020202020202020202020202020202";
-
-    #[test]
-    fn defaults_are_the_documented_ones() {
-        let config = Config::merge(Overrides::default(), FileConfig::default()).unwrap();
-        assert_eq!(config.data_dir, PathBuf::from("./checkin-data"));
-        assert!(config.database_url.starts_with("sqlite://"));
-        assert!(config.database_url.contains("checkin-data"));
-        assert_eq!(config.http.to_string(), "127.0.0.1:8080");
-        assert_eq!(config.sim_smpp.to_string(), "127.0.0.1:2775");
-        assert_eq!(config.sim_http.to_string(), "127.0.0.1:2776");
-        assert_eq!(config.zone, ServiceZone::default());
-        assert_eq!(config.store.retention, Duration::from_secs(28 * 24 * 3600));
-        assert_eq!(config.store.dedupe_window, Duration::from_secs(600));
-        assert_eq!(
-            config.keys,
-            KeySource::File(PathBuf::from("./checkin-data/keys.toml"))
-        );
-        assert!(config.smsc.is_none());
-        assert_eq!(config.ussd, UssdConfig::default());
-        assert!(!config.msisdn_policy.allow_international);
-        assert_eq!(config.send_rate.get(), 100);
-        assert_eq!(config.shutdown_timeout, Duration::from_secs(10));
-        assert_eq!(
-            config.store.sqlite_synchronous,
-            checkin_core::store::SqliteSync::Full,
-            "acknowledged MOs survive a power loss by default"
-        );
-    }
-
-    #[test]
-    fn sqlite_synchronous_comes_from_the_file_or_a_flag_and_refuses_other_words() {
-        use checkin_core::store::SqliteSync;
-        let file: FileConfig = toml::from_str(r#"sqlite_synchronous = "normal""#).unwrap();
-        let config = Config::merge(Overrides::default(), file.clone()).unwrap();
-        assert_eq!(config.store.sqlite_synchronous, SqliteSync::Normal);
-        let cli = Overrides {
-            sqlite_synchronous: Some("FULL".into()),
-            ..Overrides::default()
-        };
-        let config = Config::merge(cli, file).unwrap();
-        assert_eq!(config.store.sqlite_synchronous, SqliteSync::Full);
-        let cli = Overrides {
-            sqlite_synchronous: Some("off".into()),
-            ..Overrides::default()
-        };
-        let refused = Config::merge(cli, FileConfig::default()).unwrap_err();
-        assert!(
-            refused.to_string().contains("\"full\" or \"normal\""),
-            "{refused}"
-        );
-    }
-
-    #[test]
-    fn flags_beat_the_file_and_the_file_beats_defaults() {
-        let file: FileConfig = toml::from_str(
-            r#"
-            data_dir = "/srv/checkin"
-            http = "0.0.0.0:80"
-            retention_days = 14
-            allow_international = true
-            time_zone = "Asia/Yekaterinburg"
-            phone_hash_key = "0101010101010101010101010101010101010101010101010101010101010101"
-            phone_encryption_key = "0202020202020202020202020202020202020202020202020202020202020202"
-            [smsc]
-            host = "smsc.operator.example"
-            system_id = "checkin"
-            password = "secret"
-            window_max = 32
-            "#,
-        )
-        .unwrap();
-        let cli = Overrides {
-            http: Some("127.0.0.1:9999".parse().unwrap()),
-            smsc_port: Some(3775),
-            ..Overrides::default()
-        };
-        let config = Config::merge(cli, file).unwrap();
-        assert_eq!(config.http.to_string(), "127.0.0.1:9999");
-        assert_eq!(config.data_dir, PathBuf::from("/srv/checkin"));
-        assert!(config.database_url.contains("/srv/checkin/checkin.sqlite"));
-        assert_eq!(config.store.retention, Duration::from_secs(14 * 24 * 3600));
-        assert!(config.msisdn_policy.allow_international);
-        assert_eq!(
-            config.zone,
-            ServiceZone::parse("Asia/Yekaterinburg").unwrap()
-        );
-        let smsc = config.smsc.unwrap();
-        assert_eq!(
-            (smsc.0.host.as_str(), smsc.0.port),
-            ("smsc.operator.example", 3775)
-        );
-        assert_eq!(smsc.0.window_max, 32, "other [smsc] keys reach the link");
-        assert!(!format!("{smsc:?}").contains("secret"));
-        let KeySource::Given(keys) = config.keys else {
-            panic!("keys were given")
-        };
-        assert_eq!(hex::encode(keys.hash_key), KEY_A);
-        assert_eq!(hex::encode(keys.encryption_key), KEY_B);
-    }
-
-    #[test]
-    fn mistakes_are_reported() {
-        let half_keys = Overrides {
-            phone_hash_key: Some(KEY_A.into()),
-            ..Overrides::default()
-        };
-        assert!(Config::merge(half_keys, FileConfig::default()).is_err());
-        let bad_zone = Overrides {
-            time_zone: Some("Moscow".into()),
-            ..Overrides::default()
-        };
-        assert!(Config::merge(bad_zone, FileConfig::default()).is_err());
-        let smsc_without_login = Overrides {
-            smsc_host: Some("smsc".into()),
-            ..Overrides::default()
-        };
-        assert!(Config::merge(smsc_without_login, FileConfig::default()).is_err());
-        assert!(toml::from_str::<FileConfig>("unknown_key = 1").is_err());
-        let typo_in_smsc: FileConfig =
-            toml::from_str("[smsc]\nhost = \"h\"\nsystem_id = \"s\"\npassword = \"p\"\nwindow = 3")
-                .unwrap();
-        assert!(Config::merge(Overrides::default(), typo_in_smsc).is_err());
-    }
-
-    #[test]
-    fn the_notifier_section_sets_the_deadlines() {
-        let config = Config::merge(Overrides::default(), FileConfig::default()).unwrap();
-        assert_eq!(config.notifier, NotifierSettings::default());
-        let notifier = config
-            .notifier
-            .notifier_config(config.send_rate, config.smsc.as_ref());
-        assert_eq!(notifier.otp_max_age, Duration::from_secs(300));
-        assert_eq!(
-            notifier.confirmation_max_age,
-            Duration::from_secs(24 * 3600)
-        );
-        assert_eq!(notifier.alert_max_age, Duration::from_secs(48 * 3600));
-        let file: FileConfig = toml::from_str(
-            r#"
-            [notifier]
-            alert_max_age_ms = 3600000
-            "#,
-        )
-        .unwrap();
-        let config = Config::merge(Overrides::default(), file).unwrap();
-        assert_eq!(config.notifier.alert_max_age_ms, 3_600_000);
-        assert_eq!(config.notifier.otp_max_age_ms, 300_000);
-        let zero: FileConfig = toml::from_str("[notifier]\notp_max_age_ms = 0").unwrap();
-        assert!(Config::merge(Overrides::default(), zero).is_err());
-    }
-
-    #[test]
-    fn the_city_account_is_read_from_web_oidc_and_checked() {
-        let off = Config::merge(Overrides::default(), FileConfig::default()).unwrap();
-        assert!(!off.web.oidc.enabled());
-        assert_eq!(off.web.oidc.button_label, "Войти через mos.ru");
-        assert_eq!(off.web.oidc.scopes, "openid phone");
-        let file: FileConfig = toml::from_str(
-            "[web.oidc]\nissuer_url = \"https://login.example.ru\"\n\
-             client_id = \"checkin\"\nclient_secret = \"s3cret\"\n",
-        )
-        .unwrap();
-        let config = Config::merge(Overrides::default(), file).unwrap();
-        assert!(config.web.oidc.enabled());
-        assert_eq!(config.web.oidc.client_id, "checkin");
-        assert_eq!(config.web.oidc.request_timeout_ms, 10_000);
-        assert!(!format!("{:?}", config.web.oidc).contains("s3cret"));
-        for bad in [
-            "[web.oidc]\nissuer_url = \"login.example.ru\"\nclient_id = \"c\"\n",
-            "[web.oidc]\nissuer_url = \"https://login.example.ru\"\n",
-            "[web.oidc]\nissuer = \"https://login.example.ru\"\n",
-        ] {
-            let file: FileConfig = toml::from_str(bad).unwrap();
-            assert!(Config::merge(Overrides::default(), file).is_err(), "{bad}");
-        }
-    }
-}
+mod tests;

@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
+use crate::config::{Config, OperatorConfig, SMSC_OPERATOR_NAME_DEFAULT};
 use crate::operators::{self, OperatorLink, Plan, RoutedSender};
 use crate::pipeline::{MoInbox, PipelineConfig};
 use crate::segments::SegmentMeters;
@@ -319,18 +319,6 @@ async fn metrics_upkeep(store: Store, handle: PrometheusHandle, stop: Cancellati
 /// The account the embedded simulator accepts and the link binds with.
 const EMBEDDED_ACCOUNT: (&str, &str) = ("checkin", "checkin");
 
-/// The name of the one operator of a configuration with a single `[smsc]`
-/// (or the bundled simulator), as the simulator names its own.
-pub const DEFAULT_OPERATOR: &str = "default";
-
-/// One operator to start: its link, USSD profile and configured ranges.
-struct OperatorSpec {
-    name: OperatorName,
-    link: LinkConfig,
-    ussd: crate::ussd::UssdConfig,
-    ranges: Vec<smpp_text::range::NumberRange>,
-}
-
 /// The link to the simulator the gateway started in-process.
 fn embedded_link(embedded: &EmbeddedSimulator) -> LinkConfig {
     let mut link = LinkConfig::new(
@@ -394,7 +382,7 @@ impl GatewayOptions {
             pipeline: PipelineConfig::default(),
             notifier: config
                 .notifier
-                .notifier_config(config.send_rate, config.smsc.as_ref()),
+                .notifier_config(config.send_rate, &config.operators),
             purge: false,
             simulator: simulator::Config::default(),
             receipt_ids_max: sender::RECEIPT_IDS_MAX,
@@ -447,29 +435,18 @@ impl Gateway {
             });
         }
 
-        let (specs, simulator) = match config.smsc.as_ref() {
-            Some(smsc) => (
-                vec![OperatorSpec {
-                    name: OperatorName::new(DEFAULT_OPERATOR).expect("a valid name"),
-                    link: smsc.0.clone(),
-                    ussd: config.ussd.clone(),
-                    ranges: Vec::new(),
-                }],
-                None,
-            ),
-            None => {
-                let embedded =
-                    start_simulator(config, options.simulator.clone(), &mut services).await?;
-                (
-                    vec![OperatorSpec {
-                        name: OperatorName::new(DEFAULT_OPERATOR).expect("a valid name"),
-                        link: embedded_link(&embedded),
-                        ussd: config.ussd.clone(),
-                        ranges: Vec::new(),
-                    }],
-                    Some(embedded),
-                )
-            }
+        let (specs, simulator) = if config.operators.is_empty() {
+            let embedded =
+                start_simulator(config, options.simulator.clone(), &mut services).await?;
+            let operator = OperatorConfig {
+                name: OperatorName::new(SMSC_OPERATOR_NAME_DEFAULT).expect("a valid name"),
+                link: embedded_link(&embedded),
+                ranges: Vec::new(),
+                ussd: config.simulator_ussd.clone(),
+            };
+            (vec![operator], Some(embedded))
+        } else {
+            (config.operators.clone(), None)
         };
 
         // No order to keep here: until the notifier has subscribed (below,

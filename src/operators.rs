@@ -8,10 +8,10 @@
 //! to the next operator, and a copy taken there teaches the route.
 //!
 //! Each operator holds only its own traffic: with several, a send whose
-//! operator has no bind waits [`BIND_WAIT_MS`] and is handed back
-//! (`SendOutcome::Deferred`: its row waits `pending`, not counted as an
-//! attempt, within its max age) instead of holding one of the notifier's
-//! slots for the others.
+//! operator has no bind is handed back at once (`SendOutcome::Deferred`: its
+//! row waits `pending` for `retry_delay_min`, not counted as an attempt,
+//! within its max age) instead of holding one of the notifier's slots for
+//! the others.
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -26,9 +26,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::sender::LinkSender;
 
-/// How long a send waits for its operator's bind (with several operators)
-/// before the message is handed back to wait `pending`.
-pub const BIND_WAIT_MS: u64 = 1_000;
 /// How often the numbering plan's import time is read from storage, so a
 /// `checkin routes import` by another process reaches a running gateway.
 pub const PLAN_POLL_MS: u64 = 10_000;
@@ -179,19 +176,17 @@ impl RoutedSender {
         options: &SendOptions,
     ) -> (SendOutcome, bool) {
         let operator = &self.operators[at];
-        if self.operators.len() > 1 {
-            let wait = Duration::from_millis(BIND_WAIT_MS);
-            let bound = tokio::time::timeout(wait, operator.link.wait_bound(1)).await;
-            if !matches!(bound, Ok(true)) {
-                let reason = format!("operator {}: no bind up", operator.name);
-                // Its deadline passed while it waited: as the link would say.
-                let outcome = if options.send_within.is_some_and(|left| left <= wait) {
-                    SendOutcome::Expired { reason }
-                } else {
-                    SendOutcome::Deferred { reason }
-                };
-                return (outcome, false);
-            }
+        // With several operators, one without a bind holds nothing: its
+        // messages are handed back at once (a slot held even a second each
+        // would leave the others none once enough of them queue up).
+        if self.operators.len() > 1 && operator.link.state().borrow().bound() == 0 {
+            let reason = format!("operator {}: no bind up", operator.name);
+            let outcome = if options.send_within == Some(Duration::ZERO) {
+                SendOutcome::Expired { reason }
+            } else {
+                SendOutcome::Deferred { reason }
+            };
+            return (outcome, false);
         }
         let (outcome, status) = operator.sender.send_with_status(to, text, options).await;
         let not_ours = status == Some(CommandStatus::EsmeRinvdstadr);

@@ -11,7 +11,6 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use checkin::config::SmscConfig;
 use checkin::gateway::{Gateway, GatewayOptions};
 use checkin_core::{Channel, Msisdn, NewCase, NewCheckIn, Premises, ServiceZone};
 use chrono::Utc;
@@ -249,7 +248,7 @@ async fn alerts_under(
     let mut config = common::config(dir.path(), db.as_deref());
     let mut link = LinkConfig::new("127.0.0.1", smpp_port, "checkin", "checkin");
     link.segments_per_second = CONTRACT_SEGMENTS_PER_S;
-    config.smsc = Some(SmscConfig(link));
+    common::one_operator(&mut config, link);
     let options = GatewayOptions::from_config(&config);
     assert_eq!(
         options.notifier.alert_segments_per_second, CONTRACT_SEGMENTS_PER_S,

@@ -181,7 +181,7 @@ async fn wrong_length_unknown_code_zero_and_too_many_tries() {
 async fn an_abort_ends_the_dialog_and_a_timed_out_one_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = common::config(dir.path(), None);
-    config.ussd.dialog_timeout_ms = 300;
+    config.simulator_ussd.dialog_timeout_ms = 300;
     let run = start_with("sqlite", config, dir).await;
     let premises = run.premises("ул. Арбат, 2").await;
 

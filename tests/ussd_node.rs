@@ -9,7 +9,6 @@ mod common;
 
 use std::process::Stdio;
 
-use checkin::config::SmscConfig;
 use checkin::gateway::{Gateway, GatewayOptions};
 use checkin_core::texts::ussd as screens;
 use common::node::{line, node_dir, npm_ci_once};
@@ -46,12 +45,10 @@ async fn node_smpp_ussd_gateway_dials_one_shot_and_menu() {
         .expect("node runs");
     let mut lines = BufReader::new(peer.stdout.take().expect("stdout")).lines();
     let port: u16 = line(&mut lines, "PORT ").await.parse().expect("a port");
-    config.smsc = Some(SmscConfig(LinkConfig::new(
-        "127.0.0.1",
-        port,
-        "checkin",
-        "checkin",
-    )));
+    common::one_operator(
+        &mut config,
+        LinkConfig::new("127.0.0.1", port, "checkin", "checkin"),
+    );
     let gateway = Gateway::start(&config, GatewayOptions::from_config(&config))
         .await
         .unwrap();

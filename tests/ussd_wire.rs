@@ -11,7 +11,6 @@ mod common;
 
 use std::time::Duration;
 
-use checkin::config::SmscConfig;
 use checkin::gateway::{Gateway, GatewayOptions};
 use checkin_core::texts::ussd as screens;
 use smsc_link::LinkConfig;
@@ -67,12 +66,10 @@ async fn gateway_on(listener: &TcpListener) -> (Gateway, TcpStream, tempfile::Te
     let dir = tempfile::tempdir().unwrap();
     let mut config = common::config(dir.path(), None);
     let port = listener.local_addr().unwrap().port();
-    config.smsc = Some(SmscConfig(LinkConfig::new(
-        "127.0.0.1",
-        port,
-        "checkin",
-        "checkin",
-    )));
+    common::one_operator(
+        &mut config,
+        LinkConfig::new("127.0.0.1", port, "checkin", "checkin"),
+    );
     let options = GatewayOptions::from_config(&config);
     let (gateway, accepted) = tokio::join!(Gateway::start(&config, options), listener.accept());
     let gateway = gateway.unwrap();

@@ -14,7 +14,7 @@ pub mod node;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use checkin::config::{Config, Overrides};
+use checkin::config::{Config, OperatorConfig, Overrides};
 use checkin::gateway::{Gateway, GatewayOptions};
 use checkin_core::store::{NewOrganization, NewPremises};
 use checkin_core::{Premises, StoreConfig};
@@ -51,6 +51,39 @@ pub fn config(data_dir: &std::path::Path, database_url: Option<&str>) -> Config 
         ..Overrides::default()
     };
     Config::resolve(&overrides).unwrap()
+}
+
+/// [`config`] with `toml` as its `checkin.toml` (written into `data_dir`),
+/// as an operator writes `[[operator]]` sections.
+pub fn config_with_file(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+    toml: &str,
+) -> Config {
+    let path = data_dir.join("checkin.toml");
+    std::fs::write(&path, toml).unwrap();
+    let overrides = Overrides {
+        config: Some(path),
+        data_dir: Some(data_dir.to_owned()),
+        database_url: database_url.map(str::to_owned),
+        http: Some("127.0.0.1:0".parse().unwrap()),
+        send_rate: Some(1000),
+        ..Overrides::default()
+    };
+    Config::resolve(&overrides).unwrap()
+}
+
+/// Makes `link` the configuration's one operator, `default` (what a
+/// `[smsc]` section gives), with the simulator's USSD profile.
+pub fn one_operator(config: &mut Config, link: smsc_link::LinkConfig) {
+    let name = checkin_core::OperatorName::new("default").unwrap();
+    config.operators = vec![OperatorConfig {
+        name: name.clone(),
+        link,
+        ranges: Vec::new(),
+        ussd: config.simulator_ussd.clone(),
+    }];
+    config.default_operator = Some(name);
 }
 
 pub async fn start_with(
@@ -234,11 +267,23 @@ pub async fn enqueue_alerts(
     n: usize,
     phone: impl Fn(usize) -> String,
 ) {
+    enqueue_messages(store, text, n, checkin_core::Priority::Alert, phone).await;
+}
+
+/// `n` messages of `text` at `priority` queued in the outbox, the i-th to
+/// `phone(i)`, one transaction each.
+pub async fn enqueue_messages(
+    store: &checkin_core::Store,
+    text: &str,
+    n: usize,
+    priority: checkin_core::Priority,
+    phone: impl Fn(usize) -> String,
+) {
     for i in 0..n {
         let new = checkin_core::NewMessage {
             recipient: checkin_core::Msisdn::parse(&phone(i)).unwrap(),
             text: text.to_owned(),
-            priority: checkin_core::Priority::Alert,
+            priority,
         };
         store
             .outbox()
