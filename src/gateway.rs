@@ -373,6 +373,8 @@ pub struct GatewayOptions {
     pub simulator: simulator::Config,
     /// SMSC ids remembered for receipts (`sender::RECEIPT_IDS_MAX`).
     pub receipt_ids_max: usize,
+    /// How often the numbering plan is re-read (`operators::PLAN_POLL_MS`).
+    pub plan_poll: Duration,
 }
 
 impl GatewayOptions {
@@ -386,6 +388,7 @@ impl GatewayOptions {
             purge: false,
             simulator: simulator::Config::default(),
             receipt_ids_max: sender::RECEIPT_IDS_MAX,
+            plan_poll: Duration::from_millis(operators::PLAN_POLL_MS),
         }
     }
 }
@@ -547,7 +550,8 @@ impl Gateway {
         }
         services.spawn(Service::Routes, {
             let (plan, store) = (plan.clone(), store.clone());
-            move |stop| plan.keep_fresh(store, stop)
+            let every = options.plan_poll;
+            move |stop| plan.keep_fresh(store, every, stop)
         });
         let notifier = Notifier::new(
             store.clone(),

@@ -107,9 +107,14 @@ impl Plan {
         Ok(true)
     }
 
-    /// Re-reads the plan every [`PLAN_POLL_MS`] until `stop`.
-    pub(crate) async fn keep_fresh(self: Arc<Self>, store: Store, stop: CancellationToken) {
-        let mut tick = tokio::time::interval(Duration::from_millis(PLAN_POLL_MS));
+    /// Re-reads the plan every `every` ([`PLAN_POLL_MS`] in `serve`) until `stop`.
+    pub(crate) async fn keep_fresh(
+        self: Arc<Self>,
+        store: Store,
+        every: Duration,
+        stop: CancellationToken,
+    ) {
+        let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use checkin::gateway::{Gateway, GatewayOptions};
-use checkin_core::Priority;
+use checkin_core::{NumberPlan, Priority};
 use common::browser::Browser;
 use common::{http, premises_in};
 use serde_json::{json, Value};
@@ -53,6 +53,11 @@ const UNSEEN: &str = "+79037770001";
 /// The plan (a stale range in the gateway's configuration) says beeline,
 /// whose SMSC refuses it: not ours.
 const MISPLANNED: &str = "+79169990001";
+
+/// No range of the configuration covers it; a plan imported later does.
+const REPLANNED: &str = "+79051230001";
+/// How often the running gateway re-reads the plan here.
+const PLAN_POLL: Duration = Duration::from_millis(100);
 
 /// The gateway's `[[operator]]` sections for the network's SMSCs.
 fn gateway_operators(net: &Network) -> String {
@@ -203,7 +208,9 @@ async fn replies_go_back_the_way_they_came_and_the_rest_follows_its_route() {
     let sim = network().await;
     let dir = tempfile::tempdir().unwrap();
     let config = common::config_with_file(dir.path(), None, &gateway_operators(&sim.net));
-    let gateway = Gateway::start(&config, GatewayOptions::from_config(&config))
+    let mut options = GatewayOptions::from_config(&config);
+    options.plan_poll = PLAN_POLL;
+    let gateway = Gateway::start(&config, options)
         .await
         .expect("the gateway starts");
     for (name, link) in &gateway.links {
@@ -262,6 +269,21 @@ async fn replies_go_back_the_way_they_came_and_the_rest_follows_its_route() {
         beeline_before + 1,
         "the learned route skips beeline"
     );
+
+    // A plan imported while it runs (`checkin routes import`, another
+    // process) is read within `plan_poll`: +7905 had no range (the default,
+    // mts), now megafon.
+    let plan = NumberPlan::parse_csv("range,operator\n+7905,megafon\n").unwrap();
+    gateway
+        .store
+        .routes()
+        .import_plan(&plan, chrono::Utc::now())
+        .await
+        .unwrap();
+    tokio::time::sleep(PLAN_POLL * 3).await;
+    common::enqueue_alerts(&gateway.store, "План", 1, |_| REPLANNED.into()).await;
+    let got = until_received(&sim, REPLANNED, 1).await;
+    assert_eq!(got[0].0, "megafon", "the imported plan: {got:?}");
 
     // One operator's SMSC gone: still ready, and it is named.
     let (status, body) = common::readyz(gateway.web_addr).await;
