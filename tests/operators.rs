@@ -453,3 +453,85 @@ async fn one_operator_down_holds_only_its_own_traffic() {
     gateway.shutdown().await;
     sim.stop.cancel();
 }
+
+/// The same walk through the binary as an operator runs it: `checkin serve`
+/// with `[[operator]]` sections in its `checkin.toml`; an MO through each of
+/// two operators is answered through it, and `/readyz` is ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkin_serve_answers_each_mo_through_its_operator() {
+    use common::cli::{checkin, json_line};
+    let sim = network().await;
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let org = json_line(&checkin(
+        &data,
+        &[
+            "org",
+            "create",
+            "--name",
+            "Кафе",
+            "--email",
+            "cafe@example.ru",
+        ],
+    ));
+    let org_id = org["id"].as_i64().unwrap().to_string();
+    let premises = json_line(&checkin(
+        &data,
+        &[
+            "premises",
+            "add",
+            "--org",
+            &org_id,
+            "--address",
+            "ул. Тверская, 13",
+        ],
+    ));
+    let code = premises["code"].as_str().unwrap().to_owned();
+    let config = data.join("checkin.toml");
+    std::fs::write(&config, gateway_operators(&sim.net)).unwrap();
+    // The web's port: bound and released here, taken by the child.
+    let web = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let web_addr = web.local_addr().unwrap();
+    drop(web);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_checkin"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CHECKIN_DATA_DIR", &data)
+        .env("CHECKIN_HTTP", web_addr.to_string())
+        .env("CHECKIN_LOG", "warn")
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    /// The child, killed when the test ends, even by a panic.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Kill(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if tokio::net::TcpStream::connect(web_addr).await.is_ok() {
+            let (status, body) = common::readyz(web_addr).await;
+            if status == 200 && body == "ready\n" {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "checkin serve did not get ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (phone, operator) in [(VIA_MTS, "mts"), (VIA_MEGAFON, "megafon")] {
+        let report = send_mo(&sim, phone, &format!("ВХОД*{code}")).await;
+        assert_eq!(report["operator"], operator, "{report}");
+        let got = until_received(&sim, phone, 1).await;
+        assert_eq!(got[0].0, operator, "{phone}: {got:?}");
+    }
+    sim.stop.cancel();
+}
