@@ -99,7 +99,7 @@ const FULL: Plan = Plan {
     burst_runs: 5,
     burst_configs: &[GatewayConfig::Defaults, GatewayConfig::Bench { binds: 1 }],
     idle_window: Duration::from_secs(3),
-    operator_rounds: 3,
+    operator_rounds: 5,
 };
 const SMOKE: Plan = Plan {
     over_rate_per_s: 400.0,
