@@ -1,7 +1,7 @@
 //! What the whole-gateway benches (`e2e.rs`, `ussd.rs`) share: the
-//! operator's SMSC (the simulator on port 0), the protocol-only ceiling's
-//! ESMEs, and a real `checkin` process with one premises, stopped like an
-//! operator stops it.
+//! operator's SMSC (the simulator on port 0) or several operators' (its
+//! `Network`), the protocol-only ceiling's ESMEs, and a real `checkin`
+//! process with one premises, stopped like an operator stops it.
 
 #![allow(dead_code)] // each bench uses a different part
 
