@@ -146,7 +146,12 @@ async fn every_operation_names_its_token_and_refuses_with_the_error_body() {
             assert!(op["responses"]["401"].is_object(), "{method} {path}");
         }
     }
-    // The page size the document promises is the store's.
+}
+
+#[tokio::test]
+async fn the_limits_the_document_promises_are_the_stores() {
+    let app = App::new().await;
+    let doc = document(&app).await;
     let limit = doc["paths"]["/api/v1/premises"]["get"]["parameters"]
         .as_array()
         .unwrap()
@@ -156,5 +161,101 @@ async fn every_operation_names_its_token_and_refuses_with_the_error_body() {
     assert_eq!(
         limit["schema"]["maximum"].as_u64(),
         Some(u64::from(checkin_core::store::PREMISES_PAGE_MAX))
+    );
+    let create = &doc["components"]["schemas"]["CreateBody"]["properties"];
+    assert_eq!(
+        create["address"]["maxLength"].as_u64(),
+        Some(checkin_core::store::ADDRESS_CHARS_MAX as u64)
+    );
+    assert_eq!(
+        create["kind"]["maxLength"].as_u64(),
+        Some(checkin_core::store::KIND_CHARS_MAX as u64)
+    );
+    assert_eq!(create["stay_minutes"]["minimum"].as_u64(), Some(1));
+    assert_eq!(
+        create["stay_minutes"]["maximum"].as_u64(),
+        Some(u64::from(checkin_core::model::STAY_MINUTES_MAX))
+    );
+    let batch = &doc["components"]["schemas"]["BatchSubmission"]["properties"]["cases"];
+    assert_eq!(
+        batch["maxItems"].as_u64(),
+        Some(web::CASES_BATCH_MAX as u64)
+    );
+}
+
+/// The typed answers serialize exactly as the `json!` values they replaced
+/// (keys in alphabetical order, times as `to_rfc3339`).
+#[tokio::test]
+async fn the_json_on_the_wire_is_unchanged() {
+    let app = App::new().await;
+    let reply = app
+        .post_as_authority(
+            "/api/v1/cases",
+            r#"{"phone":"+79161234567","confirmed_at":"2020-10-18T20:13:00+03:00","dry_run":true}"#,
+        )
+        .await;
+    assert_eq!(
+        reply.body,
+        r#"{"dry_run":true,"people":0,"unreachable":0,"visits":0}"#
+    );
+    let reply = app
+        .post_as_authority(
+            "/api/v1/cases",
+            r#"{"cases":[{"phone":"+79161234567","confirmed_at":"2020-10-18T20:13:00+03:00"}],"dry_run":true}"#,
+        )
+        .await;
+    assert_eq!(
+        reply.body,
+        r#"{"cases":[{"people":0,"unreachable":0,"visits":0}],"dry_run":true}"#
+    );
+    let reply = app
+        .post_as_authority(
+            "/api/v1/cases",
+            r#"{"phone":"+79161234567","confirmed_at":"2020-10-18T20:13:00+03:00"}"#,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+    assert_eq!(
+        reply.body,
+        r#"{"alerts_queued":0,"id":1,"people":0,"unreachable":0,"visits":0}"#
+    );
+    let token = app.authority_token.clone();
+    let reply = app.get("/api/v1/cases/1", Some(&token)).await;
+    assert_eq!(
+        reply.body,
+        r#"{"alerts":0,"confirmed_at":"2020-10-18T17:13:00+00:00","contagious_from":"2020-10-16T17:13:00+00:00","contagious_to":"2020-11-01T17:13:00+00:00","created_at":"2020-10-20T09:00:00+00:00","delivered":0,"expired":0,"exposed":{"people":0,"unreachable":0,"visits":0},"failed":0,"id":1,"queued":0,"sent":0}"#
+    );
+    let reply = app.get("/api/v1/alerts", Some(&token)).await;
+    assert_eq!(reply.body, r#"{"alerts_paused":false}"#);
+    let reply = app
+        .post_as_authority("/api/v1/cases", r#"{"phone":"12","confirmed_at":"x"}"#)
+        .await;
+    assert!(
+        reply
+            .body
+            .starts_with(r#"{"error":"invalid","field":"phone","message":"#),
+        "{}",
+        reply.body
+    );
+    let reply = app.get("/api/v1/cases/1", None).await;
+    assert!(
+        reply.body.starts_with(r#"{"error":"no_token","message":"#),
+        "{}",
+        reply.body
+    );
+    let org_token = app.org_token.clone();
+    let reply = app.get("/api/v1/premises?limit=1", Some(&org_token)).await;
+    assert!(
+        reply.body.starts_with(r#"{"items":[{"id":"#),
+        "{}",
+        reply.body
+    );
+    let first = reply.json()["items"][0]["id"].as_i64().unwrap();
+    assert!(
+        reply
+            .body
+            .ends_with(&format!(r#"}}],"next_cursor":{first}}}"#)),
+        "{}",
+        reply.body
     );
 }

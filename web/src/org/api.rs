@@ -108,12 +108,18 @@ fn view(state: &AppState, p: Premises) -> PremisesView {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"address": "ул. Тверская, 13", "kind": "кафе", "stay_minutes": 90}))]
 pub(crate) struct CreateBody {
+    /// Trimmed; at most `ADDRESS_CHARS_MAX` characters, none a control one.
+    #[schema(min_length = 1, max_length = 300)]
     address: String,
-    /// What kind of place (free text; a default when absent).
+    /// What kind of place (free text, at most `KIND_CHARS_MAX` characters;
+    /// a default when absent).
     #[serde(default)]
+    #[schema(max_length = 60)]
     kind: Option<String>,
-    /// How long a visit is taken to last (a default by kind when absent).
+    /// How long a visit is taken to last, 1..=`STAY_MINUTES_MAX` (a default
+    /// by kind when absent).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 960)]
     stay_minutes: Option<u32>,
     /// The short name SMS texts use: at most `texts::SMS_LABEL_UNITS_MAX`
     /// characters (else 422 naming it).
