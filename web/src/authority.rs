@@ -519,6 +519,7 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
 #[utoipa::path(
     post,
     path = "/api/v1/cases",
+    operation_id = "submit_cases",
     tag = "cases",
     security(("authority_token" = [])),
     request_body = Submitted,
@@ -614,6 +615,7 @@ fn report_view(report: &CaseReport) -> CaseReportView {
 #[utoipa::path(
     get,
     path = "/api/v1/cases/{id}",
+    operation_id = "get_case",
     tag = "cases",
     security(("authority_token" = [])),
     params(CaseId),
@@ -640,6 +642,7 @@ pub(crate) async fn case_report(
 #[utoipa::path(
     get,
     path = "/api/v1/alerts",
+    operation_id = "get_alerts",
     tag = "alerts",
     security(("authority_token" = [])),
     responses((status = 200, description = "Whether alerts are paused", body = AlertsState))
@@ -660,6 +663,7 @@ pub(crate) async fn alerts_state(
 #[utoipa::path(
     post,
     path = "/api/v1/alerts/pause",
+    operation_id = "pause_alerts",
     tag = "alerts",
     security(("authority_token" = [])),
     responses((status = 200, description = "Alerts are paused", body = AlertsState))
@@ -675,6 +679,7 @@ pub(crate) async fn pause_alerts(
 #[utoipa::path(
     post,
     path = "/api/v1/alerts/resume",
+    operation_id = "resume_alerts",
     tag = "alerts",
     security(("authority_token" = [])),
     responses((status = 200, description = "Alerts flow", body = AlertsState))

@@ -86,6 +86,7 @@ pub(crate) fn document_json() -> &'static str {
 #[utoipa::path(
     get,
     path = "/api/v1/openapi.json",
+    operation_id = "get_openapi",
     tag = "meta",
     security(()),
     responses((status = 200, description = "The OpenAPI 3.1 document", body = Object))

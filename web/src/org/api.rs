@@ -131,6 +131,7 @@ pub(crate) struct CreateBody {
 #[utoipa::path(
     post,
     path = "/api/v1/premises",
+    operation_id = "create_premises",
     tag = "premises",
     security(("organization_token" = [])),
     request_body = CreateBody,
@@ -186,6 +187,7 @@ pub(crate) struct PremisesPage {
 #[utoipa::path(
     get,
     path = "/api/v1/premises",
+    operation_id = "list_premises",
     tag = "premises",
     security(("organization_token" = [])),
     params(ListQuery),
@@ -237,6 +239,7 @@ pub(crate) struct PremisesId {
 #[utoipa::path(
     get,
     path = "/api/v1/premises/{id}",
+    operation_id = "get_premises",
     tag = "premises",
     security(("organization_token" = [])),
     params(PremisesId),
@@ -265,6 +268,7 @@ pub(crate) struct UpdateBody {
 #[utoipa::path(
     patch,
     path = "/api/v1/premises/{id}",
+    operation_id = "update_premises",
     tag = "premises",
     security(("organization_token" = [])),
     params(PremisesId),
@@ -293,6 +297,7 @@ pub(crate) async fn update(
 #[utoipa::path(
     get,
     path = "/api/v1/premises/{id}/stats",
+    operation_id = "premises_stats",
     tag = "premises",
     security(("organization_token" = [])),
     params(PremisesId),
@@ -312,6 +317,7 @@ pub(crate) async fn stats(
 #[utoipa::path(
     post,
     path = "/api/v1/premises/{id}/deactivate",
+    operation_id = "deactivate_premises",
     tag = "premises",
     security(("organization_token" = [])),
     params(PremisesId),
