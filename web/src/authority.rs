@@ -796,6 +796,30 @@ mod tests {
         ));
     }
 
+    /// The described case types name exactly the fields `parse_submission` reads.
+    #[test]
+    fn the_described_submission_is_the_parsed_one() {
+        fn properties<T: utoipa::PartialSchema>() -> Vec<String> {
+            let schema = serde_json::to_value(T::schema()).unwrap();
+            let mut keys: Vec<String> = schema["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            keys.sort();
+            assert_eq!(schema["additionalProperties"], false);
+            keys
+        }
+        let mut case: Vec<String> = CASE_FIELDS.iter().map(|f| f.to_string()).collect();
+        case.sort();
+        assert_eq!(properties::<CaseInput>(), case);
+        case.push("dry_run".into());
+        case.sort();
+        assert_eq!(properties::<CaseSubmission>(), case);
+        assert_eq!(properties::<BatchSubmission>(), ["cases", "dry_run"]);
+    }
+
     #[test]
     fn a_batch_over_the_limit_is_refused_whole() {
         let one = r#"{"phone":"+79161234567","confirmed_at":"2020-10-18T20:13:00Z"}"#;
