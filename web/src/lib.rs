@@ -21,6 +21,7 @@ mod error;
 mod guard;
 mod limits;
 mod oidc;
+mod openapi;
 mod ops;
 mod org;
 mod pages;
@@ -82,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .merge(authority::routes(&state))
+        .route("/api/v1/openapi.json", get(openapi::document))
         // An API client gets JSON even for a path that names no route.
         .fallback(|uri: axum::http::Uri| async move {
             if uri.path().starts_with("/api/") {
