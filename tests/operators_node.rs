@@ -89,10 +89,25 @@ ranges = ["+7977"]
         .await
         .unwrap();
 
-    // The independent SMSC's subscriber: acknowledged, answered there.
+    // The independent SMSC's subscriber: acknowledged, answered there (the
+    // peer may read the reply before the acknowledgement's callback runs:
+    // both lines, in either order).
     assert_eq!(line(&mut lines, "BIND ").await, "nodegw");
-    assert_eq!(line(&mut lines, "MO acked ").await, "0");
-    let reply: Value = serde_json::from_str(&line(&mut lines, "SMS ").await).unwrap();
+    let (mut acked, mut reply) = (None, None);
+    while acked.is_none() || reply.is_none() {
+        let next = tokio::time::timeout(WAIT, lines.next_line())
+            .await
+            .expect("peer output in time")
+            .expect("readable")
+            .expect("peer still running");
+        if let Some(status) = next.strip_prefix("MO acked ") {
+            acked = Some(status.trim().to_owned());
+        } else if let Some(json) = next.strip_prefix("SMS ") {
+            reply = Some(serde_json::from_str::<Value>(json).unwrap());
+        }
+    }
+    assert_eq!(acked.as_deref(), Some("0"));
+    let reply = reply.unwrap();
     assert_eq!(reply["to"], NODE_PHONE, "{reply}");
     let text = reply["text"].as_str().unwrap();
     assert!(text.starts_with("Вход отмечен"), "{text}");
