@@ -6,6 +6,7 @@
 use super::db::{self, Conn, Row};
 use chrono::{DateTime, Utc};
 
+use super::authority::{insert_audit, AuditNote};
 use super::base::{time_col, to_ms};
 #[allow(unused_imports)]
 use super::db::Conn as _;
@@ -73,6 +74,17 @@ impl Cases<'_> {
         batch: &[NewCase],
         now: DateTime<Utc>,
     ) -> Result<Vec<CaseRecorded>, StoreError> {
+        self.record_and_match_batch_by(batch, None, now).await
+    }
+
+    /// [`Cases::record_and_match_batch`], with `audit` (who sent it) written
+    /// in the same transaction.
+    pub async fn record_and_match_batch_by(
+        self,
+        batch: &[NewCase],
+        audit: Option<AuditNote>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<CaseRecorded>, StoreError> {
         if batch.len() > CASES_BATCH_MAX {
             return Err(StoreError::Invalid(format!(
                 "at most {CASES_BATCH_MAX} cases at once"
@@ -103,6 +115,9 @@ impl Cases<'_> {
                 }
                 let zone = store.config().exposure.zone;
                 queue_alert_messages(tx, backend, &alerts, &zone, now)?;
+                if let Some(note) = &audit {
+                    insert_audit(tx, note, now)?;
+                }
                 Ok((recorded, !alerts.is_empty()))
             })
             .await?;

@@ -312,7 +312,7 @@ impl Orgs<'_> {
             return Err(StoreError::Invalid("the authority name is empty".into()));
         }
         let token = new_token();
-        let (name, hash) = (name.to_owned(), token_hash(&token));
+        let (name, hash, prefix) = (name.to_owned(), token_hash(&token), token_prefix(&token));
         let id = self
             .store
             .write(move |tx| {
@@ -320,10 +320,20 @@ impl Orgs<'_> {
                     "INSERT INTO authorities (name, token_hash, created_at_ms) VALUES ($1, $2, $3) RETURNING id",
                 )
                 .bind(&name)
-                .bind(hash)
+                .bind(hash.as_str())
                 .bind(to_ms(now))
-                .fetch_one(tx)?;
-                Ok(row.try_get::<i64, _>("id")?)
+                .fetch_one(&mut *tx)?;
+                let id = row.try_get::<i64, _>("id")?;
+                db::query(
+                    "INSERT INTO authority_tokens (authority_id, label, prefix, token_hash, created_at_ms) \
+                     VALUES ($1, 'checkin authority create', $2, $3, $4)",
+                )
+                .bind(id)
+                .bind(prefix.as_str())
+                .bind(hash.as_str())
+                .bind(to_ms(now))
+                .execute(&mut *tx)?;
+                Ok(id)
             })
             .await?;
         Ok((id, token))
