@@ -550,4 +550,27 @@ async fn organizations_and_other_authorities_reach_nothing_of_an_authority() {
     assert!(!tokens.body.contains(&format!("data-token=\"{token_id}\"")));
     let audit = stranger.get("/authority/audit").await;
     assert!(!audit.body.contains("epi@example.ru"), "{}", audit.body);
+
+    // The kill switch is the service's: the stranger sees it paused, but not
+    // by whom.
+    let note = checkin_core::store::AuditNote::new(
+        app.authority_id,
+        "epi@example.ru",
+        "alerts_paused",
+        "",
+    );
+    app.store
+        .flags()
+        .set_alerts_paused_by(true, Some(note), app.clock.now())
+        .await
+        .unwrap();
+    let home = stranger.get("/authority").await;
+    assert!(home.body.contains("другой орган"), "{}", home.body);
+    assert!(!home.body.contains("epi@example.ru"), "{}", home.body);
+    let home = owner.get("/authority").await;
+    assert!(
+        home.body.contains("Приостановил(а): epi@example.ru"),
+        "{}",
+        home.body
+    );
 }

@@ -50,6 +50,30 @@ pub struct TokenInfo {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// A token's row (`id, label, prefix, created_at_ms, revoked_at_ms`) as
+/// listed; the organizations' and the authorities' tokens alike.
+pub(crate) fn token_info(r: &db::Row) -> Result<TokenInfo, StoreError> {
+    let revoked: Option<i64> = r.try_get("revoked_at_ms")?;
+    Ok(TokenInfo {
+        id: r.try_get("id")?,
+        label: r.try_get("label")?,
+        prefix: r.try_get("prefix")?,
+        created_at: time_col(r, "created_at_ms")?,
+        revoked_at: revoked.and_then(DateTime::from_timestamp_millis),
+    })
+}
+
+/// A token's label, trimmed, if it is acceptable.
+pub(crate) fn checked_label(label: &str) -> Result<&str, StoreError> {
+    let label = label.trim();
+    if label.chars().count() > TOKEN_LABEL_CHARS_MAX || label.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(format!(
+            "the label must be at most {TOKEN_LABEL_CHARS_MAX} printable characters"
+        )));
+    }
+    Ok(label)
+}
+
 /// Whether `password` is acceptable at sign-up.
 pub fn check_password(password: &str) -> Result<(), StoreError> {
     let chars = password.chars().count();
@@ -233,12 +257,7 @@ impl Accounts<'_> {
         label: &str,
         now: DateTime<Utc>,
     ) -> Result<(TokenInfo, String), StoreError> {
-        let label = label.trim();
-        if label.chars().count() > TOKEN_LABEL_CHARS_MAX || label.chars().any(char::is_control) {
-            return Err(StoreError::Invalid(format!(
-                "the label must be at most {TOKEN_LABEL_CHARS_MAX} printable characters"
-            )));
-        }
+        let label = checked_label(label)?;
         let secret = new_token();
         let prefix = token_prefix(&secret);
         let (label_owned, prefix_owned, hash) =
@@ -294,18 +313,7 @@ impl Accounts<'_> {
         .bind(TOKENS_PER_ORG_MAX * 2)
         .read_all(self.store.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                let revoked: Option<i64> = r.try_get("revoked_at_ms")?;
-                Ok(TokenInfo {
-                    id: r.try_get("id")?,
-                    label: r.try_get("label")?,
-                    prefix: r.try_get("prefix")?,
-                    created_at: time_col(r, "created_at_ms")?,
-                    revoked_at: revoked.and_then(DateTime::from_timestamp_millis),
-                })
-            })
-            .collect()
+        rows.iter().map(token_info).collect()
     }
 
     /// Revokes the organization's token `id`; false when it has no such live token.

@@ -6,13 +6,14 @@
 
 use chrono::{DateTime, Utc};
 
-use super::accounts::{check_password, TokenInfo, TOKEN_LABEL_CHARS_MAX};
+use super::accounts::{check_password, checked_label, token_info, TokenInfo};
 use super::base::{time_col, to_ms};
 use super::db::{self, Conn};
 use super::error::StoreError;
 use super::handles::AuthorityAccounts;
-use super::orgs::EMAIL_CHARS_MAX;
-use super::orgs::{hash_password, is_unique_violation, new_token, token_hash, token_prefix};
+use super::orgs::{
+    checked_email, hash_password, is_unique_violation, new_token, token_hash, token_prefix,
+};
 
 /// Most live API tokens one authority may hold.
 pub const AUTHORITY_TOKENS_MAX: i64 = 100;
@@ -76,6 +77,7 @@ impl AuditNote {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
     pub id: i64,
+    pub authority_id: i64,
     pub user_email: String,
     pub action: String,
     pub detail: String,
@@ -90,6 +92,17 @@ pub struct ExposedVisit {
     /// The outbox status of its alert (`None`: the message is purged).
     pub status: Option<String>,
     pub delivery_state: Option<String>,
+}
+
+fn audit_entry(r: &db::Row) -> Result<AuditEntry, StoreError> {
+    Ok(AuditEntry {
+        id: r.try_get("id")?,
+        authority_id: r.try_get("authority_id")?,
+        user_email: r.try_get("user_email")?,
+        action: r.try_get("action")?,
+        detail: r.try_get("detail")?,
+        at: time_col(r, "at_ms")?,
+    })
 }
 
 /// Writes `note` in the transaction `conn` belongs to.
@@ -109,19 +122,6 @@ pub(crate) fn insert_audit(
     .bind(to_ms(now))
     .execute(conn)?;
     Ok(())
-}
-
-fn checked_email(email: &str) -> Result<String, StoreError> {
-    let email = email.trim().to_lowercase();
-    if !email.contains('@')
-        || email.chars().count() > EMAIL_CHARS_MAX
-        || email.chars().any(|c| c.is_control() || c.is_whitespace())
-    {
-        return Err(StoreError::Invalid(format!(
-            "{email:?} is not an e-mail address"
-        )));
-    }
-    Ok(email)
 }
 
 impl AuthorityAccounts<'_> {
@@ -287,12 +287,7 @@ impl AuthorityAccounts<'_> {
         label: &str,
         now: DateTime<Utc>,
     ) -> Result<(TokenInfo, String), StoreError> {
-        let label = label.trim().to_owned();
-        if label.chars().count() > TOKEN_LABEL_CHARS_MAX || label.chars().any(char::is_control) {
-            return Err(StoreError::Invalid(format!(
-                "the label must be at most {TOKEN_LABEL_CHARS_MAX} printable characters"
-            )));
-        }
+        let label = checked_label(label)?.to_owned();
         let secret = new_token();
         let prefix = token_prefix(&secret);
         let hash = token_hash(&secret);
@@ -354,18 +349,7 @@ impl AuthorityAccounts<'_> {
         .bind(AUTHORITY_TOKENS_MAX * 2)
         .read_all(self.store.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                let revoked: Option<i64> = r.try_get("revoked_at_ms")?;
-                Ok(TokenInfo {
-                    id: r.try_get("id")?,
-                    label: r.try_get("label")?,
-                    prefix: r.try_get("prefix")?,
-                    created_at: time_col(r, "created_at_ms")?,
-                    revoked_at: revoked.and_then(DateTime::from_timestamp_millis),
-                })
-            })
-            .collect()
+        rows.iter().map(token_info).collect()
     }
 
     /// Revokes the authority's token `id` (logged); false when it has no such
@@ -418,7 +402,7 @@ impl AuthorityAccounts<'_> {
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = db::query(
-            "SELECT id, user_email, action, detail, at_ms FROM authority_audit \
+            "SELECT id, authority_id, user_email, action, detail, at_ms FROM authority_audit \
              WHERE authority_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
         )
         .bind(authority_id)
@@ -426,38 +410,19 @@ impl AuthorityAccounts<'_> {
         .bind(i64::from(limit.min(AUDIT_PAGE_MAX)))
         .read_all(self.store.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditEntry {
-                    id: r.try_get("id")?,
-                    user_email: r.try_get("user_email")?,
-                    action: r.try_get("action")?,
-                    detail: r.try_get("detail")?,
-                    at: time_col(r, "at_ms")?,
-                })
-            })
-            .collect()
+        rows.iter().map(audit_entry).collect()
     }
 
     /// The last pause or resume of the kill switch (by any authority: the
     /// switch is the service's), if any is still in the log.
     pub async fn last_switch(self) -> Result<Option<AuditEntry>, StoreError> {
         let row = db::query(
-            "SELECT id, user_email, action, detail, at_ms FROM authority_audit \
+            "SELECT id, authority_id, user_email, action, detail, at_ms FROM authority_audit \
              WHERE action IN ('alerts_paused', 'alerts_resumed') ORDER BY id DESC LIMIT 1",
         )
         .read_optional(self.store.pool())
         .await?;
-        row.map(|r| {
-            Ok(AuditEntry {
-                id: r.try_get("id")?,
-                user_email: r.try_get("user_email")?,
-                action: r.try_get("action")?,
-                detail: r.try_get("detail")?,
-                at: time_col(&r, "at_ms")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(audit_entry).transpose()
     }
 
     /// The authority's case ids, newest first, before `before`.

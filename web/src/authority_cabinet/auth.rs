@@ -101,12 +101,7 @@ pub(crate) async fn log_in(
         Some(r) => (Some(r.user_id), Some(r.password_hash)),
         None => (None, None),
     };
-    let password = body.password;
-    let matches = tokio::task::spawn_blocking(move || {
-        checkin_core::store::password_matches(hash.as_deref(), &password)
-    })
-    .await
-    .unwrap_or(false);
+    let matches = security::password_matches(hash, body.password).await;
     match user_id.filter(|_| matches) {
         Some(user_id) => {
             let life = Duration::hours(i64::from(state.config().org_session_h));

@@ -69,13 +69,15 @@ pub(crate) fn log_in(csrf: &str, email: &str, why: Option<&str>) -> Markup {
     )
 }
 
-/// Who last switched alerts, and when.
-fn switched(zone: &ServiceZone, last: Option<&AuditEntry>) -> Markup {
+/// Who last switched alerts, and when (a person of another authority is
+/// not named: the switch is the service's, the people are each authority's).
+fn switched(user: &AuthorityUser, zone: &ServiceZone, last: Option<&AuditEntry>) -> Markup {
     html! {
         @if let Some(e) = last {
             p #switched-by {
                 @if e.action == "alerts_paused" { "Приостановил(а): " } @else { "Возобновил(а): " }
-                (e.user_email) ", " (zone.day_and_time(e.at))
+                @if e.authority_id == user.authority_id { (e.user_email) } @else { "другой орган здравоохранения" }
+                ", " (zone.day_and_time(e.at))
             }
         }
     }
@@ -101,11 +103,11 @@ pub(crate) fn home(h: &Home<'_>) -> Markup {
                 h2 { "Оповещения" }
                 @if h.paused {
                     p.problem #alerts-paused { "Отправка оповещений приостановлена." }
-                    (switched(h.zone, h.last_switch))
+                    (switched(h.user, h.zone, h.last_switch))
                     p { a.button href="/authority/alerts?action=resume" { "Возобновить оповещения" } }
                 } @else {
                     p #alerts-running { "Оповещения отправляются." }
-                    (switched(h.zone, h.last_switch))
+                    (switched(h.user, h.zone, h.last_switch))
                     p { a.button href="/authority/alerts?action=pause" { "Приостановить оповещения" } }
                 }
             }
@@ -142,7 +144,7 @@ pub(crate) fn switch_confirm(
                 "Сейчас: "
                 @if paused { "оповещения приостановлены." } @else { "оповещения отправляются." }
             }
-            (switched(zone, last_switch))
+            (switched(user, zone, last_switch))
             @if pause {
                 p { "Новые оповещения не будут отправляться ни одному адресату, пока их не возобновят. Коды и подтверждения отметок продолжат уходить." }
             } @else {

@@ -194,12 +194,7 @@ pub(crate) async fn log_in(
         Some(r) => (Some(r.org_id), r.password_hash),
         None => (None, None),
     };
-    let password = body.password;
-    let matches = tokio::task::spawn_blocking(move || {
-        checkin_core::store::password_matches(hash.as_deref(), &password)
-    })
-    .await
-    .unwrap_or(false);
+    let matches = security::password_matches(hash, body.password).await;
     match org_id.filter(|_| matches) {
         Some(org_id) => {
             tracing::info!(org_id, "organization logged in");
