@@ -15,33 +15,12 @@ mod browser_common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use browser_common::{browser_present, browser_sized, start_driver, WAIT};
+use browser_common::{browser_present, browser_sized, click, fill, start_driver, WAIT};
 use checkin_core::{Channel, Msisdn, NewCheckIn};
 use common::start;
 use fantoccini::{Client, Locator};
 
 const PASSWORD: &str = "correct horse battery";
-
-async fn fill(client: &Client, css: &str, text: &str) {
-    let field = client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-    field.clear().await.unwrap();
-    field.send_keys(text).await.unwrap();
-}
-
-async fn click(client: &Client, css: &str) {
-    client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
-}
 
 /// The text of `css` once the page (which may be refreshing itself) shows it.
 async fn wait_text(client: &Client, css: &str, within: Duration) -> String {

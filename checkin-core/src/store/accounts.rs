@@ -50,6 +50,49 @@ pub struct TokenInfo {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// A cabinet's session table and the column naming whose session it is.
+pub(crate) type SessionTable = (&'static str, &'static str);
+/// The organizations' sessions.
+const ORG_SESSIONS: SessionTable = ("org_sessions", "org_id");
+
+/// Inserts a session (its secret's hash) into `table`, in a transaction.
+pub(crate) fn insert_session(
+    tx: &mut db::Conn<'_>,
+    (table, owner): SessionTable,
+    owner_id: i64,
+    hash: &str,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let sql = format!(
+        "INSERT INTO {table} ({owner}, token_hash, created_at_ms, expires_at_ms) \
+         VALUES ($1, $2, $3, $4)"
+    );
+    db::query(&sql)
+        .bind(owner_id)
+        .bind(hash)
+        .bind(to_ms(now))
+        .bind(to_ms(expires_at))
+        .execute(tx)?;
+    Ok(())
+}
+
+/// Deletes the session of `secret` (a log-out; `None`: none) and every
+/// session of `table` expired by `now`; returns how many.
+pub(crate) async fn delete_sessions(
+    store: &super::base::Store,
+    (table, _): SessionTable,
+    secret: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let hash = secret.map(token_hash).unwrap_or_default();
+    let sql = format!("DELETE FROM {table} WHERE token_hash = $1 OR expires_at_ms <= $2");
+    let done = store
+        .write(move |tx| Ok(db::query(&sql).bind(hash).bind(to_ms(now)).execute(tx)?))
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// A token's row (`id, label, prefix, created_at_ms, revoked_at_ms`) as
 /// listed; the organizations' and the authorities' tokens alike.
 pub(crate) fn token_info(r: &db::Row) -> Result<TokenInfo, StoreError> {
@@ -176,18 +219,7 @@ impl Accounts<'_> {
         let expires_at = now + life;
         let hash = token_hash(&secret);
         self.store
-            .write(move |tx| {
-                db::query(
-                    "INSERT INTO org_sessions (org_id, token_hash, created_at_ms, expires_at_ms) \
-             VALUES ($1, $2, $3, $4)",
-                )
-                .bind(org_id)
-                .bind(hash)
-                .bind(to_ms(now))
-                .bind(to_ms(expires_at))
-                .execute(&mut *tx)?;
-                Ok(())
-            })
+            .write(move |tx| insert_session(tx, ORG_SESSIONS, org_id, &hash, now, expires_at))
             .await?;
         Ok(NewSession {
             secret,
@@ -221,33 +253,14 @@ impl Accounts<'_> {
 
     /// Ends a session (log-out), and every expired one with it.
     pub async fn close_session(self, secret: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let hash = token_hash(secret);
-        self.store
-            .write(move |tx| {
-                db::query("DELETE FROM org_sessions WHERE token_hash = $1 OR expires_at_ms <= $2")
-                    .bind(hash)
-                    .bind(to_ms(now))
-                    .execute(&mut *tx)?;
-                Ok(())
-            })
-            .await?;
+        delete_sessions(self.store, ORG_SESSIONS, Some(secret), now).await?;
         Ok(())
     }
 
     /// Deletes the sessions expired by `now` (the web does it every minute,
     /// so the table holds only live sessions); returns how many.
     pub async fn purge_sessions(self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = self
-            .store
-            .write(move |tx| {
-                Ok(
-                    db::query("DELETE FROM org_sessions WHERE expires_at_ms <= $1")
-                        .bind(to_ms(now))
-                        .execute(&mut *tx)?,
-                )
-            })
-            .await?;
-        Ok(done.rows_affected())
+        delete_sessions(self.store, ORG_SESSIONS, None, now).await
     }
 
     /// A new API token for `org_id`; the secret is returned once.

@@ -6,7 +6,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::accounts::{check_password, checked_label, token_info, TokenInfo};
+use super::accounts::{
+    check_password, checked_label, delete_sessions, insert_session, token_info, SessionTable,
+    TokenInfo,
+};
 use super::base::{time_col, to_ms};
 use super::db::{self, Conn};
 use super::error::StoreError;
@@ -14,6 +17,9 @@ use super::handles::AuthorityAccounts;
 use super::orgs::{
     checked_email, hash_password, is_unique_violation, new_token, token_hash, token_prefix,
 };
+
+/// The authority's people's sessions.
+const AUTHORITY_SESSIONS: SessionTable = ("authority_sessions", "user_id");
 
 /// Most live API tokens one authority may hold.
 pub const AUTHORITY_TOKENS_MAX: i64 = 100;
@@ -199,20 +205,11 @@ impl AuthorityAccounts<'_> {
         let hash = token_hash(&secret);
         self.store
             .write(move |tx| {
-                let user = db::query(
-                    "SELECT authority_id, email FROM authority_users WHERE id = $1",
-                )
-                .bind(user_id)
-                .fetch_one(&mut *tx)?;
-                db::query(
-                    "INSERT INTO authority_sessions (user_id, token_hash, created_at_ms, expires_at_ms) \
-                     VALUES ($1, $2, $3, $4)",
-                )
-                .bind(user_id)
-                .bind(hash.as_str())
-                .bind(to_ms(now))
-                .bind(to_ms(expires_at))
-                .execute(&mut *tx)?;
+                let user =
+                    db::query("SELECT authority_id, email FROM authority_users WHERE id = $1")
+                        .bind(user_id)
+                        .fetch_one(&mut *tx)?;
+                insert_session(tx, AUTHORITY_SESSIONS, user_id, &hash, now, expires_at)?;
                 let email: String = user.try_get("email")?;
                 let note = AuditNote::new(user.try_get("authority_id")?, &email, "login", "");
                 insert_audit(tx, &note, now)
@@ -250,33 +247,13 @@ impl AuthorityAccounts<'_> {
 
     /// Ends a session (log-out), and every expired one with it.
     pub async fn close_session(self, secret: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let hash = token_hash(secret);
-        self.store
-            .write(move |tx| {
-                db::query(
-                    "DELETE FROM authority_sessions WHERE token_hash = $1 OR expires_at_ms <= $2",
-                )
-                .bind(hash.as_str())
-                .bind(to_ms(now))
-                .execute(tx)?;
-                Ok(())
-            })
-            .await
+        delete_sessions(self.store, AUTHORITY_SESSIONS, Some(secret), now).await?;
+        Ok(())
     }
 
     /// Deletes the sessions expired by `now`; returns how many.
     pub async fn purge_sessions(self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = self
-            .store
-            .write(move |tx| {
-                Ok(
-                    db::query("DELETE FROM authority_sessions WHERE expires_at_ms <= $1")
-                        .bind(to_ms(now))
-                        .execute(tx)?,
-                )
-            })
-            .await?;
-        Ok(done.rows_affected())
+        delete_sessions(self.store, AUTHORITY_SESSIONS, None, now).await
     }
 
     /// A new API token of the authority, created by `by` (logged); the

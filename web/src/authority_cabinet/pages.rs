@@ -10,7 +10,7 @@ use checkin_core::store::{AuditEntry, AuthorityUser, CaseReport, ExposedVisit, T
 use checkin_core::ServiceZone;
 use maud::{html, Markup};
 
-use crate::org::{problem, token_list, ORG_CSS_PATH};
+use crate::org::{log_in_form, problem, token_list, ORG_CSS_PATH};
 use crate::pages::{csrf_input, layout_with};
 
 /// The page frame: the navigation of a logged-in person, and a
@@ -56,14 +56,7 @@ pub(crate) fn log_in(csrf: &str, email: &str, why: Option<&str>) -> Markup {
         html! {
             h1 { "Вход для органа здравоохранения" }
             (problem(why))
-            form method="post" action="/authority/login" {
-                (csrf_input(csrf))
-                label for="email" { "Электронная почта" }
-                input #email type="email" name="email" autocomplete="email" required value=(email);
-                label for="password" { "Пароль" }
-                input #password type="password" name="password" autocomplete="current-password" required;
-                button type="submit" { "Войти" }
-            }
+            (log_in_form(csrf, "/authority/login", email))
             p.small { "Учётные записи создаёт администратор сервиса." }
         },
     )
@@ -451,4 +444,45 @@ pub(crate) fn case(
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_job_refreshes_itself_and_a_finished_one_does_not() {
+        let user = AuthorityUser {
+            user_id: 1,
+            authority_id: 1,
+            authority_name: "РПН".into(),
+            email: "epi@example.ru".into(),
+        };
+        let page = |view| {
+            job(&JobPage {
+                user: &user,
+                csrf: "x",
+                job: "j",
+                accepted: 100_000,
+                rejected: &[],
+                view,
+            })
+            .into_string()
+        };
+        let running = page(JobView::Sending {
+            done: 42_000,
+            total: 100_000,
+        });
+        assert!(running.contains(r#"http-equiv="refresh""#), "{running}");
+        assert!(
+            running.contains(r#"max="100000" value="42000""#),
+            "{running}"
+        );
+        let sent = page(JobView::Sent {
+            recorded: 100_000,
+            queued: 7,
+        });
+        assert!(!sent.contains("http-equiv"), "{sent}");
+        assert!(sent.contains("оповещений в очереди: 7"), "{sent}");
+    }
 }

@@ -17,7 +17,7 @@ mod sms_preview;
 mod stats;
 
 pub(crate) use auth::SESSION_COOKIE as ORG_SESSION_COOKIE;
-pub(crate) use pages::{problem, token_list, ORG_CSS as ORG_CSS_PATH};
+pub(crate) use pages::{log_in_form, problem, token_list, ORG_CSS as ORG_CSS_PATH};
 
 use axum::routing::{get, post};
 use axum::Router;

@@ -69,6 +69,20 @@ pub(crate) fn sign_up(csrf: &str, values: &SignUpValues<'_>, why: Option<&str>) 
     )
 }
 
+/// The e-mail and password form posting to `action`: both cabinets' log-in.
+pub(crate) fn log_in_form(csrf: &str, action: &str, email: &str) -> Markup {
+    html! {
+        form method="post" action=(action) {
+            (csrf_input(csrf))
+            label for="email" { "Электронная почта" }
+            input #email type="email" name="email" autocomplete="email" required value=(email);
+            label for="password" { "Пароль" }
+            input #password type="password" name="password" autocomplete="current-password" required;
+            button type="submit" { "Войти" }
+        }
+    }
+}
+
 pub(crate) fn log_in(csrf: &str, email: &str, why: Option<&str>) -> Markup {
     layout(
         "Вход для организаций",
@@ -77,14 +91,7 @@ pub(crate) fn log_in(csrf: &str, email: &str, why: Option<&str>) -> Markup {
         html! {
             h1 { "Вход для организаций" }
             (problem(why))
-            form method="post" action="/org/login" {
-                (csrf_input(csrf))
-                label for="email" { "Электронная почта" }
-                input #email type="email" name="email" autocomplete="email" required value=(email);
-                label for="password" { "Пароль" }
-                input #password type="password" name="password" autocomplete="current-password" required;
-                button type="submit" { "Войти" }
-            }
+            (log_in_form(csrf, "/org/login", email))
             p.small { "Нет учётной записи? " a href="/org/signup" { "Зарегистрироваться" } }
         },
     )
