@@ -93,6 +93,92 @@ pub(crate) async fn delete_sessions(
     Ok(done.rows_affected())
 }
 
+/// A cabinet's token table: its name, the column naming whose token it is,
+/// the most live tokens one owner may hold, and the owner in an error's words.
+pub(crate) struct TokenTable {
+    pub table: &'static str,
+    pub owner: &'static str,
+    pub live_max: i64,
+    pub owner_words: &'static str,
+}
+
+/// The organizations' tokens.
+const ORG_TOKENS: TokenTable = TokenTable {
+    table: "org_tokens",
+    owner: "org_id",
+    live_max: TOKENS_PER_ORG_MAX,
+    owner_words: "an organization",
+};
+
+/// A token about to be inserted: its secret (shown once) and its row's values.
+#[derive(Debug, Clone)]
+pub(crate) struct NewToken {
+    pub secret: String,
+    pub label: String,
+    pub prefix: String,
+    pub hash: String,
+}
+
+impl NewToken {
+    /// A fresh secret under `label` (checked).
+    pub(crate) fn new(label: &str) -> Result<NewToken, StoreError> {
+        let label = checked_label(label)?.to_owned();
+        let secret = new_token();
+        Ok(NewToken {
+            prefix: token_prefix(&secret),
+            hash: token_hash(&secret),
+            label,
+            secret,
+        })
+    }
+
+    /// The token as listed once inserted as row `id`.
+    pub(crate) fn info(&self, id: i64, now: DateTime<Utc>) -> TokenInfo {
+        TokenInfo {
+            id,
+            label: self.label.clone(),
+            prefix: self.prefix.clone(),
+            created_at: now,
+            revoked_at: None,
+        }
+    }
+}
+
+/// Inserts `token` for `owner_id` into `t` unless the owner already holds
+/// `t.live_max` live tokens; returns its id.
+pub(crate) fn insert_token(
+    tx: &mut db::Conn<'_>,
+    t: &TokenTable,
+    owner_id: i64,
+    token: &NewToken,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let (table, owner) = (t.table, t.owner);
+    let live: i64 = db::query(&format!(
+        "SELECT COUNT(*) AS n FROM {table} WHERE {owner} = $1 AND revoked_at_ms IS NULL"
+    ))
+    .bind(owner_id)
+    .fetch_one(&mut *tx)?
+    .try_get("n")?;
+    if live >= t.live_max {
+        return Err(StoreError::Invalid(format!(
+            "{} may hold at most {} tokens",
+            t.owner_words, t.live_max
+        )));
+    }
+    let row = db::query(&format!(
+        "INSERT INTO {table} ({owner}, label, prefix, token_hash, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id"
+    ))
+    .bind(owner_id)
+    .bind(token.label.as_str())
+    .bind(token.prefix.as_str())
+    .bind(token.hash.as_str())
+    .bind(to_ms(now))
+    .fetch_one(&mut *tx)?;
+    Ok(row.try_get::<i64, _>("id")?)
+}
+
 /// A token's row (`id, label, prefix, created_at_ms, revoked_at_ms`) as
 /// listed; the organizations' and the authorities' tokens alike.
 pub(crate) fn token_info(r: &db::Row) -> Result<TokenInfo, StoreError> {
@@ -270,49 +356,13 @@ impl Accounts<'_> {
         label: &str,
         now: DateTime<Utc>,
     ) -> Result<(TokenInfo, String), StoreError> {
-        let label = checked_label(label)?;
-        let secret = new_token();
-        let prefix = token_prefix(&secret);
-        let (label_owned, prefix_owned, hash) =
-            (label.to_owned(), prefix.clone(), token_hash(&secret));
+        let token = NewToken::new(label)?;
+        let row = token.clone();
         let id = self
             .store
-            .write(move |tx| {
-                let (label, prefix) = (&label_owned, &prefix_owned);
-                let live: i64 = db::query(
-            "SELECT COUNT(*) AS n FROM org_tokens WHERE org_id = $1 AND revoked_at_ms IS NULL",
-        )
-        .bind(org_id)
-        .fetch_one(&mut *tx)?
-        .try_get("n")?;
-                if live >= TOKENS_PER_ORG_MAX {
-                    return Err(StoreError::Invalid(format!(
-                        "an organization may hold at most {TOKENS_PER_ORG_MAX} tokens"
-                    )));
-                }
-                let row = db::query(
-                    "INSERT INTO org_tokens (org_id, label, prefix, token_hash, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                )
-                .bind(org_id)
-                .bind(label)
-                .bind(prefix)
-                .bind(hash)
-                .bind(to_ms(now))
-                .fetch_one(&mut *tx)?;
-                Ok(row.try_get::<i64, _>("id")?)
-            })
+            .write(move |tx| insert_token(tx, &ORG_TOKENS, org_id, &row, now))
             .await?;
-        Ok((
-            TokenInfo {
-                id,
-                label: label.to_owned(),
-                prefix,
-                created_at: now,
-                revoked_at: None,
-            },
-            secret,
-        ))
+        Ok((token.info(id, now), token.secret))
     }
 
     /// The organization's tokens, newest first, revoked ones included (bounded

@@ -7,22 +7,27 @@
 use chrono::{DateTime, Utc};
 
 use super::accounts::{
-    check_password, checked_label, delete_sessions, insert_session, token_info, SessionTable,
-    TokenInfo,
+    check_password, delete_sessions, insert_session, insert_token, token_info, NewToken,
+    SessionTable, TokenInfo, TokenTable,
 };
 use super::base::{time_col, to_ms};
 use super::db::{self, Conn};
 use super::error::StoreError;
 use super::handles::AuthorityAccounts;
-use super::orgs::{
-    checked_email, hash_password, is_unique_violation, new_token, token_hash, token_prefix,
-};
+use super::orgs::{checked_email, hash_password, is_unique_violation, new_token, token_hash};
 
 /// The authority's people's sessions.
 const AUTHORITY_SESSIONS: SessionTable = ("authority_sessions", "user_id");
 
 /// Most live API tokens one authority may hold.
 pub const AUTHORITY_TOKENS_MAX: i64 = 100;
+/// The authorities' tokens.
+const AUTHORITY_TOKENS: TokenTable = TokenTable {
+    table: "authority_tokens",
+    owner: "authority_id",
+    live_max: AUTHORITY_TOKENS_MAX,
+    owner_words: "an authority",
+};
 /// Audit entries shown per page.
 pub const AUDIT_PAGE_MAX: u32 = 200;
 /// Cases listed per page.
@@ -264,56 +269,20 @@ impl AuthorityAccounts<'_> {
         label: &str,
         now: DateTime<Utc>,
     ) -> Result<(TokenInfo, String), StoreError> {
-        let label = checked_label(label)?.to_owned();
-        let secret = new_token();
-        let prefix = token_prefix(&secret);
-        let hash = token_hash(&secret);
+        let token = NewToken::new(label)?;
+        let row = token.clone();
         let authority_id = by.authority_id;
-        let note = AuditNote::new(authority_id, &by.email, "token_created", label.clone());
-        let (label_owned, prefix_owned) = (label.clone(), prefix.clone());
+        let mut note = AuditNote::new(authority_id, &by.email, "token_created", "");
         let id = self
             .store
             .write(move |tx| {
-                let live: i64 = db::query(
-                    "SELECT COUNT(*) AS n FROM authority_tokens \
-                     WHERE authority_id = $1 AND revoked_at_ms IS NULL",
-                )
-                .bind(authority_id)
-                .fetch_one(&mut *tx)?
-                .try_get("n")?;
-                if live >= AUTHORITY_TOKENS_MAX {
-                    return Err(StoreError::Invalid(format!(
-                        "an authority may hold at most {AUTHORITY_TOKENS_MAX} tokens"
-                    )));
-                }
-                let row = db::query(
-                    "INSERT INTO authority_tokens \
-                     (authority_id, label, prefix, token_hash, created_at_ms) \
-                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                )
-                .bind(authority_id)
-                .bind(label_owned.as_str())
-                .bind(prefix_owned.as_str())
-                .bind(hash.as_str())
-                .bind(to_ms(now))
-                .fetch_one(&mut *tx)?;
-                let id: i64 = row.try_get("id")?;
-                let mut note = note;
-                note.detail = format!("#{id} {}", note.detail).trim_end().to_owned();
+                let id = insert_token(tx, &AUTHORITY_TOKENS, authority_id, &row, now)?;
+                note.detail = format!("#{id} {}", row.label).trim_end().to_owned();
                 insert_audit(tx, &note, now)?;
                 Ok(id)
             })
             .await?;
-        Ok((
-            TokenInfo {
-                id,
-                label,
-                prefix,
-                created_at: now,
-                revoked_at: None,
-            },
-            secret,
-        ))
+        Ok((token.info(id, now), token.secret))
     }
 
     /// The authority's tokens, newest first, revoked ones included.

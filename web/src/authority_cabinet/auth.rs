@@ -17,7 +17,7 @@ use crate::client_ip::ClientIp;
 use crate::error::WebError;
 use crate::security;
 use crate::state::AppState;
-use crate::visitor::{check_csrf, csrf, form, redirect, Page};
+use crate::visitor::{check_csrf, csrf, csrf_form, form, redirect, CsrfOnly, Page};
 
 /// The cabinet's session cookie.
 pub(crate) const SESSION_COOKIE: &str = "authority_session";
@@ -129,19 +129,12 @@ pub(crate) async fn log_in(
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct CsrfOnly {
-    #[serde(default)]
-    pub(crate) csrf: String,
-}
-
 pub(crate) async fn log_out(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Result<Response, WebError> {
-    let body = form(body)?;
-    check_csrf(&state, &headers, &body.csrf)?;
+    csrf_form(&state, &headers, body)?;
     if let Some(secret) = security::cookie(&headers, SESSION_COOKIE) {
         state
             .store()

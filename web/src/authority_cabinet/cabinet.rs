@@ -9,11 +9,11 @@ use axum::response::{IntoResponse, Response};
 use checkin_core::store::{AuditNote, AUDIT_PAGE_MAX};
 use serde::Deserialize;
 
-use super::auth::{CabinetUser, CsrfOnly};
+use super::auth::CabinetUser;
 use super::pages;
 use crate::error::WebError;
 use crate::state::AppState;
-use crate::visitor::{check_csrf, csrf, form, redirect, Page};
+use crate::visitor::{check_csrf, csrf, csrf_form, form, redirect, CsrfOnly, Page};
 
 pub(crate) fn page(
     status: StatusCode,
@@ -190,8 +190,7 @@ pub(crate) async fn revoke_token(
     body: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Result<Response, WebError> {
     let id: i64 = id.parse().map_err(|_| WebError::NotFound)?;
-    let body = form(body)?;
-    check_csrf(&state, &headers, &body.csrf)?;
+    csrf_form(&state, &headers, body)?;
     if !state
         .store()
         .authority()

@@ -20,12 +20,12 @@ use checkin_core::store::{AuditNote, AuthorityUser, CASES_BATCH_MAX};
 use checkin_core::NewCase;
 use rand::RngCore;
 
-use super::auth::{CabinetUser, CsrfOnly};
+use super::auth::CabinetUser;
 use super::cabinet::page;
 use super::pages::{self, JobView};
 use crate::error::WebError;
 use crate::state::AppState;
-use crate::visitor::{check_csrf, csrf, form, redirect};
+use crate::visitor::{check_csrf, csrf, csrf_form, redirect, CsrfOnly};
 
 /// Largest upload (a 100 000-row file is about 5 MB).
 pub(crate) const UPLOAD_BYTES_MAX: usize = 32 * 1024 * 1024;
@@ -336,8 +336,7 @@ pub(crate) async fn send(
     body: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Result<Response, WebError> {
     let job = job_of(&id, user.authority_id)?;
-    let body = form(body)?;
-    check_csrf(&state, &headers, &body.csrf)?;
+    csrf_form(&state, &headers, body)?;
     let cases = {
         let mut job = lock(&job);
         if !matches!(job.phase, Phase::Checked { .. }) || job.cases.is_empty() {
