@@ -1,6 +1,6 @@
 //! `checkin cases import FILE.csv`: confirmed cases in bulk, through the same
 //! core calls as the authority's API (`Cases::record_and_match_batch`, or
-//! `Cases::dry_run` with `--dry-run`), with a progress bar on a terminal and a
+//! `Cases::dry_run_batch` with `--dry-run`), with a progress bar on a terminal and a
 //! summary of the rows refused: line number and reason, the phone masked,
 //! optionally written to a rejects CSV (every cell through `csv_cell`).
 
@@ -97,12 +97,12 @@ pub async fn import(store: &Store, args: &ImportArgs) -> anyhow::Result<serde_js
     for chunk in good.chunks(IMPORT_BATCH_MAX) {
         let cases: Vec<NewCase> = chunk.iter().map(|(_, c)| c.clone()).collect();
         if args.dry_run {
-            for case in &cases {
-                let counts = store
-                    .cases()
-                    .dry_run(case, now)
-                    .await
-                    .context("matching a case (dry run)")?;
+            let all = store
+                .cases()
+                .dry_run_batch(&cases)
+                .await
+                .context("matching the cases (dry run)")?;
+            for counts in all {
                 visits += counts.visits;
                 people += counts.people;
                 unreachable += counts.unreachable;

@@ -166,6 +166,15 @@ async fn a_confirmed_upload_is_logged_with_its_cases_and_purged_with_them() {
         }
         let exposure = ExposureConfig::default();
         let case = exposure.new_case(Some(authority), phone, t0(), None, None);
+        // The upload's dry run in one read counts what one case's would.
+        let alone = store.cases().dry_run(&case, t0()).await.unwrap();
+        let batch = store
+            .cases()
+            .dry_run_batch(&[case.clone(), case.clone()])
+            .await
+            .unwrap();
+        assert_eq!(batch, [alone, alone], "{label}");
+        assert_eq!(alone.visits, 1, "{label}");
         let note = AuditNote::new(authority, "a@example.ru", "upload_confirmed", "случаев: 1");
         let recorded = store
             .cases()

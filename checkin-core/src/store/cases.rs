@@ -49,6 +49,21 @@ impl Cases<'_> {
         Ok(counts(&found[0]))
     }
 
+    /// [`Cases::dry_run`] of every case of `batch` (at most
+    /// [`CASES_BATCH_MAX`]), read in one unit: an upload's dry run.
+    pub async fn dry_run_batch(self, batch: &[NewCase]) -> Result<Vec<ExposureCounts>, StoreError> {
+        if batch.len() > CASES_BATCH_MAX {
+            return Err(StoreError::Invalid(format!(
+                "at most {CASES_BATCH_MAX} cases at once"
+            )));
+        }
+        for new in batch {
+            check(new)?;
+        }
+        let found = self.match_cases(batch.to_vec()).await?;
+        Ok(found.iter().map(|f| counts(f)).collect())
+    }
+
     /// Records `new` and queues an alert for every exposed visit not alerted
     /// yet, in one transaction.
     pub async fn record_and_match(

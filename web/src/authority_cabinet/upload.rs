@@ -31,8 +31,6 @@ use crate::visitor::{check_csrf, csrf, csrf_form, redirect, CsrfOnly};
 pub(crate) const UPLOAD_BYTES_MAX: usize = 32 * 1024 * 1024;
 /// How long a job is kept after it was made.
 const JOB_LIFE: Duration = Duration::from_secs(6 * 3600);
-/// Cases matched between two updates of the dry run's progress.
-const PROGRESS_STEP: usize = 100;
 
 #[derive(Debug, Clone)]
 enum Phase {
@@ -246,14 +244,17 @@ pub(crate) async fn upload(
 }
 
 async fn dry_run(state: AppState, job: Arc<Mutex<Job>>, cases: Arc<Vec<(u64, NewCase)>>) {
-    let now = state.now();
     let (mut visits, mut people, mut unreachable) = (0, 0, 0);
-    for (i, (_, case)) in cases.iter().enumerate() {
-        match state.store().cases().dry_run(case, now).await {
-            Ok(counts) => {
-                visits += counts.visits;
-                people += counts.people;
-                unreachable += counts.unreachable;
+    let mut done = 0;
+    for chunk in cases.chunks(CASES_BATCH_MAX) {
+        let batch: Vec<NewCase> = chunk.iter().map(|(_, c)| c.clone()).collect();
+        match state.store().cases().dry_run_batch(&batch).await {
+            Ok(all) => {
+                for counts in all {
+                    visits += counts.visits;
+                    people += counts.people;
+                    unreachable += counts.unreachable;
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "authority upload's dry run failed");
@@ -268,9 +269,8 @@ async fn dry_run(state: AppState, job: Arc<Mutex<Job>>, cases: Arc<Vec<(u64, New
                 return;
             }
         }
-        if (i + 1) % PROGRESS_STEP == 0 {
-            set_phase(&job, Phase::Checking { done: i + 1 });
-        }
+        done += chunk.len();
+        set_phase(&job, Phase::Checking { done });
     }
     set_phase(
         &job,
