@@ -137,6 +137,33 @@ fn kind_text(e: &csv::Error) -> String {
     }
 }
 
+/// The line a byte offset is on, counted onwards from the previous offset.
+#[derive(Debug, Default)]
+struct LineCounter {
+    /// Where counting stopped, and the newlines before it.
+    at: usize,
+    newlines: u64,
+}
+
+impl LineCounter {
+    /// The 1-based line of the first non-newline byte at or after `byte`
+    /// (offsets asked in increasing order; an earlier one starts over).
+    fn line_at(&mut self, bytes: &[u8], byte: u64) -> u64 {
+        let mut at = usize::try_from(byte)
+            .unwrap_or(bytes.len())
+            .min(bytes.len());
+        while at < bytes.len() && matches!(bytes[at], b'\r' | b'\n') {
+            at += 1;
+        }
+        if at < self.at {
+            *self = LineCounter::default();
+        }
+        self.newlines += bytes[self.at..at].iter().filter(|b| **b == b'\n').count() as u64;
+        self.at = at;
+        1 + self.newlines
+    }
+}
+
 /// Reads a file's `bytes`: the good rows as cases (with their line numbers,
 /// recorded for `authority`) and the refused ones.
 pub fn read_cases(
@@ -147,16 +174,10 @@ pub fn read_cases(
 ) -> Result<CaseRows, CaseFileError> {
     // The reader's own line count is off after blank lines (it counts from
     // where it started skipping them): lines are counted from the record's
-    // first byte instead.
-    let line_at = |byte: u64| -> u64 {
-        let mut at = usize::try_from(byte)
-            .unwrap_or(bytes.len())
-            .min(bytes.len());
-        while at < bytes.len() && matches!(bytes[at], b'\r' | b'\n') {
-            at += 1;
-        }
-        1 + bytes[..at].iter().filter(|b| **b == b'\n').count() as u64
-    };
+    // first byte instead, onwards from the last record's (records come in
+    // order), so a file is counted once, not once per row.
+    let mut lines = LineCounter::default();
+    let mut line_at = |byte: u64| lines.line_at(bytes, byte);
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
     let header = reader
         .headers()
