@@ -23,12 +23,21 @@
 //!    configuration but for the SMSC address (one bind, window 100), SMSC
 //!    window 100, [`Plan::burst_runs`] runs, each on a fresh gateway: p99
 //!    MO → `deliver_sm_resp` of each run.
+//! 4. Several operators (issue 20), SQLite: one operator of four binds
+//!    beside four operators (`mts`, `beeline`, `megafon`, `tele2`) of one
+//!    bind each, the same four binds: the simulator's `Network` (one SMSC,
+//!    port, account and range per operator) and the gateway with one
+//!    `[[operator]]` section each, offered [`Plan::over_rate_per_s`] spread
+//!    over the operators (`run_spread`); MO acked/s, replies and receipts
+//!    of each run (and of each operator), four ÷ one, and the gateway's CPU
+//!    per MO; [`Plan::operator_rounds`] rounds, alternating which runs
+//!    first.
 //!
 //! Run: `cargo bench --bench e2e` (add `CHECKIN_TEST_POSTGRES_URL=postgres://…`
 //! for PostgreSQL; `./scripts/pg-test-server` starts one; `CHECKIN_BENCH_BIN=…`
 //! measures another build of the `checkin` binary; `CHECKIN_BENCH_LOG=<file>`
-//! keeps the last gateway's log; `CHECKIN_BENCH_ONLY=capacity|steady|burst` one
-//! section, with a `phase:` line on stderr naming the gateway's pid for a
+//! keeps the last gateway's log; `CHECKIN_BENCH_ONLY=capacity|steady|burst|operators`
+//! one section, with a `phase:` line on stderr naming the gateway's pid for a
 //! profiler). Without `--bench` (as `cargo test
 //! --all-targets` runs it) it does a short smoke run on SQLite through every
 //! section.
@@ -37,13 +46,15 @@
 mod dbs;
 mod support;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use checkin_core::StoreConfig;
 use simulator::load::{LoadConfig, LoadReport};
 use simulator::stats::ReceiptStats;
-use simulator::Simulator;
+use simulator::{Network, Simulator};
 use support::{simulator, Metrics, Prepared, SMSC_WINDOW};
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Copy)]
 struct Plan {
@@ -68,6 +79,9 @@ struct Plan {
     /// Before each steady run, how long the idle gateway's CPU and thread
     /// switches are read (what it spends doing nothing, per second).
     idle_window: Duration,
+    /// Rounds of the operators section, each a run of [`OPERATOR_CONFIGS`]
+    /// (in turn first and second) offered [`Plan::over_rate_per_s`].
+    operator_rounds: usize,
 }
 
 const FULL: Plan = Plan {
@@ -85,6 +99,7 @@ const FULL: Plan = Plan {
     burst_runs: 5,
     burst_configs: &[GatewayConfig::Defaults, GatewayConfig::Bench { binds: 1 }],
     idle_window: Duration::from_secs(3),
+    operator_rounds: 5,
 };
 const SMOKE: Plan = Plan {
     over_rate_per_s: 400.0,
@@ -100,10 +115,15 @@ const SMOKE: Plan = Plan {
     burst_runs: 1,
     burst_configs: &[GatewayConfig::Defaults],
     idle_window: Duration::from_millis(200),
+    operator_rounds: 1,
 };
 
 /// p99 MO → `deliver_sm_resp` the latency runs of section 3 are held to.
 const P99_TARGET_MS: f64 = 20.0;
+
+/// Four operators' MO acked/s, in % of one operator's with as many binds,
+/// that section 4 is held to (issue 20).
+const OPERATORS_TARGET_PERCENT: f64 = 90.0;
 
 /// MO the load generator keeps waiting for `deliver_sm_resp` at once. Above
 /// the SMSC's windows (binds × [`SMSC_WINDOW`]), so the windows, not the
@@ -124,12 +144,31 @@ enum GatewayConfig {
     /// SMSC address: one bind, window 100, 50 segments/s per bind, a send
     /// rate of 100/s.
     Defaults,
+    /// [`Prepared::operators`]: the first `operators` of
+    /// [`support::OPERATORS`], each its own SMSC (the simulator's
+    /// [`support::network`]) and `[[operator]]` section of `binds` binds,
+    /// otherwise as `Bench`; the load spread over them.
+    Operators { operators: usize, binds: usize },
 }
 
+/// The operators section's two gateways, the same binds in all: one
+/// operator of four binds, four operators of one bind each.
+const OPERATOR_CONFIGS: [GatewayConfig; 2] = [
+    GatewayConfig::Operators {
+        operators: 1,
+        binds: 4,
+    },
+    GatewayConfig::Operators {
+        operators: 4,
+        binds: 1,
+    },
+];
+
 impl GatewayConfig {
+    /// Binds of each operator.
     fn binds(self) -> usize {
         match self {
-            GatewayConfig::Bench { binds } => binds,
+            GatewayConfig::Bench { binds } | GatewayConfig::Operators { binds, .. } => binds,
             GatewayConfig::Defaults => 1,
         }
     }
@@ -140,14 +179,89 @@ impl GatewayConfig {
                 format!("{binds} bind(s), replies unpaced (segments_per_second 0)")
             }
             GatewayConfig::Defaults => "defaults but the SMSC address (1 bind)".into(),
+            GatewayConfig::Operators { operators, binds } => {
+                format!("{operators} operator(s) × {binds} bind(s)")
+            }
         }
     }
 
-    fn prepare(self, port: u16, database_url: Option<&str>) -> Prepared {
-        match self {
-            GatewayConfig::Bench { binds } => Prepared::new(port, binds, database_url),
-            GatewayConfig::Defaults => Prepared::with_defaults(port, database_url),
+    /// The operators' SMSCs (until the token is cancelled) and the
+    /// gateway's data folder and configuration bound to them.
+    async fn prepare(self, database_url: Option<&str>) -> (Smscs, Prepared, CancellationToken) {
+        if let GatewayConfig::Operators { operators, binds } = self {
+            let (net, token) = support::network(operators).await;
+            let prepared = Prepared::operators(&net, binds, database_url);
+            return (Smscs::Network(net), prepared, token);
         }
+        let (sim, port, token) = simulator().await;
+        let prepared = match self {
+            GatewayConfig::Defaults => Prepared::with_defaults(port, database_url),
+            _ => Prepared::new(port, self.binds(), database_url),
+        };
+        (Smscs::One(sim), prepared, token)
+    }
+}
+
+/// The far end of a gateway run: one SMSC, or several operators' SMSCs.
+enum Smscs {
+    One(Simulator),
+    Network(Network),
+}
+
+impl Smscs {
+    fn simulators(&self) -> Vec<&Simulator> {
+        match self {
+            Smscs::One(sim) => vec![sim],
+            Smscs::Network(net) => net.simulators().map(|(_, sim)| sim).collect(),
+        }
+    }
+
+    /// Waits until each SMSC has `binds` sessions that can receive.
+    async fn wait_bound(&self, binds: usize, token: &CancellationToken) -> bool {
+        for sim in self.simulators() {
+            if !sim.wait_for_receivers(binds, token).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Offers `config`: to the one SMSC, or spread over the operators (the
+    /// rate, the phones and the MOs in flight shared out), with each
+    /// operator's own report.
+    async fn load(
+        &self,
+        mut config: LoadConfig,
+        token: &CancellationToken,
+    ) -> (LoadReport, BTreeMap<String, LoadReport>) {
+        match self {
+            Smscs::One(sim) => (
+                simulator::load::run(sim, config, token).await,
+                BTreeMap::new(),
+            ),
+            Smscs::Network(net) => {
+                config.inflight_max = config.inflight_max.div_ceil(net.names().len());
+                let spread = simulator::load::run_spread(net, &[], config, token).await;
+                (spread.total, spread.operators)
+            }
+        }
+    }
+
+    /// The operators' names, in the order of [`Smscs::simulators`]; none
+    /// for one SMSC.
+    fn names(&self) -> Vec<String> {
+        match self {
+            Smscs::One(_) => Vec::new(),
+            Smscs::Network(net) => net.names(),
+        }
+    }
+
+    /// Each SMSC's receipt counters now.
+    fn receipts(&self) -> Vec<ReceiptStats> {
+        self.simulators()
+            .iter()
+            .map(|sim| sim.stats().receipts)
+            .collect()
     }
 }
 
@@ -164,21 +278,38 @@ fn load_config(plan: Plan, rate_per_s: f64, duration: Duration, text: &str) -> L
     }
 }
 
-/// Waits (at most [`RECEIPTS_WAIT`]) until every `submit_sm` the simulator
-/// took has its receipt produced and every receipt produced is answered;
-/// the receipt counters then.
-async fn settle_receipts(sim: &Simulator) -> ReceiptStats {
+/// Waits (at most [`RECEIPTS_WAIT`]) until every `submit_sm` each
+/// simulator took has its receipt produced and every receipt produced is
+/// answered; each one's receipt counters then.
+async fn settle_receipts(sims: &[&Simulator]) -> Vec<ReceiptStats> {
     let end = tokio::time::Instant::now() + RECEIPTS_WAIT;
     loop {
-        let stats = sim.stats();
-        let submits = stats.pdus_in.get("submit_sm").copied().unwrap_or(0);
-        let r = stats.receipts;
-        let settled = r.produced >= submits && r.delivered + r.failed >= r.produced;
+        let stats: Vec<_> = sims.iter().map(|sim| sim.stats()).collect();
+        let settled = stats.iter().all(|s| {
+            let submits = s.pdus_in.get("submit_sm").copied().unwrap_or(0);
+            let r = &s.receipts;
+            r.produced >= submits && r.delivered + r.failed >= r.produced
+        });
         if settled || tokio::time::Instant::now() >= end {
-            return r;
+            return stats.into_iter().map(|s| s.receipts).collect();
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The counters of several SMSCs' receipts added up.
+fn receipts_total(each: &[ReceiptStats]) -> ReceiptStats {
+    let mut total = ReceiptStats::default();
+    for r in each {
+        total.produced += r.produced;
+        total.delivered += r.delivered;
+        total.delivered_late += r.delivered_late;
+        total.pending += r.pending;
+        total.expired += r.expired;
+        total.dropped += r.dropped;
+        total.failed += r.failed;
+    }
+    total
 }
 
 struct Ceiling {
@@ -199,7 +330,7 @@ async fn ceiling(plan: Plan, binds: usize) -> Ceiling {
         "ВХОД*572-094-130",
     );
     let report = simulator::load::run(&sim, config, &token).await;
-    let receipts = settle_receipts(&sim).await;
+    let receipts = receipts_total(&settle_receipts(&[&sim]).await);
     token.cancel();
     Ceiling { report, receipts }
 }
@@ -252,6 +383,9 @@ struct Ours {
     metrics_before: Metrics,
     metrics_after: Metrics,
     receipts: ReceiptStats,
+    /// With several operators, each one's report and receipts (in
+    /// [`support::OPERATORS`]' order); empty with one SMSC.
+    operators: Vec<(String, LoadReport, ReceiptStats)>,
 }
 
 impl Ours {
@@ -285,12 +419,11 @@ async fn ours(
     receipts: bool,
     idle_window: Duration,
 ) -> Ours {
-    let (sim, port, token) = simulator().await;
-    let mut prepared = gateway.prepare(port, database_url.as_deref());
+    let (smscs, mut prepared, token) = gateway.prepare(database_url.as_deref()).await;
     prepared.sqlite_synchronous = sync;
     let text = format!("ВХОД*{}", prepared.code);
     let child = prepared.spawn_watched();
-    assert!(sim.wait_for_receivers(gateway.binds(), &token).await);
+    assert!(smscs.wait_bound(gateway.binds(), &token).await);
     tokio::time::sleep(Duration::from_millis(500)).await; // settle before the idle reading
     let pid = child.pid();
     let idle_rss_kib = rss_kib(pid, "VmRSS:");
@@ -316,11 +449,11 @@ async fn ours(
         // Replies are paced (the default contract): not waited for.
         config.reply_grace = Duration::ZERO;
     }
-    let report = simulator::load::run(&sim, config, &token).await;
+    let (report, mut reports) = smscs.load(config, &token).await;
     let receipts = if receipts {
-        settle_receipts(&sim).await
+        settle_receipts(&smscs.simulators()).await
     } else {
-        sim.stats().receipts
+        smscs.receipts()
     };
     // sysconf(_SC_CLK_TCK) is 100 on Linux.
     let cpu_ms = (cpu_ticks(pid) - cpu_before) * 10;
@@ -342,7 +475,16 @@ async fn ours(
         idle,
         metrics_before,
         metrics_after,
-        receipts,
+        receipts: receipts_total(&receipts),
+        operators: smscs
+            .names()
+            .into_iter()
+            .zip(receipts)
+            .map(|(name, receipts)| {
+                let report = reports.remove(&name).unwrap_or_default();
+                (name, report, receipts)
+            })
+            .collect(),
     }
 }
 
@@ -351,15 +493,42 @@ fn acked_per_s(r: &LoadReport) -> f64 {
     r.delivered as f64 / r.elapsed_s.max(f64::EPSILON)
 }
 
+/// The middle of `v` (the mean of the two middle values of an even count).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// `r`'s MO acknowledged per second ÷ `base`'s.
+fn ratio(r: &LoadReport, base: &LoadReport) -> f64 {
+    acked_per_s(r) / acked_per_s(base)
+}
+
+/// A gateway run's memory and CPU per MO.
+fn resources_row(binds: impl std::fmt::Display, name: &str, o: &Ours) -> String {
+    format!(
+        "| {binds} | {name} | {:.1} MiB | {:.1} MiB | {:.0} |",
+        o.idle_rss_kib as f64 / 1024.0,
+        o.peak_rss_kib as f64 / 1024.0,
+        o.cpu_us_per_checkin(),
+    )
+}
+
+/// A row of what a run offered and achieved; its MO acked/s as a share of
+/// `base`'s (a ceiling's, or another run's) when given.
 fn capacity_row(
-    binds: usize,
+    binds: impl std::fmt::Display,
     name: &str,
     r: &LoadReport,
     receipts: &ReceiptStats,
-    ceiling: Option<&LoadReport>,
+    base: Option<&LoadReport>,
 ) -> String {
-    let ratio = ceiling
-        .map(|c| format!("{:.0} %", 100.0 * acked_per_s(r) / acked_per_s(c)))
+    let ratio = base
+        .map(|c| format!("{:.0} %", 100.0 * ratio(r, c)))
         .unwrap_or_else(|| "—".into());
     format!(
         "| {binds} | {name} | {:.0} | {:.0} | {} / {} | {} / {} | {ratio} |",
@@ -513,7 +682,7 @@ fn main() {
             }
         }
 
-        // `CHECKIN_BENCH_ONLY=capacity|steady|burst` runs one section (to
+        // `CHECKIN_BENCH_ONLY=capacity|steady|burst|operators` runs one section (to
         // profile it); the others print empty tables.
         let only = std::env::var("CHECKIN_BENCH_ONLY").ok();
         let runs = |section: &str| only.as_deref().is_none_or(|o| o == section);
@@ -606,13 +775,39 @@ fn main() {
             }
         }
 
+        // 4. Several operators: one operator of four binds beside four
+        // operators of one bind, the same rate spread over them; which runs
+        // first alternates between rounds.
+        let mut operator_rounds = Vec::new();
+        for round in (0..plan.operator_rounds).filter(|_| runs("operators")) {
+            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            let mut pair = [None, None];
+            for i in order {
+                let o = ours(
+                    plan,
+                    OPERATOR_CONFIGS[i],
+                    None,
+                    None,
+                    plan.over_rate_per_s,
+                    plan.duration,
+                    true,
+                    Duration::ZERO,
+                );
+                pair[i] = Some(o.await);
+            }
+            let [Some(one), Some(four)] = pair else {
+                unreachable!("both ran")
+            };
+            operator_rounds.push((one, four));
+        }
+
         println!(
             "Plan: capacity runs offered {} MO/s for {:?} on {:?} bind(s), latency at half of \
              it for as long; steady runs {:?} MO/s for {:?} on 1 bind; {} runs at {} MO/s for \
              {:?}; {} distinct phones, SMSC window {SMSC_WINDOW} per bind, gateway window 100 \
              per bind, receipts asked for every reply (gateway and ceiling), \
              {LOAD_INFLIGHT_MAX} MO in flight at most; a fresh gateway and database per run; \
-             backends: {}.\n",
+             backends: {}; {} round(s) of the operators section.\n",
             plan.over_rate_per_s,
             plan.duration,
             plan.capacity_binds,
@@ -627,6 +822,7 @@ fn main() {
                 .map(|b| b.name)
                 .collect::<Vec<_>>()
                 .join(", "),
+            plan.operator_rounds,
         );
 
         println!("Capacity (offered more than it takes), beside the protocol-only ceiling of the same binds:\n");
@@ -673,13 +869,7 @@ fn main() {
         println!("\n| binds | gateway (capacity run) | RSS idle | RSS peak (VmHWM) | CPU per MO (µs) |\n|---|---|---|---|---|");
         for (binds, _, runs) in &capacities {
             for c in runs {
-                println!(
-                    "| {binds} | {} | {:.1} MiB | {:.1} MiB | {:.0} |",
-                    c.backend.name,
-                    c.over.idle_rss_kib as f64 / 1024.0,
-                    c.over.peak_rss_kib as f64 / 1024.0,
-                    c.over.cpu_us_per_checkin(),
-                );
+                println!("{}", resources_row(binds, c.backend.name, &c.over));
             }
         }
 
@@ -761,6 +951,61 @@ fn main() {
             println!("- {s}");
         }
 
+        println!(
+            "\nSeveral operators (issue 20), SQLite, {} beside {}: offered {} MO/s \
+             for {:?}, spread over the operators (each an equal share of the rate, of the \
+             {LOAD_INFLIGHT_MAX} MO in flight and of the phones, drawn from its range), receipts \
+             on, replies unpaced, a fresh gateway and database per run; rounds alternate which \
+             runs first:\n",
+            OPERATOR_CONFIGS[0].name(),
+            OPERATOR_CONFIGS[1].name(),
+            plan.over_rate_per_s,
+            plan.duration
+        );
+        println!("| round | gateway | offered, achieved MO/s | MO acked/s | MO acked / replies | receipts acked / produced | of one operator's |");
+        println!("|---|---|---|---|---|---|---|");
+        for (round, (one, four)) in (1..).zip(&operator_rounds) {
+            let [one_name, four_name] = OPERATOR_CONFIGS.map(GatewayConfig::name);
+            let row = |name: &str, o: &Ours, base| capacity_row(round, name, &o.report, &o.receipts, base);
+            println!("{}", row(&one_name, one, None));
+            println!("{}", row(&four_name, four, Some(&one.report)));
+            for (name, r, receipts) in &four.operators {
+                println!("{}", capacity_row(round, &format!("… of which {name}"), r, receipts, None));
+            }
+        }
+        println!("\n| round | gateway | RSS idle | RSS peak (VmHWM) | CPU per MO (µs) |\n|---|---|---|---|---|");
+        for (round, (one, four)) in (1..).zip(&operator_rounds) {
+            println!("{}", resources_row(round, &OPERATOR_CONFIGS[0].name(), one));
+            println!("{}", resources_row(round, &OPERATOR_CONFIGS[1].name(), four));
+        }
+        if !operator_rounds.is_empty() {
+            let ratios: Vec<f64> = operator_rounds
+                .iter()
+                .map(|(one, four)| ratio(&four.report, &one.report))
+                .collect();
+            let cpu = |pick: fn(&(Ours, Ours)) -> &Ours| {
+                median(operator_rounds.iter().map(|p| pick(p).cpu_us_per_checkin()).collect())
+            };
+            let ratio = median(ratios.clone());
+            println!(
+                "\n- MO acked/s, four operators ÷ one: {} (median {:.1} %; ≥ {OPERATORS_TARGET_PERCENT} %: {})\n\
+                 - gateway CPU per MO (medians): one operator {:.0} µs, four {:.0} µs",
+                ratios
+                    .iter()
+                    .map(|r| format!("{:.1} %", 100.0 * r))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                100.0 * ratio,
+                if 100.0 * ratio >= OPERATORS_TARGET_PERCENT {
+                    "yes"
+                } else {
+                    "no"
+                },
+                cpu(|p| &p.0),
+                cpu(|p| &p.1),
+            );
+        }
+
         // Every measurement took place, whatever the figures.
         for (binds, ceiling, runs) in &capacities {
             assert!(
@@ -785,6 +1030,18 @@ fn main() {
                 "the steady run at {rate} MO/s on {} measured nothing",
                 backend.name
             );
+        }
+        for o in operator_rounds.iter().flat_map(|(one, four)| [one, four]) {
+            assert!(
+                o.report.delivered > 0 && o.receipts.delivered > 0,
+                "the operators run acknowledged no MO or no receipt"
+            );
+            for (name, r, receipts) in &o.operators {
+                assert!(
+                    r.delivered > 0 && receipts.delivered > 0,
+                    "operator {name} acknowledged no MO or no receipt"
+                );
+            }
         }
         for (_, backend, runs) in &bursts {
             for o in runs {

@@ -205,6 +205,7 @@ async fn ask_for_a_code(gateway: &Gateway, poster: &str, phone: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_go_back_the_way_they_came_and_the_rest_follows_its_route() {
+    let _serial = SERIAL.lock().await;
     let sim = network().await;
     let dir = tempfile::tempdir().unwrap();
     let config = common::config_with_file(dir.path(), None, &gateway_operators(&sim.net));
@@ -335,11 +336,19 @@ async fn spread(sim: &Sim, text: &str, seconds: f64) -> simulator::load::SpreadR
 /// One latency of a load report, in ms.
 type Latency = fn(&LoadReport) -> f64;
 
+/// Below this a p99 passes whatever the clean run's was.
+const P99_FLOOR_MS: f64 = 100.0;
+
+/// The tests of this file one at a time: the load test's latencies are
+/// compared between its phases, and a sibling's gateway would move them.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Messages queued for the operator that goes away.
 const WAITING: usize = 300;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_operator_down_holds_only_its_own_traffic() {
+    let _serial = SERIAL.lock().await;
     let sim = network().await;
     let dir = tempfile::tempdir().unwrap();
     let config = common::config_with_file(dir.path(), None, &gateway_operators(&sim.net));
@@ -416,14 +425,15 @@ async fn one_operator_down_holds_only_its_own_traffic() {
             before.sent
         );
         // 2× the clean run's p99 (MO → its acknowledgement, and MO → its
-        // reply's submit), with a floor for a machine whose clean p99 is a
-        // millisecond or two.
+        // reply's submit), with a floor for a shared machine where a test
+        // binary beside this one moves a p99 by tens of ms (held operator
+        // slots stop replies outright, which the count above catches).
         let latencies: [(&str, Latency); 2] = [
             ("MO → resp", |r| r.deliver_latency.p99_ms),
             ("MO → reply", |r| r.reply_latency.p99_ms),
         ];
         for (what, p99) in latencies {
-            let bound = (2.0 * p99(before)).max(20.0);
+            let bound = (2.0 * p99(before)).max(P99_FLOOR_MS);
             assert!(
                 p99(during) <= bound,
                 "{name}: {what} p99 {} ms with beeline down, {} ms without",
@@ -459,6 +469,7 @@ async fn one_operator_down_holds_only_its_own_traffic() {
 /// two operators is answered through it, and `/readyz` is ready.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkin_serve_answers_each_mo_through_its_operator() {
+    let _serial = SERIAL.lock().await;
     use common::cli::{checkin, json_line};
     let sim = network().await;
     let root = tempfile::tempdir().unwrap();

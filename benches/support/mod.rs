@@ -1,7 +1,7 @@
 //! What the whole-gateway benches (`e2e.rs`, `ussd.rs`) share: the
-//! operator's SMSC (the simulator on port 0), the protocol-only ceiling's
-//! ESMEs, and a real `checkin` process with one premises, stopped like an
-//! operator stops it.
+//! operator's SMSC (the simulator on port 0) or several operators' (its
+//! `Network`), the protocol-only ceiling's ESMEs, and a real `checkin`
+//! process with one premises, stopped like an operator stops it.
 
 #![allow(dead_code)] // each bench uses a different part
 
@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use simulator::config::{Foreign, OperatorConfig};
 use simulator::esme::{Esme, EsmeOptions};
-use simulator::Simulator;
+use simulator::{Network, Simulator};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -33,6 +34,41 @@ pub async fn simulator() -> (Simulator, u16, CancellationToken) {
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(sim.clone().serve_smpp(listener, token.clone()));
     (sim, port, token)
+}
+
+/// The operators of the several-operators runs: name and the one number
+/// range each serves (Moscow's four networks, one prefix each).
+pub const OPERATORS: [(&str, &str); 4] = [
+    ("mts", "+7916"),
+    ("beeline", "+7903"),
+    ("megafon", "+7926"),
+    ("tele2", "+7977"),
+];
+
+/// The simulator playing the first `n` of [`OPERATORS`], each its own SMSC
+/// (SMPP port, account `gw_NAME` with password `NAME`, range, receipts),
+/// with [`SMSC_WINDOW`] per bind like [`simulator`], until the token is
+/// cancelled.
+pub async fn network(n: usize) -> (Network, CancellationToken) {
+    let token = CancellationToken::new();
+    let mut config = simulator::Config::default();
+    config.limits.outbound_window_max = SMSC_WINDOW;
+    config.operators = OPERATORS[..n]
+        .iter()
+        .map(|&(name, range)| OperatorConfig {
+            name: name.into(),
+            smpp: None,
+            accounts: vec![format!("gw_{name}:{name}")],
+            ranges: vec![range.into()],
+            faults: None,
+            receipts: None,
+            foreign: Foreign::default(),
+        })
+        .collect();
+    let net = Network::new(config, SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let listeners = net.bind_smpp().await.unwrap();
+    tokio::spawn(net.clone().serve_smpp(listeners, token.clone()));
+    (net, token)
 }
 
 /// `binds` of the simulator's own ESME, answering every MO with a reply and
@@ -110,18 +146,43 @@ impl Prepared {
     /// defaults but for the binds and the MT side: replies are not paced by
     /// a contract (the send rate is not what is measured).
     pub fn new(port: u16, binds: usize, database_url: Option<&str>) -> Prepared {
-        let link = format!("window_max = 100\nsegments_per_second = 0\nbinds = {binds}\n");
-        Prepared::with_link(port, &link, database_url, false)
+        let smsc = format!(
+            "[smsc]\n{}{}",
+            smsc_keys(port, "checkin", "checkin"),
+            bench_link(binds)
+        );
+        Prepared::with_smscs(&smsc, database_url, false)
     }
 
     /// The gateway's default configuration but for the SMSC address (and
     /// its credentials): one bind, the default window (100), contract
     /// (`segments_per_second`) and send rate.
     pub fn with_defaults(port: u16, database_url: Option<&str>) -> Prepared {
-        Prepared::with_link(port, "", database_url, true)
+        let smsc = format!("[smsc]\n{}", smsc_keys(port, "checkin", "checkin"));
+        Prepared::with_smscs(&smsc, database_url, true)
     }
 
-    fn with_link(port: u16, link: &str, database_url: Option<&str>, defaults: bool) -> Prepared {
+    /// One `[[operator]]` section for each operator of `net` (its SMPP
+    /// port, account and ranges), each with `binds` binds and otherwise as
+    /// [`Prepared::new`]'s link; replies go back through the operator the
+    /// MO came through.
+    pub fn operators(net: &Network, binds: usize, database_url: Option<&str>) -> Prepared {
+        let mut smscs = String::new();
+        for (name, sim) in net.simulators() {
+            let port = net.smpp_addr(name).expect("bound").port();
+            let account = &sim.config().accounts[0];
+            let ranges: Vec<String> = net.ranges(name).iter().map(ToString::to_string).collect();
+            smscs.push_str(&format!(
+                "[[operator]]\nname = {name:?}\nranges = {ranges:?}\n{}{}\n",
+                smsc_keys(port, &account.system_id, &account.password),
+                bench_link(binds),
+            ));
+        }
+        Prepared::with_smscs(&smscs, database_url, false)
+    }
+
+    /// `smscs`: the `[smsc]` section or the `[[operator]]` sections.
+    fn with_smscs(smscs: &str, database_url: Option<&str>, defaults: bool) -> Prepared {
         let root = tempfile::tempdir().unwrap();
         let data = root.path().join("data");
         let config = root.path().join("checkin.toml");
@@ -129,10 +190,7 @@ impl Prepared {
         if let Some(url) = database_url {
             toml.push_str(&format!("database_url = {url:?}\n"));
         }
-        toml.push_str(&format!(
-            "[smsc]\nhost = \"127.0.0.1\"\nport = {port}\nsystem_id = \"checkin\"\n\
-             password = \"checkin\"\n{link}"
-        ));
+        toml.push_str(smscs);
         std::fs::write(&config, toml).unwrap();
         let run = |args: &[&str]| -> serde_json::Value {
             let out = checkin(&data, &config).args(args).output().unwrap();
@@ -228,6 +286,19 @@ impl Prepared {
             }
         }
     }
+}
+
+/// An SMSC section's address and credentials (the simulator on `port`).
+fn smsc_keys(port: u16, system_id: &str, password: &str) -> String {
+    format!(
+        "host = \"127.0.0.1\"\nport = {port}\nsystem_id = {system_id:?}\npassword = {password:?}\n"
+    )
+}
+
+/// The benches' link: `binds` binds, window 100, replies not paced by a
+/// contract (`segments_per_second = 0`).
+fn bench_link(binds: usize) -> String {
+    format!("window_max = 100\nsegments_per_second = 0\nbinds = {binds}\n")
 }
 
 /// `ADDR` of the gateway's start line `  web: http://ADDR/v/<code> …`.

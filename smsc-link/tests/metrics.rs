@@ -1,6 +1,7 @@
 //! The link's metrics through the `metrics` facade: a recording recorder
 //! (global, so this file holds one test) sees binds, in-flight, outcomes,
-//! throttle events, round-trip latencies, and what a hostile SMSC sent.
+//! throttle events, round-trip latencies, and what a hostile SMSC sent,
+//! every series under its link's `operator` label.
 
 mod common;
 
@@ -109,6 +110,7 @@ async fn metrics_count_binds_outcomes_throttles_and_latency() {
     let link = Link::start(
         LinkConfig {
             window_max: 5,
+            operator: "mts".into(),
             ..link_config(sim.smpp)
         },
         handler.clone(),
@@ -118,7 +120,8 @@ async fn metrics_count_binds_outcomes_throttles_and_latency() {
     assert!(tokio::time::timeout(WAIT, link.wait_bound(1))
         .await
         .expect("bound"));
-    assert_eq!(recording.gauge(telemetry::BINDS), 1.0);
+    let binds = format!("{}{{operator=mts}}", telemetry::BINDS);
+    assert_eq!(recording.gauge(&binds), 1.0);
 
     let mut replies = Vec::new();
     for i in 0..40 {
@@ -134,23 +137,23 @@ async fn metrics_count_binds_outcomes_throttles_and_latency() {
             Ok(SubmitOutcome::Accepted { .. })
         ));
     }
-    let accepted = format!("{}{{outcome=accepted}}", telemetry::SUBMITS);
+    let accepted = format!("{}{{outcome=accepted,operator=mts}}", telemetry::SUBMITS);
     assert_eq!(recording.counter(&accepted), 40);
-    assert!(recording.counter(telemetry::THROTTLED) > 0);
-    assert_eq!(
-        recording.counter(telemetry::THROTTLED),
-        sim.sim.stats().throttled
-    );
-    assert!(recording.samples(telemetry::SUBMIT_RTT) >= 40);
-    assert_eq!(recording.gauge(telemetry::IN_FLIGHT), 0.0);
+    let throttled = format!("{}{{operator=mts}}", telemetry::THROTTLED);
+    assert!(recording.counter(&throttled) > 0);
+    assert_eq!(recording.counter(&throttled), sim.sim.stats().throttled);
+    let rtt = format!("{}{{operator=mts}}", telemetry::SUBMIT_RTT);
+    assert!(recording.samples(&rtt) >= 40);
+    let in_flight = format!("{}{{operator=mts}}", telemetry::IN_FLIGHT);
+    assert_eq!(recording.gauge(&in_flight), 0.0);
 
     link.shutdown().await;
-    assert_eq!(recording.gauge(telemetry::BINDS), 0.0);
+    assert_eq!(recording.gauge(&binds), 0.0);
 
     // A hostile SMSC: a stray response, an unknown request, then garbage.
     let refused = |kind: Refused| {
         recording.counter(&format!(
-            "{}{{kind={}}}",
+            "{}{{kind={},operator=hostile}}",
             telemetry::PROTOCOL_ERRORS,
             kind.label()
         ))
@@ -163,7 +166,11 @@ async fn metrics_count_binds_outcomes_throttles_and_latency() {
     .map(refused);
     let fake = Fake::start().await;
     let (handler, _events) = recorder(0);
-    let link = Link::start(link_config(fake.addr), handler.clone(), handler).expect("config");
+    let hostile = LinkConfig {
+        operator: "hostile".into(),
+        ..link_config(fake.addr)
+    };
+    let link = Link::start(hostile, handler.clone(), handler).expect("config");
     let mut conn = fake.accept(CommandStatus::EsmeRok).await;
     let words = |w: [u32; 4]| w.iter().flat_map(|w| w.to_be_bytes()).collect::<Vec<u8>>();
     let mut bytes = words([16, 0x8000_0000, 0, 4_242]);

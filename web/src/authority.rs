@@ -21,8 +21,11 @@ use checkin_core::exposure::ExposureConfig;
 use checkin_core::store::{Authority, CaseRecorded, CaseReport, ExposureCounts, TokenHolder};
 use checkin_core::{Msisdn, NewCase, StoreError};
 use chrono::{DateTime, Duration, Utc};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
 
+use crate::openapi::ErrorBody;
 use crate::state::AppState;
 
 /// Most cases in one `POST /api/v1/cases` (413 beyond): the batch is one
@@ -129,10 +132,15 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut body = json!({ "error": code, "message": message });
-        if let ApiError::Invalid { field, .. } = &self {
-            body["field"] = Value::from(field.as_str());
-        }
+        let field = match &self {
+            ApiError::Invalid { field, .. } => Some(field.clone()),
+            _ => None,
+        };
+        let body = ErrorBody {
+            error: code,
+            field,
+            message,
+        };
         let mut response = (status, Json(body)).into_response();
         match status {
             StatusCode::UNAUTHORIZED => {
@@ -323,6 +331,179 @@ fn parse_case(
     Ok(case)
 }
 
+/// One case as `POST /api/v1/cases` takes it (read by `parse_submission`,
+/// which names the wrong field; this type describes it).
+#[derive(Debug, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // only described
+pub(crate) struct CaseInput {
+    /// The person's phone (E.164, or a Russian number as people write it).
+    #[schema(example = "+79161234567")]
+    phone: String,
+    /// When the case was confirmed (RFC 3339, at most a day ahead).
+    #[schema(example = "2020-10-18T20:13:00+03:00", format = DateTime)]
+    confirmed_at: String,
+    /// The start of the contagious window (default: configured days before `confirmed_at`).
+    #[schema(format = DateTime)]
+    contagious_from: Option<String>,
+    /// The end of the contagious window (default: configured days after `confirmed_at`).
+    #[schema(format = DateTime)]
+    contagious_to: Option<String>,
+}
+
+/// One case, optionally a dry run.
+#[derive(Debug, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"phone": "+79161234567", "confirmed_at": "2020-10-18T20:13:00+03:00"}))]
+#[allow(dead_code)] // only described
+pub(crate) struct CaseSubmission {
+    #[schema(example = "+79161234567")]
+    phone: String,
+    #[schema(example = "2020-10-18T20:13:00+03:00", format = DateTime)]
+    confirmed_at: String,
+    #[schema(format = DateTime)]
+    contagious_from: Option<String>,
+    #[schema(format = DateTime)]
+    contagious_to: Option<String>,
+    /// `true`: only count what the case would expose; nothing is recorded.
+    dry_run: Option<bool>,
+}
+
+/// Up to `CASES_BATCH_MAX` cases in one transaction (all or nothing).
+#[derive(Debug, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"cases": [{"phone": "+79161234567", "confirmed_at": "2020-10-18T20:13:00+03:00"}], "dry_run": true}))]
+#[allow(dead_code)] // only described
+pub(crate) struct BatchSubmission {
+    #[schema(min_items = 1, max_items = 1000)]
+    cases: Vec<CaseInput>,
+    dry_run: Option<bool>,
+}
+
+/// What `POST /api/v1/cases` takes: one case, or a batch.
+#[derive(Debug, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // only described
+pub(crate) enum Submitted {
+    One(CaseSubmission),
+    Batch(BatchSubmission),
+}
+
+/// What a case exposes (counts only, never a phone). Fields in the order
+/// the JSON has always had them (alphabetical).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Exposed {
+    /// Distinct people behind the visits.
+    #[schema(example = 12)]
+    people: u64,
+    /// Distinct exposed people who cannot be alerted (`СТОП`, no consent).
+    #[schema(example = 1)]
+    unreachable: u64,
+    /// Exposed visits of people who can be alerted.
+    #[schema(example = 14)]
+    visits: u64,
+}
+
+impl From<&ExposureCounts> for Exposed {
+    fn from(counts: &ExposureCounts) -> Exposed {
+        Exposed {
+            people: counts.people,
+            unreachable: counts.unreachable,
+            visits: counts.visits,
+        }
+    }
+}
+
+/// One case of a dry run (single): its counts, `dry_run: true`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct DryRunCase {
+    dry_run: bool,
+    #[serde(flatten)]
+    exposed: Exposed,
+}
+
+/// A batch's dry run.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct DryRunBatch {
+    cases: Vec<Exposed>,
+    dry_run: bool,
+}
+
+/// One recorded case: its id, what it exposed, the alerts it queued.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RecordedCase {
+    #[schema(example = 12)]
+    alerts_queued: u64,
+    #[schema(example = 1)]
+    id: i64,
+    #[serde(flatten)]
+    exposed: Exposed,
+}
+
+/// A recorded batch, in the order sent.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RecordedBatch {
+    cases: Vec<RecordedCase>,
+}
+
+/// The answer to a dry run.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum DryRunAnswer {
+    One(DryRunCase),
+    Batch(DryRunBatch),
+}
+
+/// The answer to recorded cases.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum RecordedAnswer {
+    One(RecordedCase),
+    Batch(RecordedBatch),
+}
+
+/// One case, as `GET /api/v1/cases/{id}` reports it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CaseReportView {
+    /// Alerts this case queued (still stored).
+    alerts: u64,
+    #[schema(format = DateTime, example = "2020-10-18T17:13:00+00:00")]
+    confirmed_at: String,
+    #[schema(format = DateTime)]
+    contagious_from: String,
+    #[schema(format = DateTime)]
+    contagious_to: String,
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// Alerts the handset has (a receipt said so).
+    delivered: u64,
+    /// Alerts that expired before being sent.
+    expired: u64,
+    /// What it exposed when uploaded.
+    exposed: Exposed,
+    /// Alerts refused or undeliverable.
+    failed: u64,
+    id: i64,
+    /// Alerts waiting in the outbox or being submitted.
+    queued: u64,
+    /// Alerts accepted by the SMSC, no receipt yet.
+    sent: u64,
+}
+
+/// Whether alerts are paused.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AlertsState {
+    alerts_paused: bool,
+}
+
+/// The id of one of the authority's cases.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // only described: the handler reads the id as text (not a number: 404)
+pub(crate) struct CaseId {
+    id: i64,
+}
+
 /// The request body, or why it could not be read (too large: 413).
 fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|rejection| {
@@ -339,7 +520,19 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
 /// `POST /api/v1/cases`: a dry run answers the counts and queues nothing;
 /// otherwise the cases are recorded and matched in one transaction (all or
 /// nothing) and 201 answers what each exposed and queued.
-async fn submit_cases(
+#[utoipa::path(
+    post,
+    path = "/api/v1/cases",
+    operation_id = "submit_cases",
+    tag = "cases",
+    security(("authority_token" = [])),
+    request_body = Submitted,
+    responses(
+        (status = 200, description = "A dry run: what the cases would expose", body = DryRunAnswer),
+        (status = 201, description = "Recorded and matched: what each exposed and queued", body = RecordedAnswer),
+    )
+)]
+pub(crate) async fn submit_cases(
     State(state): State<AppState>,
     AuthorityBearer(authority): AuthorityBearer,
     body: Result<Bytes, BytesRejection>,
@@ -354,77 +547,85 @@ async fn submit_cases(
         dry_run = submission.dry_run,
         "cases submitted"
     );
-    let (status, mut answers) = if submission.dry_run {
+    if submission.dry_run {
         let mut answers = Vec::with_capacity(submission.cases.len());
         for case in &submission.cases {
-            let counts = state.store().cases().dry_run(case, now).await?;
-            answers.push(counts_json(&counts));
+            answers.push(Exposed::from(
+                &state.store().cases().dry_run(case, now).await?,
+            ));
         }
-        (StatusCode::OK, answers)
-    } else {
-        let recorded = state
-            .store()
-            .cases()
-            .record_and_match_batch(&submission.cases, now)
-            .await?;
-        (
-            StatusCode::CREATED,
-            recorded.iter().map(recorded_json).collect(),
-        )
+        let body = match (submission.batch, answers.pop()) {
+            (false, Some(exposed)) => DryRunAnswer::One(DryRunCase {
+                dry_run: true,
+                exposed,
+            }),
+            (_, last) => {
+                answers.extend(last);
+                DryRunAnswer::Batch(DryRunBatch {
+                    cases: answers,
+                    dry_run: true,
+                })
+            }
+        };
+        return Ok((StatusCode::OK, Json(body)).into_response());
+    }
+    let mut recorded: Vec<RecordedCase> = state
+        .store()
+        .cases()
+        .record_and_match_batch(&submission.cases, now)
+        .await?
+        .iter()
+        .map(recorded_view)
+        .collect();
+    let body = match (submission.batch, recorded.pop()) {
+        (false, Some(one)) => RecordedAnswer::One(one),
+        (_, last) => {
+            recorded.extend(last);
+            RecordedAnswer::Batch(RecordedBatch { cases: recorded })
+        }
     };
-    let body = if submission.batch {
-        let mut body = json!({ "cases": answers });
-        if submission.dry_run {
-            body["dry_run"] = Value::Bool(true);
-        }
-        body
-    } else {
-        let mut one = answers.pop().unwrap_or_default();
-        if submission.dry_run {
-            one["dry_run"] = Value::Bool(true);
-        }
-        one
-    };
-    Ok((status, Json(body)).into_response())
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-fn counts_json(counts: &ExposureCounts) -> Value {
-    json!({
-        "visits": counts.visits,
-        "people": counts.people,
-        "unreachable": counts.unreachable,
-    })
+fn recorded_view(recorded: &CaseRecorded) -> RecordedCase {
+    RecordedCase {
+        alerts_queued: recorded.alerts_queued,
+        id: recorded.case.id,
+        exposed: Exposed::from(&recorded.counts),
+    }
 }
 
-fn recorded_json(recorded: &CaseRecorded) -> Value {
-    let mut value = counts_json(&recorded.counts);
-    value["id"] = recorded.case.id.into();
-    value["alerts_queued"] = recorded.alerts_queued.into();
-    value
-}
-
-fn report_json(report: &CaseReport) -> Value {
+fn report_view(report: &CaseReport) -> CaseReportView {
     let case = &report.case;
     let states = &report.states;
-    json!({
-        "id": case.id,
-        "confirmed_at": case.confirmed_at.to_rfc3339(),
-        "contagious_from": case.contagious_from.to_rfc3339(),
-        "contagious_to": case.contagious_to.to_rfc3339(),
-        "created_at": case.created_at.to_rfc3339(),
-        "exposed": counts_json(&report.counts),
-        "alerts": report.alerts,
-        "queued": states.queued,
-        "sent": states.sent,
-        "delivered": states.delivered,
-        "failed": states.failed,
-        "expired": states.expired,
-    })
+    CaseReportView {
+        alerts: report.alerts,
+        confirmed_at: case.confirmed_at.to_rfc3339(),
+        contagious_from: case.contagious_from.to_rfc3339(),
+        contagious_to: case.contagious_to.to_rfc3339(),
+        created_at: case.created_at.to_rfc3339(),
+        delivered: states.delivered,
+        expired: states.expired,
+        exposed: Exposed::from(&report.counts),
+        failed: states.failed,
+        id: case.id,
+        queued: states.queued,
+        sent: states.sent,
+    }
 }
 
 /// `GET /api/v1/cases/{id}`: the authority's own cases only (another
 /// authority's is "not found", like one that does not exist).
-async fn case_report(
+#[utoipa::path(
+    get,
+    path = "/api/v1/cases/{id}",
+    operation_id = "get_case",
+    tag = "cases",
+    security(("authority_token" = [])),
+    params(CaseId),
+    responses((status = 200, description = "The case: what it exposed, where its alerts are", body = CaseReportView))
+)]
+pub(crate) async fn case_report(
     State(state): State<AppState>,
     AuthorityBearer(authority): AuthorityBearer,
     Path(id): Path<String>,
@@ -437,22 +638,41 @@ async fn case_report(
         .await?
         .filter(|r| r.case.authority_id == Some(authority.id))
         .ok_or(ApiError::NotFound)?;
-    Ok(Json(report_json(&report)).into_response())
+    Ok(Json(report_view(&report)).into_response())
 }
 
 /// `GET /api/v1/alerts`: whether alerts are paused (read from storage:
 /// another instance may have switched it).
-async fn alerts_state(
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts",
+    operation_id = "get_alerts",
+    tag = "alerts",
+    security(("authority_token" = [])),
+    responses((status = 200, description = "Whether alerts are paused", body = AlertsState))
+)]
+pub(crate) async fn alerts_state(
     State(state): State<AppState>,
-    AuthorityBearer(_): AuthorityBearer,
+    _authority: AuthorityBearer,
 ) -> Result<Response, ApiError> {
     let paused = state.store().flags().alerts_paused().await?;
-    Ok(Json(json!({ "alerts_paused": paused })).into_response())
+    Ok(Json(AlertsState {
+        alerts_paused: paused,
+    })
+    .into_response())
 }
 
 /// `POST /api/v1/alerts/pause`: the kill switch; no alert is submitted
 /// from a second after it, while codes and confirmations keep flowing.
-async fn pause_alerts(
+#[utoipa::path(
+    post,
+    path = "/api/v1/alerts/pause",
+    operation_id = "pause_alerts",
+    tag = "alerts",
+    security(("authority_token" = [])),
+    responses((status = 200, description = "Alerts are paused", body = AlertsState))
+)]
+pub(crate) async fn pause_alerts(
     State(state): State<AppState>,
     AuthorityBearer(authority): AuthorityBearer,
 ) -> Result<Response, ApiError> {
@@ -460,7 +680,15 @@ async fn pause_alerts(
 }
 
 /// `POST /api/v1/alerts/resume`: alerts flow again.
-async fn resume_alerts(
+#[utoipa::path(
+    post,
+    path = "/api/v1/alerts/resume",
+    operation_id = "resume_alerts",
+    tag = "alerts",
+    security(("authority_token" = [])),
+    responses((status = 200, description = "Alerts flow", body = AlertsState))
+)]
+pub(crate) async fn resume_alerts(
     State(state): State<AppState>,
     AuthorityBearer(authority): AuthorityBearer,
 ) -> Result<Response, ApiError> {
@@ -483,7 +711,10 @@ async fn set_paused(
         paused,
         "alerts kill switch set"
     );
-    Ok(Json(json!({ "alerts_paused": paused })).into_response())
+    Ok(Json(AlertsState {
+        alerts_paused: paused,
+    })
+    .into_response())
 }
 
 #[cfg(test)]
@@ -567,6 +798,30 @@ mod tests {
             parse_submission(b"{\"phone\":", 1, &ExposureConfig::default(), now()),
             Err(ApiError::Malformed(_))
         ));
+    }
+
+    /// The described case types name exactly the fields `parse_submission` reads.
+    #[test]
+    fn the_described_submission_is_the_parsed_one() {
+        fn properties<T: utoipa::PartialSchema>() -> Vec<String> {
+            let schema = serde_json::to_value(T::schema()).unwrap();
+            let mut keys: Vec<String> = schema["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            keys.sort();
+            assert_eq!(schema["additionalProperties"], false);
+            keys
+        }
+        let mut case: Vec<String> = CASE_FIELDS.iter().map(|f| f.to_string()).collect();
+        case.sort();
+        assert_eq!(properties::<CaseInput>(), case);
+        case.push("dry_run".into());
+        case.sort();
+        assert_eq!(properties::<CaseSubmission>(), case);
+        assert_eq!(properties::<BatchSubmission>(), ["cases", "dry_run"]);
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod error;
 mod guard;
 mod limits;
 mod oidc;
+mod openapi;
 mod ops;
 mod org;
 mod pages;
@@ -84,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .merge(authority::routes(&state))
         .merge(authority_cabinet::routes())
+        .route("/api/v1/openapi.json", get(openapi::document))
         // An API client gets JSON even for a path that names no route.
         .fallback(|uri: axum::http::Uri| async move {
             if uri.path().starts_with("/api/") {

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use checkin_core::store::{NewPremises, PREMISES_PAGE_MAX};
 use checkin_core::{texts, Premises};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::ApiOrg;
 use super::error::ApiError;
@@ -32,21 +32,33 @@ fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
 }
 
 /// A premises as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct PremisesView {
+    #[schema(example = 1)]
     id: i64,
+    /// The code in the QR's URL (`/v/{code}`).
+    #[schema(example = "AB12CD")]
     code: String,
+    #[schema(example = "ул. Тверская, 13")]
     address: String,
     /// The short name SMS texts use (`null`: the address, shortened).
+    #[schema(example = "Кафе на Тверской")]
     sms_label: Option<String>,
     /// The confirmation a visitor gets now, and its segments.
     sms_confirmation: SmsConfirmation,
+    #[schema(example = "кафе")]
     kind: String,
+    /// How long a visit is taken to last.
+    #[schema(example = 90)]
     stay_minutes: u32,
+    /// `false` once deactivated: the code takes no check-ins.
     active: bool,
     created_at: chrono::DateTime<chrono::Utc>,
+    #[schema(example = "https://checkin.example/org/premises/1/poster")]
     poster_url: String,
+    #[schema(example = "https://checkin.example/org/premises/1/qr.svg")]
     qr_url: String,
+    #[schema(example = "https://checkin.example/org/premises/1/qr.png")]
     qr_png_url: String,
 }
 
@@ -61,9 +73,11 @@ pub(crate) fn urls(state: &AppState, id: i64) -> (String, String, String) {
 }
 
 /// The confirmation as the visitor reads it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct SmsConfirmation {
     text: String,
+    /// SMS segments the text takes.
+    #[schema(example = 1)]
     segments: usize,
 }
 
@@ -89,20 +103,40 @@ fn view(state: &AppState, p: Premises) -> PremisesView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// A new premises.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"address": "ул. Тверская, 13", "kind": "кафе", "stay_minutes": 90}))]
 pub(crate) struct CreateBody {
+    /// Trimmed; at most `ADDRESS_CHARS_MAX` characters, none a control one.
+    #[schema(min_length = 1, max_length = 300)]
     address: String,
+    /// What kind of place (free text, at most `KIND_CHARS_MAX` characters;
+    /// a default when absent).
     #[serde(default)]
+    #[schema(max_length = 60)]
     kind: Option<String>,
+    /// How long a visit is taken to last, 1..=`STAY_MINUTES_MAX` (a default
+    /// by kind when absent).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 960)]
     stay_minutes: Option<u32>,
-    /// At most `texts::SMS_LABEL_UNITS_MAX` characters (else 422 naming it).
+    /// The short name SMS texts use: at most `texts::SMS_LABEL_UNITS_MAX`
+    /// characters (else 422 naming it).
     #[serde(default)]
     sms_label: Option<String>,
 }
 
 /// `POST /api/v1/premises` → 201 with the premises, its code and URLs.
+#[utoipa::path(
+    post,
+    path = "/api/v1/premises",
+    operation_id = "create_premises",
+    tag = "premises",
+    security(("organization_token" = [])),
+    request_body = CreateBody,
+    responses((status = 201, description = "The premises, its code and URLs", body = PremisesView))
+)]
 pub(crate) async fn create(
     State(state): State<AppState>,
     org: ApiOrg,
@@ -131,14 +165,34 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(view(&state, premises))).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
-    /// The last id of the previous page.
+    /// The last id of the previous page (`next_cursor`).
     cursor: Option<i64>,
+    /// Premises per page (100 when absent).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
+/// One page of premises, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PremisesPage {
+    items: Vec<PremisesView>,
+    /// The `cursor` of the next page; `null` on the last one.
+    next_cursor: Option<i64>,
+}
+
 /// `GET /api/v1/premises?cursor=&limit=`: `{"items": [...], "next_cursor": id|null}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/premises",
+    operation_id = "list_premises",
+    tag = "premises",
+    security(("organization_token" = [])),
+    params(ListQuery),
+    responses((status = 200, description = "A page of the organization's premises", body = PremisesPage))
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     org: ApiOrg,
@@ -160,7 +214,7 @@ pub(crate) async fn list(
         .then(|| items.last().map(|p| p.id))
         .flatten();
     let items: Vec<PremisesView> = items.into_iter().map(|p| view(&state, p)).collect();
-    Ok(Json(json!({ "items": items, "next_cursor": next_cursor })).into_response())
+    Ok(Json(PremisesPage { items, next_cursor }).into_response())
 }
 
 async fn own(state: &AppState, org: ApiOrg, id: &str) -> Result<Premises, ApiError> {
@@ -173,7 +227,24 @@ async fn own(state: &AppState, org: ApiOrg, id: &str) -> Result<Premises, ApiErr
         .ok_or(ApiError::NotFound)
 }
 
+/// The id of one of the organization's premises.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // only described: the handlers read the id as text (not a number: 404)
+pub(crate) struct PremisesId {
+    id: i64,
+}
+
 /// `GET /api/v1/premises/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/premises/{id}",
+    operation_id = "get_premises",
+    tag = "premises",
+    security(("organization_token" = [])),
+    params(PremisesId),
+    responses((status = 200, description = "The premises", body = PremisesView))
+)]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     org: ApiOrg,
@@ -183,8 +254,10 @@ pub(crate) async fn get_one(
     Ok(Json(view(&state, premises)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+/// What `PATCH` changes.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"sms_label": "Кафе на Тверской"}))]
 pub(crate) struct UpdateBody {
     /// The SMS name; `null` or `""` clears it (the address, shortened).
     sms_label: Option<String>,
@@ -192,6 +265,16 @@ pub(crate) struct UpdateBody {
 
 /// `PATCH /api/v1/premises/{id}` `{"sms_label": …}` → the premises; a name
 /// over `texts::SMS_LABEL_UNITS_MAX` is 422 `invalid`, naming the limit.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/premises/{id}",
+    operation_id = "update_premises",
+    tag = "premises",
+    security(("organization_token" = [])),
+    params(PremisesId),
+    request_body = UpdateBody,
+    responses((status = 200, description = "The premises", body = PremisesView))
+)]
 pub(crate) async fn update(
     State(state): State<AppState>,
     org: ApiOrg,
@@ -211,6 +294,15 @@ pub(crate) async fn update(
 }
 
 /// `GET /api/v1/premises/{id}/stats`: per day and per hour, by channel.
+#[utoipa::path(
+    get,
+    path = "/api/v1/premises/{id}/stats",
+    operation_id = "premises_stats",
+    tag = "premises",
+    security(("organization_token" = [])),
+    params(PremisesId),
+    responses((status = 200, description = "Check-ins per day and per hour, by channel", body = stats::Stats))
+)]
 pub(crate) async fn stats(
     State(state): State<AppState>,
     org: ApiOrg,
@@ -222,6 +314,15 @@ pub(crate) async fn stats(
 }
 
 /// `POST /api/v1/premises/{id}/deactivate`: the code stops taking check-ins.
+#[utoipa::path(
+    post,
+    path = "/api/v1/premises/{id}/deactivate",
+    operation_id = "deactivate_premises",
+    tag = "premises",
+    security(("organization_token" = [])),
+    params(PremisesId),
+    responses((status = 200, description = "The premises, now inactive", body = PremisesView))
+)]
 pub(crate) async fn deactivate(
     State(state): State<AppState>,
     org: ApiOrg,

@@ -7,7 +7,8 @@ use axum::extract::Json;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use checkin_core::StoreError;
-use serde_json::json;
+
+use crate::openapi::ErrorBody;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ApiError {
@@ -53,8 +54,12 @@ impl IntoResponse for ApiError {
                 )
             }
         };
-        let mut response =
-            (status, Json(json!({ "error": code, "message": text }))).into_response();
+        let body = ErrorBody {
+            error: code,
+            field: None,
+            message: text,
+        };
+        let mut response = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

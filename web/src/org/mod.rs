@@ -7,7 +7,7 @@
 //! markup (`pages.rs`). Everything an organization reaches is scoped to its
 //! own id in the store's queries: another's premises is never found.
 
-mod api;
+pub(crate) mod api;
 mod auth;
 mod cabinet;
 mod error;

@@ -10,29 +10,32 @@ use checkin_core::store::STATS_DAYS_MAX;
 use checkin_core::{ServiceZone, StoreError};
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Timelike, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::state::AppState;
 
 /// Counts by channel (`sms`, `web`, …).
 pub(crate) type ByChannel = BTreeMap<&'static str, u64>;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct DayCounts {
     pub date: NaiveDate,
     pub total: u64,
+    #[schema(value_type = BTreeMap<String, u64>)]
     pub by_channel: ByChannel,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct HourCounts {
     /// 0..=23, local.
     pub hour: u32,
     pub total: u64,
+    #[schema(value_type = BTreeMap<String, u64>)]
     pub by_channel: ByChannel,
 }
 
 /// One premises' statistics.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Stats {
     pub premises_id: i64,
     pub zone: String,
