@@ -242,6 +242,28 @@ pub async fn authority_create(config: &Config, name: String) -> anyhow::Result<(
     Ok(())
 }
 
+/// `checkin authority user add`: a person of the authority's cabinet.
+pub async fn authority_user_add(
+    config: &Config,
+    authority: i64,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let id = store
+        .authority()
+        .add_user(authority, email, password, chrono::Utc::now())
+        .await
+        .context("adding the authority's user")?;
+    print_json(json!({
+        "id": id,
+        "authority": authority,
+        "email": email.trim().to_lowercase(),
+    }));
+    store.close().await;
+    Ok(())
+}
+
 pub async fn cases_import(config: &Config, args: &crate::import::ImportArgs) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     let summary = crate::import::import(&store, args).await;

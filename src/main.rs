@@ -129,6 +129,23 @@ enum AuthorityCommand {
         #[arg(long)]
         name: String,
     },
+    /// People of an authority who log in to its cabinet (`/authority/login`).
+    #[command(subcommand)]
+    User(AuthorityUserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuthorityUserCommand {
+    /// Add a person; prints {"id":…,"authority":…,"email":…}. The password
+    /// comes from --password or CHECKIN_AUTHORITY_PASSWORD.
+    Add {
+        #[arg(long)]
+        authority: i64,
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "CHECKIN_AUTHORITY_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
 }
 
 /// How long leftover tasks get once a command returned.
@@ -191,6 +208,11 @@ fn main() -> anyhow::Result<()> {
             Command::Authority(AuthorityCommand::Create { name }) => {
                 commands::authority_create(&config, name).await
             }
+            Command::Authority(AuthorityCommand::User(AuthorityUserCommand::Add {
+                authority,
+                email,
+                password,
+            })) => commands::authority_user_add(&config, authority, &email, &password).await,
             Command::Cases(CasesCommand::Import {
                 file,
                 authority,

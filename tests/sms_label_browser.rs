@@ -14,29 +14,10 @@ mod browser_common;
 
 use std::time::{Duration, Instant};
 
-use browser_common::{browser_present, browser_sized, start_driver, WAIT};
+use browser_common::{browser_present, browser_sized, click, fill, start_driver, WAIT};
 use checkin_core::texts::SMS_LABEL_UNITS_MAX;
 use common::{http, start, Running};
 use fantoccini::{Client, Locator};
-
-async fn fill(client: &Client, css: &str, text: &str) {
-    let field = client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-    field.clear().await.unwrap();
-    field.send_keys(text).await.unwrap();
-}
-
-async fn click(client: &Client, css: &str) {
-    client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
-}
 
 async fn text_of(client: &Client, css: &str) -> String {
     client

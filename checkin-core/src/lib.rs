@@ -2,6 +2,7 @@
 //! cases and the outbox, on SQLite or PostgreSQL. No network, no SMPP, no HTTP:
 //! the gateway's other crates call in with valid values (`Msisdn`, `VenueCode`).
 
+pub mod case_csv;
 pub mod clock;
 pub mod delivery;
 pub mod exposure;

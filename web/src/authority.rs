@@ -180,7 +180,11 @@ impl FromRequestParts<AppState> for AuthorityBearer {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(parts).ok_or(ApiError::NoToken)?;
+        let Some(token) = bearer_token(parts) else {
+            // An organization's cabinet session is not the authority's either.
+            let org = crate::security::cookie(&parts.headers, crate::org::ORG_SESSION_COOKIE);
+            return Err(org.map_or(ApiError::NoToken, |_| ApiError::OrganizationToken));
+        };
         if token.chars().count() > TOKEN_CHARS_MAX {
             return Err(ApiError::BadToken);
         }

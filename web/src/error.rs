@@ -39,6 +39,8 @@ pub enum WebError {
     UnknownPremises,
     #[error("the premises does not take check-ins")]
     ClosedPremises { address: String },
+    #[error("these credentials do not open this page")]
+    Forbidden,
     #[error("the form's CSRF token is missing or wrong")]
     Csrf,
     #[error("the form could not be read")]
@@ -80,6 +82,11 @@ impl IntoResponse for WebError {
                 StatusCode::GONE,
                 "Отметка не принимается",
                 format!("{address}: отметка по этому коду сейчас не принимается. Обратитесь к охране."),
+            ),
+            WebError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "Доступ запрещён",
+                "Эта страница — для органа здравоохранения. Войдите под его учётной записью.".into(),
             ),
             WebError::Csrf => (
                 StatusCode::FORBIDDEN,

@@ -14,6 +14,7 @@
 //! ship, and needs no template language beside Rust.
 
 mod authority;
+mod authority_cabinet;
 mod client_ip;
 mod config;
 mod conn;
@@ -83,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .merge(authority::routes(&state))
+        .merge(authority_cabinet::routes())
         .route("/api/v1/openapi.json", get(openapi::document))
         // An API client gets JSON even for a path that names no route.
         .fallback(|uri: axum::http::Uri| async move {
@@ -167,6 +169,9 @@ async fn housekeeping(state: AppState, shutdown: CancellationToken) {
             .await
         {
             tracing::warn!(error = %e, "could not delete expired SMS codes");
+        }
+        if let Err(e) = state.store().authority().purge_sessions(state.now()).await {
+            tracing::warn!(error = %e, "could not delete expired authority sessions");
         }
         if let Err(e) = state.store().accounts().purge_sessions(state.now()).await {
             tracing::warn!(error = %e, "could not delete expired cabinet sessions");

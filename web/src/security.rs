@@ -218,6 +218,17 @@ pub(crate) async fn headers(mut response: Response) -> Response {
     response
 }
 
+/// Whether `password` matches the argon2id `hash` (none: an unknown
+/// account, checked all the same so the time tells nothing), off the async
+/// reactor: the cabinets' log-ins.
+pub(crate) async fn password_matches(hash: Option<String>, password: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        checkin_core::store::password_matches(hash.as_deref(), &password)
+    })
+    .await
+    .unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -87,6 +87,24 @@ pub(crate) fn check_csrf(
         .check_csrf(security::cookie(headers, CSRF_COOKIE), field)
 }
 
+/// A form that carries only the CSRF field (log-outs, revocations,
+/// confirmations of the cabinets).
+#[derive(Debug, Deserialize)]
+pub(crate) struct CsrfOnly {
+    #[serde(default)]
+    pub(crate) csrf: String,
+}
+
+/// Reads a [`CsrfOnly`] form and checks its field.
+pub(crate) fn csrf_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Result<Form<CsrfOnly>, FormRejection>,
+) -> Result<(), WebError> {
+    let body = form(body)?;
+    check_csrf(state, headers, &body.csrf)
+}
+
 /// A form, or the clear page for one we cannot read.
 pub(crate) fn form<T>(form: Result<Form<T>, FormRejection>) -> Result<T, WebError> {
     match form {

@@ -50,6 +50,159 @@ pub struct TokenInfo {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// A cabinet's session table and the column naming whose session it is.
+pub(crate) type SessionTable = (&'static str, &'static str);
+/// The organizations' sessions.
+const ORG_SESSIONS: SessionTable = ("org_sessions", "org_id");
+
+/// Inserts a session (its secret's hash) into `table`, in a transaction.
+pub(crate) fn insert_session(
+    tx: &mut db::Conn<'_>,
+    (table, owner): SessionTable,
+    owner_id: i64,
+    hash: &str,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let sql = format!(
+        "INSERT INTO {table} ({owner}, token_hash, created_at_ms, expires_at_ms) \
+         VALUES ($1, $2, $3, $4)"
+    );
+    db::query(&sql)
+        .bind(owner_id)
+        .bind(hash)
+        .bind(to_ms(now))
+        .bind(to_ms(expires_at))
+        .execute(tx)?;
+    Ok(())
+}
+
+/// Deletes the session of `secret` (a log-out; `None`: none) and every
+/// session of `table` expired by `now`; returns how many.
+pub(crate) async fn delete_sessions(
+    store: &super::base::Store,
+    (table, _): SessionTable,
+    secret: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let hash = secret.map(token_hash).unwrap_or_default();
+    let sql = format!("DELETE FROM {table} WHERE token_hash = $1 OR expires_at_ms <= $2");
+    let done = store
+        .write(move |tx| Ok(db::query(&sql).bind(hash).bind(to_ms(now)).execute(tx)?))
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// A cabinet's token table: its name, the column naming whose token it is,
+/// the most live tokens one owner may hold, and the owner in an error's words.
+pub(crate) struct TokenTable {
+    pub table: &'static str,
+    pub owner: &'static str,
+    pub live_max: i64,
+    pub owner_words: &'static str,
+}
+
+/// The organizations' tokens.
+const ORG_TOKENS: TokenTable = TokenTable {
+    table: "org_tokens",
+    owner: "org_id",
+    live_max: TOKENS_PER_ORG_MAX,
+    owner_words: "an organization",
+};
+
+/// A token about to be inserted: its secret (shown once) and its row's values.
+#[derive(Debug, Clone)]
+pub(crate) struct NewToken {
+    pub secret: String,
+    pub label: String,
+    pub prefix: String,
+    pub hash: String,
+}
+
+impl NewToken {
+    /// A fresh secret under `label` (checked).
+    pub(crate) fn new(label: &str) -> Result<NewToken, StoreError> {
+        let label = checked_label(label)?.to_owned();
+        let secret = new_token();
+        Ok(NewToken {
+            prefix: token_prefix(&secret),
+            hash: token_hash(&secret),
+            label,
+            secret,
+        })
+    }
+
+    /// The token as listed once inserted as row `id`.
+    pub(crate) fn info(&self, id: i64, now: DateTime<Utc>) -> TokenInfo {
+        TokenInfo {
+            id,
+            label: self.label.clone(),
+            prefix: self.prefix.clone(),
+            created_at: now,
+            revoked_at: None,
+        }
+    }
+}
+
+/// Inserts `token` for `owner_id` into `t` unless the owner already holds
+/// `t.live_max` live tokens; returns its id.
+pub(crate) fn insert_token(
+    tx: &mut db::Conn<'_>,
+    t: &TokenTable,
+    owner_id: i64,
+    token: &NewToken,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let (table, owner) = (t.table, t.owner);
+    let live: i64 = db::query(&format!(
+        "SELECT COUNT(*) AS n FROM {table} WHERE {owner} = $1 AND revoked_at_ms IS NULL"
+    ))
+    .bind(owner_id)
+    .fetch_one(&mut *tx)?
+    .try_get("n")?;
+    if live >= t.live_max {
+        return Err(StoreError::Invalid(format!(
+            "{} may hold at most {} tokens",
+            t.owner_words, t.live_max
+        )));
+    }
+    let row = db::query(&format!(
+        "INSERT INTO {table} ({owner}, label, prefix, token_hash, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id"
+    ))
+    .bind(owner_id)
+    .bind(token.label.as_str())
+    .bind(token.prefix.as_str())
+    .bind(token.hash.as_str())
+    .bind(to_ms(now))
+    .fetch_one(&mut *tx)?;
+    Ok(row.try_get::<i64, _>("id")?)
+}
+
+/// A token's row (`id, label, prefix, created_at_ms, revoked_at_ms`) as
+/// listed; the organizations' and the authorities' tokens alike.
+pub(crate) fn token_info(r: &db::Row) -> Result<TokenInfo, StoreError> {
+    let revoked: Option<i64> = r.try_get("revoked_at_ms")?;
+    Ok(TokenInfo {
+        id: r.try_get("id")?,
+        label: r.try_get("label")?,
+        prefix: r.try_get("prefix")?,
+        created_at: time_col(r, "created_at_ms")?,
+        revoked_at: revoked.and_then(DateTime::from_timestamp_millis),
+    })
+}
+
+/// A token's label, trimmed, if it is acceptable.
+pub(crate) fn checked_label(label: &str) -> Result<&str, StoreError> {
+    let label = label.trim();
+    if label.chars().count() > TOKEN_LABEL_CHARS_MAX || label.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(format!(
+            "the label must be at most {TOKEN_LABEL_CHARS_MAX} printable characters"
+        )));
+    }
+    Ok(label)
+}
+
 /// Whether `password` is acceptable at sign-up.
 pub fn check_password(password: &str) -> Result<(), StoreError> {
     let chars = password.chars().count();
@@ -152,18 +305,7 @@ impl Accounts<'_> {
         let expires_at = now + life;
         let hash = token_hash(&secret);
         self.store
-            .write(move |tx| {
-                db::query(
-                    "INSERT INTO org_sessions (org_id, token_hash, created_at_ms, expires_at_ms) \
-             VALUES ($1, $2, $3, $4)",
-                )
-                .bind(org_id)
-                .bind(hash)
-                .bind(to_ms(now))
-                .bind(to_ms(expires_at))
-                .execute(&mut *tx)?;
-                Ok(())
-            })
+            .write(move |tx| insert_session(tx, ORG_SESSIONS, org_id, &hash, now, expires_at))
             .await?;
         Ok(NewSession {
             secret,
@@ -197,33 +339,14 @@ impl Accounts<'_> {
 
     /// Ends a session (log-out), and every expired one with it.
     pub async fn close_session(self, secret: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let hash = token_hash(secret);
-        self.store
-            .write(move |tx| {
-                db::query("DELETE FROM org_sessions WHERE token_hash = $1 OR expires_at_ms <= $2")
-                    .bind(hash)
-                    .bind(to_ms(now))
-                    .execute(&mut *tx)?;
-                Ok(())
-            })
-            .await?;
+        delete_sessions(self.store, ORG_SESSIONS, Some(secret), now).await?;
         Ok(())
     }
 
     /// Deletes the sessions expired by `now` (the web does it every minute,
     /// so the table holds only live sessions); returns how many.
     pub async fn purge_sessions(self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = self
-            .store
-            .write(move |tx| {
-                Ok(
-                    db::query("DELETE FROM org_sessions WHERE expires_at_ms <= $1")
-                        .bind(to_ms(now))
-                        .execute(&mut *tx)?,
-                )
-            })
-            .await?;
-        Ok(done.rows_affected())
+        delete_sessions(self.store, ORG_SESSIONS, None, now).await
     }
 
     /// A new API token for `org_id`; the secret is returned once.
@@ -233,54 +356,13 @@ impl Accounts<'_> {
         label: &str,
         now: DateTime<Utc>,
     ) -> Result<(TokenInfo, String), StoreError> {
-        let label = label.trim();
-        if label.chars().count() > TOKEN_LABEL_CHARS_MAX || label.chars().any(char::is_control) {
-            return Err(StoreError::Invalid(format!(
-                "the label must be at most {TOKEN_LABEL_CHARS_MAX} printable characters"
-            )));
-        }
-        let secret = new_token();
-        let prefix = token_prefix(&secret);
-        let (label_owned, prefix_owned, hash) =
-            (label.to_owned(), prefix.clone(), token_hash(&secret));
+        let token = NewToken::new(label)?;
+        let row = token.clone();
         let id = self
             .store
-            .write(move |tx| {
-                let (label, prefix) = (&label_owned, &prefix_owned);
-                let live: i64 = db::query(
-            "SELECT COUNT(*) AS n FROM org_tokens WHERE org_id = $1 AND revoked_at_ms IS NULL",
-        )
-        .bind(org_id)
-        .fetch_one(&mut *tx)?
-        .try_get("n")?;
-                if live >= TOKENS_PER_ORG_MAX {
-                    return Err(StoreError::Invalid(format!(
-                        "an organization may hold at most {TOKENS_PER_ORG_MAX} tokens"
-                    )));
-                }
-                let row = db::query(
-                    "INSERT INTO org_tokens (org_id, label, prefix, token_hash, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                )
-                .bind(org_id)
-                .bind(label)
-                .bind(prefix)
-                .bind(hash)
-                .bind(to_ms(now))
-                .fetch_one(&mut *tx)?;
-                Ok(row.try_get::<i64, _>("id")?)
-            })
+            .write(move |tx| insert_token(tx, &ORG_TOKENS, org_id, &row, now))
             .await?;
-        Ok((
-            TokenInfo {
-                id,
-                label: label.to_owned(),
-                prefix,
-                created_at: now,
-                revoked_at: None,
-            },
-            secret,
-        ))
+        Ok((token.info(id, now), token.secret))
     }
 
     /// The organization's tokens, newest first, revoked ones included (bounded
@@ -294,18 +376,7 @@ impl Accounts<'_> {
         .bind(TOKENS_PER_ORG_MAX * 2)
         .read_all(self.store.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                let revoked: Option<i64> = r.try_get("revoked_at_ms")?;
-                Ok(TokenInfo {
-                    id: r.try_get("id")?,
-                    label: r.try_get("label")?,
-                    prefix: r.try_get("prefix")?,
-                    created_at: time_col(r, "created_at_ms")?,
-                    revoked_at: revoked.and_then(DateTime::from_timestamp_millis),
-                })
-            })
-            .collect()
+        rows.iter().map(token_info).collect()
     }
 
     /// Revokes the organization's token `id`; false when it has no such live token.

@@ -432,6 +432,9 @@ impl Store {
             db::query("DELETE FROM outbox_smsc_ids WHERE created_at_ms < $1")
                 .bind(cutoff)
                 .execute(&mut *tx)?;
+            db::query("DELETE FROM authority_audit WHERE at_ms < $1")
+                .bind(cutoff)
+                .execute(&mut *tx)?;
             db::query("DELETE FROM recipient_days WHERE day < $1")
                 .bind(cutoff.div_euclid(24 * 3600 * 1000))
                 .execute(&mut *tx)?;

@@ -6,6 +6,7 @@
 use super::db::{self, Conn, Row};
 use chrono::{DateTime, Utc};
 
+use super::authority::{insert_audit, AuditNote};
 use super::base::{time_col, to_ms};
 #[allow(unused_imports)]
 use super::db::Conn as _;
@@ -48,6 +49,21 @@ impl Cases<'_> {
         Ok(counts(&found[0]))
     }
 
+    /// [`Cases::dry_run`] of every case of `batch` (at most
+    /// [`CASES_BATCH_MAX`]), read in one unit: an upload's dry run.
+    pub async fn dry_run_batch(self, batch: &[NewCase]) -> Result<Vec<ExposureCounts>, StoreError> {
+        if batch.len() > CASES_BATCH_MAX {
+            return Err(StoreError::Invalid(format!(
+                "at most {CASES_BATCH_MAX} cases at once"
+            )));
+        }
+        for new in batch {
+            check(new)?;
+        }
+        let found = self.match_cases(batch.to_vec()).await?;
+        Ok(found.iter().map(|f| counts(f)).collect())
+    }
+
     /// Records `new` and queues an alert for every exposed visit not alerted
     /// yet, in one transaction.
     pub async fn record_and_match(
@@ -71,6 +87,17 @@ impl Cases<'_> {
     pub async fn record_and_match_batch(
         self,
         batch: &[NewCase],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<CaseRecorded>, StoreError> {
+        self.record_and_match_batch_by(batch, None, now).await
+    }
+
+    /// [`Cases::record_and_match_batch`], with `audit` (who sent it) written
+    /// in the same transaction.
+    pub async fn record_and_match_batch_by(
+        self,
+        batch: &[NewCase],
+        audit: Option<AuditNote>,
         now: DateTime<Utc>,
     ) -> Result<Vec<CaseRecorded>, StoreError> {
         if batch.len() > CASES_BATCH_MAX {
@@ -103,6 +130,9 @@ impl Cases<'_> {
                 }
                 let zone = store.config().exposure.zone;
                 queue_alert_messages(tx, backend, &alerts, &zone, now)?;
+                if let Some(note) = &audit {
+                    insert_audit(tx, note, now)?;
+                }
                 Ok((recorded, !alerts.is_empty()))
             })
             .await?;

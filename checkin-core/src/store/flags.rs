@@ -13,6 +13,7 @@ use super::db;
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
+use super::authority::{insert_audit, AuditNote};
 use super::base::to_ms;
 use super::error::StoreError;
 use super::handles::Flags;
@@ -28,8 +29,22 @@ impl Flags<'_> {
         paused: bool,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.set_alerts_paused_by(paused, None, now).await
+    }
+
+    /// Sets or clears the kill switch like [`Flags::set_alerts_paused`],
+    /// writing `audit` (who did it) in the same transaction.
+    pub async fn set_alerts_paused_by(
+        &self,
+        paused: bool,
+        audit: Option<AuditNote>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.store
             .write(move |tx| {
+                if let Some(note) = &audit {
+                    insert_audit(tx, note, now)?;
+                }
                 db::query(
                     "INSERT INTO flags (name, value, updated_at_ms) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO UPDATE SET value = excluded.value, \

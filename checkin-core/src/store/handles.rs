@@ -41,6 +41,13 @@ pub struct Accounts<'a> {
     pub(crate) store: &'a Store,
 }
 
+/// The health authority's people, sessions, tokens and audit log
+/// (`store.authority()`, `authority.rs`).
+#[derive(Debug, Clone, Copy)]
+pub struct AuthorityAccounts<'a> {
+    pub(crate) store: &'a Store,
+}
+
 /// Learned routes and the numbering plan (`store.routes()`, `routes.rs`).
 #[derive(Debug, Clone, Copy)]
 pub struct Routes<'a> {
@@ -90,6 +97,11 @@ impl Store {
     /// Organization accounts (see [`Accounts`]).
     pub fn accounts(&self) -> Accounts<'_> {
         Accounts { store: self }
+    }
+
+    /// The health authority's cabinet (see [`AuthorityAccounts`]).
+    pub fn authority(&self) -> AuthorityAccounts<'_> {
+        AuthorityAccounts { store: self }
     }
 
     /// Service-wide switches (see [`Flags`]).

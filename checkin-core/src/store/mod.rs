@@ -4,6 +4,7 @@
 //! This file is the folder's face: its modules and what they hand on.
 
 mod accounts;
+mod authority;
 mod base;
 mod cases;
 mod checkins;
@@ -32,8 +33,14 @@ pub use accounts::{
     check_password, password_matches, LoginRecord, NewSession, SessionOrg, TokenInfo,
     PASSWORD_CHARS_MAX, PASSWORD_CHARS_MIN, TOKENS_PER_ORG_MAX,
 };
+pub use authority::{
+    AuditEntry, AuditNote, AuthorityLogin, AuthoritySession, AuthorityUser, ExposedVisit,
+    AUDIT_PAGE_MAX, AUTHORITY_CASES_PAGE_MAX, AUTHORITY_TOKENS_MAX, CASE_VISITS_MAX,
+};
 pub use exposure::{AlertStates, CaseRecorded, CaseReport, ExposureCounts, CASES_BATCH_MAX};
-pub use handles::{Accounts, Cases, Checkins, Flags, Orgs, Otps, Outbox, Routes, Sms};
+pub use handles::{
+    Accounts, AuthorityAccounts, Cases, Checkins, Flags, Orgs, Otps, Outbox, Routes, Sms,
+};
 pub use ops::{Authority, OutboxDepth, TokenHolder};
 pub use orgs::{
     checked_premises, stay_minutes_default, HourCount, NewOrganization, NewPremises, OrgCreated,

@@ -75,17 +75,22 @@ impl Orgs<'_> {
     /// Who holds `token`: an authority, an organization, or nobody.
     pub async fn token_holder(self, token: &str) -> Result<Option<TokenHolder>, StoreError> {
         let hash = token_hash(token);
-        let row = db::query("SELECT id, name FROM authorities WHERE token_hash = $1")
-            .bind(&hash)
-            .read_optional(self.store.pool())
-            .await?;
+        let row = db::query(
+            "SELECT a.id, a.name FROM authority_tokens t JOIN authorities a ON a.id = t.authority_id \
+             WHERE t.token_hash = $1 AND t.revoked_at_ms IS NULL",
+        )
+        .bind(&hash)
+        .read_optional(self.store.pool())
+        .await?;
         if let Some(row) = row {
             return Ok(Some(TokenHolder::Authority(Authority {
                 id: row.try_get("id")?,
                 name: row.try_get("name")?,
             })));
         }
-        let row = db::query("SELECT id FROM organizations WHERE api_token_hash = $1")
+        // Any organization's token, revoked ones too: it is still not the
+        // authority's, and the answer says so (403, not 401).
+        let row = db::query("SELECT org_id AS id FROM org_tokens WHERE token_hash = $1")
             .bind(&hash)
             .read_optional(self.store.pool())
             .await?;

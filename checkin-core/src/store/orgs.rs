@@ -51,6 +51,21 @@ pub const NAME_CHARS_MAX: usize = 200;
 /// Longest e-mail address accepted (RFC 5321's path limit).
 pub const EMAIL_CHARS_MAX: usize = 254;
 
+/// An e-mail address, trimmed and lower-cased, if it looks like one (the
+/// organizations' and the authorities' people alike).
+pub(crate) fn checked_email(email: &str) -> Result<String, StoreError> {
+    let email = email.trim().to_lowercase();
+    if !email.contains('@')
+        || email.chars().count() > EMAIL_CHARS_MAX
+        || email.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(StoreError::Invalid(format!(
+            "{email:?} is not an e-mail address"
+        )));
+    }
+    Ok(email)
+}
+
 /// A random secret token: 32 bytes, hex.
 pub(crate) fn new_token() -> String {
     let mut bytes = [0u8; 32];
@@ -121,7 +136,6 @@ impl Orgs<'_> {
         label: &str,
     ) -> Result<OrgCreated, StoreError> {
         let name = new.name.trim();
-        let email = new.email.trim().to_lowercase();
         if name.is_empty() {
             return Err(StoreError::Invalid("the organization name is empty".into()));
         }
@@ -130,14 +144,7 @@ impl Orgs<'_> {
                 "the organization name must be 1..={NAME_CHARS_MAX} printable characters"
             )));
         }
-        if !email.contains('@')
-            || email.chars().count() > EMAIL_CHARS_MAX
-            || email.chars().any(|c| c.is_control() || c.is_whitespace())
-        {
-            return Err(StoreError::Invalid(format!(
-                "{email:?} is not an e-mail address"
-            )));
-        }
+        let email = checked_email(&new.email)?;
         let password_hash = match &new.password {
             Some(p) if !p.is_empty() => Some(hash_password(p)?),
             _ => None,
@@ -312,7 +319,7 @@ impl Orgs<'_> {
             return Err(StoreError::Invalid("the authority name is empty".into()));
         }
         let token = new_token();
-        let (name, hash) = (name.to_owned(), token_hash(&token));
+        let (name, hash, prefix) = (name.to_owned(), token_hash(&token), token_prefix(&token));
         let id = self
             .store
             .write(move |tx| {
@@ -320,10 +327,20 @@ impl Orgs<'_> {
                     "INSERT INTO authorities (name, token_hash, created_at_ms) VALUES ($1, $2, $3) RETURNING id",
                 )
                 .bind(&name)
-                .bind(hash)
+                .bind(hash.as_str())
                 .bind(to_ms(now))
-                .fetch_one(tx)?;
-                Ok(row.try_get::<i64, _>("id")?)
+                .fetch_one(&mut *tx)?;
+                let id = row.try_get::<i64, _>("id")?;
+                db::query(
+                    "INSERT INTO authority_tokens (authority_id, label, prefix, token_hash, created_at_ms) \
+                     VALUES ($1, 'checkin authority create', $2, $3, $4)",
+                )
+                .bind(id)
+                .bind(prefix.as_str())
+                .bind(hash.as_str())
+                .bind(to_ms(now))
+                .execute(&mut *tx)?;
+                Ok(id)
             })
             .await?;
         Ok((id, token))

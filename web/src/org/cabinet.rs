@@ -20,7 +20,7 @@ use crate::client_ip::ClientIp;
 use crate::error::WebError;
 use crate::security;
 use crate::state::AppState;
-use crate::visitor::{check_csrf, csrf, form, redirect, Page};
+use crate::visitor::{check_csrf, csrf, csrf_form, form, redirect, CsrfOnly, Page};
 
 /// Premises per page of the cabinet's list.
 const CABINET_PAGE: u32 = 100;
@@ -194,12 +194,7 @@ pub(crate) async fn log_in(
         Some(r) => (Some(r.org_id), r.password_hash),
         None => (None, None),
     };
-    let password = body.password;
-    let matches = tokio::task::spawn_blocking(move || {
-        checkin_core::store::password_matches(hash.as_deref(), &password)
-    })
-    .await
-    .unwrap_or(false);
+    let matches = security::password_matches(hash, body.password).await;
     match org_id.filter(|_| matches) {
         Some(org_id) => {
             tracing::info!(org_id, "organization logged in");
@@ -217,19 +212,12 @@ pub(crate) async fn log_in(
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 pub(crate) async fn log_out(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Result<Response, WebError> {
-    let body = form(body)?;
-    check_csrf(&state, &headers, &body.csrf)?;
+    csrf_form(&state, &headers, body)?;
     if let Some(secret) = security::cookie(&headers, SESSION_COOKIE) {
         state
             .store()
@@ -516,8 +504,7 @@ pub(crate) async fn deactivate(
     body: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Result<Response, WebError> {
     let premises = own(&state, &org, &id).await?;
-    let body = form(body)?;
-    check_csrf(&state, &headers, &body.csrf)?;
+    csrf_form(&state, &headers, body)?;
     if !state
         .store()
         .orgs()
@@ -650,8 +637,7 @@ pub(crate) async fn revoke_token(
     body: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Result<Response, WebError> {
     let id: i64 = id.parse().map_err(|_| WebError::NotFound)?;
-    let body = form(body)?;
-    check_csrf(&state, &headers, &body.csrf)?;
+    csrf_form(&state, &headers, body)?;
     if !state
         .store()
         .accounts()

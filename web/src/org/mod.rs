@@ -16,6 +16,9 @@ mod poster;
 mod sms_preview;
 mod stats;
 
+pub(crate) use auth::SESSION_COOKIE as ORG_SESSION_COOKIE;
+pub(crate) use pages::{log_in_form, problem, token_list, ORG_CSS as ORG_CSS_PATH};
+
 use axum::routing::{get, post};
 use axum::Router;
 

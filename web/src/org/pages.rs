@@ -35,7 +35,7 @@ fn layout(title: &str, org_name: Option<&str>, csrf: Option<&str>, body: Markup)
     )
 }
 
-fn problem(p: Option<&str>) -> Markup {
+pub(crate) fn problem(p: Option<&str>) -> Markup {
     html! { @if let Some(p) = p { p.problem role="alert" { (p) } } }
 }
 
@@ -69,6 +69,20 @@ pub(crate) fn sign_up(csrf: &str, values: &SignUpValues<'_>, why: Option<&str>) 
     )
 }
 
+/// The e-mail and password form posting to `action`: both cabinets' log-in.
+pub(crate) fn log_in_form(csrf: &str, action: &str, email: &str) -> Markup {
+    html! {
+        form method="post" action=(action) {
+            (csrf_input(csrf))
+            label for="email" { "Электронная почта" }
+            input #email type="email" name="email" autocomplete="email" required value=(email);
+            label for="password" { "Пароль" }
+            input #password type="password" name="password" autocomplete="current-password" required;
+            button type="submit" { "Войти" }
+        }
+    }
+}
+
 pub(crate) fn log_in(csrf: &str, email: &str, why: Option<&str>) -> Markup {
     layout(
         "Вход для организаций",
@@ -77,14 +91,7 @@ pub(crate) fn log_in(csrf: &str, email: &str, why: Option<&str>) -> Markup {
         html! {
             h1 { "Вход для организаций" }
             (problem(why))
-            form method="post" action="/org/login" {
-                (csrf_input(csrf))
-                label for="email" { "Электронная почта" }
-                input #email type="email" name="email" autocomplete="email" required value=(email);
-                label for="password" { "Пароль" }
-                input #password type="password" name="password" autocomplete="current-password" required;
-                button type="submit" { "Войти" }
-            }
+            (log_in_form(csrf, "/org/login", email))
             p.small { "Нет учётной записи? " a href="/org/signup" { "Зарегистрироваться" } }
         },
     )
@@ -306,39 +313,54 @@ pub(crate) fn tokens(t: &TokensPage<'_>) -> Markup {
         Some(t.csrf),
         html! {
             h1 { "Токены API" }
-            @if let Some(secret) = t.created {
-                p.created { "Новый токен (показывается один раз, сохраните его):" }
-                p.secret { code #new-token { (secret) } }
-            }
-            (problem(t.problem))
-            form method="post" action="/org/tokens" {
-                (csrf_input(t.csrf))
-                label for="label" { "Название токена" }
-                input #label type="text" name="label";
-                button type="submit" { "Создать токен" }
-            }
-            table.tokens {
-                thead { tr { th { "Название" } th { "Начало" } th { "Статус" } th {} } }
-                tbody {
-                    @for token in t.tokens {
-                        tr data-token=(token.id) {
-                            td { (token.label) }
-                            td { code { (token.prefix) "…" } }
-                            td { @if token.revoked_at.is_some() { "отозван" } @else { "действует" } }
-                            td {
-                                @if token.revoked_at.is_none() {
-                                    form.inline method="post" action=(format!("/org/tokens/{}/revoke", token.id)) {
-                                        (csrf_input(t.csrf))
-                                        button.link type="submit" { "Отозвать" }
-                                    }
+            (token_list(t.csrf, t.tokens, t.created, t.problem, "/org/tokens"))
+        },
+    )
+}
+
+/// The token form and list of a cabinet whose token routes are under
+/// `base` (`POST base` creates, `POST base/{id}/revoke` revokes): the
+/// organization's and the health authority's.
+pub(crate) fn token_list(
+    csrf: &str,
+    tokens: &[TokenInfo],
+    created: Option<&str>,
+    why: Option<&str>,
+    base: &str,
+) -> Markup {
+    html! {
+        @if let Some(secret) = created {
+            p.created { "Новый токен (показывается один раз, сохраните его):" }
+            p.secret { code #new-token { (secret) } }
+        }
+        (problem(why))
+        form method="post" action=(base) {
+            (csrf_input(csrf))
+            label for="label" { "Название токена" }
+            input #label type="text" name="label";
+            button type="submit" { "Создать токен" }
+        }
+        table.tokens {
+            thead { tr { th { "Название" } th { "Начало" } th { "Статус" } th {} } }
+            tbody {
+                @for token in tokens {
+                    tr data-token=(token.id) {
+                        td { (token.label) }
+                        td { code { (token.prefix) "…" } }
+                        td { @if token.revoked_at.is_some() { "отозван" } @else { "действует" } }
+                        td {
+                            @if token.revoked_at.is_none() {
+                                form.inline method="post" action=(format!("{base}/{}/revoke", token.id)) {
+                                    (csrf_input(csrf))
+                                    button.link type="submit" { "Отозвать" }
                                 }
                             }
                         }
                     }
                 }
             }
-        },
-    )
+        }
+    }
 }
 
 /// What a poster shows for one premises.

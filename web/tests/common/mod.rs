@@ -1,6 +1,6 @@
 //! What the real-browser tests share (`browser.rs`, `oidc.rs`,
 //! `org_browser.rs`): chromium and chromedriver (found, started on a port of
-//! their choosing, a session), the screenshot folder, and one open premises
+//! their choosing, a session), filling and clicking, the screenshot folder, and one open premises
 //! on a fresh SQLite store.
 
 #![allow(dead_code)] // each test binary uses its own part
@@ -106,6 +106,29 @@ pub async fn browser_sized(driver: &str, profile: &Path, size: (u32, u32)) -> Cl
         .connect(driver)
         .await
         .expect("a browser session")
+}
+
+/// Replaces the text of the field `css`.
+pub async fn fill(client: &Client, css: &str, text: &str) {
+    let field = client
+        .find(fantoccini::Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+/// Clicks `css` once it is on the page (within [`WAIT`]).
+pub async fn click(client: &Client, css: &str) {
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(fantoccini::Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
 }
 
 /// `$CARGO_TARGET_TMPDIR/{name}/`, created.
