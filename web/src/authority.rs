@@ -25,7 +25,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::openapi::ErrorBody;
+use crate::api_error::ErrorBody;
 use crate::state::AppState;
 
 /// Most cases in one `POST /api/v1/cases` (413 beyond): the batch is one

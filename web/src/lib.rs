@@ -13,6 +13,7 @@
 //! (only the QR's SVG is). It is maintained, has no run-time template files to
 //! ship, and needs no template language beside Rust.
 
+mod api_error;
 mod authority;
 mod authority_cabinet;
 mod client_ip;

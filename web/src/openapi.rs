@@ -11,33 +11,17 @@ use std::sync::OnceLock;
 
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
+
+use crate::api_error::ErrorBody;
 
 /// The security scheme of an organization's API token (`/org/tokens`).
 pub(crate) const ORG_TOKEN: &str = "organization_token";
 /// The security scheme of the health authority's token (`checkin authority create`).
 pub(crate) const AUTHORITY_TOKEN: &str = "authority_token";
-
-/// Every API refusal (4xx, 5xx) of both APIs.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"error": "invalid", "field": "confirmed_at", "message": "is missing"}))]
-pub(crate) struct ErrorBody {
-    /// A stable code: `no_token`, `bad_token`, `wrong_token_kind`, `not_found`,
-    /// `malformed`, `malformed_json`, `invalid`, `too_large`,
-    /// `method_not_allowed`, `unavailable`, `storage_unavailable`.
-    #[schema(example = "invalid")]
-    pub(crate) error: &'static str,
-    /// Which field of the request is wrong (the authority's 422s).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = "cases[1].phone")]
-    pub(crate) field: Option<String>,
-    /// For people: what is wrong.
-    pub(crate) message: String,
-}
 
 #[derive(OpenApi)]
 #[openapi(

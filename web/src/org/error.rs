@@ -8,7 +8,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use checkin_core::StoreError;
 
-use crate::openapi::ErrorBody;
+use crate::api_error::ErrorBody;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ApiError {
