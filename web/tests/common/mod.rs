@@ -214,3 +214,124 @@ pub async fn serve_web(store: &Store, keys: &Keys) -> Served {
         server,
     }
 }
+
+/// Every route of the router's sources, `(method, path)`: the `.route("…",
+/// get(…).post(…))` calls of `web/src`, read as text, with the file of each.
+pub fn routes_in_sources() -> Vec<(String, String, String)> {
+    let mut found = Vec::new();
+    let mut stack = vec![std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let file = path.display().to_string();
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (at, _) in text.match_indices(".route(") {
+                let rest = &text[at + 7..];
+                let Some(open) = rest.find('"') else { continue };
+                let close = open + 1 + rest[open + 1..].find('"').unwrap();
+                let route = &rest[open + 1..close];
+                // The call's text up to its closing parenthesis.
+                let mut depth = 1;
+                let mut end = 0;
+                for (i, c) in rest.char_indices() {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                    if depth == 0 {
+                        end = i;
+                        break;
+                    }
+                }
+                let call = &rest[..end];
+                for method in ["get", "post", "patch", "put", "delete"] {
+                    if call.contains(&format!("{method}(")) || call.contains(&format!(".{method}("))
+                    {
+                        found.push((method.to_uppercase(), route.to_owned(), file.clone()));
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+/// `web/tests/axe/node_modules/axe-core/axe.min.js` (`npm ci` in
+/// `web/tests/axe`, as `scripts/test` runs it); `None`, and the test skipped,
+/// when it is not installed, unless `CHECKIN_TEST_REQUIRE_BROWSER=1`.
+pub fn axe_source() -> Option<String> {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/axe/node_modules/axe-core/axe.min.js");
+    match std::fs::read_to_string(&path) {
+        Ok(source) => Some(source),
+        Err(e) => {
+            assert!(
+                std::env::var("CHECKIN_TEST_REQUIRE_BROWSER").as_deref() != Ok("1"),
+                "CHECKIN_TEST_REQUIRE_BROWSER=1 but {} is missing ({e}): npm ci in web/tests/axe",
+                path.display()
+            );
+            eprintln!("note: axe-core not installed (npm ci in web/tests/axe); the accessibility test is skipped");
+            None
+        }
+    }
+}
+
+/// One rule axe-core finds broken on a page.
+#[derive(Debug, serde::Deserialize)]
+pub struct AxeViolation {
+    /// The rule, e.g. `page-has-heading-one`.
+    pub id: String,
+    /// `minor`, `moderate`, `serious` or `critical`.
+    pub impact: Option<String>,
+    /// What the rule asks, in a line.
+    pub help: String,
+    /// The CSS selectors of the offending elements.
+    pub targets: Vec<String>,
+}
+
+impl std::fmt::Display for AxeViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}): {} — {}",
+            self.id,
+            self.impact.as_deref().unwrap_or("?"),
+            self.help,
+            self.targets.join(", ")
+        )
+    }
+}
+
+/// Injects axe-core (`source`, from [`axe_source`]) into the page `client`
+/// shows and runs `axe.run()` over the whole document with its default
+/// rules (WCAG 2 A/AA and best practices): the violations it reports.
+pub async fn axe_violations(client: &Client, source: &str) -> Vec<AxeViolation> {
+    client
+        .execute(&format!("{source}\n;return typeof window.axe;"), vec![])
+        .await
+        .expect("axe-core injected");
+    let found = client
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+            window.axe
+                .run(document, { resultTypes: ["violations"] })
+                .then(
+                    (r) => done(r.violations.map((v) => ({
+                        id: v.id,
+                        impact: v.impact,
+                        help: v.help,
+                        targets: v.nodes.map((n) => n.target.map(String).join(" ")),
+                    }))),
+                    (e) => done({ error: String(e) }),
+                );"#,
+            vec![],
+        )
+        .await
+        .expect("axe.run() answers");
+    serde_json::from_value(found.clone()).unwrap_or_else(|_| panic!("axe.run(): {found}"))
+}
