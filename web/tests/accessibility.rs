@@ -13,7 +13,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use checkin_core::Msisdn;
+use checkin_core::{Channel, Msisdn, NewCheckIn};
 use common::{
     axe_source, axe_violations, browser_present, browser_sized, click, fill, routes_in_sources,
     serve_web, start_driver, venue, PHONE, WAIT,
@@ -28,6 +28,7 @@ const PASSWORD: &str = "correct horse battery";
 const NOT_PAGES: &[&str] = &[
     "/static/style.css",
     "/static/clock.js",
+    "/static/follow.js",
     "/static/org.css",
     "/static/org-sms.js",
     "/healthz",
@@ -78,6 +79,14 @@ async fn wait_for(client: &Client, css: &str) -> fantoccini::elements::Element {
         .unwrap_or_else(|e| panic!("{css}: {e}"))
 }
 
+/// Ticks the consent box unless the page kept it ticked.
+async fn consent(client: &Client) {
+    let tick = wait_for(client, "input[name=consent]").await;
+    if !tick.is_selected().await.unwrap() {
+        tick.click().await.unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_page_of_the_product_has_an_axe_core_violation() {
     if !browser_present() {
@@ -109,13 +118,19 @@ async fn no_page_of_the_product_has_an_axe_core_violation() {
     };
     let code = premises.code;
 
-    // The visitor: the poster's page, the code page, the confirmation.
+    // The visitor: the poster's page (and a refused phone), the code page
+    // (and a wrong code), the confirmation; the page again with the phone
+    // remembered, and its quick check-in.
     let path = format!("/v/{code}");
     audit
         .visit(&client, &base, &path, "/v/{code}", "check-in form")
         .await;
+    fill(&client, "input[name=phone]", "12345").await;
+    click(&client, "form button[type=submit]").await;
+    wait_for(&client, ".problem").await;
+    audit.page(&client, "/v/{code}", "a refused phone").await;
     fill(&client, "input[name=phone]", PHONE).await;
-    click(&client, "input[name=consent]").await;
+    consent(&client).await;
     click(&client, "form button[type=submit]").await;
     wait_for(&client, "input[name=code]").await;
     audit.page(&client, "/v/{code}/otp", "code page").await;
@@ -131,10 +146,16 @@ async fn no_page_of_the_product_has_an_axe_core_violation() {
         .chars()
         .filter(char::is_ascii_digit)
         .collect();
+    let wrong = if otp == "000000" { "111111" } else { "000000" };
+    fill(&client, "input[name=code]", wrong).await;
+    click(&client, "form[action$='/otp'] button").await;
+    wait_for(&client, ".problem").await;
+    audit.page(&client, "/v/{code}/otp", "a wrong code").await;
     fill(&client, "input[name=code]", &otp).await;
     click(&client, "form[action$='/otp'] button").await;
     wait_for(&client, "h1.ok").await;
     audit.page(&client, "/ok/{token}", "confirmation").await;
+    let confirmation = client.current_url().await.unwrap();
 
     // The guard's page, valid and forged; the error page.
     let guard_url = wait_for(&client, "p.small a")
@@ -146,6 +167,17 @@ async fn no_page_of_the_product_has_an_axe_core_violation() {
     client.goto(&guard_url).await.unwrap();
     wait_for(&client, ".verdict[data-verdict=valid]").await;
     audit.page(&client, "/c/{token}", "valid").await;
+    client.goto(confirmation.as_str()).await.unwrap();
+    wait_for(&client, "h1.ok").await;
+    audit
+        .visit(&client, &base, &path, "/v/{code}", "a remembered phone")
+        .await;
+    consent(&client).await;
+    click(&client, "form[action$='/quick'] button").await;
+    wait_for(&client, "h1.ok").await;
+    audit
+        .page(&client, "/ok/{token}", "an earlier check-in")
+        .await;
     let forged = "/c/not-a-token";
     audit
         .visit(&client, &base, forged, "/c/{token}", "forged")
@@ -162,6 +194,11 @@ async fn no_page_of_the_product_has_an_axe_core_violation() {
     audit
         .visit(&client, &base, "/org/login", "/org/login", "log-in")
         .await;
+    fill(&client, "input[name=email]", "cafe@example.ru").await;
+    fill(&client, "input[name=password]", "wrong password").await;
+    click(&client, "form[action='/org/login'] button").await;
+    wait_for(&client, ".problem").await;
+    audit.page(&client, "/org/login", "a refused log-in").await;
     audit
         .visit(&client, &base, "/org/signup", "/org/signup", "sign-up")
         .await;
@@ -184,6 +221,23 @@ async fn no_page_of_the_product_has_an_axe_core_violation() {
     audit
         .visit(&client, &base, "/org", "/org", "home with premises")
         .await;
+    // Visits, so the stats page draws its chart and the authority's case
+    // below has a place.
+    let id: i64 = premises_path.rsplit('/').next().unwrap().parse().unwrap();
+    let own = store.orgs().premises_by_id(id).await.unwrap().unwrap();
+    for (phone, ago) in [(PHONE, 90), ("+79160000001", 80)] {
+        store
+            .checkins()
+            .record_checkin(&NewCheckIn {
+                phone: Msisdn::parse(phone).unwrap(),
+                code: own.code,
+                channel: Channel::Sms,
+                at: now - chrono::Duration::minutes(ago),
+                consent: true,
+            })
+            .await
+            .unwrap();
+    }
     let stats = format!("{premises_path}/stats");
     audit
         .visit(&client, &base, &stats, "/org/premises/{id}/stats", "stats")
@@ -203,11 +257,22 @@ async fn no_page_of_the_product_has_an_axe_core_violation() {
     audit
         .visit(&client, &base, "/org/tokens", "/org/tokens", "tokens")
         .await;
+    fill(&client, "input[name=label]", "касса").await;
+    click(&client, "form[action='/org/tokens'] button").await;
+    wait_for(&client, "tr[data-token]").await;
+    audit
+        .page(&client, "/org/tokens", "a token just created")
+        .await;
 
     // The authority cabinet: log-in, home, upload, dry run, sent, cases,
     // a case, the audit log, tokens, pause and resume.
     let login = "/authority/login";
     audit.visit(&client, &base, login, login, "log-in").await;
+    fill(&client, "input[name=email]", "epi@example.ru").await;
+    fill(&client, "input[name=password]", "wrong password").await;
+    click(&client, "form[action='/authority/login'] button").await;
+    wait_for(&client, ".problem").await;
+    audit.page(&client, login, "a refused log-in").await;
     fill(&client, "input[name=email]", "epi@example.ru").await;
     fill(&client, "input[name=password]", PASSWORD).await;
     click(&client, "form[action='/authority/login'] button").await;
@@ -244,6 +309,39 @@ async fn no_page_of_the_product_has_an_axe_core_violation() {
     audit.page(&client, "/authority/upload/{job}", "sent").await;
     let cases = "/authority/cases";
     audit.visit(&client, &base, cases, cases, "cases").await;
+    // Alerts are queued (no sender here): the page follows them, in place
+    // (its refresh in <noscript>, axe's meta-refresh rule): within two of its
+    // 5 s periods its table is new, the page the same.
+    client
+        .execute(
+            "window.sameLoad = true; document.querySelector('#cases').dataset.old = '1';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(12);
+    loop {
+        let state = client
+            .execute(
+                "return [window.sameLoad === true, !!document.querySelector('#cases[data-old]')];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            state[0], true,
+            "the cases page reloaded instead of updating"
+        );
+        if state[1] == false {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the cases page never updated"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    audit.page(&client, cases, "updated in place").await;
     click(&client, "#cases a[href^='/authority/cases/']").await;
     wait_for(&client, "#visits").await;
     audit.page(&client, "/authority/cases/{id}", "a case").await;
@@ -251,6 +349,10 @@ async fn no_page_of_the_product_has_an_axe_core_violation() {
     audit.visit(&client, &base, log, log, "audit log").await;
     let tokens = "/authority/tokens";
     audit.visit(&client, &base, tokens, tokens, "tokens").await;
+    fill(&client, "input[name=label]", "регистр").await;
+    click(&client, "form[action='/authority/tokens'] button").await;
+    wait_for(&client, "tr[data-token]").await;
+    audit.page(&client, tokens, "a token just created").await;
     let pause = "/authority/alerts?action=pause";
     audit
         .visit(&client, &base, pause, "/authority/alerts", "pause?")
