@@ -284,6 +284,49 @@ async fn no_page_of_the_product_has_an_axe_core_violation() {
     audit
         .visit(&client, &base, upload, upload, "upload form")
         .await;
+    // A large file: its page while the dry run reads it (the progress,
+    // following the job), then its dry run.
+    let big = data.path().join("big.csv");
+    let mut rows = String::from("phone,confirmed_at\n");
+    for n in 0..50_000 {
+        rows.push_str(&format!("+7926{n:07},{}\n", now.to_rfc3339()));
+    }
+    std::fs::write(&big, rows).unwrap();
+    wait_for(&client, "input[name=file]")
+        .await
+        .send_keys(&big.display().to_string())
+        .await
+        .unwrap();
+    click(&client, "#check-upload").await;
+    wait_for(&client, "h1").await;
+    // (read in one script: the page replaces its elements every second)
+    let title = client
+        .execute("return document.querySelector('h1').textContent;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        title, "Проверка файла",
+        "the progress page, 50 000 rows being read"
+    );
+    audit
+        .page(&client, "/authority/upload/{job}", "progress")
+        .await;
+    client
+        .wait()
+        .at_most(std::time::Duration::from_secs(120))
+        .for_element(Locator::Css("#visits"))
+        .await
+        .expect("the large file's dry run, the page following it");
+    audit
+        .page(
+            &client,
+            "/authority/upload/{job}",
+            "dry run, nothing refused",
+        )
+        .await;
+    audit
+        .visit(&client, &base, upload, upload, "upload form again")
+        .await;
     let file = data.path().join("cases.csv");
     std::fs::write(
         &file,

@@ -309,29 +309,39 @@ impl std::fmt::Display for AxeViolation {
 
 /// Injects axe-core (`source`, from [`axe_source`]) into the page `client`
 /// shows and runs `axe.run()` over the whole document with its default
-/// rules (WCAG 2 A/AA and best practices): the violations it reports.
+/// rules (WCAG 2 A/AA and best practices): the violations it reports. A run
+/// that fails (a page that replaced itself under it: the authority's pages
+/// that follow a job) is tried again, three times in all.
 pub async fn axe_violations(client: &Client, source: &str) -> Vec<AxeViolation> {
-    client
-        .execute(&format!("{source}\n;return typeof window.axe;"), vec![])
-        .await
-        .expect("axe-core injected");
-    let found = client
-        .execute_async(
-            r#"const done = arguments[arguments.length - 1];
-            window.axe
-                .run(document, { resultTypes: ["violations"] })
-                .then(
-                    (r) => done(r.violations.map((v) => ({
-                        id: v.id,
-                        impact: v.impact,
-                        help: v.help,
-                        targets: v.nodes.map((n) => n.target.map(String).join(" ")),
-                    }))),
-                    (e) => done({ error: String(e) }),
-                );"#,
-            vec![],
-        )
-        .await
-        .expect("axe.run() answers");
-    serde_json::from_value(found.clone()).unwrap_or_else(|_| panic!("axe.run(): {found}"))
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        client
+            .execute(&format!("{source}\n;return typeof window.axe;"), vec![])
+            .await
+            .expect("axe-core injected");
+        let found = client
+            .execute_async(
+                r#"const done = arguments[arguments.length - 1];
+                window.axe
+                    .run(document, { resultTypes: ["violations"] })
+                    .then(
+                        (r) => done(r.violations.map((v) => ({
+                            id: v.id,
+                            impact: v.impact,
+                            help: v.help,
+                            targets: v.nodes.map((n) => n.target.map(String).join(" ")),
+                        }))),
+                        (e) => done({ error: String(e) }),
+                    );"#,
+                vec![],
+            )
+            .await;
+        match found.map(|found| (serde_json::from_value(found.clone()), found)) {
+            Ok((Ok(violations), _)) => return violations,
+            Ok((Err(_), found)) if tries >= 3 => panic!("axe.run(): {found}"),
+            Err(e) if tries >= 3 => panic!("axe.run(): {e}"),
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
 }
