@@ -16,9 +16,10 @@ use std::collections::BTreeSet;
 use checkin_core::{Channel, Msisdn, NewCheckIn};
 use common::{
     axe_source, axe_violations, browser_present, browser_sized, click, fill, routes_in_sources,
-    serve_web, start_driver, venue, PHONE, WAIT,
+    serve_web, serve_web_with, start_driver, venue, PHONE, WAIT,
 };
 use fantoccini::{Client, Locator};
+use web::{OidcConfig, WebConfig};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -409,6 +410,34 @@ async fn no_page_of_the_product_has_an_axe_core_violation() {
     audit
         .visit(&client, &base, resume, "/authority/alerts", "resume?")
         .await;
+
+    // The visitor's page with the city account's button, and the page a
+    // failed city-account log-in ends on (its provider unreachable here).
+    let city = serve_web_with(
+        &store,
+        &keys,
+        WebConfig {
+            oidc: OidcConfig {
+                issuer_url: "http://127.0.0.1:9/".into(),
+                client_id: "checkin".into(),
+                ..OidcConfig::default()
+            },
+            ..WebConfig::default()
+        },
+    )
+    .await;
+    audit
+        .visit(&client, &city.base, &path, "/v/{code}", "city account on")
+        .await;
+    consent(&client).await;
+    click(&client, "button.city").await;
+    wait_for(&client, "p.message").await;
+    let failed = client.current_url().await.unwrap();
+    assert!(failed.path().ends_with("/oidc"), "{failed}");
+    audit
+        .page(&client, "POST /v/{code}/oidc", "provider unreachable")
+        .await;
+    city.stop().await;
 
     client.close().await.unwrap();
     served.stop().await;

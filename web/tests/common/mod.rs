@@ -194,6 +194,12 @@ impl Served {
 
 /// Serves `store` with the default settings (Moscow time, the real clock).
 pub async fn serve_web(store: &Store, keys: &Keys) -> Served {
+    serve_web_with(store, keys, WebConfig::default()).await
+}
+
+/// Serves `store` with `config` (its public base URL replaced by the
+/// server's address).
+pub async fn serve_web_with(store: &Store, keys: &Keys, config: WebConfig) -> Served {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let state = AppState::new(
@@ -203,7 +209,7 @@ pub async fn serve_web(store: &Store, keys: &Keys) -> Served {
         std::sync::Arc::new(checkin_core::SystemClock),
         WebConfig {
             public_base_url: base.clone(),
-            ..WebConfig::default()
+            ..config
         },
     );
     let shutdown = CancellationToken::new();
