@@ -1,9 +1,12 @@
 //! Every page of the product under axe-core (issue 21): Debian's headless
 //! chromium through chromedriver (`common/`) walks the visitor's pages (the
-//! poster's `/v/{code}`, the code page, the confirmation), the guard's page
-//! (valid and forged), the error page, the organization cabinet and the
-//! authority cabinet over a real SQLite store, injects axe-core (npm, locked
-//! in `web/tests/axe/`) into each page and runs it with its default rules.
+//! poster's `/v/{code}`, the code page, the confirmation, each with its
+//! refusal; the remembered phone; the city account's button and failure),
+//! the guard's page (valid and forged), the error page, the organization
+//! cabinet and the authority cabinet (the upload's progress, dry run and
+//! result; the cases page updating itself in place) over a real SQLite
+//! store, injects axe-core (npm, locked in `web/tests/axe/`) into each page
+//! and runs it with its default rules (WCAG 2 A/AA, best practices).
 //! Any violation fails the test, naming the page, the rule and the elements.
 //! The pages visited are checked against every GET route of the router's
 //! sources, so a new page cannot go unchecked. Skipped without the browser
