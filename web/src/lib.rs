@@ -54,6 +54,7 @@ pub use state::{AppState, MetricsRender, Ops, ReadinessProbe};
 
 const STYLE_CSS: &str = include_str!("../static/style.css");
 const CLOCK_JS: &str = include_str!("../static/clock.js");
+const FOLLOW_JS: &str = include_str!("../static/follow.js");
 
 /// Every page and API route of the web. Each request gets an `x-request-id`
 /// (kept if the client sent one, echoed in the response), is logged in a span
@@ -79,6 +80,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/static/clock.js",
             get(|| static_file(CLOCK_JS, "text/javascript")),
+        )
+        .route(
+            "/static/follow.js",
+            get(|| static_file(FOLLOW_JS, "text/javascript")),
         )
         .merge(org::routes())
         .route("/healthz", get(ops::healthz))

@@ -334,7 +334,7 @@ pub(crate) fn guard(g: &GuardPage<'_>) -> Markup {
         word,
         html! {
             div class=(format!("verdict {class}")) data-verdict=(class) {
-                p.word { (word) }
+                h1.word { (word) }
                 @if let Some(reason) = &reason { p.reason { (reason) } }
             }
             @if let Some(p) = &g.place { (place(p)) }

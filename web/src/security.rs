@@ -192,8 +192,10 @@ pub(crate) fn set_cookie(name: &str, value: &str, max_age_s: i64, secure: bool) 
 /// Adds the security headers to every response.
 pub(crate) async fn headers(mut response: Response) -> Response {
     let h = response.headers_mut();
-    // No inline script or style: the scripts are /static/clock.js and the
-    // cabinet's /static/org-sms.js, which asks this origin for its preview.
+    // No inline script or style: the scripts are /static/clock.js, the
+    // cabinet's /static/org-sms.js, which asks this origin for its preview,
+    // and the authority cabinet's /static/follow.js, which asks it for the
+    // page it follows.
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(

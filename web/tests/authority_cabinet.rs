@@ -9,6 +9,7 @@
 //! another authority's person gets 404 for what is not theirs.
 
 mod api_support;
+mod common;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use api_support::{App, Reply};
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use checkin_core::Clock;
+use common::routes_in_sources;
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -370,52 +372,6 @@ async fn a_bad_header_or_an_empty_upload_is_refused_with_the_reason() {
     let r = b.upload("").await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.body.contains("Выберите файл"), "{}", r.body);
-}
-
-/// Every route of the router's sources, `(method, path)`: the `.route("…",
-/// get(…).post(…))` calls of `web/src`, read as text.
-fn routes_in_sources() -> Vec<(String, String, String)> {
-    let mut found = Vec::new();
-    let mut stack = vec![std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let file = path.display().to_string();
-            let text = std::fs::read_to_string(&path).unwrap();
-            for (at, _) in text.match_indices(".route(") {
-                let rest = &text[at + 7..];
-                let Some(open) = rest.find('"') else { continue };
-                let close = open + 1 + rest[open + 1..].find('"').unwrap();
-                let route = &rest[open + 1..close];
-                // The call's text up to its closing parenthesis.
-                let mut depth = 1;
-                let mut end = 0;
-                for (i, c) in rest.char_indices() {
-                    match c {
-                        '(' => depth += 1,
-                        ')' => depth -= 1,
-                        _ => {}
-                    }
-                    if depth == 0 {
-                        end = i;
-                        break;
-                    }
-                }
-                let call = &rest[..end];
-                for method in ["get", "post", "patch", "put", "delete"] {
-                    if call.contains(&format!("{method}(")) || call.contains(&format!(".{method}("))
-                    {
-                        found.push((method.to_uppercase(), route.to_owned(), file.clone()));
-                    }
-                }
-            }
-        }
-    }
-    found
 }
 
 /// The authority's routes: the cabinet's and the authority's JSON API.

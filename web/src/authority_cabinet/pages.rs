@@ -3,7 +3,8 @@
 //! the upload's progress / dry run / result, the cases and one case. The
 //! look is the organization cabinet's (`/static/style.css`, `/static/org.css`);
 //! pages that follow something moving refresh themselves (`<meta
-//! http-equiv="refresh">`), no script.
+//! http-equiv="refresh">` when script is off; `/static/follow.js` updates
+//! them in place when it is on).
 
 use checkin_core::case_csv::Reject;
 use checkin_core::store::{AuditEntry, AuthorityUser, CaseReport, ExposedVisit, TokenInfo};
@@ -26,8 +27,13 @@ fn layout(
         Some(ORG_CSS_PATH),
         html! {
             @if let Some(seconds) = refresh_s {
-                // In <body>, which browsers honour too; layout_with owns <head>.
-                meta http-equiv="refresh" content=(seconds);
+                // Without script, the page reloads itself (in <body>, which
+                // browsers honour too; layout_with owns <head>). With script,
+                // /static/follow.js updates it in place instead: a reload on
+                // a timer throws a screen reader back to the page's top
+                // (axe-core's meta-refresh rule, WCAG 2.2.1).
+                noscript { meta http-equiv="refresh" content=(seconds); }
+                script src="/static/follow.js" data-follow=(seconds) {}
             }
             @if let Some((user, csrf)) = user {
                 nav.cabinet aria-label="Кабинет" {

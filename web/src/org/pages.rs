@@ -186,7 +186,7 @@ pub(crate) fn dashboard(d: &Dashboard<'_>) -> Markup {
             } @else {
                 form method="get" action="/org/posters" {
                     table.premises {
-                        thead { tr { th {} th { "Код" } th { "Адрес" } th { "Тип" } th { "Мин" } th { "Статус" } th {} } }
+                        thead { tr { th { span.visually-hidden { "Выбор" } } th { "Код" } th { "Адрес" } th { "Тип" } th { "Мин" } th { "Статус" } th { span.visually-hidden { "Действия" } } } }
                         tbody {
                             @for p in d.premises {
                                 tr data-premises=(p.id) {
@@ -341,7 +341,7 @@ pub(crate) fn token_list(
             button type="submit" { "Создать токен" }
         }
         table.tokens {
-            thead { tr { th { "Название" } th { "Начало" } th { "Статус" } th {} } }
+            thead { tr { th { "Название" } th { "Начало" } th { "Статус" } th { span.visually-hidden { "Действие" } } } }
             tbody {
                 @for token in tokens {
                     tr data-token=(token.id) {

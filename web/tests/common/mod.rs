@@ -194,6 +194,12 @@ impl Served {
 
 /// Serves `store` with the default settings (Moscow time, the real clock).
 pub async fn serve_web(store: &Store, keys: &Keys) -> Served {
+    serve_web_with(store, keys, WebConfig::default()).await
+}
+
+/// Serves `store` with `config` (its public base URL replaced by the
+/// server's address).
+pub async fn serve_web_with(store: &Store, keys: &Keys, config: WebConfig) -> Served {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let state = AppState::new(
@@ -203,7 +209,7 @@ pub async fn serve_web(store: &Store, keys: &Keys) -> Served {
         std::sync::Arc::new(checkin_core::SystemClock),
         WebConfig {
             public_base_url: base.clone(),
-            ..WebConfig::default()
+            ..config
         },
     );
     let shutdown = CancellationToken::new();
@@ -212,5 +218,136 @@ pub async fn serve_web(store: &Store, keys: &Keys) -> Served {
         base,
         shutdown,
         server,
+    }
+}
+
+/// Every route of the router's sources, `(method, path)`: the `.route("…",
+/// get(…).post(…))` calls of `web/src`, read as text, with the file of each.
+pub fn routes_in_sources() -> Vec<(String, String, String)> {
+    let mut found = Vec::new();
+    let mut stack = vec![std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let file = path.display().to_string();
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (at, _) in text.match_indices(".route(") {
+                let rest = &text[at + 7..];
+                let Some(open) = rest.find('"') else { continue };
+                let close = open + 1 + rest[open + 1..].find('"').unwrap();
+                let route = &rest[open + 1..close];
+                // The call's text up to its closing parenthesis.
+                let mut depth = 1;
+                let mut end = 0;
+                for (i, c) in rest.char_indices() {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                    if depth == 0 {
+                        end = i;
+                        break;
+                    }
+                }
+                let call = &rest[..end];
+                for method in ["get", "post", "patch", "put", "delete"] {
+                    if call.contains(&format!("{method}(")) || call.contains(&format!(".{method}("))
+                    {
+                        found.push((method.to_uppercase(), route.to_owned(), file.clone()));
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+/// `web/tests/axe/node_modules/axe-core/axe.min.js` (`npm ci` in
+/// `web/tests/axe`, as `scripts/test` runs it); `None`, and the test skipped,
+/// when it is not installed, unless `CHECKIN_TEST_REQUIRE_BROWSER=1`.
+pub fn axe_source() -> Option<String> {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/axe/node_modules/axe-core/axe.min.js");
+    match std::fs::read_to_string(&path) {
+        Ok(source) => Some(source),
+        Err(e) => {
+            assert!(
+                std::env::var("CHECKIN_TEST_REQUIRE_BROWSER").as_deref() != Ok("1"),
+                "CHECKIN_TEST_REQUIRE_BROWSER=1 but {} is missing ({e}): npm ci in web/tests/axe",
+                path.display()
+            );
+            eprintln!("note: axe-core not installed (npm ci in web/tests/axe); the accessibility test is skipped");
+            None
+        }
+    }
+}
+
+/// One rule axe-core finds broken on a page.
+#[derive(Debug, serde::Deserialize)]
+pub struct AxeViolation {
+    /// The rule, e.g. `page-has-heading-one`.
+    pub id: String,
+    /// `minor`, `moderate`, `serious` or `critical`.
+    pub impact: Option<String>,
+    /// What the rule asks, in a line.
+    pub help: String,
+    /// The CSS selectors of the offending elements.
+    pub targets: Vec<String>,
+}
+
+impl std::fmt::Display for AxeViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}): {} — {}",
+            self.id,
+            self.impact.as_deref().unwrap_or("?"),
+            self.help,
+            self.targets.join(", ")
+        )
+    }
+}
+
+/// Injects axe-core (`source`, from [`axe_source`]) into the page `client`
+/// shows and runs `axe.run()` over the whole document with its default
+/// rules (WCAG 2 A/AA and best practices): the violations it reports. A run
+/// that fails (a page that replaced itself under it: the authority's pages
+/// that follow a job) is tried again, three times in all.
+pub async fn axe_violations(client: &Client, source: &str) -> Vec<AxeViolation> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        client
+            .execute(&format!("{source}\n;return typeof window.axe;"), vec![])
+            .await
+            .expect("axe-core injected");
+        let found = client
+            .execute_async(
+                r#"const done = arguments[arguments.length - 1];
+                window.axe
+                    .run(document, { resultTypes: ["violations"] })
+                    .then(
+                        (r) => done(r.violations.map((v) => ({
+                            id: v.id,
+                            impact: v.impact,
+                            help: v.help,
+                            targets: v.nodes.map((n) => n.target.map(String).join(" ")),
+                        }))),
+                        (e) => done({ error: String(e) }),
+                    );"#,
+                vec![],
+            )
+            .await;
+        match found.map(|found| (serde_json::from_value(found.clone()), found)) {
+            Ok((Ok(violations), _)) => return violations,
+            Ok((Err(_), found)) if tries >= 3 => panic!("axe.run(): {found}"),
+            Err(e) if tries >= 3 => panic!("axe.run(): {e}"),
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
     }
 }
