@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::cli::{checkin, json_line};
+use common::cli::{checkin, json_line, premises_code};
 
 use std::path::Path;
 
@@ -39,30 +39,7 @@ async fn a_csv_with_good_and_bad_rows() {
     let data = root.path().join("data");
     let authority = json_line(&checkin(&data, &["authority", "create", "--name", "РПН"]));
     let authority_id = authority["id"].as_i64().unwrap().to_string();
-    let org = json_line(&checkin(
-        &data,
-        &[
-            "org",
-            "create",
-            "--name",
-            "Кафе",
-            "--email",
-            "cafe@example.ru",
-        ],
-    ));
-    let org_id = org["id"].as_i64().unwrap().to_string();
-    let premises = json_line(&checkin(
-        &data,
-        &[
-            "premises",
-            "add",
-            "--org",
-            &org_id,
-            "--address",
-            "ул. Тверская, 13",
-        ],
-    ));
-    let code = VenueCode::parse(premises["code"].as_str().unwrap()).unwrap();
+    let code = VenueCode::parse(&premises_code(&data, "ул. Тверская, 13")).unwrap();
 
     // The case and one visitor at the same premises, ten minutes apart.
     let store = open(&data).await;

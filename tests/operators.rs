@@ -165,6 +165,33 @@ async fn until_received_within(
     }
 }
 
+/// Takes operator `name`'s SMSC away (it closes the gateway's connection at
+/// the next PDU and refuses every bind) and waits until `/readyz`, still
+/// ready, names it.
+async fn take_down(sim: &Sim, name: &str, gateway: &Gateway) {
+    sim.net
+        .set_faults(
+            Some(name),
+            simulator::FaultProfile {
+                bind_reject_share: 1.0,
+                disconnect_share: 1.0,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = common::readyz(gateway.web_addr).await;
+        if body.contains(&format!("operator {name}")) {
+            assert_eq!(status, 200, "{body}");
+            assert!(body.starts_with("ready\n"), "{body}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "readyz: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn send_mo(sim: &Sim, from: &str, text: &str) -> Value {
     let (status, body) = http(
         sim.http,
@@ -289,27 +316,7 @@ async fn replies_go_back_the_way_they_came_and_the_rest_follows_its_route() {
     // One operator's SMSC gone: still ready, and it is named.
     let (status, body) = common::readyz(gateway.web_addr).await;
     assert_eq!((status, body.as_str()), (200, "ready\n"));
-    sim.net
-        .set_faults(
-            Some("beeline"),
-            simulator::FaultProfile {
-                bind_reject_share: 1.0,
-                disconnect_share: 1.0,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, body) = common::readyz(gateway.web_addr).await;
-        if body.contains("operator beeline") {
-            assert_eq!(status, 200, "{body}");
-            assert!(body.starts_with("ready\n"), "{body}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "readyz: {status} {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    take_down(&sim, "beeline", &gateway).await;
     // The others carry on: an MO through mts is answered through mts.
     send_mo(&sim, "+79161110002", &text).await;
     let got = until_received(&sim, "+79161110002", 1).await;
@@ -376,26 +383,7 @@ async fn one_operator_down_holds_only_its_own_traffic() {
 
     // beeline goes away: it closes the gateway's connection at the next PDU
     // and refuses every bind; alerts for its subscribers are queued.
-    sim.net
-        .set_faults(
-            Some("beeline"),
-            simulator::FaultProfile {
-                bind_reject_share: 1.0,
-                disconnect_share: 1.0,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, body) = common::readyz(gateway.web_addr).await;
-        if body.contains("operator beeline") {
-            assert_eq!(status, 200, "{body}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "readyz: {status} {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    take_down(&sim, "beeline", &gateway).await;
     // More SMS codes for its subscribers than the notifier has slots
     // (`in_flight_max`, 256): held while their operator is down, they would
     // leave none for the others' replies.
@@ -470,35 +458,12 @@ async fn one_operator_down_holds_only_its_own_traffic() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkin_serve_answers_each_mo_through_its_operator() {
     let _serial = SERIAL.lock().await;
-    use common::cli::{checkin, json_line};
+    use common::cli::premises_code;
     let sim = network().await;
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let org = json_line(&checkin(
-        &data,
-        &[
-            "org",
-            "create",
-            "--name",
-            "Кафе",
-            "--email",
-            "cafe@example.ru",
-        ],
-    ));
-    let org_id = org["id"].as_i64().unwrap().to_string();
-    let premises = json_line(&checkin(
-        &data,
-        &[
-            "premises",
-            "add",
-            "--org",
-            &org_id,
-            "--address",
-            "ул. Тверская, 13",
-        ],
-    ));
-    let code = premises["code"].as_str().unwrap().to_owned();
+    let code = premises_code(&data, "ул. Тверская, 13");
     let config = data.join("checkin.toml");
     std::fs::write(&config, gateway_operators(&sim.net)).unwrap();
     // The web's port: bound and released here, taken by the child.

@@ -28,3 +28,25 @@ pub fn json_line(output: &Output) -> serde_json::Value {
     assert_eq!(lines.len(), 1, "one JSON line expected, got {stdout:?}");
     serde_json::from_str(lines[0]).unwrap()
 }
+
+/// An organization and its premises at `address`, made with the CLI on
+/// `data_dir`: the premises' code as printed (`123-456-789`).
+pub fn premises_code(data_dir: &Path, address: &str) -> String {
+    let org = json_line(&checkin(
+        data_dir,
+        &[
+            "org",
+            "create",
+            "--name",
+            "Кафе",
+            "--email",
+            "cafe@example.ru",
+        ],
+    ));
+    let org_id = org["id"].as_i64().unwrap().to_string();
+    let premises = json_line(&checkin(
+        data_dir,
+        &["premises", "add", "--org", &org_id, "--address", address],
+    ));
+    premises["code"].as_str().unwrap().to_owned()
+}
