@@ -141,6 +141,8 @@ pub(crate) struct RoutedSender {
     plan: Arc<Plan>,
     store: Store,
     clock: Arc<dyn Clock>,
+    /// Per operator, [`routed_counters`].
+    routed: Vec<Vec<metrics::Counter>>,
 }
 
 impl RoutedSender {
@@ -157,6 +159,7 @@ impl RoutedSender {
         let default = default
             .and_then(|d| names.iter().position(|n| n == d))
             .unwrap_or(0);
+        let routed = names.iter().map(routed_counters).collect();
         RoutedSender {
             operators,
             names,
@@ -164,6 +167,13 @@ impl RoutedSender {
             plan,
             store,
             clock,
+            routed,
+        }
+    }
+
+    fn count_routed(&self, at: usize, slot: usize) {
+        if let Some(counter) = self.routed.get(at).and_then(|c| c.get(slot)) {
+            counter.increment(1);
         }
     }
 
@@ -199,13 +209,30 @@ impl RoutedSender {
     }
 }
 
-fn source_label(source: RouteSource) -> &'static str {
-    match source {
-        RouteSource::Pinned => "pinned",
-        RouteSource::Learned => "learned",
-        RouteSource::Plan => "plan",
-        RouteSource::Default => "default",
-    }
+/// The `source` labels of [`ROUTED`], in [`route_slot`]'s order.
+const ROUTE_SOURCES: [RouteSource; 4] = [
+    RouteSource::Pinned,
+    RouteSource::Learned,
+    RouteSource::Plan,
+    RouteSource::Default,
+];
+/// The slot of a "not ours" move to the next operator.
+const FALLBACK_SLOT: usize = ROUTE_SOURCES.len();
+
+fn route_slot(source: RouteSource) -> usize {
+    ROUTE_SOURCES.iter().position(|s| *s == source).unwrap_or(0)
+}
+
+/// [`ROUTED`]'s counters of one operator, registered once (a send then
+/// builds no label set): one per source, then the fallback's.
+fn routed_counters(operator: &OperatorName) -> Vec<metrics::Counter> {
+    let name = operator.to_string();
+    ROUTE_SOURCES
+        .iter()
+        .map(|s| s.as_str())
+        .chain(["fallback"])
+        .map(|source| metrics::counter!(ROUTED, "operator" => name.clone(), "source" => source))
+        .collect()
 }
 
 impl SmsSender for RoutedSender {
@@ -229,8 +256,7 @@ impl SmsSender for RoutedSender {
         let plan = self.plan.current();
         let route = routing::route(given, None, &plan, to, &self.names[self.default]);
         let at = self.position(&route.operator).unwrap_or(self.default);
-        metrics::counter!(ROUTED, "operator" => self.names[at].to_string(), "source" => source_label(route.source))
-            .increment(1);
+        self.count_routed(at, route_slot(route.source));
         let (outcome, not_ours) = self.send_via(at, to, text, options).await;
         if !not_ours {
             return outcome;
@@ -240,8 +266,7 @@ impl SmsSender for RoutedSender {
         else {
             return outcome;
         };
-        metrics::counter!(ROUTED, "operator" => self.names[next].to_string(), "source" => "fallback")
-            .increment(1);
+        self.count_routed(next, FALLBACK_SLOT);
         tracing::info!(from = %self.names[at], to = %self.names[next], outbox_id = options.outbox_id, "not this operator's number: trying the next once");
         let (second, _) = self.send_via(next, to, text, options).await;
         if matches!(second, SendOutcome::Accepted { .. }) {

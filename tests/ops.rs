@@ -209,6 +209,7 @@ async fn every_readme_example_runs_as_documented() {
         "smsc_link_throttled_total{operator=\"default\"}",
         "smsc_link_submit_rtt_seconds_bucket{operator=\"default\"",
         "smsc_link_binds{operator=\"default\"}",
+        "checkin_routed_total{operator=\"default\",source=\"pinned\"}",
         "checkin_mo_total{outcome=\"committed\"}",
     ] {
         assert!(metrics.contains(name), "{name} missing:\n{metrics}");
